@@ -1,0 +1,281 @@
+//! Typed settings: defaults in code, then the TOML file, then `JOINFORM_*` environment
+//! variables. Every key is documented once, in `config/joinform.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::FieldName;
+
+/// The file `serve` and `check-config` read when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/joinform.toml";
+
+/// Environment variables with this prefix override keys: `JOINFORM_SERVER__LISTEN`
+/// overrides `server.listen` (tables and keys are separated by a double underscore).
+const ENV_PREFIX: &str = "JOINFORM_";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub form: FormSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port of the public listener.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, counted after decompression.
+    pub max_body_bytes: usize,
+    /// Worker threads serving HTTP; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// The SQLite database file; its folder is created on first start.
+    pub database: PathBuf,
+    /// How long a write waits for a lock held by another process before giving up.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormSettings {
+    /// Where a plain HTML form is redirected after a successful post.
+    pub success_url: String,
+    /// Whether the `consent` field must be given and true.
+    pub consent_required: bool,
+    /// Additional fields an organisation asks for, stored as JSON.
+    pub extra_fields: Vec<ExtraFieldSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFieldSettings {
+    pub name: String,
+    pub max_length: usize,
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 16 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("data/joinform.db"),
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for FormSettings {
+    fn default() -> Self {
+        Self {
+            success_url: "/join/thanks".to_owned(),
+            consent_required: true,
+            extra_fields: Vec::new(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            storage: StorageSettings::default(),
+            form: FormSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{key}: {problem}")]
+    BadValue { key: String, problem: String },
+}
+
+/// Where the settings come from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// A file the operator named: it must exist.
+    File(PathBuf),
+    /// The default path: used if present, otherwise the defaults built into the binary.
+    DefaultPath,
+}
+
+impl ConfigSource {
+    /// The file to read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Self::File(path) => Some(path),
+            Self::DefaultPath => Some(Path::new(DEFAULT_CONFIG_PATH)).filter(|path| path.exists()),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from `source` and the environment, then checks them.
+    pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let Some(path) = source.file() else {
+            return Self::from_toml(None, true);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(Some(&text), true).map_err(|error| match error {
+            ConfigError::Invalid(problem) => {
+                ConfigError::Invalid(format!("in {}: {problem}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// What `check-config` prints: where the settings came from and what they say.
+    pub fn summary(&self, source: &ConfigSource) -> String {
+        let origin = match source.file() {
+            Some(path) => path.display().to_string(),
+            None => "built-in defaults (no configuration file)".to_owned(),
+        };
+        let extra: Vec<String> = self
+            .form
+            .extra_fields
+            .iter()
+            .map(|f| {
+                let required = if f.required { ", required" } else { "" };
+                format!("{} (max {}{required})", f.name, f.max_length)
+            })
+            .collect();
+        format!(
+            "configuration OK: {origin}\n\
+             listen:           {}\n\
+             max body:         {} bytes\n\
+             database:         {}\n\
+             success url:      {}\n\
+             consent required: {}\n\
+             extra fields:     {}\n",
+            self.server.listen,
+            self.server.max_body_bytes,
+            self.storage.database.display(),
+            self.form.success_url,
+            self.form.consent_required,
+            if extra.is_empty() {
+                "none".to_owned()
+            } else {
+                extra.join(", ")
+            },
+        )
+    }
+
+    /// Builds settings from a TOML text and, when `with_env`, the `JOINFORM_*` variables.
+    pub fn from_toml(toml_text: Option<&str>, with_env: bool) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(text) = toml_text {
+            figment = figment.merge(Toml::string(text));
+        }
+        if with_env {
+            // JOINFORM_CONFIG names the file; it is not a setting.
+            figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        }
+        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, formats and names that depend on each other.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            problem,
+        };
+        if !(1024..=1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(bad(
+                "server.max_body_bytes",
+                format!("{} is outside 1024..=1048576", self.server.max_body_bytes),
+            ));
+        }
+        if self.server.workers > 256 {
+            return Err(bad("server.workers", "must be at most 256".into()));
+        }
+        if self.storage.database.as_os_str().is_empty() {
+            return Err(bad("storage.database", "must not be empty".into()));
+        }
+        if !(100..=600_000).contains(&self.storage.busy_timeout_ms) {
+            return Err(bad(
+                "storage.busy_timeout_ms",
+                "must be between 100 and 600000".into(),
+            ));
+        }
+        check_success_url(&self.form.success_url)
+            .map_err(|problem| bad("form.success_url", problem.into()))?;
+        let mut seen = std::collections::HashSet::new();
+        for (index, field) in self.form.extra_fields.iter().enumerate() {
+            let key = format!("form.extra_fields[{index}]");
+            FieldName::parse_extra(&field.name)
+                .map_err(|problem| bad(&format!("{key}.name"), problem.to_string()))?;
+            if !seen.insert(field.name.as_str()) {
+                return Err(bad(
+                    &format!("{key}.name"),
+                    format!("`{}` is declared twice", field.name),
+                ));
+            }
+            if !(1..=2000).contains(&field.max_length) {
+                return Err(bad(
+                    &format!("{key}.max_length"),
+                    "must be between 1 and 2000".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relative path on this site (`/join/thanks`) or an absolute http(s) URL.
+fn check_success_url(url: &str) -> Result<(), &'static str> {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters");
+    }
+    let is_local_path = url.starts_with('/') && !url.starts_with("//");
+    let is_absolute = ["https://", "http://"]
+        .iter()
+        .any(|scheme| url.len() > scheme.len() && url.to_ascii_lowercase().starts_with(scheme));
+    if is_local_path || is_absolute {
+        Ok(())
+    } else {
+        Err("must be a path starting with `/` or an http(s) URL")
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    // Figment names keys with its profile ("default.server.listen"); operators write
+    // them without.
+    let problems: Vec<String> = error
+        .into_iter()
+        .map(|e| e.to_string().replace("key \"default.", "key \""))
+        .collect();
+    ConfigError::Invalid(problems.join("; "))
+}

@@ -1,0 +1,228 @@
+//! The visitor's email address.
+
+use std::fmt;
+
+use validator::ValidateEmail;
+
+use super::FieldProblem;
+
+const MAX_ADDRESS_BYTES: usize = 254;
+const MAX_LOCAL_BYTES: usize = 64;
+const MAX_LABEL_BYTES: usize = 63;
+
+/// An address we can reply to: a dot-atom local part (case kept) at a domain of two or
+/// more DNS labels (stored lower-case, in Unicode; IDNA for sending).
+///
+/// Stricter than RFC 5322 on purpose: no quoted strings, comments, IP literals or
+/// single-label domains. People do not sign up with those, and mail software often
+/// mishandles them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberEmail {
+    local: String,
+    domain: String,
+    ascii_domain: String,
+}
+
+impl MemberEmail {
+    pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
+        let address = raw.trim();
+        if address.is_empty() {
+            return Err(FieldProblem::Required);
+        }
+        // The validator crate is the first gate; the rules below are stricter than it.
+        if address.len() > MAX_ADDRESS_BYTES || !address.validate_email() {
+            return Err(FieldProblem::InvalidEmail);
+        }
+        let (local, domain) = address.rsplit_once('@').ok_or(FieldProblem::InvalidEmail)?;
+        if !is_dot_atom(local) {
+            return Err(FieldProblem::InvalidEmail);
+        }
+        let ascii_domain =
+            idna::domain_to_ascii_strict(domain).map_err(|_| FieldProblem::InvalidEmail)?;
+        if !is_host_name(&ascii_domain) || local.len() + 1 + ascii_domain.len() > MAX_ADDRESS_BYTES
+        {
+            return Err(FieldProblem::InvalidEmail);
+        }
+        let (unicode_domain, result) = idna::domain_to_unicode(&ascii_domain);
+        result.map_err(|_| FieldProblem::InvalidEmail)?;
+        Ok(Self {
+            local: local.to_owned(),
+            domain: unicode_domain,
+            ascii_domain,
+        })
+    }
+
+    /// The local part, as the visitor typed it.
+    pub fn local_part(&self) -> &str {
+        &self.local
+    }
+
+    /// The domain, lower-case, in Unicode.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The address with its domain in ASCII (punycode), as SMTP needs it.
+    pub fn to_ascii(&self) -> String {
+        format!("{}@{}", self.local, self.ascii_domain)
+    }
+}
+
+impl fmt::Display for MemberEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local, self.domain)
+    }
+}
+
+/// RFC 5322 dot-atom of ASCII atext: no leading, trailing or doubled dots.
+fn is_dot_atom(local: &str) -> bool {
+    const ATEXT_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+    !local.is_empty()
+        && local.len() <= MAX_LOCAL_BYTES
+        && local.split('.').all(|atom| {
+            !atom.is_empty()
+                && atom
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ATEXT_SPECIALS.contains(c))
+        })
+}
+
+/// Two or more letter-digit-hyphen labels of 1 to 63 characters, no label starting or
+/// ending with a hyphen, and a top-level label that is not all digits.
+fn is_host_name(ascii_domain: &str) -> bool {
+    let labels: Vec<&str> = ascii_domain.split('.').collect();
+    let tld_ok = labels
+        .last()
+        .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+    labels.len() >= 2
+        && tld_ok
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_LABEL_BYTES
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_addresses() {
+        let cases = [
+            ("kari@example.org", "kari@example.org", "plain"),
+            (
+                "  kari@example.org ",
+                "kari@example.org",
+                "surrounding spaces trimmed",
+            ),
+            (
+                "Kari.Nordmann@Example.ORG",
+                "Kari.Nordmann@example.org",
+                "domain lower-cased, local kept",
+            ),
+            (
+                "first+tag@sub.example.co.uk",
+                "first+tag@sub.example.co.uk",
+                "plus tag, many labels",
+            ),
+            ("o'brien@example.ie", "o'brien@example.ie", "apostrophe"),
+            ("user@bücher.de", "user@bücher.de", "IDN in Unicode"),
+            (
+                "user@xn--bcher-kva.de",
+                "user@bücher.de",
+                "IDN in punycode, stored as Unicode",
+            ),
+            ("x@a.io", "x@a.io", "short"),
+            (
+                "user@пример.рф",
+                "user@пример.рф",
+                "Cyrillic domain and TLD",
+            ),
+        ];
+        for (raw, stored, reason) in cases {
+            let email = MemberEmail::parse(raw).unwrap_or_else(|e| panic!("{reason}: {e:?}"));
+            assert_eq!(email.to_string(), stored, "{reason}");
+        }
+        assert_eq!(
+            MemberEmail::parse("user@bücher.de").unwrap().to_ascii(),
+            "user@xn--bcher-kva.de"
+        );
+    }
+
+    #[test]
+    fn refused_addresses() {
+        let long_local = format!("{}@example.org", "a".repeat(65));
+        let long_label = format!("a@{}.org", "b".repeat(64));
+        let long_total = format!("a@{}.org", vec!["c".repeat(60); 5].join("."));
+        let cases: Vec<(&str, FieldProblem, &str)> = vec![
+            ("", FieldProblem::Required, "empty"),
+            ("kari", FieldProblem::InvalidEmail, "no @"),
+            (".x@example.org", FieldProblem::InvalidEmail, "leading dot"),
+            ("x.@example.org", FieldProblem::InvalidEmail, "trailing dot"),
+            ("a..b@example.org", FieldProblem::InvalidEmail, "double dot"),
+            (
+                "\"quoted\"@example.org",
+                FieldProblem::InvalidEmail,
+                "quoted string",
+            ),
+            (
+                "a(comment)@example.org",
+                FieldProblem::InvalidEmail,
+                "comment",
+            ),
+            ("a@[127.0.0.1]", FieldProblem::InvalidEmail, "IP literal"),
+            ("a@localhost", FieldProblem::InvalidEmail, "single label"),
+            ("a@example.123", FieldProblem::InvalidEmail, "numeric TLD"),
+            (
+                "a@-example.org",
+                FieldProblem::InvalidEmail,
+                "label starts with hyphen",
+            ),
+            (
+                "a@example-.org",
+                FieldProblem::InvalidEmail,
+                "label ends with hyphen",
+            ),
+            (
+                "a@exa_mple.org",
+                FieldProblem::InvalidEmail,
+                "underscore in domain",
+            ),
+            (
+                "a@example.org.",
+                FieldProblem::InvalidEmail,
+                "trailing dot in domain",
+            ),
+            ("a@example..org", FieldProblem::InvalidEmail, "empty label"),
+            (
+                "a b@example.org",
+                FieldProblem::InvalidEmail,
+                "space in local part",
+            ),
+            ("a@b@example.org", FieldProblem::InvalidEmail, "two @"),
+            (
+                "kari@example.org\r\nBcc: x@evil.test",
+                FieldProblem::InvalidEmail,
+                "header injection",
+            ),
+            (
+                "jøran@example.org",
+                FieldProblem::InvalidEmail,
+                "non-ASCII local part",
+            ),
+            (
+                &long_local,
+                FieldProblem::InvalidEmail,
+                "local part over 64",
+            ),
+            (&long_label, FieldProblem::InvalidEmail, "label over 63"),
+            (&long_total, FieldProblem::InvalidEmail, "address over 254"),
+        ];
+        for (raw, problem, reason) in cases {
+            assert_eq!(MemberEmail::parse(raw), Err(problem), "{reason}: {raw}");
+        }
+    }
+}

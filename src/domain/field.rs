@@ -1,0 +1,143 @@
+//! Field names and the problems a field's value can have.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The fields every form has; extra fields may not reuse these names.
+pub const STANDARD_FIELDS: [&str; 8] = [
+    "name", "email", "country", "phone", "city", "message", "language", "consent",
+];
+
+/// The name of a form field, standard or configured.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct FieldName(String);
+
+impl FieldName {
+    pub fn standard(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+
+    /// An extra field's name: lower-case ASCII letters, digits and `_`, starting with a
+    /// letter, at most 32 characters, and none of the standard names.
+    pub fn parse_extra(name: &str) -> Result<Self, &'static str> {
+        let mut chars = name.chars();
+        let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !starts_with_letter || !rest_ok || name.len() > 32 {
+            return Err("must be 1-32 characters of a-z, 0-9 and _, starting with a letter");
+        }
+        if STANDARD_FIELDS.contains(&name) {
+            return Err("is the name of a standard field");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What is wrong with one field's value. Each has a stable snake_case code that
+/// clients may rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    Required,
+    TooLong { max: usize },
+    ControlCharacters,
+    InvalidEmail,
+    InvalidCountry,
+    InvalidPhone,
+    InvalidLanguage,
+    ConsentRequired,
+    InvalidConsent,
+    InvalidType,
+}
+
+impl FieldProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::TooLong { .. } => "too_long",
+            Self::ControlCharacters => "control_characters",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidCountry => "invalid_country",
+            Self::InvalidPhone => "invalid_phone",
+            Self::InvalidLanguage => "invalid_language",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidConsent => "invalid_consent",
+            Self::InvalidType => "invalid_type",
+        }
+    }
+
+    /// The message shown to the visitor, in English.
+    pub fn message(self) -> String {
+        match self {
+            Self::Required => "This field is required.".to_owned(),
+            Self::TooLong { max } => format!("This field is limited to {max} characters."),
+            Self::ControlCharacters => {
+                "This field contains line breaks or invisible control characters.".to_owned()
+            }
+            Self::InvalidEmail => {
+                "This is not an email address we can write to, such as name@example.org.".to_owned()
+            }
+            Self::InvalidCountry => "Choose a country from the list.".to_owned(),
+            Self::InvalidPhone => {
+                "Enter a phone number of 6 to 15 digits; + ( ) - . and spaces are allowed."
+                    .to_owned()
+            }
+            Self::InvalidLanguage => "This is not a language tag such as en or pt-BR.".to_owned(),
+            Self::ConsentRequired => {
+                "Please agree to the privacy notice so that we may contact you.".to_owned()
+            }
+            Self::InvalidConsent => "Consent must be yes or no.".to_owned(),
+            Self::InvalidType => "This field must be text.".to_owned(),
+        }
+    }
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: FieldName,
+    pub problem: FieldProblem,
+}
+
+/// Every problem found in a submission: all are reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn push(&mut self, field: FieldName, problem: FieldProblem) {
+        self.0.push(FieldError { field, problem });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FieldError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Field names and codes only: the values may be personal data.
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.problem.code()))
+            .collect();
+        write!(f, "invalid fields ({})", parts.join(", "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}

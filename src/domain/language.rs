@@ -1,0 +1,59 @@
+//! The visitor's language.
+
+use std::fmt;
+
+use super::FieldProblem;
+
+const MAX_CHARS: usize = 35;
+
+/// A well-formed BCP 47 language tag (`nb`, `pt-BR`, `sr-Latn-RS`) of at most 35
+/// characters, kept as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageTag(String);
+
+impl LanguageTag {
+    /// `Ok(None)` when the field is empty.
+    pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
+        let tag = raw.trim();
+        if tag.is_empty() {
+            return Ok(None);
+        }
+        if tag.len() > MAX_CHARS || language_tags::LanguageTag::parse(tag).is_err() {
+            return Err(FieldProblem::InvalidLanguage);
+        }
+        Ok(Some(Self(tag.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LanguageTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_tags() {
+        for raw in ["en", "nb", "pt-BR", "sr-Latn-RS", "zh-Hant-TW", "ar"] {
+            assert_eq!(LanguageTag::parse(raw).unwrap().unwrap().as_str(), raw);
+        }
+    }
+
+    #[test]
+    fn malformed_tags() {
+        for raw in ["english!", "e", "en--GB", "x", &"a".repeat(36), "en_GB"] {
+            assert_eq!(
+                LanguageTag::parse(raw),
+                Err(FieldProblem::InvalidLanguage),
+                "{raw}"
+            );
+        }
+    }
+}

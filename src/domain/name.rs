@@ -1,0 +1,102 @@
+//! The visitor's name.
+
+use super::FieldProblem;
+use super::text::clean_single_line;
+
+pub const NAME_MAX_CHARS: usize = 100;
+
+/// A person's name as they write it, in any script: one line, NFC, single spaces,
+/// 1 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberName(String);
+
+impl MemberName {
+    pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
+        clean_single_line(raw, NAME_MAX_CHARS)?
+            .map(Self)
+            .ok_or(FieldProblem::Required)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for MemberName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_every_script_are_accepted() {
+        for name in [
+            "Øyvind Ærø",
+            "Нурсултан Абишев",
+            "李小龙",
+            "محمد",
+            "O'Brien-Smith",
+            "Nguyễn Thị Minh Khai",
+            "नरेन्द्र",
+            "ئەحمەد",
+            "José María",
+        ] {
+            assert_eq!(
+                MemberName::parse(name).map(|n| n.0),
+                Ok(name.to_owned()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn whitespace_is_trimmed_and_collapsed() {
+        let name = MemberName::parse("  Kari \u{00A0}  Nordmann ").unwrap();
+        assert_eq!(name.as_str(), "Kari Nordmann");
+    }
+
+    #[test]
+    fn decomposed_input_is_stored_composed() {
+        // "Ø" is its own code point, but "é" typed as e + combining acute composes.
+        let name = MemberName::parse("Re\u{0301}my").unwrap();
+        assert_eq!(name.as_str(), "R\u{00E9}my");
+    }
+
+    #[test]
+    fn refusals_with_reasons() {
+        let cases = [
+            ("", FieldProblem::Required, "empty"),
+            ("   ", FieldProblem::Required, "only spaces"),
+            (
+                "Kari\nNordmann",
+                FieldProblem::ControlCharacters,
+                "line feed",
+            ),
+            (
+                "Kari\rNordmann",
+                FieldProblem::ControlCharacters,
+                "carriage return",
+            ),
+            ("Kari\0", FieldProblem::ControlCharacters, "NUL"),
+            ("Kari\tN", FieldProblem::ControlCharacters, "tab"),
+            (
+                "Kari\u{0085}",
+                FieldProblem::ControlCharacters,
+                "C1 next line",
+            ),
+        ];
+        for (raw, problem, reason) in cases {
+            assert_eq!(MemberName::parse(raw), Err(problem), "{reason}");
+        }
+        let too_long = "a".repeat(101);
+        assert_eq!(
+            MemberName::parse(&too_long),
+            Err(FieldProblem::TooLong { max: 100 })
+        );
+        assert!(MemberName::parse(&"a".repeat(100)).is_ok());
+    }
+}

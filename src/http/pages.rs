@@ -1,0 +1,81 @@
+//! The small HTML pages joinform serves itself.
+
+use std::fmt::Write;
+
+use actix_web::http::StatusCode;
+
+/// Escapes text for an HTML element or a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;\
+         padding:0 1rem;line-height:1.5;color:#1a1a1a}}h1{{font-size:1.5rem}}\
+         .problems li{{margin:.25rem 0}}</style></head>\
+         <body><main>{body}</main></body></html>\n",
+        title = escape_html(title),
+    )
+}
+
+/// The page a visitor sees after a successful plain-HTML submission.
+pub fn thanks_page() -> String {
+    layout(
+        "Thank you",
+        "<h1>Thank you!</h1><p>We have received your details and will get back to you \
+         as soon as possible.</p>",
+    )
+}
+
+/// An error page: the message, each field's problem, and the way back to the form.
+pub fn error_page(status: StatusCode, message: &str, problems: &[(String, String)]) -> String {
+    let mut body = format!("<h1>{}</h1>", escape_html(message));
+    if !problems.is_empty() {
+        body.push_str("<ul class=\"problems\">");
+        for (field, problem) in problems {
+            let _ = write!(
+                body,
+                "<li><strong>{}</strong>: {}</li>",
+                escape_html(field),
+                escape_html(problem)
+            );
+        }
+        body.push_str("</ul>");
+    }
+    if status.is_client_error() && status != StatusCode::NOT_FOUND {
+        body.push_str(
+            "<p>Please use your browser's <strong>Back</strong> button to return to the \
+             form; what you typed is still there.</p>",
+        );
+    }
+    let title = status.canonical_reason().unwrap_or("Error");
+    layout(title, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape_html(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+}

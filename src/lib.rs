@@ -1,0 +1,11 @@
+//! joinform: the backend of an organisation's "Join us" form.
+//!
+//! A submission enters at [`http::join`], is decoded by [`http::body`], parsed into a
+//! [`domain::NewSubmission`], and committed by the single writer in [`store`].
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+/// Why the store could not do what was asked. The messages say what an operator
+/// should look at; none carries a submission's content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is locked by another process past the busy timeout")]
+    Busy,
+    #[error("the disk holding the database is full")]
+    DiskFull,
+    #[error("the database file cannot be read or written")]
+    Io(#[source] rusqlite::Error),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("cannot create the database folder {path}")]
+    CreateFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} has schema version {found}, newer than the {supported} this binary knows: \
+         run the newer joinform, or restore a backup made for this version"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{path} holds tables but is not a joinform database (user_version 0)")]
+    Foreign { path: PathBuf },
+    #[error("the database refused WAL mode (journal mode is {mode})")]
+    NoWal { mode: String },
+    #[error("cannot encode a value as JSON")]
+    Encode(#[from] serde_json::Error),
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy,
+            Some(ErrorCode::DiskFull) => Self::DiskFull,
+            Some(
+                ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::PermissionDenied
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase,
+            ) => Self::Io(error),
+            _ => Self::Sqlite(error),
+        }
+    }
+}
+
+impl StoreError {
+    /// A fault that may clear by itself: the client should try again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Busy | Self::DiskFull | Self::Io(_) | Self::WriterStopped
+        )
+    }
+}

@@ -1,0 +1,75 @@
+//! SQLite: opening a connection with our PRAGMAs, the schema and its upgrades, the
+//! single writer that commits submissions in groups, and plain functions per table.
+
+mod error;
+pub mod schema;
+pub mod submissions;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use error::StoreError;
+pub use submissions::{SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp};
+pub use writer::{WriteFailure, Writer, WriterThread};
+
+/// Where the database lives and how connections to it behave.
+#[derive(Debug, Clone)]
+pub struct Database {
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl Database {
+    pub fn new(path: impl Into<PathBuf>, busy_timeout: Duration) -> Self {
+        Self {
+            path: path.into(),
+            busy_timeout,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the file and its folder if needed, and brings the schema to the current
+    /// version. Called once at start-up, before any other connection is opened.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
+                path: folder.to_owned(),
+                source,
+            })?;
+        }
+        let mut connection = self.connect()?;
+        schema::migrate(&mut connection, &self.path)
+    }
+
+    /// A connection with every PRAGMA we rely on. All connections come from here.
+    pub fn connect(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags)?;
+        connection.busy_timeout(self.busy_timeout)?;
+        // WAL lets readers (exports, probes) run beside the writer; FULL syncs the WAL
+        // on every commit, so a reported commit survives power loss.
+        let mode: String =
+            connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal { mode });
+        }
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted personal data is overwritten, not left in free pages.
+        connection.pragma_update(None, "secure_delete", "ON")?;
+        Ok(connection)
+    }
+
+    /// Starts the single writer thread on its own connection.
+    pub fn start_writer(&self) -> Result<(Writer, WriterThread), StoreError> {
+        Ok(writer::start(self.connect()?))
+    }
+}

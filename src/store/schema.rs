@@ -1,0 +1,59 @@
+//! The schema's version lives in `PRAGMA user_version`. A new file gets `schema.sql`
+//! whole; an older file is upgraded step by step in one transaction; a newer file is
+//! refused.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The whole schema at [`SCHEMA_VERSION`].
+pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
+
+/// The version `schema.sql` describes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
+/// last step must leave the schema exactly as `schema.sql` makes it.
+const UPGRADES: &[&str] = &[];
+
+const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
+
+pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        let objects: i64 =
+            transaction.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+        if objects > 0 {
+            return Err(StoreError::Foreign {
+                path: path.to_owned(),
+            });
+        }
+        transaction.execute_batch(SCHEMA_SQL)?;
+    } else {
+        // `found` is in 1..=SCHEMA_VERSION here, so the slice is in bounds.
+        let first_step = usize::try_from(found - 1).unwrap_or(0);
+        for (step, sql) in UPGRADES.iter().enumerate().skip(first_step) {
+            tracing::info!(
+                from = step + 1,
+                to = step + 2,
+                "upgrading the database schema"
+            );
+            transaction.execute_batch(sql)?;
+        }
+    }
+    if found != SCHEMA_VERSION {
+        transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    transaction.commit()?;
+    Ok(())
+}

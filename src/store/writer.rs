@@ -1,0 +1,157 @@
+//! The single writer: one thread owns the write connection and commits whatever is
+//! queued in one transaction (group commit). One fsync then covers many submissions,
+//! which keeps full durability fast; no request holds a connection across an `.await`.
+
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, SubmissionRecord, submissions};
+
+/// How many requests may wait for the writer before senders wait too.
+const QUEUE_CAPACITY: usize = 4096;
+/// The most submissions committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+type Reply = oneshot::Sender<Result<(), WriteFailure>>;
+
+/// Why a queued write was not committed, as told to each requester of a batch. The
+/// full error is logged once by the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteFailure {
+    #[error("the database is locked by another process")]
+    Busy,
+    #[error("the disk holding the database is full")]
+    DiskFull,
+    #[error("the database file cannot be written")]
+    Io,
+    #[error("the database writer has stopped")]
+    Stopped,
+    #[error("the database refused the write")]
+    Refused,
+}
+
+impl From<&StoreError> for WriteFailure {
+    fn from(error: &StoreError) -> Self {
+        match error {
+            StoreError::Busy => Self::Busy,
+            StoreError::DiskFull => Self::DiskFull,
+            StoreError::Io(_) => Self::Io,
+            StoreError::WriterStopped => Self::Stopped,
+            _ => Self::Refused,
+        }
+    }
+}
+
+enum Job {
+    Insert(Box<SubmissionRecord>, Reply),
+    /// Takes and releases the write lock: proves the database is writable.
+    Probe(Reply),
+    /// Commit what is queued before this, then stop.
+    Stop,
+}
+
+/// A handle to queue writes. Cheap to clone; the thread stops when the last one drops.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The writer's thread, to be joined at shutdown so the last batch is committed.
+pub struct WriterThread(JoinHandle<()>);
+
+impl WriterThread {
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the database writer thread panicked");
+        }
+    }
+}
+
+pub(super) fn start(connection: Connection) -> (Writer, WriterThread) {
+    let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+    let thread = std::thread::Builder::new()
+        .name("joinform-writer".into())
+        .spawn(move || run(connection, queue));
+    match thread {
+        Ok(handle) => (Writer { jobs }, WriterThread(handle)),
+        // Without a thread nothing can be written; every request will get a 503.
+        Err(error) => {
+            tracing::error!(%error, "cannot start the database writer thread");
+            let (jobs, _) = mpsc::channel(1);
+            (Writer { jobs }, WriterThread(std::thread::spawn(|| {})))
+        }
+    }
+}
+
+impl Writer {
+    /// Resolves once the submission is committed to disk, or with why it was not.
+    pub async fn insert(&self, record: SubmissionRecord) -> Result<(), WriteFailure> {
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Insert(Box::new(record), reply)).await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))
+    }
+
+    /// Whether the writer can take the database's write lock now.
+    pub async fn probe(&self) -> Result<(), WriteFailure> {
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Probe(reply)).await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))
+    }
+
+    /// Asks the thread to stop once everything queued so far is committed.
+    pub fn stop(&self) {
+        // A full queue means requests are still arriving; the thread then stops when
+        // the last handle drops instead.
+        let _ = self.jobs.try_send(Job::Stop);
+    }
+
+    async fn send(&self, job: Job) -> Result<(), WriteFailure> {
+        self.jobs.send(job).await.map_err(|_| WriteFailure::Stopped)
+    }
+}
+
+fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = queue.blocking_recv() else {
+            break;
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        stopping = batch.iter().any(|job| matches!(job, Job::Stop));
+        let size = batch.len();
+        let outcome = commit(&mut connection, &batch).map_err(|error| {
+            tracing::error!(size, error = %error, cause = ?std::error::Error::source(&error),
+                "batch not committed");
+            WriteFailure::from(&error)
+        });
+        for job in batch.drain(..) {
+            if let Job::Insert(_, reply) | Job::Probe(reply) = job {
+                // The requester may have gone away; its row is committed all the same.
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+    tracing::debug!("database writer stopped");
+}
+
+/// Everything in the batch, or nothing: a failed insert or commit rolls back the
+/// whole transaction, and every requester is told.
+fn commit(connection: &mut Connection, batch: &[Job]) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in batch {
+        if let Job::Insert(record, _) = job {
+            submissions::insert(&transaction, record)?;
+        }
+    }
+    transaction.commit()?;
+    Ok(())
+}
