@@ -17,7 +17,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/joinform.toml";
 /// overrides `server.listen` (tables and keys are separated by a double underscore).
 const ENV_PREFIX: &str = "JOINFORM_";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -43,6 +43,9 @@ pub struct StorageSettings {
     pub database: PathBuf,
     /// How long a write waits for a lock held by another process before giving up.
     pub busy_timeout_ms: u64,
+    /// The largest the database may grow, in MiB; 0 means no limit. A flood then
+    /// fills this quota, not the disk.
+    pub max_size_mib: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,7 @@ impl Default for StorageSettings {
         Self {
             database: PathBuf::from("data/joinform.db"),
             busy_timeout_ms: 5_000,
+            max_size_mib: 0,
         }
     }
 }
@@ -94,15 +98,6 @@ impl Default for FormSettings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            storage: StorageSettings::default(),
-            form: FormSettings::default(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -174,13 +169,17 @@ impl Settings {
             "configuration OK: {origin}\n\
              listen:           {}\n\
              max body:         {} bytes\n\
-             database:         {}\n\
+             database:         {} (size limit: {})\n\
              success url:      {}\n\
              consent required: {}\n\
              extra fields:     {}\n",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
+            match self.storage.max_size_mib {
+                0 => "none".to_owned(),
+                mib => format!("{mib} MiB"),
+            },
             self.form.success_url,
             self.form.consent_required,
             if extra.is_empty() {
@@ -228,6 +227,12 @@ impl Settings {
             return Err(bad(
                 "storage.busy_timeout_ms",
                 "must be between 100 and 600000".into(),
+            ));
+        }
+        if self.storage.max_size_mib > 1024 * 1024 {
+            return Err(bad(
+                "storage.max_size_mib",
+                "must be at most 1048576 (1 TiB), or 0 for no limit".into(),
             ));
         }
         check_success_url(&self.form.success_url)

@@ -42,7 +42,8 @@ impl Application {
         let database = Database::new(
             &settings.storage.database,
             Duration::from_millis(settings.storage.busy_timeout_ms),
-        );
+        )
+        .with_max_size_mib(settings.storage.max_size_mib);
         let database_error = |source| StartupError::Database {
             path: settings.storage.database.clone(),
             source,

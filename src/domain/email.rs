@@ -25,6 +25,11 @@ pub struct MemberEmail {
 
 impl MemberEmail {
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
+        // Surrounding spaces are trimmed, but a line break or tab is never part of an
+        // address someone typed: it is refused, not trimmed.
+        if raw.chars().any(|c| c.is_control()) {
+            return Err(FieldProblem::InvalidEmail);
+        }
         let address = raw.trim();
         if address.is_empty() {
             return Err(FieldProblem::Required);

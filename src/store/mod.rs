@@ -20,6 +20,7 @@ pub use writer::{WriteFailure, Writer, WriterThread};
 pub struct Database {
     path: PathBuf,
     busy_timeout: Duration,
+    max_size_mib: u64,
 }
 
 impl Database {
@@ -27,7 +28,14 @@ impl Database {
         Self {
             path: path.into(),
             busy_timeout,
+            max_size_mib: 0,
         }
+    }
+
+    /// Caps the file's size; writes past it fail as "disk full". 0: no cap.
+    pub fn with_max_size_mib(mut self, max_size_mib: u64) -> Self {
+        self.max_size_mib = max_size_mib;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -54,6 +62,9 @@ impl Database {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(&self.path, flags)?;
         connection.busy_timeout(self.busy_timeout)?;
+        // Only takes effect on a new, empty file, and only before WAL is switched on;
+        // on an existing file it changes nothing.
+        connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         // WAL lets readers (exports, probes) run beside the writer; FULL syncs the WAL
         // on every commit, so a reported commit survives power loss.
         let mode: String =
@@ -65,6 +76,13 @@ impl Database {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted personal data is overwritten, not left in free pages.
         connection.pragma_update(None, "secure_delete", "ON")?;
+        if self.max_size_mib > 0 {
+            let page_size: i64 =
+                connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            let max_bytes = i64::try_from(self.max_size_mib.saturating_mul(1 << 20));
+            let pages = max_bytes.unwrap_or(i64::MAX) / page_size.max(512);
+            connection.pragma_update(None, "max_page_count", pages)?;
+        }
         Ok(connection)
     }
 

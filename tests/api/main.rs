@@ -1,0 +1,15 @@
+//! Integration tests: the real server on 127.0.0.1 port 0, a fresh SQLite file per test,
+//! real HTTP. One binary, a file per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod decoding;
+mod durability;
+mod email_corpus;
+mod limits;
+mod properties;
+mod storage;
+mod submit;
+mod validation;

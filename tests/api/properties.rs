@@ -1,0 +1,171 @@
+//! Property tests: no input panics the decoders or validators, and whatever is accepted
+//! comes back from the store unchanged.
+
+use std::time::Duration;
+
+use joinform::domain::{FormSchema, NewSubmission, RawForm, RawValue};
+use joinform::http::body::{decode_json, decode_urlencoded};
+use joinform::store::{Database, SubmissionRecord, submissions};
+use proptest::prelude::*;
+
+fn schema() -> FormSchema {
+    FormSchema {
+        consent_required: true,
+        extra_fields: Vec::new(),
+    }
+}
+
+/// Text from every script and class that matters: letters of several scripts,
+/// combining marks, spaces of all kinds, controls, bidi marks, emoji, quotes.
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[a-zA-Z '.@-]{0,40}",
+        "[\\p{Cyrillic}\\p{Han}\\p{Arabic}\\p{Latin} ]{0,40}",
+        "[\\s\\p{Cc}\\p{Cf}\\p{Mn}a-z]{0,20}",
+    ]
+}
+
+fn plausible_email() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9._%+'-]{1,20}@[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,10}){1,3}",
+        "[a-z]{1,10}@[\\p{Latin}\\p{Cyrillic}]{1,10}\\.[a-z]{2,4}",
+        any_text(),
+    ]
+}
+
+fn form_of(fields: &[(&str, String)]) -> RawForm {
+    let mut raw = RawForm::default();
+    for (name, value) in fields {
+        raw.insert(name, RawValue::Text(value.clone())).unwrap();
+    }
+    raw
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_urlencoded(&body, &schema());
+        let _ = decode_json(&body, &schema());
+    }
+
+    #[test]
+    fn decoders_never_panic_on_field_like_text(body in "[a-z&=%0-9A-F+{}\":,\\[\\] ]{0,200}") {
+        let _ = decode_urlencoded(body.as_bytes(), &schema());
+        let _ = decode_json(body.as_bytes(), &schema());
+    }
+
+    #[test]
+    fn validators_never_panic(
+        name in any_text(), email in plausible_email(), country in "[a-zA-Z]{0,3}|\\PC{0,3}",
+        phone in "[0-9+() .-]{0,20}|\\PC{0,10}", city in any_text(), message in any_text(),
+        language in "[a-zA-Z-]{0,40}", consent in any_text(),
+    ) {
+        let raw = form_of(&[
+            ("name", name), ("email", email), ("country", country), ("phone", phone),
+            ("city", city), ("message", message), ("language", language), ("consent", consent),
+        ]);
+        let _ = NewSubmission::parse(&raw, &schema(), None);
+    }
+}
+
+#[test]
+fn accepted_values_round_trip_through_the_store_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+    database.prepare().unwrap();
+    let connection = database.connect().unwrap();
+    // Faster than one fsync per case; durability is not what this test is about.
+    connection
+        .pragma_update(None, "synchronous", "OFF")
+        .unwrap();
+
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 512,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        any_text(),
+        plausible_email(),
+        any_text(),
+        any_text(),
+        "[a-z]{2}(-[A-Z]{2})?",
+    );
+    let accepted = std::cell::Cell::new(0);
+    runner
+        .run(&strategy, |(name, email, city, message, language)| {
+            let raw = form_of(&[
+                ("name", name),
+                ("email", email),
+                ("country", "NO".into()),
+                ("city", city),
+                ("message", message),
+                ("language", language),
+                ("consent", "on".into()),
+            ]);
+            let Ok(submission) = NewSubmission::parse(&raw, &schema(), None) else {
+                return Ok(());
+            };
+            accepted.set(accepted.get() + 1);
+            let record = SubmissionRecord::new(submission.clone());
+            submissions::insert(&connection, &record).unwrap();
+            let stored: (
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = connection
+                .query_row(
+                    "SELECT name, email, city, message, language FROM submissions WHERE id = ?1",
+                    [record.id.to_string()],
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
+                )
+                .unwrap();
+            prop_assert_eq!(stored.0.as_str(), submission.name.as_str());
+            prop_assert_eq!(&stored.1, &submission.email.to_string());
+            prop_assert_eq!(
+                stored.2.as_deref(),
+                submission.city.as_ref().map(|c| c.as_str())
+            );
+            prop_assert_eq!(
+                stored.3.as_deref(),
+                submission.message.as_ref().map(|m| m.as_str())
+            );
+            prop_assert_eq!(
+                stored.4.as_deref(),
+                submission.language.as_ref().map(|l| l.as_str())
+            );
+            // What is stored parses again to the same values: nothing was altered.
+            let again = form_of(&[
+                ("name", stored.0),
+                ("email", stored.1),
+                ("country", "NO".into()),
+                ("city", stored.2.unwrap_or_default()),
+                ("message", stored.3.unwrap_or_default()),
+                ("language", stored.4.unwrap_or_default()),
+                ("consent", "on".into()),
+            ]);
+            prop_assert_eq!(
+                NewSubmission::parse(&again, &schema(), None).unwrap(),
+                submission
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        accepted.get() > 50,
+        "the strategies produce enough valid submissions: {}",
+        accepted.get()
+    );
+}

@@ -1,0 +1,173 @@
+//! The database file: schema and PRAGMAs, versions, and what happens when it cannot
+//! take a write.
+
+use joinform::config::Settings;
+use joinform::startup::Application;
+use joinform::store::schema::SCHEMA_VERSION;
+use serde_json::json;
+
+use crate::helpers::{created_id, spawn_app, spawn_app_with, test_settings, valid_json};
+
+#[tokio::test]
+async fn a_new_database_is_created_with_the_whole_schema() {
+    let app = spawn_app().await;
+    assert!(
+        app.db_path.exists(),
+        "the folder and file are created on first start"
+    );
+    let connection = rusqlite::Connection::open(&app.db_path).unwrap();
+    let pragma = |name: &str| -> String {
+        connection
+            .query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|value| format!("{value:?}"))
+            .unwrap()
+    };
+    assert_eq!(pragma("user_version"), format!("Integer({SCHEMA_VERSION})"));
+    assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+    assert_eq!(pragma("auto_vacuum"), "Integer(2)", "incremental");
+    let strict: i64 = connection
+        .query_row(
+            "SELECT strict FROM pragma_table_list WHERE name = 'submissions'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(strict, 1, "STRICT table");
+    let indexes: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'submissions' AND sql IS NOT NULL ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "submissions_by_country",
+            "submissions_by_email",
+            "submissions_by_time"
+        ]
+    );
+    app.stop().await;
+}
+
+fn build_error(settings: &Settings) -> String {
+    match Application::build(settings) {
+        Ok(_) => panic!("start-up should have been refused"),
+        Err(error) => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(&dir);
+    std::fs::create_dir_all(settings.storage.database.parent().unwrap()).unwrap();
+    let connection = rusqlite::Connection::open(&settings.storage.database).unwrap();
+    connection
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(connection);
+    let error = build_error(&settings);
+    assert!(error.contains("newer than"), "{error}");
+}
+
+#[tokio::test]
+async fn a_foreign_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(&dir);
+    std::fs::create_dir_all(settings.storage.database.parent().unwrap()).unwrap();
+    let connection = rusqlite::Connection::open(&settings.storage.database).unwrap();
+    connection.execute_batch("CREATE TABLE other (x)").unwrap();
+    drop(connection);
+    let error = build_error(&settings);
+    assert!(error.contains("not a joinform database"), "{error}");
+}
+
+#[tokio::test]
+async fn submissions_survive_a_restart() {
+    let app = spawn_app().await;
+    let id = created_id(app.post_json(&valid_json()).await).await;
+    let app = app.restart().await;
+    assert!(app.row(&id).is_some());
+    created_id(app.post_json(&valid_json()).await).await;
+    assert_eq!(app.count(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lock_held_past_the_busy_timeout_is_503_and_service_resumes() {
+    let app = spawn_app_with(|settings| settings.storage.busy_timeout_ms = 100).await;
+    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let response = app.post_json(&valid_json()).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "temporarily_unavailable");
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    created_id(app.post_json(&valid_json()).await).await;
+    assert_eq!(app.count(), 1, "the refused submission left nothing behind");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_database_is_503_with_no_partial_rows_and_recovers_with_room() {
+    let app = spawn_app_with(|settings| settings.storage.max_size_mib = 1).await;
+    let mut body = valid_json();
+    body["message"] = json!("Ж".repeat(2000));
+    let mut accepted = 0;
+    let mut refused = false;
+    for _ in 0..1000 {
+        let response = app.post_json(&body).await;
+        match response.status().as_u16() {
+            201 => accepted += 1,
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused = true;
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(refused, "the quota was reached");
+    assert!(accepted > 0);
+    assert_eq!(
+        app.count(),
+        accepted,
+        "every 201 is stored, the 503 left nothing"
+    );
+
+    let mut app = app;
+    app.settings.storage.max_size_mib = 0;
+    let app = app.restart().await;
+    created_id(app.post_json(&body).await).await;
+    assert_eq!(app.count(), accepted + 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_probes() {
+    let app = spawn_app().await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+}

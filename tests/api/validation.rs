@@ -1,0 +1,222 @@
+//! Invalid fields: 422 with every problem, field by field, and nothing stored.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{spawn_app, valid_json};
+
+/// Each case: the field changed, its value, the code expected, and why it is wrong.
+fn invalid_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
+    vec![
+        ("name", json!(""), "required", "empty name"),
+        ("name", json!("   \u{00A0} "), "required", "only whitespace"),
+        ("name", json!("a".repeat(101)), "too_long", "101 characters"),
+        (
+            "name",
+            json!("Kari\nNordmann"),
+            "control_characters",
+            "line feed in a name",
+        ),
+        (
+            "name",
+            json!("Kari\r\nBcc: x@example.org"),
+            "control_characters",
+            "header injection",
+        ),
+        ("name", json!("Kari\u{0000}"), "control_characters", "NUL"),
+        (
+            "name",
+            json!("evil\u{202E}gnp.exe"),
+            "control_characters",
+            "bidi override",
+        ),
+        ("name", json!(42), "invalid_type", "a number"),
+        ("name", json!(["Kari"]), "invalid_type", "an array"),
+        ("email", json!(""), "required", "empty email"),
+        ("email", json!("kari"), "invalid_email", "no @"),
+        (
+            "email",
+            json!(".x@example.org"),
+            "invalid_email",
+            "leading dot, which the validator crate accepts",
+        ),
+        (
+            "email",
+            json!("\"kari\"@example.org"),
+            "invalid_email",
+            "quoted local part",
+        ),
+        (
+            "email",
+            json!("kari@[192.0.2.1]"),
+            "invalid_email",
+            "IP literal",
+        ),
+        (
+            "email",
+            json!("kari@localhost"),
+            "invalid_email",
+            "single label",
+        ),
+        (
+            "email",
+            json!("kari@example.123"),
+            "invalid_email",
+            "numeric TLD",
+        ),
+        (
+            "email",
+            json!(format!("{}@example.org", "k".repeat(65))),
+            "invalid_email",
+            "local part over 64",
+        ),
+        (
+            "email",
+            json!("kari@example.org\nBcc: x@example.org"),
+            "invalid_email",
+            "header injection",
+        ),
+        ("email", json!(true), "invalid_type", "a boolean"),
+        ("country", json!(""), "required", "empty country"),
+        ("country", json!("XX"), "invalid_country", "unassigned code"),
+        ("country", json!("NOR"), "invalid_country", "alpha-3"),
+        ("country", json!("Norway"), "invalid_country", "a name"),
+        ("phone", json!("12345"), "invalid_phone", "five digits"),
+        (
+            "phone",
+            json!("1234567890123456"),
+            "invalid_phone",
+            "sixteen digits",
+        ),
+        ("phone", json!("call me"), "invalid_phone", "letters"),
+        ("city", json!("c".repeat(101)), "too_long", "101 characters"),
+        (
+            "city",
+            json!("Oslo\nBergen"),
+            "control_characters",
+            "two lines",
+        ),
+        (
+            "message",
+            json!("m".repeat(2001)),
+            "too_long",
+            "2001 characters",
+        ),
+        ("message", json!("tab\there"), "control_characters", "a tab"),
+        (
+            "message",
+            json!("bell\u{0007}"),
+            "control_characters",
+            "BEL",
+        ),
+        (
+            "language",
+            json!("english!"),
+            "invalid_language",
+            "not a tag",
+        ),
+        (
+            "language",
+            json!(format!("en-{}", "a".repeat(33))),
+            "invalid_language",
+            "over 35",
+        ),
+        ("consent", json!(false), "consent_required", "refused"),
+        ("consent", json!("off"), "consent_required", "unchecked"),
+        (
+            "consent",
+            json!("maybe"),
+            "invalid_consent",
+            "not a yes or no",
+        ),
+        ("consent", json!(1), "invalid_consent", "a number"),
+    ]
+}
+
+#[tokio::test]
+async fn each_invalid_field_is_reported_with_its_code_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    for (field, value, code, reason) in invalid_cases() {
+        let mut body = valid_json();
+        body[field] = value;
+        let response = app.post_json(&body).await;
+        assert_eq!(response.status(), 422, "{reason}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"], "validation_failed", "{reason}");
+        let errors = answer["errors"].as_array().unwrap();
+        assert_eq!(
+            errors.len(),
+            1,
+            "{reason}: only {field} is wrong: {errors:?}"
+        );
+        assert_eq!(errors[0]["field"], field, "{reason}");
+        assert_eq!(errors[0]["code"], code, "{reason}");
+        assert!(
+            !errors[0]["message"].as_str().unwrap().is_empty(),
+            "{reason}"
+        );
+    }
+    assert_eq!(app.count(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_consent_is_required_by_default() {
+    let app = spawn_app().await;
+    let mut body = valid_json();
+    body.as_object_mut().unwrap().remove("consent");
+    let answer: Value = app.post_json(&body).await.json().await.unwrap();
+    assert_eq!(answer["errors"][0]["field"], "consent");
+    assert_eq!(answer["errors"][0]["code"], "consent_required");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn all_problems_are_reported_at_once() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(&json!({"email": "nope", "country": "ZZ", "phone": "1"}))
+        .await;
+    assert_eq!(response.status(), 422);
+    let answer: Value = response.json().await.unwrap();
+    let fields: Vec<(&str, &str)> = answer["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("name", "required"),
+            ("email", "invalid_email"),
+            ("country", "invalid_country"),
+            ("phone", "invalid_phone"),
+            ("consent", "consent_required"),
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_html_form_gets_a_page_listing_the_problems() {
+    let app = spawn_app().await;
+    let response = app
+        .post_form(&[("name", "<script>alert(1)</script>"), ("email", "x")])
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<li><strong>email</strong>"), "{page}");
+    assert!(page.contains("<li><strong>country</strong>"), "{page}");
+    assert!(page.contains("Back"), "the page says how to go back");
+    assert!(
+        !page.contains("<script>"),
+        "nothing the visitor typed is echoed raw"
+    );
+    app.stop().await;
+}
