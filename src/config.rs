@@ -98,7 +98,6 @@ impl Default for FormSettings {
     }
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]

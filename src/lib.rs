@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod probe;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

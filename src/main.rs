@@ -25,6 +25,8 @@ enum Command {
     Serve,
     /// Load and check the configuration, print a summary, and exit.
     CheckConfig,
+    /// Ask the running server's /healthz (for container health checks).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(&settings),
+        Command::Healthcheck => match joinform::probe::check_health(settings.server.listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("joinform: unhealthy: {}", error_chain(&error));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -144,3 +144,28 @@ fn joinform_config_names_the_file() {
     assert!(output.status.success(), "{text}");
     assert!(text.contains("127.0.0.1:7777"), "{text}");
 }
+
+#[tokio::test]
+async fn healthcheck_succeeds_against_a_running_server_and_fails_without_one() {
+    let app = crate::helpers::spawn_app().await;
+    let listen = format!("127.0.0.1:{}", app.address.rsplit(':').next().unwrap());
+    let probe = |listen: String| {
+        tokio::task::spawn_blocking(move || {
+            joinform()
+                .arg("healthcheck")
+                .env("JOINFORM_SERVER__LISTEN", listen)
+                .current_dir(std::env::temp_dir())
+                .output()
+                .unwrap()
+        })
+    };
+    let output = probe(listen.clone()).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    app.stop().await;
+    let output = probe(listen).await.unwrap();
+    assert!(!output.status.success());
+}
