@@ -4,10 +4,12 @@
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 # gcc builds the bundled SQLite; the slim image has it.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs schema.sql ./
 COPY src ./src
 COPY benches ./benches
-COPY schema.sql ./
+# Built into the binary: the default configuration and the mail templates.
+COPY config ./config
+COPY templates ./templates
 RUN cargo build --release --locked --bin joinform
 
 FROM debian:bookworm-slim AS runtime
@@ -21,7 +23,8 @@ COPY --from=builder /src/target/release/joinform /usr/local/bin/joinform
 COPY config/joinform.toml /app/config/joinform.toml
 ENV JOINFORM_CONFIG=/app/config/joinform.toml \
     JOINFORM_SERVER__LISTEN=0.0.0.0:8080 \
-    JOINFORM_STORAGE__DATABASE=/data/joinform.db
+    JOINFORM_STORAGE__DATABASE=/data/joinform.db \
+    JOINFORM_MAIL__FILE_DIR=/data/mail
 VOLUME ["/data"]
 EXPOSE 8080
 USER joinform:joinform

@@ -1,8 +1,11 @@
 //! Typed settings: defaults in code, then the TOML file, then `JOINFORM_*` environment
 //! variables. Every key is documented once, in `config/joinform.toml`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -12,6 +15,10 @@ use crate::domain::FieldName;
 
 /// The file `serve` and `check-config` read when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/joinform.toml";
+
+/// The shipped `config/joinform.toml`, built into the binary: used when the default file
+/// is not there (an installed binary run from another folder).
+pub const EMBEDDED_CONFIG: &str = include_str!("../config/joinform.toml");
 
 /// Environment variables with this prefix override keys: `JOINFORM_SERVER__LISTEN`
 /// overrides `server.listen` (tables and keys are separated by a double underscore).
@@ -23,6 +30,182 @@ pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
     pub form: FormSettings,
+    pub mail: MailSettings,
+    /// National sections: who is told of a sign-up from which countries.
+    pub sections: Vec<SectionSettings>,
+    /// Who is told of sign-ups from countries no section covers. Required.
+    pub fallback: Option<FallbackSettings>,
+}
+
+/// A national section, as written in the file; checked by `routing::Routing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionSettings {
+    pub name: String,
+    pub countries: Vec<String>,
+    pub contacts: Vec<String>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSettings {
+    pub name: String,
+    pub contacts: Vec<String>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `file` writes each message as an .eml file; `smtp` sends it.
+    pub transport: TransportKind,
+    /// The sender: a mailbox of the organisation's own domain.
+    pub from: String,
+    /// Where the file transport writes messages.
+    pub file_dir: PathBuf,
+    /// The first retry waits this long; each next one twice as long, with jitter.
+    pub retry_initial: HumanDuration,
+    /// No retry waits longer than this.
+    pub retry_max: HumanDuration,
+    /// A message still not delivered this long after the sign-up is marked failed.
+    pub give_up_after: HumanDuration,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or a test server.
+    None,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    /// Best given as JOINFORM_MAIL__SMTP__PASSWORD, never in a committed file.
+    pub password: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: TransportKind::File,
+            from: "joinform <joinform@example.org>".to_owned(),
+            file_dir: PathBuf::from("data/mail"),
+            retry_initial: HumanDuration::from_secs(30),
+            retry_max: HumanDuration::from_secs(3600),
+            give_up_after: HumanDuration::from_secs(3 * 24 * 3600),
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: "localhost".to_owned(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// A duration written as a number and a unit: `30s`, `15m`, `1h`, `3d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(seconds: u64) -> Self {
+        Self(Duration::from_secs(seconds))
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration such as 30s, 15m, 1h or 3d"))?;
+        let seconds_per_unit = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
+        };
+        number
+            .checked_mul(seconds_per_unit)
+            .map(Self::from_secs)
+            .ok_or_else(|| format!("`{text}` is too long"))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.as_secs();
+        match seconds {
+            s if s % 86_400 == 0 && s > 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 && s > 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 && s > 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +318,7 @@ impl Settings {
     /// Loads the settings from `source` and the environment, then checks them.
     pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
         let Some(path) = source.file() else {
-            return Self::from_toml(None, true);
+            return Self::from_toml(Some(EMBEDDED_CONFIG), true);
         };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
             path: path.to_owned(),
@@ -153,7 +336,7 @@ impl Settings {
     pub fn summary(&self, source: &ConfigSource) -> String {
         let origin = match source.file() {
             Some(path) => path.display().to_string(),
-            None => "built-in defaults (no configuration file)".to_owned(),
+            None => "the built-in copy of config/joinform.toml".to_owned(),
         };
         let extra: Vec<String> = self
             .form
@@ -171,7 +354,8 @@ impl Settings {
              database:         {} (size limit: {})\n\
              success url:      {}\n\
              consent required: {}\n\
-             extra fields:     {}\n",
+             extra fields:     {}\n\
+             mail transport:   {}\n",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
@@ -185,6 +369,20 @@ impl Settings {
                 "none".to_owned()
             } else {
                 extra.join(", ")
+            },
+            match self.mail.transport {
+                TransportKind::File => format!("files in {}", self.mail.file_dir.display()),
+                TransportKind::Smtp => format!(
+                    "smtp {}:{} (tls: {:?}{})",
+                    self.mail.smtp.host,
+                    self.mail.smtp.port,
+                    self.mail.smtp.tls,
+                    if self.mail.smtp.username.is_some() {
+                        ", with credentials"
+                    } else {
+                        ""
+                    }
+                ),
             },
         )
     }
@@ -234,6 +432,7 @@ impl Settings {
                 "must be at most 1048576 (1 TiB), or 0 for no limit".into(),
             ));
         }
+        self.check_mail()?;
         check_success_url(&self.form.success_url)
             .map_err(|problem| bad("form.success_url", problem.into()))?;
         let mut seen = std::collections::HashSet::new();
@@ -253,6 +452,50 @@ impl Settings {
                     "must be between 1 and 2000".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn check_mail(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: &str| ConfigError::BadValue {
+            key: key.to_owned(),
+            problem: problem.to_owned(),
+        };
+        let mail = &self.mail;
+        if mail.retry_initial.get() < Duration::from_secs(1) {
+            return Err(bad("mail.retry_initial", "must be at least 1s"));
+        }
+        if mail.retry_max < mail.retry_initial {
+            return Err(bad(
+                "mail.retry_max",
+                "must not be shorter than mail.retry_initial",
+            ));
+        }
+        if mail.give_up_after < mail.retry_initial {
+            return Err(bad(
+                "mail.give_up_after",
+                "must not be shorter than mail.retry_initial",
+            ));
+        }
+        if !(1..=300).contains(&mail.smtp.timeout_seconds) {
+            return Err(bad(
+                "mail.smtp.timeout_seconds",
+                "must be between 1 and 300",
+            ));
+        }
+        if mail.transport == TransportKind::Smtp && mail.smtp.host.trim().is_empty() {
+            return Err(bad(
+                "mail.smtp.host",
+                "is required when mail.transport = \"smtp\"",
+            ));
+        }
+        if mail.smtp.username.is_some() != mail.smtp.password.is_some() {
+            return Err(bad(
+                "mail.smtp.password",
+                "username and password go together (set JOINFORM_MAIL__SMTP__PASSWORD)",
+            ));
         }
         Ok(())
     }

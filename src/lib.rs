@@ -3,10 +3,13 @@
 //! A submission enters at [`http::join`], is decoded by [`http::body`], parsed into a
 //! [`domain::NewSubmission`], and committed by the single writer in [`store`].
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod probe;
+pub mod routing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

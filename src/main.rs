@@ -27,6 +27,20 @@ enum Command {
     CheckConfig,
     /// Ask the running server's /healthz (for container health checks).
     Healthcheck,
+    /// Show the notification outbox: counts by state and the failed rows.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Put failed rows back to pending (all failed rows when no id is given).
+    Retry {
+        /// Outbox row ids, as `joinform outbox` lists them.
+        ids: Vec<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,9 +57,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => {
-            print!("{}", settings.summary(&source));
-            ExitCode::SUCCESS
+        Command::CheckConfig => match joinform::cli::check_config(&settings, &source) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("joinform: configuration error: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Outbox { action } => {
+            let ids = action.map(|OutboxAction::Retry { ids }| ids);
+            match joinform::cli::outbox(&settings, ids.as_deref()) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("joinform: {}", error_chain(&error));
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve => serve(&settings),
         Command::Healthcheck => match joinform::probe::check_health(settings.server.listen) {

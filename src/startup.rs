@@ -7,13 +7,27 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
-use crate::config::Settings;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+
+use crate::config::{ConfigError, Settings};
 use crate::domain::FormSchema;
 use crate::http::{self, AppState};
+use crate::mail::templates::TemplateError;
+use crate::mail::transport::TransportSetupError;
+use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
+use crate::routing::Routing;
 use crate::store::{Database, StoreError, Writer, WriterThread};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error("mail set-up failed")]
+    Mail(#[from] TransportSetupError),
+    #[error("built-in mail templates")]
+    Templates(#[from] TemplateError),
     #[error("cannot open the database {path}")]
     Database {
         path: std::path::PathBuf,
@@ -34,11 +48,19 @@ pub struct Application {
     server: Server,
     writer: Writer,
     writer_thread: WriterThread,
+    worker: DeliveryWorker,
 }
 
 impl Application {
     /// Binds its own listener, so tests can ask for port 0 and read the port back.
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+        // Everything a request or a delivery will need is parsed now, so that a bad
+        // contact or sender stops start-up instead of failing later.
+        let routing = Arc::new(Routing::from_settings(settings)?);
+        let from = mail::sender(&settings.mail)?;
+        let templates = Arc::new(Templates::load()?);
+        let mailer = Arc::new(Mailer::from_settings(&settings.mail)?);
+
         let database = Database::new(
             &settings.storage.database,
             Duration::from_millis(settings.storage.busy_timeout_ms),
@@ -56,11 +78,25 @@ impl Application {
         let listener = TcpListener::bind(address).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
 
+        let delivery = Arc::new(Notify::new());
+        let worker = DeliveryWorker {
+            database: database.clone(),
+            writer: writer.clone(),
+            routing: Arc::clone(&routing),
+            mailer,
+            templates,
+            from: from.clone(),
+            policy: RetryPolicy::from_settings(&settings.mail),
+            wake: Arc::clone(&delivery),
+        };
         let state = web::Data::new(AppState {
             writer: writer.clone(),
             schema: FormSchema::from_settings(&settings.form),
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.form.success_url.clone(),
+            routing,
+            message_domain: from.email.domain().to_owned(),
+            delivery,
         });
         let mut server =
             HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
@@ -75,6 +111,7 @@ impl Application {
             server,
             writer,
             writer_thread,
+            worker,
         })
     }
 
@@ -82,15 +119,25 @@ impl Application {
         self.port
     }
 
+    /// Wakes the delivery worker, as a new submission does: used after rows are put
+    /// back to pending from outside the server.
+    pub fn delivery_waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.worker.wake)
+    }
+
     /// Stops the server from elsewhere (tests, signal handling).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or the handle), then lets the writer
-    /// commit what it has queued before returning.
+    /// Serves until stopped (SIGINT/SIGTERM or the handle), then lets the delivery
+    /// worker finish its attempt and the writer commit what it has queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop_worker, stopping) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopping));
         let served = self.server.await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;

@@ -17,9 +17,9 @@ struct Received {
     status: &'static str,
 }
 
-/// Decode → parse → commit → answer. The answer is sent only once the submission is
-/// committed to disk.
-#[tracing::instrument(name = "join", skip_all, fields(id = tracing::field::Empty, country = tracing::field::Empty))]
+/// Decode → parse → route → commit (with its notification) → answer. The answer is
+/// sent only once the submission is committed to disk; mail is the worker's business.
+#[tracing::instrument(name = "join", skip_all, fields(id = tracing::field::Empty, country = tracing::field::Empty, section = tracing::field::Empty))]
 pub async fn join(
     request: HttpRequest,
     payload: web::Payload,
@@ -32,16 +32,19 @@ pub async fn join(
         .map_err(|e| fail(e.into()))?;
     let submission = NewSubmission::parse(&raw, &state.schema, preferred_language(&request))
         .map_err(|e| fail(e.into()))?;
-    let record = SubmissionRecord::new(submission);
-    let id = record.id;
+    let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
+    span.record("country", submission.country.as_str());
+    span.record("section", section.name.as_str());
+    let record = SubmissionRecord::accepted(submission, &section.name, &state.message_domain);
+    let id = record.id;
     span.record("id", tracing::field::display(id));
-    span.record("country", record.submission.country.as_str());
     state
         .writer
         .insert(record)
         .await
         .map_err(|e| fail(e.into()))?;
+    state.delivery.notify_one();
     tracing::info!("submission stored");
     Ok(match mode {
         ResponseMode::Json => HttpResponse::Created().json(Received {

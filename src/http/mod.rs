@@ -6,9 +6,13 @@ mod health;
 pub mod join;
 pub mod pages;
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
+use tokio::sync::Notify;
 
 use crate::domain::FormSchema;
+use crate::routing::Routing;
 use crate::store::Writer;
 
 use error::{ApiError, ErrorResponse, ResponseMode};
@@ -19,6 +23,11 @@ pub struct AppState {
     pub schema: FormSchema,
     pub max_body_bytes: usize,
     pub success_url: String,
+    pub routing: Arc<Routing>,
+    /// The domain of `mail.from`, for Message-IDs.
+    pub message_domain: String,
+    /// Wakes the delivery worker when a notification is queued.
+    pub delivery: Arc<Notify>,
 }
 
 /// The public routes.

@@ -2,6 +2,7 @@
 //! single writer that commits submissions in groups, and plain functions per table.
 
 mod error;
+pub mod outbox;
 pub mod schema;
 pub mod submissions;
 mod writer;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
-pub use submissions::{SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp};
+pub use submissions::{Notification, SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
 /// Where the database lives and how connections to it behave.

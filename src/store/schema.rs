@@ -12,11 +12,29 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
-const UPGRADES: &[&str] = &[];
+const UPGRADES: &[&str] = &[
+    // 1 → 2: routing by section and the notification outbox.
+    "ALTER TABLE submissions ADD COLUMN section TEXT NOT NULL DEFAULT '';
+     CREATE TABLE outbox (
+         id              INTEGER PRIMARY KEY,
+         submission_id   TEXT NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+         section         TEXT NOT NULL,
+         message_id      TEXT NOT NULL UNIQUE,
+         state           TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'sent', 'failed')),
+         attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+         created_at      TEXT NOT NULL,
+         next_attempt_at TEXT NOT NULL,
+         sent_at         TEXT,
+         last_error      TEXT
+     ) STRICT;
+     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+     CREATE INDEX outbox_by_submission ON outbox (submission_id);",
+];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
 

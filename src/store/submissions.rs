@@ -41,6 +41,30 @@ impl Timestamp {
     pub fn now() -> Self {
         Self(OffsetDateTime::now_utc())
     }
+
+    /// Reads a timestamp as this type writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        time::PrimitiveDateTime::parse(text, RFC3339_MICROS)
+            .ok()
+            .map(|naive| Self(naive.assume_utc()))
+    }
+
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(duration.try_into().unwrap_or(time::Duration::MAX)),
+        )
+    }
+
+    /// How long after `earlier` this is; zero if it is not after it.
+    pub fn since(self, earlier: Self) -> std::time::Duration {
+        (self.0 - earlier.0).try_into().unwrap_or_default()
+    }
+
+    /// The instant, for mail Date headers.
+    pub fn to_system_time(self) -> std::time::SystemTime {
+        self.0.into()
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -72,16 +96,33 @@ pub struct SubmissionRecord {
     pub id: SubmissionId,
     pub created_at: Timestamp,
     pub status: SubmissionStatus,
+    /// The name of the section it was routed to.
+    pub section: String,
     pub submission: NewSubmission,
+    /// The notification to queue with it, in the same transaction.
+    pub notification: Option<Notification>,
+}
+
+/// An outbox row to write beside a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// `<unique@sender-domain>`, kept across retries.
+    pub message_id: String,
 }
 
 impl SubmissionRecord {
-    pub fn new(submission: NewSubmission) -> Self {
+    /// An accepted submission, routed to `section`, with its notification.
+    pub fn accepted(submission: NewSubmission, section: &str, message_domain: &str) -> Self {
+        let id = SubmissionId::generate();
         Self {
-            id: SubmissionId::generate(),
+            id,
             created_at: Timestamp::now(),
             status: SubmissionStatus::Accepted,
+            section: section.to_owned(),
             submission,
+            notification: Some(Notification {
+                message_id: format!("<{id}@{message_domain}>"),
+            }),
         }
     }
 }
@@ -92,8 +133,8 @@ pub fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), 
     let extra = serde_json::to_string(&s.extra)?;
     let mut statement = connection.prepare_cached(
         "INSERT INTO submissions (id, created_at, name, email, country, phone, city, message,
-                                  language, consent, extra, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                  language, consent, extra, status, section)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     statement.execute(params![
         record.id.to_string(),
@@ -108,6 +149,10 @@ pub fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), 
         s.consent.0,
         extra,
         record.status.as_str(),
+        record.section,
     ])?;
+    if let Some(notification) = &record.notification {
+        super::outbox::insert(connection, record, notification)?;
+    }
     Ok(())
 }

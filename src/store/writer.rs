@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, SubmissionRecord, submissions};
+use super::outbox::{self, Attempt};
+use super::{StoreError, SubmissionRecord, Timestamp, submissions};
 
 /// How many requests may wait for the writer before senders wait too.
 const QUEUE_CAPACITY: usize = 4096;
@@ -48,6 +49,8 @@ enum Job {
     Insert(Box<SubmissionRecord>, Reply),
     /// Takes and releases the write lock: proves the database is writable.
     Probe(Reply),
+    /// The delivery worker's results.
+    RecordAttempts(Vec<(i64, Attempt)>, Reply),
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -100,6 +103,13 @@ impl Writer {
         done.await.unwrap_or(Err(WriteFailure::Stopped))
     }
 
+    /// Records what came of delivery attempts, by outbox id.
+    pub async fn record_attempts(&self, attempts: Vec<(i64, Attempt)>) -> Result<(), WriteFailure> {
+        let (reply, done) = oneshot::channel();
+        self.send(Job::RecordAttempts(attempts, reply)).await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))
+    }
+
     /// Asks the thread to stop once everything queued so far is committed.
     pub fn stop(&self) {
         // A full queue means requests are still arriving; the thread then stops when
@@ -134,7 +144,7 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
             WriteFailure::from(&error)
         });
         for job in batch.drain(..) {
-            if let Job::Insert(_, reply) | Job::Probe(reply) = job {
+            if let Job::Insert(_, reply) | Job::Probe(reply) | Job::RecordAttempts(_, reply) = job {
                 // The requester may have gone away; its row is committed all the same.
                 let _ = reply.send(outcome);
             }
@@ -147,9 +157,16 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
 /// whole transaction, and every requester is told.
 fn commit(connection: &mut Connection, batch: &[Job]) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = Timestamp::now();
     for job in batch {
-        if let Job::Insert(record, _) = job {
-            submissions::insert(&transaction, record)?;
+        match job {
+            Job::Insert(record, _) => submissions::insert(&transaction, record)?,
+            Job::RecordAttempts(attempts, _) => {
+                for (outbox_id, attempt) in attempts {
+                    outbox::record_attempt(&transaction, *outbox_id, attempt, now)?;
+                }
+            }
+            Job::Probe(_) | Job::Stop => {}
         }
     }
     transaction.commit()?;

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use actix_web::dev::ServerHandle;
-use joinform::config::Settings;
+use joinform::config::{EMBEDDED_CONFIG, Settings, SmtpTls, TransportKind};
 use joinform::startup::Application;
 use rusqlite::OptionalExtension;
 use tempfile::TempDir;
@@ -12,18 +12,32 @@ pub struct TestApp {
     pub db_path: PathBuf,
     pub client: reqwest::Client,
     handle: ServerHandle,
+    delivery: std::sync::Arc<tokio::sync::Notify>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Dropped last: the server must stop before its folder goes.
     dir: Option<TempDir>,
 }
 
-/// Settings for a test: a fresh database in a temp dir, port 0, one worker.
+/// Settings for a test: the shipped configuration (its example sections), with a fresh
+/// database and mail folder in a temp dir, port 0, one worker.
 pub fn test_settings(dir: &TempDir) -> Settings {
-    let mut settings = Settings::default();
+    let mut settings = Settings::from_toml(Some(EMBEDDED_CONFIG), false).unwrap();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
     settings.server.workers = 1;
     settings.storage.database = dir.path().join("data").join("joinform.db");
+    settings.mail.file_dir = dir.path().join("data").join("mail");
     settings
+}
+
+/// Mail through a test SMTP server on `port`, retrying after a second.
+pub fn use_smtp(settings: &mut Settings, port: u16) {
+    settings.mail.transport = TransportKind::Smtp;
+    settings.mail.smtp.host = "127.0.0.1".into();
+    settings.mail.smtp.port = port;
+    settings.mail.smtp.tls = SmtpTls::None;
+    settings.mail.smtp.timeout_seconds = 1;
+    settings.mail.retry_initial = "1s".parse().unwrap();
+    settings.mail.retry_max = "2s".parse().unwrap();
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -43,6 +57,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     let address = format!("http://127.0.0.1:{}", application.port());
     let db_path = settings.storage.database.clone();
     let handle = application.handle();
+    let delivery = application.delivery_waker();
     let task = tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -54,6 +69,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
         db_path,
         client,
         handle,
+        delivery,
         task: Some(task),
         dir: Some(dir),
     }
@@ -98,6 +114,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Wakes the delivery worker, as the server does after each submission.
+    pub async fn delivery_nudge(&self) {
+        self.delivery.notify_one();
+    }
+
     /// Stops the server and starts a new one on the same database and settings.
     pub async fn restart(self) -> TestApp {
         let settings = self.settings.clone();
@@ -111,7 +132,7 @@ impl TestApp {
         let mut statement = connection
             .prepare(
                 "SELECT id, created_at, name, email, country, phone, city, message, language,
-                        consent, extra, status FROM submissions ORDER BY created_at, id",
+                        consent, extra, status, section FROM submissions ORDER BY created_at, id",
             )
             .unwrap();
         statement
@@ -129,6 +150,7 @@ impl TestApp {
                     consent: row.get(9)?,
                     extra: row.get(10)?,
                     status: row.get(11)?,
+                    section: row.get(12)?,
                 })
             })
             .unwrap()
@@ -138,6 +160,37 @@ impl TestApp {
 
     pub fn row(&self, id: &str) -> Option<StoredRow> {
         self.rows().into_iter().find(|row| row.id == id)
+    }
+
+    /// The outbox rows: (state, attempts, last_error), oldest first.
+    pub fn outbox(&self) -> Vec<(String, i64, Option<String>)> {
+        let connection = rusqlite::Connection::open(&self.db_path).unwrap();
+        let mut statement = connection
+            .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY id")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Waits until every outbox row satisfies `done`, at most `limit`.
+    pub async fn wait_for_outbox(
+        &self,
+        limit: std::time::Duration,
+        done: impl Fn(&(String, i64, Option<String>)) -> bool,
+    ) -> Vec<(String, i64, Option<String>)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let rows = self.outbox();
+            if (!rows.is_empty() && rows.iter().all(&done))
+                || tokio::time::Instant::now() >= deadline
+            {
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn count(&self) -> i64 {
@@ -183,6 +236,7 @@ pub struct StoredRow {
     pub consent: i64,
     pub extra: String,
     pub status: String,
+    pub section: String,
 }
 
 /// A minimal valid submission as JSON.

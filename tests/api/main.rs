@@ -3,12 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod smtp;
 
 mod cli;
 mod decoding;
 mod durability;
 mod email_corpus;
 mod limits;
+mod mail;
 mod properties;
 mod storage;
 mod submit;

@@ -109,7 +109,7 @@ fn accepted_values_round_trip_through_the_store_unchanged() {
                 return Ok(());
             };
             accepted.set(accepted.get() + 1);
-            let record = SubmissionRecord::new(submission.clone());
+            let record = SubmissionRecord::accepted(submission.clone(), "Norway", "example.org");
             submissions::insert(&connection, &record).unwrap();
             let stored: (
                 String,

@@ -1,8 +1,11 @@
 //! The database file: schema and PRAGMAs, versions, and what happens when it cannot
 //! take a write.
 
+use std::time::Duration;
+
 use joinform::config::Settings;
 use joinform::startup::Application;
+use joinform::store::Database;
 use joinform::store::schema::SCHEMA_VERSION;
 use serde_json::json;
 
@@ -169,5 +172,84 @@ async fn health_and_readiness_probes() {
     assert_eq!(health.status(), 200);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    app.stop().await;
+}
+
+/// Column names and index definitions, as SQLite reports them.
+fn shape(connection: &rusqlite::Connection) -> Vec<String> {
+    let mut shape = Vec::new();
+    for table in ["submissions", "outbox"] {
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{table}')"
+            ))
+            .unwrap();
+        let columns = statement
+            .query_map([], |row| {
+                Ok(format!(
+                    "{table}.{}:{}:{}:{:?}:{}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, i64>(4)?
+                ))
+            })
+            .unwrap();
+        shape.extend(columns.map(Result::unwrap));
+    }
+    let mut statement = connection
+        .prepare("SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    shape.extend(
+        statement
+            .query_map([], |row| {
+                Ok(format!(
+                    "index {}:{}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap),
+    );
+    shape
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(&dir);
+    std::fs::create_dir_all(settings.storage.database.parent().unwrap()).unwrap();
+    let old = rusqlite::Connection::open(&settings.storage.database).unwrap();
+    old.execute_batch(include_str!("../data/schema_v1.sql"))
+        .unwrap();
+    old.pragma_update(None, "user_version", 1).unwrap();
+    old.execute(
+        "INSERT INTO submissions (id, created_at, name, email, country, consent)
+         VALUES ('old-1', '2026-01-01T00:00:00.000000Z', 'Kari', 'kari@example.org', 'NO', 1)",
+        [],
+    )
+    .unwrap();
+    drop(old);
+
+    let app = crate::helpers::spawn_app_in(dir, settings);
+    let upgraded = rusqlite::Connection::open(&app.db_path).unwrap();
+    let version: i64 = upgraded
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(app.rows().len(), 1, "the old row is kept");
+    created_id(app.post_json(&valid_json()).await).await;
+
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = Database::new(fresh_dir.path().join("fresh.db"), Duration::from_secs(1));
+    fresh.prepare().unwrap();
+    let fresh = fresh.connect().unwrap();
+    assert_eq!(
+        shape(&upgraded),
+        shape(&fresh),
+        "upgrading gives the schema a new file gets"
+    );
     app.stop().await;
 }

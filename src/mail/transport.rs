@@ -1,0 +1,149 @@
+//! Where messages go: an SMTP server (pooled connections, built once at start-up) or
+//! .eml files in a folder. Both sit behind the same outbox and worker.
+
+use std::time::Duration;
+
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailSettings, SmtpTls, TransportKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportSetupError {
+    #[error("mail.smtp: cannot set up TLS for {host}")]
+    Tls {
+        host: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("mail.file_dir: cannot create {path}")]
+    FileDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a message was not delivered, in the two kinds the outbox cares about. The text
+/// says what an operator should look at; it never holds the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// May succeed later: connection refused or reset, timeout, TLS failure, SMTP 4xx.
+    #[error("{0}")]
+    Transient(String),
+    /// Will not succeed as it is: SMTP 5xx, or a message we cannot build.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        timeout: Duration,
+    },
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    /// Builds the transport; connects to nothing yet.
+    pub fn from_settings(settings: &MailSettings) -> Result<Self, TransportSetupError> {
+        match settings.transport {
+            TransportKind::File => {
+                std::fs::create_dir_all(&settings.file_dir).map_err(|source| {
+                    TransportSetupError::FileDir {
+                        path: settings.file_dir.clone(),
+                        source,
+                    }
+                })?;
+                Ok(Self::File(AsyncFileTransport::new(&settings.file_dir)))
+            }
+            TransportKind::Smtp => {
+                let smtp = &settings.smtp;
+                let tls_error = |source| TransportSetupError::Tls {
+                    host: smtp.host.clone(),
+                    source,
+                };
+                let tls = match smtp.tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::Starttls => {
+                        Tls::Required(TlsParameters::new(smtp.host.clone()).map_err(tls_error)?)
+                    }
+                    SmtpTls::Tls => {
+                        Tls::Wrapper(TlsParameters::new(smtp.host.clone()).map_err(tls_error)?)
+                    }
+                };
+                let timeout = Duration::from_secs(smtp.timeout_seconds);
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                        .port(smtp.port)
+                        .tls(tls)
+                        .timeout(Some(timeout))
+                        .pool_config(PoolConfig::new().max_size(4));
+                if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
+                    builder =
+                        builder.credentials(Credentials::new(username.clone(), password.clone()));
+                }
+                Ok(Self::Smtp {
+                    transport: builder.build(),
+                    timeout,
+                })
+            }
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), DeliveryError> {
+        match self {
+            Self::File(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| DeliveryError::Transient(format!("file transport: {error}"))),
+            Self::Smtp { transport, timeout } => {
+                // lettre's timeout covers each network step; this bounds the whole
+                // conversation, so a server that trickles bytes cannot hold a send.
+                match tokio::time::timeout(*timeout * 3, transport.send(message)).await {
+                    Ok(result) => result.map(drop).map_err(classify),
+                    Err(_) => Err(DeliveryError::Transient(format!(
+                        "SMTP conversation took longer than {}s",
+                        timeout.as_secs() * 3
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// SMTP 5xx and client-side errors are permanent; everything else may pass later.
+fn classify(error: lettre::transport::smtp::Error) -> DeliveryError {
+    let text = error_text(&error);
+    if error.is_permanent() || error.is_client() {
+        DeliveryError::Permanent(text)
+    } else {
+        DeliveryError::Transient(text)
+    }
+}
+
+/// The error and its causes on one line, with a word on what kind of fault it is.
+fn error_text(error: &lettre::transport::smtp::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_tls() {
+        "TLS"
+    } else if error.is_transient() {
+        "SMTP 4xx"
+    } else if error.is_permanent() {
+        "SMTP 5xx"
+    } else {
+        "connection"
+    };
+    let mut text = format!("{kind}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().filter(|c| !c.is_control()).take(500).collect()
+}

@@ -1,0 +1,216 @@
+//! The delivery worker: sends due outbox rows, records each attempt, and retries
+//! transient failures with exponential backoff and jitter until it gives up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use rusqlite::Connection;
+use tokio::sync::{Notify, watch};
+
+use crate::config::MailSettings;
+use crate::routing::Routing;
+use crate::store::outbox::{self, Attempt, DueNotification};
+use crate::store::{Database, StoreError, Timestamp, Writer};
+
+use super::message;
+use super::templates::Templates;
+use super::transport::{DeliveryError, Mailer};
+
+/// Rows read and sent per round.
+const BATCH: usize = 32;
+/// The longest the worker sleeps without looking at the outbox.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+/// How long to wait before reading the outbox again after a database error.
+const STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// When to try again after a transient failure, and when to stop trying.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub give_up_after: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_settings(settings: &MailSettings) -> Self {
+        Self {
+            initial: settings.retry_initial.get(),
+            max: settings.retry_max.get(),
+            give_up_after: settings.give_up_after.get(),
+        }
+    }
+
+    /// The wait after the `attempts`-th failed attempt: `initial`, doubled each time,
+    /// capped at `max`, then spread by ±25 % so that retries do not come in waves.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(30);
+        let base = self.initial.saturating_mul(1 << doublings).min(self.max);
+        let jitter = 0.75 + fastrand::f64() * 0.5;
+        base.mul_f64(jitter).min(self.max)
+    }
+}
+
+/// What the worker needs; built at start-up.
+pub struct DeliveryWorker {
+    pub database: Database,
+    pub writer: Writer,
+    pub routing: Arc<Routing>,
+    pub mailer: Arc<Mailer>,
+    pub templates: Arc<Templates>,
+    pub from: Mailbox,
+    pub policy: RetryPolicy,
+    /// Signalled after a submission with a notification is committed.
+    pub wake: Arc<Notify>,
+}
+
+impl DeliveryWorker {
+    /// Runs until `shutdown` turns true; an attempt under way is finished and recorded
+    /// first, so no row is left half-done.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut connection: Option<Connection> = None;
+        tracing::info!("delivery worker started");
+        while !*shutdown.borrow() {
+            let pause = match self.round(&mut connection).await {
+                Ok(Some(sent_some)) if sent_some => continue,
+                Ok(_) => self.idle_time(&mut connection).await,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the outbox");
+                    connection = None;
+                    STORE_RETRY
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("delivery worker stopped");
+    }
+
+    /// Sends what is due now. `Some(true)` if it handled a full batch (more may wait).
+    async fn round(&self, connection: &mut Option<Connection>) -> Result<Option<bool>, StoreError> {
+        let now = Timestamp::now();
+        let due = self
+            .read(connection, move |c| outbox::due(c, now, BATCH))
+            .await?;
+        if due.is_empty() {
+            return Ok(None);
+        }
+        let mut attempts = Vec::with_capacity(due.len());
+        for notification in &due {
+            attempts.push((notification.outbox_id, self.deliver(notification).await));
+        }
+        if let Err(failure) = self.writer.record_attempts(attempts).await {
+            // The rows stay pending and are sent again: at-least-once delivery.
+            tracing::error!(error = %failure, "cannot record delivery attempts");
+            return Err(StoreError::WriterStopped);
+        }
+        Ok(Some(due.len() == BATCH))
+    }
+
+    /// How long until the next pending row is due, at most [`IDLE_CHECK`].
+    async fn idle_time(&self, connection: &mut Option<Connection>) -> Duration {
+        match self.read(connection, outbox::next_due).await {
+            Ok(Some(next)) => next.since(Timestamp::now()).min(IDLE_CHECK),
+            Ok(None) => IDLE_CHECK,
+            Err(_) => STORE_RETRY,
+        }
+    }
+
+    async fn deliver(&self, due: &DueNotification) -> Attempt {
+        let section = match self.routing.by_name(&due.section) {
+            Some(section) => section,
+            None => {
+                tracing::warn!(outbox_id = due.outbox_id, section = %due.section,
+                    "the section is no longer configured: sending to the fallback");
+                self.routing.fallback()
+            }
+        };
+        let attempts = due.attempts + 1;
+        let span = tracing::info_span!("deliver", outbox_id = due.outbox_id, section = %section.name, attempts);
+        let _entered = span.enter();
+        let message = match message::notification(due, section, &self.from, &self.templates) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::error!(%error, "notification cannot be built: failed");
+                return Attempt::Failed {
+                    error: error.to_string(),
+                };
+            }
+        };
+        drop(_entered);
+        let result = self.mailer.send(message).await;
+        let _entered = span.enter();
+        let now = Timestamp::now();
+        match result {
+            Ok(()) => {
+                tracing::info!("notification sent");
+                Attempt::Sent
+            }
+            Err(DeliveryError::Permanent(error)) => {
+                tracing::error!(%error, "notification refused permanently: failed");
+                Attempt::Failed { error }
+            }
+            Err(DeliveryError::Transient(error)) => {
+                let queued = Timestamp::parse(&due.queued_at).unwrap_or(now);
+                if now.since(queued) >= self.policy.give_up_after {
+                    tracing::error!(%error, "notification undelivered for too long: failed");
+                    Attempt::Failed {
+                        error: format!("gave up after {attempts} attempts: {error}"),
+                    }
+                } else {
+                    let delay = self.policy.delay(attempts);
+                    tracing::warn!(%error, retry_in_seconds = delay.as_secs(), "notification not sent: will retry");
+                    Attempt::Retry {
+                        at: now.plus(delay),
+                        error,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a read on the worker's own connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        connection: &mut Option<Connection>,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let open = match connection.take() {
+            Some(open) => open,
+            None => self.database.connect()?,
+        };
+        let (open, result) = tokio::task::spawn_blocking(move || {
+            let result = query(&open);
+            (open, result)
+        })
+        .await
+        .map_err(|_| StoreError::WriterStopped)?;
+        *connection = Some(open);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(3 * 86_400),
+        };
+        for _ in 0..100 {
+            let first = policy.delay(1).as_secs_f64();
+            assert!((22.5..=37.5).contains(&first), "{first}");
+            let third = policy.delay(3).as_secs_f64();
+            assert!((90.0..=150.0).contains(&third), "{third}");
+            assert!(policy.delay(40) <= Duration::from_secs(3600));
+            assert!(policy.delay(40) >= Duration::from_secs(2700));
+        }
+    }
+}

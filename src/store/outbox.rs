@@ -1,0 +1,221 @@
+//! The `outbox` table: notifications waiting to be sent, sent, or given up on.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::submissions::{Notification, SubmissionRecord, Timestamp};
+
+/// Queues the notification of a submission being written in the same transaction.
+pub(super) fn insert(
+    connection: &Connection,
+    record: &SubmissionRecord,
+    notification: &Notification,
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO outbox (submission_id, section, message_id, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?;
+    statement.execute(params![
+        record.id.to_string(),
+        record.section,
+        notification.message_id,
+        record.created_at.to_string(),
+    ])?;
+    Ok(())
+}
+
+/// A pending notification with the submission it tells of, as stored.
+#[derive(Debug, Clone)]
+pub struct DueNotification {
+    pub outbox_id: i64,
+    pub message_id: String,
+    pub section: String,
+    pub attempts: u32,
+    pub queued_at: String,
+    pub submission: StoredSubmission,
+}
+
+/// A submission as the database holds it. Its values passed validation when written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubmission {
+    pub id: String,
+    pub created_at: String,
+    pub name: String,
+    pub email: String,
+    pub country: String,
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub message: Option<String>,
+    pub language: Option<String>,
+    pub consent: bool,
+    pub extra: String,
+}
+
+/// Pending notifications whose time has come, oldest first.
+pub fn due(
+    connection: &Connection,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<DueNotification>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT o.id, o.message_id, o.section, o.attempts, o.created_at,
+                s.id, s.created_at, s.name, s.email, s.country, s.phone, s.city, s.message,
+                s.language, s.consent, s.extra
+         FROM outbox o JOIN submissions s ON s.id = o.submission_id
+         WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+         ORDER BY o.next_attempt_at
+         LIMIT ?2",
+    )?;
+    let rows = statement.query_map(
+        params![now.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)],
+        |row| {
+            Ok(DueNotification {
+                outbox_id: row.get(0)?,
+                message_id: row.get(1)?,
+                section: row.get(2)?,
+                attempts: row.get(3)?,
+                queued_at: row.get(4)?,
+                submission: StoredSubmission {
+                    id: row.get(5)?,
+                    created_at: row.get(6)?,
+                    name: row.get(7)?,
+                    email: row.get(8)?,
+                    country: row.get(9)?,
+                    phone: row.get(10)?,
+                    city: row.get(11)?,
+                    message: row.get(12)?,
+                    language: row.get(13)?,
+                    consent: row.get(14)?,
+                    extra: row.get(15)?,
+                },
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When the next pending notification is due, if any is pending.
+pub fn next_due(connection: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<String> = connection
+        .query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(next.as_deref().and_then(Timestamp::parse))
+}
+
+/// What came of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// A transient failure: try again at the given time.
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    /// Permanent, or transient for too long: no more attempts.
+    Failed {
+        error: String,
+    },
+}
+
+/// Records an attempt's outcome; the caller owns the transaction. Only a pending row
+/// changes, so a retry command racing with the worker cannot undo a delivery.
+pub fn record_attempt(
+    connection: &Connection,
+    outbox_id: i64,
+    attempt: &Attempt,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    match attempt {
+        Attempt::Sent => connection
+            .prepare_cached(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                                   last_error = NULL
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![outbox_id, now.to_string()])?,
+        Attempt::Retry { at, error } => connection
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
+                                   last_error = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![outbox_id, at.to_string(), error])?,
+        Attempt::Failed { error } => connection
+            .prepare_cached(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![outbox_id, error])?,
+    };
+    Ok(())
+}
+
+/// Rows by state, for `joinform outbox`.
+pub fn counts(connection: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut statement =
+        connection.prepare("SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state")?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A failed row, without personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedNotification {
+    pub outbox_id: i64,
+    pub section: String,
+    pub attempts: u32,
+    pub created_at: String,
+    pub last_error: Option<String>,
+}
+
+pub fn failed(connection: &Connection) -> Result<Vec<FailedNotification>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT id, section, attempts, created_at, last_error FROM outbox
+         WHERE state = 'failed' ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(FailedNotification {
+            outbox_id: row.get(0)?,
+            section: row.get(1)?,
+            attempts: row.get(2)?,
+            created_at: row.get(3)?,
+            last_error: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Puts failed rows back to pending, due now: the given ids, or every failed row when
+/// `ids` is empty. Attempts restart from zero, and so does the give-up clock, which
+/// counts from `created_at`. Returns how many rows changed.
+pub fn retry_failed(
+    connection: &Connection,
+    ids: &[i64],
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let now = now.to_string();
+    let mut changed = 0;
+    if ids.is_empty() {
+        changed += connection.execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                               created_at = ?1
+             WHERE state = 'failed'",
+            [&now],
+        )?;
+    } else {
+        let mut statement = connection.prepare(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                               created_at = ?1
+             WHERE state = 'failed' AND id = ?2",
+        )?;
+        for id in ids {
+            changed += statement.execute(params![now, id])?;
+        }
+    }
+    Ok(changed)
+}

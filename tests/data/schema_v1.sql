@@ -1,0 +1,35 @@
+-- joinform's whole schema at the current version (PRAGMA user_version = 1).
+-- A new database file gets this text as it is; an older file is upgraded step by step
+-- by the numbered upgrades in src/store/schema.rs. Keep both in step.
+
+-- Deleted rows must not linger in free pages (erasure requests): free pages are
+-- returned to the file system by incremental vacuum. Only takes effect on a new file.
+PRAGMA auto_vacuum = INCREMENTAL;
+
+-- One row per form post that passed validation, whatever its verdict.
+CREATE TABLE submissions (
+    -- Opaque, time-ordered id (UUID v7) shown to the visitor.
+    id          TEXT PRIMARY KEY NOT NULL,
+    -- RFC 3339 UTC with microseconds, fixed width, so text order is time order.
+    created_at  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    -- As the visitor typed the local part; domain lower-case, in Unicode.
+    email       TEXT NOT NULL,
+    -- ISO 3166-1 alpha-2, upper-case.
+    country     TEXT NOT NULL CHECK (length(country) = 2),
+    phone       TEXT,
+    city        TEXT,
+    message     TEXT,
+    -- BCP 47 tag: given in the form, or the browser's preferred language.
+    language    TEXT,
+    consent     INTEGER NOT NULL CHECK (consent IN (0, 1)),
+    -- The configured extra fields the visitor filled in, as a JSON object.
+    extra       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    status      TEXT NOT NULL DEFAULT 'accepted'
+                CHECK (status IN ('accepted', 'duplicate', 'spam'))
+) STRICT;
+
+-- Export filters by country and time; duplicate checks look up the address.
+CREATE INDEX submissions_by_country ON submissions (country, created_at);
+CREATE INDEX submissions_by_time ON submissions (created_at);
+CREATE INDEX submissions_by_email ON submissions (email);
