@@ -405,3 +405,26 @@ fn check_config_refuses_bad_routing_and_prints_the_table() {
         .unwrap_err();
     assert!(error.to_string().contains("mail.from"), "{error}");
 }
+
+#[tokio::test]
+async fn a_notification_undeliverable_past_give_up_after_is_failed() {
+    let address = closed_port();
+    let app = spawn_app_with(|settings| {
+        use_smtp(settings, address.port());
+        settings.mail.give_up_after = "2s".parse().unwrap();
+    })
+    .await;
+    created_id(
+        app.post_json(&submission("Kari", "kari@example.org", "NO"))
+            .await,
+    )
+    .await;
+    let rows = app.wait_for_outbox(WAIT, |row| row.0 == "failed").await;
+    assert_eq!(rows[0].0, "failed", "{rows:?}");
+    assert!(rows[0].1 >= 2, "retried before giving up: {rows:?}");
+    assert!(
+        rows[0].2.as_deref().unwrap().starts_with("gave up after"),
+        "{rows:?}"
+    );
+    app.stop().await;
+}
