@@ -41,11 +41,12 @@ CREATE INDEX submissions_by_email ON submissions (email);
 -- submission and sent by the delivery worker. The message is built when sent, from the
 -- submission, so erasing a submission erases its unsent mail too.
 CREATE TABLE outbox (
-    id              INTEGER PRIMARY KEY,
-    submission_id   TEXT NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+    -- One notification per submission; erasing the submission erases it.
+    submission_id   TEXT PRIMARY KEY NOT NULL
+                    REFERENCES submissions (id) ON DELETE CASCADE,
     section         TEXT NOT NULL,
     -- Stable across retries, so a receiver can spot a duplicate delivery.
-    message_id      TEXT NOT NULL UNIQUE,
+    message_id      TEXT NOT NULL,
     state           TEXT NOT NULL DEFAULT 'pending'
                     CHECK (state IN ('pending', 'sent', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
@@ -54,7 +55,6 @@ CREATE TABLE outbox (
     sent_at         TEXT,
     -- Why the last attempt failed: transport and SMTP text, never message content.
     last_error      TEXT
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
-CREATE INDEX outbox_by_submission ON outbox (submission_id);

@@ -41,7 +41,7 @@ fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
 
 /// `outbox`: counts by state and the failed rows; with `retry`, requeues failed rows
 /// first. No personal data is printed.
-pub fn outbox(settings: &Settings, retry: Option<&[i64]>) -> Result<String, StoreError> {
+pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<String, StoreError> {
     let connection = open(settings)?;
     let mut report = String::new();
     if let Some(ids) = retry {
@@ -62,12 +62,12 @@ pub fn outbox(settings: &Settings, retry: Option<&[i64]>) -> Result<String, Stor
     }
     let failed = outbox::failed(&connection)?;
     if !failed.is_empty() {
-        report.push_str("failed rows (id, section, attempts, queued at, last error):\n");
+        report.push_str("failed rows (submission id, section, attempts, queued at, last error):\n");
         for row in failed {
             let _ = writeln!(
                 report,
                 "  {}\t{}\t{}\t{}\t{}",
-                row.outbox_id,
+                row.submission_id,
                 row.section,
                 row.attempts,
                 row.created_at,

@@ -70,6 +70,9 @@ pub struct MailSettings {
     pub retry_max: HumanDuration,
     /// A message still not delivered this long after the sign-up is marked failed.
     pub give_up_after: HumanDuration,
+    /// The most messages sent per second: protects the mail server and leaves the CPU
+    /// to sign-ups when a backlog is drained.
+    pub max_per_second: u32,
     pub smtp: SmtpSettings,
 }
 
@@ -125,6 +128,7 @@ impl Default for MailSettings {
             retry_initial: HumanDuration::from_secs(30),
             retry_max: HumanDuration::from_secs(3600),
             give_up_after: HumanDuration::from_secs(3 * 24 * 3600),
+            max_per_second: 20,
             smtp: SmtpSettings::default(),
         }
     }
@@ -478,6 +482,9 @@ impl Settings {
                 "mail.give_up_after",
                 "must not be shorter than mail.retry_initial",
             ));
+        }
+        if !(1..=10_000).contains(&mail.max_per_second) {
+            return Err(bad("mail.max_per_second", "must be between 1 and 10000"));
         }
         if !(1..=300).contains(&mail.smtp.timeout_seconds) {
             return Err(bad(

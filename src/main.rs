@@ -38,8 +38,8 @@ enum Command {
 enum OutboxAction {
     /// Put failed rows back to pending (all failed rows when no id is given).
     Retry {
-        /// Outbox row ids, as `joinform outbox` lists them.
-        ids: Vec<i64>,
+        /// Submission ids, as `joinform outbox` lists them.
+        ids: Vec<String>,
     },
 }
 

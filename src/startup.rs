@@ -18,7 +18,7 @@ use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
 use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
 use crate::routing::Routing;
-use crate::store::{Database, StoreError, Writer, WriterThread};
+use crate::store::{Checkpointer, Database, StoreError, Writer, WriterThread};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -48,6 +48,7 @@ pub struct Application {
     server: Server,
     writer: Writer,
     writer_thread: WriterThread,
+    checkpointer: Checkpointer,
     worker: DeliveryWorker,
 }
 
@@ -72,6 +73,7 @@ impl Application {
         };
         database.prepare().map_err(database_error)?;
         let (writer, writer_thread) = database.start_writer().map_err(database_error)?;
+        let checkpointer = database.start_checkpointer().map_err(database_error)?;
 
         let address = settings.server.listen;
         let listen_error = |source| StartupError::Listen { address, source };
@@ -111,6 +113,7 @@ impl Application {
             server,
             writer,
             writer_thread,
+            checkpointer,
             worker,
         })
     }
@@ -141,8 +144,13 @@ impl Application {
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;
+        let checkpointer = self.checkpointer;
         // Joining blocks; do it off the async runtime.
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            thread.join();
+            checkpointer.stop();
+        })
+        .await;
         served
     }
 }

@@ -24,12 +24,15 @@ const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// How long to wait before reading the outbox again after a database error.
 const STORE_RETRY: Duration = Duration::from_secs(5);
 
-/// When to try again after a transient failure, and when to stop trying.
+/// When to try again after a transient failure, when to stop trying, and how fast to
+/// send.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub initial: Duration,
     pub max: Duration,
     pub give_up_after: Duration,
+    /// The shortest time between two sends.
+    pub send_interval: Duration,
 }
 
 impl RetryPolicy {
@@ -38,6 +41,7 @@ impl RetryPolicy {
             initial: settings.retry_initial.get(),
             max: settings.retry_max.get(),
             give_up_after: settings.give_up_after.get(),
+            send_interval: Duration::from_secs(1) / settings.max_per_second.max(1),
         }
     }
 
@@ -69,9 +73,10 @@ impl DeliveryWorker {
     /// first, so no row is left half-done.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut connection: Option<Connection> = None;
+        let mut pace = Pace::new(self.policy.send_interval);
         tracing::info!("delivery worker started");
         while !*shutdown.borrow() {
-            let pause = match self.round(&mut connection).await {
+            let pause = match self.round(&mut connection, &mut pace, &shutdown).await {
                 Ok(Some(sent_some)) if sent_some => continue,
                 Ok(_) => self.idle_time(&mut connection).await,
                 Err(error) => {
@@ -89,8 +94,14 @@ impl DeliveryWorker {
         tracing::info!("delivery worker stopped");
     }
 
-    /// Sends what is due now. `Some(true)` if it handled a full batch (more may wait).
-    async fn round(&self, connection: &mut Option<Connection>) -> Result<Option<bool>, StoreError> {
+    /// Sends what is due now, at the configured pace, until done or asked to stop.
+    /// `Some(true)` if it handled a full batch (more may wait).
+    async fn round(
+        &self,
+        connection: &mut Option<Connection>,
+        pace: &mut Pace,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Option<bool>, StoreError> {
         let now = Timestamp::now();
         let due = self
             .read(connection, move |c| outbox::due(c, now, BATCH))
@@ -100,14 +111,22 @@ impl DeliveryWorker {
         }
         let mut attempts = Vec::with_capacity(due.len());
         for notification in &due {
-            attempts.push((notification.outbox_id, self.deliver(notification).await));
+            if *shutdown.borrow() {
+                break;
+            }
+            pace.wait().await;
+            attempts.push((
+                notification.submission.id.clone(),
+                self.deliver(notification).await,
+            ));
         }
+        let full_batch = attempts.len() == BATCH;
         if let Err(failure) = self.writer.record_attempts(attempts).await {
             // The rows stay pending and are sent again: at-least-once delivery.
             tracing::error!(error = %failure, "cannot record delivery attempts");
             return Err(StoreError::WriterStopped);
         }
-        Ok(Some(due.len() == BATCH))
+        Ok(Some(full_batch))
     }
 
     /// How long until the next pending row is due, at most [`IDLE_CHECK`].
@@ -123,13 +142,13 @@ impl DeliveryWorker {
         let section = match self.routing.by_name(&due.section) {
             Some(section) => section,
             None => {
-                tracing::warn!(outbox_id = due.outbox_id, section = %due.section,
+                tracing::warn!(id = %due.submission.id, section = %due.section,
                     "the section is no longer configured: sending to the fallback");
                 self.routing.fallback()
             }
         };
         let attempts = due.attempts + 1;
-        let span = tracing::info_span!("deliver", outbox_id = due.outbox_id, section = %section.name, attempts);
+        let span = tracing::info_span!("deliver", id = %due.submission.id, section = %section.name, attempts);
         let _entered = span.enter();
         let message = match message::notification(due, section, &self.from, &self.templates) {
             Ok(message) => message,
@@ -193,6 +212,26 @@ impl DeliveryWorker {
     }
 }
 
+/// Spaces sends at least `interval` apart.
+struct Pace {
+    interval: Duration,
+    next: tokio::time::Instant,
+}
+
+impl Pace {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            next: tokio::time::Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep_until(self.next).await;
+        self.next = tokio::time::Instant::now() + self.interval;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +242,7 @@ mod tests {
             initial: Duration::from_secs(30),
             max: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(3 * 86_400),
+            send_interval: Duration::from_millis(50),
         };
         for _ in 0..100 {
             let first = policy.delay(1).as_secs_f64();

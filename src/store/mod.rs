@@ -1,6 +1,7 @@
 //! SQLite: opening a connection with our PRAGMAs, the schema and its upgrades, the
 //! single writer that commits submissions in groups, and plain functions per table.
 
+mod checkpoint;
 mod error;
 pub mod outbox;
 pub mod schema;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use submissions::{Notification, SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp};
 pub use writer::{WriteFailure, Writer, WriterThread};
@@ -89,6 +91,18 @@ impl Database {
 
     /// Starts the single writer thread on its own connection.
     pub fn start_writer(&self) -> Result<(Writer, WriterThread), StoreError> {
-        Ok(writer::start(self.connect()?))
+        let connection = self.connect()?;
+        connection.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
+        )?;
+        Ok(writer::start(connection))
+    }
+
+    /// Starts the thread that copies the WAL back into the database.
+    pub fn start_checkpointer(&self) -> Result<Checkpointer, StoreError> {
+        let connection = self.connect()?;
+        Checkpointer::start(connection).map_err(|_| StoreError::WriterStopped)
     }
 }

@@ -27,7 +27,6 @@ pub(super) fn insert(
 /// A pending notification with the submission it tells of, as stored.
 #[derive(Debug, Clone)]
 pub struct DueNotification {
-    pub outbox_id: i64,
     pub message_id: String,
     pub section: String,
     pub attempts: u32,
@@ -58,7 +57,7 @@ pub fn due(
     limit: usize,
 ) -> Result<Vec<DueNotification>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT o.id, o.message_id, o.section, o.attempts, o.created_at,
+        "SELECT o.message_id, o.section, o.attempts, o.created_at,
                 s.id, s.created_at, s.name, s.email, s.country, s.phone, s.city, s.message,
                 s.language, s.consent, s.extra
          FROM outbox o JOIN submissions s ON s.id = o.submission_id
@@ -70,23 +69,22 @@ pub fn due(
         params![now.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)],
         |row| {
             Ok(DueNotification {
-                outbox_id: row.get(0)?,
-                message_id: row.get(1)?,
-                section: row.get(2)?,
-                attempts: row.get(3)?,
-                queued_at: row.get(4)?,
+                message_id: row.get(0)?,
+                section: row.get(1)?,
+                attempts: row.get(2)?,
+                queued_at: row.get(3)?,
                 submission: StoredSubmission {
-                    id: row.get(5)?,
-                    created_at: row.get(6)?,
-                    name: row.get(7)?,
-                    email: row.get(8)?,
-                    country: row.get(9)?,
-                    phone: row.get(10)?,
-                    city: row.get(11)?,
-                    message: row.get(12)?,
-                    language: row.get(13)?,
-                    consent: row.get(14)?,
-                    extra: row.get(15)?,
+                    id: row.get(4)?,
+                    created_at: row.get(5)?,
+                    name: row.get(6)?,
+                    email: row.get(7)?,
+                    country: row.get(8)?,
+                    phone: row.get(9)?,
+                    city: row.get(10)?,
+                    message: row.get(11)?,
+                    language: row.get(12)?,
+                    consent: row.get(13)?,
+                    extra: row.get(14)?,
                 },
             })
         },
@@ -126,7 +124,7 @@ pub enum Attempt {
 /// changes, so a retry command racing with the worker cannot undo a delivery.
 pub fn record_attempt(
     connection: &Connection,
-    outbox_id: i64,
+    submission_id: &str,
     attempt: &Attempt,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -135,22 +133,22 @@ pub fn record_attempt(
             .prepare_cached(
                 "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
                                    last_error = NULL
-                 WHERE id = ?1 AND state = 'pending'",
+                 WHERE submission_id = ?1 AND state = 'pending'",
             )?
-            .execute(params![outbox_id, now.to_string()])?,
+            .execute(params![submission_id, now.to_string()])?,
         Attempt::Retry { at, error } => connection
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
                                    last_error = ?3
-                 WHERE id = ?1 AND state = 'pending'",
+                 WHERE submission_id = ?1 AND state = 'pending'",
             )?
-            .execute(params![outbox_id, at.to_string(), error])?,
+            .execute(params![submission_id, at.to_string(), error])?,
         Attempt::Failed { error } => connection
             .prepare_cached(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE id = ?1 AND state = 'pending'",
+                 WHERE submission_id = ?1 AND state = 'pending'",
             )?
-            .execute(params![outbox_id, error])?,
+            .execute(params![submission_id, error])?,
     };
     Ok(())
 }
@@ -166,7 +164,7 @@ pub fn counts(connection: &Connection) -> Result<Vec<(String, i64)>, StoreError>
 /// A failed row, without personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedNotification {
-    pub outbox_id: i64,
+    pub submission_id: String,
     pub section: String,
     pub attempts: u32,
     pub created_at: String,
@@ -175,12 +173,12 @@ pub struct FailedNotification {
 
 pub fn failed(connection: &Connection) -> Result<Vec<FailedNotification>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT id, section, attempts, created_at, last_error FROM outbox
-         WHERE state = 'failed' ORDER BY id",
+        "SELECT submission_id, section, attempts, created_at, last_error FROM outbox
+         WHERE state = 'failed' ORDER BY created_at",
     )?;
     let rows = statement.query_map([], |row| {
         Ok(FailedNotification {
-            outbox_id: row.get(0)?,
+            submission_id: row.get(0)?,
             section: row.get(1)?,
             attempts: row.get(2)?,
             created_at: row.get(3)?,
@@ -195,7 +193,7 @@ pub fn failed(connection: &Connection) -> Result<Vec<FailedNotification>, StoreE
 /// counts from `created_at`. Returns how many rows changed.
 pub fn retry_failed(
     connection: &Connection,
-    ids: &[i64],
+    ids: &[String],
     now: Timestamp,
 ) -> Result<usize, StoreError> {
     let now = now.to_string();
@@ -211,7 +209,7 @@ pub fn retry_failed(
         let mut statement = connection.prepare(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                                created_at = ?1
-             WHERE state = 'failed' AND id = ?2",
+             WHERE state = 'failed' AND submission_id = ?2",
         )?;
         for id in ids {
             changed += statement.execute(params![now, id])?;

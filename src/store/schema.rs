@@ -20,20 +20,23 @@ const UPGRADES: &[&str] = &[
     // 1 → 2: routing by section and the notification outbox.
     "ALTER TABLE submissions ADD COLUMN section TEXT NOT NULL DEFAULT '';
      CREATE TABLE outbox (
-         id              INTEGER PRIMARY KEY,
-         submission_id   TEXT NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+         -- One notification per submission; erasing the submission erases it.
+         submission_id   TEXT PRIMARY KEY NOT NULL
+                         REFERENCES submissions (id) ON DELETE CASCADE,
          section         TEXT NOT NULL,
-         message_id      TEXT NOT NULL UNIQUE,
+         -- Stable across retries, so a receiver can spot a duplicate delivery.
+         message_id      TEXT NOT NULL,
          state           TEXT NOT NULL DEFAULT 'pending'
                          CHECK (state IN ('pending', 'sent', 'failed')),
          attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
          created_at      TEXT NOT NULL,
          next_attempt_at TEXT NOT NULL,
          sent_at         TEXT,
+         -- Why the last attempt failed: transport and SMTP text, never message content.
          last_error      TEXT
-     ) STRICT;
-     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
-     CREATE INDEX outbox_by_submission ON outbox (submission_id);",
+     ) STRICT, WITHOUT ROWID;
+
+     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

@@ -166,7 +166,7 @@ impl TestApp {
     pub fn outbox(&self) -> Vec<(String, i64, Option<String>)> {
         let connection = rusqlite::Connection::open(&self.db_path).unwrap();
         let mut statement = connection
-            .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY id")
+            .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY created_at")
             .unwrap();
         statement
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
