@@ -67,6 +67,13 @@ impl MemberEmail {
         &self.domain
     }
 
+    /// The address as duplicate checks and erasure match it: lower-case, domain mapped
+    /// by IDNA. `Kari@Example.ORG` and `kari@example.org` have the same key.
+    pub fn key(&self) -> String {
+        // The local part is ASCII (a dot-atom), so ASCII lower-casing is the whole job.
+        format!("{}@{}", self.local.to_ascii_lowercase(), self.domain)
+    }
+
     /// The address with its domain in ASCII (punycode), as SMTP needs it.
     pub fn to_ascii(&self) -> String {
         format!("{}@{}", self.local, self.ascii_domain)

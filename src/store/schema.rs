@@ -12,7 +12,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -37,6 +37,41 @@ const UPGRADES: &[&str] = &[
      ) STRICT, WITHOUT ROWID;
 
      CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';",
+    // 2 → 3: spam defence, consent record, audit trail, incremental exports. Addresses
+    // are ASCII dot-atoms at a domain already stored lower-case, so `lower()` gives the
+    // key that `MemberEmail::key` computes.
+    "ALTER TABLE submissions ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
+     ALTER TABLE submissions ADD COLUMN spam_reasons TEXT
+         CHECK (spam_reasons IS NULL OR json_valid(spam_reasons));
+     ALTER TABLE submissions ADD COLUMN is_returning INTEGER NOT NULL DEFAULT 0
+         CHECK (is_returning IN (0, 1));
+     ALTER TABLE submissions ADD COLUMN client_hash TEXT;
+     ALTER TABLE submissions ADD COLUMN consent_text TEXT;
+     ALTER TABLE submissions ADD COLUMN consent_language TEXT;
+     UPDATE submissions SET email_key = lower(email);
+     DROP INDEX submissions_by_email;
+     CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at);
+
+     CREATE TABLE used_tokens (
+         nonce       TEXT PRIMARY KEY NOT NULL,
+         expires_at  TEXT NOT NULL
+     ) STRICT, WITHOUT ROWID;
+
+     CREATE TABLE audit (
+         id          INTEGER PRIMARY KEY,
+         at          TEXT NOT NULL,
+         actor       TEXT NOT NULL,
+         action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge')),
+         details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+         row_count   INTEGER,
+         completed_at TEXT
+     ) STRICT;
+
+     CREATE TABLE export_cursors (
+         consumer    TEXT PRIMARY KEY NOT NULL,
+         last_id     TEXT NOT NULL,
+         updated_at  TEXT NOT NULL
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

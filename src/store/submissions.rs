@@ -141,8 +141,8 @@ pub fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), 
     let extra = serde_json::to_string(&s.extra)?;
     let mut statement = connection.prepare_cached(
         "INSERT INTO submissions (id, created_at, name, email, country, phone, city, message,
-                                  language, consent, extra, status, section)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                  language, consent, extra, status, section, email_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     statement.execute(params![
         record.id.to_string(),
@@ -158,6 +158,7 @@ pub fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), 
         extra,
         record.status.as_str(),
         record.section,
+        s.email.key(),
     ])?;
     if let Some(notification) = &record.notification {
         super::outbox::insert(connection, record, notification)?;
