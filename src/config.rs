@@ -31,6 +31,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub form: FormSettings,
     pub mail: MailSettings,
+    pub spam: SpamSettings,
+    pub rate_limit: RateLimitSettings,
     /// National sections: who is told of a sign-up from which countries.
     pub sections: Vec<SectionSettings>,
     /// Who is told of sign-ups from countries no section covers. Required.
@@ -221,6 +223,98 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Worker threads serving HTTP; 0 means one per CPU core.
     pub workers: usize,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The spam checks: honeypot, form token, content rules and duplicates.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpamSettings {
+    /// The field humans never fill.
+    pub honeypot_field: String,
+    /// The key behind form tokens and audit hashes; generated beside the database
+    /// when unset.
+    pub secret: Option<String>,
+    /// Whether a post without a form token is spam.
+    pub require_token: bool,
+    /// A token younger than this is spam: nobody fills the form that fast.
+    pub min_fill_seconds: u64,
+    /// A token older than this is spam.
+    pub token_max_age: HumanDuration,
+    /// The most links a message may carry before it scores.
+    pub max_links: usize,
+    /// Phrases (case-insensitive) that score when found in any text field.
+    pub blocked_phrases: Vec<String>,
+    /// Regular expressions that score when they match any text field.
+    pub blocked_patterns: Vec<String>,
+    /// The score at which a submission is spam.
+    pub threshold: u32,
+    /// Another sign-up of the same address within this window is a duplicate.
+    pub duplicate_window: HumanDuration,
+    /// Whether spam is stored (with its reasons) or discarded.
+    pub keep: bool,
+}
+
+impl fmt::Debug for SpamSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpamSettings")
+            .field("honeypot_field", &self.honeypot_field)
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .field("require_token", &self.require_token)
+            .field("min_fill_seconds", &self.min_fill_seconds)
+            .field("token_max_age", &self.token_max_age)
+            .field("max_links", &self.max_links)
+            .field("blocked_phrases", &self.blocked_phrases.len())
+            .field("blocked_patterns", &self.blocked_patterns.len())
+            .field("threshold", &self.threshold)
+            .field("duplicate_window", &self.duplicate_window)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+impl Default for SpamSettings {
+    fn default() -> Self {
+        Self {
+            honeypot_field: "_gotcha".to_owned(),
+            secret: None,
+            require_token: false,
+            min_fill_seconds: 3,
+            token_max_age: HumanDuration(Duration::from_secs(24 * 3600)),
+            max_links: 1,
+            blocked_phrases: Vec::new(),
+            blocked_patterns: Vec::new(),
+            threshold: 5,
+            duplicate_window: HumanDuration(Duration::from_secs(24 * 3600)),
+            keep: true,
+        }
+    }
+}
+
+/// Request rate limits on the public form endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained posts per minute from one client.
+    pub per_ip_per_minute: u32,
+    /// Posts one client may make at once before the sustained rate applies.
+    pub per_ip_burst: u32,
+    /// Posts per second from everyone together.
+    pub global_per_second: u32,
+    /// Sign-ups stored per address in 24 hours; past it, posts are dropped.
+    pub per_email_per_day: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 10,
+            per_ip_burst: 5,
+            global_per_second: 200,
+            per_email_per_day: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +355,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 16 * 1024,
             workers: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -437,6 +532,7 @@ impl Settings {
             ));
         }
         self.check_mail()?;
+        self.check_spam()?;
         check_success_url(&self.form.success_url)
             .map_err(|problem| bad("form.success_url", problem.into()))?;
         let mut seen = std::collections::HashSet::new();
@@ -462,6 +558,81 @@ impl Settings {
 }
 
 impl Settings {
+    fn check_spam(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            problem,
+        };
+        let spam = &self.spam;
+        let honeypot = &spam.honeypot_field;
+        let honeypot_ok = (1..=32).contains(&honeypot.len())
+            && honeypot
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !crate::domain::STANDARD_FIELDS.contains(&honeypot.as_str())
+            && !self.form.extra_fields.iter().any(|f| &f.name == honeypot);
+        if !honeypot_ok {
+            return Err(bad(
+                "spam.honeypot_field",
+                "must be 1-32 characters of letters, digits, _ and -, and not the name of \
+                 another field"
+                    .into(),
+            ));
+        }
+        if let Some(secret) = &spam.secret
+            && secret.chars().count() < crate::secret::MIN_SECRET_CHARS
+        {
+            return Err(bad(
+                "spam.secret",
+                format!(
+                    "must be at least {} characters (or unset, to generate one)",
+                    crate::secret::MIN_SECRET_CHARS
+                ),
+            ));
+        }
+        if spam.min_fill_seconds > 3600 {
+            return Err(bad("spam.min_fill_seconds", "must be at most 3600".into()));
+        }
+        if spam.token_max_age.get() <= Duration::from_secs(spam.min_fill_seconds) {
+            return Err(bad(
+                "spam.token_max_age",
+                "must be longer than spam.min_fill_seconds".into(),
+            ));
+        }
+        for (index, pattern) in spam.blocked_patterns.iter().enumerate() {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|error| {
+                    bad(
+                        &format!("spam.blocked_patterns[{index}]"),
+                        error.to_string(),
+                    )
+                })?;
+        }
+        if spam.blocked_phrases.iter().any(|p| p.trim().is_empty()) {
+            return Err(bad(
+                "spam.blocked_phrases",
+                "must not hold an empty phrase".into(),
+            ));
+        }
+        if spam.threshold == 0 {
+            return Err(bad("spam.threshold", "must be at least 1".into()));
+        }
+        let limits = &self.rate_limit;
+        for (key, value) in [
+            ("rate_limit.per_ip_per_minute", limits.per_ip_per_minute),
+            ("rate_limit.per_ip_burst", limits.per_ip_burst),
+            ("rate_limit.global_per_second", limits.global_per_second),
+            ("rate_limit.per_email_per_day", limits.per_email_per_day),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err(bad(key, "must be between 1 and 1000000".into()));
+            }
+        }
+        Ok(())
+    }
+
     fn check_mail(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: &str| ConfigError::BadValue {
             key: key.to_owned(),

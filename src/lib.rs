@@ -10,6 +10,7 @@ pub mod http;
 pub mod mail;
 pub mod probe;
 pub mod routing;
+pub mod secret;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

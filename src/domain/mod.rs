@@ -12,7 +12,7 @@ mod text;
 
 pub use country::CountryCode;
 pub use email::MemberEmail;
-pub use field::{FieldError, FieldName, FieldProblem, ValidationErrors};
+pub use field::{FieldError, FieldName, FieldProblem, STANDARD_FIELDS, ValidationErrors};
 pub use language::LanguageTag;
 pub use name::MemberName;
 pub use phone::PhoneNumber;
