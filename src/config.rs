@@ -454,7 +454,10 @@ impl Settings {
              success url:      {}\n\
              consent required: {}\n\
              extra fields:     {}\n\
-             mail transport:   {}\n",
+             mail transport:   {}\n\
+             spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
+             rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
+             trusted proxies:  {}\n",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
@@ -482,6 +485,28 @@ impl Settings {
                         ""
                     }
                 ),
+            },
+            self.spam.honeypot_field,
+            if self.spam.require_token {
+                "required"
+            } else {
+                "optional"
+            },
+            self.spam.threshold,
+            if self.spam.keep { "kept" } else { "dropped" },
+            self.rate_limit.per_ip_per_minute,
+            self.rate_limit.per_ip_burst,
+            self.rate_limit.global_per_second,
+            self.rate_limit.per_email_per_day,
+            if self.server.trusted_proxies.is_empty() {
+                "none".to_owned()
+            } else {
+                self.server
+                    .trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         )
     }

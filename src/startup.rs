@@ -17,8 +17,14 @@ use crate::http::{self, AppState};
 use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
 use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
+use crate::metrics::Metrics;
 use crate::routing::Routing;
-use crate::store::{Checkpointer, Database, StoreError, Writer, WriterThread};
+use crate::secret::{SecretError, ServerSecret};
+use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
+use crate::store::{AdmissionRules, Checkpointer, Database, StoreError, Writer, WriterThread};
+
+/// How often rate limiters forget clients whose quota is full again.
+const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -28,6 +34,8 @@ pub enum StartupError {
     Mail(#[from] TransportSetupError),
     #[error("built-in mail templates")]
     Templates(#[from] TemplateError),
+    #[error("server secret")]
+    Secret(#[from] SecretError),
     #[error("cannot open the database {path}")]
     Database {
         path: std::path::PathBuf,
@@ -50,6 +58,8 @@ pub struct Application {
     writer_thread: WriterThread,
     checkpointer: Checkpointer,
     worker: DeliveryWorker,
+    limiters: [Arc<RateLimiter>; 2],
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -72,6 +82,13 @@ impl Application {
             source,
         };
         database.prepare().map_err(database_error)?;
+        let secret =
+            ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
+        let spam = SpamChecks::from_settings(settings, &secret);
+        let client_hasher = ClientHasher::new()?;
+        let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        let metrics = Arc::new(Metrics::new());
         let (writer, writer_thread) = database.start_writer().map_err(database_error)?;
         let checkpointer = database.start_checkpointer().map_err(database_error)?;
 
@@ -93,12 +110,23 @@ impl Application {
         };
         let state = web::Data::new(AppState {
             writer: writer.clone(),
-            schema: FormSchema::from_settings(&settings.form),
+            schema: FormSchema::from_settings(&settings.form).with_control_fields(spam.fields()),
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.form.success_url.clone(),
             routing,
             message_domain: from.email.domain().to_owned(),
             delivery,
+            trusted_proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            join_limiter: Arc::clone(&join_limiter),
+            token_limiter: Arc::clone(&token_limiter),
+            spam,
+            client_hasher,
+            admission_rules: AdmissionRules {
+                duplicate_window: settings.spam.duplicate_window.get(),
+                per_email_per_day: settings.rate_limit.per_email_per_day,
+                keep_spam: settings.spam.keep,
+            },
+            metrics: Arc::clone(&metrics),
         });
         let mut server =
             HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
@@ -115,6 +143,8 @@ impl Application {
             writer_thread,
             checkpointer,
             worker,
+            limiters: [join_limiter, token_limiter],
+            metrics,
         })
     }
 
@@ -128,6 +158,11 @@ impl Application {
         Arc::clone(&self.worker.wake)
     }
 
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// Stops the server from elsewhere (tests, signal handling).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
@@ -138,7 +173,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopping));
+        let limiters = self.limiters;
+        let sweeper = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                for limiter in &limiters {
+                    limiter.sweep();
+                }
+            }
+        });
         let served = self.server.await;
+        sweeper.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
         self.writer.stop();

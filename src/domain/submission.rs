@@ -67,6 +67,9 @@ pub struct ExtraFieldSpec {
 pub struct FormSchema {
     pub consent_required: bool,
     pub extra_fields: Vec<ExtraFieldSpec>,
+    /// Fields that are not data but signals for the spam checks (honeypot, token):
+    /// decoders keep them, parsing ignores them, and they are never stored.
+    pub control_fields: Vec<String>,
 }
 
 impl FormSchema {
@@ -85,12 +88,20 @@ impl FormSchema {
                     })
                 })
                 .collect(),
+            control_fields: Vec::new(),
         }
+    }
+
+    pub fn with_control_fields<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.control_fields = names.into_iter().map(str::to_owned).collect();
+        self
     }
 
     /// Whether a decoder should keep a field; every other field is dropped unread.
     pub fn is_known(&self, name: &str) -> bool {
-        STANDARD_FIELDS.contains(&name) || self.extra_fields.iter().any(|f| f.name.as_str() == name)
+        STANDARD_FIELDS.contains(&name)
+            || self.extra_fields.iter().any(|f| f.name.as_str() == name)
+            || self.control_fields.iter().any(|f| f == name)
     }
 }
 
@@ -231,6 +242,7 @@ mod tests {
                 max_chars: 10,
                 required: true,
             }],
+            control_fields: Vec::new(),
         }
     }
 

@@ -88,6 +88,19 @@ pub async fn read_form(
     }
 }
 
+/// Reads and drops a body the server will not use, up to `limit` bytes, so that the
+/// connection stays usable for the client's next request. A longer body is left: the
+/// connection is then closed after the answer.
+pub async fn discard_body(mut payload: Payload, limit: usize) {
+    let mut received = 0usize;
+    while let Some(Ok(chunk)) = payload.next().await {
+        received += chunk.len();
+        if received > limit {
+            return;
+        }
+    }
+}
+
 /// Content codings a client may compress its body with.
 #[derive(Debug, Clone, Copy)]
 enum ContentCoding {

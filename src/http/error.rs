@@ -54,6 +54,10 @@ pub enum ApiError {
     Store(#[from] WriteFailure),
     #[error("not found")]
     NotFound,
+    #[error("Too many requests. Please wait a moment and try again.")]
+    RateLimited { retry_after: std::time::Duration },
+    #[error("A form token cannot be issued just now. Please try again in a moment.")]
+    TokenUnavailable,
 }
 
 impl ApiError {
@@ -69,6 +73,8 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TokenUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -84,6 +90,8 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::Store(_) => "temporarily_unavailable",
             Self::NotFound => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TokenUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -145,7 +153,11 @@ impl ResponseError for ErrorResponse {
         }
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let ApiError::RateLimited { retry_after } = &self.error {
+            // Whole seconds, rounded up: a client that waits this long gets through.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.max(1)));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
         let field_errors: Vec<JsonFieldError<'_>> = match &self.error {

@@ -5,10 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::domain::{LanguageTag, NewSubmission};
-use crate::store::SubmissionRecord;
+use crate::metrics::LimitedEndpoint;
+use crate::spam::SpamReason;
+use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;
-use super::body::read_form;
+use super::body::{discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
 
 #[derive(Serialize)]
@@ -17,8 +19,10 @@ struct Received {
     status: &'static str,
 }
 
-/// Decode → parse → route → commit (with its notification) → answer. The answer is
-/// sent only once the submission is committed to disk; mail is the worker's business.
+/// Limit → decode → parse → judge → route → admit (with its notification) → answer.
+/// The answer is sent only once the decision is committed to disk; mail is the
+/// worker's business. Spam, duplicates and over-limit posts get the very answer a
+/// sign-up gets, so probing teaches nothing.
 #[tracing::instrument(name = "join", skip_all, fields(id = tracing::field::Empty, country = tracing::field::Empty, section = tracing::field::Empty))]
 pub async fn join(
     request: HttpRequest,
@@ -27,25 +31,54 @@ pub async fn join(
 ) -> Result<HttpResponse, ErrorResponse> {
     let mode = ResponseMode::of(&request);
     let fail = |error: ApiError| ErrorResponse::new(mode, error);
+    let client = state.client_of(&request);
+    if let Err(limited) = state.join_limiter.check(client) {
+        state
+            .metrics
+            .rate_limited(LimitedEndpoint::Join, limited.scope);
+        tracing::info!(scope = limited.scope.code(), "rate limited");
+        // Reading the (small) body keeps the connection usable for the next request.
+        discard_body(payload, state.max_body_bytes).await;
+        return Err(fail(ApiError::RateLimited {
+            retry_after: limited.retry_after,
+        }));
+    }
     let raw = read_form(&request, payload, &state.schema, state.max_body_bytes)
         .await
         .map_err(|e| fail(e.into()))?;
     let submission = NewSubmission::parse(&raw, &state.schema, preferred_language(&request))
         .map_err(|e| fail(e.into()))?;
+    let judgement = state.spam.judge(&raw, &submission);
     let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
     span.record("country", submission.country.as_str());
     span.record("section", section.name.as_str());
-    let record = SubmissionRecord::accepted(submission, &section.name, &state.message_domain);
+    let mut record = SubmissionRecord::new(submission, &section.name, &state.message_domain);
+    record.spam_reasons = judgement.reasons;
+    record.token = judgement.token;
+    record.client_hash = state.client_hasher.hash(client);
+    record.rules = state.admission_rules;
     let id = record.id;
     span.record("id", tracing::field::display(id));
-    state
+    let admission = state
         .writer
-        .insert(record)
+        .admit(record)
         .await
         .map_err(|e| fail(e.into()))?;
-    state.delivery.notify_one();
-    tracing::info!("submission stored");
+    state.metrics.admitted(&admission);
+    match &admission {
+        Admission::Accepted { .. } => {
+            state.delivery.notify_one();
+            tracing::info!(outcome = admission.code(), "submission received");
+        }
+        Admission::Spam { reasons, .. } => {
+            tracing::info!(outcome = admission.code(), reasons = %reason_codes(reasons),
+                "submission received");
+        }
+        Admission::Duplicate | Admission::OverDailyLimit => {
+            tracing::info!(outcome = admission.code(), "submission received");
+        }
+    }
     Ok(match mode {
         ResponseMode::Json => HttpResponse::Created().json(Received {
             id: id.to_string(),
@@ -55,6 +88,58 @@ pub async fn join(
             .insert_header((header::LOCATION, state.success_url.as_str()))
             .finish(),
     })
+}
+
+#[derive(Serialize)]
+struct TokenIssued {
+    token: String,
+    /// The form field to send it in.
+    field: &'static str,
+    /// A post sooner than this after issue is refused as spam.
+    usable_after_seconds: u64,
+    expires_in_seconds: u64,
+}
+
+/// GET /join/token: a fresh form token. Rate limited like posts, since each one is a
+/// ticket to post.
+pub async fn token(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ErrorResponse> {
+    let mode = ResponseMode::of(&request);
+    let client = state.client_of(&request);
+    if let Err(limited) = state.token_limiter.check(client) {
+        state
+            .metrics
+            .rate_limited(LimitedEndpoint::Token, limited.scope);
+        return Err(ErrorResponse::new(
+            mode,
+            ApiError::RateLimited {
+                retry_after: limited.retry_after,
+            },
+        ));
+    }
+    let issued = state
+        .spam
+        .tokens
+        .issue(std::time::SystemTime::now())
+        .map_err(|error| {
+            tracing::error!(%error, "cannot issue a form token");
+            ErrorResponse::new(mode, ApiError::TokenUnavailable)
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenIssued {
+            token: issued.token,
+            field: crate::spam::TOKEN_FIELD,
+            usable_after_seconds: issued.usable_after.as_secs(),
+            expires_in_seconds: issued.expires_in.as_secs(),
+        }))
+}
+
+fn reason_codes(reasons: &[SpamReason]) -> String {
+    let codes: Vec<&str> = reasons.iter().map(|reason| reason.code()).collect();
+    codes.join(",")
 }
 
 /// The browser's most preferred specific language, if it is a tag we accept.

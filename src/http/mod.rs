@@ -12,8 +12,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::sync::Notify;
 
 use crate::domain::FormSchema;
+use crate::metrics::Metrics;
 use crate::routing::Routing;
-use crate::store::Writer;
+use crate::spam::{ClientHasher, ClientIp, RateLimiter, SpamChecks, TrustedProxies};
+use crate::store::{AdmissionRules, Writer};
 
 use error::{ApiError, ErrorResponse, ResponseMode};
 
@@ -28,12 +30,31 @@ pub struct AppState {
     pub message_domain: String,
     /// Wakes the delivery worker when a notification is queued.
     pub delivery: Arc<Notify>,
+    pub trusted_proxies: TrustedProxies,
+    /// POST /join and GET /join/token are limited separately: a visitor needs one of
+    /// each per sign-up.
+    pub join_limiter: Arc<RateLimiter>,
+    pub token_limiter: Arc<RateLimiter>,
+    pub spam: SpamChecks,
+    pub client_hasher: ClientHasher,
+    pub admission_rules: AdmissionRules,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The client, as far as the trusted proxies let us tell; a request without a
+    /// peer address (not over TCP) counts as one shared client.
+    pub fn client_of(&self, request: &HttpRequest) -> ClientIp {
+        ClientIp::of(request, &self.trusted_proxies)
+            .unwrap_or_else(|| ClientIp::from_addr(std::net::Ipv4Addr::UNSPECIFIED.into()))
+    }
 }
 
 /// The public routes.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/join", web::post().to(join::join))
+        .route("/join/token", web::get().to(join::token))
         .route("/join/thanks", web::get().to(thanks))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

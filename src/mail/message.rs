@@ -122,6 +122,10 @@ fn body(
     };
 
     let mut text = render(&template.intro, values);
+    if s.is_returning {
+        text.push_str("\n\n");
+        text.push_str(&render(&template.returning, values));
+    }
     text.push_str("\n\n");
     for (label, value) in &fields {
         if let Some(value) = value {

@@ -16,6 +16,8 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 pub struct Template {
     pub subject: String,
     pub intro: String,
+    /// Shown after the intro when the person signed up before.
+    pub returning: String,
     pub footer: String,
     pub labels: Labels,
 }

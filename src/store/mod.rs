@@ -15,7 +15,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use checkpoint::Checkpointer;
 pub use error::StoreError;
-pub use submissions::{Notification, SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp};
+pub use submissions::{
+    Admission, AdmissionRules, SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp,
+};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
 /// Where the database lives and how connections to it behave.

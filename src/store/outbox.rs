@@ -3,14 +3,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::submissions::{Notification, SubmissionRecord, Timestamp};
+use super::submissions::{SubmissionRecord, Timestamp};
 
 /// Queues the notification of a submission being written in the same transaction.
-pub(super) fn insert(
-    connection: &Connection,
-    record: &SubmissionRecord,
-    notification: &Notification,
-) -> Result<(), StoreError> {
+pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(
         "INSERT INTO outbox (submission_id, section, message_id, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -18,7 +14,7 @@ pub(super) fn insert(
     statement.execute(params![
         record.id.to_string(),
         record.section,
-        notification.message_id,
+        record.message_id,
         record.created_at.to_string(),
     ])?;
     Ok(())
@@ -48,6 +44,8 @@ pub struct StoredSubmission {
     pub language: Option<String>,
     pub consent: bool,
     pub extra: String,
+    /// The address signed up before, outside the duplicate window.
+    pub is_returning: bool,
 }
 
 /// Pending notifications whose time has come, oldest first.
@@ -59,7 +57,7 @@ pub fn due(
     let mut statement = connection.prepare_cached(
         "SELECT o.message_id, o.section, o.attempts, o.created_at,
                 s.id, s.created_at, s.name, s.email, s.country, s.phone, s.city, s.message,
-                s.language, s.consent, s.extra
+                s.language, s.consent, s.extra, s.is_returning
          FROM outbox o JOIN submissions s ON s.id = o.submission_id
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
          ORDER BY o.next_attempt_at
@@ -85,6 +83,7 @@ pub fn due(
                     language: row.get(12)?,
                     consent: row.get(13)?,
                     extra: row.get(14)?,
+                    is_returning: row.get(15)?,
                 },
             })
         },

@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::outbox::{self, Attempt};
-use super::{StoreError, SubmissionRecord, Timestamp, submissions};
+use super::{Admission, StoreError, SubmissionRecord, Timestamp, submissions};
 
 /// How many requests may wait for the writer before senders wait too.
 const QUEUE_CAPACITY: usize = 4096;
@@ -21,6 +21,10 @@ const MAX_BATCH: usize = 512;
 const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(250);
 
 type Reply = oneshot::Sender<Result<(), WriteFailure>>;
+type AdmissionReply = oneshot::Sender<Result<Admission, WriteFailure>>;
+
+/// How often the writer forgets used form tokens that have expired.
+const TOKEN_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Why a queued write was not committed, as told to each requester of a batch. The
 /// full error is logged once by the writer.
@@ -51,7 +55,7 @@ impl From<&StoreError> for WriteFailure {
 }
 
 enum Job {
-    Insert(Box<SubmissionRecord>, Reply),
+    Insert(Box<SubmissionRecord>, AdmissionReply),
     /// Takes and releases the write lock: proves the database is writable.
     Probe(Reply),
     /// The delivery worker's results.
@@ -94,8 +98,9 @@ pub(super) fn start(connection: Connection) -> (Writer, WriterThread) {
 }
 
 impl Writer {
-    /// Resolves once the submission is committed to disk, or with why it was not.
-    pub async fn insert(&self, record: SubmissionRecord) -> Result<(), WriteFailure> {
+    /// Resolves once the submission is admitted and that decision committed to disk,
+    /// or with why it was not.
+    pub async fn admit(&self, record: SubmissionRecord) -> Result<Admission, WriteFailure> {
         let (reply, done) = oneshot::channel();
         self.send(Job::Insert(Box::new(record), reply)).await?;
         done.await.unwrap_or(Err(WriteFailure::Stopped))
@@ -134,6 +139,7 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     let mut under_load = false;
+    let mut last_token_sweep = std::time::Instant::now();
     while !stopping {
         let Some(first) = queue.blocking_recv() else {
             break;
@@ -151,15 +157,32 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
         under_load = batch.len() > 1;
         stopping = batch.iter().any(|job| matches!(job, Job::Stop));
         let size = batch.len();
-        let outcome = commit(&mut connection, &batch).map_err(|error| {
+        let sweep_tokens = last_token_sweep.elapsed() >= TOKEN_SWEEP_INTERVAL;
+        if sweep_tokens {
+            last_token_sweep = std::time::Instant::now();
+        }
+        let outcome = commit(&mut connection, &batch, sweep_tokens).map_err(|error| {
             tracing::error!(size, error = %error, cause = ?std::error::Error::source(&error),
                 "batch not committed");
             WriteFailure::from(&error)
         });
+        let mut admissions = match &outcome {
+            Ok(admissions) => admissions.clone().into_iter(),
+            Err(_) => Vec::new().into_iter(),
+        };
+        let outcome = outcome.map(|_| ());
         for job in batch.drain(..) {
-            if let Job::Insert(_, reply) | Job::Probe(reply) | Job::RecordAttempts(_, reply) = job {
-                // The requester may have gone away; its row is committed all the same.
-                let _ = reply.send(outcome);
+            // A requester may have gone away; what it sent is committed all the same.
+            match job {
+                Job::Insert(_, reply) => {
+                    let admission =
+                        outcome.and_then(|()| admissions.next().ok_or(WriteFailure::Stopped));
+                    let _ = reply.send(admission);
+                }
+                Job::Probe(reply) | Job::RecordAttempts(_, reply) => {
+                    let _ = reply.send(outcome);
+                }
+                Job::Stop => {}
             }
         }
     }
@@ -167,13 +190,22 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
 }
 
 /// Everything in the batch, or nothing: a failed insert or commit rolls back the
-/// whole transaction, and every requester is told.
-fn commit(connection: &mut Connection, batch: &[Job]) -> Result<(), StoreError> {
+/// whole transaction, and every requester is told. Returns the inserts' admissions,
+/// in batch order.
+fn commit(
+    connection: &mut Connection,
+    batch: &[Job],
+    sweep_tokens: bool,
+) -> Result<Vec<Admission>, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = Timestamp::now();
+    let mut admissions = Vec::new();
+    if sweep_tokens {
+        submissions::forget_expired_tokens(&transaction, now)?;
+    }
     for job in batch {
         match job {
-            Job::Insert(record, _) => submissions::insert(&transaction, record)?,
+            Job::Insert(record, _) => admissions.push(submissions::admit(&transaction, record)?),
             Job::RecordAttempts(attempts, _) => {
                 for (submission_id, attempt) in attempts {
                     outbox::record_attempt(&transaction, submission_id, attempt, now)?;
@@ -183,5 +215,5 @@ fn commit(connection: &mut Connection, batch: &[Job]) -> Result<(), StoreError> 
         }
     }
     transaction.commit()?;
-    Ok(())
+    Ok(admissions)
 }

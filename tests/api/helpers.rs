@@ -11,6 +11,8 @@ pub struct TestApp {
     pub address: String,
     pub db_path: PathBuf,
     pub client: reqwest::Client,
+    /// The server's counters, as `/metrics` shows them.
+    pub metrics: std::sync::Arc<joinform::metrics::Metrics>,
     handle: ServerHandle,
     delivery: std::sync::Arc<tokio::sync::Notify>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -26,6 +28,11 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.server.workers = 1;
     settings.storage.database = dir.path().join("data").join("joinform.db");
     settings.mail.file_dir = dir.path().join("data").join("mail");
+    // Tests post many times from one address; the tests of the limits lower these.
+    settings.rate_limit.per_ip_per_minute = 1_000_000;
+    settings.rate_limit.per_ip_burst = 1_000_000;
+    settings.rate_limit.global_per_second = 1_000_000;
+    settings.rate_limit.per_email_per_day = 1_000_000;
     settings
 }
 
@@ -58,6 +65,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     let db_path = settings.storage.database.clone();
     let handle = application.handle();
     let delivery = application.delivery_waker();
+    let metrics = application.metrics();
     let task = tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -68,6 +76,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
         address,
         db_path,
         client,
+        metrics,
         handle,
         delivery,
         task: Some(task),

@@ -158,7 +158,12 @@ async fn uncovered_countries_go_to_the_fallback_and_names_in_every_script_arrive
 #[tokio::test]
 async fn no_field_can_add_change_or_remove_a_header() {
     let smtp = SmtpServer::start(normal()).await;
-    let app = app_with_smtp(smtp.port()).await;
+    // These names would be spam; here they must reach the message builder.
+    let app = spawn_app_with(|settings| {
+        use_smtp(settings, smtp.port());
+        settings.spam.threshold = 1_000_000;
+    })
+    .await;
     let attempts = [
         json!({"name": "=?utf-8?q?Kari=0D=0ABcc:_evil@example.com?=", "city": "x"}),
         json!({"name": "Kari\" <evil@example.com>, \"Ola", "city": "Bcc: evil@example.com"}),

@@ -1,0 +1,143 @@
+//! Spam and abuse defence, cheapest layer first: rate limits (before the body is read),
+//! then, once a submission has parsed, the honeypot, the form token and the content
+//! rules. Duplicates and the per-address daily limit need the database, so the writer
+//! decides those in the submission's own transaction (`store::submissions::admit`).
+//!
+//! A spam verdict never changes the answer the sender sees: probing teaches nothing.
+
+mod client;
+mod content;
+mod rate_limit;
+mod token;
+
+use crate::config::Settings;
+use crate::domain::{NewSubmission, RawForm, RawValue};
+use crate::secret::{KeyPurpose, ServerSecret};
+
+pub use client::{ClientHasher, ClientIp, TrustedProxies};
+pub use content::ContentRules;
+pub use rate_limit::{LimitScope, Limited, RateLimiter};
+pub use token::{FormTokens, IssuedToken, TOKEN_FIELD, TokenNonce};
+
+/// Why a submission is spam. The codes are stable: they are stored, logged and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SpamReason {
+    Honeypot,
+    TokenMissing,
+    TokenMalformed,
+    TokenTampered,
+    TokenTooFast,
+    TokenExpired,
+    TokenReplayed,
+    LinkInName,
+    LinkInCity,
+    TooManyLinks,
+    BlockedPhrase,
+    BlockedPattern,
+    SymbolsInName,
+    DigitsInName,
+}
+
+impl SpamReason {
+    pub const ALL: [Self; 14] = [
+        Self::Honeypot,
+        Self::TokenMissing,
+        Self::TokenMalformed,
+        Self::TokenTampered,
+        Self::TokenTooFast,
+        Self::TokenExpired,
+        Self::TokenReplayed,
+        Self::LinkInName,
+        Self::LinkInCity,
+        Self::TooManyLinks,
+        Self::BlockedPhrase,
+        Self::BlockedPattern,
+        Self::SymbolsInName,
+        Self::DigitsInName,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Honeypot => "honeypot",
+            Self::TokenMissing => "token_missing",
+            Self::TokenMalformed => "token_malformed",
+            Self::TokenTampered => "token_tampered",
+            Self::TokenTooFast => "token_too_fast",
+            Self::TokenExpired => "token_expired",
+            Self::TokenReplayed => "token_replayed",
+            Self::LinkInName => "link_in_name",
+            Self::LinkInCity => "link_in_city",
+            Self::TooManyLinks => "too_many_links",
+            Self::BlockedPhrase => "blocked_phrase",
+            Self::BlockedPattern => "blocked_pattern",
+            Self::SymbolsInName => "symbols_in_name",
+            Self::DigitsInName => "digits_in_name",
+        }
+    }
+}
+
+/// The spam layers that judge a parsed submission, built once from the settings.
+pub struct SpamChecks {
+    honeypot_field: String,
+    require_token: bool,
+    pub tokens: FormTokens,
+    content: ContentRules,
+    threshold: u32,
+}
+
+/// What the request-side layers found. The token's nonce goes to the writer, which
+/// refuses a second use in the same transaction that stores the submission.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Judgement {
+    pub reasons: Vec<SpamReason>,
+    pub token: Option<TokenNonce>,
+}
+
+impl SpamChecks {
+    pub fn from_settings(settings: &Settings, secret: &ServerSecret) -> Self {
+        let spam = &settings.spam;
+        Self {
+            honeypot_field: spam.honeypot_field.clone(),
+            require_token: spam.require_token,
+            tokens: FormTokens::new(
+                secret.key(KeyPurpose::FormToken),
+                std::time::Duration::from_secs(spam.min_fill_seconds),
+                spam.token_max_age.get(),
+            ),
+            content: ContentRules::from_settings(spam),
+            threshold: spam.threshold,
+        }
+    }
+
+    /// The form fields these checks read, which the body decoders must keep.
+    pub fn fields(&self) -> [&str; 2] {
+        [self.honeypot_field.as_str(), TOKEN_FIELD]
+    }
+
+    pub fn judge(&self, raw: &RawForm, submission: &NewSubmission) -> Judgement {
+        let mut judgement = Judgement::default();
+        let filled = |name: &str| match raw.get(name) {
+            None => None,
+            Some(RawValue::Text(text)) => Some(text.trim()).filter(|text| !text.is_empty()),
+            Some(RawValue::Bool(false)) => None,
+            Some(RawValue::Bool(true) | RawValue::Other) => Some("?"),
+        };
+        if filled(&self.honeypot_field).is_some() {
+            judgement.reasons.push(SpamReason::Honeypot);
+        }
+        match filled(TOKEN_FIELD) {
+            Some(token) => match self.tokens.check(token, std::time::SystemTime::now()) {
+                Ok(nonce) => judgement.token = Some(nonce),
+                Err(reason) => judgement.reasons.push(reason),
+            },
+            None if self.require_token => judgement.reasons.push(SpamReason::TokenMissing),
+            None => {}
+        }
+        // Honeypot and token failures are spam by themselves; content rules add up.
+        let (score, content_reasons) = self.content.score(submission);
+        if score >= self.threshold {
+            judgement.reasons.extend(content_reasons);
+        }
+        judgement
+    }
+}

@@ -1,0 +1,120 @@
+//! Request rate limits (GCRA, from the `governor` crate): one quota per client
+//! address and a ceiling for everyone together.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+
+use crate::config::RateLimitSettings;
+
+use super::ClientIp;
+
+/// Which limit a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    Client,
+    Global,
+}
+
+impl LimitScope {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Global => "global",
+        }
+    }
+}
+
+/// A refused request: which limit, and when a retry will be let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub scope: LimitScope,
+    pub retry_after: Duration,
+}
+
+pub struct RateLimiter {
+    per_client: DefaultKeyedRateLimiter<IpAddr>,
+    global: DefaultDirectRateLimiter,
+    clock: DefaultClock,
+}
+
+impl RateLimiter {
+    pub fn from_settings(settings: &RateLimitSettings) -> Self {
+        // The settings were checked to be at least 1.
+        let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let per_client = Quota::per_minute(at_least_one(settings.per_ip_per_minute))
+            .allow_burst(at_least_one(settings.per_ip_burst));
+        let global = Quota::per_second(at_least_one(settings.global_per_second));
+        Self {
+            per_client: governor::RateLimiter::keyed(per_client),
+            global: governor::RateLimiter::direct(global),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts one request from `client`. The client's own quota is checked first, so
+    /// a single flooder does not use up the shared ceiling.
+    pub fn check(&self, client: ClientIp) -> Result<(), Limited> {
+        self.per_client
+            .check_key(&client.limit_key())
+            .map_err(|not_until| Limited {
+                scope: LimitScope::Client,
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            })?;
+        self.global.check().map_err(|not_until| Limited {
+            scope: LimitScope::Global,
+            retry_after: not_until.wait_time_from(self.clock.now()),
+        })
+    }
+
+    /// Forgets clients whose quota is full again: they would be let through anyway.
+    /// Run periodically, so the table stays as small as the set of recent clients.
+    pub fn sweep(&self) -> usize {
+        self.per_client.retain_recent();
+        self.per_client.shrink_to_fit();
+        self.per_client.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(per_minute: u32, burst: u32) -> RateLimiter {
+        RateLimiter::from_settings(&RateLimitSettings {
+            per_ip_per_minute: per_minute,
+            per_ip_burst: burst,
+            global_per_second: 1000,
+            per_email_per_day: 5,
+        })
+    }
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_while_others_pass() {
+        let limiter = limiter(6, 3);
+        let a = ClientIp::from_addr("192.0.2.1".parse().unwrap());
+        let b = ClientIp::from_addr("192.0.2.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(limiter.check(a).is_ok());
+        }
+        let limited = limiter.check(a).unwrap_err();
+        assert_eq!(limited.scope, LimitScope::Client);
+        assert!(limited.retry_after > Duration::from_secs(5));
+        assert!(limited.retry_after <= Duration::from_secs(10));
+        assert!(limiter.check(b).is_ok());
+    }
+
+    #[test]
+    fn sweeping_forgets_clients_that_are_full_again() {
+        let limiter = limiter(60_000, 1);
+        for last in 0..100u8 {
+            let client = ClientIp::from_addr(IpAddr::from([192, 0, 2, last]));
+            assert!(limiter.check(client).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(limiter.sweep(), 0);
+    }
+}
