@@ -33,6 +33,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub spam: SpamSettings,
     pub rate_limit: RateLimitSettings,
+    pub log: LogSettings,
     /// National sections: who is told of a sign-up from which countries.
     pub sections: Vec<SectionSettings>,
     /// Who is told of sign-ups from countries no section covers. Required.
@@ -225,6 +226,35 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    pub shutdown_timeout: HumanDuration,
+}
+
+/// How joinform logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter; the `RUST_LOG` variable, when set, wins.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: "info".to_owned(),
+        }
+    }
 }
 
 /// The spam checks: honeypot, form token, content rules and duplicates.
@@ -356,6 +386,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             workers: 0,
             trusted_proxies: Vec::new(),
+            shutdown_timeout: HumanDuration(Duration::from_secs(30)),
         }
     }
 }
@@ -537,6 +568,12 @@ impl Settings {
                 "server.max_body_bytes",
                 format!("{} is outside 1024..=1048576", self.server.max_body_bytes),
             ));
+        }
+        if self.server.shutdown_timeout.get() > Duration::from_secs(3600) {
+            return Err(bad("server.shutdown_timeout", "must be at most 1h".into()));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
+            return Err(bad("log.filter", error.to_string()));
         }
         if self.server.workers > 256 {
             return Err(bad("server.workers", "must be at most 256".into()));

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(settings: &Settings) -> ExitCode {
-    joinform::telemetry::init();
+    joinform::telemetry::init(&settings.log);
     let result = actix_web::rt::System::new().block_on(async {
         let application = Application::build(settings)?;
         application.run_until_stopped().await?;

@@ -4,6 +4,8 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::spam::{LimitScope, SpamReason};
@@ -17,6 +19,21 @@ struct OutcomeLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,6 +73,29 @@ pub struct Metrics {
     submissions: Family<OutcomeLabel, Counter>,
     spam_reasons: Family<ReasonLabel, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
+    request_duration: Family<RouteLabel, Histogram>,
+    delivery_attempts: Family<ResultLabel, Counter>,
+    outbox_depth: Family<StateLabel, Gauge>,
+}
+
+/// What came of one delivery attempt, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Sent,
+    /// A transient failure: the row will be retried.
+    Retry,
+    /// Given up on: SMTP 5xx, or retried for too long.
+    Failed,
+}
+
+impl DeliveryResult {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 impl Metrics {
@@ -79,6 +119,36 @@ impl Metrics {
             "Requests refused with 429, by endpoint and by which limit",
             rate_limited.clone(),
         );
+        let request_duration = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
+            // 0.25 ms to about 8 s, doubling.
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+        });
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response, by route pattern",
+            request_duration.clone(),
+        );
+        let delivery_attempts = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Notification delivery attempts by result",
+            delivery_attempts.clone(),
+        );
+        let outbox_depth = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "outbox_notifications",
+            "Outbox rows by state, read when metrics are scraped",
+            outbox_depth.clone(),
+        );
+        for result in [
+            DeliveryResult::Sent,
+            DeliveryResult::Retry,
+            DeliveryResult::Failed,
+        ] {
+            let _ = delivery_attempts.get_or_create(&ResultLabel {
+                result: result.code(),
+            });
+        }
         // Every series exists from the start, at zero, so dashboards and alerts see it.
         for outcome in OUTCOMES {
             let _ = submissions.get_or_create(&OutcomeLabel { outcome });
@@ -101,6 +171,40 @@ impl Metrics {
             submissions,
             spam_reasons,
             rate_limited,
+            request_duration,
+            delivery_attempts,
+            outbox_depth,
+        }
+    }
+
+    pub fn observe_request(&self, route: &str, duration: std::time::Duration) {
+        self.request_duration
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn delivery_attempt(&self, result: DeliveryResult) {
+        self.delivery_attempts
+            .get_or_create(&ResultLabel {
+                result: result.code(),
+            })
+            .inc();
+    }
+
+    /// Sets the outbox gauges from fresh counts by state.
+    pub fn set_outbox_depth(&self, counts: &[(String, i64)]) {
+        for state in ["pending", "sent", "failed"] {
+            let count = counts
+                .iter()
+                .find(|(name, _)| name == state)
+                .map_or(0, |(_, count)| *count);
+            self.outbox_depth
+                .get_or_create(&StateLabel {
+                    state: state.to_owned(),
+                })
+                .set(count);
         }
     }
 

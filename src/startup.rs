@@ -60,6 +60,7 @@ pub struct Application {
     worker: DeliveryWorker,
     limiters: [Arc<RateLimiter>; 2],
     metrics: Arc<Metrics>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -107,6 +108,7 @@ impl Application {
             from: from.clone(),
             policy: RetryPolicy::from_settings(&settings.mail),
             wake: Arc::clone(&delivery),
+            metrics: Arc::clone(&metrics),
         };
         let state = web::Data::new(AppState {
             writer: writer.clone(),
@@ -128,9 +130,16 @@ impl Application {
             },
             metrics: Arc::clone(&metrics),
         });
-        let mut server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .backlog(1024);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    http::request_log::log_request,
+                ))
+                .configure(http::routes)
+        })
+        .backlog(1024)
+        .shutdown_timeout(settings.server.shutdown_timeout.get().as_secs());
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -145,6 +154,7 @@ impl Application {
             worker,
             limiters: [join_limiter, token_limiter],
             metrics,
+            shutdown_timeout: settings.server.shutdown_timeout.get(),
         })
     }
 
@@ -172,7 +182,7 @@ impl Application {
     /// worker finish its attempt and the writer commit what it has queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run(stopping));
+        let mut worker = tokio::spawn(self.worker.run(stopping));
         let limiters = self.limiters;
         let sweeper = tokio::spawn(async move {
             let mut interval = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
@@ -186,7 +196,15 @@ impl Application {
         let served = self.server.await;
         sweeper.abort();
         let _ = stop_worker.send(true);
-        let _ = worker.await;
+        // A send under way is given the shutdown timeout to finish and be recorded. If
+        // it is cut short, its row is still pending and is sent after the restart.
+        if tokio::time::timeout(self.shutdown_timeout, &mut worker)
+            .await
+            .is_err()
+        {
+            worker.abort();
+            tracing::warn!("the delivery worker did not stop in time; its row stays pending");
+        }
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;

@@ -12,6 +12,7 @@ use crate::store::{Admission, SubmissionRecord};
 use super::AppState;
 use super::body::{discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
+use super::request_log::LogOutcome;
 
 #[derive(Serialize)]
 struct Received {
@@ -36,7 +37,6 @@ pub async fn join(
         state
             .metrics
             .rate_limited(LimitedEndpoint::Join, limited.scope);
-        tracing::info!(scope = limited.scope.code(), "rate limited");
         // Reading the (small) body keeps the connection usable for the next request.
         discard_body(payload, state.max_body_bytes).await;
         return Err(fail(ApiError::RateLimited {
@@ -66,20 +66,14 @@ pub async fn join(
         .await
         .map_err(|e| fail(e.into()))?;
     state.metrics.admitted(&admission);
-    match &admission {
-        Admission::Accepted { .. } => {
-            state.delivery.notify_one();
-            tracing::info!(outcome = admission.code(), "submission received");
-        }
-        Admission::Spam { reasons, .. } => {
-            tracing::info!(outcome = admission.code(), reasons = %reason_codes(reasons),
-                "submission received");
-        }
-        Admission::Duplicate | Admission::OverDailyLimit => {
-            tracing::info!(outcome = admission.code(), "submission received");
-        }
+    if matches!(admission, Admission::Accepted { .. }) {
+        state.delivery.notify_one();
     }
-    Ok(match mode {
+    let reasons = match &admission {
+        Admission::Spam { reasons, .. } => reason_codes(reasons),
+        _ => String::new(),
+    };
+    let mut response = match mode {
         ResponseMode::Json => HttpResponse::Created().json(Received {
             id: id.to_string(),
             status: "received",
@@ -87,7 +81,14 @@ pub async fn join(
         ResponseMode::Html => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, state.success_url.as_str()))
             .finish(),
-    })
+    };
+    // The verdict goes in the request's one log line, not in a line of its own.
+    response.extensions_mut().insert(LogOutcome {
+        outcome: admission.code(),
+        reasons,
+        submission_id: id.to_string(),
+    });
+    Ok(response)
 }
 
 #[derive(Serialize)]

@@ -5,6 +5,7 @@ pub mod error;
 mod health;
 pub mod join;
 pub mod pages;
+pub mod request_log;
 
 use std::sync::Arc;
 

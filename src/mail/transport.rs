@@ -95,11 +95,9 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), DeliveryError> {
         match self {
-            Self::File(transport) => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|error| DeliveryError::Transient(format!("file transport: {error}"))),
+            Self::File(transport) => transport.send(message).await.map(drop).map_err(|error| {
+                DeliveryError::Transient(redact_addresses(&format!("file transport: {error}")))
+            }),
             Self::Smtp { transport, timeout } => {
                 // lettre's timeout covers each network step; this bounds the whole
                 // conversation, so a server that trickles bytes cannot hold a send.
@@ -145,5 +143,40 @@ fn error_text(error: &lettre::transport::smtp::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text.chars().filter(|c| !c.is_control()).take(500).collect()
+    redact_addresses(
+        &text
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect::<String>(),
+    )
+}
+
+/// A server's error text may quote an address (`<kari@example.org>: rejected`); it is
+/// stored and logged, so every word holding an `@` is replaced.
+fn redact_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "<address>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_addresses;
+
+    #[test]
+    fn addresses_in_server_errors_are_redacted() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <kari@example.org>: Recipient address rejected"),
+            "550 5.1.1 <address> Recipient address rejected"
+        );
+        assert_eq!(redact_addresses("timeout: no answer"), "timeout: no answer");
+    }
 }

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
 
 use crate::config::MailSettings;
+use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
 use crate::store::outbox::{self, Attempt, DueNotification};
 use crate::store::{Database, StoreError, Timestamp, Writer};
@@ -66,6 +67,7 @@ pub struct DeliveryWorker {
     pub policy: RetryPolicy,
     /// Signalled after a submission with a notification is committed.
     pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl DeliveryWorker {
@@ -115,10 +117,13 @@ impl DeliveryWorker {
                 break;
             }
             pace.wait().await;
-            attempts.push((
-                notification.submission.id.clone(),
-                self.deliver(notification).await,
-            ));
+            let attempt = self.deliver(notification).await;
+            self.metrics.delivery_attempt(match attempt {
+                Attempt::Sent => DeliveryResult::Sent,
+                Attempt::Retry { .. } => DeliveryResult::Retry,
+                Attempt::Failed { .. } => DeliveryResult::Failed,
+            });
+            attempts.push((notification.submission.id.clone(), attempt));
         }
         let full_batch = attempts.len() == BATCH;
         if let Err(failure) = self.writer.record_attempts(attempts).await {

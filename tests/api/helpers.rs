@@ -293,3 +293,98 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+/// The real `joinform serve` binary in its own process, in `dir` (so it runs on the
+/// built-in defaults, with its database under `dir/data`), on a free port. Its standard
+/// error is captured. Killed when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServerProcess {
+    pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
+            command.env_remove(key);
+        }
+        command
+            .arg("serve")
+            .current_dir(dir)
+            .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
+            .env("JOINFORM_SERVER__WORKERS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let text_port = line
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("port="))
+                    .and_then(|port| port.parse::<u16>().ok());
+                let json_port = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|event| event["port"].as_u64())
+                    .and_then(|port| u16::try_from(port).ok());
+                if let Some(port) = text_port.or(json_port) {
+                    let _ = port_tx.send(port);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = port_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
+        Self { child, port, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a signal by name (TERM, KILL, INT) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

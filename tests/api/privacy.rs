@@ -2,77 +2,30 @@
 //! runs a mixed session (sign-ups, a duplicate, spam, a rate-limited client, an invalid
 //! post, delivery), then its captured log and its database files are searched.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::contains;
+use crate::helpers::{ServerProcess, contains};
 
 /// The client's address: the server listens on 127.0.0.1, so this one can only appear
 /// if the client's address was written down.
 const CLIENT_IP: &str = "127.0.0.2";
 
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &std::path::Path, log_filter: &str) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-        command.env_remove(key);
-    }
-    let mut child = command
-        .arg("serve")
-        .current_dir(dir)
-        .env("RUST_LOG", log_filter)
-        .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
-        .env("JOINFORM_SERVER__WORKERS", "1")
-        .env("JOINFORM_RATE_LIMIT__PER_IP_BURST", "6")
-        .env("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(port) = line
-                .split_whitespace()
-                .find_map(|word| word.strip_prefix("port="))
-                .and_then(|port| port.parse::<u16>().ok())
-            {
-                let _ = port_tx.send(port);
-            }
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
-    Server { child, log, port }
-}
-
 #[tokio::test]
 async fn no_client_address_or_personal_data_in_logs_or_database_files() {
+    // The most verbose filter there is: nothing personal may appear at any level.
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), "debug");
+    let server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("RUST_LOG", "trace"),
+            ("JOINFORM_LOG__FORMAT", "json"),
+            ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "6"),
+            ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1"),
+            ("JOINFORM_SPAM__MIN_FILL_SECONDS", "0"),
+        ],
+    );
     let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
     let client = reqwest::Client::builder()
         .local_address(CLIENT_IP.parse::<std::net::IpAddr>().unwrap())
@@ -82,24 +35,28 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
         ("Ingrid Secretname", "ingrid.secret@example.org"),
         ("Bjørn Hiddenname", "bjorn.hidden@example.net"),
     ];
-    let token: serde_json::Value = client
-        .get(url("/join/token"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let token: serde_json::Value = client
+            .get(url("/join/token"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(token["token"].as_str().unwrap().to_owned());
+    }
     let mut statuses = Vec::new();
     let mut post = async |body: serde_json::Value| {
         let response = client.post(url("/join")).json(&body).send().await.unwrap();
         statuses.push(response.status().as_u16());
     };
-    for (name, email) in people {
+    for ((name, email), token) in people.iter().zip(&tokens) {
         post(
             json!({"name": name, "email": email, "country": "NO", "consent": true,
                     "phone": "+47 22 33 44 55", "message": "Private words",
-                    "_token": token["token"]}),
+                    "_token": token}),
         )
         .await;
     }
@@ -126,19 +83,46 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
     }
     assert_eq!(statuses, [201, 201, 201, 201, 422, 201, 429, 429]);
 
-    // Let delivery run (file transport), then stop the server hard.
+    // Let delivery run (file transport: the two people and the flood's one accepted post),
+    // then stop the server hard.
     let mail_dir = dir.path().join("data").join("mail");
     for _ in 0..100 {
-        if std::fs::read_dir(&mail_dir).map_or(0, |d| d.count()) >= 2 {
+        if std::fs::read_dir(&mail_dir).map_or(0, |d| d.count()) >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 2);
-    let log = server.log.lock().unwrap().clone();
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 3);
+    let log = server.log();
     drop(server);
-    assert!(log.contains("submission received"), "{log}");
-    assert!(log.contains("rate limited"), "{log}");
+    // One JSON object per line; one line per request, with its verdict.
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 10, "one line per request:\n{log}");
+    for request in &requests {
+        for field in ["method", "route", "status", "latency_ms"] {
+            assert!(!request[field].is_null(), "{field} in {request}");
+        }
+        assert_eq!(request["span"]["request_id"].as_str().unwrap().len(), 16);
+    }
+    let outcomes: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["accepted", "accepted", "duplicate", "spam", "accepted"]
+    );
+    let spam = requests.iter().find(|r| r["outcome"] == "spam").unwrap();
+    assert_eq!(spam["reasons"], "honeypot");
+    let limited = requests.iter().filter(|r| r["status"] == 429).count();
+    assert_eq!(limited, 2);
 
     let mut secrets = vec![
         CLIENT_IP.to_owned(),
@@ -156,6 +140,9 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
         "Secretname".into(),
         "Secretperson".into(),
     ]);
+    for token in &tokens {
+        secrets.push(token.clone());
+    }
     for secret in &secrets {
         assert!(
             !log.contains(secret.as_str()),
