@@ -11,13 +11,16 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::{ConfigError, Settings};
+use crate::admin::{self, AdminState};
+use crate::config::{ConfigError, RetentionSettings, Settings};
 use crate::domain::FormSchema;
 use crate::http::{self, AppState};
 use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
 use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
+use crate::retention;
 use crate::routing::Routing;
+use crate::secret::{SecretError, ServerSecret};
 use crate::store::{Checkpointer, Database, StoreError, Writer, WriterThread};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum StartupError {
         #[source]
         source: StoreError,
     },
+    #[error("the server secret")]
+    Secret(#[from] SecretError),
     #[error("cannot listen on {address}")]
     Listen {
         address: std::net::SocketAddr,
@@ -50,6 +55,9 @@ pub struct Application {
     writer_thread: WriterThread,
     checkpointer: Checkpointer,
     worker: DeliveryWorker,
+    admin_port: u16,
+    admin_server: Server,
+    retention: RetentionSettings,
 }
 
 impl Application {
@@ -100,6 +108,39 @@ impl Application {
             message_domain: from.email.domain().to_owned(),
             delivery,
         });
+
+        // The admin listener (exports, erasure): a server of its own on its own port,
+        // so its routes do not exist on the public listener at all.
+        let admin_address = settings.admin.listen;
+        let admin_listen_error = |source| StartupError::Listen {
+            address: admin_address,
+            source,
+        };
+        let admin_listener = TcpListener::bind(admin_address).map_err(admin_listen_error)?;
+        let admin_port = admin_listener
+            .local_addr()
+            .map_err(admin_listen_error)?
+            .port();
+        let secret =
+            ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
+        let admin_state = web::Data::new(AdminState::from_settings(
+            settings,
+            writer.clone(),
+            database.clone(),
+            secret,
+        )?);
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(admin_state.clone())
+                .configure(admin::routes)
+        })
+        // Operators' traffic: one worker is plenty, and leaves the cores to sign-ups.
+        .workers(1)
+        .listen(admin_listener)
+        .map_err(admin_listen_error)?
+        .run();
+        tracing::info!(address = %admin_address, port = admin_port, "admin listener ready");
+
         let mut server =
             HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
                 .backlog(1024);
@@ -115,7 +156,15 @@ impl Application {
             writer_thread,
             checkpointer,
             worker,
+            admin_port,
+            admin_server,
+            retention: settings.retention.clone(),
         })
+    }
+
+    /// The admin listener's port (`admin.listen`; tests ask for port 0).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     pub fn port(&self) -> u16 {
@@ -137,10 +186,20 @@ impl Application {
     /// worker finish its attempt and the writer commit what it has queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run(stopping));
+        let worker = tokio::spawn(self.worker.run(stopping.clone()));
+        let purge = tokio::spawn(retention::run_daily(
+            self.writer.clone(),
+            self.retention,
+            stopping,
+        ));
+        let admin_handle = self.admin_server.handle();
+        let admin = tokio::spawn(self.admin_server);
         let served = self.server.await;
+        admin_handle.stop(true).await;
+        let _ = admin.await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        let _ = purge.await;
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;

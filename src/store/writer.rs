@@ -21,6 +21,9 @@ const MAX_BATCH: usize = 512;
 const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(250);
 
 type Reply = oneshot::Sender<Result<(), WriteFailure>>;
+/// Work for [`Writer::run`]; it hands its result out through a channel of its own, read
+/// only once the transaction has committed.
+type Task = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// Why a queued write was not committed, as told to each requester of a batch. The
 /// full error is logged once by the writer.
@@ -56,6 +59,9 @@ enum Job {
     Probe(Reply),
     /// The delivery worker's results.
     RecordAttempts(Vec<(String, Attempt)>, Reply),
+    /// Administrative work (erasure, purge, audit rows) in a transaction of its own,
+    /// after the batch it arrived with: its failure must not cost sign-ups their commit.
+    Run(Task, Reply),
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -118,6 +124,26 @@ impl Writer {
         done.await.unwrap_or(Err(WriteFailure::Stopped))
     }
 
+    /// Runs `work` on the writer thread in its own `IMMEDIATE` transaction and returns
+    /// its result once that is committed. For the admin listener, whose writes must not
+    /// open a second write connection beside the writer's.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, WriteFailure>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (result_tx, result_rx) = oneshot::channel();
+        let task: Task = Box::new(move |connection| {
+            let value = work(connection)?;
+            let _ = result_tx.send(value);
+            Ok(())
+        });
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Run(task, reply)).await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))?;
+        result_rx.await.map_err(|_| WriteFailure::Stopped)
+    }
+
     /// Asks the thread to stop once everything queued so far is committed.
     pub fn stop(&self) {
         // A full queue means requests are still arriving; the thread then stops when
@@ -157,9 +183,15 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
             WriteFailure::from(&error)
         });
         for job in batch.drain(..) {
-            if let Job::Insert(_, reply) | Job::Probe(reply) | Job::RecordAttempts(_, reply) = job {
-                // The requester may have gone away; its row is committed all the same.
-                let _ = reply.send(outcome);
+            match job {
+                Job::Insert(_, reply) | Job::Probe(reply) | Job::RecordAttempts(_, reply) => {
+                    // The requester may have gone away; its row is committed all the same.
+                    let _ = reply.send(outcome);
+                }
+                Job::Run(task, reply) => {
+                    let _ = reply.send(run_alone(&mut connection, task));
+                }
+                Job::Stop => {}
             }
         }
     }
@@ -179,9 +211,26 @@ fn commit(connection: &mut Connection, batch: &[Job]) -> Result<(), StoreError> 
                     outbox::record_attempt(&transaction, submission_id, attempt, now)?;
                 }
             }
-            Job::Probe(_) | Job::Stop => {}
+            Job::Probe(_) | Job::Run(..) | Job::Stop => {}
         }
     }
     transaction.commit()?;
     Ok(())
+}
+
+/// One [`Job::Run`] task in its own transaction: committed if it succeeds, rolled back
+/// (by dropping the transaction) if it fails.
+fn run_alone(connection: &mut Connection, task: Task) -> Result<(), WriteFailure> {
+    let outcome = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)
+        .and_then(|transaction| {
+            task(&transaction)?;
+            transaction.commit().map_err(StoreError::from)
+        });
+    outcome.map_err(|error| {
+        tracing::error!(error = %error, cause = ?std::error::Error::source(&error),
+            "administrative write not committed");
+        WriteFailure::from(&error)
+    })
 }

@@ -9,6 +9,8 @@ use tempfile::TempDir;
 pub struct TestApp {
     pub settings: Settings,
     pub address: String,
+    /// The admin listener, `http://127.0.0.1:PORT`.
+    pub admin_address: String,
     pub db_path: PathBuf,
     pub client: reqwest::Client,
     handle: ServerHandle,
@@ -23,6 +25,7 @@ pub struct TestApp {
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut settings = Settings::from_toml(Some(EMBEDDED_CONFIG), false).unwrap();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.admin.listen = "127.0.0.1:0".parse().unwrap();
     settings.server.workers = 1;
     settings.storage.database = dir.path().join("data").join("joinform.db");
     settings.mail.file_dir = dir.path().join("data").join("mail");
@@ -55,6 +58,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     let application = Application::build(&settings).expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let admin_address = format!("http://127.0.0.1:{}", application.admin_port());
     let db_path = settings.storage.database.clone();
     let handle = application.handle();
     let delivery = application.delivery_waker();
@@ -66,6 +70,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     TestApp {
         settings,
         address,
+        admin_address,
         db_path,
         client,
         handle,

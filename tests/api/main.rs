@@ -3,12 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod operator_helpers;
 mod smtp;
 
+mod admin;
 mod cli;
 mod decoding;
 mod durability;
 mod email_corpus;
+mod erasure;
+mod export;
 mod limits;
 mod mail;
 mod properties;
