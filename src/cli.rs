@@ -26,6 +26,16 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
     let templates = Templates::load().map_err(|error| ConfigError::Invalid(error.to_string()))?;
     let mut report = settings.summary(source);
     let _ = writeln!(report, "mail from:        {sender}");
+    let _ = writeln!(
+        report,
+        "admin listen:     {} ({} token(s))\nretention:        accepted {} days, spam {} days, \
+         outbox {} days",
+        settings.admin.listen,
+        settings.admin.tokens.len(),
+        settings.retention.accepted_days,
+        settings.retention.spam_days,
+        settings.retention.outbox_days
+    );
     report.push_str(&routing.table());
     for section in routing.sections_and_fallback() {
         if !templates.has_language(&section.language) {
