@@ -1,11 +1,22 @@
 //! What the operator commands print. The binary parses arguments and calls these.
 
 use std::fmt::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{ConfigError, ConfigSource, Settings};
+use rusqlite::TransactionBehavior;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, Action};
+use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
+use crate::erasure::{self, address_hash, address_key};
+use crate::export::{
+    ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
+};
 use crate::mail::{self, Templates};
+use crate::retention;
 use crate::routing::Routing;
+use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::{Database, StoreError, Timestamp, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
@@ -15,6 +26,16 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
     let templates = Templates::load().map_err(|error| ConfigError::Invalid(error.to_string()))?;
     let mut report = settings.summary(source);
     let _ = writeln!(report, "mail from:        {sender}");
+    let _ = writeln!(
+        report,
+        "admin listen:     {} ({} token(s))\nretention:        accepted {} days, spam {} days, \
+         outbox {} days",
+        settings.admin.listen,
+        settings.admin.tokens.len(),
+        settings.retention.accepted_days,
+        settings.retention.spam_days,
+        settings.retention.outbox_days
+    );
     report.push_str(&routing.table());
     for section in routing.sections_and_fallback() {
         if !templates.has_language(&section.language) {
@@ -76,4 +97,241 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<String, S
         }
     }
     Ok(report)
+}
+
+// ---- Operators' data commands: export, erasure, retention, audit, admin tokens. ----
+
+/// Why an export, erasure, purge or token command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataCommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the audit trail cannot be written, so nothing was exported")]
+    AuditUnavailable(#[source] StoreError),
+    #[error("cannot write {path}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the export failed after {rows} row(s); the checkpoint was not moved")]
+    Export {
+        rows: u64,
+        #[source]
+        source: ExportError,
+    },
+    #[error("that is not an address joinform would have stored")]
+    InvalidAddress,
+    #[error("--since-last: the consumer name must be 1-64 letters, digits, _ . or -")]
+    BadConsumer,
+    #[error("the server secret")]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot read the address from standard input")]
+    Stdin(#[source] std::io::Error),
+}
+
+impl From<rusqlite::Error> for DataCommandError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// What `joinform export` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ExportCommand {
+    pub filter: ExportFilter,
+    pub format: ExportFormat,
+    pub excel: bool,
+    /// Incremental: the consumer whose checkpoint to start after and move.
+    pub since_last: Option<String>,
+    /// Standard output when `None`.
+    pub output: Option<PathBuf>,
+}
+
+/// `export`: audit row first, then the rows, then the row count and (for `--since-last`)
+/// the new checkpoint, together, only once every row is written.
+pub fn export(
+    settings: &Settings,
+    mut command: ExportCommand,
+) -> Result<ExportSummary, DataCommandError> {
+    let mut connection = open(settings)?;
+    if let Some(consumer) = &command.since_last {
+        let valid = (1..=64).contains(&consumer.len())
+            && consumer
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            return Err(DataCommandError::BadConsumer);
+        }
+        command.filter.after_id = cursor::get(&connection, consumer)?;
+        command.filter.before_id = Some(cursor::settled_bound(Timestamp::now()));
+    }
+    let mut details = command.filter.details();
+    details["format"] = command.format.as_str().into();
+    details["via"] = "cli".into();
+    details["consumer"] = command.since_last.clone().into();
+    if let Some(path) = &command.output {
+        details["output"] = path.display().to_string().into();
+    }
+    let audit_id = audit::begin(&connection, audit::CLI_ACTOR, Action::Export, &details)
+        .map_err(DataCommandError::AuditUnavailable)?;
+
+    let options = ExportOptions {
+        format: command.format,
+        excel: command.excel,
+        extra_columns: settings
+            .form
+            .extra_fields
+            .iter()
+            .map(|field| field.name.clone())
+            .collect(),
+    };
+    let mut summary = ExportSummary::default();
+    let outcome = match &command.output {
+        Some(path) => {
+            let file = create_private(path).map_err(|source| DataCommandError::Output {
+                path: path.clone(),
+                source,
+            })?;
+            let mut out = std::io::BufWriter::new(file);
+            write_export(
+                &connection,
+                &command.filter,
+                &options,
+                &mut out,
+                &mut summary,
+            )
+            .and_then(|()| {
+                out.into_inner()
+                    .map_err(|error| ExportError::Write(error.into_error()))?
+                    .sync_all()
+                    .map_err(ExportError::Write)
+            })
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let out = std::io::BufWriter::new(stdout.lock());
+            write_export(&connection, &command.filter, &options, out, &mut summary)
+        }
+    };
+    if let Err(source) = outcome {
+        // The audit row keeps the attempt, marked incomplete, with what may have left.
+        let _ = audit::finish(&connection, audit_id, summary.rows, false);
+        return Err(DataCommandError::Export {
+            rows: summary.rows,
+            source,
+        });
+    }
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    audit::finish(&transaction, audit_id, summary.rows, true)?;
+    if let (Some(consumer), Some(last_id)) = (&command.since_last, &summary.last_id) {
+        cursor::set(&transaction, consumer, last_id)?;
+    }
+    transaction.commit()?;
+    Ok(summary)
+}
+
+/// Creates (or empties) an export file only its owner can read: it is personal data.
+fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// `forget EMAIL` (`-` reads it from standard input, keeping it out of shell history).
+pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandError> {
+    let email = if email == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(DataCommandError::Stdin)?;
+        line
+    } else {
+        email.to_owned()
+    };
+    let key = address_key(&email).ok_or(DataCommandError::InvalidAddress)?;
+    let secret = ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
+    let hash = address_hash(&secret, &key);
+    let mut connection = open(settings)?;
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let report = erasure::forget(&transaction, &key, &hash, audit::CLI_ACTOR)?;
+    transaction.commit()?;
+    erasure::truncate_wal(&connection);
+    Ok(format!(
+        "erased {} submission(s) and {} unsent notification(s); audit reference {}\n",
+        report.submissions,
+        report.unsent_notifications,
+        &hash[..16]
+    ))
+}
+
+/// `purge`: applies `[retention]` now.
+pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
+    let mut connection = open(settings)?;
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let report = retention::purge(
+        &transaction,
+        &settings.retention,
+        Timestamp::now(),
+        audit::CLI_ACTOR,
+    )?;
+    transaction.commit()?;
+    erasure::truncate_wal(&connection);
+    Ok(format!(
+        "deleted {} accepted or duplicate submission(s) older than {} days, {} spam older \
+         than {} days, {} sent or failed notification(s) older than {} days\n",
+        report.accepted,
+        settings.retention.accepted_days,
+        report.spam,
+        settings.retention.spam_days,
+        report.outbox,
+        settings.retention.outbox_days
+    ))
+}
+
+/// `audit`: the newest entries, oldest first.
+pub fn audit(settings: &Settings, limit: u32) -> Result<String, DataCommandError> {
+    let connection = open(settings)?;
+    Ok(audit::format(&audit::list(&connection, limit)?))
+}
+
+/// `token new NAME [--section S…]`: a fresh token, shown once, and the lines that
+/// configure its hash. The token itself is never stored or logged.
+pub fn new_token(
+    settings: &Settings,
+    name: &str,
+    sections: &[String],
+) -> Result<String, DataCommandError> {
+    let token = format!("jfa_{}", hex::encode(random_bytes::<32>()?));
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    // The same checks as a configured token: name, uniqueness, known sections.
+    let mut with_token = settings.clone();
+    with_token.admin.tokens.push(AdminTokenSettings {
+        name: name.to_owned(),
+        sha256: digest.clone(),
+        sections: sections.to_vec(),
+    });
+    with_token.check()?;
+    let mut text = format!(
+        "New admin token for {name} (shown only now; keep it in a password manager):\n\n  \
+         {token}\n\nAdd these lines to the configuration file and restart joinform:\n\n\
+         [[admin.tokens]]\nname = {}\nsha256 = \"{digest}\"\n",
+        toml::Value::String(name.to_owned())
+    );
+    if !sections.is_empty() {
+        let list = sections
+            .iter()
+            .map(|s| toml::Value::String(s.clone()).to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(text, "sections = [{list}]");
+    }
+    Ok(text)
 }

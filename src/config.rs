@@ -34,6 +34,8 @@ pub struct Settings {
     pub spam: SpamSettings,
     pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
+    pub admin: AdminSettings,
+    pub retention: RetentionSettings,
     /// National sections: who is told of a sign-up from which countries.
     pub sections: Vec<SectionSettings>,
     /// Who is told of sign-ups from countries no section covers. Required.
@@ -595,6 +597,7 @@ impl Settings {
         }
         self.check_mail()?;
         self.check_spam()?;
+        self.check_admin()?;
         check_success_url(&self.form.success_url)
             .map_err(|problem| bad("form.success_url", problem.into()))?;
         let mut seen = std::collections::HashSet::new();
@@ -765,4 +768,150 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
         .map(|e| e.to_string().replace("key \"default.", "key \""))
         .collect();
     ConfigError::Invalid(problems.join("; "))
+}
+
+/// The admin listener: exports, erasure and the tokens that may use them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address and port of the admin listener; never the public one.
+    pub listen: SocketAddr,
+    /// Who may use it: a name and the SHA-256 of a bearer token each.
+    pub tokens: Vec<AdminTokenSettings>,
+    /// Failed authentications one client may make per minute before it gets 429.
+    pub failed_auth_per_minute: u32,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            tokens: Vec::new(),
+            failed_auth_per_minute: 10,
+        }
+    }
+}
+
+/// One admin token, as written in the file. Only its hash is ever configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenSettings {
+    /// Shown in the audit trail as the actor.
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// The sections whose contacts it sees; empty means every section.
+    #[serde(default)]
+    pub sections: Vec<String>,
+}
+
+/// How long data is kept; `joinform purge` and the server's daily purge apply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Accepted (and duplicate) submissions are deleted this many days after sign-up.
+    pub accepted_days: u32,
+    /// Spam is deleted this many days after it arrived.
+    pub spam_days: u32,
+    /// Sent and failed notifications are deleted this many days after they were queued.
+    pub outbox_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            accepted_days: 730,
+            spam_days: 30,
+            outbox_days: 30,
+        }
+    }
+}
+
+/// Export column names other than the form's own fields: an extra field by one of these
+/// names would make two CSV columns of one name.
+pub const EXPORT_ONLY_COLUMNS: [&str; 4] = ["id", "created_at", "section", "status"];
+
+impl Settings {
+    fn check_admin(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            problem,
+        };
+        let (admin, public) = (self.admin.listen, self.server.listen);
+        // Port 0 (tests) asks the system for a free port, so two zeros cannot clash.
+        if admin.port() != 0 && admin.port() == public.port() {
+            return Err(bad(
+                "admin.listen",
+                "must use another port than server.listen: the admin routes are never \
+                 served on the public listener"
+                    .into(),
+            ));
+        }
+        if !(1..=1000).contains(&self.admin.failed_auth_per_minute) {
+            return Err(bad(
+                "admin.failed_auth_per_minute",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+        let mut section_names: Vec<&str> = self.sections.iter().map(|s| s.name.as_str()).collect();
+        if let Some(fallback) = &self.fallback {
+            section_names.push(&fallback.name);
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, token) in self.admin.tokens.iter().enumerate() {
+            let key = format!("admin.tokens[{index}]");
+            let name_ok = (1..=64).contains(&token.name.chars().count())
+                && token
+                    .name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " _.-@".contains(c));
+            if !name_ok {
+                return Err(bad(
+                    &format!("{key}.name"),
+                    "must be 1-64 letters, digits, spaces or _ . - @".into(),
+                ));
+            }
+            if !names.insert(token.name.as_str()) {
+                return Err(bad(
+                    &format!("{key}.name"),
+                    format!("`{}` is used by two tokens", token.name),
+                ));
+            }
+            let digest_ok =
+                token.sha256.len() == 64 && token.sha256.chars().all(|c| c.is_ascii_hexdigit());
+            if !digest_ok {
+                return Err(bad(
+                    &format!("{key}.sha256"),
+                    "must be 64 hexadecimal digits (joinform token new prints it)".into(),
+                ));
+            }
+            for section in &token.sections {
+                if !section_names.contains(&section.as_str()) {
+                    return Err(bad(
+                        &format!("{key}.sections"),
+                        format!("`{section}` is not the name of a section or the fallback"),
+                    ));
+                }
+            }
+        }
+        for field in &self.form.extra_fields {
+            if EXPORT_ONLY_COLUMNS.contains(&field.name.as_str()) {
+                return Err(bad(
+                    "form.extra_fields",
+                    format!("`{}` is the name of an export column", field.name),
+                ));
+            }
+        }
+        let retention = &self.retention;
+        for (key, value) in [
+            ("retention.accepted_days", retention.accepted_days),
+            ("retention.spam_days", retention.spam_days),
+            ("retention.outbox_days", retention.outbox_days),
+        ] {
+            if !(1..=36_500).contains(&value) {
+                return Err(bad(key, "must be between 1 and 36500".into()));
+            }
+        }
+        Ok(())
+    }
 }

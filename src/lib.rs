@@ -3,13 +3,18 @@
 //! A submission enters at [`http::join`], is decoded by [`http::body`], parsed into a
 //! [`domain::NewSubmission`], and committed by the single writer in [`store`].
 
+pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod erasure;
+pub mod export;
 pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod probe;
+pub mod retention;
 pub mod routing;
 pub mod secret;
 pub mod spam;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use joinform::config::{ConfigSource, Settings};
+use joinform::export::{
+    Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_time,
+};
 use joinform::startup::Application;
 
 #[derive(Parser)]
@@ -31,6 +34,70 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: Option<OutboxAction>,
+    },
+    /// Export contacts (CSV to standard output by default). Every export is audited.
+    Export(ExportArgs),
+    /// Erase every submission of an address, and its unsent notifications.
+    Forget {
+        /// The address; `-` reads it from standard input (keeps it out of shell history).
+        email: String,
+    },
+    /// Delete what is past the [retention] windows now (serve does it daily).
+    Purge,
+    /// List the audit trail: exports, erasures and purges.
+    Audit {
+        /// How many of the newest entries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Admin tokens for the admin listener.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// csv, json or ndjson.
+    #[arg(long, default_value = "csv")]
+    format: ExportFormat,
+    /// Only this section's contacts.
+    #[arg(long, value_name = "NAME")]
+    section: Option<String>,
+    /// Only this country (ISO 3166-1 alpha-2).
+    #[arg(long, value_name = "CC", value_parser = parse_country)]
+    country: Option<joinform::domain::CountryCode>,
+    /// accepted, duplicate, spam or all.
+    #[arg(long, default_value = "accepted")]
+    status: StatusFilter,
+    /// Signed up from this date (UTC) or RFC 3339 time on.
+    #[arg(long, value_name = "DATE|DATETIME", value_parser = |t: &str| parse_time(t, Bound::Since))]
+    since: Option<joinform::store::Timestamp>,
+    /// Signed up before this time; a date includes that whole day (UTC).
+    #[arg(long, value_name = "DATE|DATETIME", value_parser = |t: &str| parse_time(t, Bound::Until))]
+    until: Option<joinform::store::Timestamp>,
+    /// Only what is new since this consumer's previous export; moves its checkpoint
+    /// when the export completes. Sign-ups of the last minute wait for the next run.
+    #[arg(long, value_name = "NAME")]
+    since_last: Option<String>,
+    /// CSV: start with a byte-order mark so spreadsheet programs read UTF-8.
+    #[arg(long)]
+    excel: bool,
+    /// Write to this file (created readable by its owner only) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Print a fresh random token once, and the configuration lines with its hash.
+    New {
+        /// Shown in the audit trail as the actor.
+        name: String,
+        /// Limit the token to a section's contacts (repeatable).
+        #[arg(long = "section", value_name = "NAME")]
+        sections: Vec<String>,
     },
 }
 
@@ -80,6 +147,37 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Export(args) => {
+            let command = joinform::cli::ExportCommand {
+                filter: ExportFilter {
+                    sections: args.section.map(|section| vec![section]),
+                    country: args.country,
+                    status: args.status,
+                    since: args.since,
+                    until: args.until,
+                    after_id: None,
+                    before_id: None,
+                },
+                format: args.format,
+                excel: args.excel,
+                since_last: args.since_last,
+                output: args.output,
+            };
+            match joinform::cli::export(&settings, command) {
+                // Standard output carries the data; the count goes to stderr.
+                Ok(summary) => {
+                    eprintln!("joinform: exported {} row(s)", summary.rows);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => report_failure(&error),
+            }
+        }
+        Command::Forget { email } => print_report(joinform::cli::forget(&settings, &email)),
+        Command::Purge => print_report(joinform::cli::purge(&settings)),
+        Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
+        Command::Token {
+            action: TokenAction::New { name, sections },
+        } => print_report(joinform::cli::new_token(&settings, &name, &sections)),
         Command::Serve => serve(&settings),
         Command::Healthcheck => match joinform::probe::check_health(settings.server.listen) {
             Ok(()) => ExitCode::SUCCESS,
@@ -105,6 +203,21 @@ fn serve(settings: &Settings) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print_report<E: std::error::Error>(result: Result<String, E>) -> ExitCode {
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => report_failure(&error),
+    }
+}
+
+fn report_failure(error: &dyn std::error::Error) -> ExitCode {
+    eprintln!("joinform: {}", error_chain(error));
+    ExitCode::FAILURE
 }
 
 /// "outer: inner: innermost", so the operator sees the root cause.

@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::{ConfigError, Settings};
+use crate::admin::{self, AdminState};
+use crate::config::{ConfigError, RetentionSettings, Settings};
 use crate::domain::FormSchema;
 use crate::http::{self, AppState};
 use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
 use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
 use crate::metrics::Metrics;
+use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
@@ -61,6 +63,9 @@ pub struct Application {
     limiters: [Arc<RateLimiter>; 2],
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
+    admin_port: u16,
+    admin_server: Server,
+    retention: RetentionSettings,
 }
 
 impl Application {
@@ -130,6 +135,41 @@ impl Application {
             },
             metrics: Arc::clone(&metrics),
         });
+
+        // The admin listener (exports, erasure): a server of its own on its own port,
+        // so its routes do not exist on the public listener at all.
+        let admin_address = settings.admin.listen;
+        let admin_listen_error = |source| StartupError::Listen {
+            address: admin_address,
+            source,
+        };
+        let admin_listener = TcpListener::bind(admin_address).map_err(admin_listen_error)?;
+        let admin_port = admin_listener
+            .local_addr()
+            .map_err(admin_listen_error)?
+            .port();
+        let admin_state = web::Data::new(AdminState::from_settings(
+            settings,
+            writer.clone(),
+            database.clone(),
+            secret.clone(),
+            Arc::clone(&metrics),
+        )?);
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(admin_state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    http::request_log::log_request,
+                ))
+                .configure(admin::routes)
+        })
+        // Operators' traffic: one worker is plenty, and leaves the cores to sign-ups.
+        .workers(1)
+        .listen(admin_listener)
+        .map_err(admin_listen_error)?
+        .run();
+        tracing::info!(address = %admin_address, port = admin_port, "admin listener ready");
+
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -155,7 +195,15 @@ impl Application {
             limiters: [join_limiter, token_limiter],
             metrics,
             shutdown_timeout: settings.server.shutdown_timeout.get(),
+            admin_port,
+            admin_server,
+            retention: settings.retention.clone(),
         })
+    }
+
+    /// The admin listener's port (`admin.listen`; tests ask for port 0).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     pub fn port(&self) -> u16 {
@@ -182,7 +230,12 @@ impl Application {
     /// worker finish its attempt and the writer commit what it has queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
-        let mut worker = tokio::spawn(self.worker.run(stopping));
+        let mut worker = tokio::spawn(self.worker.run(stopping.clone()));
+        let purge = tokio::spawn(retention::run_daily(
+            self.writer.clone(),
+            self.retention,
+            stopping,
+        ));
         let limiters = self.limiters;
         let sweeper = tokio::spawn(async move {
             let mut interval = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
@@ -193,7 +246,11 @@ impl Application {
                 }
             }
         });
+        let admin_handle = self.admin_server.handle();
+        let admin = tokio::spawn(self.admin_server);
         let served = self.server.await;
+        admin_handle.stop(true).await;
+        let _ = admin.await;
         sweeper.abort();
         let _ = stop_worker.send(true);
         // A send under way is given the shutdown timeout to finish and be recorded. If
@@ -205,6 +262,7 @@ impl Application {
             worker.abort();
             tracing::warn!("the delivery worker did not stop in time; its row stays pending");
         }
+        let _ = purge.await;
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;

@@ -62,6 +62,14 @@ impl Timestamp {
             .map(|naive| Self(naive.assume_utc()))
     }
 
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(duration.try_into().unwrap_or(time::Duration::MAX)),
+        )
+    }
+
+    /// `duration` before this instant (retention cut-offs).
     pub fn minus(self, duration: std::time::Duration) -> Self {
         Self(
             self.0
@@ -69,11 +77,14 @@ impl Timestamp {
         )
     }
 
-    pub fn plus(self, duration: std::time::Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(duration.try_into().unwrap_or(time::Duration::MAX)),
-        )
+    /// Any instant, in UTC (export date filters).
+    pub fn from_datetime(instant: OffsetDateTime) -> Self {
+        Self(instant.to_offset(time::UtcOffset::UTC))
+    }
+
+    /// Milliseconds since the Unix epoch, as UUID v7 ids carry them.
+    pub fn unix_millis(self) -> u64 {
+        u64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
     }
 
     /// How long after `earlier` this is; zero if it is not after it.

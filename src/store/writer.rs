@@ -22,6 +22,9 @@ const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(250)
 
 type Reply = oneshot::Sender<Result<(), WriteFailure>>;
 type AdmissionReply = oneshot::Sender<Result<Admission, WriteFailure>>;
+/// Work for [`Writer::run`]; it hands its result out through a channel of its own, read
+/// only once the transaction has committed.
+type Task = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// How often the writer forgets used form tokens that have expired.
 const TOKEN_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -60,6 +63,9 @@ enum Job {
     Probe(Reply),
     /// The delivery worker's results.
     RecordAttempts(Vec<(String, Attempt)>, Reply),
+    /// Administrative work (erasure, purge, audit rows) in a transaction of its own,
+    /// after the batch it arrived with: its failure must not cost sign-ups their commit.
+    Run(Task, Reply),
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -123,6 +129,26 @@ impl Writer {
         done.await.unwrap_or(Err(WriteFailure::Stopped))
     }
 
+    /// Runs `work` on the writer thread in its own `IMMEDIATE` transaction and returns
+    /// its result once that is committed. For the admin listener, whose writes must not
+    /// open a second write connection beside the writer's.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, WriteFailure>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (result_tx, result_rx) = oneshot::channel();
+        let task: Task = Box::new(move |connection| {
+            let value = work(connection)?;
+            let _ = result_tx.send(value);
+            Ok(())
+        });
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Run(task, reply)).await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))?;
+        result_rx.await.map_err(|_| WriteFailure::Stopped)
+    }
+
     /// Asks the thread to stop once everything queued so far is committed.
     pub fn stop(&self) {
         // A full queue means requests are still arriving; the thread then stops when
@@ -182,6 +208,9 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
                 Job::Probe(reply) | Job::RecordAttempts(_, reply) => {
                     let _ = reply.send(outcome);
                 }
+                Job::Run(task, reply) => {
+                    let _ = reply.send(run_alone(&mut connection, task));
+                }
                 Job::Stop => {}
             }
         }
@@ -211,9 +240,26 @@ fn commit(
                     outbox::record_attempt(&transaction, submission_id, attempt, now)?;
                 }
             }
-            Job::Probe(_) | Job::Stop => {}
+            Job::Probe(_) | Job::Run(..) | Job::Stop => {}
         }
     }
     transaction.commit()?;
     Ok(admissions)
+}
+
+/// One [`Job::Run`] task in its own transaction: committed if it succeeds, rolled back
+/// (by dropping the transaction) if it fails.
+fn run_alone(connection: &mut Connection, task: Task) -> Result<(), WriteFailure> {
+    let outcome = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)
+        .and_then(|transaction| {
+            task(&transaction)?;
+            transaction.commit().map_err(StoreError::from)
+        });
+    outcome.map_err(|error| {
+        tracing::error!(error = %error, cause = ?std::error::Error::source(&error),
+            "administrative write not committed");
+        WriteFailure::from(&error)
+    })
 }

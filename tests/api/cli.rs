@@ -47,6 +47,8 @@ fn the_shipped_file_documents_exactly_the_defaults() {
     assert_eq!(settings.storage, defaults.storage);
     assert_eq!(settings.form, defaults.form);
     assert_eq!(settings.mail, defaults.mail);
+    assert_eq!(settings.admin, defaults.admin);
+    assert_eq!(settings.retention, defaults.retention);
     // Sections have no default: the file ships illustrative ones and the fallback.
     assert!(!settings.sections.is_empty());
     assert!(settings.fallback.is_some());

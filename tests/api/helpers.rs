@@ -9,6 +9,8 @@ use tempfile::TempDir;
 pub struct TestApp {
     pub settings: Settings,
     pub address: String,
+    /// The admin listener, `http://127.0.0.1:PORT`.
+    pub admin_address: String,
     pub db_path: PathBuf,
     pub client: reqwest::Client,
     /// The server's counters, as `/metrics` shows them.
@@ -25,6 +27,7 @@ pub struct TestApp {
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut settings = Settings::from_toml(Some(EMBEDDED_CONFIG), false).unwrap();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.admin.listen = "127.0.0.1:0".parse().unwrap();
     settings.server.workers = 1;
     settings.storage.database = dir.path().join("data").join("joinform.db");
     settings.mail.file_dir = dir.path().join("data").join("mail");
@@ -62,6 +65,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     let application = Application::build(&settings).expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let admin_address = format!("http://127.0.0.1:{}", application.admin_port());
     let db_path = settings.storage.database.clone();
     let handle = application.handle();
     let delivery = application.delivery_waker();
@@ -74,6 +78,7 @@ pub fn spawn_app_in(dir: TempDir, settings: Settings) -> TestApp {
     TestApp {
         settings,
         address,
+        admin_address,
         db_path,
         client,
         metrics,
@@ -300,6 +305,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub port: u16,
+    pub admin_port: u16,
     log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -315,6 +321,7 @@ impl ServerProcess {
             .arg("serve")
             .current_dir(dir)
             .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
+            .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
             .env("JOINFORM_SERVER__WORKERS", "1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -328,6 +335,13 @@ impl ServerProcess {
         let sink = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let listener = if line.contains("joinform is listening") {
+                    Listener::Public
+                } else if line.contains("admin listener ready") {
+                    Listener::Admin
+                } else {
+                    Listener::None
+                };
                 let text_port = line
                     .split_whitespace()
                     .find_map(|word| word.strip_prefix("port="))
@@ -337,17 +351,32 @@ impl ServerProcess {
                     .and_then(|event| event["port"].as_u64())
                     .and_then(|port| u16::try_from(port).ok());
                 if let Some(port) = text_port.or(json_port) {
-                    let _ = port_tx.send(port);
+                    let _ = port_tx.send((listener, port));
                 }
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
             }
         });
-        let port = port_rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
-        Self { child, port, log }
+        let (mut port, mut admin_port) = (None, None);
+        while port.is_none() || admin_port.is_none() {
+            match port_rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok((Listener::Public, found)) => port = Some(found),
+                Ok((Listener::Admin, found)) => admin_port = Some(found),
+                Ok((Listener::None, _)) => {}
+                Err(_) => panic!("the server did not start: {}", log.lock().unwrap()),
+            }
+        }
+        Self {
+            child,
+            port: port.unwrap_or_default(),
+            admin_port: admin_port.unwrap_or_default(),
+            log,
+        }
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -380,6 +409,13 @@ impl ServerProcess {
         }
         None
     }
+}
+
+/// Which listener a start-up log line announces.
+enum Listener {
+    Public,
+    Admin,
+    None,
 }
 
 impl Drop for ServerProcess {

@@ -3,15 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod operator_helpers;
 mod smtp;
 
+mod admin;
 mod cli;
 mod decoding;
 mod durability;
 mod email_corpus;
+mod erasure;
+mod export;
 mod lifecycle;
 mod limits;
 mod mail;
+mod metrics;
 mod privacy;
 mod properties;
 mod spam;

@@ -93,10 +93,39 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 3);
-    let log = server.log();
+    // Metrics on the admin listener, and an export from the command line while the
+    // server runs: their logs are searched too.
+    let metrics = reqwest::get(server.admin_url("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let export = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
+            for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
+                command.env_remove(key);
+            }
+            command
+                .args(["export", "--format", "json"])
+                .current_dir(dir)
+                .env("RUST_LOG", "trace")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(export.status.success());
+    let exported = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        exported.contains(people[0].1),
+        "the export holds the sign-ups"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let server_log = server.log();
+    let log = format!("{server_log}{}", String::from_utf8_lossy(&export.stderr));
     drop(server);
     // One JSON object per line; one line per request, with its verdict.
-    let events: Vec<serde_json::Value> = log
+    let events: Vec<serde_json::Value> = server_log
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
         .collect();
@@ -104,7 +133,7 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
         .iter()
         .filter(|e| e["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 10, "one line per request:\n{log}");
+    assert_eq!(requests.len(), 11, "one line per request:\n{log}");
     for request in &requests {
         for field in ["method", "route", "status", "latency_ms"] {
             assert!(!request[field].is_null(), "{field} in {request}");

@@ -1,0 +1,75 @@
+//! The admin listener: exports and erasure for operators and national organisers. It
+//! is a separate HTTP server on `admin.listen`, so none of these routes exists on the
+//! public listener, and a firewall can keep it private.
+
+pub mod auth;
+pub mod error;
+mod export;
+mod forget;
+mod metrics;
+
+use actix_web::web;
+
+use std::sync::Arc;
+
+use crate::config::{ConfigError, Settings};
+use crate::metrics::Metrics;
+use crate::secret::ServerSecret;
+use crate::store::{Database, Writer};
+
+pub use auth::{AdminToken, FailedAuthLimiter, Tokens};
+pub use error::AdminError;
+
+/// What the admin handlers use; built once at start-up.
+pub struct AdminState {
+    /// Audit rows and erasures go through the server's single writer.
+    pub writer: Writer,
+    /// Exports read on connections of their own.
+    pub database: Database,
+    pub tokens: Tokens,
+    pub limiter: FailedAuthLimiter,
+    /// For the keyed hash of an erased address.
+    pub secret: ServerSecret,
+    /// The configured extra fields: the CSV columns after the standard ones.
+    pub extra_columns: Vec<String>,
+    /// The counters the public listener keeps, shown by `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AdminState {
+    pub fn from_settings(
+        settings: &Settings,
+        writer: Writer,
+        database: Database,
+        secret: ServerSecret,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            writer,
+            database,
+            tokens: Tokens::from_settings(&settings.admin.tokens)?,
+            limiter: FailedAuthLimiter::per_minute(settings.admin.failed_auth_per_minute),
+            secret,
+            extra_columns: settings
+                .form
+                .extra_fields
+                .iter()
+                .map(|field| field.name.clone())
+                .collect(),
+            metrics,
+        })
+    }
+}
+
+/// The admin routes.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/admin/submissions", web::get().to(export::submissions))
+        .route("/admin/forget", web::post().to(forget::forget))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, AdminError> {
+    Err(AdminError::NotFound)
+}

@@ -1,0 +1,95 @@
+//! Erasure on request: every submission of one address goes, with its notifications,
+//! and the audit trail keeps only a keyed hash of the address.
+
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{self, Action};
+use crate::domain::MemberEmail;
+use crate::secret::{KeyPurpose, ServerSecret, keyed_hash};
+use crate::store::StoreError;
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ForgetReport {
+    pub submissions: u64,
+    /// Notifications not yet sent that will now never be.
+    pub unsent_notifications: u64,
+}
+
+/// The address as erasure matches it: as `MemberEmail::key` made it when stored.
+/// Anything that is not an address joinform would store cannot be in the database.
+pub fn address_key(raw: &str) -> Option<String> {
+    MemberEmail::parse(raw.trim()).ok().map(|email| email.key())
+}
+
+/// Stands in for the address in the audit trail: the same address always gives the
+/// same hash, so a later request can be matched to an earlier erasure, but without the
+/// server's secret the hash cannot be turned back into an address or tested against
+/// guesses.
+pub fn address_hash(secret: &ServerSecret, key: &str) -> String {
+    hex::encode(keyed_hash(
+        &secret.key(KeyPurpose::AuditAddress),
+        key.as_bytes(),
+    ))
+}
+
+/// Deletes every submission of `key` (their outbox rows go with them, by cascade),
+/// records it, and returns the freed pages to the file system. The caller owns the
+/// transaction.
+pub fn forget(
+    connection: &Connection,
+    key: &str,
+    address_hash: &str,
+    actor: &str,
+) -> Result<ForgetReport, StoreError> {
+    let unsent: i64 = connection.query_row(
+        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.submission_id
+         WHERE s.email_key = ?1 AND o.state = 'pending'",
+        [key],
+        |row| row.get(0),
+    )?;
+    let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
+    let report = ForgetReport {
+        submissions: u64::try_from(deleted).unwrap_or(u64::MAX),
+        unsent_notifications: u64::try_from(unsent).unwrap_or(0),
+    };
+    audit::record(
+        connection,
+        actor,
+        Action::Forget,
+        &json!({
+            "address_hash": address_hash,
+            "submissions": report.submissions,
+            "unsent_notifications": report.unsent_notifications,
+        }),
+        report.submissions,
+    )?;
+    reclaim_free_pages(connection)?;
+    Ok(report)
+}
+
+/// Gives free pages back to the file system (`auto_vacuum = INCREMENTAL`), so deleted
+/// data does not linger in the file. `secure_delete` has already zeroed the cells.
+pub fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
+    // The pragma returns a row per page freed; stepping through them does the work.
+    let mut statement = connection.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = statement.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Copies the WAL into the database and empties it, so the old page images that still
+/// hold erased rows leave the WAL file too. Best effort: a reader that is still busy
+/// keeps its frames until the next checkpoint.
+pub fn truncate_wal(connection: &Connection) {
+    let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!("WAL not truncated after erasure: a reader is busy; it will be"),
+        Err(error) => tracing::warn!(%error, "WAL checkpoint after erasure failed"),
+    }
+}

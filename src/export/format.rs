@@ -1,0 +1,228 @@
+//! The export formats. CSV follows RFC 4180 (the `csv` crate quotes as needed, lines end
+//! in CRLF) with cells that a spreadsheet would run as a formula made inert; JSON is an
+//! array of objects, NDJSON one object per line, with the same fields.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use super::{ExportError, ExportOptions, FilterError};
+
+/// The standard columns, in order; the configured extra fields follow. Documented in the
+/// README: CRMs map them by name, so they never change.
+pub const COLUMNS: [&str; 11] = [
+    "id",
+    "created_at",
+    "name",
+    "email",
+    "phone",
+    "city",
+    "country",
+    "section",
+    "language",
+    "message",
+    "status",
+];
+
+const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Json => "application/json",
+            Self::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "csv" => Ok(Self::Csv),
+            "json" => Ok(Self::Json),
+            "ndjson" => Ok(Self::Ndjson),
+            other => Err(FilterError::BadFormat(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One submission as exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    pub id: String,
+    pub created_at: String,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub country: String,
+    pub section: String,
+    pub language: Option<String>,
+    pub message: Option<String>,
+    pub status: String,
+    pub extra: Map<String, Value>,
+}
+
+impl ExportRow {
+    fn standard(&self) -> [Option<&str>; 11] {
+        [
+            Some(&self.id),
+            Some(&self.created_at),
+            Some(&self.name),
+            Some(&self.email),
+            self.phone.as_deref(),
+            self.city.as_deref(),
+            Some(&self.country),
+            Some(&self.section),
+            self.language.as_deref(),
+            self.message.as_deref(),
+            Some(&self.status),
+        ]
+    }
+}
+
+/// JSON: the standard fields (absent ones as null), then every stored extra field.
+impl Serialize for ExportRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in COLUMNS.iter().zip(self.standard()) {
+            map.serialize_entry(key, &value)?;
+        }
+        for (key, value) in &self.extra {
+            // Configuration forbids such extra field names; a row stored before that
+            // rule must not shadow a standard field.
+            if !COLUMNS.contains(&key.as_str()) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A cell a spreadsheet would read as a formula (or that hides one behind a control
+/// character) gets a leading `'`, which spreadsheets show as text.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\0') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// Where rows go, in the chosen format.
+pub(super) enum Sink<W: Write> {
+    Csv {
+        // Boxed: the CSV writer carries its own state and buffer; the others are tiny.
+        writer: Box<csv::Writer<W>>,
+        extra_columns: Vec<String>,
+    },
+    Json {
+        out: W,
+        first: bool,
+    },
+    Ndjson {
+        out: W,
+    },
+}
+
+impl<W: Write> Sink<W> {
+    pub(super) fn start(mut out: W, options: &ExportOptions) -> Result<Self, ExportError> {
+        Ok(match options.format {
+            ExportFormat::Csv => {
+                if options.excel {
+                    out.write_all(BYTE_ORDER_MARK)?;
+                }
+                let mut writer = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(out);
+                let header = COLUMNS
+                    .iter()
+                    .copied()
+                    .chain(options.extra_columns.iter().map(String::as_str));
+                writer.write_record(header)?;
+                Self::Csv {
+                    writer: Box::new(writer),
+                    extra_columns: options.extra_columns.clone(),
+                }
+            }
+            ExportFormat::Json => {
+                out.write_all(b"[")?;
+                Self::Json { out, first: true }
+            }
+            ExportFormat::Ndjson => Self::Ndjson { out },
+        })
+    }
+
+    pub(super) fn row(&mut self, row: &ExportRow) -> Result<(), ExportError> {
+        match self {
+            Self::Csv {
+                writer,
+                extra_columns,
+            } => {
+                let extras = extra_columns.iter().map(|name| match row.extra.get(name) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                });
+                let cells: Vec<String> = row
+                    .standard()
+                    .into_iter()
+                    .map(|cell| cell.unwrap_or_default().to_owned())
+                    .chain(extras)
+                    .map(|cell| neutralise(&cell).into_owned())
+                    .collect();
+                writer.write_record(&cells)?;
+            }
+            Self::Json { out, first } => {
+                out.write_all(if *first { b"\n" } else { b",\n" })?;
+                *first = false;
+                serde_json::to_writer(&mut *out, row)?;
+            }
+            Self::Ndjson { out } => {
+                serde_json::to_writer(&mut *out, row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Result<(), ExportError> {
+        match self {
+            Self::Csv { mut writer, .. } => writer.flush()?,
+            Self::Json { mut out, .. } => {
+                out.write_all(b"\n]\n")?;
+                out.flush()?;
+            }
+            Self::Ndjson { mut out } => out.flush()?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! Erasure on request and retention: every trace goes, from the tables and from the
+//! file; each purge window holds.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, contains, created_id, spawn_app_with};
+use crate::operator_helpers::{
+    add_token, age_submission, audit_of, connect, run_cli, stderr, stdout, write_config,
+};
+
+const ADDRESS: &str = "Ingrid.Marthinsen@Example.org";
+const NAME: &str = "Ingrid Qwertzuiop Marthinsen";
+const MESSAGE: &str = "Jeg vil gjerne bli medlem zyxwvut";
+
+async fn post_ingrid_and_others(app: &TestApp) -> Vec<String> {
+    let mut ids = Vec::new();
+    for email in [ADDRESS, "ingrid.marthinsen@example.ORG"] {
+        ids.push(
+            created_id(
+                app.post_json(&json!({"name": NAME, "email": email, "country": "NO",
+                                      "consent": true, "message": MESSAGE}))
+                    .await,
+            )
+            .await,
+        );
+    }
+    created_id(app.post_json(&crate::helpers::valid_json()).await).await;
+    ids
+}
+
+/// The database's own files: the main file, its WAL and shared memory (the mail
+/// folder's .eml files are the file transport's, not the database's).
+fn database_files_contain(app: &TestApp, needle: &str) -> bool {
+    let folder = app.db_path.parent().unwrap();
+    std::fs::read_dir(folder).unwrap().flatten().any(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        name.starts_with("joinform.db")
+            && contains(&std::fs::read(entry.path()).unwrap(), needle.as_bytes())
+    })
+}
+
+fn leaves_no_trace(app: &TestApp, ids: &[String]) {
+    let connection = connect(app);
+    for table in ["submissions", "outbox"] {
+        let column = if table == "outbox" {
+            "submission_id"
+        } else {
+            "id"
+        };
+        for id in ids {
+            let count: i64 = connection
+                .query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(count, 0, "{table} still holds {id}");
+        }
+    }
+    let remaining: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM submissions WHERE email_key LIKE '%marthinsen%' OR name = ?1",
+            [NAME],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(remaining, 0);
+    let forgets = audit_of(app, "forget");
+    assert_eq!(forgets.len(), 1);
+    let details: Value = serde_json::from_str(&forgets[0].2).unwrap();
+    assert_eq!(details["submissions"], 2);
+    assert_eq!(details["address_hash"].as_str().unwrap().len(), 64);
+    let audit_text = format!("{forgets:?}").to_lowercase();
+    assert!(!audit_text.contains("marthinsen"), "{audit_text}");
+    // As a checkpoint and vacuum would leave the file:
+    connection
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    connection
+        .execute_batch("PRAGMA incremental_vacuum")
+        .unwrap();
+    drop(connection);
+    for needle in [
+        ADDRESS,
+        "ingrid.marthinsen@example.org",
+        "Marthinsen@",
+        "Qwertzuiop",
+        "zyxwvut",
+    ] {
+        assert!(
+            !database_files_contain(app, needle),
+            "`{needle}` is still in the file"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forget_over_http_erases_every_trace() {
+    let mut token = String::new();
+    let app = spawn_app_with(|settings| token = add_token(settings, "dpo", &[])).await;
+    let ids = post_ingrid_and_others(&app).await;
+    assert!(
+        database_files_contain(&app, "Qwertzuiop"),
+        "the probe can see data"
+    );
+    let response = app
+        .client
+        .post(format!("{}/admin/forget", app.admin_address))
+        .bearer_auth(&token)
+        .json(&json!({"email": "INGRID.MARTHINSEN@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["submissions"], 2);
+    assert_eq!(app.count(), 1, "someone else's sign-up stays");
+    assert_eq!(audit_of(&app, "forget")[0].0, "dpo");
+    leaves_no_trace(&app, &ids);
+
+    let response = app
+        .client
+        .post(format!("{}/admin/forget", app.admin_address))
+        .bearer_auth(&token)
+        .json(&json!({"email": "no at sign"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        !response.text().await.unwrap().contains("no at sign"),
+        "never echoed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forget_from_the_command_line_erases_every_trace() {
+    let app = spawn_app_with(|settings| {
+        // Notifications stay pending: the unsent one must go too.
+        settings.mail.retry_initial = "1h".parse().unwrap();
+        settings.mail.transport = joinform::config::TransportKind::Smtp;
+        settings.mail.smtp.host = "127.0.0.1".into();
+        settings.mail.smtp.port = 9;
+        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
+    })
+    .await;
+    let ids = post_ingrid_and_others(&app).await;
+    let config = write_config(&app);
+    // `-`: the address comes from standard input, not the command line.
+    let output = run_cli(&config, &["forget", "-"], Some(&format!("{ADDRESS}\n"))).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("erased 2 submission(s)"), "{text}");
+    assert!(!text.to_lowercase().contains("marthinsen"), "{text}");
+    leaves_no_trace(&app, &ids);
+    assert_eq!(app.count(), 1);
+
+    let output = run_cli(&config, &["forget", "not an address"], None).await;
+    assert!(!output.status.success());
+    app.stop().await;
+}
+
+/// Days old, status, outbox state: what each row is made into before a purge.
+const AGES: [(&str, u64, &str, Option<&str>); 9] = [
+    ("accepted past its window", 731, "accepted", Some("sent")),
+    ("accepted within its window", 729, "accepted", Some("sent")),
+    ("duplicate past the accepted window", 731, "duplicate", None),
+    ("spam past its window", 31, "spam", None),
+    ("spam within its window", 29, "spam", None),
+    (
+        "sent notification past its window",
+        31,
+        "accepted",
+        Some("sent"),
+    ),
+    (
+        "failed notification past its window",
+        31,
+        "accepted",
+        Some("failed"),
+    ),
+    (
+        "pending notification, however old",
+        31,
+        "accepted",
+        Some("pending"),
+    ),
+    (
+        "sent notification within its window",
+        29,
+        "accepted",
+        Some("sent"),
+    ),
+];
+
+async fn aged_rows(app: &TestApp) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (n, (_, days, status, outbox)) in AGES.iter().enumerate() {
+        let id = created_id(
+            app.post_json(
+                &json!({"name": "Per Hansen", "email": format!("p{n}@example.org"),
+                                  "country": "NO", "consent": true}),
+            )
+            .await,
+        )
+        .await;
+        let id = age_submission(app, &id, *days, 0);
+        let connection = connect(app);
+        connection
+            .execute(
+                "UPDATE submissions SET status = ?2 WHERE id = ?1",
+                [&id, *status],
+            )
+            .unwrap();
+        match outbox {
+            Some(state) => connection
+                .execute(
+                    // Not due for years: the delivery worker leaves it alone.
+                    "UPDATE outbox SET state = ?2, next_attempt_at = '2999-01-01T00:00:00.000000Z'
+                     WHERE submission_id = ?1",
+                    [&id, *state],
+                )
+                .unwrap(),
+            None => connection
+                .execute("DELETE FROM outbox WHERE submission_id = ?1", [&id])
+                .unwrap(),
+        };
+        ids.push(id);
+    }
+    ids
+}
+
+fn exists(app: &TestApp, table: &str, column: &str, id: &str) -> bool {
+    connect(app)
+        .query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+            [id],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+fn assert_windows_held(app: &TestApp, ids: &[String]) {
+    let submission_kept = [false, true, false, false, true, true, true, true, true];
+    // A deleted submission's notification goes with it; the others by their own window.
+    let outbox_kept = [false, false, false, false, false, false, false, true, true];
+    for (n, (what, ..)) in AGES.iter().enumerate() {
+        assert_eq!(
+            exists(app, "submissions", "id", &ids[n]),
+            submission_kept[n],
+            "{what}"
+        );
+        assert_eq!(
+            exists(app, "outbox", "submission_id", &ids[n]),
+            outbox_kept[n],
+            "{what}: its notification"
+        );
+    }
+}
+
+#[tokio::test]
+async fn purge_respects_each_window_and_is_audited() {
+    let app = spawn_app_with(|settings| {
+        // The delivery worker must not touch the rows this test ages.
+        settings.mail.retry_initial = "1h".parse().unwrap();
+        settings.mail.transport = joinform::config::TransportKind::Smtp;
+        settings.mail.smtp.host = "127.0.0.1".into();
+        settings.mail.smtp.port = 9;
+        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
+    })
+    .await;
+    let ids = aged_rows(&app).await;
+    let config = write_config(&app);
+    let output = run_cli(&config, &["purge"], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_windows_held(&app, &ids);
+    let purges: Vec<_> = audit_of(&app, "purge")
+        .into_iter()
+        .filter(|row| row.0 == "cli")
+        .collect();
+    assert_eq!(purges.len(), 1);
+    let details: Value = serde_json::from_str(&purges[0].2).unwrap();
+    assert_eq!(details["accepted"], 2, "{details}");
+    assert_eq!(details["spam"], 1, "{details}");
+    assert_eq!(details["outbox"], 3, "{details}");
+    assert!(purges[0].4.is_some());
+    // Nothing of the purged rows is left in free pages once the WAL is checkpointed.
+    let connection = connect(&app);
+    connection
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let free: i64 = connection
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(free, 0, "free pages were returned to the file system");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_server_purges_on_its_own() {
+    let app = spawn_app_with(|settings| {
+        settings.mail.retry_initial = "1h".parse().unwrap();
+        settings.mail.transport = joinform::config::TransportKind::Smtp;
+        settings.mail.smtp.host = "127.0.0.1".into();
+        settings.mail.smtp.port = 9;
+        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
+    })
+    .await;
+    let ids = aged_rows(&app).await;
+    // The daily purge runs at start, then every day.
+    let app = app.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while exists(&app, "submissions", "id", &ids[0]) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_windows_held(&app, &ids);
+    assert!(audit_of(&app, "purge").iter().any(|row| row.0 == "server"));
+    app.stop().await;
+}
