@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod mail;
 mod metrics;
+mod openapi;
 mod privacy;
 mod properties;
 mod spam;

@@ -1,0 +1,247 @@
+//! openapi.yaml stays true: every documented operation is served on its listener, and
+//! what the server answers (good and bad requests alike) is a documented status whose
+//! JSON body matches the documented schema. schemathesis (.ci/run) then throws
+//! generated requests at both listeners.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app_with, valid_json};
+use crate::operator_helpers::add_token;
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+        .expect("openapi.yaml at the top of the repository");
+    serde_yaml_ng::from_str(&text).expect("openapi.yaml is valid YAML")
+}
+
+/// Follows a local `$ref`.
+fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.trim_start_matches('#');
+            resolve(
+                spec,
+                spec.pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling {reference}")),
+            )
+        }
+        None => node,
+    }
+}
+
+/// Checks `value` against the subset of JSON Schema the document uses; returns the
+/// first mismatch.
+fn check(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(spec, schema);
+    if value.is_null() && schema.get("nullable") == Some(&json!(true)) {
+        return Ok(());
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for part in all {
+            check(spec, part, value, at)?;
+        }
+    }
+    if let Some(any) = schema.get("oneOf").and_then(Value::as_array)
+        && !any.iter().any(|part| check(spec, part, value, at).is_ok())
+    {
+        return Err(format!("{at}: matches no alternative"));
+    }
+    let type_ok = match schema.get("type").and_then(Value::as_str) {
+        None => true,
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        Some(other) => return Err(format!("{at}: unknown type {other}")),
+    };
+    if !type_ok {
+        return Err(format!("{at}: {value} is not a {}", schema["type"]));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for name in required.iter().filter_map(Value::as_str) {
+            if value.get(name).is_none() {
+                return Err(format!("{at}: `{name}` is missing from {value}"));
+            }
+        }
+    }
+    if let (Some(properties), Some(object)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) {
+        for (name, property) in properties {
+            if let Some(field) = object.get(name) {
+                check(spec, property, field, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (index, item) in array.iter().enumerate() {
+            check(spec, items, item, &format!("{at}[{index}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Asserts that `response` is documented for `method path`, and its JSON body fits.
+async fn assert_documented(spec: &Value, method: &str, path: &str, response: reqwest::Response) {
+    let status = response.status().as_u16().to_string();
+    let operation = &spec["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    let documented = operation["responses"]
+        .get(&status)
+        .unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented"));
+    let documented = resolve(spec, documented);
+    let content_type = response.headers().get("content-type").map(|v| {
+        v.to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    });
+    let body = response.bytes().await.unwrap();
+    let Some(content_type) = content_type else {
+        assert!(body.is_empty() || documented.get("content").is_none());
+        return;
+    };
+    let media = documented["content"].get(&content_type).unwrap_or_else(|| {
+        panic!("{method} {path} {status}: content type {content_type} is not documented")
+    });
+    if content_type == "application/json" {
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        if let Err(problem) = check(spec, &media["schema"], &value, "body") {
+            panic!("{method} {path} {status}: {problem}");
+        }
+    }
+}
+
+/// Every operation of the document, as (method, path, tag).
+fn operations(spec: &Value) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let tag = operation["tags"][0].as_str().unwrap().to_owned();
+            found.push((method.clone(), path.clone(), tag));
+        }
+    }
+    found
+}
+
+fn base(app: &TestApp, tag: &str) -> String {
+    match tag {
+        "public" => app.address.clone(),
+        "admin" => app.admin_address.clone(),
+        other => panic!("unknown tag {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served_and_answers_as_documented() {
+    let spec = spec();
+    let mut token = String::new();
+    let app = spawn_app_with(|s| token = add_token(s, "openapi", &[])).await;
+    let client = &app.client;
+    let mut requests: Vec<(&str, String, reqwest::RequestBuilder)> = Vec::new();
+    let join = || client.post(app.url("/join"));
+    requests.extend([
+        ("post", "/join".to_owned(), join().json(&valid_json())),
+        (
+            "post",
+            "/join".to_owned(),
+            join().json(&json!({"email": "nope"})),
+        ),
+        (
+            "post",
+            "/join".to_owned(),
+            join().json(&json!(["not", "an", "object"])),
+        ),
+        (
+            "post",
+            "/join".to_owned(),
+            join().header("content-type", "text/plain").body("x"),
+        ),
+        ("post", "/join".to_owned(), join().form(&[("name", "Kari")])),
+        (
+            "post",
+            "/join".to_owned(),
+            join().json(&json!({"name": "x".repeat(20_000)})),
+        ),
+    ]);
+    for (method, path, tag) in operations(&spec) {
+        if method == "get" {
+            let url = format!("{}{path}", base(&app, &tag));
+            requests.push(("get", path.clone(), client.get(&url)));
+            if tag == "admin" {
+                let authorised = client.get(&url).bearer_auth(&token);
+                requests.push(("get", path, authorised));
+            }
+        }
+    }
+    let forget = || client.post(format!("{}/admin/forget", app.admin_address));
+    requests.extend([
+        (
+            "get",
+            "/admin/submissions".to_owned(),
+            client
+                .get(format!(
+                    "{}/admin/submissions?format=json&status=all",
+                    app.admin_address
+                ))
+                .bearer_auth(&token),
+        ),
+        (
+            "get",
+            "/admin/submissions".to_owned(),
+            client
+                .get(format!(
+                    "{}/admin/submissions?status=maybe",
+                    app.admin_address
+                ))
+                .bearer_auth(&token),
+        ),
+        (
+            "post",
+            "/admin/forget".to_owned(),
+            forget().json(&json!({"email": "kari@example.org"})),
+        ),
+        (
+            "post",
+            "/admin/forget".to_owned(),
+            forget()
+                .bearer_auth(&token)
+                .json(&json!({"email": "kari@example.org"})),
+        ),
+        (
+            "post",
+            "/admin/forget".to_owned(),
+            forget().bearer_auth(&token).json(&json!({"email": 5})),
+        ),
+    ]);
+    for (method, path, request) in requests {
+        let response = request.send().await.unwrap();
+        assert_documented(&spec, method, &path, response).await;
+    }
+    // The admin operations do not exist on the public listener, nor the reverse.
+    for (method, path, tag) in operations(&spec) {
+        let other = if tag == "admin" { "public" } else { "admin" };
+        let url = format!("{}{path}", base(&app, other));
+        let response = match method.as_str() {
+            "get" => client.get(&url).send().await.unwrap(),
+            _ => client.post(&url).json(&json!({})).send().await.unwrap(),
+        };
+        assert_eq!(
+            response.status(),
+            404,
+            "{method} {path} answers on the {other} listener"
+        );
+    }
+    app.stop().await;
+}
