@@ -4,9 +4,11 @@
 //! [`domain::NewSubmission`], and committed by the single writer in [`store`].
 
 pub mod cli;
+pub mod colour;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod mail;
 pub mod metrics;
 pub mod probe;

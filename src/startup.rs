@@ -34,6 +34,8 @@ pub enum StartupError {
     Mail(#[from] TransportSetupError),
     #[error("built-in mail templates")]
     Templates(#[from] TemplateError),
+    #[error("built-in form translations")]
+    Translations(#[from] crate::i18n::TranslationError),
     #[error("server secret")]
     Secret(#[from] SecretError),
     #[error("cannot open the database {path}")]
@@ -70,6 +72,7 @@ impl Application {
         let routing = Arc::new(Routing::from_settings(settings)?);
         let from = mail::sender(&settings.mail)?;
         let templates = Arc::new(Templates::load()?);
+        crate::i18n::check()?;
         let mailer = Arc::new(Mailer::from_settings(&settings.mail)?);
 
         let database = Database::new(
@@ -108,9 +111,15 @@ impl Application {
             policy: RetryPolicy::from_settings(&settings.mail),
             wake: Arc::clone(&delivery),
         };
+        let schema = FormSchema::from_settings(&settings.form).with_control_fields(
+            spam.fields()
+                .into_iter()
+                .chain([http::form_page::LANGUAGE_FIELD]),
+        );
+        let page = http::form_page::FormPage::from_settings(settings, &schema);
         let state = web::Data::new(AppState {
             writer: writer.clone(),
-            schema: FormSchema::from_settings(&settings.form).with_control_fields(spam.fields()),
+            schema,
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.form.success_url.clone(),
             routing,
@@ -127,10 +136,16 @@ impl Application {
                 keep_spam: settings.spam.keep,
             },
             metrics: Arc::clone(&metrics),
+            page,
         });
-        let mut server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .backlog(1024);
+        let allowed_origins = settings.server.allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(http::cors(&allowed_origins))
+                .app_data(state.clone())
+                .configure(http::routes)
+        })
+        .backlog(1024);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

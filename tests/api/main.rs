@@ -9,6 +9,7 @@ mod cli;
 mod decoding;
 mod durability;
 mod email_corpus;
+mod form_page;
 mod limits;
 mod mail;
 mod privacy;
