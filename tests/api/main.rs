@@ -5,6 +5,7 @@
 mod helpers;
 mod smtp;
 
+mod browser;
 mod cli;
 mod decoding;
 mod durability;
