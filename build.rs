@@ -1,5 +1,5 @@
-//! Embeds every notification template under templates/mail/, so that adding a language
-//! is adding one file.
+//! Embeds every notification template under templates/mail/ and every form translation
+//! under templates/form/, so that adding a language is adding one file.
 
 // A build script that cannot read its inputs should stop the build with the reason.
 #![allow(clippy::expect_used)]
@@ -8,10 +8,23 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let folder = Path::new("templates/mail");
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    embed(
+        "templates/mail",
+        "MAIL_TEMPLATES",
+        &out,
+        "mail_templates.rs",
+    );
+    embed("templates/form", "FORM_TEXTS", &out, "form_texts.rs");
+}
+
+/// Writes `OUT_DIR/file` declaring `name`: every `<language>.toml` in `folder`, as
+/// (language tag, text) pairs sorted by tag.
+fn embed(folder: &str, name: &str, out: &str, file: &str) {
+    let folder = Path::new(folder);
     println!("cargo::rerun-if-changed={}", folder.display());
     let mut entries: Vec<(String, String)> = std::fs::read_dir(folder)
-        .expect("templates/mail exists")
+        .unwrap_or_else(|error| panic!("{} cannot be read: {error}", folder.display()))
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
@@ -22,12 +35,11 @@ fn main() {
         })
         .collect();
     entries.sort();
-    let mut code = String::from("/// (language tag, template text), sorted by tag.\n");
-    code.push_str("pub static MAIL_TEMPLATES: &[(&str, &str)] = &[\n");
+    let mut code = String::from("/// (language tag, file text), sorted by tag.\n");
+    let _ = writeln!(code, "pub static {name}: &[(&str, &str)] = &[");
     for (language, path) in entries {
         let _ = writeln!(code, "    ({language:?}, include_str!({path:?})),");
     }
     code.push_str("];\n");
-    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    std::fs::write(Path::new(&out).join("mail_templates.rs"), code).expect("OUT_DIR is writable");
+    std::fs::write(Path::new(out).join(file), code).expect("OUT_DIR is writable");
 }

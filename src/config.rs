@@ -228,6 +228,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Web origins (`https://example.org`) whose scripts may post to joinform and read
+    /// the answer (CORS). Plain HTML forms need no entry here.
+    pub allowed_origins: Vec<String>,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout: HumanDuration,
 }
@@ -370,6 +373,19 @@ pub struct FormSettings {
     pub consent_required: bool,
     /// Additional fields an organisation asks for, stored as JSON.
     pub extra_fields: Vec<ExtraFieldSettings>,
+    /// The form page's language when neither `?lang=` nor Accept-Language names a
+    /// shipped one.
+    pub default_language: String,
+    /// The privacy notice linked from the consent checkbox; empty: no link.
+    pub privacy_url: String,
+    /// The form page's heading; empty: "Join us" in the page's language.
+    pub title: String,
+    /// The paragraph under the heading; empty: the built-in text in the page's language.
+    pub intro: String,
+    /// A logo shown above the heading; empty: none.
+    pub logo_url: String,
+    /// Links, focus rings and the button, as `#rrggbb`; must reach WCAG AA contrast.
+    pub accent_color: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,6 +404,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             workers: 0,
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
         }
     }
@@ -409,6 +426,12 @@ impl Default for FormSettings {
             success_url: "/join/thanks".to_owned(),
             consent_required: true,
             extra_fields: Vec::new(),
+            default_language: crate::i18n::REFERENCE_LANGUAGE.to_owned(),
+            privacy_url: String::new(),
+            title: String::new(),
+            intro: String::new(),
+            logo_url: String::new(),
+            accent_color: crate::colour::DEFAULT_ACCENT.to_owned(),
         }
     }
 }
@@ -600,6 +623,7 @@ impl Settings {
         self.check_admin()?;
         check_success_url(&self.form.success_url)
             .map_err(|problem| bad("form.success_url", problem.into()))?;
+        self.check_page()?;
         let mut seen = std::collections::HashSet::new();
         for (index, field) in self.form.extra_fields.iter().enumerate() {
             let key = format!("form.extra_fields[{index}]");
@@ -623,6 +647,67 @@ impl Settings {
 }
 
 impl Settings {
+    /// The form page's settings: branding, links, language and CORS origins.
+    fn check_page(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError::BadValue {
+            key: key.to_owned(),
+            problem,
+        };
+        let form = &self.form;
+        if !crate::i18n::shipped().any(|tag| tag == form.default_language) {
+            let shipped: Vec<&str> = crate::i18n::shipped().collect();
+            return Err(bad(
+                "form.default_language",
+                format!(
+                    "must be one of the shipped languages: {}",
+                    shipped.join(", ")
+                ),
+            ));
+        }
+        for (key, url) in [
+            ("form.privacy_url", &form.privacy_url),
+            ("form.logo_url", &form.logo_url),
+        ] {
+            if !url.is_empty() {
+                check_success_url(url).map_err(|problem| bad(key, problem.into()))?;
+            }
+        }
+        for (key, text, max) in [
+            ("form.title", &form.title, 200),
+            ("form.intro", &form.intro, 1000),
+        ] {
+            if text.chars().count() > max || text.chars().any(char::is_control) {
+                return Err(bad(
+                    key,
+                    format!("must be at most {max} characters on one line"),
+                ));
+            }
+        }
+        match crate::colour::contrast(&form.accent_color, crate::colour::BACKGROUND) {
+            None => {
+                return Err(bad(
+                    "form.accent_color",
+                    "must be a colour written #rrggbb".into(),
+                ));
+            }
+            Some(ratio) if ratio < crate::colour::AA_TEXT => {
+                return Err(bad(
+                    "form.accent_color",
+                    format!(
+                        "contrast with white is {ratio:.2}:1; WCAG AA needs 4.5:1 (choose a darker colour)"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        for (index, origin) in self.server.allowed_origins.iter().enumerate() {
+            check_origin(origin).map_err(|problem| {
+                bad(&format!("server.allowed_origins[{index}]"), problem.into())
+            })?;
+        }
+        Ok(())
+    }
+
     fn check_spam(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::BadValue {
             key: key.to_owned(),
@@ -757,6 +842,25 @@ fn check_success_url(url: &str) -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("must be a path starting with `/` or an http(s) URL")
+    }
+}
+
+/// A web origin as browsers send it: `https://host` or `http://host:port`, no path.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if host_ok {
+        Ok(())
+    } else {
+        Err(
+            "must be a scheme and host (and port) only, such as https://example.org, without a path or wildcard",
+        )
     }
 }
 

@@ -6,11 +6,13 @@
 pub mod admin;
 pub mod audit;
 pub mod cli;
+pub mod colour;
 pub mod config;
 pub mod domain;
 pub mod erasure;
 pub mod export;
 pub mod http;
+pub mod i18n;
 pub mod mail;
 pub mod metrics;
 pub mod probe;

@@ -36,6 +36,8 @@ pub enum StartupError {
     Mail(#[from] TransportSetupError),
     #[error("built-in mail templates")]
     Templates(#[from] TemplateError),
+    #[error("built-in form translations")]
+    Translations(#[from] crate::i18n::TranslationError),
     #[error("server secret")]
     Secret(#[from] SecretError),
     #[error("cannot open the database {path}")]
@@ -76,6 +78,7 @@ impl Application {
         let routing = Arc::new(Routing::from_settings(settings)?);
         let from = mail::sender(&settings.mail)?;
         let templates = Arc::new(Templates::load()?);
+        crate::i18n::check()?;
         let mailer = Arc::new(Mailer::from_settings(&settings.mail)?);
 
         let database = Database::new(
@@ -115,9 +118,15 @@ impl Application {
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
         };
+        let schema = FormSchema::from_settings(&settings.form).with_control_fields(
+            spam.fields()
+                .into_iter()
+                .chain([http::form_page::LANGUAGE_FIELD]),
+        );
+        let page = http::form_page::FormPage::from_settings(settings, &schema);
         let state = web::Data::new(AppState {
             writer: writer.clone(),
-            schema: FormSchema::from_settings(&settings.form).with_control_fields(spam.fields()),
+            schema,
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.form.success_url.clone(),
             routing,
@@ -134,6 +143,7 @@ impl Application {
                 keep_spam: settings.spam.keep,
             },
             metrics: Arc::clone(&metrics),
+            page,
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,
@@ -170,9 +180,12 @@ impl Application {
         .run();
         tracing::info!(address = %admin_address, port = admin_port, "admin listener ready");
 
+        let allowed_origins = settings.server.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(http::cors(&allowed_origins))
+                // Outermost: every answer is logged, CORS preflights included.
                 .wrap(actix_web::middleware::from_fn(
                     http::request_log::log_request,
                 ))

@@ -7,6 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::ValidationErrors;
+use crate::i18n::Texts;
 use crate::store::WriteFailure;
 
 use super::body::BodyError;
@@ -115,6 +116,8 @@ pub struct ErrorResponse {
     pub mode: ResponseMode,
     #[source]
     pub error: ApiError,
+    /// A shipped language to word field problems in; English when unset.
+    pub language: Option<&'static str>,
 }
 
 impl ErrorResponse {
@@ -122,7 +125,14 @@ impl ErrorResponse {
         Self {
             mode,
             error: error.into(),
+            language: None,
         }
+    }
+
+    /// Words validation messages in `language` (the page the visitor filled in).
+    pub fn in_language(mut self, language: &'static str) -> Self {
+        self.language = Some(language);
+        self
     }
 }
 
@@ -166,7 +176,10 @@ impl ResponseError for ErrorResponse {
                 .map(|e| JsonFieldError {
                     field: e.field.as_str(),
                     code: e.problem.code(),
-                    message: e.problem.message(),
+                    message: match self.language {
+                        Some(language) => Texts::new(language).field_problem(e.problem),
+                        None => e.problem.message(),
+                    },
                 })
                 .collect(),
             _ => Vec::new(),
@@ -174,7 +187,12 @@ impl ResponseError for ErrorResponse {
         match self.mode {
             ResponseMode::Json => response.json(JsonError {
                 error: self.error.code(),
-                message: self.error.message(),
+                message: match (&self.error, self.language) {
+                    (ApiError::Validation(_), Some(language)) => {
+                        Texts::new(language).get("summary_title").to_owned()
+                    }
+                    _ => self.error.message(),
+                },
                 errors: field_errors,
             }),
             ResponseMode::Html => {

@@ -13,6 +13,7 @@ use super::AppState;
 use super::body::{discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
 use super::request_log::LogOutcome;
+use super::form_page;
 
 #[derive(Serialize)]
 struct Received {
@@ -46,8 +47,23 @@ pub async fn join(
     let raw = read_form(&request, payload, &state.schema, state.max_body_bytes)
         .await
         .map_err(|e| fail(e.into()))?;
-    let submission = NewSubmission::parse(&raw, &state.schema, preferred_language(&request))
-        .map_err(|e| fail(e.into()))?;
+    let language = state.page.language_of_post(&request, &raw);
+    let submission = match NewSubmission::parse(&raw, &state.schema, preferred_language(&request)) {
+        Ok(submission) => submission,
+        // A plain HTML form gets itself back, filled in and marked; a script gets the
+        // problems in the page's language.
+        Err(errors) if mode == ResponseMode::Html => {
+            let language = language.unwrap_or(state.page.default_language());
+            return Ok(form_page::invalid(&state, language, &raw, &errors));
+        }
+        Err(errors) => {
+            let error = fail(errors.into());
+            return Err(match language {
+                Some(language) => error.in_language(language),
+                None => error,
+            });
+        }
+    };
     let judgement = state.spam.judge(&raw, &submission);
     let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
@@ -58,6 +74,7 @@ pub async fn join(
     record.token = judgement.token;
     record.client_hash = state.client_hasher.hash(client);
     record.rules = state.admission_rules;
+    record.consent_record = state.page.consent_record(&raw, &record.submission);
     let id = record.id;
     span.record("id", tracing::field::display(id));
     let admission = state
@@ -78,9 +95,12 @@ pub async fn join(
             id: id.to_string(),
             status: "received",
         }),
-        ResponseMode::Html => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, state.success_url.as_str()))
-            .finish(),
+        ResponseMode::Html => {
+            let posted = form_page::posted_language(&raw);
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, state.page.success_location(posted)))
+                .finish()
+        }
     };
     // The verdict goes in the request's one log line, not in a line of its own.
     response.extensions_mut().insert(LogOutcome {

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod error;
+pub mod form_page;
 mod health;
 pub mod join;
 pub mod pages;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub client_hasher: ClientHasher,
     pub admission_rules: AdmissionRules,
     pub metrics: Arc<Metrics>,
+    /// The built-in form and thank-you pages.
+    pub page: form_page::FormPage,
 }
 
 impl AppState {
@@ -51,21 +54,38 @@ impl AppState {
     }
 }
 
+/// CORS for scripts on `server.allowed_origins` only. Requests from any other origin
+/// are still served (a plain HTML form on any site may post, and browsers send an
+/// Origin header with those too); they just get no CORS headers, so a script elsewhere
+/// cannot read the answer.
+pub fn cors(allowed_origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::ACCEPT,
+            actix_web::http::header::ACCEPT_LANGUAGE,
+        ])
+        .expose_headers([actix_web::http::header::RETRY_AFTER])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    for origin in allowed_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
 /// The public routes.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .route("/", web::get().to(form_page::form))
+        .route("/join", web::get().to(form_page::form))
         .route("/join", web::post().to(join::join))
         .route("/join/token", web::get().to(join::token))
-        .route("/join/thanks", web::get().to(thanks))
+        .route("/join/thanks", web::get().to(form_page::thanks))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .default_service(web::to(not_found));
-}
-
-async fn thanks() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(mime::TEXT_HTML_UTF_8)
-        .body(pages::thanks_page())
 }
 
 async fn not_found(request: HttpRequest) -> Result<HttpResponse, ErrorResponse> {

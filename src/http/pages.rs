@@ -33,15 +33,6 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-/// The page a visitor sees after a successful plain-HTML submission.
-pub fn thanks_page() -> String {
-    layout(
-        "Thank you",
-        "<h1>Thank you!</h1><p>We have received your details and will get back to you \
-         as soon as possible.</p>",
-    )
-}
-
 /// An error page: the message, each field's problem, and the way back to the form.
 pub fn error_page(status: StatusCode, message: &str, problems: &[(String, String)]) -> String {
     let mut body = format!("<h1>{}</h1>", escape_html(message));

@@ -7,12 +7,14 @@ mod operator_helpers;
 mod smtp;
 
 mod admin;
+mod browser;
 mod cli;
 mod decoding;
 mod durability;
 mod email_corpus;
 mod erasure;
 mod export;
+mod form_page;
 mod lifecycle;
 mod limits;
 mod mail;

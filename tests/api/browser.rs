@@ -1,0 +1,578 @@
+//! The form page in a real browser: headless Chromium driven through chromedriver
+//! (fantoccini). One browser session per test, reused across its checks, to keep the
+//! suite fast on two cores: one session with JavaScript, one without.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`; `.ci/run` installs them.
+//! Where they are missing the tests say so loudly and pass, except under CI (`CI=true`),
+//! where a skipped browser test would hide a broken page, so they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::form_page::MAX_PAGE_BYTES;
+use crate::helpers::{TestApp, spawn_app_with};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const DESKTOP: (u32, u32) = (1280, 1700);
+const MOBILE: (u32, u32) = (360, 2200);
+
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A fresh headless Chromium, or `None` (after saying why) when it is not installed.
+    async fn start(javascript: bool) -> Option<Self> {
+        let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+            .into_iter()
+            .filter(|path| !Path::new(path).exists())
+            .collect();
+        if !missing.is_empty() {
+            let message = format!(
+                "\n********************************************************************\n\
+                 BROWSER TEST SKIPPED: {} not found.\n\
+                 Install with: apt-get install chromium chromium-driver\n\
+                 ********************************************************************\n",
+                missing.join(" and ")
+            );
+            assert!(
+                std::env::var("CI").map_or(true, |ci| ci != "true"),
+                "{message}(CI must run the browser tests)"
+            );
+            eprintln!("{message}");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let mut options = json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            ],
+        });
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let mut builder = ClientBuilder::new(connector);
+        builder.capabilities(capabilities);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(client) => break client,
+                Err(error) if tokio::time::Instant::now() > deadline => {
+                    panic!("cannot start a Chromium session: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Some(Self {
+            client,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .attr(name)
+            .await
+            .unwrap()
+    }
+
+    async fn displayed(&self, css: &str) -> bool {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap();
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn select_country(&self, code: &str) {
+        self.client
+            .find(Locator::Css("#f-country"))
+            .await
+            .unwrap()
+            .select_by_value(code)
+            .await
+            .unwrap();
+    }
+
+    async fn wait_for_url(&self, part: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.client.current_url().await.unwrap().to_string();
+            if url.contains(part) {
+                return url;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still at {url}, waiting for {part}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_until_displayed(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !self.displayed(css).await {
+            assert!(tokio::time::Instant::now() < deadline, "{css} never shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str, (width, height): (u32, u32)) {
+        self.client.set_window_size(width, height).await.unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        let folder = screenshot_folder();
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(name), png).unwrap();
+    }
+
+    async fn script(&self, code: &str) -> serde_json::Value {
+        self.client.execute(code, vec![]).await.unwrap()
+    }
+}
+
+/// `target/screenshots/`, beside the build output (the README shows them from there).
+fn screenshot_folder() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    target.join("screenshots")
+}
+
+/// Settings for browser posts: a token is usable after a second (a test fills the form
+/// faster than a person, and a younger token is silently spam).
+async fn app_for_browser(adjust: impl FnOnce(&mut joinform::config::Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.spam.min_fill_seconds = 1;
+        s.form.privacy_url = "/privacy".into();
+        adjust(s);
+    })
+    .await
+}
+
+/// (status, spam reasons, consent language, consent text) of a stored row.
+type Stored = (String, Option<String>, Option<String>, Option<String>);
+
+fn stored(app: &TestApp) -> Vec<Stored> {
+    let connection = rusqlite::Connection::open(&app.db_path).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT status, spam_reasons, consent_language, consent_text FROM submissions
+             ORDER BY created_at",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+async fn fill_valid(browser: &Browser, email: &str, country: &str) {
+    browser.type_into("#f-name", "Amina Haddad").await;
+    browser.type_into("#f-email", email).await;
+    browser.select_country(country).await;
+    browser.type_into("#f-city", "Tromsø").await;
+    browser.type_into("#f-message", "Hei!\nLine two").await;
+}
+
+#[tokio::test]
+async fn with_javascript_the_form_works_in_place_and_looks_right() {
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = app_for_browser(|_| {}).await;
+
+    // Accessibility basics, read from the live DOM.
+    browser
+        .client
+        .goto(&app.url("/join?lang=en"))
+        .await
+        .unwrap();
+    let unlabelled = browser
+        .script(
+            "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+             .filter(e => e.labels.length == 0).map(e => e.id)",
+        )
+        .await;
+    assert_eq!(unlabelled, json!([]), "every control has a label");
+    let weight = browser
+        .script("return performance.getEntriesByType('navigation')[0].decodedBodySize")
+        .await;
+    assert!(
+        weight.as_u64().unwrap() <= MAX_PAGE_BYTES as u64,
+        "page weight {weight}"
+    );
+    // Nothing else is fetched (the browser's own favicon probe aside).
+    let fetched = browser
+        .script(
+            "return performance.getEntriesByType('resource').map(r => r.name)\
+             .filter(n => !n.endsWith('/favicon.ico'))",
+        )
+        .await;
+    assert_eq!(fetched, json!([]));
+    // Keyboard only: Tab walks the fields in reading order and skips the honeypot.
+    browser
+        .client
+        .find(Locator::Css("#f-name"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    for _ in 0..9 {
+        let active = browser.client.active_element().await.unwrap();
+        order.push(
+            active
+                .attr("id")
+                .await
+                .unwrap()
+                .or(active.attr("href").await.unwrap())
+                .unwrap_or_else(|| "button".into()),
+        );
+        active.send_keys("\u{e004}").await.unwrap();
+    }
+    assert_eq!(
+        order,
+        [
+            "f-name",
+            "f-email",
+            "f-country",
+            "f-phone",
+            "f-city",
+            "f-message",
+            "f-consent",
+            "/privacy",
+            "button"
+        ]
+    );
+
+    // Screenshots: desktop and 360 px phone, English and Arabic; and no sideways
+    // scrolling down to 320 px.
+    for language in ["en", "ar"] {
+        browser
+            .client
+            .goto(&app.url(&format!("/join?lang={language}&country=EG")))
+            .await
+            .unwrap();
+        browser
+            .screenshot(&format!("form-{language}-desktop.png"), DESKTOP)
+            .await;
+        browser
+            .screenshot(&format!("form-{language}-mobile.png"), MOBILE)
+            .await;
+        // A headless window cannot be trusted to shrink below 360 px, so the page is
+        // measured in a frame of each width instead.
+        for width in [360, 320] {
+            browser.client.goto(&app.url("/join/thanks")).await.unwrap();
+            browser
+                .script(&format!(
+                    "var f = document.createElement('iframe'); f.id = 'probe';\
+                     f.style = 'width:{width}px;height:900px;border:0';\
+                     f.src = '/join?lang={language}&country=EG'; document.body.append(f); return 0"
+                ))
+                .await;
+            let measure = "var w = document.getElementById('probe').contentWindow;\
+                 return w.document.readyState == 'complete' && w.document.getElementById('join')\
+                 ? [w.innerWidth, w.document.documentElement.scrollWidth] : null";
+            let mut sizes = browser.script(measure).await;
+            while sizes.is_null() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                sizes = browser.script(measure).await;
+            }
+            assert_eq!(
+                sizes[0],
+                json!(width),
+                "the frame really is {width} px wide"
+            );
+            assert!(
+                sizes[1].as_u64() <= sizes[0].as_u64(),
+                "{language} at {width} px: content {} px wide",
+                sizes[1]
+            );
+        }
+        browser
+            .client
+            .set_window_size(DESKTOP.0, DESKTOP.1)
+            .await
+            .unwrap();
+    }
+
+    // Problems in German, in place: no reload (a marker set on the page survives).
+    browser
+        .client
+        .goto(&app.url("/join?lang=de"))
+        .await
+        .unwrap();
+    browser.script("window.stillHere = 1; return 0").await;
+    browser.type_into("#f-name", "Amina Haddad").await;
+    browser.type_into("#f-email", "not an address").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_until_displayed("#summary").await;
+    assert_eq!(browser.script("return window.stillHere").await, json!(1));
+    assert_eq!(
+        browser.text("#f-email-e").await,
+        "Gib eine E-Mail-Adresse ein, zum Beispiel name@example.org."
+    );
+    assert_eq!(
+        browser.attr("#f-email", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser
+            .attr("#f-email", "aria-describedby")
+            .await
+            .as_deref(),
+        Some("f-email-h f-email-e")
+    );
+    assert_eq!(browser.attr("#f-name", "aria-invalid").await, None);
+    assert!(
+        browser
+            .text("#summary")
+            .await
+            .contains("Bitte korrigiere Folgendes:")
+    );
+    assert!(browser.text("#f-consent-e").await.contains("Häkchen"));
+    assert_eq!(
+        browser.script("return document.activeElement.id").await,
+        json!("summary"),
+        "focus moves to the summary"
+    );
+    browser
+        .screenshot("form-de-errors-desktop.png", DESKTOP)
+        .await;
+    assert_eq!(app.count(), 0);
+
+    // Fixed and sent: the thank-you page in German, the row on disk, not spam.
+    browser.type_into("#f-email", "amina@example.org").await;
+    browser.select_country("DE").await;
+    browser.click("#f-consent").await;
+    browser.click("button[type=submit]").await;
+    let url = browser.wait_for_url("/join/thanks").await;
+    assert!(url.ends_with("/join/thanks?lang=de"), "{url}");
+    assert_eq!(browser.text("h1").await, "Danke!");
+    let rows = stored(&app);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_deref()),
+        ("accepted", None)
+    );
+    assert_eq!(rows[0].2.as_deref(), Some("de"));
+    assert!(
+        rows[0]
+            .3
+            .as_deref()
+            .unwrap()
+            .starts_with("Ich bin einverstanden")
+    );
+    let row = &app.rows()[0];
+    assert_eq!(
+        (row.name.as_str(), row.country.as_str()),
+        ("Amina Haddad", "DE")
+    );
+    app.stop().await;
+
+    // A page left open past its token's life renews the token before posting.
+    let app = app_for_browser(|s| {
+        s.spam.min_fill_seconds = 0;
+        s.spam.token_max_age = "3s".parse().unwrap();
+    })
+    .await;
+    browser
+        .client
+        .goto(&app.url("/join?lang=en"))
+        .await
+        .unwrap();
+    let first = browser.attr("input[name=_token]", "value").await;
+    fill_valid(&browser, "late@example.org", "NO").await;
+    browser.click("#f-consent").await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/join/thanks").await;
+    let rows = stored(&app);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_deref()),
+        ("accepted", None),
+        "not expired"
+    );
+    assert_ne!(first, None);
+    app.stop().await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn without_javascript_the_form_comes_back_marked_and_then_goes_through() {
+    let Some(browser) = Browser::start(false).await else {
+        return;
+    };
+    let app = app_for_browser(|_| {}).await;
+    browser
+        .client
+        .goto(&app.url("/join?lang=ar&country=EG"))
+        .await
+        .unwrap();
+    assert_eq!(browser.attr("html", "dir").await.as_deref(), Some("rtl"));
+    assert_eq!(browser.attr("html", "lang").await.as_deref(), Some("ar"));
+    browser.type_into("#f-name", "أمينة حداد").await;
+    browser.type_into("#f-email", "amina@").await;
+    browser.type_into("#f-message", "مرحبا <b>").await;
+    browser.click("button[type=submit]").await;
+
+    // The page came back from the server (422), in Arabic, with the values kept.
+    browser.wait_until_displayed("#summary").await;
+    assert!(
+        browser
+            .text("#summary")
+            .await
+            .contains("يُرجى تصحيح ما يلي:")
+    );
+    assert_eq!(
+        browser.text("#f-email-e").await,
+        "أدخل عنوان بريد إلكتروني مثل name@example.org."
+    );
+    assert_eq!(
+        browser.attr("#f-email", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser
+            .attr("#f-consent", "aria-describedby")
+            .await
+            .as_deref(),
+        Some("f-consent-e")
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#f-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("أمينة حداد")
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#f-message"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("مرحبا <b>")
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#f-country"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("EG")
+    );
+    browser
+        .screenshot("form-ar-errors-mobile.png", MOBILE)
+        .await;
+    browser
+        .client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .unwrap();
+
+    browser.type_into("#f-email", "amina@example.org").await;
+    browser.click("#f-consent").await;
+    // No script waits for the token here: a person takes longer than this anyway.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    browser.click("button[type=submit]").await;
+    let url = browser.wait_for_url("/join/thanks").await;
+    assert!(url.ends_with("/join/thanks?lang=ar"), "{url}");
+    assert_eq!(browser.text("h1").await, "شكرًا لك!");
+    let rows = stored(&app);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_deref()),
+        ("accepted", None)
+    );
+    assert_eq!(rows[0].2.as_deref(), Some("ar"));
+    let row = &app.rows()[0];
+    assert_eq!(row.name, "أمينة حداد");
+    assert_eq!(row.message.as_deref(), Some("مرحبا <b>"));
+    assert_eq!(row.language.as_deref(), Some("ar"));
+    app.stop().await;
+    browser.stop().await;
+}
