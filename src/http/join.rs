@@ -12,8 +12,8 @@ use crate::store::{Admission, SubmissionRecord};
 use super::AppState;
 use super::body::{discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
-use super::request_log::LogOutcome;
 use super::form_page;
+use super::request_log::LogOutcome;
 
 #[derive(Serialize)]
 struct Received {
