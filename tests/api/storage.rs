@@ -260,3 +260,56 @@ async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_rows() {
     );
     app.stop().await;
 }
+
+/// The same fault from another process, as an operator's `sqlite3` shell or a backup
+/// tool would cause it: Python's sqlite3 module holds the write lock.
+#[tokio::test]
+async fn a_lock_held_by_another_process_is_503_and_service_resumes() {
+    use std::io::{BufRead, Write};
+
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED a_lock_held_by_another_process_is_503_and_service_resumes: python3 is \
+             missing (apt-get install python3)"
+        );
+        return;
+    }
+    let app = spawn_app_with(|settings| settings.storage.busy_timeout_ms = 100).await;
+    let mut blocker = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n\
+             c.execute('ROLLBACK')\n",
+        ])
+        .arg(&app.db_path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(blocker.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let response = app.post_json(&valid_json()).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(app.count(), 0);
+
+    let mut stdin = blocker.stdin.take().unwrap();
+    stdin.write_all(b"done").unwrap();
+    drop(stdin);
+    assert!(blocker.wait().unwrap().success());
+    created_id(app.post_json(&valid_json()).await).await;
+    assert_eq!(app.count(), 1, "service resumes once the lock is released");
+    app.stop().await;
+}
