@@ -181,12 +181,7 @@ pub fn export(
     let options = ExportOptions {
         format: command.format,
         excel: command.excel,
-        extra_columns: settings
-            .form
-            .extra_fields
-            .iter()
-            .map(|field| field.name.clone())
-            .collect(),
+        extra_columns: settings.form.extra_field_names(),
     };
     let mut summary = ExportSummary::default();
     let outcome = match &command.output {

@@ -420,6 +420,17 @@ impl Default for StorageSettings {
     }
 }
 
+impl FormSettings {
+    /// The configured extra fields' names, in order: the export columns after the
+    /// standard ones.
+    pub fn extra_field_names(&self) -> Vec<String> {
+        self.extra_fields
+            .iter()
+            .map(|field| field.name.clone())
+            .collect()
+    }
+}
+
 impl Default for FormSettings {
     fn default() -> Self {
         Self {

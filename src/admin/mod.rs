@@ -50,12 +50,7 @@ impl AdminState {
             tokens: Tokens::from_settings(&settings.admin.tokens)?,
             limiter: FailedAuthLimiter::per_minute(settings.admin.failed_auth_per_minute),
             secret,
-            extra_columns: settings
-                .form
-                .extra_fields
-                .iter()
-                .map(|field| field.name.clone())
-                .collect(),
+            extra_columns: settings.form.extra_field_names(),
             metrics,
         })
     }
