@@ -54,6 +54,8 @@ pub struct FormPage {
     success_url: String,
     /// `spam.token_max_age`, for a page that carries a token it did not issue.
     token_ttl_seconds: u64,
+    /// The Content-Security-Policy every page is sent with.
+    pub policy: String,
 }
 
 /// The query of a form page: `?lang=de&country=AT`.
@@ -135,6 +137,7 @@ impl FormPage {
             extra_fields: schema.extra_fields.clone(),
             success_url: form.success_url.clone(),
             token_ttl_seconds: settings.spam.token_max_age.get().as_secs(),
+            policy: content_security_policy(form),
         }
     }
 
@@ -335,10 +338,10 @@ impl FormPage {
         format!(
             "<!doctype html>\n<html lang={language} dir={direction}><head><meta charset=utf-8>\
              <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-             <title>{title}</title><style>:root{{--a:{accent}}}{STYLE}</style></head>\
+             <title>{title}</title><style>{style}</style></head>\
              <body><main>{body}</main>{script}</body></html>\n",
             title = escape_html(title),
-            accent = escape_html(&self.accent_color),
+            style = inline_style(&self.accent_color),
             script = if script {
                 format!("<script>{SCRIPT}</script>")
             } else {
@@ -667,8 +670,14 @@ fn accepted_language(request: &HttpRequest) -> Option<&'static str> {
 /// A page answer: never cached (it holds a single-use token), no referrer sent to the
 /// privacy notice or logo host, and a policy that lets the page load or send nothing
 /// anywhere but here.
-pub fn html_response(status: StatusCode, language: &str, page: String) -> HttpResponse {
+pub fn html_response(
+    policy: &str,
+    status: StatusCode,
+    language: &str,
+    page: String,
+) -> HttpResponse {
     HttpResponse::build(status)
+        .insert_header((header::CONTENT_SECURITY_POLICY, policy))
         .content_type(mime::TEXT_HTML_UTF_8)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_LANGUAGE, language))
@@ -710,13 +719,14 @@ pub async fn form(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let page = state
         .page
         .render_form(language, &values, &ValidationErrors::default(), &token);
-    html_response(StatusCode::OK, language, page)
+    html_response(&state.page.policy, StatusCode::OK, language, page)
 }
 
 /// GET `/join/thanks`.
 pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let language = state.page.language_of(&request);
-    html_response(StatusCode::OK, language, state.page.render_thanks(language))
+    let page = state.page.render_thanks(language);
+    html_response(&state.page.policy, StatusCode::OK, language, page)
 }
 
 /// A plain HTML post that failed validation: the form again, in the page's language,
@@ -751,7 +761,61 @@ pub fn invalid(
     };
     let values = FormValues::from_raw(raw, &state.schema);
     let page = state.page.render_form(language, &values, errors, &token);
-    html_response(StatusCode::UNPROCESSABLE_ENTITY, language, page)
+    html_response(
+        &state.page.policy,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        language,
+        page,
+    )
+}
+
+/// What the pages may load and where their form may go: their own inline style and
+/// script (by hash, so an injected one would not run), the logo, and nothing else.
+/// Frames only from this server: the pages have none, but the browser tests measure
+/// the page at phone widths inside one.
+fn content_security_policy(form: &crate::config::FormSettings) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+
+    let hash = |text: &str| {
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    };
+    let style = inline_style(&form.accent_color);
+    let mut images = "'self'".to_owned();
+    if let Some(origin) = origin_of(&form.logo_url) {
+        images.push(' ');
+        images.push_str(origin);
+    }
+    let mut form_action = "'self'".to_owned();
+    if let Some(origin) = origin_of(&form.success_url) {
+        // The redirect after a post is checked against form-action too.
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; img-src {images}; \
+         connect-src 'self'; frame-src 'self'; form-action {form_action}; base-uri 'none'",
+        hash(SCRIPT),
+        hash(&style),
+    )
+}
+
+/// `https://example.org` of `https://example.org/logo.png`; `None` for a local path.
+fn origin_of(url: &str) -> Option<&str> {
+    let scheme_end = url.find("://")? + 3;
+    let host_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    Some(&url[..host_end])
+}
+
+/// The text of the pages' `<style>` element, exactly, so its hash can be allowed.
+fn inline_style(accent_color: &str) -> String {
+    format!(":root{{--a:{}}}{STYLE}", escape_html(accent_color))
 }
 
 /// The page's style: system fonts, one column, large touch targets, visible focus,
@@ -841,5 +905,27 @@ mod tests {
     fn extra_field_labels_read_as_words() {
         assert_eq!(field_label("member_of"), "Member of");
         assert_eq!(field_label("organisation"), "Organisation");
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_style_script_and_logo_origin() {
+        let mut form = crate::config::FormSettings::default();
+        form.logo_url = "https://cdn.example.org/logo.png".into();
+        form.success_url = "https://www.example.org/thanks?x=1".into();
+        let policy = content_security_policy(&form);
+        assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
+        assert!(policy.contains("img-src 'self' https://cdn.example.org;"));
+        assert!(policy.contains("form-action 'self' https://www.example.org;"));
+        assert!(!policy.contains("unsafe"));
+        assert_eq!(origin_of("/logo.png"), None);
+        assert_eq!(
+            origin_of("http://a.example:8080"),
+            Some("http://a.example:8080")
+        );
     }
 }

@@ -539,3 +539,21 @@ fn page_settings_are_checked() {
         );
     }
 }
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_that_allows_only_their_own_code() {
+    let app = crate::helpers::spawn_app().await;
+    for path in ["/", "/join?lang=ar", "/join/thanks"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            policy.starts_with("default-src 'none'; script-src 'sha256-"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+    }
+    app.stop().await;
+}
