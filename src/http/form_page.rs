@@ -914,9 +914,11 @@ mod policy_tests {
 
     #[test]
     fn the_policy_allows_exactly_the_inline_style_script_and_logo_origin() {
-        let mut form = crate::config::FormSettings::default();
-        form.logo_url = "https://cdn.example.org/logo.png".into();
-        form.success_url = "https://www.example.org/thanks?x=1".into();
+        let form = crate::config::FormSettings {
+            logo_url: "https://cdn.example.org/logo.png".into(),
+            success_url: "https://www.example.org/thanks?x=1".into(),
+            ..Default::default()
+        };
         let policy = content_security_policy(&form);
         assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
         assert!(policy.contains("img-src 'self' https://cdn.example.org;"));
