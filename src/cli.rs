@@ -36,6 +36,28 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
         settings.retention.spam_days,
         settings.retention.outbox_days
     );
+    let form = &settings.form;
+    let _ = writeln!(
+        report,
+        "form page:        default language {}, privacy notice {}, logo {}\n\
+         allowed origins:  {}",
+        form.default_language,
+        if form.privacy_url.is_empty() {
+            "none"
+        } else {
+            &form.privacy_url
+        },
+        if form.logo_url.is_empty() {
+            "none"
+        } else {
+            &form.logo_url
+        },
+        if settings.server.allowed_origins.is_empty() {
+            "none (scripts on other sites cannot read answers)".to_owned()
+        } else {
+            settings.server.allowed_origins.join(", ")
+        },
+    );
     report.push_str(&routing.table());
     for section in routing.sections_and_fallback() {
         if !templates.has_language(&section.language) {
