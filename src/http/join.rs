@@ -58,7 +58,7 @@ pub async fn join(
 }
 
 /// The browser's most preferred specific language, if it is a tag we accept.
-fn preferred_language(request: &HttpRequest) -> Option<LanguageTag> {
+pub fn preferred_language(request: &HttpRequest) -> Option<LanguageTag> {
     let accept = AcceptLanguage::parse(request).ok()?;
     accept
         .ranked()
