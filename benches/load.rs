@@ -1,20 +1,26 @@
 //! Load benchmark: `cargo bench --bench load`.
 //!
-//! Two servers, each its own process on 127.0.0.1:
-//! - a bare actix-web server (this binary, re-run with `--bare-server PORT`) whose
-//!   POST /join only reads and parses the form and answers 201 with a small JSON body:
-//!   the yardstick of what actix-web does on this machine;
+//! Three servers, each its own process on 127.0.0.1:
+//! - two bare actix-web servers (this binary, re-run with `--bare-server PORT MODE`)
+//!   whose POST /join answers 201 with a small JSON body and stores nothing:
+//!   - `parse` reads the body with joinform's own decoder and runs joinform's
+//!     `NewSubmission::parse` on it: the issue's "endpoint that only parses the same
+//!     form", and the yardstick of the target;
+//!   - `pairs` only decodes the body into name/value pairs with `web::Form`: what
+//!     actix-web alone does on this machine, kept so that figures stay comparable with
+//!     earlier runs;
 //! - the release `joinform`, in an empty folder (built-in defaults) on a fresh database.
 //!
 //! LOAD_CONNECTIONS (64) keep-alive connections each post unique valid submissions, one
 //! after another. Each server is warmed up for LOAD_WARMUP_SECONDS (2), not recorded;
 //! then LOAD_SECONDS (10) per server are recorded in LOAD_ROUNDS (5) short rounds that
-//! alternate between the two (bare, joinform, joinform, bare, ...), so that a slow spell
-//! of a shared machine hits both alike and the ratio stays meaningful. The server not
-//! being loaded sits idle.
+//! alternate between them (pairs, parse, joinform, then joinform, parse, pairs, ...),
+//! so that a slow spell of a shared machine hits all alike and the ratio stays
+//! meaningful. The servers not being loaded sit idle.
 //!
 //! The report: each server's requests per second and latency percentiles, the ratio
-//! joinform / bare (overall and by round), CPU use (server, client, hypervisor steal),
+//! joinform / bare (overall and by round, against both bare servers), CPU use (server,
+//! client, hypervisor steal),
 //! joinform's CPU by thread and memory, and whether the database holds exactly the
 //! submissions answered 201; then PASS/FAIL against the targets.
 //!
@@ -42,7 +48,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// joinform's accepted submissions per second, as a share of the bare endpoint's.
+/// joinform's accepted submissions per second, as a share of the bare parse endpoint's.
 const TARGET_RATIO: f64 = 0.45;
 /// joinform's 99th percentile latency, in milliseconds.
 const TARGET_P99_MS: f64 = 5.0;
@@ -60,10 +66,12 @@ const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == BARE_SERVER_ARG) {
-        return match args.get(at + 1).map(|port| port.parse::<u16>()) {
-            Some(Ok(port)) => bare::serve(port),
+        let port = args.get(at + 1).map(|port| port.parse::<u16>());
+        let mode = args.get(at + 2).and_then(|mode| bare::Mode::from_arg(mode));
+        return match (port, mode) {
+            (Some(Ok(port)), Some(mode)) => bare::serve(port, mode),
             _ => {
-                eprintln!("load: {BARE_SERVER_ARG} needs a port");
+                eprintln!("load: {BARE_SERVER_ARG} needs a port and a mode (pairs or parse)");
                 ExitCode::FAILURE
             }
         };
@@ -158,18 +166,23 @@ fn env_number(name: &str, default: f64) -> f64 {
 
 /// Everything one run found.
 struct Outcome {
-    bare: LoadReport,
+    /// The bare server that only decodes name/value pairs.
+    pairs: LoadReport,
+    /// The bare server that decodes and parses like joinform: the yardstick.
+    parse: LoadReport,
     real: LoadReport,
-    /// joinform / bare requests per second, in each round.
+    /// joinform / bare parse requests per second, in each round.
     round_ratios: Vec<f64>,
+    /// joinform / bare pairs requests per second, in each round.
+    round_ratios_pairs: Vec<f64>,
     memory: Memory,
     /// Rows in `submissions` after joinform was stopped.
     stored: u64,
 }
 
-/// Starts both servers, warms each up, then loads them in turn, in short rounds (bare,
-/// joinform, joinform, bare, ...), so that a slow spell of a shared machine hits both
-/// alike. The server not being loaded sits idle.
+/// Starts the three servers, warms each up, then loads them in turn, in short rounds
+/// (pairs, parse, joinform, then joinform, parse, pairs, ...), so that a slow spell of a
+/// shared machine hits all alike. The servers not being loaded sit idle.
 fn run(options: &Options) -> anyhow::Result<Outcome> {
     let runtime = options.runtime().context("building the client's runtime")?;
     let client = Client {
@@ -184,33 +197,45 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
     .context("creating a temporary folder")?;
     let database = dir.path().join("joinform.db");
 
-    let bare_server = start_bare_server()?;
-    let joinform = start_joinform(dir.path(), &database, options)?;
-    let mut bare = client.load(&bare_server, options.warmup, Duration::ZERO)?;
-    let mut real = client.load(&joinform, options.warmup, Duration::ZERO)?;
+    let pairs_server = start_bare_server(dir.path(), bare::Mode::Pairs)?;
+    let parse_server = start_bare_server(dir.path(), bare::Mode::Parse)?;
+    let joinform = start_joinform(dir.path(), &database, options, &[])?;
+    let created = Target::JOIN_CREATED;
+    let warm_up = |server| client.load(server, created, options.warmup, Duration::ZERO);
+    let mut pairs = warm_up(&pairs_server)?;
+    let mut parse = warm_up(&parse_server)?;
+    let mut real = warm_up(&joinform)?;
     let mut round_ratios = Vec::new();
-    let measure = |server| client.load(server, Duration::ZERO, options.round());
+    let mut round_ratios_pairs = Vec::new();
+    let measure = |server| client.load(server, created, Duration::ZERO, options.round());
     for round in 0..options.rounds {
-        let (b, r) = if round % 2 == 0 {
-            let b = measure(&bare_server)?;
-            (b, measure(&joinform)?)
+        let (p, b, r) = if round % 2 == 0 {
+            let p = measure(&pairs_server)?;
+            let b = measure(&parse_server)?;
+            (p, b, measure(&joinform)?)
         } else {
             let r = measure(&joinform)?;
-            (measure(&bare_server)?, r)
+            let b = measure(&parse_server)?;
+            (measure(&pairs_server)?, b, r)
         };
         round_ratios.push(r.per_second() / b.per_second());
-        bare.merge(&b);
+        round_ratios_pairs.push(r.per_second() / p.per_second());
+        pairs.merge(&p);
+        parse.merge(&b);
         real.merge(&r);
     }
     let memory = joinform.memory().context("reading joinform's memory")?;
     // Killed, not stopped: a 201 must mean the row is on disk, whatever happens next.
     drop(joinform);
-    drop(bare_server);
+    drop(pairs_server);
+    drop(parse_server);
     let stored = count_rows(&database)?;
     Ok(Outcome {
-        bare,
+        pairs,
+        parse,
         real,
         round_ratios,
+        round_ratios_pairs,
         memory,
         stored,
     })
@@ -304,25 +329,36 @@ impl Server {
     }
 }
 
-fn start_bare_server() -> anyhow::Result<Server> {
+/// A bare server, in `dir` like joinform so that the parse mode finds no config file
+/// either and uses the same built-in form settings.
+fn start_bare_server(dir: &Path, mode: bare::Mode) -> anyhow::Result<Server> {
     let port = free_port()?;
     let exe = std::env::current_exe().context("finding this benchmark's own binary")?;
     let mut command = Command::new(exe);
     command
-        .args([BARE_SERVER_ARG, &port.to_string()])
+        .args([BARE_SERVER_ARG, &port.to_string(), mode.arg()])
+        .current_dir(dir)
         // The bare server exits when this pipe closes, even if this process is killed.
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    Server::spawn("the bare server", &mut command, port, None)
+    Server::spawn(mode.server_name(), &mut command, port, None)
 }
 
 /// The release joinform, in an empty folder (so it finds no config file and uses its
 /// built-in defaults), with a fresh database. Other `JOINFORM_*` variables are passed
-/// on, to try a setting (they are listed in the report).
-fn start_joinform(dir: &Path, database: &Path, options: &Options) -> anyhow::Result<Server> {
+/// on, to try a setting (they are listed in the report); `settings` are added on top,
+/// e.g. `[("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1")]` for a server that answers
+/// 429 (start such a one on its own database file, and load it with
+/// [`Target::JOIN_LIMITED`]).
+fn start_joinform(
+    dir: &Path,
+    database: &Path,
+    options: &Options,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     let port = free_port()?;
-    let log = dir.join("joinform.log");
+    let log = database.with_extension("log");
     let log_file = std::fs::File::create(&log).context("creating joinform's log file")?;
     let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
     command
@@ -334,6 +370,7 @@ fn start_joinform(dir: &Path, database: &Path, options: &Options) -> anyhow::Res
     if let Some(filter) = &options.rust_log {
         command.env("RUST_LOG", filter);
     }
+    command.envs(settings.iter().copied());
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -524,13 +561,14 @@ impl MachineCpu {
 struct LoadReport {
     /// Seconds recorded (warm-up excluded).
     seconds: f64,
-    /// Latency of 201 answers sent in the recorded time, in microseconds.
+    /// Latency of expected answers (201) to requests sent in the recorded time, in
+    /// microseconds.
     histogram: Histogram<u64>,
-    /// 201 answers to requests sent in the recorded time.
+    /// Expected answers (201) to requests sent in the recorded time.
     created: u64,
-    /// 201 answers in warm-up and recorded time together.
+    /// Expected answers in warm-up and recorded time together.
     created_total: u64,
-    /// Everything that was not a 201, by kind ("status 503", "io: ...").
+    /// Everything that was not the expected answer, by kind ("status 503", "io: ...").
     errors: BTreeMap<String, u64>,
     /// CPU ticks in the recorded time: the server's, by thread name.
     server_cpu: CpuByName,
@@ -601,6 +639,29 @@ impl LoadReport {
     }
 }
 
+/// What the connections post, and which answer counts as the expected one. Any other
+/// answer is an error. The LoadReport's `created` figures count expected answers.
+#[derive(Clone, Copy)]
+struct Target {
+    path: &'static str,
+    expected_status: u16,
+}
+
+impl Target {
+    /// Valid submissions, each answered 201 once it is committed.
+    const JOIN_CREATED: Self = Self {
+        path: "/join",
+        expected_status: 201,
+    };
+    /// For a later run: the same posts against a joinform whose rate limit this client
+    /// is over, so every answer should be 429. Such a run counts no rows.
+    #[allow(dead_code)]
+    const JOIN_LIMITED: Self = Self {
+        path: "/join",
+        expected_status: 429,
+    };
+}
+
 /// The load generator: one runtime driving every connection.
 struct Client<'a> {
     runtime: &'a tokio::runtime::Runtime,
@@ -610,12 +671,13 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
-    /// Loads `server` from fresh connections for `warmup` (not recorded), then for
-    /// `measured`. Every connection finishes its last request before this returns, so
-    /// every 201 is counted.
+    /// Loads `server` with `target` from fresh connections for `warmup` (not
+    /// recorded), then for `measured`. Every connection finishes its last request
+    /// before this returns, so every expected answer is counted.
     fn load(
         &self,
         server: &Server,
+        target: Target,
         warmup: Duration,
         measured: Duration,
     ) -> anyhow::Result<LoadReport> {
@@ -628,7 +690,10 @@ impl Client<'_> {
                 stop_at: measure_from + measured,
             };
             let connections: Vec<_> = (0..self.connections)
-                .map(|_| tokio::spawn(connection(port, Arc::clone(&self.counter), window)))
+                .map(|_| {
+                    let counter = Arc::clone(&self.counter);
+                    tokio::spawn(connection(port, target, counter, window))
+                })
                 .collect();
 
             tokio::time::sleep_until(window.measure_from.into()).await;
@@ -666,7 +731,12 @@ struct Window {
 
 /// One keep-alive connection posting submissions until the window closes. A broken
 /// connection is counted as an error and replaced.
-async fn connection(port: u16, counter: Arc<AtomicU64>, window: Window) -> LoadReport {
+async fn connection(
+    port: u16,
+    target: Target,
+    counter: Arc<AtomicU64>,
+    window: Window,
+) -> LoadReport {
     let mut report = LoadReport::new(0.0);
     let mut request = Vec::with_capacity(512);
     let mut buffer = Vec::with_capacity(1024);
@@ -683,12 +753,16 @@ async fn connection(port: u16, counter: Arc<AtomicU64>, window: Window) -> LoadR
                 }
             },
         };
-        build_request(&mut request, counter.fetch_add(1, Ordering::Relaxed));
+        build_request(
+            &mut request,
+            target.path,
+            counter.fetch_add(1, Ordering::Relaxed),
+        );
         let sent = Instant::now();
         let answer = exchange(live, &request, &mut buffer).await;
         let elapsed = sent.elapsed();
         match answer {
-            Ok(201) => {
+            Ok(status) if status == target.expected_status => {
                 report.created_total += 1;
                 if sent >= window.measure_from {
                     report.created += 1;
@@ -712,8 +786,8 @@ async fn connect(port: u16) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// A POST /join as a browser's fetch would send it, with submission number `n`.
-fn build_request(request: &mut Vec<u8>, n: u64) {
+/// A POST of the form as a browser's fetch would send it, with submission number `n`.
+fn build_request(request: &mut Vec<u8>, path: &str, n: u64) {
     let mut body = String::with_capacity(128);
     let _ = write!(
         body,
@@ -723,7 +797,7 @@ fn build_request(request: &mut Vec<u8>, n: u64) {
     request.clear();
     let _ = write!(
         request,
-        "POST /join HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -800,7 +874,11 @@ impl Outcome {
     }
 
     fn ratio(&self) -> f64 {
-        self.real.per_second() / self.bare.per_second()
+        self.real.per_second() / self.parse.per_second()
+    }
+
+    fn ratio_pairs(&self) -> f64 {
+        self.real.per_second() / self.pairs.per_second()
     }
 
     fn print(&self, options: &Options) {
@@ -844,22 +922,34 @@ impl Outcome {
             "stolen",
             "idle"
         );
-        self.bare.print_row("bare parse endpoint");
+        self.pairs.print_row("bare pairs endpoint");
+        self.parse.print_row("bare parse endpoint");
         self.real.print_row("joinform POST /join");
-        for (name, report) in [("bare", &self.bare), ("joinform", &self.real)] {
+        for (name, report) in [
+            ("bare pairs", &self.pairs),
+            ("bare parse", &self.parse),
+            ("joinform", &self.real),
+        ] {
             for (kind, count) in &report.errors {
                 println!("  {name} error: {kind}: {count}");
             }
         }
         println!();
         self.real.print_threads("joinform");
-        println!(
-            "ratio joinform / bare by round: {}",
-            self.round_ratios
+        let by_round = |ratios: &[f64]| {
+            ratios
                 .iter()
                 .map(|ratio| format!("{:.1} %", ratio * 100.0))
                 .collect::<Vec<_>>()
                 .join(", ")
+        };
+        println!(
+            "ratio joinform / bare parse by round: {}",
+            by_round(&self.round_ratios)
+        );
+        println!(
+            "ratio joinform / bare pairs by round: {}",
+            by_round(&self.round_ratios_pairs)
         );
         println!();
         self.print_verdicts();
@@ -870,9 +960,15 @@ impl Outcome {
         let p99 = self.real.ms(0.99);
         let peak = self.memory.peak_mb();
         verdict(
-            &format!("ratio joinform / bare: {:.1} %", ratio * 100.0),
+            &format!("ratio joinform / bare parse: {:.1} %", ratio * 100.0),
             &format!("≥ {:.0} %", TARGET_RATIO * 100.0),
             ratio >= TARGET_RATIO,
+        );
+        // Not the target's yardstick; shown so that runs stay comparable with those
+        // made before the parse endpoint existed.
+        println!(
+            "ratio joinform / bare pairs: {:.1} % (for comparison)",
+            self.ratio_pairs() * 100.0
         );
         verdict(
             &format!("joinform p99: {p99:.2} ms"),
@@ -952,14 +1048,50 @@ fn verdict(measured: &str, target: &str, ok: bool) {
 // ---------------------------------------------------------------------------------------
 // The bare server
 
-/// The yardstick: actix-web with the same worker count as joinform (actix's default),
-/// reading and parsing the same form into fields, answering with a JSON body like
-/// joinform's; no validation, no storage.
+/// The yardsticks: actix-web with the same worker count as joinform (actix's default),
+/// answering with a JSON body like joinform's; no routing, no storage, no logging.
 mod bare {
     use std::process::ExitCode;
 
-    use actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    use joinform::config::{ConfigSource, Settings};
+    use joinform::domain::{FormSchema, NewSubmission};
+    use joinform::http::body::read_form;
+    use joinform::http::join::preferred_language;
     use serde::Serialize;
+
+    /// What a bare server does with the body.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Mode {
+        /// Decodes the urlencoded body into name/value pairs, nothing more.
+        Pairs,
+        /// Decodes and parses the body exactly as joinform's POST /join does.
+        Parse,
+    }
+
+    impl Mode {
+        pub fn from_arg(arg: &str) -> Option<Self> {
+            match arg {
+                "pairs" => Some(Self::Pairs),
+                "parse" => Some(Self::Parse),
+                _ => None,
+            }
+        }
+
+        pub fn arg(self) -> &'static str {
+            match self {
+                Self::Pairs => "pairs",
+                Self::Parse => "parse",
+            }
+        }
+
+        pub fn server_name(self) -> &'static str {
+            match self {
+                Self::Pairs => "the bare pairs server",
+                Self::Parse => "the bare parse server",
+            }
+        }
+    }
 
     #[derive(Serialize)]
     struct Received {
@@ -967,27 +1099,74 @@ mod bare {
         status: &'static str,
     }
 
-    /// `web::Form` reads the body (up to 16 KiB, joinform's default limit) and decodes
-    /// it with serde_urlencoded into name/value pairs.
-    async fn join(form: web::Form<Vec<(String, String)>>) -> HttpResponse {
-        let fields = form.into_inner();
-        std::hint::black_box(&fields);
+    fn created() -> HttpResponse {
         HttpResponse::Created().json(Received {
             id: uuid::Uuid::now_v7().to_string(),
             status: "received",
         })
     }
 
+    /// `web::Form` reads the body (up to 16 KiB, joinform's default limit) and decodes
+    /// it with serde_urlencoded into name/value pairs.
+    async fn join_pairs(form: web::Form<Vec<(String, String)>>) -> HttpResponse {
+        let fields = form.into_inner();
+        std::hint::black_box(&fields);
+        created()
+    }
+
+    /// What joinform's handler needs to decode and parse, from the same settings.
+    struct ParseState {
+        schema: FormSchema,
+        max_body_bytes: usize,
+    }
+
+    /// joinform's own body decoder and `NewSubmission::parse`, with the same limit,
+    /// schema and Accept-Language handling; then nothing is routed, stored or logged.
+    async fn join_parse(
+        request: HttpRequest,
+        payload: web::Payload,
+        state: web::Data<ParseState>,
+    ) -> HttpResponse {
+        let Ok(raw) = read_form(&request, payload, &state.schema, state.max_body_bytes).await
+        else {
+            return HttpResponse::BadRequest().finish();
+        };
+        match NewSubmission::parse(&raw, &state.schema, preferred_language(&request)) {
+            Ok(submission) => {
+                std::hint::black_box(&submission);
+                created()
+            }
+            Err(_) => HttpResponse::UnprocessableEntity().finish(),
+        }
+    }
+
     async fn healthz() -> HttpResponse {
         HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
     }
 
-    pub fn serve(port: u16) -> ExitCode {
+    pub fn serve(port: u16, mode: Mode) -> ExitCode {
         exit_when_parent_goes();
+        // The same settings joinform loads in the same (empty) folder.
+        let settings = match Settings::load(&ConfigSource::DefaultPath) {
+            Ok(settings) => settings,
+            Err(error) => {
+                eprintln!("load: the bare server cannot load joinform's settings: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let state = web::Data::new(ParseState {
+            schema: FormSchema::from_settings(&settings.form),
+            max_body_bytes: settings.server.max_body_bytes,
+        });
         let served = actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(|| {
+            HttpServer::new(move || {
+                let join = match mode {
+                    Mode::Pairs => web::post().to(join_pairs),
+                    Mode::Parse => web::post().to(join_parse),
+                };
                 App::new()
-                    .route("/join", web::post().to(join))
+                    .app_data(state.clone())
+                    .route("/join", join)
                     .route("/healthz", web::get().to(healthz))
             })
             .backlog(1024)

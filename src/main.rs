@@ -190,12 +190,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(settings: &Settings) -> ExitCode {
-    joinform::telemetry::init(&settings.log);
+    let log = joinform::telemetry::init(&settings.log);
     let result = actix_web::rt::System::new().block_on(async {
         let application = Application::build(settings)?;
         application.run_until_stopped().await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     });
+    // Writes out the queued log lines before the last word below.
+    drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -164,7 +164,7 @@ fn reason_codes(reasons: &[SpamReason]) -> String {
 }
 
 /// The browser's most preferred specific language, if it is a tag we accept.
-fn preferred_language(request: &HttpRequest) -> Option<LanguageTag> {
+pub fn preferred_language(request: &HttpRequest) -> Option<LanguageTag> {
     let accept = AcceptLanguage::parse(request).ok()?;
     accept
         .ranked()
