@@ -50,6 +50,26 @@ use tokio::net::TcpStream;
 
 /// joinform's accepted submissions per second, as a share of the bare parse endpoint's.
 const TARGET_RATIO: f64 = 0.45;
+/// A client over its rate limit, answered 429, as a share of the bare parse endpoint.
+const TARGET_FLOOD_RATIO: f64 = 0.70;
+
+/// The accept path with every check on: limits raised to their maximum, since the
+/// whole load comes from one address with unique email addresses. The admin listener
+/// gets a free port so that two joinforms can run side by side.
+const ACCEPT_SETTINGS: &[(&str, &str)] = &[
+    ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1000000"),
+    ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "1000000"),
+    ("JOINFORM_RATE_LIMIT__GLOBAL_PER_SECOND", "1000000"),
+    ("JOINFORM_RATE_LIMIT__PER_EMAIL_PER_DAY", "1000000"),
+    ("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0"),
+];
+
+/// One post a minute: the benchmark's client is over it at once.
+const LIMITED_SETTINGS: &[(&str, &str)] = &[
+    ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1"),
+    ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "1"),
+    ("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0"),
+];
 /// joinform's 99th percentile latency, in milliseconds.
 const TARGET_P99_MS: f64 = 5.0;
 /// joinform's peak resident memory, in MB (MiB).
@@ -171,6 +191,8 @@ struct Outcome {
     /// The bare server that decodes and parses like joinform: the yardstick.
     parse: LoadReport,
     real: LoadReport,
+    /// A second joinform whose rate limit the client is over: every answer a 429.
+    limited: LoadReport,
     /// joinform / bare parse requests per second, in each round.
     round_ratios: Vec<f64>,
     /// joinform / bare pairs requests per second, in each round.
@@ -199,12 +221,25 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
 
     let pairs_server = start_bare_server(dir.path(), bare::Mode::Pairs)?;
     let parse_server = start_bare_server(dir.path(), bare::Mode::Parse)?;
-    let joinform = start_joinform(dir.path(), &database, options, &[])?;
+    // Every check on; the limits raised, since all the load comes from one address.
+    let joinform = start_joinform(dir.path(), &database, options, ACCEPT_SETTINGS)?;
+    let limited_server = start_joinform(
+        dir.path(),
+        &dir.path().join("limited.db"),
+        options,
+        LIMITED_SETTINGS,
+    )?;
     let created = Target::JOIN_CREATED;
     let warm_up = |server| client.load(server, created, options.warmup, Duration::ZERO);
     let mut pairs = warm_up(&pairs_server)?;
     let mut parse = warm_up(&parse_server)?;
     let mut real = warm_up(&joinform)?;
+    let mut limited = client.load(
+        &limited_server,
+        Target::JOIN_LIMITED,
+        options.warmup,
+        Duration::ZERO,
+    )?;
     let mut round_ratios = Vec::new();
     let mut round_ratios_pairs = Vec::new();
     let measure = |server| client.load(server, created, Duration::ZERO, options.round());
@@ -218,8 +253,15 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
             let b = measure(&parse_server)?;
             (measure(&pairs_server)?, b, r)
         };
+        let l = client.load(
+            &limited_server,
+            Target::JOIN_LIMITED,
+            Duration::ZERO,
+            options.round(),
+        )?;
         round_ratios.push(r.per_second() / b.per_second());
         round_ratios_pairs.push(r.per_second() / p.per_second());
+        limited.merge(&l);
         pairs.merge(&p);
         parse.merge(&b);
         real.merge(&r);
@@ -227,6 +269,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
     let memory = joinform.memory().context("reading joinform's memory")?;
     // Killed, not stopped: a 201 must mean the row is on disk, whatever happens next.
     drop(joinform);
+    drop(limited_server);
     drop(pairs_server);
     drop(parse_server);
     let stored = count_rows(&database)?;
@@ -234,6 +277,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
         pairs,
         parse,
         real,
+        limited,
         round_ratios,
         round_ratios_pairs,
         memory,
@@ -653,9 +697,8 @@ impl Target {
         path: "/join",
         expected_status: 201,
     };
-    /// For a later run: the same posts against a joinform whose rate limit this client
-    /// is over, so every answer should be 429. Such a run counts no rows.
-    #[allow(dead_code)]
+    /// The same posts against a joinform whose rate limit this client is over, so
+    /// every answer should be 429. Such a run counts no rows.
     const JOIN_LIMITED: Self = Self {
         path: "/join",
         expected_status: 429,
@@ -925,7 +968,9 @@ impl Outcome {
         self.pairs.print_row("bare pairs endpoint");
         self.parse.print_row("bare parse endpoint");
         self.real.print_row("joinform POST /join");
+        self.limited.print_row("joinform 429 flood");
         for (name, report) in [
+            ("joinform 429", &self.limited),
             ("bare pairs", &self.pairs),
             ("bare parse", &self.parse),
             ("joinform", &self.real),
@@ -969,6 +1014,12 @@ impl Outcome {
         println!(
             "ratio joinform / bare pairs: {:.1} % (for comparison)",
             self.ratio_pairs() * 100.0
+        );
+        let flood = self.limited.per_second() / self.parse.per_second();
+        verdict(
+            &format!("429 flood / bare parse: {:.1} %", flood * 100.0),
+            &format!("≥ {:.0} %", TARGET_FLOOD_RATIO * 100.0),
+            flood >= TARGET_FLOOD_RATIO,
         );
         verdict(
             &format!("joinform p99: {p99:.2} ms"),
