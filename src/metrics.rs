@@ -177,11 +177,9 @@ impl Metrics {
         }
     }
 
-    pub fn observe_request(&self, route: &str, duration: std::time::Duration) {
+    pub fn observe_request(&self, route: String, duration: std::time::Duration) {
         self.request_duration
-            .get_or_create(&RouteLabel {
-                route: route.to_owned(),
-            })
+            .get_or_create(&RouteLabel { route })
             .observe(duration.as_secs_f64());
     }
 

@@ -44,9 +44,6 @@ pub async fn log_request(
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".to_owned());
     let status = response.status().as_u16();
-    if let Some(metrics) = &metrics {
-        metrics.observe_request(&route, latency);
-    }
     let outcome = response
         .response()
         .extensions()
@@ -60,6 +57,9 @@ pub async fn log_request(
             submission_id = outcome.submission_id, "request"
         ),
         None => tracing::info!(parent: &span, %method, route, status, latency_ms, "request"),
+    }
+    if let Some(metrics) = &metrics {
+        metrics.observe_request(route, latency);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response

@@ -106,36 +106,27 @@ impl Translations {
 
     /// The keys of the reference language that `language` lacks, sorted.
     pub fn missing_keys(&self, language: &str) -> Vec<&str> {
-        let (Some(reference), Some(texts)) = (
-            self.by_language.get(REFERENCE_LANGUAGE),
-            self.by_language.get(language),
-        ) else {
-            return Vec::new();
-        };
-        let mut missing: Vec<&str> = reference
-            .keys()
-            .filter(|key| !texts.contains_key(*key))
-            .map(String::as_str)
-            .collect();
-        missing.sort_unstable();
-        missing
+        self.key_difference(REFERENCE_LANGUAGE, language)
     }
 
     /// Keys of `language` the reference does not have (typos), sorted.
     pub fn unknown_keys(&self, language: &str) -> Vec<&str> {
-        let (Some(reference), Some(texts)) = (
-            self.by_language.get(REFERENCE_LANGUAGE),
-            self.by_language.get(language),
-        ) else {
+        self.key_difference(language, REFERENCE_LANGUAGE)
+    }
+
+    /// The keys `from` has and `other` lacks, sorted; none if either is not shipped.
+    fn key_difference(&self, from: &str, other: &str) -> Vec<&str> {
+        let (Some(from), Some(other)) = (self.by_language.get(from), self.by_language.get(other))
+        else {
             return Vec::new();
         };
-        let mut unknown: Vec<&str> = texts
+        let mut keys: Vec<&str> = from
             .keys()
-            .filter(|key| !reference.contains_key(*key))
+            .filter(|key| !other.contains_key(*key))
             .map(String::as_str)
             .collect();
-        unknown.sort_unstable();
-        unknown
+        keys.sort_unstable();
+        keys
     }
 
     fn lookup(&self, language: &str, key: &str) -> Option<&str> {

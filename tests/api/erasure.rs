@@ -138,15 +138,7 @@ async fn forget_over_http_erases_every_trace() {
 
 #[tokio::test]
 async fn forget_from_the_command_line_erases_every_trace() {
-    let app = spawn_app_with(|settings| {
-        // Notifications stay pending: the unsent one must go too.
-        settings.mail.retry_initial = "1h".parse().unwrap();
-        settings.mail.transport = joinform::config::TransportKind::Smtp;
-        settings.mail.smtp.host = "127.0.0.1".into();
-        settings.mail.smtp.port = 9;
-        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
-    })
-    .await;
+    let app = spawn_app_with(keep_notifications_pending).await;
     let ids = post_ingrid_and_others(&app).await;
     let config = write_config(&app);
     // `-`: the address comes from standard input, not the command line.
@@ -264,15 +256,7 @@ fn assert_windows_held(app: &TestApp, ids: &[String]) {
 
 #[tokio::test]
 async fn purge_respects_each_window_and_is_audited() {
-    let app = spawn_app_with(|settings| {
-        // The delivery worker must not touch the rows this test ages.
-        settings.mail.retry_initial = "1h".parse().unwrap();
-        settings.mail.transport = joinform::config::TransportKind::Smtp;
-        settings.mail.smtp.host = "127.0.0.1".into();
-        settings.mail.smtp.port = 9;
-        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
-    })
-    .await;
+    let app = spawn_app_with(keep_notifications_pending).await;
     let ids = aged_rows(&app).await;
     let config = write_config(&app);
     let output = run_cli(&config, &["purge"], None).await;
@@ -302,14 +286,7 @@ async fn purge_respects_each_window_and_is_audited() {
 
 #[tokio::test]
 async fn the_server_purges_on_its_own() {
-    let app = spawn_app_with(|settings| {
-        settings.mail.retry_initial = "1h".parse().unwrap();
-        settings.mail.transport = joinform::config::TransportKind::Smtp;
-        settings.mail.smtp.host = "127.0.0.1".into();
-        settings.mail.smtp.port = 9;
-        settings.mail.smtp.tls = joinform::config::SmtpTls::None;
-    })
-    .await;
+    let app = spawn_app_with(keep_notifications_pending).await;
     let ids = aged_rows(&app).await;
     // The daily purge runs at start, then every day.
     let app = app.restart().await;
@@ -320,4 +297,14 @@ async fn the_server_purges_on_its_own() {
     assert_windows_held(&app, &ids);
     assert!(audit_of(&app, "purge").iter().any(|row| row.0 == "server"));
     app.stop().await;
+}
+
+/// Mail to a port nobody listens on, retried only after an hour: notifications stay
+/// pending, so erasure and purge must take the unsent ones too.
+fn keep_notifications_pending(settings: &mut joinform::config::Settings) {
+    settings.mail.retry_initial = "1h".parse().unwrap();
+    settings.mail.transport = joinform::config::TransportKind::Smtp;
+    settings.mail.smtp.host = "127.0.0.1".into();
+    settings.mail.smtp.port = 9;
+    settings.mail.smtp.tls = joinform::config::SmtpTls::None;
 }
