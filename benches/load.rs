@@ -1,6 +1,6 @@
 //! Load benchmark: `cargo bench --bench load`.
 //!
-//! Three servers, each its own process on 127.0.0.1:
+//! Servers, each its own process on 127.0.0.1:
 //! - two bare actix-web servers (this binary, re-run with `--bare-server PORT MODE`)
 //!   whose POST /join answers 201 with a small JSON body and stores nothing:
 //!   - `parse` reads the body with joinform's own decoder and runs joinform's
@@ -9,7 +9,12 @@
 //!   - `pairs` only decodes the body into name/value pairs with `web::Form`: what
 //!     actix-web alone does on this machine, kept so that figures stay comparable with
 //!     earlier runs;
-//! - the release `joinform`, in an empty folder (built-in defaults) on a fresh database.
+//! - a third bare server, `store`, that parses like `parse` and then commits each
+//!   submission through joinform's own single writer (group commit, `synchronous=FULL`,
+//!   outbox row included) before answering 201, with no spam check, log line, metrics or
+//!   mail: the ceiling of any design built on that writer on this machine;
+//! - the release `joinform`, in an empty folder (built-in defaults) on a fresh database,
+//!   and a second one whose rate limit the client is over (every answer a 429).
 //!
 //! LOAD_CONNECTIONS (64) keep-alive connections each post unique valid submissions, one
 //! after another. Each server is warmed up for LOAD_WARMUP_SECONDS (2), not recorded;
@@ -91,7 +96,9 @@ fn main() -> ExitCode {
         return match (port, mode) {
             (Some(Ok(port)), Some(mode)) => bare::serve(port, mode),
             _ => {
-                eprintln!("load: {BARE_SERVER_ARG} needs a port and a mode (pairs or parse)");
+                eprintln!(
+                    "load: {BARE_SERVER_ARG} needs a port and a mode (pairs, parse or store)"
+                );
                 ExitCode::FAILURE
             }
         };
@@ -191,6 +198,10 @@ struct Outcome {
     /// The bare server that decodes and parses like joinform: the yardstick.
     parse: LoadReport,
     real: LoadReport,
+    /// The bare server that parses and commits through joinform's writer: the ceiling.
+    store: LoadReport,
+    /// Rows the `store` server committed, counted after it was killed.
+    store_rows: u64,
     /// A second joinform whose rate limit the client is over: every answer a 429.
     limited: LoadReport,
     /// joinform / bare parse requests per second, in each round.
@@ -202,9 +213,10 @@ struct Outcome {
     stored: u64,
 }
 
-/// Starts the three servers, warms each up, then loads them in turn, in short rounds
-/// (pairs, parse, joinform, then joinform, parse, pairs, ...), so that a slow spell of a
-/// shared machine hits all alike. The servers not being loaded sit idle.
+/// Starts the servers, warms each up, then loads them in turn, in short rounds
+/// (pairs, parse, joinform, then joinform, parse, pairs, ...; then parse + store and
+/// the 429 flood), so that a slow spell of a shared machine hits all alike. The servers
+/// not being loaded sit idle.
 fn run(options: &Options) -> anyhow::Result<Outcome> {
     let runtime = options.runtime().context("building the client's runtime")?;
     let client = Client {
@@ -221,6 +233,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
 
     let pairs_server = start_bare_server(dir.path(), bare::Mode::Pairs)?;
     let parse_server = start_bare_server(dir.path(), bare::Mode::Parse)?;
+    let store_server = start_bare_server(dir.path(), bare::Mode::Store)?;
     // Every check on; the limits raised, since all the load comes from one address.
     let joinform = start_joinform(dir.path(), &database, options, ACCEPT_SETTINGS)?;
     let limited_server = start_joinform(
@@ -234,6 +247,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
     let mut pairs = warm_up(&pairs_server)?;
     let mut parse = warm_up(&parse_server)?;
     let mut real = warm_up(&joinform)?;
+    let mut store = warm_up(&store_server)?;
     let mut limited = client.load(
         &limited_server,
         Target::JOIN_LIMITED,
@@ -253,6 +267,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
             let b = measure(&parse_server)?;
             (measure(&pairs_server)?, b, r)
         };
+        let s = measure(&store_server)?;
         let l = client.load(
             &limited_server,
             Target::JOIN_LIMITED,
@@ -265,6 +280,7 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
         pairs.merge(&p);
         parse.merge(&b);
         real.merge(&r);
+        store.merge(&s);
     }
     let memory = joinform.memory().context("reading joinform's memory")?;
     // Killed, not stopped: a 201 must mean the row is on disk, whatever happens next.
@@ -272,11 +288,15 @@ fn run(options: &Options) -> anyhow::Result<Outcome> {
     drop(limited_server);
     drop(pairs_server);
     drop(parse_server);
+    drop(store_server);
     let stored = count_rows(&database)?;
+    let store_rows = count_rows(&dir.path().join(bare::STORE_DATABASE))?;
     Ok(Outcome {
         pairs,
         parse,
         real,
+        store,
+        store_rows,
         limited,
         round_ratios,
         round_ratios_pairs,
@@ -913,7 +933,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 impl Outcome {
     fn durable(&self) -> bool {
-        self.stored == self.real.created_total
+        self.stored == self.real.created_total && self.store_rows == self.store.created_total
     }
 
     fn ratio(&self) -> f64 {
@@ -968,12 +988,14 @@ impl Outcome {
         self.pairs.print_row("bare pairs endpoint");
         self.parse.print_row("bare parse endpoint");
         self.real.print_row("joinform POST /join");
+        self.store.print_row("bare parse + store");
         self.limited.print_row("joinform 429 flood");
         for (name, report) in [
             ("joinform 429", &self.limited),
             ("bare pairs", &self.pairs),
             ("bare parse", &self.parse),
             ("joinform", &self.real),
+            ("bare parse + store", &self.store),
         ] {
             for (kind, count) in &report.errors {
                 println!("  {name} error: {kind}: {count}");
@@ -1014,6 +1036,16 @@ impl Outcome {
         println!(
             "ratio joinform / bare pairs: {:.1} % (for comparison)",
             self.ratio_pairs() * 100.0
+        );
+        // Not a target either: how far joinform's writer alone goes, whatever the
+        // request side does.
+        println!(
+            "ceiling: bare parse + store / bare parse: {:.1} %, p99 {:.2} ms ({} answered \
+             201, {} rows)",
+            self.store.per_second() / self.parse.per_second() * 100.0,
+            self.store.ms(0.99),
+            self.store.created_total,
+            self.store_rows,
         );
         let flood = self.limited.per_second() / self.parse.per_second();
         verdict(
@@ -1109,7 +1141,11 @@ mod bare {
     use joinform::domain::{FormSchema, NewSubmission};
     use joinform::http::body::read_form;
     use joinform::http::join::preferred_language;
+    use joinform::store::{Database, SubmissionRecord, Writer};
     use serde::Serialize;
+
+    /// The `store` server's database, in the folder it runs in.
+    pub const STORE_DATABASE: &str = "bare-store.db";
 
     /// What a bare server does with the body.
     #[derive(Debug, Clone, Copy)]
@@ -1118,6 +1154,8 @@ mod bare {
         Pairs,
         /// Decodes and parses the body exactly as joinform's POST /join does.
         Parse,
+        /// Parses as `Parse`, then commits the submission with joinform's writer.
+        Store,
     }
 
     impl Mode {
@@ -1125,6 +1163,7 @@ mod bare {
             match arg {
                 "pairs" => Some(Self::Pairs),
                 "parse" => Some(Self::Parse),
+                "store" => Some(Self::Store),
                 _ => None,
             }
         }
@@ -1133,6 +1172,7 @@ mod bare {
             match self {
                 Self::Pairs => "pairs",
                 Self::Parse => "parse",
+                Self::Store => "store",
             }
         }
 
@@ -1140,6 +1180,7 @@ mod bare {
             match self {
                 Self::Pairs => "the bare pairs server",
                 Self::Parse => "the bare parse server",
+                Self::Store => "the bare parse + store server",
             }
         }
     }
@@ -1169,6 +1210,14 @@ mod bare {
     struct ParseState {
         schema: FormSchema,
         max_body_bytes: usize,
+        /// The `store` mode's writer, with the section and mail domain its records get.
+        store: Option<StoreState>,
+    }
+
+    struct StoreState {
+        writer: Writer,
+        section: String,
+        message_domain: String,
     }
 
     /// joinform's own body decoder and `NewSubmission::parse`, with the same limit,
@@ -1182,12 +1231,19 @@ mod bare {
         else {
             return HttpResponse::BadRequest().finish();
         };
-        match NewSubmission::parse(&raw, &state.schema, preferred_language(&request)) {
-            Ok(submission) => {
-                std::hint::black_box(&submission);
-                created()
-            }
-            Err(_) => HttpResponse::UnprocessableEntity().finish(),
+        let Ok(submission) =
+            NewSubmission::parse(&raw, &state.schema, preferred_language(&request))
+        else {
+            return HttpResponse::UnprocessableEntity().finish();
+        };
+        let Some(store) = &state.store else {
+            std::hint::black_box(&submission);
+            return created();
+        };
+        let record = SubmissionRecord::new(submission, &store.section, &store.message_domain);
+        match store.writer.admit(record).await {
+            Ok(_) => created(),
+            Err(_) => HttpResponse::ServiceUnavailable().finish(),
         }
     }
 
@@ -1205,15 +1261,28 @@ mod bare {
                 return ExitCode::FAILURE;
             }
         };
+        // The writer and checkpointer threads, as joinform starts them; they live as
+        // long as the process.
+        let store = match mode {
+            Mode::Store => match start_store(&settings) {
+                Ok(store) => Some(store),
+                Err(error) => {
+                    eprintln!("load: the bare store server cannot open its database: {error}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Mode::Pairs | Mode::Parse => None,
+        };
         let state = web::Data::new(ParseState {
             schema: FormSchema::from_settings(&settings.form),
             max_body_bytes: settings.server.max_body_bytes,
+            store,
         });
         let served = actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
                 let join = match mode {
                     Mode::Pairs => web::post().to(join_pairs),
-                    Mode::Parse => web::post().to(join_parse),
+                    Mode::Parse | Mode::Store => web::post().to(join_parse),
                 };
                 App::new()
                     .app_data(state.clone())
@@ -1232,6 +1301,29 @@ mod bare {
                 ExitCode::FAILURE
             }
         }
+    }
+
+    /// joinform's database with its PRAGMAs, schema, single writer and checkpointer, as
+    /// `joinform serve` opens it, in the current folder.
+    fn start_store(settings: &Settings) -> Result<StoreState, joinform::store::StoreError> {
+        let database = Database::new(
+            STORE_DATABASE,
+            std::time::Duration::from_millis(settings.storage.busy_timeout_ms),
+        );
+        database.prepare()?;
+        let (writer, writer_thread) = database.start_writer()?;
+        let checkpointer = database.start_checkpointer()?;
+        // Never joined: the benchmark kills this process.
+        std::mem::forget((writer_thread, checkpointer));
+        Ok(StoreState {
+            writer,
+            section: settings
+                .fallback
+                .as_ref()
+                .map(|fallback| fallback.name.clone())
+                .unwrap_or_default(),
+            message_domain: "example.org".to_owned(),
+        })
     }
 
     /// The parent holds our standard input open; when it closes (the parent stopped us
