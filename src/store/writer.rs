@@ -58,14 +58,16 @@ impl From<&StoreError> for WriteFailure {
 }
 
 enum Job {
-    Insert(Box<SubmissionRecord>, AdmissionReply),
+    /// With the requester's span, so what the writer logs about the submission sits in
+    /// the request's context (its id and request id) though it runs on this thread.
+    Insert(Box<SubmissionRecord>, AdmissionReply, tracing::Span),
     /// Takes and releases the write lock: proves the database is writable.
     Probe(Reply),
     /// The delivery worker's results.
     RecordAttempts(Vec<(String, Attempt)>, Reply),
     /// Administrative work (erasure, purge, audit rows) in a transaction of its own,
     /// after the batch it arrived with: its failure must not cost sign-ups their commit.
-    Run(Task, Reply),
+    Run(Task, Reply, tracing::Span),
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -108,7 +110,9 @@ impl Writer {
     /// or with why it was not.
     pub async fn admit(&self, record: SubmissionRecord) -> Result<Admission, WriteFailure> {
         let (reply, done) = oneshot::channel();
-        self.send(Job::Insert(Box::new(record), reply)).await?;
+        let span = tracing::Span::current();
+        self.send(Job::Insert(Box::new(record), reply, span))
+            .await?;
         done.await.unwrap_or(Err(WriteFailure::Stopped))
     }
 
@@ -144,7 +148,8 @@ impl Writer {
             Ok(())
         });
         let (reply, done) = oneshot::channel();
-        self.send(Job::Run(task, reply)).await?;
+        self.send(Job::Run(task, reply, tracing::Span::current()))
+            .await?;
         done.await.unwrap_or(Err(WriteFailure::Stopped))?;
         result_rx.await.map_err(|_| WriteFailure::Stopped)
     }
@@ -187,6 +192,8 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
         if sweep_tokens {
             last_token_sweep = std::time::Instant::now();
         }
+        // Held to the end of this round: the writer's events about the batch sit in it.
+        let _batch = tracing::debug_span!("store_batch", jobs = size).entered();
         let outcome = commit(&mut connection, &batch, sweep_tokens).map_err(|error| {
             tracing::error!(size, error = %error, cause = ?std::error::Error::source(&error),
                 "batch not committed");
@@ -197,19 +204,27 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
             Err(_) => Vec::new().into_iter(),
         };
         let outcome = outcome.map(|_| ());
+        if outcome.is_ok() {
+            tracing::debug!("batch committed");
+        }
         for job in batch.drain(..) {
             // A requester may have gone away; what it sent is committed all the same.
             match job {
-                Job::Insert(_, reply) => {
+                Job::Insert(_, reply, span) => {
                     let admission =
                         outcome.and_then(|()| admissions.next().ok_or(WriteFailure::Stopped));
+                    // Let go of the span first: then the request, not this thread, closes
+                    // it when it ends.
+                    drop(span);
                     let _ = reply.send(admission);
                 }
                 Job::Probe(reply) | Job::RecordAttempts(_, reply) => {
                     let _ = reply.send(outcome);
                 }
-                Job::Run(task, reply) => {
-                    let _ = reply.send(run_alone(&mut connection, task));
+                Job::Run(task, reply, span) => {
+                    let done = span.in_scope(|| run_alone(&mut connection, task));
+                    drop(span);
+                    let _ = reply.send(done);
                 }
                 Job::Stop => {}
             }
@@ -234,7 +249,12 @@ fn commit(
     }
     for job in batch {
         match job {
-            Job::Insert(record, _) => admissions.push(submissions::admit(&transaction, record)?),
+            Job::Insert(record, _, span) => {
+                let _entered = span.enter();
+                let admission = submissions::admit(&transaction, record)?;
+                tracing::debug!(outcome = admission.code(), "admitted, to be committed");
+                admissions.push(admission);
+            }
             Job::RecordAttempts(attempts, _) => {
                 for (submission_id, attempt) in attempts {
                     outbox::record_attempt(&transaction, submission_id, attempt, now)?;

@@ -148,6 +148,36 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
         outcomes,
         ["accepted", "accepted", "duplicate", "spam", "accepted"]
     );
+    // Spans reach into the store: the writer thread's event about each submission sits
+    // in the span of the request that sent it, with that submission's id.
+    let submitted: Vec<_> = requests
+        .iter()
+        .filter(|r| r["submission_id"].is_string())
+        .collect();
+    assert_eq!(submitted.len(), outcomes.len());
+    for request in submitted {
+        let admitted = events
+            .iter()
+            .find(|e| {
+                e["message"] == "admitted, to be committed"
+                    && e["span"]["id"] == request["submission_id"]
+            })
+            .unwrap_or_else(|| panic!("no store event in the span of {request}:\n{log}"));
+        assert_eq!(admitted["outcome"], request["outcome"]);
+        assert_eq!(admitted["span"]["name"], "join");
+        assert!(
+            admitted["target"]
+                .as_str()
+                .unwrap()
+                .starts_with("joinform::store")
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["message"] == "batch committed"
+            && e["span"]["name"] == "store_batch"
+            && e["span"]["jobs"].as_u64().is_some_and(|jobs| jobs >= 1)),
+        "the writer logs its batches in a span of their own:\n{log}"
+    );
     let spam = requests.iter().find(|r| r["outcome"] == "spam").unwrap();
     assert_eq!(spam["reasons"], "honeypot");
     let limited = requests.iter().filter(|r| r["status"] == 429).count();
