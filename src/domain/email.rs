@@ -100,12 +100,13 @@ fn is_dot_atom(local: &str) -> bool {
 }
 
 /// Two or more letter-digit-hyphen labels of 1 to 63 characters, no label starting or
-/// ending with a hyphen, and a top-level label that is not all digits.
+/// ending with a hyphen, and a top-level label that ends with a letter, as every
+/// delegated TLD does (in its ASCII form); so no all-digit TLD either.
 fn is_host_name(ascii_domain: &str) -> bool {
     let labels: Vec<&str> = ascii_domain.split('.').collect();
     let tld_ok = labels
         .last()
-        .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        .is_some_and(|tld| tld.ends_with(|c: char| c.is_ascii_alphabetic()));
     labels.len() >= 2
         && tld_ok
         && labels.iter().all(|label| {
@@ -188,6 +189,11 @@ mod tests {
             ("a@[127.0.0.1]", FieldProblem::InvalidEmail, "IP literal"),
             ("a@localhost", FieldProblem::InvalidEmail, "single label"),
             ("a@example.123", FieldProblem::InvalidEmail, "numeric TLD"),
+            (
+                "a@example.tld-2",
+                FieldProblem::InvalidEmail,
+                "TLD ending with a digit",
+            ),
             (
                 "a@-example.org",
                 FieldProblem::InvalidEmail,
