@@ -52,6 +52,7 @@ pub enum FieldProblem {
     Required,
     TooLong { max: usize },
     ControlCharacters,
+    EncodedWord,
     InvalidEmail,
     InvalidCountry,
     InvalidPhone,
@@ -67,6 +68,7 @@ impl FieldProblem {
             Self::Required => "required",
             Self::TooLong { .. } => "too_long",
             Self::ControlCharacters => "control_characters",
+            Self::EncodedWord => "encoded_word",
             Self::InvalidEmail => "invalid_email",
             Self::InvalidCountry => "invalid_country",
             Self::InvalidPhone => "invalid_phone",
@@ -85,6 +87,7 @@ impl FieldProblem {
             Self::ControlCharacters => {
                 "This field contains line breaks or invisible control characters.".to_owned()
             }
+            Self::EncodedWord => "Remove the characters =? from this field.".to_owned(),
             Self::InvalidEmail => {
                 "This is not an email address we can write to, such as name@example.org.".to_owned()
             }

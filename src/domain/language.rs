@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::FieldProblem;
+use super::text::is_forbidden;
 
 const MAX_CHARS: usize = 35;
 
@@ -14,6 +15,9 @@ pub struct LanguageTag(String);
 impl LanguageTag {
     /// `Ok(None)` when the field is empty.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
+        if raw.chars().any(is_forbidden) {
+            return Err(FieldProblem::ControlCharacters);
+        }
         let tag = raw.trim();
         if tag.is_empty() {
             return Ok(None);

@@ -6,15 +6,22 @@ use super::text::clean_single_line;
 pub const NAME_MAX_CHARS: usize = 100;
 
 /// A person's name as they write it, in any script: one line, NFC, single spaces,
-/// 1 to 100 characters.
+/// 1 to 100 characters, and no `=?`.
+///
+/// The name goes into the notification's Subject and Reply-To. Mail programs decode
+/// `=?charset?q?...?=` there as an RFC 2047 encoded word, and lettre passes ASCII text
+/// through as typed, so a name could smuggle a decoded line break or a fake header
+/// into what the organiser sees. No real name holds `=?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberName(String);
 
 impl MemberName {
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
-        clean_single_line(raw, NAME_MAX_CHARS)?
-            .map(Self)
-            .ok_or(FieldProblem::Required)
+        let name = clean_single_line(raw, NAME_MAX_CHARS)?.ok_or(FieldProblem::Required)?;
+        if name.contains("=?") {
+            return Err(FieldProblem::EncodedWord);
+        }
+        Ok(Self(name))
     }
 
     pub fn as_str(&self) -> &str {
@@ -83,6 +90,12 @@ mod tests {
             ),
             ("Kari\0", FieldProblem::ControlCharacters, "NUL"),
             ("Kari\tN", FieldProblem::ControlCharacters, "tab"),
+            (
+                "=?utf-8?q?Kari=0D=0ABcc:_evil@example.com?=",
+                FieldProblem::EncodedWord,
+                "an encoded word that decodes to a line break",
+            ),
+            ("Kari =?x", FieldProblem::EncodedWord, "the start of one"),
             (
                 "Kari\u{0085}",
                 FieldProblem::ControlCharacters,

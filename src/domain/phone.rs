@@ -1,6 +1,7 @@
 //! The visitor's phone number.
 
 use super::FieldProblem;
+use super::text::is_forbidden;
 
 const MIN_DIGITS: usize = 6;
 /// ITU-T E.164 numbers have at most 15 digits.
@@ -15,6 +16,9 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     /// `Ok(None)` when the visitor left it empty.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
+        if raw.chars().any(is_forbidden) {
+            return Err(FieldProblem::ControlCharacters);
+        }
         let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if collapsed.is_empty() {
             return Ok(None);

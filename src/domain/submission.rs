@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::config::FormSettings;
 
 use super::field::STANDARD_FIELDS;
+use super::text::is_forbidden;
 use super::{
     City, CountryCode, ExtraValue, FieldName, FieldProblem, LanguageTag, MemberEmail, MemberName,
     Message, PhoneNumber, ValidationErrors,
@@ -115,6 +116,9 @@ impl Consent {
             None => Ok(Self(false)),
             Some(RawValue::Bool(given)) => Ok(Self(*given)),
             Some(RawValue::Other) => Err(FieldProblem::InvalidConsent),
+            Some(RawValue::Text(text)) if text.chars().any(is_forbidden) => {
+                Err(FieldProblem::ControlCharacters)
+            }
             Some(RawValue::Text(text)) => match text.trim().to_ascii_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => Ok(Self(true)),
                 "" | "off" | "false" | "no" | "0" => Ok(Self(false)),

@@ -168,6 +168,7 @@ impl Texts {
             FieldProblem::Required => "error_required",
             FieldProblem::TooLong { .. } => "error_too_long",
             FieldProblem::ControlCharacters => "error_control_characters",
+            FieldProblem::EncodedWord => "error_encoded_word",
             FieldProblem::InvalidEmail => "error_invalid_email",
             FieldProblem::InvalidCountry => "error_invalid_country",
             FieldProblem::InvalidPhone => "error_invalid_phone",

@@ -8,7 +8,7 @@ use lettre::Address;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 
-use crate::domain::MemberEmail;
+use crate::domain::{MemberEmail, MemberName};
 use crate::routing::Section;
 use crate::store::Timestamp;
 use crate::store::outbox::DueNotification;
@@ -19,6 +19,8 @@ use super::templates::{Template, Templates, render};
 pub enum BuildError {
     #[error("the stored email address does not parse")]
     StoredEmail,
+    #[error("the stored name does not parse")]
+    StoredName,
     #[error("no mail template is built in")]
     NoTemplate,
     #[error("the message cannot be built: {0}")]
@@ -44,12 +46,12 @@ impl Header for AutoSubmitted {
 }
 
 /// The visitor as a mailbox for Reply-To: their name and address (ASCII domain).
-fn visitor_mailbox(name: &str, email: &str) -> Result<Mailbox, BuildError> {
+fn visitor_mailbox(name: &MemberName, email: &str) -> Result<Mailbox, BuildError> {
     let email = MemberEmail::parse(email).map_err(|_| BuildError::StoredEmail)?;
     let ascii = email.to_ascii();
     let (local, domain) = ascii.rsplit_once('@').ok_or(BuildError::StoredEmail)?;
     let address = Address::new(local, domain).map_err(|_| BuildError::StoredEmail)?;
-    Ok(Mailbox::new(Some(name.to_owned()), address))
+    Ok(Mailbox::new(Some(name.as_str().to_owned()), address))
 }
 
 /// The notification for one outbox row, to `section`'s contacts.
@@ -63,14 +65,17 @@ pub fn notification(
         .for_language(&section.language)
         .ok_or(BuildError::NoTemplate)?;
     let submission = &due.submission;
+    // Parsed again because the name goes into headers: only a name that passes today's
+    // rules (no line breaks, no encoded words) may.
+    let name = MemberName::parse(&submission.name).map_err(|_| BuildError::StoredName)?;
     let values = [
-        ("name", submission.name.as_str()),
+        ("name", name.as_str()),
         ("section", section.name.as_str()),
         ("country", submission.country.as_str()),
     ];
     let mut builder = Message::builder()
         .from(from.clone())
-        .reply_to(visitor_mailbox(&submission.name, &submission.email)?)
+        .reply_to(visitor_mailbox(&name, &submission.email)?)
         .subject(render(&template.subject, &values))
         .message_id(Some(due.message_id.clone()))
         .header(ContentType::TEXT_PLAIN)
