@@ -188,12 +188,23 @@ impl Decoder {
         }
     }
 
-    fn finish(self) -> std::io::Result<LimitedBuffer> {
-        match self {
+    /// The whole decompressed body. The last bytes of a compressed body may only come
+    /// out here, so a limit passed now is still a limit passed, not a broken body.
+    fn finish(mut self, limit: usize) -> Result<LimitedBuffer, BodyError> {
+        let flushed = match &mut self {
+            Self::Identity(_) => Ok(()),
+            Self::Gzip(decoder) => decoder.try_finish(),
+            Self::Deflate(decoder) => decoder.try_finish(),
+        };
+        if flushed.is_err() || self.buffer().overflowed {
+            return Err(self.error(limit));
+        }
+        let buffer = match self {
             Self::Identity(buffer) => Ok(buffer),
             Self::Gzip(decoder) => decoder.finish(),
             Self::Deflate(decoder) => decoder.finish(),
-        }
+        };
+        buffer.map_err(|_| undecompressable())
     }
 
     /// Maps a write error to what the client did wrong.
@@ -201,9 +212,13 @@ impl Decoder {
         if self.buffer().overflowed {
             BodyError::TooLarge { limit }
         } else {
-            BodyError::Malformed("the compressed body cannot be decompressed".into())
+            undecompressable()
         }
     }
+}
+
+fn undecompressable() -> BodyError {
+    BodyError::Malformed("the compressed body cannot be decompressed".into())
 }
 
 /// The body, decompressed, refused as soon as either its sent or its decompressed size
@@ -233,15 +248,7 @@ async fn read_limited(
             return Err(decoder.error(limit));
         }
     }
-    let buffer = match decoder.finish() {
-        Ok(buffer) if !buffer.overflowed => buffer,
-        Ok(_) => return Err(BodyError::TooLarge { limit }),
-        Err(_) => {
-            return Err(BodyError::Malformed(
-                "the compressed body cannot be decompressed".into(),
-            ));
-        }
-    };
+    let buffer = decoder.finish(limit)?;
     Ok(Bytes::from(buffer.bytes))
 }
 
