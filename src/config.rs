@@ -226,13 +226,29 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Worker threads serving HTTP; 0 means one per CPU core.
     pub workers: usize,
-    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed.
+    /// Reverse proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one forwarding header the trusted proxies write.
+    pub forwarding_header: ForwardingHeader,
     /// Web origins (`https://example.org`) whose scripts may post to joinform and read
     /// the answer (CORS). Plain HTML forms need no entry here.
     pub allowed_origins: Vec<String>,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout: HumanDuration,
+}
+
+/// The header a trusted proxy names the client in. Only that one is read: a proxy
+/// appends to the header it writes but passes the other on as the client sent it, so
+/// believing both would let a client name itself through the proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For`, which nginx, HAProxy, Caddy, Traefik and cloud load
+    /// balancers write.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
 }
 
 /// How joinform logs.
@@ -404,6 +420,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             workers: 0,
             trusted_proxies: Vec::new(),
+            forwarding_header: ForwardingHeader::default(),
             allowed_origins: Vec::new(),
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
         }
@@ -524,7 +541,7 @@ impl Settings {
              mail transport:   {}\n\
              spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
              rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
-             trusted proxies:  {}\n",
+             trusted proxies:  {} (reading {})\n",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
@@ -574,6 +591,10 @@ impl Settings {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
+            },
+            match self.server.forwarding_header {
+                ForwardingHeader::XForwardedFor => "X-Forwarded-For",
+                ForwardingHeader::Forwarded => "Forwarded",
             },
         )
     }

@@ -132,7 +132,10 @@ impl Application {
             routing,
             message_domain: from.email.domain().to_owned(),
             delivery,
-            trusted_proxies: TrustedProxies::new(settings.server.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(
+                settings.server.trusted_proxies.clone(),
+                settings.server.forwarding_header,
+            ),
             join_limiter: Arc::clone(&join_limiter),
             token_limiter: Arc::clone(&token_limiter),
             spam,

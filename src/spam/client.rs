@@ -10,21 +10,26 @@ use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
+use crate::config::ForwardingHeader;
 use crate::secret::{SecretError, keyed_hash, random_bytes};
 
 /// Forwarding headers hold one address per hop; more than this is not a real chain.
 const MAX_HOPS: usize = 32;
 
+/// The reverse proxies the operator trusts, and the header they write.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    proxies: Vec<IpNet>,
+    header: ForwardingHeader,
+}
 
 impl TrustedProxies {
-    pub fn new(proxies: Vec<IpNet>) -> Self {
-        Self(proxies)
+    pub fn new(proxies: Vec<IpNet>, header: ForwardingHeader) -> Self {
+        Self { proxies, header }
     }
 
     fn contains(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&address))
+        self.proxies.iter().any(|net| net.contains(&address))
     }
 }
 
@@ -33,9 +38,9 @@ impl TrustedProxies {
 pub struct ClientIp(IpAddr);
 
 impl ClientIp {
-    /// The TCP peer, unless it is a trusted proxy: then the right-most address in
-    /// Forwarded (or else X-Forwarded-For) that is not a trusted proxy. A header that
-    /// cannot be read leaves the last trusted hop as the client.
+    /// The TCP peer, unless it is a trusted proxy: then the right-most address in the
+    /// proxies' forwarding header that is not a trusted proxy. A hop that cannot be
+    /// read leaves the last trusted hop as the client.
     pub fn of(request: &HttpRequest, trusted: &TrustedProxies) -> Option<Self> {
         let peer = canonical(request.peer_addr()?.ip());
         Some(Self(client_behind(peer, request.headers(), trusted)))
@@ -62,9 +67,9 @@ fn client_behind(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     if !trusted.contains(peer) {
         return peer;
     }
-    let hops = match forwarded_for(headers) {
-        Some(hops) => hops,
-        None => x_forwarded_for(headers),
+    let hops = match trusted.header {
+        ForwardingHeader::XForwardedFor => x_forwarded_for(headers),
+        ForwardingHeader::Forwarded => forwarded_for(headers),
     };
     let mut client = peer;
     for hop in hops.iter().rev().take(MAX_HOPS) {
@@ -82,12 +87,9 @@ fn client_behind(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
 }
 
 /// RFC 7239 `for=` values, left to right; `None` for a hop that is not an address.
-/// Absent when no Forwarded header was sent.
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let mut hops = Vec::new();
-    let mut seen = false;
     for value in headers.get_all("forwarded") {
-        seen = true;
         let Ok(text) = value.to_str() else {
             hops.push(None);
             continue;
@@ -102,7 +104,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
             hops.push(node.and_then(parse_node));
         }
     }
-    seen.then_some(hops)
+    hops
 }
 
 /// `X-Forwarded-For: client, proxy1, proxy2`, over all its header lines.
@@ -211,11 +213,15 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn trusted_writing(header: ForwardingHeader) -> TrustedProxies {
+        TrustedProxies::new(
+            vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            header,
+        )
+    }
+
     fn trusted() -> TrustedProxies {
-        TrustedProxies::new(vec![
-            "10.0.0.0/8".parse().unwrap(),
-            "::1/128".parse().unwrap(),
-        ])
+        trusted_writing(ForwardingHeader::XForwardedFor)
     }
 
     #[test]
@@ -242,12 +248,48 @@ mod tests {
             "for=1.1.1.1, for=\"[2001:db8::7]:4711\";proto=https, for=10.2.2.2",
         )]);
         assert_eq!(
-            client_behind(ip("::1"), &forwarded, &trusted()),
+            client_behind(
+                ip("::1"),
+                &forwarded,
+                &trusted_writing(ForwardingHeader::Forwarded)
+            ),
             ip("2001:db8::7")
         );
         let with_port = headers(&[("x-forwarded-for", "203.0.113.9:5555")]);
         assert_eq!(
             client_behind(ip("10.0.0.1"), &with_port, &trusted()),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn only_the_header_the_proxies_write_is_read() {
+        // nginx appends the peer to X-Forwarded-For and passes a client's own
+        // Forwarded header on untouched.
+        let through_nginx = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=192.0.2.66"),
+        ]);
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &through_nginx, &trusted()),
+            ip("203.0.113.9")
+        );
+        let only_forwarded = headers(&[("forwarded", "for=192.0.2.66")]);
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &only_forwarded, &trusted()),
+            ip("10.0.0.1")
+        );
+        // And the other way round for a proxy that writes Forwarded.
+        let through_forwarding_proxy = headers(&[
+            ("x-forwarded-for", "192.0.2.66"),
+            ("forwarded", "for=203.0.113.9"),
+        ]);
+        assert_eq!(
+            client_behind(
+                ip("10.0.0.1"),
+                &through_forwarding_proxy,
+                &trusted_writing(ForwardingHeader::Forwarded)
+            ),
             ip("203.0.113.9")
         );
     }

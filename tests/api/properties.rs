@@ -223,17 +223,21 @@ proptest! {
         forwarded in "[ -~]{0,200}",
         x_forwarded_for in "[ -~]{0,200}",
     ) {
-        let trusted = joinform::spam::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
-        let mut request = actix_web::test::TestRequest::default()
-            .peer_addr("127.0.0.1:5000".parse().unwrap());
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&forwarded) {
-            request = request.insert_header(("forwarded", value));
+        use joinform::config::ForwardingHeader;
+        for header in [ForwardingHeader::XForwardedFor, ForwardingHeader::Forwarded] {
+            let trusted =
+                joinform::spam::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()], header);
+            let mut request = actix_web::test::TestRequest::default()
+                .peer_addr("127.0.0.1:5000".parse().unwrap());
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&forwarded) {
+                request = request.insert_header(("forwarded", value));
+            }
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&x_forwarded_for) {
+                request = request.insert_header(("x-forwarded-for", value));
+            }
+            let request = request.to_http_request();
+            prop_assert!(joinform::spam::ClientIp::of(&request, &trusted).is_some());
         }
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&x_forwarded_for) {
-            request = request.insert_header(("x-forwarded-for", value));
-        }
-        let request = request.to_http_request();
-        prop_assert!(joinform::spam::ClientIp::of(&request, &trusted).is_some());
     }
 }
 

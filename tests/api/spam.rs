@@ -457,12 +457,15 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     }
     assert_eq!(statuses, [201, 201, 201, 429, 429, 429]);
 
-    // Through the trusted proxy, each forwarded client has its own quota...
+    // Through the trusted proxy, each forwarded client has its own quota. The proxy
+    // writes X-Forwarded-For and, like nginx, passes on the Forwarded header the
+    // client made up; that one is not read.
     let proxy = client_from("127.0.0.2");
     let through_proxy = |client_ip: String, index: usize| {
         proxy
             .post(app.url("/join"))
             .header("X-Forwarded-For", format!("{client_ip}, 127.0.0.2"))
+            .header("Forwarded", format!("for=192.0.2.{index}"))
             .json(&with(&[("email", &format!("p{index}@example.org"))]))
             .send()
     };
