@@ -25,7 +25,8 @@ use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::{AdmissionRules, Checkpointer, Database, StoreError, Writer, WriterThread};
 
-/// How often rate limiters forget clients whose quota is full again.
+/// How often rate limiters forget clients whose quota is full again, and the day key
+/// for client addresses is replaced once its day is over.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,7 @@ pub struct Application {
     checkpointer: Checkpointer,
     worker: DeliveryWorker,
     limiters: [Arc<RateLimiter>; 2],
+    client_hasher: Arc<ClientHasher>,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
     admin_port: u16,
@@ -94,7 +96,7 @@ impl Application {
         let secret =
             ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
         let spam = SpamChecks::from_settings(settings, &secret);
-        let client_hasher = ClientHasher::new()?;
+        let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
@@ -139,7 +141,7 @@ impl Application {
             join_limiter: Arc::clone(&join_limiter),
             token_limiter: Arc::clone(&token_limiter),
             spam,
-            client_hasher,
+            client_hasher: Arc::clone(&client_hasher),
             admission_rules: AdmissionRules {
                 duplicate_window: settings.spam.duplicate_window.get(),
                 per_email_per_day: settings.rate_limit.per_email_per_day,
@@ -209,6 +211,7 @@ impl Application {
             checkpointer,
             worker,
             limiters: [join_limiter, token_limiter],
+            client_hasher,
             metrics,
             shutdown_timeout: settings.server.shutdown_timeout.get(),
             admin_port,
@@ -253,12 +256,18 @@ impl Application {
             stopping,
         ));
         let limiters = self.limiters;
+        let client_hasher = self.client_hasher;
         let sweeper = tokio::spawn(async move {
             let mut interval = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
             loop {
                 interval.tick().await;
                 for limiter in &limiters {
                     limiter.sweep();
+                }
+                if client_hasher.rotate_if_due().is_err() {
+                    // The old key stays until a random key can be drawn; hashing
+                    // retries at the next sign-up, the sweep in a minute.
+                    tracing::error!("the day's client-address key could not be replaced");
                 }
             }
         });

@@ -38,7 +38,7 @@ pub struct AppState {
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
     pub spam: SpamChecks,
-    pub client_hasher: ClientHasher,
+    pub client_hasher: Arc<ClientHasher>,
     pub admission_rules: AdmissionRules,
     pub metrics: Arc<Metrics>,
     /// The built-in form and thank-you pages.

@@ -155,9 +155,13 @@ struct DayKey {
 
 impl ClientHasher {
     pub fn new() -> Result<Self, SecretError> {
+        Self::starting_on(today())
+    }
+
+    fn starting_on(day: u64) -> Result<Self, SecretError> {
         Ok(Self {
             current: Mutex::new(DayKey {
-                day: today(),
+                day,
                 key: random_bytes()?,
             }),
         })
@@ -166,23 +170,43 @@ impl ClientHasher {
     /// Hex of the first 16 bytes of HMAC-SHA256(day key, address); `None` only if the
     /// system's random generator fails at the day's rotation.
     pub fn hash(&self, client: ClientIp) -> Option<String> {
-        let key = {
-            let mut current = self
-                .current
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let day = today();
-            if current.day != day {
-                // The old key is overwritten: yesterday's hashes become unlinkable.
-                *current = DayKey {
-                    day,
-                    key: random_bytes().ok()?,
-                };
-            }
-            current.key
-        };
+        self.hash_on(today(), client)
+    }
+
+    /// Replaces a key from an earlier day. Run by the periodic sweep, so that a key
+    /// is forgotten within minutes of midnight UTC even when nobody signs up.
+    pub fn rotate_if_due(&self) -> Result<(), SecretError> {
+        self.key_for(today()).map(|_| ())
+    }
+
+    fn hash_on(&self, day: u64, client: ClientIp) -> Option<String> {
+        let key = self.key_for(day).ok()?;
         let digest = keyed_hash(&key, client.0.to_string().as_bytes());
         Some(hex::encode(&digest[..16]))
+    }
+
+    fn key_for(&self, day: u64) -> Result<[u8; 32], SecretError> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.day != day {
+            // The old key is overwritten: yesterday's hashes become unlinkable.
+            *current = DayKey {
+                day,
+                key: random_bytes()?,
+            };
+        }
+        Ok(current.key)
+    }
+
+    #[cfg(test)]
+    fn held_key(&self) -> (u64, [u8; 32]) {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (current.day, current.key)
     }
 }
 
@@ -334,5 +358,26 @@ mod tests {
         assert!(!hash.contains("192.0.2.1"));
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(hash.len(), 32);
+    }
+
+    #[test]
+    fn the_day_key_is_replaced_on_the_next_day_even_without_sign_ups() {
+        let hasher = ClientHasher::starting_on(20_000).unwrap();
+        let client = ClientIp::from_addr(ip("192.0.2.1"));
+        let monday = hasher.hash_on(20_000, client).unwrap();
+        let (_, monday_key) = hasher.held_key();
+
+        // The sweep's call on a later day, with no hash asked for in between.
+        hasher.key_for(20_001).unwrap();
+        let (day, tuesday_key) = hasher.held_key();
+        assert_eq!(day, 20_001);
+        assert_ne!(tuesday_key, monday_key, "Monday's key is gone");
+        assert_ne!(hasher.hash_on(20_001, client).unwrap(), monday);
+
+        // Within a day the key stays, so a day's posts can still be linked.
+        hasher.key_for(20_001).unwrap();
+        assert_eq!(hasher.held_key().1, tuesday_key);
+        hasher.rotate_if_due().unwrap();
+        assert_eq!(hasher.held_key().0, today());
     }
 }
