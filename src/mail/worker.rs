@@ -74,16 +74,14 @@ impl DeliveryWorker {
     /// Runs until `shutdown` turns true; an attempt under way is finished and recorded
     /// first, so no row is left half-done.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut connection: Option<Connection> = None;
         let mut pace = Pace::new(self.policy.send_interval);
         tracing::info!("delivery worker started");
         while !*shutdown.borrow() {
-            let pause = match self.round(&mut connection, &mut pace, &shutdown).await {
+            let pause = match self.round(&mut pace, &shutdown).await {
                 Ok(Some(sent_some)) if sent_some => continue,
-                Ok(_) => self.idle_time(&mut connection).await,
+                Ok(_) => self.idle_time().await,
                 Err(error) => {
                     tracing::error!(%error, "cannot read the outbox");
-                    connection = None;
                     STORE_RETRY
                 }
             };
@@ -100,13 +98,12 @@ impl DeliveryWorker {
     /// `Some(true)` if it handled a full batch (more may wait).
     async fn round(
         &self,
-        connection: &mut Option<Connection>,
         pace: &mut Pace,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<bool>, StoreError> {
         let now = Timestamp::now();
         let due = self
-            .read(connection, move |c| outbox::due(c, now, BATCH))
+            .read(move |c| outbox::due(c, now, BATCH))
             .await?;
         if due.is_empty() {
             return Ok(None);
@@ -135,8 +132,8 @@ impl DeliveryWorker {
     }
 
     /// How long until the next pending row is due, at most [`IDLE_CHECK`].
-    async fn idle_time(&self, connection: &mut Option<Connection>) -> Duration {
-        match self.read(connection, outbox::next_due).await {
+    async fn idle_time(&self) -> Duration {
+        match self.read(outbox::next_due).await {
             Ok(Some(next)) => next.since(Timestamp::now()).min(IDLE_CHECK),
             Ok(None) => IDLE_CHECK,
             Err(_) => STORE_RETRY,
@@ -196,24 +193,17 @@ impl DeliveryWorker {
         }
     }
 
-    /// Runs a read on the worker's own connection, off the async threads.
+    /// Runs a read off the async threads on a connection of its own, opened and
+    /// closed there: no connection lives across an `.await`. A read happens at most
+    /// once per round, so opening one costs little.
     async fn read<T: Send + 'static>(
         &self,
-        connection: &mut Option<Connection>,
         query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let open = match connection.take() {
-            Some(open) => open,
-            None => self.database.connect()?,
-        };
-        let (open, result) = tokio::task::spawn_blocking(move || {
-            let result = query(&open);
-            (open, result)
-        })
-        .await
-        .map_err(|_| StoreError::WriterStopped)?;
-        *connection = Some(open);
-        result
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || query(&database.connect()?))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
     }
 }
 
