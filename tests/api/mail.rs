@@ -48,17 +48,34 @@ fn addresses(address: Option<&mail_parser::Address<'_>>) -> Vec<(String, String)
         .unwrap_or_default()
 }
 
+/// The value on the body line labelled `label`, without the padding.
+fn labelled<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{label}:")))
+        .map(str::trim)
+}
+
 #[tokio::test]
 async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor() {
     let smtp = SmtpServer::start(normal()).await;
-    let app = app_with_smtp(smtp.port()).await;
+    let app = spawn_app_with(|settings| {
+        use_smtp(settings, smtp.port());
+        settings.form.extra_fields.push(ExtraFieldSettings {
+            name: "organisation".into(),
+            max_length: 100,
+            required: false,
+        });
+    })
+    .await;
     let mut body = submission("Øyvind Ærø", "oyvind@bücher.de", "no");
     body["phone"] = json!("+47 22 33 44 55");
     body["city"] = json!("Tromsø");
     body["message"] = json!("Hei!\nJeg vil gjerne bli med.");
     body["language"] = json!("nb");
+    body["organisation"] = json!("Fagforbundet Tromsø");
     let id = created_id(app.post_json(&body).await).await;
-    assert_eq!(app.row(&id).unwrap().section, "Norway");
+    let stored = app.row(&id).unwrap();
+    assert_eq!(stored.section, "Norway");
 
     let messages = smtp.wait_for(1, WAIT).await;
     assert_eq!(messages.len(), 1);
@@ -87,18 +104,31 @@ async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor(
         Some("Ny innmelding: Øyvind Ærø (Norway)")
     );
     let text = message.body_text(0).unwrap().replace("\r\n", "\n");
-    for expected in [
-        "Øyvind Ærø",
-        "oyvind@bücher.de",
-        "+47 22 33 44 55",
-        "Tromsø",
-        "Hei!\nJeg vil gjerne bli med.",
-        id.as_str(),
-        "Lag:",
-        "Norway",
+    // Every field, labelled in the section's language, then where and when.
+    let received = stored.created_at.as_str();
+    assert!(received.ends_with('Z'), "stored in UTC: {received}");
+    for (label, value) in [
+        ("Navn", "Øyvind Ærø"),
+        ("E-post", "oyvind@bücher.de"),
+        ("Telefon", "+47 22 33 44 55"),
+        ("Sted", "Tromsø"),
+        ("Land", "NO"),
+        ("Språk", "nb"),
+        ("Samtykke til å bli kontaktet", "ja"),
+        ("Innmeldings-id", id.as_str()),
+        ("Mottatt (UTC)", received),
+        ("Lag", "Norway"),
     ] {
-        assert!(text.contains(expected), "body lacks {expected:?}:\n{text}");
+        assert_eq!(labelled(&text, label), Some(value), "{label} in:\n{text}");
     }
+    assert!(
+        text.contains("\nMelding:\nHei!\nJeg vil gjerne bli med.\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nAndre svar:\n  organisation: Fagforbundet Tromsø\n"),
+        "{text}"
+    );
     let message_id = message.message_id().unwrap().to_owned();
     assert!(message_id.ends_with("@example.org"), "{message_id}");
     let header_names: Vec<String> = message
