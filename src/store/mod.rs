@@ -108,3 +108,41 @@ impl Database {
         Checkpointer::start(connection).map_err(|_| StoreError::WriterStopped)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(connection: &Connection, name: &str) -> String {
+        connection
+            .pragma_query_value(None, name, |row| {
+                Ok(match row.get_ref(0)? {
+                    rusqlite::types::ValueRef::Text(text) => {
+                        String::from_utf8_lossy(text).into_owned()
+                    }
+                    rusqlite::types::ValueRef::Integer(number) => number.to_string(),
+                    other => format!("{other:?}"),
+                })
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn every_connection_gets_the_durability_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_millis(1234))
+            .with_max_size_mib(2);
+        database.prepare().unwrap();
+        for connection in [database.connect().unwrap(), database.connect().unwrap()] {
+            assert_eq!(pragma(&connection, "journal_mode"), "wal");
+            // FULL is 2: every commit syncs the WAL.
+            assert_eq!(pragma(&connection, "synchronous"), "2");
+            assert_eq!(pragma(&connection, "foreign_keys"), "1");
+            assert_eq!(pragma(&connection, "busy_timeout"), "1234");
+            assert_eq!(pragma(&connection, "secure_delete"), "1");
+            let pages: i64 = pragma(&connection, "max_page_count").parse().unwrap();
+            let page_size: i64 = pragma(&connection, "page_size").parse().unwrap();
+            assert_eq!(pages * page_size, 2 << 20);
+        }
+    }
+}
