@@ -32,6 +32,8 @@ pub enum AdminError {
     Write(#[from] WriteFailure),
     #[error("the database cannot be read")]
     Read(#[from] StoreError),
+    #[error("the metrics could not be gathered")]
+    MetricsUnavailable,
     #[error("not found")]
     NotFound,
 }
@@ -43,7 +45,10 @@ impl AdminError {
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::SectionOutOfScope | Self::NeedsFullAccess => "forbidden",
             Self::BadFilter(_) | Self::BadRequest(_) => "bad_request",
-            Self::AuditUnavailable(_) | Self::Write(_) | Self::Read(_) => "temporarily_unavailable",
+            Self::AuditUnavailable(_)
+            | Self::Write(_)
+            | Self::Read(_)
+            | Self::MetricsUnavailable => "temporarily_unavailable",
             Self::NotFound => "not_found",
         }
     }
@@ -56,9 +61,10 @@ impl ResponseError for AdminError {
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::SectionOutOfScope | Self::NeedsFullAccess => StatusCode::FORBIDDEN,
             Self::BadFilter(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::AuditUnavailable(_) | Self::Write(_) | Self::Read(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::AuditUnavailable(_)
+            | Self::Write(_)
+            | Self::Read(_)
+            | Self::MetricsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
         }
     }

@@ -17,12 +17,12 @@ pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, Admin
         outbox::counts(&connection)
     })
     .await
-    .map_err(|_| AdminError::BadRequest("the metrics could not be gathered".into()))??;
+    .map_err(|_| AdminError::MetricsUnavailable)??;
     state.metrics.set_outbox_depth(&counts);
     let text = state
         .metrics
         .render()
-        .map_err(|_| AdminError::BadRequest("the metrics could not be written".into()))?;
+        .map_err(|_| AdminError::MetricsUnavailable)?;
     Ok(HttpResponse::Ok()
         .content_type(OPENMETRICS)
         .insert_header(("cache-control", "no-store"))
