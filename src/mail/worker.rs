@@ -102,9 +102,7 @@ impl DeliveryWorker {
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<bool>, StoreError> {
         let now = Timestamp::now();
-        let due = self
-            .read(move |c| outbox::due(c, now, BATCH))
-            .await?;
+        let due = self.read(move |c| outbox::due(c, now, BATCH)).await?;
         if due.is_empty() {
             return Ok(None);
         }
