@@ -73,7 +73,15 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
     Ok(report)
 }
 
+/// The database a server has created. A mistyped path is an error, not a new empty
+/// database: "0 failed rows" or "0 submissions erased" from the wrong file would be
+/// believed.
 fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
+    if !settings.storage.database.exists() {
+        return Err(StoreError::Missing {
+            path: settings.storage.database.clone(),
+        });
+    }
     let database = Database::new(
         &settings.storage.database,
         Duration::from_millis(settings.storage.busy_timeout_ms),
@@ -82,15 +90,35 @@ fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
     database.connect()
 }
 
+/// What `outbox` prints, and whether every id given to `retry` named a failed row.
+#[derive(Debug)]
+pub struct OutboxReport {
+    pub text: String,
+    pub every_id_matched: bool,
+}
+
 /// `outbox`: counts by state and the failed rows; with `retry`, requeues failed rows
-/// first. No personal data is printed.
-pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<String, StoreError> {
+/// first and names each given id that is not a failed row. No personal data is printed.
+pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxReport, StoreError> {
     let connection = open(settings)?;
     let mut report = String::new();
+    let mut every_id_matched = true;
     if let Some(ids) = retry {
-        let changed = outbox::retry_failed(&connection, ids, Timestamp::now())?;
-        let _ = writeln!(report, "{changed} failed row(s) put back to pending");
-        if changed > 0 {
+        let retried = outbox::retry_failed(&connection, ids, Timestamp::now())?;
+        let _ = writeln!(
+            report,
+            "{} failed row(s) put back to pending",
+            retried.changed
+        );
+        for id in &retried.not_failed {
+            let _ = writeln!(
+                report,
+                "not a failed row, left as it is: {}",
+                id.escape_debug()
+            );
+        }
+        every_id_matched = retried.not_failed.is_empty();
+        if retried.changed > 0 {
             report.push_str("a running server sends them within a minute\n");
         }
     }
@@ -118,7 +146,10 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<String, S
             );
         }
     }
-    Ok(report)
+    Ok(OutboxReport {
+        text: report,
+        every_id_matched,
+    })
 }
 
 // ---- Operators' data commands: export, erasure, retention, audit, admin tokens. ----
@@ -274,9 +305,10 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
         email.to_owned()
     };
     let key = address_key(&email).ok_or(DataCommandError::InvalidAddress)?;
+    // The database first: a wrong path must not leave a new secret key behind.
+    let mut connection = open(settings)?;
     let secret = ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
     let hash = address_hash(&secret, &key);
-    let mut connection = open(settings)?;
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let report = erasure::forget(&transaction, &key, &hash, audit::CLI_ACTOR)?;
     transaction.commit()?;

@@ -138,8 +138,12 @@ fn main() -> ExitCode {
             let ids = action.map(|OutboxAction::Retry { ids }| ids);
             match joinform::cli::outbox(&settings, ids.as_deref()) {
                 Ok(report) => {
-                    print!("{report}");
-                    ExitCode::SUCCESS
+                    print!("{}", report.text);
+                    if report.every_id_matched {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
                 Err(error) => {
                     eprintln!("joinform: {}", error_chain(&error));

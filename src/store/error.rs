@@ -14,6 +14,11 @@ pub enum StoreError {
     Io(#[source] rusqlite::Error),
     #[error("the database writer has stopped")]
     WriterStopped,
+    #[error(
+        "there is no database at {path}: check storage.database (`joinform serve` creates \
+         it on its first start)"
+    )]
+    Missing { path: PathBuf },
     #[error("cannot create the database folder {path}")]
     CreateFolder {
         path: PathBuf,

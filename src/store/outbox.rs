@@ -187,18 +187,27 @@ pub fn failed(connection: &Connection) -> Result<Vec<FailedNotification>, StoreE
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// What [`retry_failed`] did.
+#[derive(Debug, Default)]
+pub struct Retried {
+    /// Rows put back to pending.
+    pub changed: usize,
+    /// The ids asked for that named no failed row (unknown, pending or sent).
+    pub not_failed: Vec<String>,
+}
+
 /// Puts failed rows back to pending, due now: the given ids, or every failed row when
 /// `ids` is empty. Attempts restart from zero, and so does the give-up clock, which
-/// counts from `created_at`. Returns how many rows changed.
+/// counts from `created_at`.
 pub fn retry_failed(
     connection: &Connection,
     ids: &[String],
     now: Timestamp,
-) -> Result<usize, StoreError> {
+) -> Result<Retried, StoreError> {
     let now = now.to_string();
-    let mut changed = 0;
+    let mut retried = Retried::default();
     if ids.is_empty() {
-        changed += connection.execute(
+        retried.changed = connection.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                                created_at = ?1
              WHERE state = 'failed'",
@@ -211,8 +220,11 @@ pub fn retry_failed(
              WHERE state = 'failed' AND submission_id = ?2",
         )?;
         for id in ids {
-            changed += statement.execute(params![now, id])?;
+            match statement.execute(params![now, id])? {
+                0 => retried.not_failed.push(id.clone()),
+                changed => retried.changed += changed,
+            }
         }
     }
-    Ok(changed)
+    Ok(retried)
 }

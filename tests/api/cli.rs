@@ -1,8 +1,20 @@
-//! The `joinform` command's configuration checks, run as an operator would.
+//! The `joinform` command run as an operator would: configuration checks, the outbox
+//! report and its retry, and serving when started without arguments.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use joinform::config::Settings;
+use joinform::store::Timestamp;
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::helpers::{
+    ServerProcess, created_id, spawn_app_in, spawn_app_with, use_smtp, valid_json,
+};
+use crate::smtp::{Behaviour, SmtpServer};
 
 fn joinform() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
@@ -188,4 +200,543 @@ async fn healthcheck_succeeds_against_a_running_server_and_fails_without_one() {
     app.stop().await;
     let output = probe(listen).await.unwrap();
     assert!(!output.status.success());
+}
+
+// ---- `joinform outbox` and `joinform outbox retry` ----
+
+const WAIT: Duration = Duration::from_secs(8);
+
+/// One visitor per outbox state; every field is personal data the report must not show.
+struct Visitor {
+    name: &'static str,
+    email: &'static str,
+    country: &'static str,
+    section: &'static str,
+    phone: &'static str,
+    city: &'static str,
+    message: &'static str,
+}
+
+/// In the order they sign up, which is the order of the SMTP server's answers below:
+/// 550, 550, 451 (retried only after an hour), 250.
+const VISITORS: [Visitor; 4] = [
+    Visitor {
+        name: "Ingrid Falkenberg",
+        email: "ingrid.falkenberg@example.net",
+        country: "NO",
+        section: "Norway",
+        phone: "+47 915 00 001",
+        city: "Hammerfest",
+        message: "Jeg vil gjerne hjelpe til i valgkampen.",
+    },
+    Visitor {
+        name: "Sven Lindqvist",
+        email: "sven.lindqvist@example.net",
+        country: "SE",
+        section: "Sweden",
+        phone: "+46 70 000 0002",
+        city: "Kiruna",
+        message: "Jag vill bli medlem.",
+    },
+    Visitor {
+        name: "Moira Tennant",
+        email: "moira.tennant@example.net",
+        country: "GB",
+        section: "United Kingdom",
+        phone: "+44 7700 900003",
+        city: "Aberdeen",
+        message: "Happy to leaflet on Saturdays.",
+    },
+    Visitor {
+        name: "Jürgen Brandauer",
+        email: "juergen.brandauer@example.net",
+        country: "DE",
+        section: "International",
+        phone: "+49 151 0000004",
+        city: "Rostock",
+        message: "Ich möchte mitmachen.",
+    },
+];
+
+/// A stopped server's database with two failed rows, one pending (a 4xx, next try in
+/// an hour) and one sent, and a configuration file naming that database.
+struct OutboxFixture {
+    settings: Settings,
+    db: PathBuf,
+    config: PathBuf,
+    /// Submission ids in `VISITORS` order: failed, failed, pending, sent.
+    ids: Vec<String>,
+    dir: TempDir,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OutboxRow {
+    state: String,
+    attempts: i64,
+    created_at: String,
+    next_attempt_at: String,
+    last_error: Option<String>,
+    message_id: String,
+}
+
+/// The outbox table read straight from the file, by submission id.
+fn outbox_table(db: &Path) -> BTreeMap<String, OutboxRow> {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT submission_id, state, attempts, created_at, next_attempt_at, last_error,
+                    message_id FROM outbox",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                OutboxRow {
+                    state: row.get(1)?,
+                    attempts: row.get(2)?,
+                    created_at: row.get(3)?,
+                    next_attempt_at: row.get(4)?,
+                    last_error: row.get(5)?,
+                    message_id: row.get(6)?,
+                },
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Waits until the row of `id` exists and satisfies `done`, at most [`WAIT`].
+async fn wait_for_row(db: &Path, id: &str, done: impl Fn(&OutboxRow) -> bool) -> OutboxRow {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let row = outbox_table(db).remove(id);
+        match row {
+            Some(row) if done(&row) => return row,
+            _ if tokio::time::Instant::now() >= deadline => {
+                panic!("outbox row {id} did not get there: {row:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+async fn outbox_fixture() -> OutboxFixture {
+    let smtp = SmtpServer::start(Behaviour::Scripted(VecDeque::from([
+        "550 5.1.1 mailbox unavailable".to_owned(),
+        "550 5.7.1 relaying denied".to_owned(),
+        "451 4.3.0 try again later".to_owned(),
+    ])))
+    .await;
+    let app = spawn_app_with(|settings| {
+        use_smtp(settings, smtp.port());
+        // The 4xx row stays pending for the whole test.
+        settings.mail.retry_initial = "1h".parse().unwrap();
+        settings.mail.retry_max = "2h".parse().unwrap();
+    })
+    .await;
+    let mut ids = Vec::new();
+    // One at a time, so each gets the next scripted answer.
+    for (visitor, expected) in VISITORS.iter().zip(["failed", "failed", "pending", "sent"]) {
+        let body = json!({
+            "name": visitor.name, "email": visitor.email, "country": visitor.country,
+            "phone": visitor.phone, "city": visitor.city, "message": visitor.message,
+            "consent": true,
+        });
+        let id = created_id(app.post_json(&body).await).await;
+        let row = wait_for_row(&app.db_path, &id, |row| row.attempts == 1).await;
+        assert_eq!(row.state, expected, "{}: {row:?}", visitor.name);
+        ids.push(id);
+    }
+    assert_eq!(app.row(&ids[0]).unwrap().section, "Norway");
+    let settings = app.settings.clone();
+    let db = app.db_path.clone();
+    let dir = app.stop().await;
+    smtp.stop();
+    let config = dir.path().join("operator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndatabase = {}\n{FALLBACK}",
+            toml::Value::String(db.display().to_string())
+        ),
+    )
+    .unwrap();
+    OutboxFixture {
+        settings,
+        db,
+        config,
+        ids,
+        dir,
+    }
+}
+
+struct Run {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl OutboxFixture {
+    /// `joinform outbox ARGS… --config FILE`, from the temp dir.
+    fn outbox(&self, args: &[&str]) -> Run {
+        let output = joinform()
+            .arg("outbox")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        let run = Run {
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert_no_personal_data(&format!("{}{}", run.stdout, run.stderr));
+        run
+    }
+}
+
+fn assert_no_personal_data(text: &str) {
+    for visitor in &VISITORS {
+        for value in [
+            visitor.name,
+            visitor.email,
+            visitor.phone,
+            visitor.city,
+            visitor.message,
+        ] {
+            assert!(!text.contains(value), "{value:?} printed:\n{text}");
+        }
+        // Not even part of an address.
+        let local_part = visitor.email.split('@').next().unwrap();
+        assert!(
+            !text.contains(local_part),
+            "{local_part:?} printed:\n{text}"
+        );
+    }
+}
+
+fn counts_block(pending: u32, sent: u32, failed: u32) -> String {
+    format!("outbox:\n  pending  {pending}\n  sent     {sent}\n  failed   {failed}\n")
+}
+
+const FAILED_HEADER: &str =
+    "failed rows (submission id, section, attempts, queued at, last error):\n";
+
+/// The listed failed rows, split at the tabs.
+fn failed_rows(stdout: &str) -> Vec<Vec<String>> {
+    let Some((_, rows)) = stdout.split_once(FAILED_HEADER) else {
+        return Vec::new();
+    };
+    rows.lines()
+        .map(|line| {
+            line.strip_prefix("  ")
+                .unwrap_or_else(|| panic!("indented row: {line:?}"))
+                .split('\t')
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// The listing of a row as `joinform outbox` prints it, from the database.
+fn listed(id: &str, section: &str, row: &OutboxRow) -> Vec<String> {
+    vec![
+        id.to_owned(),
+        section.to_owned(),
+        row.attempts.to_string(),
+        row.created_at.clone(),
+        row.last_error.clone().unwrap_or_default(),
+    ]
+}
+
+#[tokio::test]
+async fn outbox_prints_counts_and_failed_rows_without_personal_data() {
+    let fixture = outbox_fixture().await;
+    let before = outbox_table(&fixture.db);
+
+    let run = fixture.outbox(&[]);
+    assert!(run.success, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(
+        run.stdout.starts_with(&counts_block(1, 1, 2)),
+        "{}",
+        run.stdout
+    );
+    let rows = failed_rows(&run.stdout);
+    let expected: Vec<Vec<String>> = [(0, "mailbox unavailable"), (1, "relaying denied")]
+        .into_iter()
+        .map(|(index, reply)| {
+            let id = &fixture.ids[index];
+            let row = &before[id];
+            assert_eq!((row.state.as_str(), row.attempts), ("failed", 1));
+            let error = row.last_error.as_deref().unwrap();
+            assert!(error.contains("550") && error.contains(reply), "{error}");
+            listed(id, VISITORS[index].section, row)
+        })
+        .collect();
+    // Oldest first; each with id, section, attempts, queue time and the SMTP answer.
+    assert_eq!(rows, expected, "{}", run.stdout);
+    // The pending row (it has a last error too) and the sent one are only counted.
+    for id in &fixture.ids[2..] {
+        assert!(!run.stdout.contains(id.as_str()), "{}", run.stdout);
+    }
+    // Looking changes nothing.
+    assert_eq!(outbox_table(&fixture.db), before);
+}
+
+#[tokio::test]
+async fn outbox_retry_with_an_id_puts_that_failed_row_back_to_pending_and_due() {
+    let fixture = outbox_fixture().await;
+    let before = outbox_table(&fixture.db);
+    let retried = &fixture.ids[0];
+
+    let start = Timestamp::now().to_string();
+    let run = fixture.outbox(&["retry", retried]);
+    let end = Timestamp::now().to_string();
+    assert!(run.success, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr, "");
+    let expected_head = format!(
+        "1 failed row(s) put back to pending\na running server sends them within a minute\n{}",
+        counts_block(2, 1, 1)
+    );
+    assert!(run.stdout.starts_with(&expected_head), "{}", run.stdout);
+    let other = &fixture.ids[1];
+    assert_eq!(
+        failed_rows(&run.stdout),
+        [listed(other, VISITORS[1].section, &before[other])]
+    );
+
+    let after = outbox_table(&fixture.db);
+    let row = &after[retried];
+    assert_eq!(
+        (row.state.as_str(), row.attempts),
+        ("pending", 0),
+        "{row:?}"
+    );
+    // Due now, and the give-up clock restarts now.
+    assert!(
+        start <= row.next_attempt_at && row.next_attempt_at <= end,
+        "{start} <= {} <= {end}",
+        row.next_attempt_at
+    );
+    assert_eq!(row.created_at, row.next_attempt_at);
+    assert_eq!(row.message_id, before[retried].message_id);
+    for id in &fixture.ids[1..] {
+        assert_eq!(after[id], before[id], "only the named row changes");
+    }
+
+    // It really is due: a server started on the database sends it at once, with the
+    // Message-ID it always had; the other rows stay as they are.
+    let smtp = SmtpServer::start(Behaviour::Scripted(VecDeque::new())).await;
+    let mut settings = fixture.settings.clone();
+    settings.mail.smtp.port = smtp.port();
+    let app = spawn_app_in(fixture.dir, settings);
+    let sent = wait_for_row(&fixture.db, retried, |row| row.state == "sent").await;
+    assert_eq!(sent.attempts, 1);
+    let messages = smtp.wait_for(1, WAIT).await;
+    assert_eq!(messages.len(), 1);
+    let text = String::from_utf8_lossy(&messages[0].data);
+    assert!(
+        text.contains(&format!("Message-ID: {}", before[retried].message_id)),
+        "{text}"
+    );
+    let now = outbox_table(&fixture.db);
+    for id in &fixture.ids[1..] {
+        assert_eq!(now[id], before[id]);
+    }
+    app.stop().await;
+    smtp.stop();
+}
+
+#[tokio::test]
+async fn outbox_retry_of_an_id_that_is_not_a_failed_row_changes_nothing_names_it_and_fails() {
+    let fixture = outbox_fixture().await;
+    let before = outbox_table(&fixture.db);
+    let unknown = "01a220ea-7919-7262-a02f-51ea55f76b5f";
+    assert!(!before.contains_key(unknown));
+    // Unknown, malformed, pending and sent: none is a failed row.
+    for id in [
+        unknown,
+        "not-an-id",
+        fixture.ids[2].as_str(),
+        fixture.ids[3].as_str(),
+    ] {
+        let run = fixture.outbox(&["retry", id]);
+        // The id is named and the exit status says not everything asked for was done.
+        assert!(!run.success, "{id}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(1));
+        assert_eq!(run.stderr, "", "{id}");
+        let expected_head = format!(
+            "0 failed row(s) put back to pending\nnot a failed row, left as it is: {id}\n{}",
+            counts_block(1, 1, 2)
+        );
+        assert!(
+            run.stdout.starts_with(&expected_head),
+            "{id}: {}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("a running server"), "{}", run.stdout);
+        assert_eq!(outbox_table(&fixture.db), before, "{id} changed something");
+    }
+
+    // Beside a failed id, an unknown one is named; the failed one is still retried.
+    let run = fixture.outbox(&["retry", unknown, &fixture.ids[1]]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "1 failed row(s) put back to pending\nnot a failed row, left as it is: {unknown}\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(outbox_table(&fixture.db)[&fixture.ids[1]].state, "pending");
+}
+
+#[test]
+fn data_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo").join("joinfrom.db");
+    let config = dir.path().join("joinform.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndatabase = {:?}\n",
+            missing.display().to_string()
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["outbox"][..],
+        &["outbox", "retry"],
+        &["audit"],
+        &["purge"],
+        &["forget", "kari@example.org"],
+        &["export"],
+    ] {
+        let output = joinform()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("there is no database at") && stderr.contains("joinfrom.db"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!missing.exists(), "nothing was created");
+    assert!(!missing.parent().unwrap().exists());
+}
+
+#[tokio::test]
+async fn outbox_retry_without_ids_requeues_every_failed_row_and_nothing_else() {
+    let fixture = outbox_fixture().await;
+    let before = outbox_table(&fixture.db);
+
+    let start = Timestamp::now().to_string();
+    let run = fixture.outbox(&["retry"]);
+    let end = Timestamp::now().to_string();
+    assert!(run.success, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "2 failed row(s) put back to pending\na running server sends them within a minute\n{}",
+            counts_block(3, 1, 0)
+        )
+    );
+    let after = outbox_table(&fixture.db);
+    for id in &fixture.ids[..2] {
+        let row = &after[id];
+        assert_eq!(
+            (row.state.as_str(), row.attempts),
+            ("pending", 0),
+            "{row:?}"
+        );
+        assert!(start <= row.next_attempt_at && row.next_attempt_at <= end);
+    }
+    // The pending row keeps its hour's wait and its attempt; the sent one stays sent.
+    for id in &fixture.ids[2..] {
+        assert_eq!(after[id], before[id]);
+    }
+
+    // Nothing failed is left: a second run changes nothing.
+    let run = fixture.outbox(&["retry"]);
+    assert!(run.success);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "0 failed row(s) put back to pending\n{}",
+            counts_block(3, 1, 0)
+        )
+    );
+    assert_eq!(outbox_table(&fixture.db), after);
+}
+
+// ---- No arguments: `joinform` serves ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!dir.path().join("config").exists());
+    let mut server = ServerProcess::start_with_args(dir.path(), &[], &[]);
+
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "{}", server.log());
+    let database = dir.path().join("data").join("joinform.db");
+    assert!(database.is_file(), "{}", server.log());
+
+    let id = created_id(
+        reqwest::Client::new()
+            .post(server.url("/join"))
+            .json(&valid_json())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // The built-in mail transport writes the notification under data/mail.
+    let mail = dir.path().join("data").join("mail");
+    let expected = format!("Message-ID: <{id}@");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let written = loop {
+        let found = std::fs::read_dir(&mail)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "eml"))
+            .any(|entry| {
+                std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(&expected))
+            });
+        if found || tokio::time::Instant::now() >= deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        written,
+        "no .eml for {id} in {}\n{}",
+        mail.display(),
+        server.log()
+    );
+
+    server.signal("TERM");
+    let status = tokio::task::block_in_place(|| server.wait_exit(WAIT))
+        .expect("the server exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    let stored: String = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row("SELECT id FROM submissions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, id);
 }

@@ -311,6 +311,14 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut with_workers = vec![("JOINFORM_SERVER__WORKERS", "1")];
+        with_workers.extend_from_slice(env);
+        Self::start_with_args(dir, &["serve"], &with_workers)
+    }
+
+    /// Runs the binary with exactly `args` (none: the default command), in `dir`, with
+    /// inherited `JOINFORM_*` variables removed, both listeners on port 0, then `env`.
+    pub fn start_with_args(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
 
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
@@ -318,11 +326,10 @@ impl ServerProcess {
             command.env_remove(key);
         }
         command
-            .arg("serve")
+            .args(args)
             .current_dir(dir)
             .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
             .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
-            .env("JOINFORM_SERVER__WORKERS", "1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         for (key, value) in env {

@@ -357,7 +357,9 @@ async fn a_5xx_answer_fails_the_row_at_once() {
     assert_eq!(app.outbox()[0].1, 1);
 
     // The operator puts it back; it is delivered.
-    let report = joinform::cli::outbox(&app.settings, Some(&[])).unwrap();
+    let report = joinform::cli::outbox(&app.settings, Some(&[]))
+        .unwrap()
+        .text;
     assert!(report.contains("1 failed row(s) put back"), "{report}");
     assert!(
         !report.contains("kari@example.org"),
