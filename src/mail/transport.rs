@@ -139,8 +139,12 @@ fn error_text(error: &lettre::transport::smtp::Error) -> String {
     let mut text = format!("{kind}: {error}");
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // lettre's own message often quotes its cause already.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     redact_addresses(
