@@ -5,6 +5,7 @@ use std::fmt;
 use validator::ValidateEmail;
 
 use super::FieldProblem;
+use super::text::trim_edges;
 
 const MAX_ADDRESS_BYTES: usize = 254;
 const MAX_LOCAL_BYTES: usize = 64;
@@ -25,12 +26,12 @@ pub struct MemberEmail {
 
 impl MemberEmail {
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
-        // Surrounding spaces are trimmed, but a line break or tab is never part of an
-        // address someone typed: it is refused, not trimmed.
-        if raw.chars().any(|c| c.is_control()) {
+        // Surrounding spaces and invisible characters are trimmed, but a line break or
+        // tab is never part of an address someone typed: it is refused, not trimmed.
+        let address = trim_edges(raw);
+        if address.chars().any(|c| c.is_control()) {
             return Err(FieldProblem::InvalidEmail);
         }
-        let address = raw.trim();
         if address.is_empty() {
             return Err(FieldProblem::Required);
         }

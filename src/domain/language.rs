@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::FieldProblem;
-use super::text::is_forbidden;
+use super::text::{is_forbidden, trim_edges};
 
 const MAX_CHARS: usize = 35;
 
@@ -15,10 +15,10 @@ pub struct LanguageTag(String);
 impl LanguageTag {
     /// `Ok(None)` when the field is empty.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
-        if raw.chars().any(is_forbidden) {
+        let tag = trim_edges(raw);
+        if tag.chars().any(is_forbidden) {
             return Err(FieldProblem::ControlCharacters);
         }
-        let tag = raw.trim();
         if tag.is_empty() {
             return Ok(None);
         }
