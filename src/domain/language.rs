@@ -60,4 +60,32 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_35_character_limit_holds_for_well_formed_tags() {
+        // Well-formed BCP 47 (private-use subtags of up to 8 characters), 39 characters:
+        // only the length limit refuses it.
+        let private_use = "en-x-abcdefgh-abcdefgh-abcdefgh-abcdef";
+        assert_eq!(private_use.len(), 38);
+        let thirty_nine = format!("{private_use}g");
+        assert!(language_tags::LanguageTag::parse(&thirty_nine).is_ok());
+        assert_eq!(
+            LanguageTag::parse(&thirty_nine),
+            Err(FieldProblem::InvalidLanguage)
+        );
+        let thirty_six = "en-x-abcdefgh-abcdefgh-abcdefgh-abc";
+        assert_eq!(thirty_six.len(), 35);
+        assert!(LanguageTag::parse(thirty_six).unwrap().is_some());
+        let thirty_six = format!("{thirty_six}d");
+        assert_eq!(
+            LanguageTag::parse(&thirty_six),
+            Err(FieldProblem::InvalidLanguage)
+        );
+        // Counted after trimming what surrounds the tag.
+        let padded = format!(
+            "\u{200B} {} \u{FEFF}",
+            "en-x-abcdefgh-abcdefgh-abcdefgh-abc"
+        );
+        assert!(LanguageTag::parse(&padded).unwrap().is_some());
+    }
 }

@@ -99,4 +99,24 @@ mod tests {
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
     }
+
+    #[test]
+    fn the_not_utf8_answer_is_translated_and_always_names_the_fix() {
+        let english = not_utf8_message(Texts::new("en"));
+        for tag in i18n::shipped() {
+            let texts = Texts::new(tag);
+            let message = not_utf8_message(texts);
+            assert!(
+                message.contains("accept-charset=\"UTF-8\""),
+                "{tag}: {message}"
+            );
+            if tag != "en" {
+                assert_ne!(message, english, "{tag} has its own words");
+            }
+            let page = not_utf8_page(texts);
+            assert!(page.contains(&format!("<html lang=\"{tag}\"")), "{tag}");
+            assert!(page.contains("accept-charset=&quot;UTF-8&quot;"), "{tag}");
+        }
+        assert!(not_utf8_page(Texts::new("fa")).contains("dir=\"rtl\""));
+    }
 }
