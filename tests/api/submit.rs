@@ -348,7 +348,7 @@ async fn phone_numbers_from_every_keyboard_and_contacts_app_are_stored_in_ascii(
             "a contacts app",
         ),
     ];
-    for (language, phone, stored, reason) in cases {
+    for (language, phone, _, reason) in cases {
         let response = app
             .post_form(&[
                 ("name", "Kari Nordmann"),
