@@ -61,9 +61,10 @@ pub enum BodyFormat {
 }
 
 impl BodyFormat {
-    /// From the Content-Type header. JSON (RFC 8259 section 8.1) and multipart bodies
-    /// are UTF-8, so a charset other than UTF-8 is refused for them; a urlencoded body
-    /// may name any encoding (see [`declared_encoding`]).
+    /// From the Content-Type header. A `charset` parameter other than UTF-8 is refused:
+    /// JSON is UTF-8 (RFC 8259 section 8.1), and a client that sets its own
+    /// Content-Type can send UTF-8. Browsers never send the parameter; a form on a page
+    /// in a legacy encoding names it in [`CHARSET_FIELD`] instead.
     ///
     /// # Errors
     /// [`BodyError::UnsupportedMediaType`] for a missing, malformed or other content
@@ -89,24 +90,20 @@ impl BodyFormat {
                 ));
             }
         };
-        match (format, mime.get_param(mime::CHARSET)) {
-            (_, None) => {}
-            (Self::UrlEncoded, Some(charset)) => {
-                encoding_named(charset.as_str())?;
-            }
-            (_, Some(charset)) if charset.as_str().eq_ignore_ascii_case("utf-8") => {}
-            (_, Some(_)) => {
-                return Err(BodyError::UnsupportedMediaType(
-                    "JSON and multipart bodies must be UTF-8",
-                ));
-            }
+        // Not mapped like `_charset_`: a Content-Type that says UTF-16 means UTF-16.
+        if let Some(charset) = mime.get_param(mime::CHARSET)
+            && Encoding::for_label_no_replacement(charset.as_str().trim().as_bytes()) != Some(UTF_8)
+        {
+            return Err(BodyError::UnsupportedMediaType(
+                "send UTF-8; a form on a page in another encoding may name it in _charset_",
+            ));
         }
         Ok(format)
     }
 }
 
-/// The encoding a urlencoded body's Content-Type names in its `charset` parameter, as
-/// some non-browser clients send it.
+/// The encoding a body's Content-Type names in its `charset` parameter: after
+/// [`BodyFormat::of`], UTF-8 or none.
 ///
 /// # Errors
 /// [`BodyError::UnsupportedMediaType`] for a charset the WHATWG Encoding Standard does
