@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::FieldProblem;
-use super::text::is_forbidden;
+use super::text::{is_forbidden, trim_edges};
 
 /// The officially assigned ISO 3166-1 alpha-2 codes (249, as published by the ISO 3166
 /// Maintenance Agency) plus XK, the user-assigned code in common use for Kosovo. Sorted,
@@ -34,10 +34,10 @@ pub struct CountryCode([u8; 2]);
 impl CountryCode {
     /// Accepts any case and surrounding whitespace: `no`, ` NO `, `No`.
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
-        if raw.chars().any(is_forbidden) {
+        let trimmed = trim_edges(raw);
+        if trimmed.chars().any(is_forbidden) {
             return Err(FieldProblem::ControlCharacters);
         }
-        let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(FieldProblem::Required);
         }

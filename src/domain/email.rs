@@ -5,6 +5,7 @@ use std::fmt;
 use validator::ValidateEmail;
 
 use super::FieldProblem;
+use super::text::trim_edges;
 
 const MAX_ADDRESS_BYTES: usize = 254;
 const MAX_LOCAL_BYTES: usize = 64;
@@ -25,12 +26,12 @@ pub struct MemberEmail {
 
 impl MemberEmail {
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
-        // Surrounding spaces are trimmed, but a line break or tab is never part of an
-        // address someone typed: it is refused, not trimmed.
-        if raw.chars().any(|c| c.is_control()) {
+        // Surrounding spaces and invisible characters are trimmed, but a line break or
+        // tab is never part of an address someone typed: it is refused, not trimmed.
+        let address = trim_edges(raw);
+        if address.chars().any(|c| c.is_control()) {
             return Err(FieldProblem::InvalidEmail);
         }
-        let address = raw.trim();
         if address.is_empty() {
             return Err(FieldProblem::Required);
         }
@@ -242,5 +243,24 @@ mod tests {
         for (raw, problem, reason) in cases {
             assert_eq!(MemberEmail::parse(raw), Err(problem), "{reason}: {raw}");
         }
+    }
+
+    #[test]
+    fn the_254_byte_limit_applies_to_the_address_as_typed() {
+        // An IDN domain is shorter in punycode than as typed, where each "ü" is two
+        // bytes: 3 + 1 + (4 * 61 + 3) + 3 = 254 bytes typed.
+        let label = format!("b{}", "ü".repeat(30));
+        assert_eq!(label.len(), 61);
+        let domain = format!("{label}.{label}.{label}.{label}.de");
+        let fits = format!("kar@{domain}");
+        assert_eq!(fits.len(), 254);
+        // Its ASCII form is well within the limit, so only the limit on what was typed
+        // can refuse one byte more.
+        let ascii = idna::domain_to_ascii_strict(&domain).unwrap();
+        assert!(5 + ascii.len() < 254, "{}", ascii.len());
+        assert!(MemberEmail::parse(&fits).is_ok());
+        let over = format!("kari@{domain}");
+        assert_eq!(over.len(), 255);
+        assert_eq!(MemberEmail::parse(&over), Err(FieldProblem::InvalidEmail));
     }
 }

@@ -144,3 +144,41 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_field_names() {
+        for name in ["organisation", "a", "union_2", "x1_", &"a".repeat(32)] {
+            assert_eq!(
+                FieldName::parse_extra(name).map(|n| n.0),
+                Ok(name.to_owned()),
+                "{name}"
+            );
+        }
+        let shape = Err("must be 1-32 characters of a-z, 0-9 and _, starting with a letter");
+        for (name, reason) in [
+            ("", "empty"),
+            (&"a".repeat(33) as &str, "33 characters"),
+            ("1union", "starts with a digit"),
+            ("_union", "starts with an underscore"),
+            ("Union", "upper case"),
+            ("uniOn", "upper case inside"),
+            ("union-2", "hyphen"),
+            ("union name", "space"),
+            ("unión", "non-ASCII letter"),
+            ("union\u{200B}", "invisible character"),
+        ] {
+            assert_eq!(FieldName::parse_extra(name), shape, "{reason}");
+        }
+        for name in STANDARD_FIELDS {
+            assert_eq!(
+                FieldName::parse_extra(name),
+                Err("is the name of a standard field"),
+                "{name}"
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::FieldProblem;
-use super::text::is_forbidden;
+use super::text::{is_forbidden, trim_edges};
 
 const MAX_CHARS: usize = 35;
 
@@ -15,10 +15,10 @@ pub struct LanguageTag(String);
 impl LanguageTag {
     /// `Ok(None)` when the field is empty.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
-        if raw.chars().any(is_forbidden) {
+        let tag = trim_edges(raw);
+        if tag.chars().any(is_forbidden) {
             return Err(FieldProblem::ControlCharacters);
         }
-        let tag = raw.trim();
         if tag.is_empty() {
             return Ok(None);
         }
@@ -59,5 +59,33 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn the_35_character_limit_holds_for_well_formed_tags() {
+        // Well-formed BCP 47 (private-use subtags of up to 8 characters), 39 characters:
+        // only the length limit refuses it.
+        let private_use = "en-x-abcdefgh-abcdefgh-abcdefgh-abcdef";
+        assert_eq!(private_use.len(), 38);
+        let thirty_nine = format!("{private_use}g");
+        assert!(language_tags::LanguageTag::parse(&thirty_nine).is_ok());
+        assert_eq!(
+            LanguageTag::parse(&thirty_nine),
+            Err(FieldProblem::InvalidLanguage)
+        );
+        let thirty_six = "en-x-abcdefgh-abcdefgh-abcdefgh-abc";
+        assert_eq!(thirty_six.len(), 35);
+        assert!(LanguageTag::parse(thirty_six).unwrap().is_some());
+        let thirty_six = format!("{thirty_six}d");
+        assert_eq!(
+            LanguageTag::parse(&thirty_six),
+            Err(FieldProblem::InvalidLanguage)
+        );
+        // Counted after trimming what surrounds the tag.
+        let padded = format!(
+            "\u{200B} {} \u{FEFF}",
+            "en-x-abcdefgh-abcdefgh-abcdefgh-abc"
+        );
+        assert!(LanguageTag::parse(&padded).unwrap().is_some());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::config::FormSettings;
 
 use super::field::STANDARD_FIELDS;
-use super::text::is_forbidden;
+use super::text::{is_forbidden, trim_edges};
 use super::{
     City, CountryCode, ExtraValue, FieldName, FieldProblem, LanguageTag, MemberEmail, MemberName,
     Message, PhoneNumber, ValidationErrors,
@@ -116,10 +116,10 @@ impl Consent {
             None => Ok(Self(false)),
             Some(RawValue::Bool(given)) => Ok(Self(*given)),
             Some(RawValue::Other) => Err(FieldProblem::InvalidConsent),
-            Some(RawValue::Text(text)) if text.chars().any(is_forbidden) => {
+            Some(RawValue::Text(text)) if trim_edges(text).chars().any(is_forbidden) => {
                 Err(FieldProblem::ControlCharacters)
             }
-            Some(RawValue::Text(text)) => match text.trim().to_ascii_lowercase().as_str() {
+            Some(RawValue::Text(text)) => match trim_edges(text).to_ascii_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => Ok(Self(true)),
                 "" | "off" | "false" | "no" | "0" => Ok(Self(false)),
                 _ => Err(FieldProblem::InvalidConsent),
@@ -330,5 +330,134 @@ mod tests {
             raw.insert("name", RawValue::Text("Ola".into())),
             Err(DuplicateField("name".into()))
         );
+    }
+
+    /// Format characters of every kind copy-paste brings, and a variation selector.
+    const INVISIBLE: [(char, &str); 13] = [
+        ('\u{200B}', "zero-width space"),
+        ('\u{FEFF}', "byte-order mark"),
+        ('\u{200E}', "left-to-right mark"),
+        ('\u{200F}', "right-to-left mark"),
+        ('\u{202A}', "left-to-right embedding"),
+        ('\u{202C}', "pop directional formatting"),
+        ('\u{202D}', "left-to-right override"),
+        ('\u{202E}', "right-to-left override"),
+        ('\u{2066}', "left-to-right isolate"),
+        ('\u{2069}', "pop directional isolate"),
+        ('\u{2060}', "word joiner"),
+        ('\u{00AD}', "soft hyphen"),
+        ('\u{FE0F}', "variation selector 16"),
+    ];
+
+    /// Every single-line field: a valid value and what is stored for it.
+    const SINGLE_LINE: [(&str, &str); 8] = [
+        ("name", "Kari Nordmann"),
+        ("email", "kari@example.org"),
+        ("country", "NO"),
+        ("phone", "+47 912 34 567"),
+        ("city", "Tromsø"),
+        ("language", "nb"),
+        ("consent", "yes"),
+        ("organisation", "Union"),
+    ];
+
+    fn stored(submission: &NewSubmission, field: &str) -> String {
+        match field {
+            "name" => submission.name.as_str().to_owned(),
+            "email" => submission.email.to_string(),
+            "country" => submission.country.as_str().to_owned(),
+            "phone" => submission
+                .phone
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            "city" => submission
+                .city
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            "language" => submission
+                .language
+                .as_ref()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default(),
+            "consent" => if submission.consent.0 { "yes" } else { "no" }.to_owned(),
+            other => submission.extra.get(other).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn form_with(field: &str, value: &str) -> RawForm {
+        let pairs: Vec<(&str, &str)> = SINGLE_LINE
+            .iter()
+            .map(|&(name, valid)| (name, if name == field { value } else { valid }))
+            .collect();
+        form(&pairs)
+    }
+
+    #[test]
+    fn invisible_characters_at_either_end_of_every_single_line_field_are_trimmed() {
+        for (field, valid) in SINGLE_LINE {
+            for (c, what) in INVISIBLE {
+                for (value, place) in [
+                    (format!("{c}{valid}"), "start"),
+                    (format!("{valid}{c}"), "end"),
+                    (format!("{c}{c} {valid} {c}"), "both ends, with spaces"),
+                ] {
+                    let submission =
+                        NewSubmission::parse(&form_with(field, &value), &schema(), None)
+                            .unwrap_or_else(|e| panic!("{field}, {what} at the {place}: {e}"));
+                    assert_eq!(
+                        stored(&submission, field),
+                        valid,
+                        "{field}, {what} at the {place}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inside_a_value_bidi_controls_stay_refused_and_line_breaks_at_the_edges_too() {
+        for (field, valid) in SINGLE_LINE {
+            if field == "phone" {
+                // A phone number has no text to disguise: every invisible character is
+                // dropped (see PhoneNumber::parse).
+                continue;
+            }
+            let mut chars = valid.chars();
+            let first = chars.next().unwrap_or_default();
+            let rest: String = chars.collect();
+            for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}'] {
+                let errors = NewSubmission::parse(
+                    &form_with(field, &format!("{first}{c}{rest}")),
+                    &schema(),
+                    None,
+                )
+                .expect_err(field);
+                let expected = if field == "email" {
+                    FieldProblem::InvalidEmail
+                } else {
+                    FieldProblem::ControlCharacters
+                };
+                assert_eq!(
+                    errors
+                        .iter()
+                        .map(|e| (e.field.as_str(), e.problem))
+                        .collect::<Vec<_>>(),
+                    [(field, expected)],
+                    "{field}: U+{:04X} inside",
+                    c as u32
+                );
+            }
+            for edge in [
+                format!("\n{valid}"),
+                format!("{valid}\r\n"),
+                format!("\t{valid}"),
+            ] {
+                let errors = NewSubmission::parse(&form_with(field, &edge), &schema(), None)
+                    .expect_err(field);
+                assert_eq!(errors.iter().count(), 1, "{field}: {edge:?}");
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Free text fields: city, message and configured extra fields, and the cleaning rules
 //! every text field shares.
 
+use icu_properties::props::{GeneralCategory, VariationSelector};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
 
 use super::FieldProblem;
@@ -19,10 +21,35 @@ pub(crate) fn is_forbidden(c: char) -> bool {
         )
 }
 
-/// The shared rule for one-line text: no forbidden characters, NFC, whitespace trimmed
-/// and collapsed to single spaces, at most `max` characters. Empty after cleaning is
-/// `None`.
+/// Characters that show nothing and say nothing: format characters (Unicode
+/// General_Category Cf: direction marks, embeddings, overrides and isolates, zero-width
+/// space and joiners, the byte-order mark, ...) and variation selectors. Contacts apps
+/// and rich-text copy-paste wrap values in them, so they are trimmed from the ends of
+/// a field rather than refused.
+pub(crate) fn is_invisible(c: char) -> bool {
+    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+        || CodePointSetData::new::<VariationSelector>().contains(c)
+}
+
+/// The edge rule every single-line field shares: whitespace and [invisible](is_invisible)
+/// characters go from both ends, in any mix. Controls and line separators are not
+/// trimmed: a line break or tab was never part of what someone typed in one line, so the
+/// field's own check refuses it. Inside a value nothing changes here: an embedded bidi
+/// override stays refused, and a zero-width non-joiner inside a Persian name stays.
+pub(crate) fn trim_edges(raw: &str) -> &str {
+    raw.trim_matches(is_edge_filler)
+}
+
+/// What [`trim_edges`] takes away.
+fn is_edge_filler(c: char) -> bool {
+    is_invisible(c) || (c.is_whitespace() && !is_forbidden(c))
+}
+
+/// The shared rule for one-line text: [edges trimmed](trim_edges), no forbidden
+/// characters, NFC, whitespace collapsed to single spaces, at most `max` characters.
+/// Empty after cleaning is `None`.
 pub(crate) fn clean_single_line(raw: &str, max: usize) -> Result<Option<String>, FieldProblem> {
+    let raw = trim_edges(raw);
     if raw.chars().any(is_forbidden) {
         return Err(FieldProblem::ControlCharacters);
     }
@@ -67,6 +94,8 @@ impl Message {
     /// everything else is kept as typed (in NFC).
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldProblem> {
         let unified = raw.replace("\r\n", "\n").replace('\r', "\n");
+        // The single-line edge rule, plus the blank lines around the text.
+        let unified = unified.trim_matches(|c: char| c == '\n' || is_edge_filler(c));
         if unified.chars().any(|c| c != '\n' && is_forbidden(c)) {
             return Err(FieldProblem::ControlCharacters);
         }

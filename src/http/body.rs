@@ -10,10 +10,23 @@ use actix_web::HttpMessage;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Payload};
+use encoding_rs::{Encoding, UTF_8};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::domain::{DuplicateField, FormSchema, RawForm, RawValue};
+use crate::i18n;
+
+use super::form_page::LANGUAGE_FIELD;
+
+/// The field browsers fill with the encoding they sent a form in, when the form has a
+/// hidden input of this name (HTML Standard, "constructing the entry list"). Decoders
+/// read it and drop it: it is never a field of the submission.
+pub const CHARSET_FIELD: &str = "_charset_";
+
+/// The UTF-8 byte-order mark. A body or part may start with it (RFC 8259 section 8.1
+/// allows it for JSON); it is a signature, not content.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// Why a body could not be turned into fields.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +39,15 @@ pub enum BodyError {
     FilePart,
     #[error("the request body is malformed: {0}")]
     Malformed(String),
+    /// The body (or a part) is not UTF-8 and names no other encoding: most often a form
+    /// on a page that is not UTF-8. `page_language` is the shipped language its `_lang` field
+    /// names, if it has one, for wording the answer.
     #[error("the request body is not valid UTF-8")]
-    InvalidUtf8,
+    InvalidUtf8 { page_language: Option<&'static str> },
+    /// The body names an encoding (`_charset_` or a `charset` parameter) that its bytes
+    /// do not follow.
+    #[error("the request body is not valid {charset}, the encoding it names")]
+    Misencoded { charset: &'static str },
     #[error(transparent)]
     Duplicate(#[from] DuplicateField),
 }
@@ -41,7 +61,14 @@ pub enum BodyFormat {
 }
 
 impl BodyFormat {
-    /// From the Content-Type header; a charset other than UTF-8 is refused.
+    /// From the Content-Type header. A `charset` parameter other than UTF-8 is refused:
+    /// JSON is UTF-8 (RFC 8259 section 8.1), and a client that sets its own
+    /// Content-Type can send UTF-8. Browsers never send the parameter; a form on a page
+    /// in a legacy encoding names it in [`CHARSET_FIELD`] instead.
+    ///
+    /// # Errors
+    /// [`BodyError::UnsupportedMediaType`] for a missing, malformed or other content
+    /// type, or a charset joinform cannot read.
     pub fn of(request: &HttpRequest) -> Result<Self, BodyError> {
         let mime = request
             .mime_type()
@@ -63,12 +90,49 @@ impl BodyFormat {
                 ));
             }
         };
+        // Not mapped like `_charset_`: a Content-Type that says UTF-16 means UTF-16.
         if let Some(charset) = mime.get_param(mime::CHARSET)
-            && !charset.as_str().eq_ignore_ascii_case("utf-8")
+            && Encoding::for_label_no_replacement(charset.as_str().trim().as_bytes()) != Some(UTF_8)
         {
-            return Err(BodyError::UnsupportedMediaType("only UTF-8 is accepted"));
+            return Err(BodyError::UnsupportedMediaType(
+                "send UTF-8; a form on a page in another encoding may name it in _charset_",
+            ));
         }
         Ok(format)
+    }
+}
+
+/// The encoding a body's Content-Type names in its `charset` parameter: after
+/// [`BodyFormat::of`], UTF-8 or none.
+///
+/// # Errors
+/// [`BodyError::UnsupportedMediaType`] for a charset the WHATWG Encoding Standard does
+/// not know.
+pub fn declared_encoding(request: &HttpRequest) -> Result<Option<&'static Encoding>, BodyError> {
+    let Ok(Some(mime)) = request.mime_type() else {
+        return Ok(None);
+    };
+    mime.get_param(mime::CHARSET)
+        .map(|charset| encoding_named(charset.as_str()))
+        .transpose()
+}
+
+/// The encoding a label names (WHATWG Encoding Standard labels, any case). UTF-16 is
+/// read as UTF-8, as browsers encode a form on a UTF-16 page.
+fn encoding_named(label: &str) -> Result<&'static Encoding, BodyError> {
+    Encoding::for_label_no_replacement(label.trim().as_bytes())
+        .map(Encoding::output_encoding)
+        .ok_or(BodyError::UnsupportedMediaType(
+            "the body names a character encoding joinform does not know; send UTF-8",
+        ))
+}
+
+/// The body without a leading UTF-8 byte-order mark.
+fn without_bom(body: Bytes) -> Bytes {
+    if body.starts_with(BYTE_ORDER_MARK) {
+        body.slice(BYTE_ORDER_MARK.len()..)
+    } else {
+        body
     }
 }
 
@@ -80,10 +144,12 @@ pub async fn read_form(
     limit: usize,
 ) -> Result<RawForm, BodyError> {
     let format = BodyFormat::of(request)?;
-    let body = read_limited(request, payload, limit).await?;
+    let declared = declared_encoding(request)?;
+    // The mark is stripped after decompression: it belongs to the text, not the wire.
+    let body = without_bom(read_limited(request, payload, limit).await?);
     match format {
         BodyFormat::Json => decode_json(&body, schema),
-        BodyFormat::UrlEncoded => decode_urlencoded(&body, schema),
+        BodyFormat::UrlEncoded => decode_urlencoded_in(&body, schema, declared),
         BodyFormat::Multipart => decode_multipart(request, body, schema).await,
     }
 }
@@ -252,49 +318,119 @@ async fn read_limited(
     Ok(Bytes::from(buffer.bytes))
 }
 
-/// `application/x-www-form-urlencoded`, strictly: every name and value must decode to
-/// UTF-8 (browsers encode UTF-8 when the page is UTF-8).
+/// `application/x-www-form-urlencoded` in UTF-8, or in the encoding its
+/// [`CHARSET_FIELD`] names. Every name and value must decode.
+///
+/// # Errors
+/// See [`decode_urlencoded_in`].
 pub fn decode_urlencoded(body: &[u8], schema: &FormSchema) -> Result<RawForm, BodyError> {
-    let mut form = RawForm::default();
-    for pair in body
+    decode_urlencoded_in(body, schema, None)
+}
+
+/// `application/x-www-form-urlencoded` whose Content-Type may name an encoding
+/// (`declared`). A browser encodes a form in its page's encoding and says which only
+/// in [`CHARSET_FIELD`], if the form has that field; without either, the body is
+/// UTF-8, strictly.
+///
+/// # Errors
+/// [`BodyError::InvalidUtf8`] for a body that is not UTF-8 and names no encoding;
+/// [`BodyError::Misencoded`] when it does not follow the one it names;
+/// [`BodyError::UnsupportedMediaType`] for an unknown `_charset_`;
+/// [`BodyError::Malformed`] when the Content-Type and `_charset_` disagree;
+/// [`BodyError::Duplicate`] for a known field (or `_charset_`) given twice.
+pub fn decode_urlencoded_in(
+    body: &[u8],
+    schema: &FormSchema,
+    declared: Option<&'static Encoding>,
+) -> Result<RawForm, BodyError> {
+    let body = body.strip_prefix(BYTE_ORDER_MARK).unwrap_or(body);
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = body
         .split(|&byte| byte == b'&')
         .filter(|pair| !pair.is_empty())
-    {
-        let (name, value) = match pair.iter().position(|&byte| byte == b'=') {
-            Some(at) => (&pair[..at], &pair[at + 1..]),
-            None => (pair, &[][..]),
-        };
-        let name = percent_decode_utf8(name)?;
-        let value = percent_decode_utf8(value)?;
-        if schema.is_known(&name) {
-            form.insert(&name, RawValue::Text(value.into_owned()))?;
+        .map(|pair| match pair.iter().position(|&byte| byte == b'=') {
+            Some(at) => (percent_decode(&pair[..at]), percent_decode(&pair[at + 1..])),
+            None => (percent_decode(pair), Vec::new()),
+        })
+        .collect();
+    let charset_fields = pairs
+        .iter()
+        .filter(|(name, _)| name == CHARSET_FIELD.as_bytes())
+        .map(|(_, value)| value.as_slice());
+    let encoding = form_encoding(declared, charset_fields)?;
+    let page_language = || {
+        pairs
+            .iter()
+            .find(|(name, _)| name == LANGUAGE_FIELD.as_bytes())
+            .and_then(|(_, value)| i18n::resolve(&String::from_utf8_lossy(value)))
+    };
+    let mut form = RawForm::default();
+    for (name, value) in &pairs {
+        let name = decode_text(name, encoding, page_language)?;
+        let value = decode_text(value, encoding, page_language)?;
+        if name != CHARSET_FIELD && schema.is_known(&name) {
+            form.insert(&name, RawValue::Text(value))?;
         }
     }
     Ok(form)
 }
 
-fn percent_decode_utf8(encoded: &[u8]) -> Result<Cow<'_, str>, BodyError> {
-    let with_spaces: Cow<'_, [u8]> = if encoded.contains(&b'+') {
-        Cow::Owned(
-            encoded
-                .iter()
-                .map(|&byte| if byte == b'+' { b' ' } else { byte })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(encoded)
-    };
-    let decoded: Vec<u8> = percent_encoding::percent_decode(&with_spaces).collect();
-    String::from_utf8(decoded)
-        .map(Cow::Owned)
-        .map_err(|_| BodyError::InvalidUtf8)
+/// `+` is a space, then percent-decoding, to bytes in the form's encoding.
+fn percent_decode(encoded: &[u8]) -> Vec<u8> {
+    let with_spaces: Vec<u8> = encoded
+        .iter()
+        .map(|&byte| if byte == b'+' { b' ' } else { byte })
+        .collect();
+    percent_encoding::percent_decode(&with_spaces).collect()
+}
+
+/// The encoding a form was sent in: what its Content-Type and its [`CHARSET_FIELD`]
+/// name (they must agree), or `None` when neither names one.
+fn form_encoding<'a>(
+    declared: Option<&'static Encoding>,
+    mut charset_fields: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<&'static Encoding>, BodyError> {
+    let field = charset_fields.next();
+    if charset_fields.next().is_some() {
+        return Err(DuplicateField(CHARSET_FIELD.to_owned()).into());
+    }
+    let field = field
+        .map(|label| encoding_named(&String::from_utf8_lossy(label)))
+        .transpose()?;
+    match (declared, field) {
+        (Some(declared), Some(field)) if declared != field => Err(BodyError::Malformed(
+            "the Content-Type charset and the _charset_ field name different encodings".into(),
+        )),
+        (declared, field) => Ok(field.or(declared)),
+    }
+}
+
+/// Text in `encoding`; strict UTF-8 when that is UTF-8 or the form named none.
+fn decode_text(
+    bytes: &[u8],
+    encoding: Option<&'static Encoding>,
+    page_language: impl FnOnce() -> Option<&'static str>,
+) -> Result<String, BodyError> {
+    match encoding {
+        Some(encoding) if encoding != UTF_8 => encoding
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(Cow::into_owned)
+            .ok_or(BodyError::Misencoded {
+                charset: encoding.name(),
+            }),
+        _ => String::from_utf8(bytes.to_vec()).map_err(|_| BodyError::InvalidUtf8 {
+            page_language: page_language(),
+        }),
+    }
 }
 
 /// `application/json`: one object whose known members are strings (or `true`/`false`
 /// for consent). `null` counts as absent; other members are skipped unread.
 pub fn decode_json(body: &[u8], schema: &FormSchema) -> Result<RawForm, BodyError> {
+    let body = body.strip_prefix(BYTE_ORDER_MARK).unwrap_or(body);
     if std::str::from_utf8(body).is_err() {
-        return Err(BodyError::InvalidUtf8);
+        return Err(BodyError::InvalidUtf8 {
+            page_language: None,
+        });
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let form = JsonForm { schema }
@@ -361,7 +497,18 @@ impl<'de> Visitor<'de> for JsonForm<'_> {
     }
 }
 
-/// `multipart/form-data` with text parts only.
+/// One text part of a multipart body, not yet decoded.
+struct TextPart {
+    name: String,
+    value: Vec<u8>,
+    /// The `charset` of the part's own Content-Type, if any.
+    charset: Option<&'static Encoding>,
+}
+
+/// `multipart/form-data` with text parts only. A file input left empty (a part with an
+/// empty file name and no content, as browsers send it) is absent. Each part is UTF-8,
+/// or in its own Content-Type's charset, or else in the encoding the
+/// [`CHARSET_FIELD`] part names (RFC 7578 section 4.6).
 async fn decode_multipart(
     request: &HttpRequest,
     body: Bytes,
@@ -369,22 +516,25 @@ async fn decode_multipart(
 ) -> Result<RawForm, BodyError> {
     let stream = futures_util::stream::once(async move { Ok(body) });
     let mut multipart = Multipart::new(request.headers(), stream);
-    let mut form = RawForm::default();
+    let mut parts = Vec::new();
     while let Some(mut field) = multipart
         .try_next()
         .await
         .map_err(|error| BodyError::Malformed(error.to_string()))?
     {
-        let disposition = field.content_disposition();
-        if disposition.is_some_and(|d| d.get_filename().is_some() || d.get_filename_ext().is_some())
-        {
-            return Err(BodyError::FilePart);
-        }
-        if let Some(mime) = field.content_type()
-            && mime.type_() != mime::TEXT
-        {
-            return Err(BodyError::FilePart);
-        }
+        let file_name = field.content_disposition().and_then(|d| {
+            d.get_filename()
+                .map(str::is_empty)
+                .or_else(|| d.get_filename_ext().map(|ext| ext.value.is_empty()))
+        });
+        let text_type = match field.content_type() {
+            None => Ok(None),
+            Some(mime) if mime.type_() == mime::TEXT => mime
+                .get_param(mime::CHARSET)
+                .map(|charset| encoding_named(charset.as_str()))
+                .transpose(),
+            Some(_) => Err(BodyError::FilePart),
+        };
         let name = field.name().unwrap_or_default().to_owned();
         let mut value = Vec::new();
         while let Some(chunk) = field
@@ -394,9 +544,38 @@ async fn decode_multipart(
         {
             value.extend_from_slice(&chunk);
         }
-        let value = String::from_utf8(value).map_err(|_| BodyError::InvalidUtf8)?;
-        if schema.is_known(&name) {
-            form.insert(&name, RawValue::Text(value))?;
+        match (file_name, value.is_empty()) {
+            // A file input the visitor left empty.
+            (Some(true), true) => continue,
+            (Some(_), _) => return Err(BodyError::FilePart),
+            (None, _) => {}
+        }
+        let charset = text_type?;
+        if let Some(text) = value.strip_prefix(BYTE_ORDER_MARK) {
+            value = text.to_vec();
+        }
+        parts.push(TextPart {
+            name,
+            value,
+            charset,
+        });
+    }
+    let charset_fields = parts
+        .iter()
+        .filter(|part| part.name == CHARSET_FIELD)
+        .map(|part| part.value.as_slice());
+    let encoding = form_encoding(None, charset_fields)?;
+    let page_language = || {
+        parts
+            .iter()
+            .find(|part| part.name == LANGUAGE_FIELD)
+            .and_then(|part| i18n::resolve(&String::from_utf8_lossy(&part.value)))
+    };
+    let mut form = RawForm::default();
+    for part in &parts {
+        let value = decode_text(&part.value, part.charset.or(encoding), page_language)?;
+        if part.name != CHARSET_FIELD && schema.is_known(&part.name) {
+            form.insert(&part.name, RawValue::Text(value))?;
         }
     }
     Ok(form)

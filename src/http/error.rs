@@ -7,7 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::ValidationErrors;
-use crate::i18n::Texts;
+use crate::i18n::{REFERENCE_LANGUAGE, Texts};
 use crate::store::WriteFailure;
 
 use super::body::BodyError;
@@ -69,7 +69,10 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::Body(
-                BodyError::Malformed(_) | BodyError::InvalidUtf8 | BodyError::Duplicate(_),
+                BodyError::Malformed(_)
+                | BodyError::InvalidUtf8 { .. }
+                | BodyError::Misencoded { .. }
+                | BodyError::Duplicate(_),
             ) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,7 +89,8 @@ impl ApiError {
             Self::Body(BodyError::UnsupportedMediaType(_)) => "unsupported_media_type",
             Self::Body(BodyError::FilePart) => "file_not_accepted",
             Self::Body(BodyError::Malformed(_)) => "malformed_body",
-            Self::Body(BodyError::InvalidUtf8) => "invalid_utf8",
+            Self::Body(BodyError::InvalidUtf8 { .. }) => "invalid_utf8",
+            Self::Body(BodyError::Misencoded { .. }) => "invalid_encoding",
             Self::Body(BodyError::Duplicate(_)) => "duplicate_field",
             Self::Validation(_) => "validation_failed",
             Self::Store(_) => "temporarily_unavailable",
@@ -116,7 +120,8 @@ pub struct ErrorResponse {
     pub mode: ResponseMode,
     #[source]
     pub error: ApiError,
-    /// A shipped language to word field problems in; English when unset.
+    /// A shipped language to word field problems (and a body that is not UTF-8) in;
+    /// English when unset.
     pub language: Option<&'static str>,
 }
 
@@ -129,7 +134,8 @@ impl ErrorResponse {
         }
     }
 
-    /// Words validation messages in `language` (the page the visitor filled in).
+    /// Words validation messages, and the answer to a body that is not UTF-8, in
+    /// `language` (the page the visitor filled in, or the browser's language).
     pub fn in_language(mut self, language: &'static str) -> Self {
         self.language = Some(language);
         self
@@ -184,18 +190,26 @@ impl ResponseError for ErrorResponse {
                 .collect(),
             _ => Vec::new(),
         };
-        match self.mode {
-            ResponseMode::Json => response.json(JsonError {
+        // A form on a page that is not UTF-8: the visitor is told in their language,
+        // and the site owner how to fix the form.
+        let not_utf8 = matches!(self.error, ApiError::Body(BodyError::InvalidUtf8 { .. }))
+            .then(|| Texts::new(self.language.unwrap_or(REFERENCE_LANGUAGE)));
+        match (self.mode, not_utf8) {
+            (ResponseMode::Json, _) => response.json(JsonError {
                 error: self.error.code(),
-                message: match (&self.error, self.language) {
-                    (ApiError::Validation(_), Some(language)) => {
+                message: match (&self.error, self.language, not_utf8) {
+                    (_, _, Some(texts)) => pages::not_utf8_message(texts),
+                    (ApiError::Validation(_), Some(language), _) => {
                         Texts::new(language).get("summary_title").to_owned()
                     }
                     _ => self.error.message(),
                 },
                 errors: field_errors,
             }),
-            ResponseMode::Html => {
+            (ResponseMode::Html, Some(texts)) => response
+                .content_type(mime::TEXT_HTML_UTF_8)
+                .body(pages::not_utf8_page(texts)),
+            (ResponseMode::Html, None) => {
                 let problems: Vec<(String, String)> = field_errors
                     .into_iter()
                     .map(|e| (e.field.to_owned(), e.message))

@@ -10,7 +10,7 @@ use crate::spam::SpamReason;
 use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;
-use super::body::{discard_body, read_form};
+use super::body::{BodyError, discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
 use super::form_page;
 use super::request_log::LogOutcome;
@@ -46,7 +46,23 @@ pub async fn join(
     }
     let raw = read_form(&request, payload, &state.schema, state.max_body_bytes)
         .await
-        .map_err(|e| fail(e.into()))?;
+        .map_err(|error| match error {
+            // Most likely a form on a page in a legacy encoding: the visitor reads why
+            // in the page's language, else the browser's.
+            BodyError::InvalidUtf8 { page_language } => {
+                let language = page_language.or_else(|| match mode {
+                    ResponseMode::Html => Some(state.page.language_of(&request)),
+                    ResponseMode::Json => preferred_language(&request)
+                        .and_then(|tag| crate::i18n::resolve(tag.as_str())),
+                });
+                let error = fail(BodyError::InvalidUtf8 { page_language }.into());
+                match language {
+                    Some(language) => error.in_language(language),
+                    None => error,
+                }
+            }
+            other => fail(other.into()),
+        })?;
     let language = state.page.language_of_post(&request, &raw);
     let submission = match NewSubmission::parse(&raw, &state.schema, preferred_language(&request)) {
         Ok(submission) => submission,

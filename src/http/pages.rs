@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use actix_web::http::StatusCode;
 
+use crate::i18n::{self, Texts};
+
 /// Escapes text for an HTML element or a quoted attribute.
 pub fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -20,15 +22,21 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-fn layout(title: &str, body: &str) -> String {
+fn layout(language: &str, title: &str, body: &str) -> String {
+    let direction = if i18n::is_right_to_left(language) {
+        "rtl"
+    } else {
+        "ltr"
+    };
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{language}\" dir=\"{direction}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;\
          padding:0 1rem;line-height:1.5;color:#1a1a1a}}h1{{font-size:1.5rem}}\
          .problems li{{margin:.25rem 0}}</style></head>\
          <body><main>{body}</main></body></html>\n",
+        language = escape_html(language),
         title = escape_html(title),
     )
 }
@@ -55,7 +63,29 @@ pub fn error_page(status: StatusCode, message: &str, problems: &[(String, String
         );
     }
     let title = status.canonical_reason().unwrap_or("Error");
-    layout(title, &body)
+    layout("en", title, &body)
+}
+
+/// The answer to a form that was not sent in UTF-8 (a form on a page in a legacy
+/// encoding, without `accept-charset="UTF-8"` or a `_charset_` field), as one line of
+/// text: what happened, for the visitor, and the fix, for the site owner.
+pub fn not_utf8_message(texts: Texts) -> String {
+    format!(
+        "{} {}",
+        texts.get("error_not_utf8"),
+        texts.get("error_not_utf8_fix")
+    )
+}
+
+/// [`not_utf8_message`] as a page in the visitor's language.
+pub fn not_utf8_page(texts: Texts) -> String {
+    let body = format!(
+        "<h1>{}</h1><p>{}</p><p><small>{}</small></p>",
+        escape_html(texts.get("error_not_utf8_title")),
+        escape_html(texts.get("error_not_utf8")),
+        escape_html(texts.get("error_not_utf8_fix")),
+    );
+    layout(texts.language(), texts.get("error_not_utf8_title"), &body)
 }
 
 #[cfg(test)]
@@ -68,5 +98,25 @@ mod tests {
             escape_html(r#"<script>"a" & 'b'</script>"#),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
+    }
+
+    #[test]
+    fn the_not_utf8_answer_is_translated_and_always_names_the_fix() {
+        let english = not_utf8_message(Texts::new("en"));
+        for tag in i18n::shipped() {
+            let texts = Texts::new(tag);
+            let message = not_utf8_message(texts);
+            assert!(
+                message.contains("accept-charset=\"UTF-8\""),
+                "{tag}: {message}"
+            );
+            if tag != "en" {
+                assert_ne!(message, english, "{tag} has its own words");
+            }
+            let page = not_utf8_page(texts);
+            assert!(page.contains(&format!("<html lang=\"{tag}\"")), "{tag}");
+            assert!(page.contains("accept-charset=&quot;UTF-8&quot;"), "{tag}");
+        }
+        assert!(not_utf8_page(Texts::new("fa")).contains("dir=\"rtl\""));
     }
 }

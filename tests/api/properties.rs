@@ -588,15 +588,24 @@ fn multipart_body(boundary: &str, preamble: &[u8], parts: &[Part]) -> Vec<u8> {
 
 /// What `read_form` must make of a well-formed multipart body, part by part in order.
 fn expected_multipart(parts: &[Part], schema: &FormSchema) -> Result<RawForm, String> {
-    let mut form = RawForm::default();
-    for part in parts {
-        if matches!(
+    // A file anywhere refuses the body before any part is decoded: decoding waits for
+    // the last part, which may be the `_charset_` that says how to decode the others.
+    if parts.iter().any(|part| {
+        matches!(
             part.kind,
             PartKind::FileName | PartKind::FileNameExt | PartKind::Binary
-        ) {
-            return Err("FilePart".into());
-        }
-        let Ok(value) = String::from_utf8(part.value.clone()) else {
+        )
+    }) {
+        return Err("FilePart".into());
+    }
+    let mut form = RawForm::default();
+    for part in parts {
+        // A part may start with a byte-order mark; it is not part of the value.
+        let value = part
+            .value
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&part.value);
+        let Ok(value) = String::from_utf8(value.to_vec()) else {
             return Err("InvalidUtf8".into());
         };
         if schema.is_known(&part.name) && form.insert(&part.name, RawValue::Text(value)).is_err() {
@@ -613,7 +622,8 @@ fn kind_of(error: &BodyError) -> String {
         BodyError::UnsupportedMediaType(_) => "UnsupportedMediaType".into(),
         BodyError::FilePart => "FilePart".into(),
         BodyError::Malformed(_) => "Malformed".into(),
-        BodyError::InvalidUtf8 => "InvalidUtf8".into(),
+        BodyError::InvalidUtf8 { .. } => "InvalidUtf8".into(),
+        BodyError::Misencoded { .. } => "Misencoded".into(),
         BodyError::Duplicate(DuplicateField(name)) => format!("Duplicate({name})"),
     }
 }

@@ -318,3 +318,52 @@ async fn a_custom_success_url_is_where_html_forms_go() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn phone_numbers_from_every_keyboard_and_contacts_app_are_stored_in_ascii() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "fa",
+            "+۹۸ ۹۱۲ ۳۴۵ ۶۷۸۹",
+            "+98 912 345 6789",
+            "a Persian keyboard",
+        ),
+        (
+            "ar",
+            "+٩٦٦ ٥٠ ١٢٣ ٤٥٦٧",
+            "+966 50 123 4567",
+            "an Arabic keyboard",
+        ),
+        (
+            "en",
+            "＋８１ ９０－１２３４－５６７８",
+            "+81 90-1234-5678",
+            "a Japanese IME",
+        ),
+        (
+            "nb",
+            "\u{202D}+47 912 34 567\u{202C}",
+            "+47 912 34 567",
+            "a contacts app",
+        ),
+    ];
+    for (language, phone, _, reason) in cases {
+        let response = app
+            .post_form(&[
+                ("name", "Kari Nordmann"),
+                ("email", "kari@example.org"),
+                ("country", "NO"),
+                ("consent", "on"),
+                ("phone", phone),
+                ("_lang", language),
+            ])
+            .await;
+        assert_eq!(response.status(), 303, "{reason}");
+    }
+    let rows = app.rows();
+    let phones: Vec<&str> = rows.iter().filter_map(|row| row.phone.as_deref()).collect();
+    let expected: Vec<&str> = cases.iter().map(|case| case.2).collect();
+    assert_eq!(phones, expected);
+    app.stop().await;
+}

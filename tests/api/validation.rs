@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app, valid_json};
+use crate::helpers::{spawn_app, spawn_app_with, valid_json};
 
 /// Each case: the field changed, its value, the code expected, and why it is wrong.
 fn invalid_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
@@ -254,5 +254,81 @@ async fn an_html_form_gets_the_form_back_with_the_problems() {
         !page.contains("<script>alert"),
         "nothing the visitor typed is echoed raw"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invisible_characters_at_the_ends_of_single_line_fields_are_trimmed() {
+    let app = spawn_app_with(|settings| {
+        settings.form.extra_fields = vec![joinform::config::ExtraFieldSettings {
+            name: "organisation".into(),
+            max_length: 20,
+            required: false,
+        }];
+    })
+    .await;
+    // Each field, a valid value, and the stored column it lands in.
+    let fields = [
+        ("name", "Kari Nordmann"),
+        ("email", "kari@example.org"),
+        ("country", "NO"),
+        ("phone", "+47 912 34 567"),
+        ("city", "Tromsø"),
+        ("language", "nb"),
+        ("consent", "on"),
+        ("organisation", "Fagforbundet"),
+    ];
+    let invisible = [
+        '\u{200B}', '\u{FEFF}', '\u{200F}', '\u{202C}', '\u{2066}', '\u{FE0F}',
+    ];
+    for (field, valid) in fields {
+        for c in invisible {
+            for value in [
+                format!("{c}{valid}"),
+                format!("{valid}{c}"),
+                format!("{c} {valid}{c}{c}"),
+            ] {
+                let mut body = valid_json();
+                body[field] = json!(value);
+                let response = app.post_json(&body).await;
+                let reason = format!("{field} {value:?}");
+                assert_eq!(
+                    response.status(),
+                    201,
+                    "{reason}: {}",
+                    response.text().await.unwrap()
+                );
+                let answer: Value = response.json().await.unwrap();
+                let row = app.row(answer["id"].as_str().unwrap()).unwrap();
+                let stored = match field {
+                    "name" => row.name,
+                    "email" => row.email,
+                    "country" => row.country,
+                    "phone" => row.phone.unwrap_or_default(),
+                    "city" => row.city.unwrap_or_default(),
+                    "language" => row.language.unwrap_or_default(),
+                    "consent" => (if row.consent == 1 { "on" } else { "off" }).to_owned(),
+                    _ => serde_json::from_str::<Value>(&row.extra).unwrap()[field]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                assert_eq!(stored, valid, "{reason}");
+            }
+        }
+    }
+    // Inside a value, a bidi control still disguises text: refused as before.
+    for (field, value, code) in [
+        ("name", "Kari\u{202E}Nordmann", "control_characters"),
+        ("city", "Trom\u{2066}sø", "control_characters"),
+        ("email", "kari\u{202E}@example.org", "invalid_email"),
+        ("organisation", "Fag\u{202D}forbundet", "control_characters"),
+    ] {
+        let mut body = valid_json();
+        body[field] = json!(value);
+        let answer: Value = app.post_json(&body).await.json().await.unwrap();
+        assert_eq!(answer["errors"][0]["field"], field, "{answer}");
+        assert_eq!(answer["errors"][0]["code"], code, "{field}");
+    }
     app.stop().await;
 }
