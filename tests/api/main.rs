@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod mail_check;
 mod operator_helpers;
 mod smtp;
 
