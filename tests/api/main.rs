@@ -10,6 +10,7 @@ mod smtp;
 mod admin;
 mod browser;
 mod cli;
+mod config_examples;
 mod decoding;
 mod durability;
 mod email_corpus;
