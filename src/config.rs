@@ -494,13 +494,14 @@ impl Default for FormSettings {
     }
 }
 
+/// A configuration that cannot be used. Each message is complete and has no
+/// `source()`, so it reads the same printed alone or with its chain: said once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {path}: {problem}")]
     Unreadable {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        problem: std::io::Error,
     },
     #[error("{0}")]
     Invalid(String),
@@ -533,9 +534,9 @@ impl Settings {
         let Some(path) = source.file() else {
             return Self::from_toml(Some(EMBEDDED_CONFIG), true);
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|problem| ConfigError::Unreadable {
             path: path.to_owned(),
-            source,
+            problem,
         })?;
         Self::from_toml(Some(&text), true).map_err(|error| match error {
             ConfigError::Invalid(problem) => {

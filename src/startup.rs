@@ -31,7 +31,9 @@ const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("configuration error: {0}")]
+    // The cause is the source, not part of this message: printers that walk the
+    // chain would otherwise say it twice.
+    #[error("configuration error")]
     Config(#[from] ConfigError),
     #[error("mail set-up failed")]
     Mail(#[from] TransportSetupError),

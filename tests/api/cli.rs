@@ -148,6 +148,93 @@ fn environment_variables_override_the_file() {
 }
 
 #[test]
+fn every_configuration_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../config/joinform.toml");
+    let without_fallback = &shipped[..shipped.find("[fallback]").unwrap()];
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where a folder should be").unwrap();
+    let cases = [
+        ("no fallback", without_fallback.to_owned()),
+        (
+            "bad mail.from",
+            format!("[mail]\nfrom = \"not a mailbox\"\n{FALLBACK}"),
+        ),
+        (
+            "bad proxy",
+            format!("[server]\ntrusted_proxies = [\"nowhere\"]\n{FALLBACK}"),
+        ),
+        ("not TOML", "= = =\n".to_owned()),
+        (
+            "database folder is a file",
+            format!(
+                "[storage]\ndatabase = \"{}/joinform.db\"\n{FALLBACK}",
+                blocked.display()
+            ),
+        ),
+        (
+            "mail folder is a file",
+            format!(
+                "[mail]\nfile_dir = \"{}/mail\"\n{FALLBACK}",
+                blocked.display()
+            ),
+        ),
+    ];
+    let path = dir.path().join("joinform.toml");
+    let mut runs = Vec::new();
+    for (reason, text) in &cases {
+        std::fs::write(&path, text).unwrap();
+        for command in ["check-config", "serve"] {
+            let output = joinform()
+                .args([command, "--config"])
+                .arg(&path)
+                .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
+                .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            runs.push((format!("{reason}, {command}"), output.status, stderr));
+        }
+    }
+    let missing = dir.path().join("missing.toml");
+    for command in ["check-config", "serve"] {
+        let output = joinform()
+            .args([command, "--config"])
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        runs.push((format!("missing file, {command}"), output.status, stderr));
+    }
+    let mut failed_to_start = 0;
+    for (case, status, stderr) in runs {
+        if case.ends_with("check-config") && status.success() {
+            // check-config does not open the database or the mail folder.
+            continue;
+        }
+        assert_eq!(status.code(), Some(1), "{case}: {stderr}");
+        failed_to_start += 1;
+        let line = stderr
+            .lines()
+            .rfind(|line| line.starts_with("joinform: "))
+            .unwrap_or_else(|| panic!("{case}: no error line in {stderr}"));
+        // "outer: inner: cause": a segment twice means a cause printed twice.
+        let segments: Vec<&str> = line.split(": ").map(str::trim).collect();
+        for (index, segment) in segments.iter().enumerate() {
+            assert!(
+                !segments[index + 1..].contains(segment),
+                "{case}: `{segment}` is said twice in: {line}"
+            );
+        }
+    }
+    assert!(
+        failed_to_start >= 12,
+        "{failed_to_start} failed runs checked"
+    );
+}
+
+#[test]
 fn an_unreadable_file_is_an_error_naming_it() {
     let output = joinform()
         .args(["check-config", "--config", "/nonexistent/joinform.toml"])
