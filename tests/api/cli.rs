@@ -53,17 +53,62 @@ fn check_config_file(file_text: &str, env: &[(&str, &str)]) -> (bool, String) {
 #[test]
 fn the_shipped_file_documents_exactly_the_defaults() {
     let shipped = include_str!("../../config/joinform.toml");
-    let settings = Settings::from_toml(Some(shipped), false).unwrap();
-    let defaults = Settings::default();
-    assert_eq!(settings.server, defaults.server);
-    assert_eq!(settings.storage, defaults.storage);
-    assert_eq!(settings.form, defaults.form);
-    assert_eq!(settings.mail, defaults.mail);
-    assert_eq!(settings.admin, defaults.admin);
-    assert_eq!(settings.retention, defaults.retention);
-    // Sections have no default: the file ships illustrative ones and the fallback.
+    let mut settings = Settings::from_toml(Some(shipped), false).unwrap();
+    // The only values without a fixed default, so the only ones exempt: sections and
+    // the fallback are examples to replace, and spam.secret (like the SMTP
+    // credentials) is deliberately never in the file.
     assert!(!settings.sections.is_empty());
     assert!(settings.fallback.is_some());
+    assert_eq!(
+        settings.spam.secret, None,
+        "the secret is generated, not shipped"
+    );
+    assert_eq!(settings.mail.smtp.username, None);
+    assert_eq!(settings.mail.smtp.password, None);
+    settings.sections = Vec::new();
+    settings.fallback = None;
+    // Every table at once, so a table added later is covered too.
+    assert_eq!(settings, Settings::default());
+
+    // ...and every key with a default is written out, not left to the default.
+    let file: toml::Table = toml::from_str(shipped).unwrap();
+    let defaults = toml::Table::try_from(Settings::default()).unwrap();
+    let mut missing = Vec::new();
+    for key in leaf_keys(&defaults, "") {
+        // No `tokens = []` line: it would clash with the [[admin.tokens]] tables an
+        // operator adds (the file says so).
+        if key == "admin.tokens" {
+            continue;
+        }
+        let mut value = Some(&file);
+        let (tables, last) = key.rsplit_once('.').unwrap_or(("", &key));
+        for table in tables.split('.').filter(|t| !t.is_empty()) {
+            value = value
+                .and_then(|v| v.get(table))
+                .and_then(toml::Value::as_table);
+        }
+        if value.and_then(|table| table.get(last)).is_none() {
+            missing.push(key);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys not in config/joinform.toml: {missing:?}"
+    );
+}
+
+/// `table.key` for every value in `table` that is not itself a table.
+fn leaf_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
+    table
+        .iter()
+        .flat_map(|(key, value)| {
+            let path = format!("{prefix}{key}");
+            match value {
+                toml::Value::Table(inner) => leaf_keys(inner, &format!("{path}.")),
+                _ => vec![path],
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -822,6 +867,8 @@ async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
     let status = tokio::task::block_in_place(|| server.wait_exit(WAIT))
         .expect("the server exits after SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", server.log());
+    // The built-in sender is joinform@example.org.
+    crate::mail_check::assert_standard_mail_files(&mail, "example.org");
     let stored: String = rusqlite::Connection::open(&database)
         .unwrap()
         .query_row("SELECT id FROM submissions", [], |row| row.get(0))
