@@ -191,8 +191,8 @@ pub fn problems(raw: &[u8], sender_domain: Option<&str>) -> Vec<String> {
         ));
     }
     // RFC 5322 §3.6.4: msg-id = "<" id-left "@" id-right ">"; ours names our domain.
-    match values("message-id").first() {
-        Some(id) => match id
+    if let Some(id) = values("message-id").first() {
+        match id
             .strip_prefix('<')
             .and_then(|id| id.strip_suffix('>'))
             .and_then(|id| id.split_once('@'))
@@ -207,8 +207,7 @@ pub fn problems(raw: &[u8], sender_domain: Option<&str>) -> Vec<String> {
                 }
             }
             _ => say(format!("the Message-ID `{id}` is not <left@domain>")),
-        },
-        None => {}
+        }
     }
     match message.subject() {
         Some(subject) if !subject.trim().is_empty() => {}
