@@ -179,7 +179,7 @@ pub enum DataCommandError {
     BadConsumer,
     #[error("the server secret")]
     Secret(#[from] SecretError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot read the address from standard input")]
     Stdin(#[source] std::io::Error),

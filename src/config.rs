@@ -226,7 +226,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Worker threads serving HTTP; 0 means one per CPU core.
     pub workers: usize,
-    /// Reverse proxies whose forwarding header is believed.
+    /// Reverse proxies whose forwarding header is believed: CIDR ranges
+    /// (`10.0.0.0/8`) or bare addresses, each one host (`/32` for IPv4, `/128` for
+    /// IPv6).
+    #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The one forwarding header the trusted proxies write.
     pub forwarding_header: ForwardingHeader,
@@ -235,6 +238,33 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout: HumanDuration,
+}
+
+/// `server.trusted_proxies`: each entry a CIDR range or a bare IPv4/IPv6 address.
+fn proxies<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|entry| parse_proxy(entry).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// A CIDR range, or a bare address as the one-host range (RFC 4632 §3.1 for IPv4,
+/// RFC 4291 §2.3 for IPv6): `127.0.0.1` is `127.0.0.1/32`, `::1` is `::1/128`.
+///
+/// # Errors
+/// A message quoting `entry` when it is neither.
+pub fn parse_proxy(entry: &str) -> Result<ipnet::IpNet, String> {
+    let entry = entry.trim();
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!(
+                "`{entry}` is not an IP address or a CIDR range (such as 10.0.0.1 or 10.0.0.0/8)"
+            )
+        })
 }
 
 /// The header a trusted proxy names the client in. Only that one is read: a proxy
@@ -464,13 +494,14 @@ impl Default for FormSettings {
     }
 }
 
+/// A configuration that cannot be used. Each message is complete and has no
+/// `source()`, so it reads the same printed alone or with its chain: said once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {path}: {problem}")]
     Unreadable {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        problem: std::io::Error,
     },
     #[error("{0}")]
     Invalid(String),
@@ -503,9 +534,9 @@ impl Settings {
         let Some(path) = source.file() else {
             return Self::from_toml(Some(EMBEDDED_CONFIG), true);
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|problem| ConfigError::Unreadable {
             path: path.to_owned(),
-            source,
+            problem,
         })?;
         Self::from_toml(Some(&text), true).map_err(|error| match error {
             ConfigError::Invalid(problem) => {
@@ -1049,5 +1080,52 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trusted_proxy_is_a_cidr_range_or_one_host() {
+        let file = |entries: &str| {
+            format!(
+                "[server]\ntrusted_proxies = {entries}\n[fallback]\nname = \"X\"\n\
+                 contacts = [\"a@example.org\"]\nlanguage = \"en\"\n"
+            )
+        };
+        let settings = Settings::from_toml(
+            Some(&file(
+                r#"["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32", " 192.0.2.7 "]"#,
+            )),
+            false,
+        )
+        .unwrap();
+        let loaded: Vec<String> = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            loaded,
+            [
+                "127.0.0.1/32",
+                "10.0.0.0/8",
+                "::1/128",
+                "2001:db8::/32",
+                "192.0.2.7/32"
+            ]
+        );
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0", ""] {
+            let error = Settings::from_toml(Some(&file(&format!("[\"{bad}\"]"))), false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("trusted_proxies") && error.contains("not an IP address"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ const SECRET_FILE: &str = "secret.key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read or create the secret file {path}: {source}")]
+    #[error("cannot read or create the secret file {path}")]
     File {
         path: PathBuf,
         #[source]

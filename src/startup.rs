@@ -31,14 +31,17 @@ const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("configuration error: {0}")]
+    // The cause is the source, not part of this message: printers that walk the
+    // chain would otherwise say it twice.
+    #[error("configuration error")]
     Config(#[from] ConfigError),
     #[error("mail set-up failed")]
     Mail(#[from] TransportSetupError),
     #[error("built-in mail templates")]
     Templates(#[from] TemplateError),
-    #[error("built-in form translations")]
-    Translations(#[from] crate::i18n::TranslationError),
+    // Quoted, not a source: TranslationError's message already quotes its own cause.
+    #[error("built-in form translations: {0}")]
+    Translations(crate::i18n::TranslationError),
     #[error("server secret")]
     Secret(#[from] SecretError),
     #[error("cannot open the database {path}")]
@@ -80,7 +83,7 @@ impl Application {
         let routing = Arc::new(Routing::from_settings(settings)?);
         let from = mail::sender(&settings.mail)?;
         let templates = Arc::new(Templates::load()?);
-        crate::i18n::check()?;
+        crate::i18n::check().map_err(StartupError::Translations)?;
         let mailer = Arc::new(Mailer::from_settings(&settings.mail)?);
 
         let database = Database::new(
@@ -299,5 +302,44 @@ impl Application {
         })
         .await;
         served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `main` prints: the error and each cause, joined by ": ".
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn start_up_errors_say_each_cause_once() {
+        let toml_error = toml::from_str::<toml::Table>("= =")
+            .unwrap_err()
+            .to_string();
+        let translations = StartupError::Translations(crate::i18n::TranslationError::Invalid {
+            language: "xx".into(),
+            source: toml::from_str::<toml::Table>("= =").unwrap_err(),
+        });
+        let config = StartupError::from(ConfigError::BadValue {
+            key: "fallback".into(),
+            problem: "missing".into(),
+        });
+        for (error, cause) in [
+            (translations, toml_error.as_str()),
+            (config, "fallback: missing"),
+        ] {
+            let text = chain(&error);
+            assert_eq!(text.matches(cause).count(), 1, "{text}");
+        }
     }
 }

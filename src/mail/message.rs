@@ -1,12 +1,16 @@
 //! Building the organiser's notification. Every header value goes through lettre's
 //! typed builders, which encode it: nothing a visitor typed can add a header.
+//!
+//! The body is a MIME single part (`SinglePart::plain`), not a bare body: lettre writes
+//! `MIME-Version: 1.0` only on that path, and RFC 2045 §4 requires it of any message
+//! with `Content-Type` and `Content-Transfer-Encoding`. Spam filters score its absence.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use lettre::Address;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message, SinglePart};
 
 use crate::domain::{MemberEmail, MemberName};
 use crate::routing::Section;
@@ -15,6 +19,9 @@ use crate::store::outbox::DueNotification;
 
 use super::templates::{Template, Templates, render};
 
+/// Why a notification cannot be built. Each message is complete on its own (it is
+/// stored as the outbox row's last error), so none exposes a `source()` that a chain
+/// printer would repeat.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("the stored email address does not parse")]
@@ -24,7 +31,7 @@ pub enum BuildError {
     #[error("no mail template is built in")]
     NoTemplate,
     #[error("the message cannot be built: {0}")]
-    Message(#[from] lettre::error::Error),
+    Message(lettre::error::Error),
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.
@@ -54,7 +61,12 @@ fn visitor_mailbox(name: &MemberName, email: &str) -> Result<Mailbox, BuildError
     Ok(Mailbox::new(Some(name.as_str().to_owned()), address))
 }
 
-/// The notification for one outbox row, to `section`'s contacts.
+/// The notification for one outbox row, to `section`'s contacts: a MIME 1.0 message
+/// (RFC 2045) with one `text/plain; charset=utf-8` part.
+///
+/// # Errors
+/// [`BuildError`] when the stored name or address no longer parses, no template is
+/// built in, or lettre refuses the message.
 pub fn notification(
     due: &DueNotification,
     section: &Section,
@@ -78,7 +90,6 @@ pub fn notification(
         .reply_to(visitor_mailbox(&name, &submission.email)?)
         .subject(render(&template.subject, &values))
         .message_id(Some(due.message_id.clone()))
-        .header(ContentType::TEXT_PLAIN)
         .header(AutoSubmitted);
     if let Some(received) = Timestamp::parse(&submission.created_at) {
         builder = builder.date(received.to_system_time());
@@ -86,7 +97,15 @@ pub fn notification(
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }
-    Ok(builder.body(body(due, section, template, &values))?)
+    // Organisers read the country: its name in the mail's language, with the code.
+    let country = match templates.country_name(&section.language, &submission.country) {
+        Some(name) => format!("{name} ({})", submission.country),
+        None => submission.country.clone(),
+    };
+    let text = body(due, section, template, &country, &values);
+    builder
+        .singlepart(SinglePart::plain(text))
+        .map_err(BuildError::Message)
 }
 
 /// The plain-text body: every field the visitor gave, labelled.
@@ -94,6 +113,7 @@ fn body(
     due: &DueNotification,
     section: &Section,
     template: &Template,
+    country: &str,
     values: &[(&str, &str)],
 ) -> String {
     let s = &due.submission;
@@ -104,7 +124,7 @@ fn body(
         (&labels.email, Some(&s.email)),
         (&labels.phone, s.phone.as_deref()),
         (&labels.city, s.city.as_deref()),
-        (&labels.country, Some(&s.country)),
+        (&labels.country, Some(country)),
         (&labels.language, s.language.as_deref()),
         (&labels.consent, Some(consent)),
     ];

@@ -1,10 +1,12 @@
-//! Notification templates, one file per language under templates/mail/, built in.
+//! Notification templates, one file per language under templates/mail/, built in, and
+//! the country names (CLDR, via [`crate::i18n::CountryNames`]) in each of their languages.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
 use crate::domain::LanguageTag;
+use crate::i18n::CountryNames;
 
 include!(concat!(env!("OUT_DIR"), "/mail_templates.rs"));
 
@@ -41,36 +43,47 @@ pub struct Labels {
     pub section: String,
 }
 
+/// A built-in template that does not parse. Its message names the file and TOML's
+/// reason in one line, and it has no `source()`: every printer says the reason once.
 #[derive(Debug, thiserror::Error)]
-#[error("the mail template for `{language}` is invalid: {source}")]
+#[error("the mail template for `{language}` is invalid: {problem}")]
 pub struct TemplateError {
     language: String,
-    #[source]
-    source: toml::de::Error,
+    problem: toml::de::Error,
 }
 
-/// Every built-in template, parsed.
+/// Every built-in template, parsed, with country names in each template's language.
 #[derive(Debug, Clone)]
 pub struct Templates {
-    by_language: HashMap<String, Template>,
+    /// Lower-case tag → (the tag as shipped, its template).
+    by_language: HashMap<String, (&'static str, Template)>,
+    countries: std::sync::Arc<CountryNames>,
 }
 
 impl Templates {
+    /// Parses every built-in template and builds their languages' country names.
+    ///
+    /// # Errors
+    /// [`TemplateError`] names the first template that does not parse.
     pub fn load() -> Result<Self, TemplateError> {
         let mut by_language = HashMap::new();
         for (language, text) in MAIL_TEMPLATES {
-            let template = toml::from_str(text).map_err(|source| TemplateError {
+            let template = toml::from_str(text).map_err(|problem| TemplateError {
                 language: (*language).to_owned(),
-                source,
+                problem,
             })?;
-            by_language.insert(language.to_ascii_lowercase(), template);
+            by_language.insert(language.to_ascii_lowercase(), (*language, template));
         }
-        Ok(Self { by_language })
+        let countries = CountryNames::build(MAIL_TEMPLATES.iter().map(|(language, _)| *language));
+        Ok(Self {
+            by_language,
+            countries: std::sync::Arc::new(countries),
+        })
     }
 
-    /// The template for `language`: the exact tag, else its primary language, else
-    /// English. `None` only if no English template is built in.
-    pub fn for_language(&self, language: &LanguageTag) -> Option<&Template> {
+    /// The shipped tag and template for `language`: the exact tag, else its primary
+    /// language, else English.
+    fn resolve(&self, language: &LanguageTag) -> Option<&(&'static str, Template)> {
         let tag = language.as_str().to_ascii_lowercase();
         let primary = tag.split('-').next().unwrap_or_default();
         self.by_language
@@ -79,12 +92,33 @@ impl Templates {
             .or_else(|| self.by_language.get(DEFAULT_LANGUAGE))
     }
 
+    /// The template for `language`: the exact tag, else its primary language, else
+    /// English. `None` only if no English template is built in.
+    pub fn for_language(&self, language: &LanguageTag) -> Option<&Template> {
+        self.resolve(language).map(|(_, template)| template)
+    }
+
+    /// The CLDR name of the country `code` (ISO 3166-1 alpha-2) in the language the
+    /// mail for `language` is written in (see [`Self::for_language`]), so a section
+    /// without its own template reads English names in an English mail. `None` for a
+    /// code that is not an assigned country.
+    pub fn country_name(&self, language: &LanguageTag, code: &str) -> Option<&str> {
+        let (shipped, _) = self.resolve(language)?;
+        self.countries
+            .list(shipped)
+            .iter()
+            .find(|(country, _)| country.as_str() == code)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// Whether `language` (or its primary language) has a template of its own.
     pub fn has_language(&self, language: &LanguageTag) -> bool {
         let tag = language.as_str().to_ascii_lowercase();
         let primary = tag.split('-').next().unwrap_or_default();
         self.by_language.contains_key(&tag) || self.by_language.contains_key(primary)
     }
 
+    /// The built-in templates' tags, lower-case and sorted.
     pub fn languages(&self) -> Vec<&str> {
         let mut languages: Vec<&str> = self.by_language.keys().map(String::as_str).collect();
         languages.sort_unstable();
@@ -152,6 +186,18 @@ mod tests {
                 .starts_with("New")
         );
         assert!(!templates.has_language(&tag("xx")));
+    }
+
+    #[test]
+    fn country_names_are_in_the_mails_language_with_english_as_fallback() {
+        let templates = Templates::load().unwrap();
+        let tag = |t: &str| LanguageTag::parse(t).unwrap().unwrap();
+        assert_eq!(templates.country_name(&tag("nb"), "NO"), Some("Norge"));
+        assert_eq!(templates.country_name(&tag("nb-NO"), "SE"), Some("Sverige"));
+        assert_eq!(templates.country_name(&tag("en"), "NO"), Some("Norway"));
+        // No Swedish template: the mail is English, and so are its country names.
+        assert_eq!(templates.country_name(&tag("sv"), "SE"), Some("Sweden"));
+        assert_eq!(templates.country_name(&tag("en"), "ZZ"), None);
     }
 
     #[test]

@@ -50,20 +50,74 @@ fn check_config_file(file_text: &str, env: &[(&str, &str)]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Whether check-config's summary has the line `label value`, whole: `listen:
+/// 127.0.0.1:8080` is not `listen: 127.0.0.1:80801`.
+fn summary_says(text: &str, label: &str, value: &str) -> bool {
+    text.lines().any(|line| {
+        line.strip_prefix(label)
+            .is_some_and(|rest| rest.trim() == value)
+    })
+}
+
 #[test]
 fn the_shipped_file_documents_exactly_the_defaults() {
     let shipped = include_str!("../../config/joinform.toml");
-    let settings = Settings::from_toml(Some(shipped), false).unwrap();
-    let defaults = Settings::default();
-    assert_eq!(settings.server, defaults.server);
-    assert_eq!(settings.storage, defaults.storage);
-    assert_eq!(settings.form, defaults.form);
-    assert_eq!(settings.mail, defaults.mail);
-    assert_eq!(settings.admin, defaults.admin);
-    assert_eq!(settings.retention, defaults.retention);
-    // Sections have no default: the file ships illustrative ones and the fallback.
+    let mut settings = Settings::from_toml(Some(shipped), false).unwrap();
+    // The only values without a fixed default, so the only ones exempt: sections and
+    // the fallback are examples to replace, and spam.secret (like the SMTP
+    // credentials) is deliberately never in the file.
     assert!(!settings.sections.is_empty());
     assert!(settings.fallback.is_some());
+    assert_eq!(
+        settings.spam.secret, None,
+        "the secret is generated, not shipped"
+    );
+    assert_eq!(settings.mail.smtp.username, None);
+    assert_eq!(settings.mail.smtp.password, None);
+    settings.sections = Vec::new();
+    settings.fallback = None;
+    // Every table at once, so a table added later is covered too.
+    assert_eq!(settings, Settings::default());
+
+    // ...and every key with a default is written out, not left to the default.
+    let file: toml::Table = toml::from_str(shipped).unwrap();
+    let defaults = toml::Table::try_from(Settings::default()).unwrap();
+    let mut missing = Vec::new();
+    for key in leaf_keys(&defaults, "") {
+        // No `tokens = []` line: it would clash with the [[admin.tokens]] tables an
+        // operator adds (the file says so).
+        if key == "admin.tokens" {
+            continue;
+        }
+        let mut value = Some(&file);
+        let (tables, last) = key.rsplit_once('.').unwrap_or(("", &key));
+        for table in tables.split('.').filter(|t| !t.is_empty()) {
+            value = value
+                .and_then(|v| v.get(table))
+                .and_then(toml::Value::as_table);
+        }
+        if value.and_then(|table| table.get(last)).is_none() {
+            missing.push(key);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys not in config/joinform.toml: {missing:?}"
+    );
+}
+
+/// `table.key` for every value in `table` that is not itself a table.
+fn leaf_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
+    table
+        .iter()
+        .flat_map(|(key, value)| {
+            let path = format!("{prefix}{key}");
+            match value {
+                toml::Value::Table(inner) => leaf_keys(inner, &format!("{path}.")),
+                _ => vec![path],
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -71,7 +125,7 @@ fn check_config_accepts_the_shipped_file_and_prints_a_summary() {
     let (ok, text) = check_config_file(include_str!("../../config/joinform.toml"), &[]);
     assert!(ok, "{text}");
     assert!(text.contains("configuration OK"), "{text}");
-    assert!(text.contains("127.0.0.1:8080"), "{text}");
+    assert!(summary_says(&text, "listen:", "127.0.0.1:8080"), "{text}");
 }
 
 #[test]
@@ -138,13 +192,103 @@ fn environment_variables_override_the_file() {
         ],
     );
     assert!(ok, "{text}");
-    assert!(text.contains("0.0.0.0:9090"), "{text}");
-    assert!(text.contains("/data/joinform.db"), "{text}");
-    assert!(text.contains("consent required: false"), "{text}");
+    assert!(summary_says(&text, "listen:", "0.0.0.0:9090"), "{text}");
+    assert!(
+        summary_says(&text, "database:", "/data/joinform.db (size limit: none)"),
+        "{text}"
+    );
+    assert!(summary_says(&text, "consent required:", "false"), "{text}");
 
     let (ok, text) = check_config("", &[("JOINFORM_SERVER__MAX_BODY_BYTES", "lots")]);
     assert!(!ok);
     assert!(text.contains("MAX_BODY_BYTES"), "{text}");
+}
+
+#[test]
+fn every_configuration_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../config/joinform.toml");
+    let without_fallback = &shipped[..shipped.find("[fallback]").unwrap()];
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where a folder should be").unwrap();
+    let cases = [
+        ("no fallback", without_fallback.to_owned()),
+        (
+            "bad mail.from",
+            format!("[mail]\nfrom = \"not a mailbox\"\n{FALLBACK}"),
+        ),
+        (
+            "bad proxy",
+            format!("[server]\ntrusted_proxies = [\"nowhere\"]\n{FALLBACK}"),
+        ),
+        ("not TOML", "= = =\n".to_owned()),
+        (
+            "database folder is a file",
+            format!(
+                "[storage]\ndatabase = \"{}/joinform.db\"\n{FALLBACK}",
+                blocked.display()
+            ),
+        ),
+        (
+            "mail folder is a file",
+            format!(
+                "[mail]\nfile_dir = \"{}/mail\"\n{FALLBACK}",
+                blocked.display()
+            ),
+        ),
+    ];
+    let path = dir.path().join("joinform.toml");
+    let mut runs = Vec::new();
+    for (reason, text) in &cases {
+        std::fs::write(&path, text).unwrap();
+        for command in ["check-config", "serve"] {
+            let output = joinform()
+                .args([command, "--config"])
+                .arg(&path)
+                .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
+                .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            runs.push((format!("{reason}, {command}"), output.status, stderr));
+        }
+    }
+    let missing = dir.path().join("missing.toml");
+    for command in ["check-config", "serve"] {
+        let output = joinform()
+            .args([command, "--config"])
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        runs.push((format!("missing file, {command}"), output.status, stderr));
+    }
+    let mut failed_to_start = 0;
+    for (case, status, stderr) in runs {
+        if case.ends_with("check-config") && status.success() {
+            // check-config does not open the database or the mail folder.
+            continue;
+        }
+        assert_eq!(status.code(), Some(1), "{case}: {stderr}");
+        failed_to_start += 1;
+        let line = stderr
+            .lines()
+            .rfind(|line| line.starts_with("joinform: "))
+            .unwrap_or_else(|| panic!("{case}: no error line in {stderr}"));
+        // "outer: inner: cause": a segment twice means a cause printed twice.
+        let segments: Vec<&str> = line.split(": ").map(str::trim).collect();
+        for (index, segment) in segments.iter().enumerate() {
+            assert!(
+                !segments[index + 1..].contains(segment),
+                "{case}: `{segment}` is said twice in: {line}"
+            );
+        }
+    }
+    assert!(
+        failed_to_start >= 12,
+        "{failed_to_start} failed runs checked"
+    );
 }
 
 #[test]
@@ -174,7 +318,7 @@ fn joinform_config_names_the_file() {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("127.0.0.1:7777"), "{text}");
+    assert!(summary_says(&text, "listen:", "127.0.0.1:7777"), "{text}");
 }
 
 #[tokio::test]
@@ -735,6 +879,8 @@ async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
     let status = tokio::task::block_in_place(|| server.wait_exit(WAIT))
         .expect("the server exits after SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", server.log());
+    // The built-in sender is joinform@example.org.
+    crate::mail_check::assert_standard_mail_files(&mail, "example.org");
     let stored: String = rusqlite::Connection::open(&database)
         .unwrap()
         .query_row("SELECT id FROM submissions", [], |row| row.get(0))

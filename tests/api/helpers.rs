@@ -217,12 +217,18 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for the writer to finish. The folder
-    /// with the database stays until the returned guard drops.
+    /// with the database stays until the returned guard drops. Every `.eml` file the
+    /// file transport wrote is then checked as a standard MIME message.
     pub async fn stop(mut self) -> TempDir {
         self.handle.stop(true).await;
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        let sender = joinform::mail::sender(&self.settings.mail).unwrap();
+        crate::mail_check::assert_standard_mail_files(
+            &self.settings.mail.file_dir,
+            sender.email.domain(),
+        );
         self.dir.take().unwrap()
     }
 }

@@ -8,9 +8,7 @@ use joinform::config::ExtraFieldSettings;
 use mail_parser::MessageParser;
 use serde_json::json;
 
-use crate::helpers::{
-    TestApp, created_id, spawn_app, spawn_app_in, spawn_app_with, test_settings, use_smtp,
-};
+use crate::helpers::{TestApp, created_id, spawn_app_in, spawn_app_with, test_settings, use_smtp};
 use crate::smtp::{Behaviour, Captured, SmtpServer, closed_port};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -112,7 +110,8 @@ async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor(
         ("E-post", "oyvind@bücher.de"),
         ("Telefon", "+47 22 33 44 55"),
         ("Sted", "Tromsø"),
-        ("Land", "NO"),
+        // Organisers read the country's name, in the mail's language, with its code.
+        ("Land", "Norge (NO)"),
         ("Språk", "nb"),
         ("Samtykke til å bli kontaktet", "ja"),
         ("Innmeldings-id", id.as_str()),
@@ -138,6 +137,11 @@ async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor(
         .collect();
     assert!(header_names.contains(&"auto-submitted".to_owned()));
     assert!(header_names.contains(&"date".to_owned()));
+    assert_eq!(
+        message.header_raw("MIME-Version").map(str::trim),
+        Some("1.0"),
+        "RFC 2045 §4"
+    );
 
     let outbox = app.wait_for_outbox(WAIT, |row| row.0 == "sent").await;
     assert_eq!(outbox, [("sent".into(), 1, None)]);
@@ -181,7 +185,21 @@ async fn uncovered_countries_go_to_the_fallback_and_names_in_every_script_arrive
             );
             assert_eq!(captured.rcpt_to, ["<international@example.org>"]);
         }
-        assert!(message.body_text(0).unwrap().contains(name));
+        let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+        assert!(text.contains(name));
+        // English mails name the country in English: the Swedish section has no
+        // template, so its mail and its country names are English.
+        let country_name = match country {
+            "KZ" => "Kazakhstan",
+            "CN" => "China",
+            "EG" => "Egypt",
+            _ => "Sweden",
+        };
+        assert_eq!(
+            labelled(&text, "Country"),
+            Some(format!("{country_name} ({country})").as_str()),
+            "{text}"
+        );
     }
     app.stop().await;
 }
@@ -367,6 +385,8 @@ async fn a_5xx_answer_fails_the_row_at_once() {
     );
     app.delivery_nudge().await;
     assert_eq!(smtp.wait_for(1, WAIT).await.len(), 1);
+    let rows = app.wait_for_outbox(WAIT, |row| row.0 == "sent").await;
+    assert_eq!(rows, [("sent".into(), 1, None)], "retry counts afresh");
     app.stop().await;
 }
 
@@ -414,19 +434,47 @@ async fn pending_rows_are_delivered_after_a_restart() {
     app.wait_for_outbox(WAIT, |row| row.1 >= 1).await;
     let settings = app.settings.clone();
     let dir = app.stop().await;
+    // What the stopped server left: one pending row that has failed at least once.
+    let before = app_outbox(&settings.storage.database);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let (state, attempts, error) = &before[0];
+    assert_eq!(state, "pending", "{before:?}");
+    assert!(*attempts >= 1, "{before:?}");
+    assert!(
+        error.as_deref().unwrap().contains("connection"),
+        "{before:?}"
+    );
 
     let smtp = SmtpServer::start_on(address, normal()).await;
     let app = spawn_app_in(dir, settings);
     assert_eq!(smtp.wait_for(1, WAIT).await.len(), 1);
-    app.wait_for_outbox(WAIT, |row| row.0 == "sent").await;
+    let after = app.wait_for_outbox(WAIT, |row| row.0 == "sent").await;
+    // Sent by the new server's first attempt, and the old error is gone.
+    assert_eq!(after, [("sent".into(), attempts + 1, None)]);
     app.stop().await;
 }
 
+/// The outbox rows of a database no server runs on: (state, attempts, last_error).
+fn app_outbox(database: &std::path::Path) -> Vec<(String, i64, Option<String>)> {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    let mut statement = connection
+        .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY created_at")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn the_file_transport_writes_eml_files() {
-    let app = spawn_app().await;
+async fn the_file_transport_writes_eml_files_from_the_configured_sender() {
+    let app = spawn_app_with(|settings| {
+        settings.mail.from = "Membership <join@members.example.net>".into();
+    })
+    .await;
     let mail_dir = app.settings.mail.file_dir.clone();
-    created_id(
+    let id = created_id(
         app.post_json(&submission("Kari", "kari@example.org", "GB"))
             .await,
     )
@@ -443,6 +491,22 @@ async fn the_file_transport_writes_eml_files() {
     let message = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(addresses(message.to())[0].1, "london@example.org");
     assert_eq!(addresses(message.reply_to())[0].1, "kari@example.org");
+    assert_eq!(
+        addresses(message.from()),
+        [("Membership".into(), "join@members.example.net".into())]
+    );
+    // The Message-ID names the configured sender's domain, not the host's.
+    assert_eq!(
+        message.message_id(),
+        Some(format!("{id}@members.example.net").as_str())
+    );
+    let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+    assert_eq!(
+        labelled(&text, "Country"),
+        Some("United Kingdom (GB)"),
+        "{text}"
+    );
+    // stop() checks the file as a standard MIME message (MIME-Version, Date, ...).
     app.stop().await;
 }
 

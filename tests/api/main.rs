@@ -3,12 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod mail_check;
 mod operator_helpers;
 mod smtp;
 
 mod admin;
 mod browser;
 mod cli;
+mod config_examples;
 mod decoding;
 mod durability;
 mod email_corpus;

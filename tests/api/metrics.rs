@@ -44,20 +44,72 @@ async fn metrics_count_submissions_spam_limits_outbox_deliveries_and_latency() {
             .starts_with("application/openmetrics-text")
     );
     let text = response.text().await.unwrap();
+    for (series, expected) in [
+        (r#"joinform_submissions_total{outcome="accepted"}"#, 1.0),
+        (r#"joinform_submissions_total{outcome="duplicate"}"#, 1.0),
+        (r#"joinform_submissions_total{outcome="spam"}"#, 1.0),
+        (r#"joinform_spam_verdicts_total{reason="honeypot"}"#, 1.0),
+        (
+            r#"joinform_rate_limited_requests_total{endpoint="join",scope="client"}"#,
+            1.0,
+        ),
+        (r#"joinform_delivery_attempts_total{result="sent"}"#, 1.0),
+        (r#"joinform_outbox_notifications{state="sent"}"#, 1.0),
+        (r#"joinform_outbox_notifications{state="pending"}"#, 0.0),
+        (
+            r#"joinform_request_duration_seconds_count{route="/join"}"#,
+            4.0,
+        ),
+    ] {
+        assert_eq!(
+            metric_value(&text, series),
+            Some(expected),
+            "{series} in:\n{text}"
+        );
+    }
     for line in [
-        r#"joinform_submissions_total{outcome="accepted"} 1"#,
-        r#"joinform_submissions_total{outcome="duplicate"} 1"#,
-        r#"joinform_submissions_total{outcome="spam"} 1"#,
-        r#"joinform_spam_verdicts_total{reason="honeypot"} 1"#,
-        r#"joinform_rate_limited_requests_total{endpoint="join",scope="client"} 1"#,
-        r#"joinform_delivery_attempts_total{result="sent"} 1"#,
-        r#"joinform_outbox_notifications{state="sent"} 1"#,
-        r#"joinform_outbox_notifications{state="pending"} 0"#,
-        r#"joinform_request_duration_seconds_count{route="/join"} 4"#,
         "# TYPE joinform_request_duration_seconds histogram",
         "# EOF",
     ] {
-        assert!(text.contains(line), "`{line}` missing from:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "`{line}` missing from:\n{text}"
+        );
     }
     app.stop().await;
+}
+
+/// The value of one series (`name{label="value",...}`, written exactly as exposed) in
+/// Prometheus/OpenMetrics text, compared as a whole token: `} 1` is not `} 10`.
+/// `None` if the series is absent; panics if it appears twice.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            // The series ends at the closing brace, or at the first space without labels.
+            let end = line
+                .find('}')
+                .map_or_else(|| line.find(' '), |brace| Some(brace + 1))?;
+            let (name, rest) = line.split_at(end);
+            let value = rest.split_whitespace().next()?;
+            (name == series).then(|| {
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("`{line}`: `{value}` is not a number"))
+            })
+        })
+        .collect();
+    assert!(values.len() <= 1, "{series} appears {} times", values.len());
+    values.first().copied()
+}
+
+#[test]
+fn metric_values_are_read_whole() {
+    let text = "# TYPE a counter\na_total{x=\"1\"} 10\nb 2.5 1700000000\nc{y=\"z\"} 0\n# EOF\n";
+    assert_eq!(metric_value(text, r#"a_total{x="1"}"#), Some(10.0));
+    assert_eq!(metric_value(text, "b"), Some(2.5));
+    assert_eq!(metric_value(text, r#"c{y="z"}"#), Some(0.0));
+    assert_eq!(metric_value(text, r#"a_total{x="2"}"#), None);
+    assert_eq!(metric_value(text, "a_total"), None);
 }

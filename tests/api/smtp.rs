@@ -1,5 +1,7 @@
 //! A real SMTP server for the tests, on 127.0.0.1: it speaks enough SMTP for lettre,
 //! captures what it receives, and can answer what a test scripts (4xx, 5xx, silence).
+//! Every message it accepts is checked as a standard MIME message
+//! (`mail_check::assert_standard_mail`) before a test can see it.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -31,6 +33,8 @@ pub enum Behaviour {
 pub struct SmtpServer {
     pub address: SocketAddr,
     captured: Arc<Mutex<Vec<Captured>>>,
+    /// How many of the captured messages passed the standard check already.
+    checked: Arc<Mutex<usize>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -62,6 +66,7 @@ impl SmtpServer {
         Self {
             address,
             captured,
+            checked: Arc::new(Mutex::new(0)),
             task: Arc::new(task),
         }
     }
@@ -70,17 +75,30 @@ impl SmtpServer {
         self.address.port()
     }
 
+    /// What arrived so far. Panics if any message is not a well-formed MIME message.
     pub fn messages(&self) -> Vec<Captured> {
-        self.captured.lock().unwrap().clone()
+        let messages = self.captured.lock().unwrap().clone();
+        let mut checked = self.checked.lock().unwrap();
+        for (index, message) in messages.iter().enumerate().skip(*checked) {
+            // The server does not know the configuration: the Message-ID must at least
+            // be of the From's domain (tests check From against `mail.from`).
+            crate::mail_check::assert_standard_mail(
+                &message.data,
+                None,
+                &format!("message {index} received by the test SMTP server"),
+            );
+            *checked = index + 1;
+        }
+        messages
     }
 
     /// Waits until `count` messages arrived, at most `limit`.
     pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Captured> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let messages = self.messages();
-            if messages.len() >= count || tokio::time::Instant::now() >= deadline {
-                return messages;
+            let arrived = self.captured.lock().unwrap().len();
+            if arrived >= count || tokio::time::Instant::now() >= deadline {
+                return self.messages();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -443,9 +443,12 @@ async fn a_client_over_its_burst_gets_429_while_another_is_served() {
     assert_eq!(token.status(), 200);
     assert_eq!(app.count(), 4);
     let metrics = app.metrics.render().unwrap();
-    assert!(
-        metrics
-            .contains(r#"joinform_rate_limited_requests_total{endpoint="join",scope="client"} 2"#),
+    assert_eq!(
+        crate::metrics::metric_value(
+            &metrics,
+            r#"joinform_rate_limited_requests_total{endpoint="join",scope="client"}"#
+        ),
+        Some(2.0),
         "{metrics}"
     );
     app.stop().await;
@@ -513,10 +516,11 @@ async fn the_global_ceiling_holds_for_everyone_together() {
     assert_eq!(statuses[..2], [201, 201]);
     assert!(statuses[2..].contains(&429), "{statuses:?}");
     let metrics = app.metrics.render().unwrap();
-    assert!(
-        !metrics
-            .contains(r#"joinform_rate_limited_requests_total{endpoint="join",scope="global"} 0"#),
-        "{metrics}"
+    let limited = crate::metrics::metric_value(
+        &metrics,
+        r#"joinform_rate_limited_requests_total{endpoint="join",scope="global"}"#,
     );
+    let refused = statuses.iter().filter(|status| **status == 429).count() as f64;
+    assert_eq!(limited, Some(refused), "{metrics}");
     app.stop().await;
 }
