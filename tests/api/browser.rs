@@ -30,23 +30,11 @@ struct Browser {
 impl Browser {
     /// A fresh headless Chromium, or `None` (after saying why) when it is not installed.
     async fn start(javascript: bool) -> Option<Self> {
-        let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-            .into_iter()
-            .filter(|path| !Path::new(path).exists())
-            .collect();
-        if !missing.is_empty() {
-            let message = format!(
-                "\n********************************************************************\n\
-                 BROWSER TEST SKIPPED: {} not found.\n\
-                 Install with: apt-get install chromium chromium-driver\n\
-                 ********************************************************************\n",
-                missing.join(" and ")
-            );
-            assert!(
-                std::env::var("CI").map_or(true, |ci| ci != "true"),
-                "{message}(CI must run the browser tests)"
-            );
-            eprintln!("{message}");
+        if !crate::helpers::outside_programs_present(
+            "browser test",
+            &[CHROMIUM, CHROMEDRIVER],
+            "apt-get install chromium chromium-driver",
+        ) {
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
