@@ -196,8 +196,9 @@ fn main() -> ExitCode {
 fn serve(settings: &Settings) -> ExitCode {
     let log = joinform::telemetry::init(&settings.log);
     let result = actix_web::rt::System::new().block_on(async {
+        let stop = joinform::startup::stop_signal()?;
         let application = Application::build(settings)?;
-        application.run_until_stopped().await?;
+        application.run_until(stop).await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     });
     // Writes out the queued log lines before the last word below.

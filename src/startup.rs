@@ -28,6 +28,10 @@ use crate::store::{AdmissionRules, Checkpointer, Database, StoreError, Writer, W
 /// How often rate limiters forget clients whose quota is full again, and the day key
 /// for client addresses is replaced once its day is over.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Time an idle delivery worker gets to notice the stop when the requests in flight
+/// have used up the whole shutdown timeout, so it is not cut off (with a warning)
+/// before it could look.
+const WORKER_STOP_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -56,6 +60,38 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C where there are no Unix signals),
+/// for [`Application::run_until`]. Call it before the listeners open, so a signal that
+/// comes early is not met by the default action (an immediate exit).
+///
+/// Both signals stop gracefully: a container runtime sends SIGTERM, a person at a
+/// terminal presses Ctrl-C, and neither should cut off a visitor's sign-up.
+///
+/// # Errors
+/// When the signal handlers cannot be installed; must run inside the async runtime.
+pub fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "stopping: finishing the requests in flight");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping: finishing the requests in flight");
+        })
+    }
 }
 
 /// A built, not yet running, joinform server.
@@ -183,6 +219,10 @@ impl Application {
         })
         // Operators' traffic: one worker is plenty, and leaves the cores to sign-ups.
         .workers(1)
+        // Signals are handled once, in `run_until`: actix's own handler in each server
+        // let the idle one stop the whole runtime while the other was still serving.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout.get().as_secs())
         .listen(admin_listener)
         .map_err(admin_listen_error)?
         .run();
@@ -200,6 +240,7 @@ impl Application {
                 .configure(http::routes)
         })
         .backlog(1024)
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout.get().as_secs());
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -243,14 +284,30 @@ impl Application {
         Arc::clone(&self.metrics)
     }
 
-    /// Stops the server from elsewhere (tests, signal handling).
+    /// Stops the public server from elsewhere (tests); `run_until` then stops the admin
+    /// listener too.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or the handle), then lets the delivery
-    /// worker finish its attempt and the writer commit what it has queued.
+    /// Serves until the public server is stopped through [`Application::handle`]; see
+    /// [`Application::run_until`].
+    ///
+    /// # Errors
+    /// When the public server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `stop` resolves (in the binary: [`stop_signal`]) or the public server
+    /// is stopped through its handle. Then both listeners stop accepting connections
+    /// at once and finish the requests they have started, for at most
+    /// `server.shutdown_timeout`; the delivery worker is given what is left of that
+    /// time to finish a send, and the writer commits what it has queued.
+    ///
+    /// # Errors
+    /// When the public server fails.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
         let mut worker = tokio::spawn(self.worker.run(stopping.clone()));
         let purge = tokio::spawn(retention::run_daily(
@@ -274,16 +331,34 @@ impl Application {
                 }
             }
         });
+        let public_handle = self.server.handle();
         let admin_handle = self.admin_server.handle();
+        let mut public = tokio::spawn(self.server);
         let admin = tokio::spawn(self.admin_server);
-        let served = self.server.await;
-        admin_handle.stop(true).await;
+        let mut served = None;
+        tokio::select! {
+            () = stop => {}
+            ended = &mut public => served = Some(ended),
+        }
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        // Both at once, gracefully: each stops accepting, lets the requests it has
+        // started (bodies still arriving included) finish, and closes idle
+        // connections. A request still unfinished at the timeout is cut off.
+        tokio::join!(public_handle.stop(true), admin_handle.stop(true));
+        let served = match served {
+            Some(ended) => ended,
+            None => public.await,
+        }
+        .unwrap_or_else(|joined| Err(std::io::Error::other(joined)));
         let _ = admin.await;
         sweeper.abort();
         let _ = stop_worker.send(true);
-        // A send under way is given the shutdown timeout to finish and be recorded. If
-        // it is cut short, its row is still pending and is sent after the restart.
-        if tokio::time::timeout(self.shutdown_timeout, &mut worker)
+        // A send under way is given what is left of the shutdown timeout to finish and
+        // be recorded, so the whole stop fits in it (an orchestrator's kill comes after
+        // its own grace period). If it is cut short, its row is still pending and is
+        // sent after the restart.
+        let worker_deadline = deadline.max(tokio::time::Instant::now() + WORKER_STOP_GRACE);
+        if tokio::time::timeout_at(worker_deadline, &mut worker)
             .await
             .is_err()
         {

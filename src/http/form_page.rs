@@ -8,7 +8,9 @@
 //! from anywhere else, so the visit leaks to no third party.
 //!
 //! Every value that may come from a visitor or the configuration goes through
-//! [`escape_html`] on its way into the page.
+//! [`escape_html`] on its way into the page; translated text inside elements goes
+//! through [`phrase`], which also turns the translations' Unicode isolates into
+//! `<bdi>` elements.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -215,7 +217,7 @@ impl FormPage {
             sending = escape_html(texts.get("sending")),
             busy = escape_html(texts.get("error_busy")),
             net = escape_html(texts.get("error_network")),
-            note = escape_html(texts.get("required_note")),
+            note = phrase(texts.get("required_note")),
             token = escape_html(&token.value),
         );
         let field = |name: &str| Field {
@@ -274,7 +276,7 @@ impl FormPage {
         ];
         for extra in &self.extra_fields {
             fields.push(Field {
-                label: field_label(extra.name.as_str()),
+                label: configured(&field_label(extra.name.as_str())),
                 required: extra.required,
                 control: Control::Input {
                     kind: "text",
@@ -299,9 +301,9 @@ impl FormPage {
             "<div class=hp aria-hidden=true><label for=f-hp>{label}</label>\
              <input id=f-hp name=\"{name}\" tabindex=-1 autocomplete=off></div>\
              <button type=submit>{submit}</button></form>",
-            label = escape_html(texts.get("honeypot_label")),
+            label = phrase(texts.get("honeypot_label")),
             name = escape_html(&self.honeypot_field),
-            submit = escape_html(texts.get("submit")),
+            submit = phrase(texts.get("submit")),
         );
         self.layout(texts, &self.heading(texts), &body, true)
     }
@@ -314,8 +316,8 @@ impl FormPage {
         let _ = write!(
             body,
             "<h1>{}</h1><p>{}</p>",
-            escape_html(texts.get("thanks_title")),
-            escape_html(texts.get("thanks_text"))
+            phrase(texts.get("thanks_title")),
+            phrase(texts.get("thanks_text"))
         );
         self.layout(texts, texts.get("thanks_title"), &body, false)
     }
@@ -363,16 +365,16 @@ impl FormPage {
     fn write_header(&self, out: &mut String, texts: Texts) {
         self.write_logo(out);
         let intro = if self.intro.is_empty() {
-            texts.get("intro")
+            phrase(texts.get("intro"))
         } else {
-            self.intro.as_str()
+            phrase(&configured(&self.intro))
         };
-        let _ = write!(
-            out,
-            "<h1>{}</h1><p>{}</p>",
-            escape_html(&self.heading(texts)),
-            escape_html(intro)
-        );
+        let heading = if self.title.is_empty() {
+            phrase(texts.get("title"))
+        } else {
+            phrase(&configured(&self.title))
+        };
+        let _ = write!(out, "<h1>{heading}</h1><p>{intro}</p>");
     }
 
     /// Links to the page in every shipped language, each name in its own language.
@@ -419,17 +421,17 @@ impl FormPage {
         let _ = write!(
             out,
             "<div id=summary class=summary role=alert tabindex=-1{hidden}><h2>{}</h2><ul>",
-            escape_html(texts.get("summary_title"))
+            phrase(texts.get("summary_title"))
         );
         for error in errors.iter() {
             let name = error.field.as_str();
-            let message = escape_html(&texts.field_problem(error.problem));
+            let message = phrase(&texts.field_problem(error.problem));
             match self.label_of(texts, name) {
                 Some(label) => {
                     let _ = write!(
                         out,
                         "<li><a href=\"#f-{name}\">{}: {message}</a>",
-                        escape_html(&label)
+                        phrase(&label)
                     );
                 }
                 None => {
@@ -455,7 +457,7 @@ impl FormPage {
                     .extra_fields
                     .iter()
                     .find(|f| f.name.as_str() == name)
-                    .map(|f| field_label(f.name.as_str()));
+                    .map(|f| configured(&field_label(f.name.as_str())));
             }
         };
         if key == "label_consent" {
@@ -471,16 +473,16 @@ impl FormPage {
         let marker = if field.required {
             "<span aria-hidden=true> *</span>".to_owned()
         } else {
-            format!(" ({})", escape_html(texts.get("optional")))
+            format!(" ({})", phrase(texts.get("optional")))
         };
         let _ = write!(
             out,
             "<div class=f><label for={id}>{}{marker}</label>",
-            escape_html(&field.label)
+            phrase(&field.label)
         );
         let mut described = Vec::new();
         if let Some(hint) = &field.hint {
-            let _ = write!(out, "<p id={id}-h class=h>{}</p>", escape_html(hint));
+            let _ = write!(out, "<p id={id}-h class=h>{}</p>", phrase(hint));
             described.push(format!("{id}-h"));
         }
         write_error(out, &id, field.error.as_deref());
@@ -503,11 +505,13 @@ impl FormPage {
                 autocomplete,
                 max,
             } => {
-                // Addresses and numbers read left to right even on a right-to-left page.
+                // Addresses and numbers read left to right even on a right-to-left page;
+                // free text takes the direction of what the visitor types (a Latin
+                // name on an Arabic page).
                 let direction = if matches!(kind, "email" | "tel") {
                     " dir=ltr"
                 } else {
-                    ""
+                    " dir=auto"
                 };
                 let _ = write!(
                     out,
@@ -519,7 +523,7 @@ impl FormPage {
             Control::TextArea { max } => {
                 let _ = write!(
                     out,
-                    "<textarea{attributes} rows=4 maxlength={max}>{}</textarea>",
+                    "<textarea{attributes} rows=4 maxlength={max} dir=auto>{}</textarea>",
                     escape_html(&field.value)
                 );
             }
@@ -547,7 +551,7 @@ impl FormPage {
     }
 
     fn write_consent(&self, out: &mut String, texts: Texts, checked: bool, error: Option<&String>) {
-        let privacy = escape_html(texts.get("privacy_link"));
+        let privacy = phrase(texts.get("privacy_link"));
         let privacy = if self.privacy_url.is_empty() {
             privacy
         } else {
@@ -556,7 +560,7 @@ impl FormPage {
                 escape_html(&self.privacy_url)
             )
         };
-        let sentence = escape_html(texts.get("consent")).replace("{privacy}", &privacy);
+        let sentence = phrase(texts.get("consent")).replace("{privacy}", &privacy);
         out.push_str("<div class=\"f c\">");
         let mut attributes = String::from(" id=f-consent name=consent type=checkbox value=on");
         if self.consent_required {
@@ -586,12 +590,53 @@ impl FormPage {
 fn write_error(out: &mut String, id: &str, error: Option<&str>) {
     match error {
         Some(message) => {
-            let _ = write!(out, "<p id={id}-e class=err>{}</p>", escape_html(message));
+            let _ = write!(out, "<p id={id}-e class=err>{}</p>", phrase(message));
         }
         None => {
             let _ = write!(out, "<p id={id}-e class=err hidden></p>");
         }
     }
+}
+
+/// Translated text for element content: escaped, with each Unicode isolate of the
+/// translation (LRI U+2066, RLI U+2067 or FSI U+2068 … PDI U+2069) made a `<bdi>`.
+///
+/// Translations into right-to-left languages wrap every left-to-right fragment
+/// (`+20 2 1234 5678`, `name@example.org`, `pt-BR`) in LRI … PDI, as Unicode Standard
+/// Annex #9 (the bidirectional algorithm, §2.7) recommends; otherwise the algorithm
+/// moves the `+` of a phone number to its end and reverses the digit groups. The
+/// characters themselves isolate in plain text (JSON messages the script shows with
+/// `textContent`); as elements they also carry a computed direction that CSS and tests
+/// can see. An unmatched PDI is dropped and an unclosed isolate closed at the end, as
+/// the algorithm would at the end of the paragraph.
+pub fn phrase(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    let mut open = 0_usize;
+    for piece in text.split_inclusive(['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']) {
+        let mut chars = piece.chars();
+        let mark = chars.next_back();
+        let (body, mark) = match mark {
+            Some(c @ '\u{2066}'..='\u{2069}') => (chars.as_str(), Some(c)),
+            _ => (piece, None),
+        };
+        html.push_str(&escape_html(body));
+        match mark {
+            Some('\u{2066}') => html.push_str("<bdi dir=ltr>"),
+            Some('\u{2067}') => html.push_str("<bdi dir=rtl>"),
+            Some('\u{2068}') => html.push_str("<bdi>"),
+            Some(_) if open > 0 => {
+                html.push_str("</bdi>");
+                open -= 1;
+                continue;
+            }
+            _ => continue,
+        }
+        open += 1;
+    }
+    for _ in 0..open {
+        html.push_str("</bdi>");
+    }
+    html
 }
 
 #[derive(Debug, Clone, Default)]
@@ -617,6 +662,12 @@ enum Control {
     TextArea {
         max: usize,
     },
+}
+
+/// An operator's text, shown on pages of every language, in a first-strong isolate
+/// (FSI … PDI): it keeps its own direction whatever the page's.
+fn configured(text: &str) -> String {
+    format!("\u{2068}{text}\u{2069}")
 }
 
 /// An extra field's label, from its configured name: `member_of` → "Member of".
@@ -869,6 +920,30 @@ f.addEventListener('submit',function(ev){ev.preventDefault();if(busy)return;busy
 mod tests {
     use super::*;
     use crate::colour;
+
+    #[test]
+    fn unicode_isolates_become_bdi_elements() {
+        for (text, html) in [
+            ("plain <b>", "plain &lt;b&gt;"),
+            (
+                "مثل \u{2066}+20 2 1234 5678\u{2069}.",
+                "مثل <bdi dir=ltr>+20 2 1234 5678</bdi>.",
+            ),
+            (
+                "\u{2066}en\u{2069} أو \u{2066}pt-BR\u{2069}",
+                "<bdi dir=ltr>en</bdi> أو <bdi dir=ltr>pt-BR</bdi>",
+            ),
+            (
+                "\u{2067}a\u{2068}b\u{2069}\u{2069}",
+                "<bdi dir=rtl>a<bdi>b</bdi></bdi>",
+            ),
+            ("x\u{2069}y", "xy"),
+            ("\u{2066}<open", "<bdi dir=ltr>&lt;open</bdi>"),
+            ("\u{2066}", "<bdi dir=ltr></bdi>"),
+        ] {
+            assert_eq!(phrase(text), html, "{text:?}");
+        }
+    }
 
     /// The colours the style uses, for the contrast test.
     fn style_colours() -> [&'static str; 5] {

@@ -72,6 +72,7 @@ impl RateLimiter {
 
     /// Forgets clients whose quota is full again: they would be let through anyway.
     /// Run periodically, so the table stays as small as the set of recent clients.
+    /// Returns how many clients it still remembers.
     pub fn sweep(&self) -> usize {
         self.per_client.retain_recent();
         self.per_client.shrink_to_fit();
@@ -108,13 +109,19 @@ mod tests {
     }
 
     #[test]
-    fn sweeping_forgets_clients_that_are_full_again() {
-        let limiter = limiter(60_000, 1);
+    fn sweeping_keeps_clients_still_waiting_and_forgets_those_full_again() {
+        // One request a client per 300 ms: each client's quota is used up by its one
+        // request and full again 300 ms later; governor lets a sweep drop the key one
+        // interval after that.
+        let limiter = limiter(200, 1);
         for last in 0..100u8 {
             let client = ClientIp::from_addr(IpAddr::from([192, 0, 2, last]));
             assert!(limiter.check(client).is_ok());
         }
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(limiter.sweep(), 0);
+        assert_eq!(limiter.sweep(), 100, "no quota is full yet");
+        let waiting = ClientIp::from_addr(IpAddr::from([192, 0, 2, 0]));
+        assert!(limiter.check(waiting).is_err(), "the sweep forgot no limit");
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(limiter.sweep(), 0, "every quota is full again");
     }
 }

@@ -129,17 +129,22 @@ async fn a_section_token_sees_and_asks_for_its_own_sections_only() {
         .await;
         assert_eq!(response.status(), 403, "{other}");
     }
-    let response = admin_get(
-        &app,
-        "/admin/submissions?status=all&country=SE",
-        &tokens.norway,
-    )
-    .await;
-    let body = response.text().await.unwrap();
-    assert!(
-        !body.contains("sven@"),
+    // Another section's country: the filter applies within the scope, so nothing
+    // matches (while the unscoped token finds the Swedish sign-up).
+    let another_country = "/admin/submissions?status=all&country=SE&format=json";
+    let response = admin_get(&app, another_country, &tokens.norway).await;
+    assert_eq!(response.status(), 200);
+    let rows: Vec<serde_json::Value> = response.json().await.unwrap();
+    assert_eq!(
+        rows,
+        Vec::<serde_json::Value>::new(),
         "a country filter does not widen the scope"
     );
+    let response = admin_get(&app, another_country, &tokens.full).await;
+    assert_eq!(response.status(), 200);
+    let rows: Vec<serde_json::Value> = response.json().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["country"], "SE");
 
     let response = app
         .client

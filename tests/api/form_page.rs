@@ -207,7 +207,8 @@ async fn the_form_carries_labels_the_honeypot_and_a_usable_token() {
     .await;
     let (_, page) = get_page(&app, "/join", None).await;
     assert_every_control_is_labelled(&page);
-    assert!(page.contains("<label for=f-organisation>Organisation"));
+    // An operator's label, isolated: it keeps its own direction on any page.
+    assert!(page.contains("<label for=f-organisation><bdi>Organisation</bdi>"));
     // The honeypot is hidden from screen readers and keyboard users.
     assert!(page.contains("<div class=hp aria-hidden=true>"));
     assert!(page.contains("name=\"_gotcha\" tabindex=-1"));
@@ -306,9 +307,11 @@ async fn a_script_gets_problems_in_the_page_language_and_api_clients_keep_englis
     assert_eq!(body["message"], "يُرجى تصحيح ما يلي:");
     assert_eq!(body["errors"][0]["field"], "email");
     assert_eq!(body["errors"][0]["code"], "invalid_email");
+    // The address example between Unicode isolates (LRI … PDI), so a script's
+    // textContent shows it left to right.
     assert_eq!(
         body["errors"][0]["message"],
-        "أدخل عنوان بريد إلكتروني مثل name@example.org."
+        "أدخل عنوان بريد إلكتروني مثل \u{2066}name@example.org\u{2069}."
     );
 
     let response = app
@@ -403,7 +406,11 @@ async fn branding_comes_from_the_settings_escaped() {
     .await;
     let (_, page) = get_page(&app, "/join?lang=de", None).await;
     assert!(page.contains("<title>Join &lt;Friends&gt;</title>"));
-    assert!(page.contains("<h1>Join &lt;Friends&gt;</h1><p>Sign up &amp; help</p>"));
+    assert!(
+        page.contains(
+            "<h1><bdi>Join &lt;Friends&gt;</bdi></h1><p><bdi>Sign up &amp; help</bdi></p>"
+        )
+    );
     assert!(page.contains("<img class=logo src=\"/static/logo.png\" alt=\"\">"));
     assert!(page.contains(":root{--a:#7a1f5c}"));
     app.stop().await;
@@ -554,6 +561,148 @@ async fn pages_carry_a_content_security_policy_that_allows_only_their_own_code()
             "{policy}"
         );
         assert!(!policy.contains("unsafe-inline"), "{policy}");
+    }
+    app.stop().await;
+}
+
+/// Left-to-right fragments that the Unicode bidirectional algorithm scrambles inside
+/// right-to-left text unless isolated: Latin words and codes, addresses, URLs, a `+`
+/// before a number, and number groups (a phone number's `20 2 1234`).
+fn left_to_right_fragments(text: &str) -> Vec<String> {
+    // Compiled once: the page check calls this for every country name.
+    static PATTERNS: std::sync::LazyLock<(Regex, Regex)> = std::sync::LazyLock::new(|| {
+        (
+            Regex::new(r"\{[a-z_]+\}").unwrap(),
+            Regex::new(r"[A-Za-z][\w.@:/+-]*|@|://|\+\s?\d|\d[\s\-./]+\d").unwrap(),
+        )
+    });
+    let (placeholders, fragment) = &*PATTERNS;
+    let text = placeholders.replace_all(text, "");
+    fragment
+        .find_iter(&text)
+        .map(|m| m.as_str().to_owned())
+        .collect()
+}
+
+/// Every right-to-left language joinform ships (at least Arabic, Persian and Urdu).
+pub fn right_to_left_languages() -> Vec<&'static str> {
+    let languages: Vec<&str> = joinform::i18n::shipped()
+        .filter(|tag| joinform::i18n::is_right_to_left(tag))
+        .collect();
+    for tag in ["ar", "fa", "ur"] {
+        assert!(
+            languages.contains(&tag),
+            "{tag} is shipped and right to left"
+        );
+    }
+    languages
+}
+
+#[test]
+fn every_left_to_right_fragment_of_a_right_to_left_translation_is_isolated() {
+    let isolated = Regex::new("\u{2066}[^\u{2069}]*\u{2069}").unwrap();
+    let mut unisolated = Vec::new();
+    for tag in right_to_left_languages() {
+        let path = format!("{}/templates/form/{tag}.toml", env!("CARGO_MANIFEST_DIR"));
+        let table: std::collections::BTreeMap<String, String> =
+            toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for (key, text) in table {
+            let outside = isolated.replace_all(&text, "");
+            for fragment in left_to_right_fragments(&outside) {
+                unisolated.push(format!("{tag}.{key}: {fragment:?}"));
+            }
+        }
+    }
+    assert_eq!(
+        unisolated,
+        Vec::<String>::new(),
+        "wrap these in \\u2066 … \\u2069"
+    );
+}
+
+/// The text a page shows outside elements that isolate left-to-right content (`<bdi>`,
+/// or any element with `dir=ltr`).
+///
+/// Country names are left out: an option can hold no element, and CLDR's names hold
+/// at most a single Latin word (Urdu "مکاؤ SAR چین"), which the bidirectional
+/// algorithm keeps whole; that is checked here instead.
+fn text_outside_isolation(page: &str) -> String {
+    let mut text = markup(page);
+    let option = Regex::new(r"<option[^>]*>([^<]*)").unwrap();
+    let word = Regex::new(r"^[A-Za-z]+$").unwrap();
+    for name in option.captures_iter(&text) {
+        for fragment in left_to_right_fragments(&name[1]) {
+            assert!(word.is_match(&fragment), "country name {:?}", &name[1]);
+        }
+    }
+    for pattern in [
+        r"(?s)<head>.*?</head>",
+        r"<option[^>]*>[^<]*",
+        r"(?s)<bdi\b[^>]*>.*?</bdi>",
+        r"(?s)<(?:a|span|p|div|label)\b[^>]*\bdir=ltr\b[^>]*>.*?</(?:a|span|p|div|label)>",
+        r"<[^>]*>",
+        r"&#?\w+;",
+    ] {
+        text = Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, " ")
+            .into_owned();
+    }
+    text
+}
+
+#[tokio::test]
+async fn right_to_left_pages_isolate_every_left_to_right_fragment_and_input() {
+    let app = spawn_app().await;
+    let input = |page: &str, kind: &str| {
+        Regex::new(&format!(r"<input[^>]*\btype={kind}\b[^>]*>"))
+            .unwrap()
+            .find(page)
+            .unwrap_or_else(|| panic!("a {kind} input"))
+            .as_str()
+            .to_owned()
+    };
+    let phone_hint = Regex::new(r"<p id=f-phone-h class=h>(.*?)</p>").unwrap();
+    let isolated_phone = Regex::new(r"<bdi dir=ltr>\+\d[\d ]+\d</bdi>").unwrap();
+    for tag in right_to_left_languages() {
+        let (_, form) = get_page(&app, &format!("/join?lang={tag}"), None).await;
+        let (_, thanks) = get_page(&app, &format!("/join/thanks?lang={tag}"), None).await;
+        let invalid = app
+            .post_form(&[
+                ("name", "Kari"),
+                ("email", "not an address"),
+                ("phone", "12"),
+                ("country", "EG"),
+                ("_lang", tag),
+            ])
+            .await;
+        assert_eq!(invalid.status(), 422);
+        let invalid = invalid.text().await.unwrap();
+        assert!(
+            invalid.contains("<p id=f-email-e class=err>") && invalid.contains("id=f-phone-e"),
+            "{tag}: the problems are shown"
+        );
+        for (name, page) in [("form", &form), ("thanks", &thanks), ("422", &invalid)] {
+            assert_eq!(html_attributes(page), (tag.to_owned(), "rtl".to_owned()));
+            assert_eq!(
+                left_to_right_fragments(&text_outside_isolation(page)),
+                Vec::<String>::new(),
+                "{tag} {name} page: left-to-right text outside an isolating element"
+            );
+        }
+        for page in [&form, &invalid] {
+            for kind in ["email", "tel"] {
+                assert!(
+                    input(page, kind).contains(" dir=ltr"),
+                    "{tag}: {kind} input"
+                );
+            }
+        }
+        let hint = &phone_hint.captures(&form).expect("a phone hint")[1];
+        assert!(
+            isolated_phone.is_match(hint),
+            "{tag}: the phone example is isolated: {hint}"
+        );
     }
     app.stop().await;
 }

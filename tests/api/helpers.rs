@@ -401,14 +401,17 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
-    /// Sends a signal by name (TERM, KILL, INT) with the system's `kill`.
+    /// Sends a signal by name (TERM, KILL, INT), by the system call rather than the
+    /// `kill` program, which a slim system may lack.
     pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        use rustix::process::{Pid, Signal, kill_process};
+        let signal = match name {
+            "TERM" => Signal::TERM,
+            "INT" => Signal::INT,
+            "KILL" => Signal::KILL,
+            other => panic!("no signal {other} in the tests"),
+        };
+        kill_process(Pid::from_child(&self.child), signal).unwrap();
     }
 
     /// Waits for the process to exit, at most `limit`.
@@ -422,6 +425,45 @@ impl ServerProcess {
         }
         None
     }
+}
+
+/// Whether the outside programs a test needs are here (a path that exists, or a name
+/// that answers `--version`). When one is missing the test should return: this says
+/// so loudly, with how to install it; but under CI (`CI=true`) it fails instead, since
+/// a skipped test there would hide a broken feature.
+pub fn outside_programs_present(test: &str, programs: &[&str], install: &str) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|program| {
+            if program.starts_with('/') {
+                !std::path::Path::new(program).exists()
+            } else {
+                std::process::Command::new(program)
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_err()
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "\n********************************************************************\n\
+         TEST SKIPPED: {test}: {} not found.\n\
+         Install with: {install}\n\
+         ********************************************************************\n",
+        missing.join(" and ")
+    );
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "{message}(under CI=true a missing program fails the test)"
+    );
+    eprintln!("{message}");
+    false
 }
 
 /// Which listener a start-up log line announces.

@@ -1,12 +1,16 @@
 //! The real binary under load: stopped with SIGTERM it drains and exits 0; killed with
 //! SIGKILL it loses nothing it acknowledged, and after a restart the database is whole
-//! and every notification goes out.
+//! and every notification goes out. A request whose body is still arriving when the
+//! signal comes is answered, on either listener, within `server.shutdown_timeout`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::helpers::ServerProcess;
 
@@ -153,4 +157,201 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_delivery_resumes() {
         }
     }
     assert_eq!(missing(&acknowledged, &mailed), Vec::<String>::new());
+}
+
+/// A request whose headers and half its body are on the wire, the rest still to come:
+/// a visitor on a slow phone.
+struct InFlight {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl InFlight {
+    async fn start(port: u16, path: &str, extra_headers: &str, body: &[u8]) -> Self {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Accept: application/json\r\n{extra_headers}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (first, rest) = body.split_at(body.len() / 2);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        stream.flush().await.unwrap();
+        Self {
+            stream,
+            rest: rest.to_vec(),
+        }
+    }
+
+    /// Sends the rest of the body and reads the answer: its status and JSON body, or
+    /// what went wrong instead.
+    async fn finish(mut self) -> Result<(u16, serde_json::Value), String> {
+        self.stream
+            .write_all(&self.rest)
+            .await
+            .map_err(|error| format!("the body could not be completed: {error}"))?;
+        read_answer(&mut self.stream).await
+    }
+}
+
+async fn read_answer(stream: &mut TcpStream) -> Result<(u16, serde_json::Value), String> {
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    let read = async {
+        loop {
+            let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n");
+            if let Some(end) = head_end {
+                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .ok_or_else(|| format!("no content-length in {head:?}"))?;
+                if answer.len() >= end + 4 + length {
+                    let status = head
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|code| code.parse().ok())
+                        .ok_or_else(|| format!("no status in {head:?}"))?;
+                    let body = serde_json::from_slice(&answer[end + 4..end + 4 + length])
+                        .unwrap_or(serde_json::Value::Null);
+                    return Ok((status, body));
+                }
+            }
+            match stream.read(&mut buffer).await {
+                Ok(0) => return Err(format!("no answer, the connection closed after {answer:?}")),
+                Ok(count) => answer.extend_from_slice(&buffer[..count]),
+                Err(error) => return Err(format!("no answer: {error}")),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .map_err(|_| "no answer within 10 s".to_owned())?
+}
+
+fn sign_up(email: &str) -> Vec<u8> {
+    json!({"name": "Slow Phone", "email": email, "country": "NO", "consent": true})
+        .to_string()
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_on_both_listeners_and_refuses_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped configuration plus an admin token, so the admin request is real work.
+    let token = format!("in-flight-token-{}", fastrand::u64(..));
+    let config = dir.path().join("joinform-test.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[admin.tokens]]\nname = \"test\"\nsha256 = \"{}\"\n",
+            joinform::config::EMBEDDED_CONFIG,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()))
+        ),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start_with_args(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "serve"],
+        &[
+            ("JOINFORM_SERVER__WORKERS", "1"),
+            ("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s"),
+        ],
+    );
+    let after_1s = InFlight::start(server.port, "/join", "", &sign_up("one@example.org")).await;
+    let after_3s = InFlight::start(server.port, "/join", "", &sign_up("three@example.org")).await;
+    let admin = InFlight::start(
+        server.admin_port,
+        "/admin/forget",
+        &format!("Authorization: Bearer {token}\r\n"),
+        br#"{"email": "nobody@example.org"}"#,
+    )
+    .await;
+    // Time for the server to read the headers and wait for the bodies.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal("TERM");
+    let signalled = Instant::now();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (port, listener) in [(server.port, "public"), (server.admin_port, "admin")] {
+        let connected = TcpStream::connect(("127.0.0.1", port)).await;
+        assert!(
+            connected.is_err(),
+            "the {listener} listener refuses new connections while stopping"
+        );
+    }
+
+    tokio::time::sleep_until(signalled + Duration::from_secs(1)).await;
+    let one = after_1s.finish().await;
+    let admin = admin.finish().await;
+    tokio::time::sleep_until(signalled + Duration::from_secs(3)).await;
+    let three = after_3s.finish().await;
+    let log = server.log();
+    let (status, one) = one.unwrap_or_else(|error| panic!("body done 1 s after: {error}\n{log}"));
+    assert_eq!(status, 201, "body done 1 s after the signal: {one}");
+    let (status, three) =
+        three.unwrap_or_else(|error| panic!("body done 3 s after: {error}\n{log}"));
+    assert_eq!(status, 201, "body done 3 s after the signal: {three}");
+    let (status, erased) =
+        admin.unwrap_or_else(|error| panic!("admin body done 1 s after: {error}\n{log}"));
+    assert_eq!(
+        status, 200,
+        "admin request done 1 s after the signal: {erased}"
+    );
+
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
+        .expect("the server exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}\n{}", server.log());
+    let stored = stored_ids(dir.path());
+    for answer in [&one, &three] {
+        let id = answer["id"].as_str().unwrap();
+        assert!(stored.contains(id), "the 201 {id} is stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_completes_does_not_hold_the_stop_past_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server =
+        ServerProcess::start(dir.path(), &[("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "2s")]);
+    let mut stuck = InFlight::start(server.port, "/join", "", &sign_up("stuck@example.org")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal("TERM");
+    let signalled = std::time::Instant::now();
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)))
+        .expect("the server exits after SIGTERM");
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status:?}\n{}", server.log());
+    // Actix checks its connections once a second: at most that, and a moment, over.
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_millis(3500),
+        "the request was given the 2 s timeout, and no more: {took:?}\n{}",
+        server.log()
+    );
+    let answer = read_answer(&mut stuck.stream).await;
+    assert!(
+        answer.is_err(),
+        "an unfinished request is not answered: {answer:?}"
+    );
+    assert!(stored_ids(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_as_gracefully_as_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server =
+        ServerProcess::start(dir.path(), &[("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s")]);
+    let request = InFlight::start(server.port, "/join", "", &sign_up("ctrl-c@example.org")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal("INT");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let answer = request.finish().await;
+    let (status, body) = answer.unwrap_or_else(|error| panic!("{error}\n{}", server.log()));
+    assert_eq!(status, 201, "{body}");
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
+        .expect("the server exits after SIGINT");
+    assert!(status.success(), "exit status {status:?}\n{}", server.log());
+    assert!(stored_ids(dir.path()).contains(body["id"].as_str().unwrap()));
 }

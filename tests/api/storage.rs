@@ -267,15 +267,11 @@ async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_rows() {
 async fn a_lock_held_by_another_process_is_503_and_service_resumes() {
     use std::io::{BufRead, Write};
 
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED a_lock_held_by_another_process_is_503_and_service_resumes: python3 is \
-             missing (apt-get install python3)"
-        );
+    if !crate::helpers::outside_programs_present(
+        "a_lock_held_by_another_process_is_503_and_service_resumes",
+        &["python3"],
+        "apt-get install python3",
+    ) {
         return;
     }
     let app = spawn_app_with(|settings| settings.storage.busy_timeout_ms = 100).await;
