@@ -25,8 +25,9 @@ pub fn address_key(raw: &str) -> Option<String> {
 
 /// Stands in for the address in the audit trail: the same address always gives the
 /// same hash, so a later request can be matched to an earlier erasure, but without the
-/// server's secret the hash cannot be turned back into an address or tested against
-/// guesses.
+/// audit key (`audit.key`, kept apart from the token secret so that changing that one
+/// keeps these matchable) the hash cannot be turned back into an address or tested
+/// against guesses. Hex HMAC-SHA256 of the address key.
 pub fn address_hash(secret: &ServerSecret, key: &str) -> String {
     hex::encode(keyed_hash(
         &secret.key(KeyPurpose::AuditAddress),

@@ -353,3 +353,67 @@ fn keep_notifications_pending(settings: &mut joinform::config::Settings) {
     settings.mail.smtp.port = 9;
     settings.mail.smtp.tls = joinform::config::SmtpTls::None;
 }
+
+/// The audit hash of the latest erasure.
+fn last_erasure_hash(app: &TestApp) -> String {
+    let forgets = audit_of(app, "forget");
+    let details: Value = serde_json::from_str(&forgets.last().unwrap().2).unwrap();
+    details["address_hash"].as_str().unwrap().to_owned()
+}
+
+async fn sign_up_and_forget_ingrid(app: &TestApp) -> String {
+    created_id(
+        app.post_json(&json!({"name": NAME, "email": ADDRESS, "country": "NO", "consent": true}))
+            .await,
+    )
+    .await;
+    let output = run_cli(&write_config(app), &["forget", ADDRESS], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("erased 1 submission(s)"));
+    last_erasure_hash(app)
+}
+
+/// Changing the secret invalidates form tokens, and only them: a later erasure of the
+/// same address still gets the same audit hash, whether the secret is configured or
+/// generated. An install from before `audit.key` keeps the hashes it recorded then
+/// (HMAC-SHA256 under a key derived from the secret).
+#[tokio::test]
+async fn changing_the_secret_keeps_earlier_erasures_matchable() {
+    use hmac::{Hmac, Mac};
+
+    const OLD: &str = "the secret this install started with, long enough";
+    const NEW: &str = "a secret the operator rotated to, also long enough";
+    let app = spawn_app_with(|settings| settings.spam.secret = Some(OLD.into())).await;
+    let first = sign_up_and_forget_ingrid(&app).await;
+    let derived = {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(OLD.as_bytes()).unwrap();
+        mac.update(b"joinform audit address v1");
+        mac.finalize().into_bytes()
+    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&derived).unwrap();
+    mac.update(b"ingrid.marthinsen@example.org");
+    assert_eq!(
+        first,
+        hex::encode(mac.finalize().into_bytes()),
+        "as joinform hashed erasures before audit.key"
+    );
+
+    let mut app = app;
+    app.settings.spam.secret = Some(NEW.into());
+    let app = app.restart().await;
+    assert_eq!(
+        sign_up_and_forget_ingrid(&app).await,
+        first,
+        "after a new secret"
+    );
+
+    let mut app = app;
+    app.settings.spam.secret = None;
+    let app = app.restart().await;
+    assert_eq!(
+        sign_up_and_forget_ingrid(&app).await,
+        first,
+        "after a generated secret"
+    );
+    app.stop().await;
+}
