@@ -569,3 +569,56 @@ async fn a_large_export_streams_every_row() {
     );
     app.stop().await;
 }
+
+/// Without a `language` field, the stored (and exported) language is the browser's
+/// highest-weighted Accept-Language entry, not the first one listed; `*` names no
+/// language and is passed over.
+#[tokio::test]
+async fn the_language_is_the_highest_weighted_accept_language_entry() {
+    let (app, token) = spawn_exporting_app().await;
+    let post = |accept_language: &'static str| {
+        let app = &app;
+        async move {
+            created_id(
+                app.client
+                    .post(app.url("/join"))
+                    .header("Accept-Language", accept_language)
+                    .json(&crate::helpers::valid_json())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let cases = [
+        ("fr;q=0.5, de-CH;q=0.9, en;q=0.1", Some("de-CH")),
+        ("*, nb;q=0.8, sv;q=0.7", Some("nb")),
+        ("da", Some("da")),
+        ("*", None),
+    ];
+    for (accept_language, expected) in cases {
+        let id = post(accept_language).await;
+        assert_eq!(
+            app.row(&id).unwrap().language.as_deref(),
+            expected,
+            "stored, for {accept_language}"
+        );
+        let objects: Vec<Value> =
+            admin_get(&app, "/admin/submissions?format=json&status=all", &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+        let object = objects
+            .iter()
+            .find(|object| object["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(
+            object["language"],
+            expected.map_or(Value::Null, Value::from),
+            "exported, for {accept_language}"
+        );
+    }
+    app.stop().await;
+}
