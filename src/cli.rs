@@ -17,7 +17,7 @@ use crate::mail::{self, Templates};
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
-use crate::store::{Database, StoreError, Timestamp, outbox};
+use crate::store::{self, Database, StoreError, Timestamp, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
@@ -309,10 +309,9 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
     let mut connection = open(settings)?;
     let secret = ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
     let hash = address_hash(&secret, &key);
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let report = erasure::forget(&transaction, &key, &hash, audit::CLI_ACTOR)?;
-    transaction.commit()?;
-    erasure::truncate_wal(&connection);
+    let report = store::erase(&mut connection, |erasing| {
+        erasure::forget(erasing, &key, &hash, audit::CLI_ACTOR)
+    })?;
     Ok(format!(
         "erased {} submission(s) and {} unsent notification(s); audit reference {}\n",
         report.submissions,
@@ -324,15 +323,14 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
 /// `purge`: applies `[retention]` now.
 pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
     let mut connection = open(settings)?;
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let report = retention::purge(
-        &transaction,
-        &settings.retention,
-        Timestamp::now(),
-        audit::CLI_ACTOR,
-    )?;
-    transaction.commit()?;
-    erasure::truncate_wal(&connection);
+    let report = store::erase(&mut connection, |erasing| {
+        retention::purge(
+            erasing,
+            &settings.retention,
+            Timestamp::now(),
+            audit::CLI_ACTOR,
+        )
+    })?;
     Ok(format!(
         "deleted {} accepted or duplicate submission(s) older than {} days, {} spam older \
          than {} days, {} sent or failed notification(s) older than {} days\n",

@@ -314,8 +314,8 @@ impl Default for LogSettings {
 pub struct SpamSettings {
     /// The field humans never fill.
     pub honeypot_field: String,
-    /// The key behind form tokens and audit hashes; generated beside the database
-    /// when unset.
+    /// The key behind form tokens; generated beside the database when unset. (Audit
+    /// hashes have a key of their own, `audit.key`.)
     pub secret: Option<String>,
     /// Whether a post without a form token is spam.
     pub require_token: bool,

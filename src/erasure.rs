@@ -1,14 +1,13 @@
 //! Erasure on request: every submission of one address goes, with its notifications,
 //! and the audit trail keeps only a keyed hash of the address.
 
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::audit::{self, Action};
 use crate::domain::MemberEmail;
 use crate::secret::{KeyPurpose, ServerSecret, keyed_hash};
-use crate::store::StoreError;
+use crate::store::{Erasing, StoreError};
 
 /// What an erasure removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,8 +25,9 @@ pub fn address_key(raw: &str) -> Option<String> {
 
 /// Stands in for the address in the audit trail: the same address always gives the
 /// same hash, so a later request can be matched to an earlier erasure, but without the
-/// server's secret the hash cannot be turned back into an address or tested against
-/// guesses.
+/// audit key (`audit.key`, kept apart from the token secret so that changing that one
+/// keeps these matchable) the hash cannot be turned back into an address or tested
+/// against guesses. Hex HMAC-SHA256 of the address key.
 pub fn address_hash(secret: &ServerSecret, key: &str) -> String {
     hex::encode(keyed_hash(
         &secret.key(KeyPurpose::AuditAddress),
@@ -35,11 +35,14 @@ pub fn address_hash(secret: &ServerSecret, key: &str) -> String {
     ))
 }
 
-/// Deletes every submission of `key` (their outbox rows go with them, by cascade),
-/// records it, and returns the freed pages to the file system. The caller owns the
-/// transaction.
+/// Deletes every submission of `key` (their outbox rows go with them, by cascade) and
+/// records it. Runs inside [`crate::store::erase`], which returns the freed pages to the
+/// file system and empties the WAL once it commits.
+///
+/// # Errors
+/// SQLite's error; the routine then rolls everything back.
 pub fn forget(
-    connection: &Connection,
+    connection: &Erasing<'_>,
     key: &str,
     address_hash: &str,
     actor: &str,
@@ -66,30 +69,5 @@ pub fn forget(
         }),
         report.submissions,
     )?;
-    reclaim_free_pages(connection)?;
     Ok(report)
-}
-
-/// Gives free pages back to the file system (`auto_vacuum = INCREMENTAL`), so deleted
-/// data does not linger in the file. `secure_delete` has already zeroed the cells.
-pub fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
-    // The pragma returns a row per page freed; stepping through them does the work.
-    let mut statement = connection.prepare("PRAGMA incremental_vacuum")?;
-    let mut rows = statement.query([])?;
-    while rows.next()?.is_some() {}
-    Ok(())
-}
-
-/// Copies the WAL into the database and empties it, so the old page images that still
-/// hold erased rows leave the WAL file too. Best effort: a reader that is still busy
-/// keeps its frames until the next checkpoint.
-pub fn truncate_wal(connection: &Connection) {
-    let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-        row.get::<_, i64>(0)
-    });
-    match result {
-        Ok(0) => {}
-        Ok(_) => tracing::warn!("WAL not truncated after erasure: a reader is busy; it will be"),
-        Err(error) => tracing::warn!(%error, "WAL checkpoint after erasure failed"),
-    }
 }

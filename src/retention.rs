@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::watch;
 
 use crate::audit::{self, Action};
 use crate::config::RetentionSettings;
-use crate::erasure::reclaim_free_pages;
-use crate::store::{StoreError, Timestamp, Writer};
+use crate::store::{Erasing, StoreError, Timestamp, Writer};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -30,10 +28,14 @@ fn days(count: u32) -> Duration {
     DAY * count
 }
 
-/// Deletes what is past its time as of `now`, records it, and reclaims the space. The
-/// caller owns the transaction.
+/// Deletes what is past its time as of `now` and records it. Runs inside
+/// [`crate::store::erase`], which returns the freed pages to the file system and
+/// empties the WAL once it commits, so purged rows leave no trace in the files.
+///
+/// # Errors
+/// SQLite's error; the routine then rolls everything back.
 pub fn purge(
-    connection: &Connection,
+    connection: &Erasing<'_>,
     policy: &RetentionSettings,
     now: Timestamp,
     actor: &str,
@@ -74,7 +76,6 @@ pub fn purge(
         }),
         report.accepted + report.spam + report.outbox,
     )?;
-    reclaim_free_pages(connection)?;
     Ok(report)
 }
 
@@ -87,7 +88,7 @@ pub async fn run_daily(
     loop {
         let policy_now = policy.clone();
         let outcome = writer
-            .run(move |connection| {
+            .erase(move |connection| {
                 purge(
                     connection,
                     &policy_now,

@@ -1,9 +1,15 @@
-//! The server's secret: the key behind form tokens and the keyed hashes that stand in
-//! for addresses in the audit trail.
+//! The server's secret, the key behind form tokens, and the audit key, behind the keyed
+//! hashes that stand in for addresses in the audit trail.
 //!
-//! Operators may set it (`spam.secret`, or `JOINFORM_SPAM__SECRET`); otherwise joinform
-//! creates a random one beside the database, so a fresh install is safe without a step
-//! and tokens survive a restart.
+//! Operators may set the secret (`spam.secret`, or `JOINFORM_SPAM__SECRET`); otherwise
+//! joinform creates a random one beside the database, so a fresh install is safe without
+//! a step and tokens survive a restart.
+//!
+//! The audit key lives in a file of its own beside the database (`audit.key`), so that
+//! changing the secret (which should invalidate outstanding tokens) leaves earlier
+//! erasures matchable. Before it existed, audit hashes were keyed with a key derived
+//! from the secret; the file is created holding that same derived key, so an upgraded
+//! install keeps matching the erasures it recorded before.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +25,8 @@ pub const MIN_SECRET_CHARS: usize = 32;
 
 /// The file name of the generated secret, in the database's folder.
 const SECRET_FILE: &str = "secret.key";
+/// The file name of the audit key, in the database's folder.
+const AUDIT_KEY_FILE: &str = "audit.key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -28,17 +36,17 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the secret file {path} is not 64 hexadecimal digits")]
+    #[error("the key file {path} is not 64 hexadecimal digits")]
     Malformed { path: PathBuf },
     #[error("the system's random number generator failed: {0}")]
     Random(getrandom::Error),
 }
 
-/// The root key. Every use derives its own key from it, so a token key can never be
-/// replayed as an audit key.
+/// The root key, from which the form-token key is derived, and the audit key beside it.
 #[derive(Clone)]
 pub struct ServerSecret {
     root: Vec<u8>,
+    audit: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerSecret {
@@ -64,48 +72,88 @@ impl KeyPurpose {
 }
 
 impl ServerSecret {
-    /// The configured secret, or the one kept beside `database` (created on first use).
+    /// The configured secret, or the one kept beside `database` (created on first use),
+    /// with the audit key kept beside `database` (created on first use from the
+    /// secret, see the module's documentation).
+    ///
+    /// # Errors
+    /// A key file that cannot be read or created, or does not hold 64 hex digits.
     pub fn load(configured: Option<&str>, database: &Path) -> Result<Self, SecretError> {
-        if let Some(text) = configured {
-            return Ok(Self {
-                root: text.as_bytes().to_vec(),
-            });
-        }
         let folder = database.parent().unwrap_or(Path::new("."));
-        let path = folder.join(SECRET_FILE);
-        let file_error = |source| SecretError::File {
-            path: path.clone(),
-            source,
+        let root = match configured {
+            Some(text) => text.as_bytes().to_vec(),
+            None => load_or_create(&folder.join(SECRET_FILE), "server secret", || {
+                random_bytes::<32>()
+            })?
+            .to_vec(),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let root = hex::decode(text.trim())
-                    .ok()
-                    .filter(|bytes| bytes.len() == 32)
-                    .ok_or_else(|| SecretError::Malformed { path: path.clone() })?;
-                Ok(Self { root })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let root = random_bytes::<32>()?.to_vec();
-                std::fs::create_dir_all(folder).map_err(file_error)?;
-                write_private(&path, hex::encode(&root).as_bytes()).map_err(file_error)?;
-                tracing::info!(path = %path.display(), "created a new server secret");
-                Ok(Self { root })
-            }
-            Err(error) => Err(file_error(error)),
-        }
+        let audit = load_or_create(&folder.join(AUDIT_KEY_FILE), "audit key", || {
+            Ok(derived_audit_key(&root))
+        })?;
+        Ok(Self { root, audit })
     }
 
-    /// A secret for tests and tools that need no persistence.
+    /// A secret for tests and tools that need no persistence; the audit key is derived
+    /// from it.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self {
             root: bytes.to_vec(),
+            audit: derived_audit_key(bytes),
         }
     }
 
     /// The key for one purpose.
     pub fn key(&self, purpose: KeyPurpose) -> [u8; 32] {
-        keyed_hash(&self.root, purpose.label())
+        match purpose {
+            KeyPurpose::FormToken => keyed_hash(&self.root, purpose.label()),
+            KeyPurpose::AuditAddress => self.audit,
+        }
+    }
+}
+
+/// The audit key as joinform derived it from the secret before `audit.key` existed.
+fn derived_audit_key(root: &[u8]) -> [u8; 32] {
+    keyed_hash(root, KeyPurpose::AuditAddress.label())
+}
+
+/// The 32-byte key in `path` (64 hex digits), or `make()`'s, written there first.
+fn load_or_create(
+    path: &Path,
+    what: &'static str,
+    make: impl FnOnce() -> Result<[u8; 32], SecretError>,
+) -> Result<[u8; 32], SecretError> {
+    let file_error = |source| SecretError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let read = |text: String| {
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| SecretError::Malformed {
+                path: path.to_owned(),
+            })
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => read(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = make()?;
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder).map_err(file_error)?;
+            }
+            match write_private(path, hex::encode(key).as_bytes()) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "created the {what}");
+                    Ok(key)
+                }
+                // Another process (a command beside the server) made it first: theirs.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read(std::fs::read_to_string(path).map_err(file_error)?)
+                }
+                Err(error) => Err(file_error(error)),
+            }
+        }
+        Err(error) => Err(file_error(error)),
     }
 }
 

@@ -39,22 +39,13 @@ pub(super) async fn forget(
     let actor = token.name.clone();
     let report = state
         .writer
-        .run(move |connection| erasure::forget(connection, &key, &hash, &actor))
+        .erase(move |erasing| erasure::forget(erasing, &key, &hash, &actor))
         .await?;
     tracing::info!(
         submissions = report.submissions,
         unsent = report.unsent_notifications,
         "address erased"
     );
-    let database = state.database.clone();
-    // Best effort, after the answer is decided: the WAL's old frames still hold the
-    // erased rows until it is checkpointed and truncated.
-    let _ = web::block(move || {
-        if let Ok(connection) = database.connect() {
-            erasure::truncate_wal(&connection);
-        }
-    })
-    .await;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(report))

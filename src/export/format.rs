@@ -110,17 +110,28 @@ impl ExportRow {
     }
 }
 
-/// JSON: the standard fields (absent ones as null), then every stored extra field.
-impl Serialize for ExportRow {
+/// A row as a JSON object: the CSV's fields, the standard ones and then the configured
+/// extra fields, each present (`null` when the visitor left it out); then any other
+/// extra field the row holds (one configured when it was stored, since removed).
+struct JsonRow<'a> {
+    row: &'a ExportRow,
+    extra_columns: &'a [String],
+}
+
+impl Serialize for JsonRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (key, value) in COLUMNS.iter().zip(self.standard()) {
+        for (key, value) in COLUMNS.iter().zip(self.row.standard()) {
             map.serialize_entry(key, &value)?;
         }
-        for (key, value) in &self.extra {
-            // Configuration forbids such extra field names; a row stored before that
-            // rule must not shadow a standard field.
-            if !COLUMNS.contains(&key.as_str()) {
+        // Configuration forbids extra fields named like standard ones; a row stored
+        // before that rule must not shadow a standard field.
+        let extra = |key: &&String| !COLUMNS.contains(&key.as_str());
+        for key in self.extra_columns.iter().filter(extra) {
+            map.serialize_entry(key, self.row.extra.get(key).unwrap_or(&Value::Null))?;
+        }
+        for (key, value) in self.row.extra.iter().filter(|(key, _)| extra(key)) {
+            if !self.extra_columns.contains(key) {
                 map.serialize_entry(key, value)?;
             }
         }
@@ -147,9 +158,11 @@ pub(super) enum Sink<W: Write> {
     Json {
         out: W,
         first: bool,
+        extra_columns: Vec<String>,
     },
     Ndjson {
         out: W,
+        extra_columns: Vec<String>,
     },
 }
 
@@ -175,9 +188,16 @@ impl<W: Write> Sink<W> {
             }
             ExportFormat::Json => {
                 out.write_all(b"[")?;
-                Self::Json { out, first: true }
+                Self::Json {
+                    out,
+                    first: true,
+                    extra_columns: options.extra_columns.clone(),
+                }
             }
-            ExportFormat::Ndjson => Self::Ndjson { out },
+            ExportFormat::Ndjson => Self::Ndjson {
+                out,
+                extra_columns: options.extra_columns.clone(),
+            },
         })
     }
 
@@ -201,13 +221,17 @@ impl<W: Write> Sink<W> {
                     .collect();
                 writer.write_record(&cells)?;
             }
-            Self::Json { out, first } => {
+            Self::Json {
+                out,
+                first,
+                extra_columns,
+            } => {
                 out.write_all(if *first { b"\n" } else { b",\n" })?;
                 *first = false;
-                serde_json::to_writer(&mut *out, row)?;
+                serde_json::to_writer(&mut *out, &JsonRow { row, extra_columns })?;
             }
-            Self::Ndjson { out } => {
-                serde_json::to_writer(&mut *out, row)?;
+            Self::Ndjson { out, extra_columns } => {
+                serde_json::to_writer(&mut *out, &JsonRow { row, extra_columns })?;
                 out.write_all(b"\n")?;
             }
         }
@@ -221,7 +245,7 @@ impl<W: Write> Sink<W> {
                 out.write_all(b"\n]\n")?;
                 out.flush()?;
             }
-            Self::Ndjson { mut out } => out.flush()?,
+            Self::Ndjson { mut out, .. } => out.flush()?,
         }
         Ok(())
     }

@@ -83,6 +83,7 @@ pub async fn join(
     let judgement = state.spam.judge(&raw, &submission);
     let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
+    let record_country = submission.country;
     span.record("country", submission.country.as_str());
     span.record("section", section.name.as_str());
     let mut record = SubmissionRecord::new(submission, &section.name, &state.message_domain);
@@ -123,6 +124,7 @@ pub async fn join(
         outcome: admission.code(),
         reasons,
         submission_id: id.to_string(),
+        country: Some(record_country),
     });
     Ok(response)
 }

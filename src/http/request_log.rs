@@ -1,6 +1,6 @@
 //! One log line per request: method, route pattern, status, latency and a request id,
-//! plus what the handler decided (a submission's outcome and spam reasons). Never the
-//! path as sent, a query string, a header value or the client's address.
+//! plus what the handler decided (a submission's outcome, spam reasons and country).
+//! Never the path as sent, a query string, a header value or the client's address.
 
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use actix_web::{Error, web};
 use tracing::Instrument;
 
 use super::AppState;
+use crate::domain::CountryCode;
 
 /// The response header that carries the request id, so a visitor's report can be
 /// matched to a log line.
@@ -23,6 +24,9 @@ pub struct LogOutcome {
     pub outcome: &'static str,
     pub reasons: String,
     pub submission_id: String,
+    /// The submission's country: an ISO 3166-1 alpha-2 code says where a sign-up came
+    /// from in aggregate, never who made it.
+    pub country: Option<CountryCode>,
 }
 
 pub async fn log_request(
@@ -54,7 +58,8 @@ pub async fn log_request(
         Some(outcome) => tracing::info!(
             parent: &span, %method, route, status, latency_ms,
             outcome = outcome.outcome, reasons = outcome.reasons,
-            submission_id = outcome.submission_id, "request"
+            submission_id = outcome.submission_id,
+            country = outcome.country.as_ref().map(CountryCode::as_str), "request"
         ),
         None => tracing::info!(parent: &span, %method, route, status, latency_ms, "request"),
     }

@@ -36,6 +36,19 @@ pub enum StoreError {
     },
     #[error("{path} holds tables but is not a joinform database (user_version 0)")]
     Foreign { path: PathBuf },
+    #[error("{path} is not a SQLite database: check storage.database")]
+    NotSqlite { path: PathBuf },
+    #[error("cannot read {path}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the database and its write-ahead log have reached storage.max_size_mib; erase or \
+         purge data, or raise the limit"
+    )]
+    OverQuota,
     #[error("the database refused WAL mode (journal mode is {mode})")]
     NoWal { mode: String },
     #[error("cannot encode a value as JSON")]
@@ -67,7 +80,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Busy | Self::DiskFull | Self::Io(_) | Self::WriterStopped
+            Self::Busy | Self::DiskFull | Self::OverQuota | Self::Io(_) | Self::WriterStopped
         )
     }
 }

@@ -4,7 +4,9 @@
 mod checkpoint;
 mod error;
 pub mod outbox;
+mod quota;
 pub mod schema;
+mod scrub;
 pub mod submissions;
 mod writer;
 
@@ -15,6 +17,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use checkpoint::Checkpointer;
 pub use error::StoreError;
+pub use quota::Quota;
+pub use scrub::{Erasing, erase};
 pub use submissions::{
     Admission, AdmissionRules, SubmissionId, SubmissionRecord, SubmissionStatus, Timestamp,
 };
@@ -25,7 +29,7 @@ pub use writer::{WriteFailure, Writer, WriterThread};
 pub struct Database {
     path: PathBuf,
     busy_timeout: Duration,
-    max_size_mib: u64,
+    quota: Option<Quota>,
 }
 
 impl Database {
@@ -33,13 +37,15 @@ impl Database {
         Self {
             path: path.into(),
             busy_timeout,
-            max_size_mib: 0,
+            quota: None,
         }
     }
 
-    /// Caps the file's size; writes past it fail as "disk full". 0: no cap.
+    /// Caps the disk the database uses, main file and WAL together, at `max_size_mib`
+    /// MiB (see [`Quota`]); past it, sign-ups are refused and `/readyz` says so. 0: no
+    /// cap.
     pub fn with_max_size_mib(mut self, max_size_mib: u64) -> Self {
-        self.max_size_mib = max_size_mib;
+        self.quota = Quota::from_mib(max_size_mib);
         self
     }
 
@@ -49,6 +55,10 @@ impl Database {
 
     /// Creates the file and its folder if needed, and brings the schema to the current
     /// version. Called once at start-up, before any other connection is opened.
+    ///
+    /// # Errors
+    /// A file joinform must not use (newer, foreign, not SQLite) is refused before a
+    /// byte of it is written (see [`schema::inspect`]).
     pub fn prepare(&self) -> Result<(), StoreError> {
         if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
@@ -56,6 +66,7 @@ impl Database {
                 source,
             })?;
         }
+        schema::inspect(&self.path)?;
         let mut connection = self.connect()?;
         schema::migrate(&mut connection, &self.path)
     }
@@ -81,12 +92,13 @@ impl Database {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted personal data is overwritten, not left in free pages.
         connection.pragma_update(None, "secure_delete", "ON")?;
-        if self.max_size_mib > 0 {
+        if let Some(quota) = self.quota {
             let page_size: i64 =
                 connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
-            let max_bytes = i64::try_from(self.max_size_mib.saturating_mul(1 << 20));
-            let pages = max_bytes.unwrap_or(i64::MAX) / page_size.max(512);
-            connection.pragma_update(None, "max_page_count", pages)?;
+            let main_bytes = i64::try_from(quota.main_file_bytes()).unwrap_or(i64::MAX);
+            connection.pragma_update(None, "max_page_count", main_bytes / page_size.max(512))?;
+            let wal_bytes = i64::try_from(quota.wal_bytes()).unwrap_or(i64::MAX);
+            connection.pragma_update(None, "journal_size_limit", wal_bytes)?;
         }
         Ok(connection)
     }
@@ -99,7 +111,10 @@ impl Database {
             "wal_autocheckpoint",
             checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
         )?;
-        Ok(writer::start(connection))
+        let quota = self
+            .quota
+            .map(|quota| quota::QuotaGuard::new(quota, &self.path));
+        Ok(writer::start(connection, quota))
     }
 
     /// Starts the thread that copies the WAL back into the database.
@@ -142,7 +157,12 @@ mod tests {
             assert_eq!(pragma(&connection, "secure_delete"), "1");
             let pages: i64 = pragma(&connection, "max_page_count").parse().unwrap();
             let page_size: i64 = pragma(&connection, "page_size").parse().unwrap();
-            assert_eq!(pages * page_size, 2 << 20);
+            // Three quarters of the quota for the main file, the rest for the WAL.
+            assert_eq!(pages * page_size, (2 << 20) / 4 * 3);
+            assert_eq!(
+                pragma(&connection, "journal_size_limit"),
+                (1 << 19).to_string()
+            );
         }
     }
 }

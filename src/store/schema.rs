@@ -1,10 +1,12 @@
 //! The schema's version lives in `PRAGMA user_version`. A new file gets `schema.sql`
 //! whole; an older file is upgraded step by step in one transaction; a newer file is
-//! refused.
+//! refused. A file that is refused is refused before anything is written to it.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, TransactionBehavior};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
 
@@ -76,9 +78,95 @@ const UPGRADES: &[&str] = &[
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
 
-pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+/// The first 16 bytes of every SQLite database file (the "magic string" of the file
+/// format, <https://www.sqlite.org/fileformat.html#magic_header_string>).
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// Header bytes 18 and 19 (write and read format versions) are 2 in WAL mode.
+const WAL_FORMAT: u8 = 2;
+
+/// What SQLite's URI file names must have escaped (<https://www.sqlite.org/uri.html>).
+const URI_ESCAPES: &AsciiSet = &CONTROLS.add(b'?').add(b'#').add(b'%').add(b' ');
+
+/// Checks, without writing a byte, that the file at `path` is one joinform may open:
+/// absent or empty (a new database), or a SQLite database whose schema version this
+/// binary knows. Opening the file for real switches it to WAL mode and sets
+/// `auto_vacuum`, so this must come first: a refused file is left exactly as it was,
+/// journal mode included, and gets no `-wal` or `-shm` beside it.
+///
+/// # Errors
+/// [`StoreError::NotSqlite`] for a file that is not a SQLite database,
+/// [`StoreError::TooNew`] for a newer schema version, [`StoreError::Foreign`] for
+/// tables at version 0, [`StoreError::Unreadable`] if the file cannot be read.
+pub fn inspect(path: &Path) -> Result<(), StoreError> {
+    let unreadable = |source| StoreError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let mut header = Vec::with_capacity(100);
+    match std::fs::File::open(path) {
+        Ok(file) => file
+            .take(100)
+            .read_to_end(&mut header)
+            .map_err(unreadable)?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(unreadable(error)),
+    };
+    let wal = companion(path, "-wal");
+    let has_wal = wal.exists();
+    // SQLite makes a new database of an empty file.
+    if header.is_empty() && !has_wal {
+        return Ok(());
+    }
+    let not_sqlite = || StoreError::NotSqlite {
+        path: path.to_owned(),
+    };
+    // An empty main file beside a WAL: the WAL holds the database, SQLite reads it.
+    if !header.is_empty() && (header.len() < 100 || !header.starts_with(SQLITE_MAGIC)) {
+        return Err(not_sqlite());
+    }
+    // A read-only connection to a WAL-mode file creates `-wal` and `-shm` when they are
+    // missing. Without a `-wal` no process has the file open in WAL mode and the main
+    // file holds everything, so it can be read as an immutable file, which SQLite opens
+    // without any companion file or lock. Otherwise a read-only connection reads the
+    // WAL too and changes nothing.
+    let wal_mode = header
+        .get(18..20)
+        .is_some_and(|formats| formats.contains(&WAL_FORMAT));
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let immutable_uri = path.to_str().filter(|_| wal_mode && !has_wal).map(|text| {
+        format!(
+            "file:{}?immutable=1",
+            utf8_percent_encode(text, URI_ESCAPES)
+        )
+    });
+    let opened = match &immutable_uri {
+        Some(uri) => Connection::open_with_flags(uri, read_only | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, read_only),
+    };
+    let looked = opened.and_then(|connection| {
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let objects: i64 =
+            connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+        Ok((version, objects))
+    });
+    let (found, objects) = match looked {
+        Ok(found) => found,
+        Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_sqlite());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    check_version(path, found, objects)
+}
+
+/// The file SQLite keeps beside `path` with `suffix` (`-wal`, `-shm`).
+pub fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn check_version(path: &Path, found: i64, objects: i64) -> Result<(), StoreError> {
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
             path: path.to_owned(),
@@ -86,14 +174,26 @@ pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreErro
             supported: SCHEMA_VERSION,
         });
     }
+    if found == 0 && objects > 0 {
+        return Err(StoreError::Foreign {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction. [`inspect`] has vetted
+/// the file before; the version is checked again here, under the write lock.
+///
+/// # Errors
+/// As [`inspect`], and any SQLite error of the upgrade (then nothing is changed).
+pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let objects: i64 =
+        transaction.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    check_version(path, found, objects)?;
     if found == 0 {
-        let objects: i64 =
-            transaction.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
-        if objects > 0 {
-            return Err(StoreError::Foreign {
-                path: path.to_owned(),
-            });
-        }
         transaction.execute_batch(SCHEMA_SQL)?;
     } else {
         // `found` is in 1..=SCHEMA_VERSION here, so the slice is in bounds.

@@ -8,6 +8,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::outbox::{self, Attempt};
+use super::quota::QuotaGuard;
+use super::scrub::{self, Erasing};
 use super::{Admission, StoreError, SubmissionRecord, Timestamp, submissions};
 
 /// How many requests may wait for the writer before senders wait too.
@@ -25,6 +27,8 @@ type AdmissionReply = oneshot::Sender<Result<Admission, WriteFailure>>;
 /// Work for [`Writer::run`]; it hands its result out through a channel of its own, read
 /// only once the transaction has committed.
 type Task = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+/// Work for [`Writer::erase`]: a deletion of personal data.
+type EraseTask = Box<dyn FnOnce(&Erasing<'_>) -> Result<(), StoreError> + Send>;
 
 /// How often the writer forgets used form tokens that have expired.
 const TOKEN_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -37,6 +41,8 @@ pub enum WriteFailure {
     Busy,
     #[error("the disk holding the database is full")]
     DiskFull,
+    #[error("the database has reached storage.max_size_mib")]
+    OverQuota,
     #[error("the database file cannot be written")]
     Io,
     #[error("the database writer has stopped")]
@@ -50,6 +56,7 @@ impl From<&StoreError> for WriteFailure {
         match error {
             StoreError::Busy => Self::Busy,
             StoreError::DiskFull => Self::DiskFull,
+            StoreError::OverQuota => Self::OverQuota,
             StoreError::Io(_) => Self::Io,
             StoreError::WriterStopped => Self::Stopped,
             _ => Self::Refused,
@@ -61,13 +68,16 @@ enum Job {
     /// With the requester's span, so what the writer logs about the submission sits in
     /// the request's context (its id and request id) though it runs on this thread.
     Insert(Box<SubmissionRecord>, AdmissionReply, tracing::Span),
-    /// Takes and releases the write lock: proves the database is writable.
+    /// Takes and releases the write lock, and checks there is room for a submission:
+    /// proves the database can take a sign-up.
     Probe(Reply),
     /// The delivery worker's results.
     RecordAttempts(Vec<(String, Attempt)>, Reply),
     /// Administrative work (erasure, purge, audit rows) in a transaction of its own,
     /// after the batch it arrived with: its failure must not cost sign-ups their commit.
     Run(Task, Reply, tracing::Span),
+    /// A deletion of personal data, like `Run`, through [`scrub::erase`].
+    Erase(EraseTask, Reply, tracing::Span),
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -89,11 +99,11 @@ impl WriterThread {
     }
 }
 
-pub(super) fn start(connection: Connection) -> (Writer, WriterThread) {
+pub(super) fn start(connection: Connection, quota: Option<QuotaGuard>) -> (Writer, WriterThread) {
     let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
     let thread = std::thread::Builder::new()
         .name("joinform-writer".into())
-        .spawn(move || run(connection, queue));
+        .spawn(move || run(connection, queue, quota));
     match thread {
         Ok(handle) => (Writer { jobs }, WriterThread(handle)),
         // Without a thread nothing can be written; every request will get a 503.
@@ -116,7 +126,8 @@ impl Writer {
         done.await.unwrap_or(Err(WriteFailure::Stopped))
     }
 
-    /// Whether the writer can take the database's write lock now.
+    /// Whether the writer can take the database's write lock now, and (with a quota)
+    /// has room for a submission.
     pub async fn probe(&self) -> Result<(), WriteFailure> {
         let (reply, done) = oneshot::channel();
         self.send(Job::Probe(reply)).await?;
@@ -154,6 +165,27 @@ impl Writer {
         result_rx.await.map_err(|_| WriteFailure::Stopped)
     }
 
+    /// Runs `work`, a deletion of personal data, on the writer thread through
+    /// [`scrub::erase`] (delete, return the free pages, commit, truncate the WAL), and
+    /// returns its result once all of that is done.
+    pub async fn erase<T, F>(&self, work: F) -> Result<T, WriteFailure>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Erasing<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (result_tx, result_rx) = oneshot::channel();
+        let task: EraseTask = Box::new(move |erasing| {
+            let value = work(erasing)?;
+            let _ = result_tx.send(value);
+            Ok(())
+        });
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Erase(task, reply, tracing::Span::current()))
+            .await?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))?;
+        result_rx.await.map_err(|_| WriteFailure::Stopped)
+    }
+
     /// Asks the thread to stop once everything queued so far is committed.
     pub fn stop(&self) {
         // A full queue means requests are still arriving; the thread then stops when
@@ -166,7 +198,7 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
+fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, mut quota: Option<QuotaGuard>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     let mut under_load = false;
@@ -187,6 +219,12 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
         }
         under_load = batch.len() > 1;
         stopping = batch.iter().any(|job| matches!(job, Job::Stop));
+        if let Some(quota) = &mut quota {
+            refuse_if_full(&connection, quota, &mut batch);
+            if batch.is_empty() {
+                continue;
+            }
+        }
         let size = batch.len();
         let sweep_tokens = last_token_sweep.elapsed() >= TOKEN_SWEEP_INTERVAL;
         if sweep_tokens {
@@ -207,6 +245,15 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
         if outcome.is_ok() {
             tracing::debug!("batch committed");
         }
+        if let Some(quota) = &mut quota {
+            match outcome {
+                Ok(()) if batch.iter().any(|job| matches!(job, Job::Insert(..))) => {
+                    quota.write_succeeded();
+                }
+                Err(WriteFailure::DiskFull) => quota.write_failed_full(&connection),
+                _ => {}
+            }
+        }
         for job in batch.drain(..) {
             // A requester may have gone away; what it sent is committed all the same.
             match job {
@@ -223,6 +270,18 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>) {
                 }
                 Job::Run(task, reply, span) => {
                     let done = span.in_scope(|| run_alone(&mut connection, task));
+                    drop(span);
+                    let _ = reply.send(done);
+                }
+                Job::Erase(task, reply, span) => {
+                    let done = span.in_scope(|| {
+                        scrub::erase(&mut connection, task).map_err(|error| {
+                            tracing::error!(error = %error,
+                                cause = ?std::error::Error::source(&error),
+                                "deletion not committed");
+                            WriteFailure::from(&error)
+                        })
+                    });
                     drop(span);
                     let _ = reply.send(done);
                 }
@@ -260,11 +319,36 @@ fn commit(
                     outbox::record_attempt(&transaction, submission_id, attempt, now)?;
                 }
             }
-            Job::Probe(_) | Job::Run(..) | Job::Stop => {}
+            Job::Probe(_) | Job::Run(..) | Job::Erase(..) | Job::Stop => {}
         }
     }
     transaction.commit()?;
     Ok(admissions)
+}
+
+/// With the database at its quota, sign-ups and probes are answered at once and taken
+/// out of the batch; the rest (delivery results, deletions, audit rows) still runs.
+fn refuse_if_full(connection: &Connection, quota: &mut QuotaGuard, batch: &mut Vec<Job>) {
+    let Err(error) = quota.check(connection) else {
+        return;
+    };
+    let failure = WriteFailure::from(&error);
+    let mut refused = 0_usize;
+    for job in std::mem::take(batch) {
+        match job {
+            Job::Insert(_, reply, _) => {
+                refused += 1;
+                let _ = reply.send(Err(failure));
+            }
+            Job::Probe(reply) => {
+                let _ = reply.send(Err(failure));
+            }
+            other => batch.push(other),
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(refused, error = %error, "sign-ups refused");
+    }
 }
 
 /// One [`Job::Run`] task in its own transaction: committed if it succeeds, rolled back

@@ -17,8 +17,11 @@ async fn post_ingrid_and_others(app: &TestApp) -> Vec<String> {
     for email in [ADDRESS, "ingrid.marthinsen@example.ORG"] {
         ids.push(
             created_id(
+                // Long enough that erasing it frees whole pages, which must leave the
+                // file rather than wait in its free list.
                 app.post_json(&json!({"name": NAME, "email": email, "country": "NO",
-                                      "consent": true, "message": MESSAGE}))
+                                      "consent": true,
+                                      "message": format!("{MESSAGE} {}", "Ø".repeat(1900))}))
                     .await,
             )
             .await,
@@ -73,13 +76,11 @@ fn leaves_no_trace(app: &TestApp, ids: &[String]) {
     assert_eq!(details["address_hash"].as_str().unwrap().len(), 64);
     let audit_text = format!("{forgets:?}").to_lowercase();
     assert!(!audit_text.contains("marthinsen"), "{audit_text}");
-    // As a checkpoint and vacuum would leave the file:
-    connection
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    let free: i64 = connection
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         .unwrap();
-    connection
-        .execute_batch("PRAGMA incremental_vacuum")
-        .unwrap();
+    assert_eq!(free, 0, "free pages were returned to the file system");
+    // The files as joinform left them: no checkpoint or vacuum of the test's own.
     drop(connection);
     for needle in [
         ADDRESS,
@@ -193,8 +194,9 @@ async fn aged_rows(app: &TestApp) -> Vec<String> {
     for (n, (_, days, status, outbox)) in AGES.iter().enumerate() {
         let id = created_id(
             app.post_json(
+                // A page's worth each: a purge frees whole pages.
                 &json!({"name": "Per Hansen", "email": format!("p{n}@example.org"),
-                                  "country": "NO", "consent": true}),
+                        "country": "NO", "consent": true, "message": "Ø".repeat(1900)}),
             )
             .await,
         )
@@ -272,30 +274,73 @@ async fn purge_respects_each_window_and_is_audited() {
     assert_eq!(details["spam"], 1, "{details}");
     assert_eq!(details["outbox"], 3, "{details}");
     assert!(purges[0].4.is_some());
-    // Nothing of the purged rows is left in free pages once the WAL is checkpointed.
-    let connection = connect(&app);
-    connection
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
-    let free: i64 = connection
+    assert_purged_rows_leave_no_trace(&app);
+    app.stop().await;
+}
+
+/// The addresses of the rows a purge deletes ([`AGES`] 0, 2 and 3) are in neither the
+/// database file nor its WAL, as joinform left them; a kept row's address is; the pages
+/// they freed went back to the file system.
+fn assert_purged_rows_leave_no_trace(app: &TestApp) {
+    let free: i64 = connect(app)
         .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         .unwrap();
     assert_eq!(free, 0, "free pages were returned to the file system");
-    app.stop().await;
+    assert!(
+        database_files_contain(app, "p1@example.org"),
+        "the probe can see a kept row"
+    );
+    for n in [0, 2, 3] {
+        let needle = format!("p{n}@example.org");
+        assert!(
+            !database_files_contain(app, &needle),
+            "`{needle}` ({}) is still in the files",
+            AGES[n].0
+        );
+    }
 }
 
 #[tokio::test]
 async fn the_server_purges_on_its_own() {
     let app = spawn_app_with(keep_notifications_pending).await;
     let ids = aged_rows(&app).await;
+    let settings = app.settings.clone();
+    let db_path = app.db_path.clone();
+    let dir = app.stop().await;
+    // As a busy server leaves it: the rows to be purged are in many WAL frames (a
+    // connection kept open, so closing it does not checkpoint them away).
+    let keeper = rusqlite::Connection::open(&db_path).unwrap();
+    keeper.pragma_update(None, "synchronous", "OFF").unwrap();
+    for round in 0..200_usize {
+        keeper
+            .execute(
+                "UPDATE submissions SET is_returning = ?2 WHERE id = ?1",
+                rusqlite::params![&ids[round % ids.len()], (round % 2) as i64],
+            )
+            .unwrap();
+    }
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(
+        contains(&std::fs::read(&wal).unwrap(), b"p0@example.org"),
+        "the WAL holds a row to be purged"
+    );
     // The daily purge runs at start, then every day.
-    let app = app.restart().await;
+    let app = crate::helpers::spawn_app_in(dir, settings);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while exists(&app, "submissions", "id", &ids[0]) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_windows_held(&app, &ids);
     assert!(audit_of(&app, "purge").iter().any(|row| row.0 == "server"));
+    // The purge's audit row commits with the deletion; the clean-up of the files ends
+    // the same job, so it is done within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while database_files_contain(&app, "p0@example.org") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_purged_rows_leave_no_trace(&app);
+    drop(keeper);
     app.stop().await;
 }
 
@@ -307,4 +352,68 @@ fn keep_notifications_pending(settings: &mut joinform::config::Settings) {
     settings.mail.smtp.host = "127.0.0.1".into();
     settings.mail.smtp.port = 9;
     settings.mail.smtp.tls = joinform::config::SmtpTls::None;
+}
+
+/// The audit hash of the latest erasure.
+fn last_erasure_hash(app: &TestApp) -> String {
+    let forgets = audit_of(app, "forget");
+    let details: Value = serde_json::from_str(&forgets.last().unwrap().2).unwrap();
+    details["address_hash"].as_str().unwrap().to_owned()
+}
+
+async fn sign_up_and_forget_ingrid(app: &TestApp) -> String {
+    created_id(
+        app.post_json(&json!({"name": NAME, "email": ADDRESS, "country": "NO", "consent": true}))
+            .await,
+    )
+    .await;
+    let output = run_cli(&write_config(app), &["forget", ADDRESS], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("erased 1 submission(s)"));
+    last_erasure_hash(app)
+}
+
+/// Changing the secret invalidates form tokens, and only them: a later erasure of the
+/// same address still gets the same audit hash, whether the secret is configured or
+/// generated. An install from before `audit.key` keeps the hashes it recorded then
+/// (HMAC-SHA256 under a key derived from the secret).
+#[tokio::test]
+async fn changing_the_secret_keeps_earlier_erasures_matchable() {
+    use hmac::{Hmac, Mac};
+
+    const OLD: &str = "the secret this install started with, long enough";
+    const NEW: &str = "a secret the operator rotated to, also long enough";
+    let app = spawn_app_with(|settings| settings.spam.secret = Some(OLD.into())).await;
+    let first = sign_up_and_forget_ingrid(&app).await;
+    let derived = {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(OLD.as_bytes()).unwrap();
+        mac.update(b"joinform audit address v1");
+        mac.finalize().into_bytes()
+    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&derived).unwrap();
+    mac.update(b"ingrid.marthinsen@example.org");
+    assert_eq!(
+        first,
+        hex::encode(mac.finalize().into_bytes()),
+        "as joinform hashed erasures before audit.key"
+    );
+
+    let mut app = app;
+    app.settings.spam.secret = Some(NEW.into());
+    let app = app.restart().await;
+    assert_eq!(
+        sign_up_and_forget_ingrid(&app).await,
+        first,
+        "after a new secret"
+    );
+
+    let mut app = app;
+    app.settings.spam.secret = None;
+    let app = app.restart().await;
+    assert_eq!(
+        sign_up_and_forget_ingrid(&app).await,
+        first,
+        "after a generated secret"
+    );
+    app.stop().await;
 }

@@ -229,3 +229,54 @@ fn database_files(dir: &std::path::Path) -> Vec<u8> {
     }
     bytes
 }
+
+/// At the default level the one line per request of an accepted sign-up names its
+/// country (an ISO 3166-1 alpha-2 code is not personal data), as the README says logs
+/// do, and nothing a visitor typed.
+#[tokio::test]
+async fn the_request_line_of_a_sign_up_carries_its_country_at_the_default_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // `info` is `log.filter`'s default; stated, so an inherited RUST_LOG cannot change it.
+    let server = ServerProcess::start(
+        dir.path(),
+        &[("RUST_LOG", "info"), ("JOINFORM_LOG__FORMAT", "json")],
+    );
+    let response = reqwest::Client::new()
+        .post(server.url("/join"))
+        .json(
+            &json!({"name": "Greta Hiddenname", "email": "greta.hidden@example.se",
+                      "country": "se", "consent": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Lines are written out in batches, every 20 ms.
+    let mut line = None;
+    for _ in 0..100 {
+        line = server
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|event| event["message"] == "request" && event["submission_id"] == id);
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    let line = line.unwrap_or_else(|| panic!("no request line for {id}:\n{log}"));
+    assert_eq!(line["outcome"], "accepted");
+    assert_eq!(line["country"], "SE", "{line}");
+    assert!(
+        !log.contains("admitted, to be committed"),
+        "the default level, not debug:\n{log}"
+    );
+    for secret in ["Hiddenname", "greta.hidden"] {
+        assert!(!log.contains(secret), "`{secret}` is in the log:\n{log}");
+    }
+}

@@ -71,30 +71,118 @@ fn build_error(settings: &Settings) -> String {
     }
 }
 
-#[tokio::test]
-async fn a_database_newer_than_the_binary_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(&dir);
-    std::fs::create_dir_all(settings.storage.database.parent().unwrap()).unwrap();
-    let connection = rusqlite::Connection::open(&settings.storage.database).unwrap();
-    connection
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
-    drop(connection);
-    let error = build_error(&settings);
-    assert!(error.contains("newer than"), "{error}");
+/// A file joinform must refuse, made in a fresh folder: (what it is, how to make it,
+/// what the refusal says).
+type RefusedFile = (&'static str, fn(&std::path::Path), &'static str);
+
+const REFUSED_FILES: [RefusedFile; 5] = [
+    (
+        "newer, rollback journal",
+        |path| {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection
+                .execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            connection
+                .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        },
+        "newer than",
+    ),
+    (
+        "newer, WAL mode as a newer joinform leaves it",
+        |path| {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .unwrap();
+            connection
+                .execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            connection
+                .pragma_update(None, "user_version", SCHEMA_VERSION + 7)
+                .unwrap();
+        },
+        "newer than",
+    ),
+    (
+        "tables at version 0",
+        |path| {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection.execute_batch("CREATE TABLE other (x)").unwrap();
+        },
+        "not a joinform database",
+    ),
+    (
+        "not a SQLite file",
+        |path| std::fs::write(path, "name,email\nKari,kari@example.org\n".repeat(50)).unwrap(),
+        "not a SQLite database",
+    ),
+    (
+        "a short file",
+        |path| std::fs::write(path, b"SQLite").unwrap(),
+        "not a SQLite database",
+    ),
+];
+
+/// Every file in the database's folder, with its bytes (the mail folder, made by
+/// start-up before the database is opened, is not the database's business).
+fn folder_snapshot(folder: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().is_file())
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
 }
 
+/// Refused, whether by `serve` or by any operator command, and never altered: the
+/// folder holds the same file, byte for byte (journal mode in its header included),
+/// and nothing beside it (no `-wal`, `-shm` or secret key).
 #[tokio::test]
-async fn a_foreign_database_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(&dir);
-    std::fs::create_dir_all(settings.storage.database.parent().unwrap()).unwrap();
-    let connection = rusqlite::Connection::open(&settings.storage.database).unwrap();
-    connection.execute_batch("CREATE TABLE other (x)").unwrap();
-    drop(connection);
-    let error = build_error(&settings);
-    assert!(error.contains("not a joinform database"), "{error}");
+async fn a_database_joinform_must_not_use_is_refused_and_left_untouched() {
+    let commands: [&[&str]; 6] = [
+        &["outbox"],
+        &["outbox", "retry"],
+        &["export"],
+        &["forget", "kari@example.org"],
+        &["purge"],
+        &["audit"],
+    ];
+    for (what, make, message) in REFUSED_FILES {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(&dir);
+        let folder = settings.storage.database.parent().unwrap().to_owned();
+        std::fs::create_dir_all(&folder).unwrap();
+        make(&settings.storage.database);
+        let before = folder_snapshot(&folder);
+        assert_eq!(before.len(), 1, "{what}: only the file itself");
+
+        let error = build_error(&settings);
+        assert!(error.contains(message), "{what}: serve says {error}");
+        assert_eq!(folder_snapshot(&folder), before, "{what}: serve altered it");
+
+        let config = dir.path().join("joinform.toml");
+        std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+        for args in commands {
+            let output = crate::operator_helpers::run_cli(&config, args, None).await;
+            let said = crate::operator_helpers::stderr(&output);
+            assert!(!output.status.success(), "{what}: {args:?} ran");
+            assert!(said.contains(message), "{what}: {args:?} says {said}");
+            assert_eq!(
+                folder_snapshot(&folder),
+                before,
+                "{what}: {args:?} altered it"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -130,15 +218,31 @@ async fn a_lock_held_past_the_busy_timeout_is_503_and_service_resumes() {
     app.stop().await;
 }
 
+/// The bytes the database takes on disk: the main file and its WAL and shared memory.
+fn disk_use(app: &crate::helpers::TestApp) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut name = app.db_path.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::metadata(name).map_or(0, |meta| meta.len())
+        })
+        .sum()
+}
+
 #[tokio::test]
 async fn a_full_database_is_503_with_no_partial_rows_and_recovers_with_room() {
     let app = spawn_app_with(|settings| settings.storage.max_size_mib = 1).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "room to start with");
     let mut body = valid_json();
     body["message"] = json!("Ж".repeat(2000));
     let mut accepted = 0;
     let mut refused = false;
+    let mut most_used = 0;
     for _ in 0..1000 {
         let response = app.post_json(&body).await;
+        most_used = most_used.max(disk_use(&app));
         match response.status().as_u16() {
             201 => accepted += 1,
             503 => {
@@ -151,15 +255,26 @@ async fn a_full_database_is_503_with_no_partial_rows_and_recovers_with_room() {
     }
     assert!(refused, "the quota was reached");
     assert!(accepted > 0);
+    assert!(
+        most_used <= 1 << 20,
+        "the database, WAL included, stayed within 1 MiB: {most_used} bytes"
+    );
     assert_eq!(
         app.count(),
         accepted,
         "every 201 is stored, the 503 left nothing"
     );
+    // Full is "cannot take writes": the probe says so as long as posts are refused.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "/readyz while sign-ups get 503");
+    assert!(ready.headers().contains_key("retry-after"));
+    assert_eq!(app.post_json(&body).await.status(), 503);
 
     let mut app = app;
     app.settings.storage.max_size_mib = 0;
     let app = app.restart().await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "ready again with room");
     created_id(app.post_json(&body).await).await;
     assert_eq!(app.count(), accepted + 1);
     app.stop().await;

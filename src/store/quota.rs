@@ -1,0 +1,130 @@
+//! `storage.max_size_mib`: a bound on the disk the database really uses, the main file
+//! and its write-ahead log together, and the answer to "can it take a write now?" that
+//! sign-ups and `/readyz` share.
+//!
+//! The main file gets three quarters of the quota, enforced by SQLite itself
+//! (`max_page_count`: a write past it fails as "database full"). The WAL gets the
+//! rest: when it passes an eighth of the quota, the writer checkpoints it and truncates
+//! it to nothing before the next batch; if a reader keeps it from doing so and the WAL
+//! passes a quarter, writes are refused until it can. `journal_size_limit` has SQLite
+//! cut the file back too whenever the WAL starts over.
+
+use std::path::PathBuf;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+use super::schema::companion;
+
+/// Free room below which the database counts as full: more than one submission of the
+/// largest kind needs (a 2,000-character message, every field at its limit, a consent
+/// text, and the index entries and notification row that go with it).
+const RESERVE_BYTES: u64 = 64 * 1024;
+
+/// The quota, in bytes, and how it is shared between the main file and the WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    total_bytes: u64,
+}
+
+impl Quota {
+    /// `None` for 0, which means no quota.
+    pub fn from_mib(mib: u64) -> Option<Self> {
+        (mib > 0).then(|| Self {
+            total_bytes: mib.saturating_mul(1 << 20),
+        })
+    }
+
+    /// The most the main file may hold, in bytes.
+    pub fn main_file_bytes(self) -> u64 {
+        self.total_bytes / 4 * 3
+    }
+
+    /// Past this WAL size the writer checkpoints and truncates the WAL.
+    fn wal_truncate_bytes(self) -> u64 {
+        self.total_bytes / 8
+    }
+
+    /// Past this WAL size (the rest of the quota) nothing more is written.
+    pub fn wal_bytes(self) -> u64 {
+        self.total_bytes - self.main_file_bytes()
+    }
+}
+
+/// The writer's view of the quota: whether the next submission still fits.
+pub(super) struct QuotaGuard {
+    quota: Quota,
+    wal: PathBuf,
+    /// Free pages when a write last failed for want of room: until there are more, the
+    /// database stays full even if the reserve says otherwise.
+    full_at: Option<i64>,
+}
+
+impl QuotaGuard {
+    pub(super) fn new(quota: Quota, database: &std::path::Path) -> Self {
+        Self {
+            quota,
+            wal: companion(database, "-wal"),
+            full_at: None,
+        }
+    }
+
+    fn wal_len(&self) -> u64 {
+        std::fs::metadata(&self.wal).map_or(0, |meta| meta.len())
+    }
+
+    /// Whether a submission can be written now. Truncates the WAL first if it has
+    /// grown past its share.
+    ///
+    /// # Errors
+    /// [`StoreError::OverQuota`] when it cannot; SQLite's error if the sizes cannot be
+    /// read.
+    pub(super) fn check(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        if self.wal_len() > self.quota.wal_truncate_bytes() {
+            // Waits up to the busy timeout for readers; if one holds on, the WAL keeps
+            // its frames and the test below decides.
+            let _ = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+        if self.wal_len() > self.quota.wal_bytes() {
+            return Err(StoreError::OverQuota);
+        }
+        let free = free_pages(connection)?;
+        let page_size: i64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        let free_bytes = u64::try_from(free.saturating_mul(page_size)).unwrap_or(0);
+        if free_bytes < RESERVE_BYTES || self.full_at.is_some_and(|full| free <= full) {
+            return Err(StoreError::OverQuota);
+        }
+        Ok(())
+    }
+
+    /// After a write failed as "database full": remember how much room there was.
+    pub(super) fn write_failed_full(&mut self, connection: &Connection) {
+        self.full_at = free_pages(connection).ok();
+    }
+
+    /// After a submission was written: the room it found was real.
+    pub(super) fn write_succeeded(&mut self) {
+        self.full_at = None;
+    }
+}
+
+/// Pages the main file may still use: those it may still grow by, plus its free ones.
+fn free_pages(connection: &Connection) -> Result<i64, StoreError> {
+    let pragma = |name: &str| -> Result<i64, StoreError> {
+        Ok(connection.pragma_query_value(None, name, |row| row.get(0))?)
+    };
+    Ok(pragma("max_page_count")? - pragma("page_count")? + pragma("freelist_count")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shares_add_up_to_the_quota() {
+        let quota = Quota::from_mib(1).unwrap();
+        assert_eq!(quota.main_file_bytes() + quota.wal_bytes(), 1 << 20);
+        assert!(quota.wal_truncate_bytes() < quota.wal_bytes());
+        assert_eq!(Quota::from_mib(0), None);
+    }
+}

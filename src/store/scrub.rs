@@ -1,0 +1,71 @@
+//! The one clean-up routine for every deletion of personal data (erasure on request,
+//! `joinform purge`, the server's daily purge), so that no path can forget a step:
+//!
+//! 1. the deletion, in an `IMMEDIATE` transaction (`secure_delete` zeroes the cells);
+//! 2. `PRAGMA incremental_vacuum` in the same transaction, so the freed pages leave the
+//!    file instead of waiting in its free list;
+//! 3. after the commit, a TRUNCATE checkpoint: the WAL's older frames still hold the
+//!    deleted rows until the WAL is copied back and emptied.
+
+use std::ops::Deref;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The connection inside [`erase`]'s transaction. Functions that delete personal data
+/// take this rather than a plain connection, so they can only run inside the routine.
+pub struct Erasing<'c>(&'c Connection);
+
+impl Deref for Erasing<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.0
+    }
+}
+
+/// Runs `work` (a deletion) and leaves no trace of what it deleted in the database
+/// file or its WAL. Returns what `work` returned once everything is committed.
+///
+/// The WAL truncation waits up to the busy timeout for readers; if one still holds on
+/// (a long export), it is logged and the next truncation (the next erasure, purge, or
+/// the checkpoint at shutdown) empties it.
+///
+/// # Errors
+/// Whatever `work` returns, or SQLite's error; then nothing was deleted.
+pub fn erase<T>(
+    connection: &mut Connection,
+    work: impl FnOnce(&Erasing<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = work(&Erasing(&transaction))?;
+    reclaim_free_pages(&transaction)?;
+    transaction.commit()?;
+    truncate_wal(connection);
+    Ok(value)
+}
+
+/// Gives free pages back to the file system (`auto_vacuum = INCREMENTAL`).
+fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
+    // The pragma returns a row per page freed; stepping through them does the work.
+    let mut statement = connection.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = statement.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Copies the WAL into the database and empties it.
+fn truncate_wal(connection: &Connection) {
+    let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "WAL not truncated after a deletion: a reader is busy; the next erasure, purge \
+             or shutdown truncates it"
+        ),
+        Err(error) => tracing::warn!(%error, "WAL checkpoint after a deletion failed"),
+    }
+}
