@@ -9,7 +9,7 @@
 //!
 //! Every value that may come from a visitor or the configuration goes through
 //! [`escape_html`] on its way into the page; translated text inside elements goes
-//! through [`phrase`], which also turns the translations' Unicode isolates into
+//! through [`phrase`](super::pages::phrase), which also turns the translations' Unicode isolates into
 //! `<bdi>` elements.
 
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ use crate::domain::{
 use crate::i18n::{self, CountryNames, Texts};
 
 use super::AppState;
-use super::pages::escape_html;
+use super::pages::{escape_html, phrase};
 
 /// The hidden field that names the language of the page the visitor filled in. The
 /// server reads its own consent text and error messages for that language; it never
@@ -596,47 +596,6 @@ fn write_error(out: &mut String, id: &str, error: Option<&str>) {
             let _ = write!(out, "<p id={id}-e class=err hidden></p>");
         }
     }
-}
-
-/// Translated text for element content: escaped, with each Unicode isolate of the
-/// translation (LRI U+2066, RLI U+2067 or FSI U+2068 … PDI U+2069) made a `<bdi>`.
-///
-/// Translations into right-to-left languages wrap every left-to-right fragment
-/// (`+20 2 1234 5678`, `name@example.org`, `pt-BR`) in LRI … PDI, as Unicode Standard
-/// Annex #9 (the bidirectional algorithm, §2.7) recommends; otherwise the algorithm
-/// moves the `+` of a phone number to its end and reverses the digit groups. The
-/// characters themselves isolate in plain text (JSON messages the script shows with
-/// `textContent`); as elements they also carry a computed direction that CSS and tests
-/// can see. An unmatched PDI is dropped and an unclosed isolate closed at the end, as
-/// the algorithm would at the end of the paragraph.
-pub fn phrase(text: &str) -> String {
-    let mut html = String::with_capacity(text.len() + 16);
-    let mut open = 0_usize;
-    for piece in text.split_inclusive(['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']) {
-        let mut chars = piece.chars();
-        let mark = chars.next_back();
-        let (body, mark) = match mark {
-            Some(c @ '\u{2066}'..='\u{2069}') => (chars.as_str(), Some(c)),
-            _ => (piece, None),
-        };
-        html.push_str(&escape_html(body));
-        match mark {
-            Some('\u{2066}') => html.push_str("<bdi dir=ltr>"),
-            Some('\u{2067}') => html.push_str("<bdi dir=rtl>"),
-            Some('\u{2068}') => html.push_str("<bdi>"),
-            Some(_) if open > 0 => {
-                html.push_str("</bdi>");
-                open -= 1;
-                continue;
-            }
-            _ => continue,
-        }
-        open += 1;
-    }
-    for _ in 0..open {
-        html.push_str("</bdi>");
-    }
-    html
 }
 
 #[derive(Debug, Clone, Default)]

@@ -41,6 +41,47 @@ fn layout(language: &str, title: &str, body: &str) -> String {
     )
 }
 
+/// Translated text for element content: escaped, with each Unicode isolate of the
+/// translation (LRI U+2066, RLI U+2067 or FSI U+2068 … PDI U+2069) made a `<bdi>`.
+///
+/// Translations into right-to-left languages wrap every left-to-right fragment
+/// (`+20 2 1234 5678`, `name@example.org`, `pt-BR`) in LRI … PDI, as Unicode Standard
+/// Annex #9 (the bidirectional algorithm, §2.7) recommends; otherwise the algorithm
+/// moves the `+` of a phone number to its end and reverses the digit groups. The
+/// characters themselves isolate in plain text (JSON messages the script shows with
+/// `textContent`); as elements they also carry a computed direction that CSS and tests
+/// can see. An unmatched PDI is dropped and an unclosed isolate closed at the end, as
+/// the algorithm would at the end of the paragraph.
+pub fn phrase(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    let mut open = 0_usize;
+    for piece in text.split_inclusive(['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']) {
+        let mut chars = piece.chars();
+        let mark = chars.next_back();
+        let (body, mark) = match mark {
+            Some(c @ '\u{2066}'..='\u{2069}') => (chars.as_str(), Some(c)),
+            _ => (piece, None),
+        };
+        html.push_str(&escape_html(body));
+        match mark {
+            Some('\u{2066}') => html.push_str("<bdi dir=ltr>"),
+            Some('\u{2067}') => html.push_str("<bdi dir=rtl>"),
+            Some('\u{2068}') => html.push_str("<bdi>"),
+            Some(_) if open > 0 => {
+                html.push_str("</bdi>");
+                open -= 1;
+                continue;
+            }
+            _ => continue,
+        }
+        open += 1;
+    }
+    for _ in 0..open {
+        html.push_str("</bdi>");
+    }
+    html
+}
+
 /// An error page: the message, each field's problem, and the way back to the form.
 pub fn error_page(status: StatusCode, message: &str, problems: &[(String, String)]) -> String {
     let mut body = format!("<h1>{}</h1>", escape_html(message));
@@ -81,9 +122,9 @@ pub fn not_utf8_message(texts: Texts) -> String {
 pub fn not_utf8_page(texts: Texts) -> String {
     let body = format!(
         "<h1>{}</h1><p>{}</p><p><small>{}</small></p>",
-        escape_html(texts.get("error_not_utf8_title")),
-        escape_html(texts.get("error_not_utf8")),
-        escape_html(texts.get("error_not_utf8_fix")),
+        phrase(texts.get("error_not_utf8_title")),
+        phrase(texts.get("error_not_utf8")),
+        phrase(texts.get("error_not_utf8_fix")),
     );
     layout(texts.language(), texts.get("error_not_utf8_title"), &body)
 }
