@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use actix_web::http::header::{self, Accept, Header};
+use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -169,11 +169,7 @@ fn filter_for(token: &AdminToken, query: &ExportQuery) -> Result<ExportFilter, A
 
 /// The first format the client's Accept header names that we write; CSV otherwise.
 fn format_from_accept(request: &HttpRequest) -> ExportFormat {
-    let Ok(accept) = Accept::parse(request) else {
-        return ExportFormat::Csv;
-    };
-    accept
-        .ranked()
+    crate::http::negotiate::accepted_media_types(request)
         .into_iter()
         .find_map(
             |mime| match (mime.type_().as_str(), mime.subtype().as_str()) {

@@ -17,7 +17,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, AcceptLanguage, Header, Preference};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -27,8 +27,8 @@ use crate::domain::{
 };
 use crate::i18n::{self, CountryNames, Texts};
 
-use super::AppState;
 use super::pages::{escape_html, phrase};
+use super::{AppState, negotiate};
 
 /// The hidden field that names the language of the page the visitor filled in. The
 /// server reads its own consent text and error messages for that language; it never
@@ -667,14 +667,9 @@ fn requested_language(request: &HttpRequest) -> Option<&'static str> {
 
 /// The browser's most preferred language that we ship.
 fn accepted_language(request: &HttpRequest) -> Option<&'static str> {
-    let accept = AcceptLanguage::parse(request).ok()?;
-    accept
-        .ranked()
-        .into_iter()
-        .find_map(|preference| match preference {
-            Preference::Specific(tag) => i18n::resolve(tag.as_str()),
-            Preference::Any => None,
-        })
+    negotiate::accepted_languages(request)
+        .iter()
+        .find_map(|tag| i18n::resolve(tag.as_str()))
 }
 
 /// A page answer: never cached (it holds a single-use token), no referrer sent to the

@@ -1,6 +1,6 @@
 //! POST /join: where a submission enters.
 
-use actix_web::http::header::{self, AcceptLanguage, Header, Preference};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -13,6 +13,7 @@ use super::AppState;
 use super::body::{BodyError, discard_body, read_form};
 use super::error::{ApiError, ErrorResponse, ResponseMode};
 use super::form_page;
+use super::negotiate;
 use super::request_log::LogOutcome;
 
 #[derive(Serialize)]
@@ -183,12 +184,7 @@ fn reason_codes(reasons: &[SpamReason]) -> String {
 
 /// The browser's most preferred specific language, if it is a tag we accept.
 pub fn preferred_language(request: &HttpRequest) -> Option<LanguageTag> {
-    let accept = AcceptLanguage::parse(request).ok()?;
-    accept
-        .ranked()
+    negotiate::accepted_languages(request)
         .into_iter()
-        .find_map(|preference| match preference {
-            Preference::Specific(tag) => LanguageTag::parse(tag.as_str()).ok().flatten(),
-            Preference::Any => None,
-        })
+        .find_map(|tag| LanguageTag::parse(tag.as_str()).ok().flatten())
 }

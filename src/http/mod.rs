@@ -5,6 +5,7 @@ pub mod error;
 pub mod form_page;
 mod health;
 pub mod join;
+pub mod negotiate;
 pub mod pages;
 pub mod request_log;
 

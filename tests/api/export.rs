@@ -596,6 +596,9 @@ async fn the_language_is_the_highest_weighted_accept_language_entry() {
         ("*, nb;q=0.8, sv;q=0.7", Some("nb")),
         ("da", Some("da")),
         ("*", None),
+        // RFC 9110 §12.4.2: q=0 is "not acceptable", never the visitor's language.
+        ("en;q=0", None),
+        ("en;q=0, pt-BR;q=0.2", Some("pt-BR")),
     ];
     for (accept_language, expected) in cases {
         let id = post(accept_language).await;
