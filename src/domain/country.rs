@@ -72,6 +72,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn displays_as_its_upper_case_code() {
+        assert_eq!(CountryCode::parse("no").unwrap().to_string(), "NO");
+    }
+
+    #[test]
     fn list_is_sorted_and_complete() {
         assert!(ASSIGNED_CODES.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(CountryCode::all().count(), 250);

@@ -9,7 +9,6 @@ use super::text::trim_edges;
 
 const MAX_ADDRESS_BYTES: usize = 254;
 const MAX_LOCAL_BYTES: usize = 64;
-const MAX_LABEL_BYTES: usize = 63;
 
 /// An address we can reply to: a dot-atom local part (case kept) at a domain of two or
 /// more DNS labels (stored lower-case, in Unicode; IDNA for sending).
@@ -58,16 +57,6 @@ impl MemberEmail {
         })
     }
 
-    /// The local part, as the visitor typed it.
-    pub fn local_part(&self) -> &str {
-        &self.local
-    }
-
-    /// The domain, lower-case, in Unicode.
-    pub fn domain(&self) -> &str {
-        &self.domain
-    }
-
     /// The address as duplicate checks and erasure match it: lower-case, domain mapped
     /// by IDNA. `Kari@Example.ORG` and `kari@example.org` have the same key.
     pub fn key(&self) -> String {
@@ -100,23 +89,18 @@ fn is_dot_atom(local: &str) -> bool {
         })
 }
 
-/// Two or more letter-digit-hyphen labels of 1 to 63 characters, no label starting or
-/// ending with a hyphen, and a top-level label that ends with a letter, as every
-/// delegated TLD does (in its ASCII form); so no all-digit TLD either.
+/// Two or more labels, the top-level one ending with a letter, as every delegated TLD
+/// does in its ASCII form (so no all-digit TLD either).
+///
+/// The label syntax itself (letters, digits and hyphens, 1 to 63 bytes, no hyphen at
+/// either end, no empty label) was already checked by `idna::domain_to_ascii_strict`:
+/// UTS #46 processing with UseSTD3ASCIIRules, CheckHyphens and VerifyDnsLength.
 fn is_host_name(ascii_domain: &str) -> bool {
-    let labels: Vec<&str> = ascii_domain.split('.').collect();
+    let mut labels = ascii_domain.split('.');
     let tld_ok = labels
-        .last()
+        .next_back()
         .is_some_and(|tld| tld.ends_with(|c: char| c.is_ascii_alphabetic()));
-    labels.len() >= 2
-        && tld_ok
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= MAX_LABEL_BYTES
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+    tld_ok && labels.next().is_some()
 }
 
 #[cfg(test)]
@@ -262,5 +246,32 @@ mod tests {
         let over = format!("kari@{domain}");
         assert_eq!(over.len(), 255);
         assert_eq!(MemberEmail::parse(&over), Err(FieldProblem::InvalidEmail));
+    }
+
+    #[test]
+    fn the_254_byte_limit_applies_to_the_address_in_ascii_too() {
+        // "äöü" is 6 bytes typed but 10 in punycode, so an address can fit as typed and
+        // still be too long for SMTP (RFC 5321 §4.5.3.1.3) once its domain is ASCII.
+        let domain = format!("{}de", "äöü.".repeat(22));
+        let ascii = idna::domain_to_ascii_strict(&domain).unwrap();
+        let local_at_limit = 254 - 1 - ascii.len();
+        assert!((1..64).contains(&local_at_limit), "{local_at_limit}");
+        let fits = format!("{}@{domain}", "k".repeat(local_at_limit));
+        assert!(fits.len() < 200, "short as typed: {}", fits.len());
+        assert_eq!(MemberEmail::parse(&fits).unwrap().to_ascii().len(), 254);
+        let over = format!("{}@{domain}", "k".repeat(local_at_limit + 1));
+        assert_eq!(MemberEmail::parse(&over), Err(FieldProblem::InvalidEmail));
+    }
+
+    #[test]
+    fn the_key_is_lower_case_with_the_domain_in_unicode() {
+        let cases = [
+            ("Kari.Nordmann@Example.ORG", "kari.nordmann@example.org"),
+            ("Kari@XN--BCHER-KVA.de", "kari@bücher.de"),
+            ("kari@Bücher.DE", "kari@bücher.de"),
+        ];
+        for (raw, key) in cases {
+            assert_eq!(MemberEmail::parse(raw).unwrap().key(), key, "{raw}");
+        }
     }
 }

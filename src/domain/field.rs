@@ -150,6 +150,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_field_name_displays_as_itself() {
+        assert_eq!(FieldName::standard("email").to_string(), "email");
+        assert_eq!(
+            FieldName::parse_extra("member_of").unwrap().to_string(),
+            "member_of"
+        );
+    }
+
+    #[test]
+    fn every_problem_has_its_own_english_message() {
+        let problems = [
+            FieldProblem::Required,
+            FieldProblem::TooLong { max: 7 },
+            FieldProblem::ControlCharacters,
+            FieldProblem::EncodedWord,
+            FieldProblem::InvalidEmail,
+            FieldProblem::InvalidCountry,
+            FieldProblem::InvalidPhone,
+            FieldProblem::InvalidLanguage,
+            FieldProblem::ConsentRequired,
+            FieldProblem::InvalidConsent,
+            FieldProblem::InvalidType,
+        ];
+        let messages: std::collections::BTreeSet<String> =
+            problems.iter().map(|problem| problem.message()).collect();
+        assert_eq!(messages.len(), problems.len(), "{messages:#?}");
+        assert_eq!(FieldProblem::Required.message(), "This field is required.");
+        assert_eq!(
+            FieldProblem::TooLong { max: 7 }.message(),
+            "This field is limited to 7 characters."
+        );
+        assert!(
+            FieldProblem::InvalidEmail
+                .message()
+                .contains("name@example.org")
+        );
+    }
+
+    #[test]
     fn extra_field_names() {
         for name in ["organisation", "a", "union_2", "x1_", &"a".repeat(32)] {
             assert_eq!(
