@@ -162,7 +162,10 @@ mod tests {
     fn validation_errors_display_field_names_and_codes_only() {
         let mut errors = ValidationErrors::default();
         errors.push(FieldName::standard("email"), FieldProblem::InvalidEmail);
-        errors.push(FieldName::standard("phone"), FieldProblem::TooLong { max: 32 });
+        errors.push(
+            FieldName::standard("phone"),
+            FieldProblem::TooLong { max: 32 },
+        );
         assert_eq!(
             errors.to_string(),
             "invalid fields (email: invalid_email, phone: too_long)"

@@ -29,12 +29,6 @@ impl MemberName {
     }
 }
 
-impl AsRef<str> for MemberName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

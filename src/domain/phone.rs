@@ -93,8 +93,10 @@ fn decimal_digit(c: char) -> Option<u32> {
         return None;
     }
     let mut start = u32::from(c);
-    while start > 0 && category.get32(start - 1) == GeneralCategory::DecimalNumber {
-        start -= 1;
+    while let Some(before) = start.checked_sub(1)
+        && category.get32(before) == GeneralCategory::DecimalNumber
+    {
+        start = before;
     }
     Some((u32::from(c) - start) % 10)
 }

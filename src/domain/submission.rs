@@ -330,6 +330,53 @@ mod tests {
             raw.insert("name", RawValue::Text("Ola".into())),
             Err(DuplicateField("name".into()))
         );
+        assert_eq!(raw.len(), 1);
+        assert!(!raw.is_empty());
+        assert!(RawForm::default().is_empty());
+        assert_eq!(form(&[("name", "Kari"), ("city", "Oslo")]).len(), 2);
+    }
+
+    #[test]
+    fn a_decoder_keeps_standard_extra_and_control_fields_only() {
+        let schema = schema().with_control_fields(["_gotcha", "_token"]);
+        for known in ["name", "consent", "organisation", "_gotcha", "_token"] {
+            assert!(schema.is_known(known), "{known}");
+        }
+        for unknown in ["organization", "_lang", "Name", "", "submit"] {
+            assert!(!schema.is_known(unknown), "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn optional_consent_and_extra_fields_may_be_left_out() {
+        let optional = FormSchema {
+            consent_required: false,
+            extra_fields: vec![ExtraFieldSpec {
+                required: false,
+                ..schema().extra_fields[0].clone()
+            }],
+            control_fields: Vec::new(),
+        };
+        let raw = form(&[
+            ("name", "Kari"),
+            ("email", "kari@example.org"),
+            ("country", "NO"),
+        ]);
+        let submission = NewSubmission::parse(&raw, &optional, None).unwrap();
+        assert_eq!(submission.consent, Consent(false));
+        assert!(submission.extra.is_empty());
+        let errors = NewSubmission::parse(&raw, &schema(), None).unwrap_err();
+        let found: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.problem.code()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("consent", "consent_required"),
+                ("organisation", "required")
+            ]
+        );
     }
 
     /// Format characters of every kind copy-paste brings, and a variation selector.
