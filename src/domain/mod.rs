@@ -20,4 +20,4 @@ pub use submission::{
     Consent, DuplicateField, ExtraFieldSpec, ExtraValues, FormSchema, NewSubmission, RawForm,
     RawValue,
 };
-pub use text::{City, ExtraValue, Message};
+pub use text::{City, ExtraValue, Message, trim_edges};

@@ -1,7 +1,7 @@
 //! The visitor's phone number.
 
-use icu_properties::CodePointMapData;
-use icu_properties::props::GeneralCategory;
+use icu_properties::props::{Dash, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
 
 use super::FieldProblem;
 use super::text::{is_forbidden, is_invisible};
@@ -12,9 +12,14 @@ const MAX_DIGITS: usize = 15;
 /// Room for 15 digits, a `+` and a separator between each pair, no more; so a number
 /// padded with separators is refused.
 const MAX_CHARS: usize = 32;
-/// The Unicode block "Halfwidth and Fullwidth Forms": what East Asian input methods type
-/// for ASCII (`＋８１ ９０－１２３４`). NFKC maps each of them to its ASCII form.
-const WIDTH_FORMS: std::ops::RangeInclusive<char> = '\u{FF00}'..='\u{FFEF}';
+/// The Unicode blocks "Halfwidth and Fullwidth Forms" and "Small Form Variants": what
+/// East Asian input methods type for ASCII (`＋８１ ９０－１２３４`, `﹢`). NFKC maps each
+/// of them to its plain form.
+const COMPATIBILITY_FORMS: [std::ops::RangeInclusive<char>; 2] =
+    ['\u{FF00}'..='\u{FFEF}', '\u{FE50}'..='\u{FE6F}'];
+/// KATAKANA-HIRAGANA PROLONGED SOUND MARK, which Japanese input methods give for the
+/// hyphen key in kana mode: between digits it can only mean a hyphen.
+const PROLONGED_SOUND_MARK: char = '\u{30FC}';
 
 /// A plausible phone number: 6 to 15 digits, with an optional leading `+` and the
 /// separators people type (`( ) - .` and spaces), at most 32 characters. Kept as typed,
@@ -27,7 +32,8 @@ impl PhoneNumber {
     /// - a decimal digit of any script (Unicode General_Category Nd: Persian `۹`,
     ///   Arabic-Indic `٩`, Devanagari `९`, ...) is that ASCII digit;
     /// - a full-width form (`＋ （ ） － ． ８`) is its ASCII character;
-    /// - any dash (General_Category Pd: `‐ ‑ – —`) is `-`;
+    /// - any dash (the Unicode Dash property: `‐ ‑ – — −`, and the `ー` Japanese input
+    ///   methods give for the hyphen key) is `-`;
     /// - invisible characters (format characters such as the direction marks a contacts
     ///   app wraps a number in, and variation selectors) are dropped wherever they are.
     ///
@@ -69,12 +75,19 @@ impl PhoneNumber {
 
 /// Appends `c` as the ASCII character it stands for in a phone number, or as itself.
 fn push_ascii(out: &mut String, c: char) {
+    if COMPATIBILITY_FORMS.iter().any(|forms| forms.contains(&c)) {
+        unicode_normalization::char::decompose_compatible(c, |part| push_plain(out, part));
+    } else {
+        push_plain(out, c);
+    }
+}
+
+/// A digit of any script as its ASCII digit, any dash (the Unicode Dash property:
+/// `‐ ‑ – — −`, ...) as `-`, anything else as itself.
+fn push_plain(out: &mut String, c: char) {
     if let Some(digit) = decimal_digit(c).and_then(|value| char::from_digit(value, 10)) {
         out.push(digit);
-    } else if WIDTH_FORMS.contains(&c) {
-        unicode_normalization::char::decompose_compatible(c, |part| out.push(part));
-    } else if CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::DashPunctuation
-    {
+    } else if c == PROLONGED_SOUND_MARK || CodePointSetData::new::<Dash>().contains(c) {
         out.push('-');
     } else {
         out.push(c);
@@ -172,6 +185,19 @@ mod tests {
             ),
             ("𝟎𝟗𝟏𝟐𝟑𝟒𝟓𝟔", "09123456", "mathematical bold digits"),
             ("+4７ ９12 34 5６7", "+47 912 34 567", "scripts mixed"),
+            (
+                "０９０−１２３４−５６７８",
+                "090-1234-5678",
+                "minus sign (macOS IME)",
+            ),
+            ("+47 912−34−567", "+47 912-34-567", "minus sign"),
+            ("090ー1234ー5678", "090-1234-5678", "prolonged sound mark"),
+            (
+                "090ｰ1234ｰ5678",
+                "090-1234-5678",
+                "half-width prolonged sound mark",
+            ),
+            ("﹢47 91234567", "+47 91234567", "small plus sign"),
         ];
         for (raw, stored, reason) in cases {
             assert_eq!(

@@ -1,7 +1,7 @@
 //! Free text fields: city, message and configured extra fields, and the cleaning rules
 //! every text field shares.
 
-use icu_properties::props::{GeneralCategory, VariationSelector};
+use icu_properties::props::{ExtendedPictographic, GeneralCategory, VariationSelector};
 use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
 
@@ -36,8 +36,34 @@ pub(crate) fn is_invisible(c: char) -> bool {
 /// trimmed: a line break or tab was never part of what someone typed in one line, so the
 /// field's own check refuses it. Inside a value nothing changes here: an embedded bidi
 /// override stays refused, and a zero-width non-joiner inside a Persian name stays.
-pub(crate) fn trim_edges(raw: &str) -> &str {
-    raw.trim_matches(is_edge_filler)
+///
+/// One exception at the end: the variation selector or tag characters that finish an
+/// emoji (U+FE0F in ❤️, the tags of a subdivision flag such as Scotland's 🏴) are part
+/// of what was typed (Unicode Technical Standard #51, §1.4.5 and Annex C), so they stay
+/// after an Extended_Pictographic character.
+pub fn trim_edges(raw: &str) -> &str {
+    let from_start = raw.trim_start_matches(is_edge_filler);
+    let body = from_start.trim_end_matches(is_edge_filler);
+    let ends_in_emoji = body
+        .chars()
+        .next_back()
+        .is_some_and(|c| CodePointSetData::new::<ExtendedPictographic>().contains(c));
+    if !ends_in_emoji {
+        return body;
+    }
+    let emoji_rest: usize = from_start[body.len()..]
+        .chars()
+        .take_while(|&c| is_emoji_continuation(c))
+        .map(char::len_utf8)
+        .sum();
+    &from_start[..body.len() + emoji_rest]
+}
+
+/// Variation selectors and the tag characters (U+E0020 to U+E007F) that continue an
+/// emoji sequence.
+fn is_emoji_continuation(c: char) -> bool {
+    CodePointSetData::new::<VariationSelector>().contains(c)
+        || ('\u{E0020}'..='\u{E007F}').contains(&c)
 }
 
 /// What [`trim_edges`] takes away.
@@ -126,10 +152,6 @@ impl ExtraValue {
         Ok(clean_single_line(raw, max_chars)?.map(Self))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_string(self) -> String {
         self.0
     }
@@ -145,6 +167,59 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(message.as_str(), "Hello\nworld\nand\nmore");
+    }
+
+    #[test]
+    fn message_loses_blank_lines_and_invisible_characters_around_it() {
+        let message = Message::parse("\u{200B}\n\nHello\n\u{FEFF}\n\u{200E}")
+            .unwrap()
+            .unwrap();
+        assert_eq!(message.as_str(), "Hello");
+    }
+
+    #[test]
+    fn message_limit_is_2000_characters() {
+        let at_limit = "ж".repeat(MESSAGE_MAX_CHARS);
+        assert!(Message::parse(&at_limit).unwrap().is_some());
+        assert_eq!(
+            Message::parse(&format!("{at_limit}ж")),
+            Err(FieldProblem::TooLong { max: 2_000 })
+        );
+    }
+
+    #[test]
+    fn an_emoji_keeps_its_own_selector_and_tags_at_the_end() {
+        let scotland = "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}";
+        let cases = [
+            (
+                "Sam ❤\u{FE0F}",
+                "Sam ❤\u{FE0F}",
+                "heart with its emoji selector",
+            ),
+            (
+                &format!("Ewan {scotland}") as &str,
+                &format!("Ewan {scotland}") as &str,
+                "subdivision flag",
+            ),
+            (
+                "Sam ❤\u{FE0F}\u{200B}\u{200F}",
+                "Sam ❤\u{FE0F}",
+                "wrapping after the emoji still goes",
+            ),
+            (
+                "Sam\u{FE0F}",
+                "Sam",
+                "a selector after a letter is wrapping",
+            ),
+            (
+                "\u{FE0F}❤ Sam",
+                "❤ Sam",
+                "a selector at the start is wrapping",
+            ),
+        ];
+        for (raw, kept, reason) in cases {
+            assert_eq!(trim_edges(raw), kept, "{reason}");
+        }
     }
 
     #[test]

@@ -67,7 +67,11 @@ pub fn shipped() -> impl Iterator<Item = &'static str> {
 /// The shipped language for `wanted` (a BCP 47 tag in any case): the exact tag, else
 /// its primary language, else an alias of it.
 pub fn resolve(wanted: &str) -> Option<&'static str> {
-    let wanted = wanted.trim().to_ascii_lowercase().replace('_', "-");
+    // Invisible characters around the value (a direction mark from copy-paste) are
+    // trimmed as in every other field.
+    let wanted = crate::domain::trim_edges(wanted)
+        .to_ascii_lowercase()
+        .replace('_', "-");
     let primary = wanted.split('-').next().unwrap_or_default();
     let aliased = ALIASES
         .iter()

@@ -357,6 +357,8 @@ async fn the_consent_text_shown_is_stored_in_its_language() {
         ("b@example.org", "ar"),
         ("c@example.org", "xx"),
         ("d@example.org", "nb-NO"),
+        // Wrapped in a direction mark and a byte-order mark, as copy-paste leaves them.
+        ("e@example.org", "\u{200F}fa\u{FEFF}"),
     ] {
         assert_eq!(app.post_form(&person(email, lang)).await.status(), 303);
     }
@@ -379,7 +381,9 @@ async fn the_consent_text_shown_is_stored_in_its_language() {
     assert!(records[1].0.as_deref().unwrap().contains("إشعار الخصوصية"));
     assert_eq!(records[2], (None, None), "a language we never showed");
     assert_eq!(records[3].1.as_deref(), Some("nb"));
-    assert_eq!(records[4], (None, None));
+    assert_eq!(records[4].1.as_deref(), Some("fa"));
+    assert!(records[4].0.is_some(), "the Persian consent text");
+    assert_eq!(records[5], (None, None));
     app.stop().await;
 }
 
