@@ -366,7 +366,7 @@ pub fn decode_urlencoded_in(
     let mut form = RawForm::default();
     for (name, value) in &pairs {
         let name = decode_text(name, encoding, page_language)?;
-        let value = decode_text(value, encoding, page_language)?;
+        let value = decode_value(value, encoding, page_language)?;
         if name != CHARSET_FIELD && schema.is_known(&name) {
             form.insert(&name, RawValue::Text(value))?;
         }
@@ -421,6 +421,74 @@ fn decode_text(
             page_language: page_language(),
         }),
     }
+}
+
+/// A field's value, decoded as [`decode_text`] does; from a legacy encoding, with the
+/// decimal character references the browser wrote for what that encoding cannot hold
+/// turned back into characters (see [`resolve_decimal_references`]).
+fn decode_value(
+    bytes: &[u8],
+    encoding: Option<&'static Encoding>,
+    page_language: impl FnOnce() -> Option<&'static str>,
+) -> Result<String, BodyError> {
+    let text = decode_text(bytes, encoding, page_language)?;
+    Ok(match encoding {
+        Some(encoding) if encoding != UTF_8 => match resolve_decimal_references(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(resolved) => resolved,
+        },
+        // In a UTF-8 form every character travels as itself, so an `&#1044;` there is
+        // what the visitor typed.
+        _ => text,
+    })
+}
+
+/// The longest decimal reference resolved: `1114111` is U+10FFFF, the last code point.
+const MAX_REFERENCE_DIGITS: usize = 7;
+
+/// `text` with each decimal character reference (`&#1044;`) replaced by its character.
+///
+/// A browser submitting a form in a legacy encoding (Latin-1, Shift_JIS, windows-1251,
+/// ...) writes each character that encoding cannot hold as `&#` + its code point in
+/// decimal + `;` (WHATWG Encoding Standard, "encode" with error mode "html", which the
+/// HTML Standard's form submission uses), so a Cyrillic name from a Latin-1 page
+/// arrives as `&#1044;&#1084;...`. A literal `&` typed by the visitor is sent as `%26`,
+/// which after percent-decoding looks the same: the ambiguity is in the format, and a
+/// visitor who typed `&#1044;` on such a page gets `Д`. Browsers never write the hex
+/// form `&#x414;`, so it stays as typed. A reference to no Unicode scalar value
+/// (a surrogate, past U+10FFFF, more than seven digits), without its `;`, or to a
+/// control character, which no one types into a form field, also stays as typed, for
+/// the field's own rules to judge.
+pub fn resolve_decimal_references(text: &str) -> Cow<'_, str> {
+    if !text.contains("&#") {
+        return Cow::Borrowed(text);
+    }
+    let mut resolved = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        resolved.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        // ASCII digits are one byte each, so `digits` is also a byte offset.
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let character = Some(&after[..digits])
+            .filter(|number| (1..=MAX_REFERENCE_DIGITS).contains(&number.len()))
+            .filter(|_| after[digits..].starts_with(';'))
+            .and_then(|number| number.parse::<u32>().ok())
+            .and_then(char::from_u32)
+            .filter(|character| !character.is_control());
+        match character {
+            Some(character) => {
+                resolved.push(character);
+                rest = &after[digits + 1..];
+            }
+            None => {
+                resolved.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    resolved.push_str(rest);
+    Cow::Owned(resolved)
 }
 
 /// `application/json`: one object whose known members are strings (or `true`/`false`
@@ -573,10 +641,114 @@ async fn decode_multipart(
     };
     let mut form = RawForm::default();
     for part in &parts {
-        let value = decode_text(&part.value, part.charset.or(encoding), page_language)?;
+        let value = decode_value(&part.value, part.charset.or(encoding), page_language)?;
         if part.name != CHARSET_FIELD && schema.is_known(&part.name) {
             form.insert(&part.name, RawValue::Text(value))?;
         }
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_references_become_their_characters() {
+        let cases = [
+            (
+                "&#1044;&#1084;&#1080;&#1090;&#1088;&#1080;&#1081;",
+                "Дмитрий",
+                "a Cyrillic name from a Latin-1 page",
+            ),
+            (
+                "花子 &#127800;",
+                "花子 🌸",
+                "outside the BMP, from Shift_JIS",
+            ),
+            (
+                "Ren\u{e9}e &#1044;.",
+                "Renée Д.",
+                "beside text the encoding held",
+            ),
+            ("&#&#1044;", "&#Д", "a stray &# before a reference"),
+            ("&#1114111;", "\u{10FFFF}", "the last code point"),
+            (
+                "&#65533;",
+                "\u{FFFD}",
+                "the replacement character ISO-2022-JP sends for ESC",
+            ),
+        ];
+        for (typed, expected, reason) in cases {
+            assert_eq!(resolve_decimal_references(typed), expected, "{reason}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_browsers_reference_stays_as_typed() {
+        let cases = [
+            ("Kari & Ola", "no reference"),
+            ("&#x414;", "hex: browsers write decimal"),
+            ("&#1044", "no semicolon"),
+            ("&#;", "no digits"),
+            ("&#-1;", "a sign"),
+            ("&#55296;", "a surrogate (U+D800)"),
+            ("&#57343;", "a surrogate (U+DFFF)"),
+            ("&#1114112;", "past U+10FFFF"),
+            ("&#00000001044;", "more than seven digits"),
+            ("&#99999999999999999999999;", "more digits than a u32 holds"),
+            ("&#0;", "NUL"),
+            ("&#10;", "a line feed: a control"),
+            ("&#133;", "a C1 control (NEL)"),
+            ("&#", "&# at the end"),
+        ];
+        for (typed, reason) in cases {
+            assert_eq!(resolve_decimal_references(typed), typed, "{reason}");
+        }
+    }
+
+    #[test]
+    fn text_without_references_is_not_copied() {
+        assert!(matches!(
+            resolve_decimal_references("Kari Nordmann"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn references_are_resolved_only_in_a_legacy_encoding() {
+        let schema = FormSchema {
+            consent_required: true,
+            extra_fields: Vec::new(),
+            control_fields: Vec::new(),
+        };
+        let name = |body: &[u8]| match decode_urlencoded(body, &schema) {
+            Ok(form) => form.get("name").cloned(),
+            Err(error) => panic!("{error}"),
+        };
+        let cases: [(&[u8], &str, &str); 3] = [
+            (
+                b"_charset_=windows-1252&name=Ren%E9e+%26%231044%3B",
+                "Renée Д",
+                "windows-1252",
+            ),
+            (
+                b"_charset_=UTF-8&name=Ren%C3%A9e+%26%231044%3B",
+                "Renée &#1044;",
+                "a UTF-8 form names _charset_: typed as is",
+            ),
+            (
+                b"name=Ren%C3%A9e+%26%231044%3B",
+                "Renée &#1044;",
+                "a UTF-8 form: typed as is",
+            ),
+        ];
+        for (body, expected, reason) in cases {
+            assert_eq!(
+                name(body),
+                Some(RawValue::Text(expected.to_owned())),
+                "{reason}"
+            );
+        }
+    }
 }

@@ -492,3 +492,77 @@ async fn a_form_that_is_not_utf8_is_explained_in_the_visitors_language_with_the_
     assert_eq!(app.count(), 0);
     app.stop().await;
 }
+
+/// Posts `body` and returns the stored row's name and status.
+async fn stored_name_and_status(
+    app: &crate::helpers::TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+    reason: &str,
+) -> (String, String) {
+    let response = app.post_raw(content_type, body).await;
+    assert_eq!(
+        response.status(),
+        201,
+        "{reason}: {}",
+        response.text().await.unwrap()
+    );
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = app.row(&id).unwrap();
+    (row.name, row.status)
+}
+
+#[tokio::test]
+async fn characters_a_legacy_encoding_cannot_hold_arrive_as_themselves() {
+    let app = spawn_app().await;
+    // What Chromium sends for "Renée Дмитриева" from a windows-1252 page: é as its
+    // windows-1252 byte, each Cyrillic letter as a decimal reference, the reference's
+    // `&`, `#` and `;` percent-encoded.
+    let latin1 = [
+        b"_charset_=windows-1252&name=Ren%E9e+".as_slice(),
+        b"%26%231044%3B%26%231084%3B%26%231080%3B%26%231090%3B%26%231088%3B",
+        b"%26%231080%3B%26%231077%3B%26%231074%3B%26%231072%3B",
+        b"&email=renee%40example.org&country=FR&consent=on",
+    ]
+    .concat();
+    let (name, status) =
+        stored_name_and_status(&app, FORM, latin1, "urlencoded, windows-1252").await;
+    assert_eq!(name, "Renée Дмитриева");
+    assert_eq!(
+        status, "accepted",
+        "the references are not symbols and digits"
+    );
+
+    // The Shift_JIS encoder in the HTML error mode, as the browser runs it: 山田 花子
+    // in Shift_JIS bytes, the cherry blossom (not in Shift_JIS) as a reference.
+    let (shift_jis, _, unmappable) = encoding_rs::SHIFT_JIS.encode("山田 花子 🌸");
+    assert!(unmappable && shift_jis.ends_with(b" &#127800;"));
+    let body = multipart(
+        &[
+            ("_charset_", b"Shift_JIS"),
+            ("name", &shift_jis),
+            ("email", b"hanako@example.jp"),
+            ("country", b"JP"),
+            ("consent", b"on"),
+        ],
+        b"",
+    );
+    let (name, status) = stored_name_and_status(
+        &app,
+        "multipart/form-data; boundary=XyZ",
+        body,
+        "multipart, Shift_JIS",
+    )
+    .await;
+    assert_eq!(name, "山田 花子 🌸");
+    assert_eq!(status, "accepted");
+
+    // From a UTF-8 form every character travels as itself: a reference is typed text.
+    let utf8 = b"name=Kari+%26%231044%3B&email=kari%40example.org&country=NO&consent=on";
+    let (name, _) = stored_name_and_status(&app, FORM, utf8.to_vec(), "UTF-8").await;
+    assert_eq!(name, "Kari &#1044;");
+    app.stop().await;
+}
