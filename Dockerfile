@@ -18,11 +18,13 @@ COPY templates ./templates
 RUN cargo build --release --locked --bin joinform
 
 FROM ${RUNTIME_IMAGE} AS runtime
-# A fixed, unprivileged user; /data is its only writable place.
+# A fixed, unprivileged user; /data is its only writable place, and its own: the image
+# makes this folder, not joinform's umask, and a new named volume copies its mode.
 RUN groupadd --system --gid 10001 joinform \
     && useradd --system --uid 10001 --gid joinform --home-dir /nonexistent --shell /usr/sbin/nologin joinform \
     && mkdir -p /data \
-    && chown joinform:joinform /data
+    && chown joinform:joinform /data \
+    && chmod 0700 /data
 WORKDIR /app
 COPY --from=builder /src/target/release/joinform /usr/local/bin/joinform
 COPY config/joinform.toml /app/config/joinform.toml

@@ -111,6 +111,7 @@ enum OutboxAction {
 }
 
 fn main() -> ExitCode {
+    owner_only_files();
     let cli = Cli::parse();
     let source = match cli.config {
         Some(path) => ConfigSource::File(path),
@@ -190,6 +191,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// Makes every file and folder this process creates readable by its owner only.
+///
+/// What joinform stores is personal data of people who may be at risk for joining, yet
+/// under the usual umask (022) a new file is readable by every account on the machine.
+/// Setting the mask first, before anything is opened, covers every file of every
+/// command, including the ones other code creates for us: SQLite's `-wal`, `-shm` and
+/// `-journal`, and lettre's `.eml` messages. (SQLite gives its side files the mode of
+/// the database file, so the database's 0600 carries over to them.) The mask only ever
+/// takes permissions away, so files created with an explicit 0600 stay so.
+fn owner_only_files() {
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        rustix::process::umask(Mode::RWXG | Mode::RWXO);
     }
 }
 

@@ -57,6 +57,9 @@ impl Mailer {
                         source,
                     }
                 })?;
+                // Closes a folder an older joinform left open to other accounts, and
+                // with it the messages inside.
+                crate::store::restrict_to_owner(&settings.file_dir);
                 Ok(Self::File(AsyncFileTransport::new(&settings.file_dir)))
             }
             TransportKind::Smtp => {

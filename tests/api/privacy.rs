@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{ServerProcess, contains};
+use crate::helpers::{ServerProcess, contains, valid_json};
 
 /// The client's address: the server listens on 127.0.0.1, so this one can only appear
 /// if the client's address was written down.
@@ -279,4 +279,111 @@ async fn the_request_line_of_a_sign_up_carries_its_country_at_the_default_level(
     for secret in ["Hiddenname", "greta.hidden"] {
         assert!(!log.contains(secret), "`{secret}` is in the log:\n{log}");
     }
+}
+
+/// Every file and folder joinform creates is its owner's alone, under the usual umask
+/// (022) that would leave them readable by every account on the machine: the database
+/// and SQLite's files beside it, the keys, the mail folder and each message in it. Files
+/// an older joinform left readable are made owner-only on the next start, by the server
+/// and by a command.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_folders_joinform_creates_are_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mail = data.join("mail");
+
+    let mut server = with_umask_022(|| ServerProcess::start(dir.path(), &[]));
+    let response = reqwest::Client::new()
+        .post(server.url("/join"))
+        .json(&valid_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let mut message = None;
+    for _ in 0..100 {
+        message = std::fs::read_dir(&mail)
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .map(|entry| entry.unwrap().path());
+        if message.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = message.unwrap_or_else(|| panic!("no message written:\n{}", server.log()));
+    // While the server runs, so the WAL and shared-memory files are there too.
+    let mut expected = vec![
+        (data.clone(), 0o700),
+        (mail.clone(), 0o700),
+        (message, 0o600),
+    ];
+    for name in [
+        "joinform.db",
+        "joinform.db-wal",
+        "joinform.db-shm",
+        "secret.key",
+        "audit.key",
+    ] {
+        expected.push((data.join(name), 0o600));
+    }
+    // In octal, with the paths, so a failure says which.
+    let octal = |mode: u32| format!("{mode:o}");
+    let found: Vec<_> = expected
+        .iter()
+        .map(|(path, _)| (path.clone(), octal(mode(path))))
+        .collect();
+    let wanted: Vec<_> = expected
+        .iter()
+        .map(|(path, mode)| (path.clone(), octal(*mode)))
+        .collect();
+    assert_eq!(found, wanted);
+    server.signal("TERM");
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
+        .expect("the server exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}\n{}", server.log());
+    drop(server);
+
+    // As an older joinform left them.
+    let database = data.join("joinform.db");
+    for (path, loose) in [(&database, 0o644), (&mail, 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
+    }
+    let purge = with_umask_022(|| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
+            command.env_remove(key);
+        }
+        command
+            .arg("purge")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    });
+    assert!(purge.status.success(), "{purge:?}");
+    assert_eq!(mode(&database), 0o600, "the command tightens the database");
+    let server = with_umask_022(|| ServerProcess::start(dir.path(), &[]));
+    assert_eq!(mode(&mail), 0o700, "the server tightens the mail folder");
+    drop(server);
+}
+
+/// Runs `start` (which spawns a child) with the process's umask at the usual 022, so
+/// the child inherits that rather than whatever the test runner was given; put back at
+/// once, since other tests share this process.
+#[cfg(unix)]
+fn with_umask_022<T>(start: impl FnOnce() -> T) -> T {
+    use rustix::fs::Mode;
+    let previous = rustix::process::umask(Mode::WGRP | Mode::WOTH);
+    let result = start();
+    rustix::process::umask(previous);
+    result
 }
