@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Data, Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldName;
@@ -175,9 +175,14 @@ impl FromStr for HumanDuration {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration such as 30s, 15m, 1h or 3d"))?;
+        let not_a_duration = || format!("`{text}` is not a duration such as 30s, 15m, 1h or 3d");
+        if unit.starts_with(['.', ',']) {
+            return Err(format!(
+                "{}: whole numbers only (90m, not 1.5h)",
+                not_a_duration()
+            ));
+        }
+        let number: u64 = number.parse().map_err(|_| not_a_duration())?;
         let seconds_per_unit = match unit.trim() {
             "s" => 1,
             "m" => 60,
@@ -530,20 +535,23 @@ impl ConfigSource {
 
 impl Settings {
     /// Loads the settings from `source` and the environment, then checks them.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unreadable`] for a file that cannot be read; otherwise the first
+    /// problem found, naming where the bad value came from (the file or a `JOINFORM_*`
+    /// variable).
     pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
         let Some(path) = source.file() else {
             return Self::from_toml(Some(EMBEDDED_CONFIG), true);
         };
-        let text = std::fs::read_to_string(path).map_err(|problem| ConfigError::Unreadable {
+        // Said plainly up front: figment's own word for a missing file is vaguer.
+        std::fs::File::open(path).map_err(|problem| ConfigError::Unreadable {
             path: path.to_owned(),
             problem,
         })?;
-        Self::from_toml(Some(&text), true).map_err(|error| match error {
-            ConfigError::Invalid(problem) => {
-                ConfigError::Invalid(format!("in {}: {problem}", path.display()))
-            }
-            other => other,
-        })
+        // Read by figment itself, so its errors name the file, and a bad environment
+        // variable is not blamed on the file.
+        Self::extract(Some(Toml::file_exact(path)), true)
     }
 
     /// What `check-config` prints: where the settings came from and what they say.
@@ -631,10 +639,17 @@ impl Settings {
     }
 
     /// Builds settings from a TOML text and, when `with_env`, the `JOINFORM_*` variables.
+    ///
+    /// # Errors
+    /// The first problem found in the text, the environment or their combination.
     pub fn from_toml(toml_text: Option<&str>, with_env: bool) -> Result<Self, ConfigError> {
+        Self::extract(toml_text.map(Toml::string), with_env)
+    }
+
+    fn extract(toml: Option<Data<Toml>>, with_env: bool) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        if let Some(text) = toml_text {
-            figment = figment.merge(Toml::string(text));
+        if let Some(toml) = toml {
+            figment = figment.merge(toml);
         }
         if with_env {
             // JOINFORM_CONFIG names the file; it is not a setting.

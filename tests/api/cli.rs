@@ -202,6 +202,30 @@ fn environment_variables_override_the_file() {
     let (ok, text) = check_config("", &[("JOINFORM_SERVER__MAX_BODY_BYTES", "lots")]);
     assert!(!ok);
     assert!(text.contains("MAX_BODY_BYTES"), "{text}");
+    assert!(text.contains("environment variable"), "{text}");
+    assert!(
+        !text.contains("joinform.toml"),
+        "a bad variable is not blamed on the file: {text}"
+    );
+}
+
+#[test]
+fn a_bad_value_in_the_file_names_the_file() {
+    let (ok, text) = check_config("[server]\nmax_body_bytes = \"lots\"\n", &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("joinform.toml") && text.contains("max_body_bytes"),
+        "{text}"
+    );
+    assert!(!text.contains("environment variable"), "{text}");
+}
+
+#[test]
+fn a_fractional_duration_is_explained() {
+    let (ok, text) = check_config("[mail]\nretry_initial = \"1.5h\"\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("whole numbers only"), "{text}");
+    assert!(!text.contains("the unit must be"), "{text}");
 }
 
 #[test]
