@@ -382,3 +382,17 @@ pub fn new_token(
     }
     Ok(text)
 }
+
+/// An error and each of its causes, "outer: inner: innermost", as every command prints
+/// it: the operator sees the root cause, and each is said once as long as no message
+/// repeats its own source.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

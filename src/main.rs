@@ -147,7 +147,7 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(error) => {
-                    eprintln!("joinform: {}", error_chain(&error));
+                    eprintln!("joinform: {}", joinform::cli::error_chain(&error));
                     ExitCode::FAILURE
                 }
             }
@@ -187,7 +187,10 @@ fn main() -> ExitCode {
         Command::Healthcheck => match joinform::probe::check_health(settings.server.listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("joinform: unhealthy: {}", error_chain(&error));
+                eprintln!(
+                    "joinform: unhealthy: {}",
+                    joinform::cli::error_chain(&error)
+                );
                 ExitCode::FAILURE
             }
         },
@@ -224,7 +227,7 @@ fn serve(settings: &Settings) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("joinform: {}", error_chain(error.as_ref()));
+            eprintln!("joinform: {}", joinform::cli::error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -241,18 +244,6 @@ fn print_report<E: std::error::Error>(result: Result<String, E>) -> ExitCode {
 }
 
 fn report_failure(error: &dyn std::error::Error) -> ExitCode {
-    eprintln!("joinform: {}", error_chain(error));
+    eprintln!("joinform: {}", joinform::cli::error_chain(error));
     ExitCode::FAILURE
-}
-
-/// "outer: inner: innermost", so the operator sees the root cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -384,18 +384,6 @@ impl Application {
 mod tests {
     use super::*;
 
-    /// What `main` prints: the error and each cause, joined by ": ".
-    fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
-
     #[test]
     fn start_up_errors_say_each_cause_once() {
         let toml_error = toml::from_str::<toml::Table>("= =")
@@ -413,7 +401,7 @@ mod tests {
             (translations, toml_error.as_str()),
             (config, "fallback: missing"),
         ] {
-            let text = chain(&error);
+            let text = crate::cli::error_chain(&error);
             assert_eq!(text.matches(cause).count(), 1, "{text}");
         }
     }

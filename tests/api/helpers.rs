@@ -178,15 +178,7 @@ impl TestApp {
 
     /// The outbox rows: (state, attempts, last_error), oldest first.
     pub fn outbox(&self) -> Vec<(String, i64, Option<String>)> {
-        let connection = rusqlite::Connection::open(&self.db_path).unwrap();
-        let mut statement = connection
-            .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY created_at")
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        outbox_rows(&self.db_path)
     }
 
     /// Waits until every outbox row satisfies `done`, at most `limit`.
@@ -478,4 +470,18 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The outbox rows of the database at `path`: (state, attempts, last_error), oldest
+/// first.
+pub fn outbox_rows(path: &std::path::Path) -> Vec<(String, i64, Option<String>)> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let mut statement = connection
+        .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY created_at")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }

@@ -435,7 +435,7 @@ async fn pending_rows_are_delivered_after_a_restart() {
     let settings = app.settings.clone();
     let dir = app.stop().await;
     // What the stopped server left: one pending row that has failed at least once.
-    let before = app_outbox(&settings.storage.database);
+    let before = crate::helpers::outbox_rows(&settings.storage.database);
     assert_eq!(before.len(), 1, "{before:?}");
     let (state, attempts, error) = &before[0];
     assert_eq!(state, "pending", "{before:?}");
@@ -452,19 +452,6 @@ async fn pending_rows_are_delivered_after_a_restart() {
     // Sent by the new server's first attempt, and the old error is gone.
     assert_eq!(after, [("sent".into(), attempts + 1, None)]);
     app.stop().await;
-}
-
-/// The outbox rows of a database no server runs on: (state, attempts, last_error).
-fn app_outbox(database: &std::path::Path) -> Vec<(String, i64, Option<String>)> {
-    let connection = rusqlite::Connection::open(database).unwrap();
-    let mut statement = connection
-        .prepare("SELECT state, attempts, last_error FROM outbox ORDER BY created_at")
-        .unwrap();
-    statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[tokio::test]
