@@ -263,8 +263,10 @@ pub fn valid_json() -> serde_json::Value {
 
 /// The id from a 201 JSON answer.
 pub async fn created_id(response: reqwest::Response) -> String {
-    assert_eq!(response.status(), 201, "expected 201 Created");
-    let body: serde_json::Value = response.json().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 201, "expected 201 Created: {text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["status"], "received");
     body["id"].as_str().unwrap().to_owned()
 }
