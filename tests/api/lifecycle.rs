@@ -324,9 +324,10 @@ async fn a_request_that_never_completes_does_not_hold_the_stop_past_the_timeout(
         .expect("the server exits after SIGTERM");
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
-    // Actix checks its connections once a second: at most that, and a moment, over.
+    // Actix checks its connections once a second: at most that over, and room for a
+    // loaded CI machine; far short of the 30 s default a stuck request would show.
     assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_millis(3500),
+        took >= Duration::from_millis(1900) && took < Duration::from_millis(5000),
         "the request was given the 2 s timeout, and no more: {took:?}\n{}",
         server.log()
     );
