@@ -238,6 +238,14 @@ mod tests {
         raw
     }
 
+    /// Each problem as (field, code).
+    fn problems(errors: &ValidationErrors) -> Vec<(&str, &str)> {
+        errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.problem.code()))
+            .collect()
+    }
+
     fn schema() -> FormSchema {
         FormSchema {
             consent_required: true,
@@ -254,10 +262,7 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let raw = form(&[("email", "nope"), ("country", "ZZ"), ("phone", "12")]);
         let errors = NewSubmission::parse(&raw, &schema(), None).unwrap_err();
-        let found: Vec<(&str, &str)> = errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.problem.code()))
-            .collect();
+        let found = problems(&errors);
         assert_eq!(
             found,
             [
@@ -366,10 +371,7 @@ mod tests {
         assert_eq!(submission.consent, Consent(false));
         assert!(submission.extra.is_empty());
         let errors = NewSubmission::parse(&raw, &schema(), None).unwrap_err();
-        let found: Vec<(&str, &str)> = errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.problem.code()))
-            .collect();
+        let found = problems(&errors);
         assert_eq!(
             found,
             [
