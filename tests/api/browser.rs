@@ -665,42 +665,58 @@ async fn right_to_left_pages_show_left_to_right_examples_in_reading_order() {
 
 #[tokio::test]
 async fn the_script_waits_out_min_fill_seconds_before_it_posts() {
+    const MIN_FILL_SECONDS: u64 = 5;
     let Some(browser) = Browser::start(true).await else {
         return;
     };
-    // Long enough that a loaded CI machine still fills the form well within it.
-    let app = app_for_browser(|s| s.spam.min_fill_seconds = 5).await;
-    let loaded = std::time::Instant::now();
-    browser
-        .client
-        .goto(&app.url("/join?lang=en"))
-        .await
-        .unwrap();
-    // Filled (as autofill does, at once) and sent, well within min_fill_seconds: the
-    // script holds the post until the token may be used, so the sign-up is not taken
-    // for a bot's.
-    browser
-        .script(
-            "var f = document.getElementById('join');\
-             f.elements.name.value = 'Amina Haddad'; f.elements.email.value = 'quick@example.org';\
-             f.elements.country.value = 'NO'; f.elements.consent.checked = true;\
-             f.querySelector('button[type=submit]').click(); return 0",
-        )
-        .await;
+    let app = app_for_browser(|s| s.spam.min_fill_seconds = MIN_FILL_SECONDS).await;
+    // An attempt proves the point only if the form was sent well within min_fill_seconds
+    // of the page's request (the token is minted during it). A loaded machine can take
+    // seconds to load the page; such an attempt is repeated rather than judged by a clock.
+    let mut sent_early = None;
+    for attempt in 1..=3 {
+        browser
+            .client
+            .goto(&app.url("/join?lang=en"))
+            .await
+            .unwrap();
+        // Filled (as autofill does, at once) and sent: the script holds the post until
+        // the token may be used, so the sign-up is not taken for a bot's.
+        // `performance.now()` counts from the navigation's start, before the token.
+        let sent_after_ms = browser
+            .script(&format!(
+                "var f = document.getElementById('join');\
+                 f.elements.name.value = 'Amina Haddad';\
+                 f.elements.email.value = 'quick{attempt}@example.org';\
+                 f.elements.country.value = 'NO'; f.elements.consent.checked = true;\
+                 f.querySelector('button[type=submit]').click(); return performance.now()"
+            ))
+            .await
+            .as_f64()
+            .unwrap();
+        browser.wait_for_url("/join/thanks").await;
+        if sent_after_ms < (MIN_FILL_SECONDS * 1000 * 3 / 4) as f64 {
+            sent_early = Some(sent_after_ms);
+            break;
+        }
+        eprintln!(
+            "attempt {attempt}: the form was sent {sent_after_ms:.0} ms after the page was \
+             asked for, too late to show the wait; trying again"
+        );
+    }
     assert!(
-        loaded.elapsed() < Duration::from_millis(4500),
-        "the form was sent before min_fill_seconds ran out ({:?})",
-        loaded.elapsed()
+        sent_early.is_some(),
+        "the machine never loaded and filled the page within {MIN_FILL_SECONDS} s"
     );
-    browser.wait_for_url("/join/thanks").await;
-    assert!(loaded.elapsed() >= Duration::from_secs(5));
     let rows = stored(&app);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (rows[0].0.as_str(), rows[0].1.as_deref()),
-        ("accepted", None),
-        "stored as a person's sign-up, not spam"
-    );
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!(
+            (row.0.as_str(), row.1.as_deref()),
+            ("accepted", None),
+            "stored as a person's sign-up, not spam"
+        );
+    }
     app.stop().await;
     browser.stop().await;
 }
