@@ -1274,7 +1274,7 @@ mod bare {
             Mode::Pairs | Mode::Parse => None,
         };
         let state = web::Data::new(ParseState {
-            schema: FormSchema::from_settings(&settings.form),
+            schema: settings.form.schema(),
             max_body_bytes: settings.server.max_body_bytes,
             store,
         });

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::store::{StoreError, Timestamp};
+use crate::domain::Timestamp;
+use crate::store::StoreError;
 
 /// The actor recorded for the command line.
 pub const CLI_ACTOR: &str = "cli";

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action};
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
+use crate::domain::Timestamp;
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
@@ -17,7 +18,7 @@ use crate::mail::{self, Templates};
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
-use crate::store::{self, Database, StoreError, Timestamp, outbox};
+use crate::store::{self, Database, StoreError, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {

@@ -11,7 +11,7 @@ use figment::Figment;
 use figment::providers::{Data, Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::FieldName;
+use crate::domain::{ExtraFieldSpec, FieldName, FormSchema};
 
 /// The file `serve` and `check-config` read when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/joinform.toml";
@@ -473,6 +473,26 @@ impl Default for StorageSettings {
 }
 
 impl FormSettings {
+    /// The fields a submission of this form may carry. The settings were checked when
+    /// loaded; an extra field whose name fails here is skipped.
+    pub fn schema(&self) -> FormSchema {
+        FormSchema {
+            consent_required: self.consent_required,
+            extra_fields: self
+                .extra_fields
+                .iter()
+                .filter_map(|field| {
+                    Some(ExtraFieldSpec {
+                        name: FieldName::parse_extra(&field.name).ok()?,
+                        max_chars: field.max_length,
+                        required: field.required,
+                    })
+                })
+                .collect(),
+            control_fields: Vec::new(),
+        }
+    }
+
     /// The configured extra fields' names, in order: the export columns after the
     /// standard ones.
     pub fn extra_field_names(&self) -> Vec<String> {

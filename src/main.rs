@@ -73,10 +73,10 @@ struct ExportArgs {
     status: StatusFilter,
     /// Signed up from this date (UTC) or RFC 3339 time on.
     #[arg(long, value_name = "DATE|DATETIME", value_parser = |t: &str| parse_time(t, Bound::Since))]
-    since: Option<joinform::store::Timestamp>,
+    since: Option<joinform::domain::Timestamp>,
     /// Signed up before this time; a date includes that whole day (UTC).
     #[arg(long, value_name = "DATE|DATETIME", value_parser = |t: &str| parse_time(t, Bound::Until))]
-    until: Option<joinform::store::Timestamp>,
+    until: Option<joinform::domain::Timestamp>,
     /// Only what is new since this consumer's previous export; moves its checkpoint
     /// when the export completes. Sign-ups of the last minute wait for the next run.
     #[arg(long, value_name = "NAME")]

@@ -8,7 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::spam::{LimitScope, SpamReason};
+use crate::domain::SpamReason;
+use crate::spam::LimitScope;
 use crate::store::Admission;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

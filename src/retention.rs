@@ -9,7 +9,8 @@ use tokio::sync::watch;
 
 use crate::audit::{self, Action};
 use crate::config::RetentionSettings;
-use crate::store::{Erasing, StoreError, Timestamp, Writer};
+use crate::domain::Timestamp;
+use crate::store::{Erasing, StoreError, Writer};
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -13,7 +13,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::admin::{self, AdminState};
 use crate::config::{ConfigError, RetentionSettings, Settings};
-use crate::domain::FormSchema;
 use crate::http::{self, AppState};
 use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
@@ -159,7 +158,7 @@ impl Application {
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
         };
-        let schema = FormSchema::from_settings(&settings.form).with_control_fields(
+        let schema = settings.form.schema().with_control_fields(
             spam.fields()
                 .into_iter()
                 .chain([http::form_page::LANGUAGE_FIELD]),

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::audit::{self, Action};
+use crate::domain::Timestamp;
 use crate::export::{
     Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country, parse_time,
     write_export,
 };
-use crate::store::Timestamp;
 
 use super::auth::{AdminToken, authenticate};
 use super::{AdminError, AdminState};

@@ -4,20 +4,28 @@
 mod country;
 mod email;
 mod field;
+mod id;
 mod language;
 mod name;
 mod phone;
+mod spam;
+mod status;
 mod submission;
 mod text;
+mod time;
 
 pub use country::CountryCode;
 pub use email::MemberEmail;
 pub use field::{FieldError, FieldName, FieldProblem, STANDARD_FIELDS, ValidationErrors};
+pub use id::SubmissionId;
 pub use language::LanguageTag;
 pub use name::MemberName;
 pub use phone::PhoneNumber;
+pub use spam::{SpamReason, TokenNonce};
+pub use status::SubmissionStatus;
 pub use submission::{
     Consent, DuplicateField, ExtraFieldSpec, ExtraValues, FormSchema, NewSubmission, RawForm,
     RawValue,
 };
 pub use text::{City, ExtraValue, Message, trim_edges};
+pub use time::Timestamp;

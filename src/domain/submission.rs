@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::FormSettings;
-
 use super::field::STANDARD_FIELDS;
 use super::text::{is_forbidden, trim_edges};
 use super::{
@@ -74,25 +72,6 @@ pub struct FormSchema {
 }
 
 impl FormSchema {
-    /// The settings were checked when loaded; a name that fails here is skipped.
-    pub fn from_settings(form: &FormSettings) -> Self {
-        Self {
-            consent_required: form.consent_required,
-            extra_fields: form
-                .extra_fields
-                .iter()
-                .filter_map(|field| {
-                    Some(ExtraFieldSpec {
-                        name: FieldName::parse_extra(&field.name).ok()?,
-                        max_chars: field.max_length,
-                        required: field.required,
-                    })
-                })
-                .collect(),
-            control_fields: Vec::new(),
-        }
-    }
-
     pub fn with_control_fields<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
         self.control_fields = names.into_iter().map(str::to_owned).collect();
         self

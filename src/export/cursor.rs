@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{StoreError, Timestamp};
+use crate::domain::Timestamp;
+use crate::store::StoreError;
 
 /// Sign-ups younger than this are left for the next incremental export. Ids are taken
 /// when a request arrives and committed a little later, so a younger id might still be

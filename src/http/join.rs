@@ -4,9 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::domain::{LanguageTag, NewSubmission};
+use crate::domain::{LanguageTag, NewSubmission, SpamReason};
 use crate::metrics::LimitedEndpoint;
-use crate::spam::SpamReason;
 use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;

@@ -12,9 +12,8 @@ use lettre::Address;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, SinglePart};
 
-use crate::domain::{MemberEmail, MemberName};
+use crate::domain::{MemberEmail, MemberName, Timestamp};
 use crate::routing::Section;
-use crate::store::Timestamp;
 use crate::store::outbox::DueNotification;
 
 use super::templates::{Template, Templates, render};

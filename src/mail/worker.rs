@@ -9,10 +9,11 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
 
 use crate::config::MailSettings;
+use crate::domain::Timestamp;
 use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
 use crate::store::outbox::{self, Attempt, DueNotification};
-use crate::store::{Database, StoreError, Timestamp, Writer};
+use crate::store::{Database, StoreError, Writer};
 
 use super::message;
 use super::templates::Templates;

@@ -4,13 +4,13 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
 use crate::config::ForwardingHeader;
+use crate::domain::Timestamp;
 use crate::secret::{SecretError, keyed_hash, random_bytes};
 
 /// Forwarding headers hold one address per hop; more than this is not a real chain.
@@ -210,10 +210,9 @@ impl ClientHasher {
     }
 }
 
+/// Days since the Unix epoch, UTC.
 fn today() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() / 86_400)
+    Timestamp::now().unix_millis() / 86_400_000
 }
 
 #[cfg(test)]

@@ -6,9 +6,7 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::config::SpamSettings;
-use crate::domain::NewSubmission;
-
-use super::SpamReason;
+use crate::domain::{NewSubmission, SpamReason};
 
 /// Weights, documented in `config/joinform.toml`. A link where no link belongs, too many
 /// links, or a blocked phrase is enough alone at the default threshold (5); odd

@@ -8,10 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use hmac::Mac;
 
+use crate::domain::{SpamReason, Timestamp, TokenNonce};
 use crate::secret::{HmacSha256, SecretError, random_bytes};
-use crate::store::Timestamp;
-
-use super::SpamReason;
 
 /// The form field that carries the token.
 pub const TOKEN_FIELD: &str = "_token";
@@ -31,14 +29,6 @@ pub struct IssuedToken {
     pub token: String,
     pub usable_after: Duration,
     pub expires_in: Duration,
-}
-
-/// The nonce of a token that passed every check but single use, and when the token
-/// expires (after which the nonce need not be remembered).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenNonce {
-    pub nonce: String,
-    pub expires_at: Timestamp,
 }
 
 impl FormTokens {
@@ -104,10 +94,7 @@ impl FormTokens {
 }
 
 fn millis_since_epoch(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+    Timestamp::from_system_time(time).unix_millis()
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::domain::Timestamp;
+
 use super::StoreError;
-use super::submissions::{SubmissionRecord, Timestamp};
+use super::submissions::SubmissionRecord;
 
 /// Queues the notification of a submission being written in the same transaction.
 pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), StoreError> {

@@ -7,10 +7,12 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::Timestamp;
+
 use super::outbox::{self, Attempt};
 use super::quota::QuotaGuard;
 use super::scrub::{self, Erasing};
-use super::{Admission, StoreError, SubmissionRecord, Timestamp, submissions};
+use super::{Admission, StoreError, SubmissionRecord, submissions};
 
 /// How many requests may wait for the writer before senders wait too.
 const QUEUE_CAPACITY: usize = 4096;

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use joinform::config::Settings;
-use joinform::store::Timestamp;
+use joinform::domain::Timestamp;
+
 use serde_json::json;
 use tempfile::TempDir;
 

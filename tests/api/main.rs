@@ -8,6 +8,7 @@ mod operator_helpers;
 mod smtp;
 
 mod admin;
+mod architecture;
 mod browser;
 mod cli;
 mod config_examples;

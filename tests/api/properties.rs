@@ -1270,7 +1270,7 @@ fn post_join_answers_every_body_with_a_client_status() {
     // The server's own schema, built as start-up builds it.
     let secret = joinform::secret::ServerSecret::from_bytes(&[1; 32]);
     let spam = joinform::spam::SpamChecks::from_settings(&app.settings, &secret);
-    let schema = FormSchema::from_settings(&app.settings.form).with_control_fields(
+    let schema = app.settings.form.schema().with_control_fields(
         spam.fields()
             .into_iter()
             .chain([joinform::http::form_page::LANGUAGE_FIELD]),

@@ -1,0 +1,76 @@
+//! Instants as joinform stores and compares them.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+
+/// A UTC instant, written as fixed-width RFC 3339 with microseconds so that text order
+/// in SQLite is time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(OffsetDateTime);
+
+const RFC3339_MICROS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(OffsetDateTime::now_utc())
+    }
+
+    pub fn from_system_time(time: std::time::SystemTime) -> Self {
+        Self(OffsetDateTime::from(time))
+    }
+
+    /// Reads a timestamp as this type writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        time::PrimitiveDateTime::parse(text, RFC3339_MICROS)
+            .ok()
+            .map(|naive| Self(naive.assume_utc()))
+    }
+
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(duration.try_into().unwrap_or(time::Duration::MAX)),
+        )
+    }
+
+    /// `duration` before this instant (retention cut-offs).
+    pub fn minus(self, duration: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(duration.try_into().unwrap_or(time::Duration::MAX)),
+        )
+    }
+
+    /// Any instant, in UTC (export date filters).
+    pub fn from_datetime(instant: OffsetDateTime) -> Self {
+        Self(instant.to_offset(time::UtcOffset::UTC))
+    }
+
+    /// Milliseconds since the Unix epoch, as UUID v7 ids carry them.
+    pub fn unix_millis(self) -> u64 {
+        u64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    }
+
+    /// How long after `earlier` this is; zero if it is not after it.
+    pub fn since(self, earlier: Self) -> std::time::Duration {
+        (self.0 - earlier.0).try_into().unwrap_or_default()
+    }
+
+    /// The instant, for mail Date headers.
+    pub fn to_system_time(self) -> std::time::SystemTime {
+        self.0.into()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.format(RFC3339_MICROS) {
+            Ok(text) => f.write_str(&text),
+            Err(_) => Err(fmt::Error),
+        }
+    }
+}
