@@ -1,7 +1,11 @@
 //! What joinform decided about a submission.
 
-/// What joinform decided about a submission, as the `status` column holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What joinform decided about a submission, as the `status` column holds it: the
+/// snake_case name of the variant.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SubmissionStatus {
     Accepted,
     Duplicate,
@@ -9,11 +13,8 @@ pub enum SubmissionStatus {
 }
 
 impl SubmissionStatus {
+    /// The code: `accepted`, `duplicate` or `spam`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Duplicate => "duplicate",
-            Self::Spam => "spam",
-        }
+        self.into()
     }
 }

@@ -7,6 +7,7 @@ pub mod outbox;
 mod quota;
 pub mod schema;
 mod scrub;
+mod sql;
 pub mod submissions;
 mod writer;
 
