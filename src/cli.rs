@@ -7,7 +7,6 @@ use std::time::Duration;
 use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, Action};
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
 use crate::domain::Timestamp;
 use crate::erasure::{self, address_hash, address_key};
@@ -18,7 +17,8 @@ use crate::mail::{self, Templates};
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
-use crate::store::{self, Database, StoreError, outbox};
+use crate::store::audit::{self, Action, AuditEntry};
+use crate::store::{self, Database, StoreError, export_cursors, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
@@ -219,7 +219,7 @@ pub fn export(
         if !valid {
             return Err(DataCommandError::BadConsumer);
         }
-        command.filter.after_id = cursor::get(&connection, consumer)?;
+        command.filter.after_id = export_cursors::get(&connection, consumer)?;
         command.filter.before_id = Some(cursor::settled_bound(Timestamp::now()));
     }
     let mut details = command.filter.details();
@@ -276,7 +276,7 @@ pub fn export(
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     audit::finish(&transaction, audit_id, summary.rows, true)?;
     if let (Some(consumer), Some(last_id)) = (&command.since_last, &summary.last_id) {
-        cursor::set(&transaction, consumer, last_id)?;
+        export_cursors::set(&transaction, consumer, *last_id)?;
     }
     transaction.commit()?;
     Ok(summary)
@@ -347,7 +347,7 @@ pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
 /// `audit`: the newest entries, oldest first.
 pub fn audit(settings: &Settings, limit: u32) -> Result<String, DataCommandError> {
     let connection = open(settings)?;
-    Ok(audit::format(&audit::list(&connection, limit)?))
+    Ok(audit_listing(&audit::list(&connection, limit)?))
 }
 
 /// `token new NAME [--section S…]`: a fresh token, shown once, and the lines that
@@ -394,6 +394,27 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
+    }
+    text
+}
+
+/// The audit listing, one entry per line, tab-separated.
+fn audit_listing(entries: &[AuditEntry]) -> String {
+    let mut text = String::from("id\tat\tactor\taction\trows\tcompleted\tdetails\n");
+    for entry in entries {
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            entry.id,
+            entry.at,
+            entry.actor,
+            entry.action.as_str(),
+            entry.row_count.map_or("-".to_owned(), |n| n.to_string()),
+            entry
+                .completed_at
+                .map_or_else(|| "INCOMPLETE".to_owned(), |at| at.to_string()),
+            entry.details
+        );
     }
     text
 }

@@ -4,10 +4,10 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::audit::{self, Action};
 use crate::domain::MemberEmail;
 use crate::secret::{KeyPurpose, ServerSecret, keyed_hash};
-use crate::store::{Erasing, StoreError};
+use crate::store::audit::{self, Action};
+use crate::store::{Erasing, StoreError, submissions};
 
 /// What an erasure removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,16 +47,10 @@ pub fn forget(
     address_hash: &str,
     actor: &str,
 ) -> Result<ForgetReport, StoreError> {
-    let unsent: i64 = connection.query_row(
-        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.submission_id
-         WHERE s.email_key = ?1 AND o.state = 'pending'",
-        [key],
-        |row| row.get(0),
-    )?;
-    let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
+    let erased = submissions::erase_address(connection, key)?;
     let report = ForgetReport {
-        submissions: u64::try_from(deleted).unwrap_or(u64::MAX),
-        unsent_notifications: u64::try_from(unsent).unwrap_or(0),
+        submissions: erased.submissions,
+        unsent_notifications: erased.unsent_notifications,
     };
     audit::record(
         connection,

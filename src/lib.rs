@@ -4,7 +4,6 @@
 //! [`domain::NewSubmission`], and committed by the single writer in [`store`].
 
 pub mod admin;
-pub mod audit;
 pub mod cli;
 pub mod colour;
 pub mod config;

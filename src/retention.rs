@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::audit::{self, Action};
 use crate::config::RetentionSettings;
-use crate::domain::Timestamp;
-use crate::store::{Erasing, StoreError, Writer};
+use crate::domain::{SubmissionStatus, Timestamp};
+use crate::store::audit::{self, Action};
+use crate::store::{Erasing, StoreError, Writer, outbox, submissions};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -41,27 +41,19 @@ pub fn purge(
     now: Timestamp,
     actor: &str,
 ) -> Result<PurgeReport, StoreError> {
-    let cutoff = |count| now.minus(days(count)).to_string();
-    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let accepted = connection.execute(
-        "DELETE FROM submissions
-         WHERE status IN ('accepted', 'duplicate') AND created_at < ?1",
-        [cutoff(policy.accepted_days)],
-    )?;
-    let spam = connection.execute(
-        "DELETE FROM submissions WHERE status = 'spam' AND created_at < ?1",
-        [cutoff(policy.spam_days)],
-    )?;
-    // Pending rows stay whatever their age: the delivery worker gives up on them by
-    // `mail.give_up_after`, and then they are failed rows like any other.
-    let outbox = connection.execute(
-        "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?1",
-        [cutoff(policy.outbox_days)],
-    )?;
+    let cutoff = |count| now.minus(days(count));
     let report = PurgeReport {
-        accepted: count(accepted),
-        spam: count(spam),
-        outbox: count(outbox),
+        accepted: submissions::erase_created_before(
+            connection,
+            &[SubmissionStatus::Accepted, SubmissionStatus::Duplicate],
+            cutoff(policy.accepted_days),
+        )?,
+        spam: submissions::erase_created_before(
+            connection,
+            &[SubmissionStatus::Spam],
+            cutoff(policy.spam_days),
+        )?,
+        outbox: outbox::erase_finished_before(connection, cutoff(policy.outbox_days))?,
     };
     audit::record(
         connection,

@@ -8,12 +8,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::audit::{self, Action};
 use crate::domain::Timestamp;
 use crate::export::{
     Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country, parse_time,
     write_export,
 };
+use crate::store::audit::{self, Action};
 
 use super::auth::{AdminToken, authenticate};
 use super::{AdminError, AdminState};

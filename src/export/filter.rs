@@ -4,13 +4,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CountryCode, Timestamp};
+use crate::domain::{CountryCode, SubmissionId, SubmissionStatus, Timestamp};
+use crate::store::submissions::Selection;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
@@ -107,57 +107,27 @@ pub struct ExportFilter {
     /// Signed up before this instant.
     pub until: Option<Timestamp>,
     /// Incremental exports: ids after this one…
-    pub after_id: Option<String>,
+    pub after_id: Option<SubmissionId>,
     /// …and before this one.
-    pub before_id: Option<String>,
+    pub before_id: Option<SubmissionId>,
 }
 
 impl ExportFilter {
-    /// The SQL condition and its parameters.
-    pub(super) fn to_sql(&self) -> (String, Vec<SqlValue>) {
-        let mut conditions = Vec::new();
-        let mut values = Vec::new();
-        if let Some(sections) = &self.sections {
-            if sections.is_empty() {
-                // A scope with no section sees nothing, never everything.
-                return ("0".to_owned(), Vec::new());
-            }
-            let mut alternatives = Vec::new();
-            for section in sections {
-                values.push(SqlValue::Text(section.clone()));
-                alternatives.push(format!("section = ?{}", values.len()));
-            }
-            conditions.push(format!("({})", alternatives.join(" OR ")));
-        }
-        let mut add = |condition: &str, value: SqlValue| {
-            values.push(value);
-            conditions.push(condition.replace('?', &format!("?{}", values.len())));
-        };
-        if let Some(country) = self.country {
-            add("country = ?", SqlValue::Text(country.as_str().to_owned()));
-        }
-        if self.status != StatusFilter::All {
-            add(
-                "status = ?",
-                SqlValue::Text(self.status.as_str().to_owned()),
-            );
-        }
-        if let Some(since) = self.since {
-            add("created_at >= ?", SqlValue::Text(since.to_string()));
-        }
-        if let Some(until) = self.until {
-            add("created_at < ?", SqlValue::Text(until.to_string()));
-        }
-        if let Some(after) = &self.after_id {
-            add("id > ?", SqlValue::Text(after.clone()));
-        }
-        if let Some(before) = &self.before_id {
-            add("id < ?", SqlValue::Text(before.clone()));
-        }
-        if conditions.is_empty() {
-            ("1".to_owned(), values)
-        } else {
-            (conditions.join(" AND "), values)
+    /// The rows of `submissions` this filter selects.
+    pub fn selection(&self) -> Selection<'_> {
+        Selection {
+            sections: self.sections.as_deref(),
+            country: self.country,
+            status: match self.status {
+                StatusFilter::Accepted => Some(SubmissionStatus::Accepted),
+                StatusFilter::Duplicate => Some(SubmissionStatus::Duplicate),
+                StatusFilter::Spam => Some(SubmissionStatus::Spam),
+                StatusFilter::All => None,
+            },
+            since: self.since,
+            until: self.until,
+            after_id: self.after_id,
+            before_id: self.before_id,
         }
     }
 
@@ -169,7 +139,7 @@ impl ExportFilter {
             "status": self.status.as_str(),
             "since": self.since.map(|t| t.to_string()),
             "until": self.until.map(|t| t.to_string()),
-            "after_id": self.after_id,
+            "after_id": self.after_id.map(|id| id.to_string()),
         })
     }
 }

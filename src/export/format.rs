@@ -8,7 +8,9 @@ use std::io::Write;
 use std::str::FromStr;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::store::submissions::StoredSubmission;
 
 use super::{ExportError, ExportOptions, FilterError};
 
@@ -75,53 +77,38 @@ impl fmt::Display for ExportFormat {
     }
 }
 
-/// One submission as exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportRow {
-    pub id: String,
-    pub created_at: String,
-    pub name: String,
-    pub email: String,
-    pub phone: Option<String>,
-    pub city: Option<String>,
-    pub country: String,
-    pub section: String,
-    pub language: Option<String>,
-    pub message: Option<String>,
-    pub status: String,
-    pub extra: Map<String, Value>,
-}
-
-impl ExportRow {
-    fn standard(&self) -> [Option<&str>; 11] {
-        [
-            Some(&self.id),
-            Some(&self.created_at),
-            Some(&self.name),
-            Some(&self.email),
-            self.phone.as_deref(),
-            self.city.as_deref(),
-            Some(&self.country),
-            Some(&self.section),
-            self.language.as_deref(),
-            self.message.as_deref(),
-            Some(&self.status),
-        ]
+/// The standard cells of a row, in [`COLUMNS`] order; `None` for a field left out.
+fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 11] {
+    fn text(value: &Option<String>) -> Option<Cow<'_, str>> {
+        value.as_deref().map(Cow::Borrowed)
     }
+    [
+        Some(Cow::Owned(row.id.to_string())),
+        Some(Cow::Owned(row.created_at.to_string())),
+        Some(Cow::Borrowed(&row.name)),
+        Some(Cow::Borrowed(&row.email)),
+        text(&row.phone),
+        text(&row.city),
+        Some(Cow::Borrowed(row.country.as_str())),
+        Some(Cow::Borrowed(&row.section)),
+        text(&row.language),
+        text(&row.message),
+        Some(Cow::Borrowed(row.status.as_str())),
+    ]
 }
 
 /// A row as a JSON object: the CSV's fields, the standard ones and then the configured
 /// extra fields, each present (`null` when the visitor left it out); then any other
 /// extra field the row holds (one configured when it was stored, since removed).
 struct JsonRow<'a> {
-    row: &'a ExportRow,
+    row: &'a StoredSubmission,
     extra_columns: &'a [String],
 }
 
 impl Serialize for JsonRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (key, value) in COLUMNS.iter().zip(self.row.standard()) {
+        for (key, value) in COLUMNS.iter().zip(standard(self.row)) {
             map.serialize_entry(key, &value)?;
         }
         // Configuration forbids extra fields named like standard ones; a row stored
@@ -201,7 +188,7 @@ impl<W: Write> Sink<W> {
         })
     }
 
-    pub(super) fn row(&mut self, row: &ExportRow) -> Result<(), ExportError> {
+    pub(super) fn row(&mut self, row: &StoredSubmission) -> Result<(), ExportError> {
         match self {
             Self::Csv {
                 writer,
@@ -212,10 +199,9 @@ impl<W: Write> Sink<W> {
                     Some(Value::String(text)) => text.clone(),
                     Some(other) => other.to_string(),
                 });
-                let cells: Vec<String> = row
-                    .standard()
+                let cells: Vec<String> = standard(row)
                     .into_iter()
-                    .map(|cell| cell.unwrap_or_default().to_owned())
+                    .map(|cell| cell.unwrap_or_default().into_owned())
                     .chain(extras)
                     .map(|cell| neutralise(&cell).into_owned())
                     .collect();

@@ -8,12 +8,13 @@ mod format;
 
 use std::io::Write;
 
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::Connection;
 
-use crate::store::StoreError;
+use crate::domain::SubmissionId;
+use crate::store::{StoreError, submissions};
 
 pub use filter::{Bound, ExportFilter, FilterError, StatusFilter, parse_country, parse_time};
-pub use format::{COLUMNS, ExportFormat, ExportRow, neutralise};
+pub use format::{COLUMNS, ExportFormat, neutralise};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -25,12 +26,6 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
     #[error("cannot write the JSON")]
     Json(#[from] serde_json::Error),
-}
-
-impl From<rusqlite::Error> for ExportError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
 }
 
 /// How the rows are written.
@@ -48,7 +43,7 @@ pub struct ExportOptions {
 pub struct ExportSummary {
     pub rows: u64,
     /// The greatest id written, for the incremental checkpoint.
-    pub last_id: Option<String>,
+    pub last_id: Option<SubmissionId>,
 }
 
 /// Writes every row `filter` selects to `out`, oldest first. One SELECT reads them, so
@@ -63,35 +58,13 @@ pub fn write_export(
     out: impl Write,
     summary: &mut ExportSummary,
 ) -> Result<(), ExportError> {
-    let (condition, values) = filter.to_sql();
-    let mut statement = connection.prepare(&format!(
-        "SELECT id, created_at, name, email, phone, city, country, section, language,
-                message, status, extra
-         FROM submissions WHERE {condition} ORDER BY id"
-    ))?;
-    let mut rows = statement.query(params_from_iter(values))?;
     let mut sink = format::Sink::start(out, options)?;
-    while let Some(row) = rows.next()? {
-        let extra: String = row.get(11)?;
-        let record = ExportRow {
-            id: row.get(0)?,
-            created_at: row.get(1)?,
-            name: row.get(2)?,
-            email: row.get(3)?,
-            phone: row.get(4)?,
-            city: row.get(5)?,
-            country: row.get(6)?,
-            section: row.get(7)?,
-            language: row.get(8)?,
-            message: row.get(9)?,
-            status: row.get(10)?,
-            // The column is CHECKed to be valid JSON; an object is all we ever write.
-            extra: serde_json::from_str(&extra).unwrap_or_default(),
-        };
-        sink.row(&record)?;
+    submissions::for_each_selected(connection, &filter.selection(), |row| {
+        sink.row(&row)?;
         summary.rows += 1;
-        summary.last_id = Some(record.id);
-    }
+        summary.last_id = Some(row.id);
+        Ok::<_, ExportError>(())
+    })?;
     sink.finish()?;
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! SQLite: opening a connection with our PRAGMAs, the schema and its upgrades, the
 //! single writer that commits submissions in groups, and plain functions per table.
 
+pub mod audit;
 mod checkpoint;
 mod error;
+pub mod export_cursors;
 pub mod outbox;
 mod quota;
 pub mod schema;

@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::Timestamp;
 
-use super::StoreError;
 use super::submissions::SubmissionRecord;
+use super::{Erasing, StoreError};
 
 /// Queues the notification of a submission being written in the same transaction.
 pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), StoreError> {
@@ -229,4 +229,20 @@ pub fn retry_failed(
         }
     }
     Ok(retried)
+}
+
+/// Deletes delivered and failed notifications queued before `cutoff` (retention).
+/// Returns how many rows went.
+///
+/// # Errors
+/// A failed statement; the caller's erasure transaction then rolls back.
+pub fn erase_finished_before(
+    connection: &Erasing<'_>,
+    cutoff: Timestamp,
+) -> Result<u64, StoreError> {
+    let deleted = connection.execute(
+        "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?1",
+        [cutoff],
+    )?;
+    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
 }

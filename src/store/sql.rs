@@ -5,6 +5,7 @@
 //!   order is time order.
 //! - `SubmissionId`: `TEXT`, the hyphenated lower-case UUID; text order is id order,
 //!   which for UUID v7 is time order.
+//! - `CountryCode`: `TEXT`, ISO 3166-1 alpha-2, upper-case.
 //! - The status and state enums: `TEXT`, their stable codes (the CHECK constraints in
 //!   schema.sql list the same codes).
 //!
@@ -14,7 +15,7 @@
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
-use crate::domain::{SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{CountryCode, SubmissionId, SubmissionStatus, Timestamp};
 
 /// A column value that is text but not one this type writes.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,19 @@ impl FromSql for SubmissionId {
     }
 }
 
+impl ToSql for CountryCode {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for CountryCode {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Self::parse(text).map_err(|_| unreadable("country code", text))
+    }
+}
+
 /// The enums stored as their codes: written with `IntoStaticStr`, read with
 /// `EnumString` (both derived with the same `serialize_all`).
 macro_rules! sql_code {
@@ -77,7 +91,10 @@ macro_rules! sql_code {
     )*};
 }
 
-sql_code!(SubmissionStatus => "submission status");
+sql_code!(
+    SubmissionStatus => "submission status",
+    super::audit::Action => "audit action",
+);
 
 #[cfg(test)]
 mod tests {

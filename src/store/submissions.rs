@@ -2,11 +2,14 @@
 
 use rusqlite::{Connection, params};
 
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Map, Value};
+
 use crate::domain::{
-    NewSubmission, SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
+    CountryCode, NewSubmission, SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
 };
 
-use super::StoreError;
+use super::{Erasing, StoreError};
 
 /// The rules the writer applies to a submission in its transaction, where it can see
 /// every earlier sign-up, including those in the same batch.
@@ -222,5 +225,212 @@ fn insert(
         consent_text,
         consent_language,
     ])?;
+    Ok(())
+}
+
+/// What erasing one address removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddressErased {
+    /// Rows of `submissions`.
+    pub submissions: u64,
+    /// Pending notifications among them, which will now never be sent.
+    pub unsent_notifications: u64,
+}
+
+/// Deletes every submission whose `email_key` is `key`, and with them (`ON DELETE
+/// CASCADE`) their notifications.
+///
+/// # Errors
+/// A failed statement; the caller's erasure transaction then rolls back.
+pub fn erase_address(connection: &Erasing<'_>, key: &str) -> Result<AddressErased, StoreError> {
+    let unsent: i64 = connection.query_row(
+        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.submission_id
+         WHERE s.email_key = ?1 AND o.state = 'pending'",
+        [key],
+        |row| row.get(0),
+    )?;
+    let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
+    Ok(AddressErased {
+        submissions: count(deleted),
+        unsent_notifications: u64::try_from(unsent).unwrap_or(0),
+    })
+}
+
+/// Deletes the submissions of the given statuses created before `cutoff` (retention),
+/// with their notifications. Returns how many rows went.
+///
+/// # Errors
+/// A failed statement; the caller's erasure transaction then rolls back.
+pub fn erase_created_before(
+    connection: &Erasing<'_>,
+    statuses: &[SubmissionStatus],
+    cutoff: Timestamp,
+) -> Result<u64, StoreError> {
+    if statuses.is_empty() {
+        return Ok(0);
+    }
+    // One pass over the table whatever the number of statuses.
+    let placeholders: Vec<String> = (2..=statuses.len() + 1).map(|n| format!("?{n}")).collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&cutoff];
+    values.extend(statuses.iter().map(|status| status as &dyn rusqlite::ToSql));
+    let deleted = connection.execute(
+        &format!(
+            "DELETE FROM submissions WHERE created_at < ?1 AND status IN ({})",
+            placeholders.join(", ")
+        ),
+        values.as_slice(),
+    )?;
+    Ok(count(deleted))
+}
+
+fn count(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
+}
+
+/// One row of `submissions` as read back: the values passed validation when written,
+/// and are given back exactly as stored. The one row type for everything that reads a
+/// stored submission (exports, notifications, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubmission {
+    pub id: SubmissionId,
+    pub created_at: Timestamp,
+    pub name: String,
+    /// As the visitor typed the local part; domain lower-case, in Unicode.
+    pub email: String,
+    pub country: CountryCode,
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub message: Option<String>,
+    /// The BCP 47 tag given or negotiated, as stored.
+    pub language: Option<String>,
+    pub consent: bool,
+    /// The configured extra fields the visitor filled in.
+    pub extra: Map<String, Value>,
+    pub status: SubmissionStatus,
+    /// The section it was routed to.
+    pub section: String,
+    /// The address signed up before, outside the duplicate window.
+    pub is_returning: bool,
+}
+
+impl StoredSubmission {
+    /// The columns [`StoredSubmission::from_row`] reads, in its order, for a `SELECT`
+    /// from `submissions` (aliased `s` where the query joins).
+    pub(super) const COLUMNS: &str = "s.id, s.created_at, s.name, s.email, s.country, \
+        s.phone, s.city, s.message, s.language, s.consent, s.extra, s.status, s.section, \
+        s.is_returning";
+
+    /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        let extra: String = row.get(first + 10)?;
+        Ok(Self {
+            id: row.get(first)?,
+            created_at: row.get(first + 1)?,
+            name: row.get(first + 2)?,
+            email: row.get(first + 3)?,
+            country: row.get(first + 4)?,
+            phone: row.get(first + 5)?,
+            city: row.get(first + 6)?,
+            message: row.get(first + 7)?,
+            language: row.get(first + 8)?,
+            consent: row.get(first + 9)?,
+            // The column is CHECKed to be valid JSON; an object is all we ever write.
+            extra: serde_json::from_str(&extra).unwrap_or_default(),
+            status: row.get(first + 11)?,
+            section: row.get(first + 12)?,
+            is_returning: row.get(first + 13)?,
+        })
+    }
+}
+
+/// Which rows of `submissions` to read: every condition set must hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection<'a> {
+    /// Only rows routed to one of these sections; `Some(&[])` selects nothing.
+    pub sections: Option<&'a [String]>,
+    pub country: Option<CountryCode>,
+    /// Only this verdict; `None` for every one.
+    pub status: Option<SubmissionStatus>,
+    /// Created at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Created before this instant.
+    pub until: Option<Timestamp>,
+    /// Ids after this one (incremental exports)…
+    pub after_id: Option<SubmissionId>,
+    /// …and before this one.
+    pub before_id: Option<SubmissionId>,
+}
+
+impl Selection<'_> {
+    /// The `WHERE` condition and its parameters, numbered from `?1`.
+    fn to_sql(&self) -> (String, Vec<SqlValue>) {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        if let Some(sections) = self.sections {
+            if sections.is_empty() {
+                // A scope with no section sees nothing, never everything.
+                return ("0".to_owned(), Vec::new());
+            }
+            let mut alternatives = Vec::new();
+            for section in sections {
+                values.push(SqlValue::Text(section.clone()));
+                alternatives.push(format!("section = ?{}", values.len()));
+            }
+            conditions.push(format!("({})", alternatives.join(" OR ")));
+        }
+        let mut add = |condition: &str, value: String| {
+            values.push(SqlValue::Text(value));
+            conditions.push(condition.replace('?', &format!("?{}", values.len())));
+        };
+        if let Some(country) = self.country {
+            add("country = ?", country.as_str().to_owned());
+        }
+        if let Some(status) = self.status {
+            add("status = ?", status.as_str().to_owned());
+        }
+        if let Some(since) = self.since {
+            add("created_at >= ?", since.to_string());
+        }
+        if let Some(until) = self.until {
+            add("created_at < ?", until.to_string());
+        }
+        if let Some(after) = self.after_id {
+            add("id > ?", after.to_string());
+        }
+        if let Some(before) = self.before_id {
+            add("id < ?", before.to_string());
+        }
+        if conditions.is_empty() {
+            ("1".to_owned(), values)
+        } else {
+            (conditions.join(" AND "), values)
+        }
+    }
+}
+
+/// Hands every row `selection` picks to `each`, in id (time) order. One `SELECT` reads
+/// them, so the rows are one consistent snapshot even while the writer commits (WAL);
+/// nothing is collected in memory.
+///
+/// # Errors
+/// The first error of the query or of `each`; the rows after it are not read.
+pub fn for_each_selected<E: From<StoreError>>(
+    connection: &Connection,
+    selection: &Selection<'_>,
+    mut each: impl FnMut(StoredSubmission) -> Result<(), E>,
+) -> Result<(), E> {
+    let (condition, values) = selection.to_sql();
+    let mut statement = connection
+        .prepare(&format!(
+            "SELECT {} FROM submissions s WHERE {condition} ORDER BY id",
+            StoredSubmission::COLUMNS
+        ))
+        .map_err(StoreError::from)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(values))
+        .map_err(StoreError::from)?;
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        each(StoredSubmission::from_row(row, 0).map_err(StoreError::from)?)?;
+    }
     Ok(())
 }

@@ -518,13 +518,14 @@ async fn a_large_export_streams_every_row() {
     )
     .await;
     // About 20 MB of rows, far more than the socket buffers and the server's chunks in
-    // flight hold; copies of the posted row, made directly in the file for speed.
+    // flight hold; copies of the posted row (ids that differ in their last group), made
+    // directly in the file for speed.
     connect(&app)
         .execute(
             "INSERT INTO submissions (id, created_at, name, email, country, consent, message,
                                       status, section, email_key, extra)
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             SELECT printf('%s-%05d', s.id, i), s.created_at, s.name,
+             SELECT substr(s.id, 1, 24) || printf('%012x', i), s.created_at, s.name,
                     printf('kari%d@example.org', i), s.country, s.consent, s.message,
                     s.status, s.section, printf('kari%d@example.org', i), s.extra
              FROM n, submissions s",

@@ -1,20 +1,20 @@
-//! The audit trail: every export, erasure and purge, written before any data moves.
+//! The `audit` table: every export, erasure and purge, written before any data moves.
 //! Rows never hold a token or an address; erasures hold a keyed hash of the address.
-
-use std::fmt::Write;
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use super::StoreError;
 use crate::domain::Timestamp;
-use crate::store::StoreError;
 
 /// The actor recorded for the command line.
 pub const CLI_ACTOR: &str = "cli";
 /// The actor recorded for the server's own daily purge.
 pub const SERVER_ACTOR: &str = "server";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an entry records, as the `action` column holds it: the lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Export,
     Forget,
@@ -22,12 +22,9 @@ pub enum Action {
 }
 
 impl Action {
+    /// The code: `export`, `forget` or `purge`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Export => "export",
-            Self::Forget => "forget",
-            Self::Purge => "purge",
-        }
+        self.into()
     }
 }
 
@@ -45,9 +42,9 @@ pub fn begin(
     connection
         .prepare_cached("INSERT INTO audit (at, actor, action, details) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![
-            Timestamp::now().to_string(),
+            Timestamp::now(),
             actor,
-            action.as_str(),
+            action,
             serde_json::to_string(details)?,
         ])?;
     Ok(AuditId(connection.last_insert_rowid()))
@@ -61,7 +58,7 @@ pub fn finish(
     row_count: u64,
     completed: bool,
 ) -> Result<(), StoreError> {
-    let completed_at = completed.then(|| Timestamp::now().to_string());
+    let completed_at = completed.then(Timestamp::now);
     connection
         .prepare_cached("UPDATE audit SET row_count = ?2, completed_at = ?3 WHERE id = ?1")?
         .execute(params![
@@ -89,12 +86,14 @@ pub fn record(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
-    pub action: String,
+    pub action: Action,
+    /// The JSON object as stored.
     pub details: String,
     pub row_count: Option<i64>,
-    pub completed_at: Option<String>,
+    /// `None` while the work is unfinished, or when it stopped early.
+    pub completed_at: Option<Timestamp>,
 }
 
 /// The newest `limit` entries, oldest first.
@@ -116,23 +115,4 @@ pub fn list(connection: &Connection, limit: u32) -> Result<Vec<AuditEntry>, Stor
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The listing, one entry per line, tab-separated.
-pub fn format(entries: &[AuditEntry]) -> String {
-    let mut text = String::from("id\tat\tactor\taction\trows\tcompleted\tdetails\n");
-    for entry in entries {
-        let _ = writeln!(
-            text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            entry.id,
-            entry.at,
-            entry.actor,
-            entry.action,
-            entry.row_count.map_or("-".to_owned(), |n| n.to_string()),
-            entry.completed_at.as_deref().unwrap_or("INCOMPLETE"),
-            entry.details
-        );
-    }
-    text
 }
