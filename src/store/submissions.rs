@@ -363,7 +363,7 @@ pub struct Selection<'a> {
 
 impl Selection<'_> {
     /// The `WHERE` condition and its parameters, numbered from `?1`.
-    fn to_sql(&self) -> (String, Vec<SqlValue>) {
+    fn condition(&self) -> (String, Vec<SqlValue>) {
         let mut conditions = Vec::new();
         let mut values = Vec::new();
         if let Some(sections) = self.sections {
@@ -419,7 +419,7 @@ pub fn for_each_selected<E: From<StoreError>>(
     selection: &Selection<'_>,
     mut each: impl FnMut(StoredSubmission) -> Result<(), E>,
 ) -> Result<(), E> {
-    let (condition, values) = selection.to_sql();
+    let (condition, values) = selection.condition();
     let mut statement = connection
         .prepare(&format!(
             "SELECT {} FROM submissions s WHERE {condition} ORDER BY id",
