@@ -7,10 +7,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use strum::VariantArray;
 
 use crate::domain::SpamReason;
 use crate::spam::LimitScope;
-use crate::store::Admission;
+use crate::store::{Admission, AdmissionOutcome};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
@@ -43,18 +44,9 @@ struct LimitLabels {
     scope: &'static str,
 }
 
-/// The admission outcomes, as `Admission::code` names them.
-const OUTCOMES: [&str; 6] = [
-    "accepted",
-    "returning",
-    "duplicate",
-    "spam",
-    "spam_discarded",
-    "over_daily_limit",
-];
-
 /// The endpoints that are rate limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum LimitedEndpoint {
     Join,
     Token,
@@ -62,10 +54,7 @@ pub enum LimitedEndpoint {
 
 impl LimitedEndpoint {
     fn code(self) -> &'static str {
-        match self {
-            Self::Join => "join",
-            Self::Token => "token",
-        }
+        self.into()
     }
 }
 
@@ -80,7 +69,8 @@ pub struct Metrics {
 }
 
 /// What came of one delivery attempt, for the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum DeliveryResult {
     Sent,
     /// A transient failure: the row will be retried.
@@ -91,11 +81,7 @@ pub enum DeliveryResult {
 
 impl DeliveryResult {
     fn code(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Retry => "retry",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 }
 
@@ -141,26 +127,24 @@ impl Metrics {
             "Outbox rows by state, read when metrics are scraped",
             outbox_depth.clone(),
         );
-        for result in [
-            DeliveryResult::Sent,
-            DeliveryResult::Retry,
-            DeliveryResult::Failed,
-        ] {
+        for &result in DeliveryResult::VARIANTS {
             let _ = delivery_attempts.get_or_create(&ResultLabel {
                 result: result.code(),
             });
         }
         // Every series exists from the start, at zero, so dashboards and alerts see it.
-        for outcome in OUTCOMES {
-            let _ = submissions.get_or_create(&OutcomeLabel { outcome });
+        for &outcome in AdmissionOutcome::VARIANTS {
+            let _ = submissions.get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            });
         }
-        for reason in SpamReason::ALL {
+        for &reason in SpamReason::VARIANTS {
             let _ = spam_reasons.get_or_create(&ReasonLabel {
                 reason: reason.code(),
             });
         }
-        for endpoint in [LimitedEndpoint::Join, LimitedEndpoint::Token] {
-            for scope in [LimitScope::Client, LimitScope::Global] {
+        for &endpoint in LimitedEndpoint::VARIANTS {
+            for &scope in LimitScope::VARIANTS {
                 let _ = rate_limited.get_or_create(&LimitLabels {
                     endpoint: endpoint.code(),
                     scope: scope.code(),

@@ -47,7 +47,8 @@ impl fmt::Display for FieldName {
 
 /// What is wrong with one field's value. Each has a stable snake_case code that
 /// clients may rely on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum FieldProblem {
     Required,
     TooLong { max: usize },
@@ -63,20 +64,9 @@ pub enum FieldProblem {
 }
 
 impl FieldProblem {
+    /// The stable code: the variant's name in snake_case (`too_long`).
     pub fn code(self) -> &'static str {
-        match self {
-            Self::Required => "required",
-            Self::TooLong { .. } => "too_long",
-            Self::ControlCharacters => "control_characters",
-            Self::EncodedWord => "encoded_word",
-            Self::InvalidEmail => "invalid_email",
-            Self::InvalidCountry => "invalid_country",
-            Self::InvalidPhone => "invalid_phone",
-            Self::InvalidLanguage => "invalid_language",
-            Self::ConsentRequired => "consent_required",
-            Self::InvalidConsent => "invalid_consent",
-            Self::InvalidType => "invalid_type",
-        }
+        self.into()
     }
 
     /// The message shown to the visitor, in English.

@@ -3,7 +3,20 @@
 use super::Timestamp;
 
 /// Why a submission is spam. The codes are stable: they are stored, logged and counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SpamReason {
     Honeypot,
     TokenMissing,
@@ -22,40 +35,9 @@ pub enum SpamReason {
 }
 
 impl SpamReason {
-    pub const ALL: [Self; 14] = [
-        Self::Honeypot,
-        Self::TokenMissing,
-        Self::TokenMalformed,
-        Self::TokenTampered,
-        Self::TokenTooFast,
-        Self::TokenExpired,
-        Self::TokenReplayed,
-        Self::LinkInName,
-        Self::LinkInCity,
-        Self::TooManyLinks,
-        Self::BlockedPhrase,
-        Self::BlockedPattern,
-        Self::SymbolsInName,
-        Self::DigitsInName,
-    ];
-
+    /// The stable code: the variant's name in snake_case (`token_too_fast`).
     pub fn code(self) -> &'static str {
-        match self {
-            Self::Honeypot => "honeypot",
-            Self::TokenMissing => "token_missing",
-            Self::TokenMalformed => "token_malformed",
-            Self::TokenTampered => "token_tampered",
-            Self::TokenTooFast => "token_too_fast",
-            Self::TokenExpired => "token_expired",
-            Self::TokenReplayed => "token_replayed",
-            Self::LinkInName => "link_in_name",
-            Self::LinkInCity => "link_in_city",
-            Self::TooManyLinks => "too_many_links",
-            Self::BlockedPhrase => "blocked_phrase",
-            Self::BlockedPattern => "blocked_pattern",
-            Self::SymbolsInName => "symbols_in_name",
-            Self::DigitsInName => "digits_in_name",
-        }
+        self.into()
     }
 }
 
@@ -65,4 +47,37 @@ impl SpamReason {
 pub struct TokenNonce {
     pub nonce: String,
     pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn the_codes_are_the_stable_ones_stored_logged_and_counted() {
+        // Renaming a variant must not rename a code that rows, logs and dashboards hold.
+        let codes: Vec<&str> = SpamReason::VARIANTS.iter().map(|r| r.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "honeypot",
+                "token_missing",
+                "token_malformed",
+                "token_tampered",
+                "token_too_fast",
+                "token_expired",
+                "token_replayed",
+                "link_in_name",
+                "link_in_city",
+                "too_many_links",
+                "blocked_phrase",
+                "blocked_pattern",
+                "symbols_in_name",
+                "digits_in_name",
+            ]
+        );
+        assert_eq!("token_replayed".parse(), Ok(SpamReason::TokenReplayed));
+    }
 }

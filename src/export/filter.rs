@@ -1,9 +1,6 @@
 //! What an export selects: section, country, status and a time range, from the command
 //! line or the admin listener's query string alike.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -26,7 +23,18 @@ pub enum FilterError {
 
 /// Which verdicts an export includes. Accepted only by default: spam and duplicates
 /// must be asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum StatusFilter {
     #[default]
     Accepted,
@@ -36,33 +44,22 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
+    /// `accepted`, `duplicate`, `spam` or `all`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Duplicate => "duplicate",
-            Self::Spam => "spam",
-            Self::All => "all",
-        }
+        self.into()
     }
 }
 
-impl FromStr for StatusFilter {
+impl std::str::FromStr for StatusFilter {
     type Err = FilterError;
 
+    /// One of the codes, as the command line and the query string give it.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "accepted" => Ok(Self::Accepted),
-            "duplicate" => Ok(Self::Duplicate),
-            "spam" => Ok(Self::Spam),
-            "all" => Ok(Self::All),
-            other => Err(FilterError::BadStatus(other.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for StatusFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|variant| variant.as_str() == text)
+            .ok_or_else(|| FilterError::BadStatus(text.to_owned()))
     }
 }
 

@@ -3,9 +3,7 @@
 //! array of objects, NDJSON one object per line, with the same fields.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::io::Write;
-use std::str::FromStr;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
@@ -32,7 +30,18 @@ pub const COLUMNS: [&str; 11] = [
 
 const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ExportFormat {
     #[default]
     Csv,
@@ -41,12 +50,9 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// `csv`, `json` or `ndjson`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Csv => "csv",
-            Self::Json => "json",
-            Self::Ndjson => "ndjson",
-        }
+        self.into()
     }
 
     pub fn content_type(self) -> &'static str {
@@ -58,22 +64,16 @@ impl ExportFormat {
     }
 }
 
-impl FromStr for ExportFormat {
+impl std::str::FromStr for ExportFormat {
     type Err = FilterError;
 
+    /// One of the codes, as the command line and the query string give it.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "csv" => Ok(Self::Csv),
-            "json" => Ok(Self::Json),
-            "ndjson" => Ok(Self::Ndjson),
-            other => Err(FilterError::BadFormat(other.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for ExportFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|variant| variant.as_str() == text)
+            .ok_or_else(|| FilterError::BadFormat(text.to_owned()))
     }
 }
 

@@ -13,18 +13,17 @@ use crate::config::RateLimitSettings;
 use super::ClientIp;
 
 /// Which limit a request ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum LimitScope {
     Client,
     Global,
 }
 
 impl LimitScope {
+    /// `client` or `global`.
     pub fn code(self) -> &'static str {
-        match self {
-            Self::Client => "client",
-            Self::Global => "global",
-        }
+        self.into()
     }
 }
 

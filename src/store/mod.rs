@@ -22,7 +22,7 @@ pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use quota::Quota;
 pub use scrub::{Erasing, erase};
-pub use submissions::{Admission, AdmissionRules, SubmissionRecord};
+pub use submissions::{Admission, AdmissionOutcome, AdmissionRules, SubmissionRecord};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
 /// Takes the group's and others' permissions off `path` if it has any, with a warning

@@ -51,17 +51,34 @@ pub enum Admission {
     OverDailyLimit,
 }
 
+/// What became of a submission, without the details: the label of logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum AdmissionOutcome {
+    Accepted,
+    Returning,
+    Duplicate,
+    Spam,
+    SpamDiscarded,
+    OverDailyLimit,
+}
+
 impl Admission {
-    /// A short code for logs and metrics.
-    pub fn code(&self) -> &'static str {
+    /// Which [`AdmissionOutcome`] this is.
+    pub fn outcome(&self) -> AdmissionOutcome {
         match self {
-            Self::Accepted { returning: false } => "accepted",
-            Self::Accepted { returning: true } => "returning",
-            Self::Duplicate => "duplicate",
-            Self::Spam { stored: true, .. } => "spam",
-            Self::Spam { stored: false, .. } => "spam_discarded",
-            Self::OverDailyLimit => "over_daily_limit",
+            Self::Accepted { returning: false } => AdmissionOutcome::Accepted,
+            Self::Accepted { returning: true } => AdmissionOutcome::Returning,
+            Self::Duplicate => AdmissionOutcome::Duplicate,
+            Self::Spam { stored: true, .. } => AdmissionOutcome::Spam,
+            Self::Spam { stored: false, .. } => AdmissionOutcome::SpamDiscarded,
+            Self::OverDailyLimit => AdmissionOutcome::OverDailyLimit,
         }
+    }
+
+    /// The outcome's snake_case code (`spam_discarded`), for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        self.outcome().into()
     }
 }
 
