@@ -112,6 +112,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a multipart/form-data body, asking for a JSON answer.
+    pub async fn post_multipart(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(self.url("/join"))
+            .header("Accept", "application/json")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts raw bytes with the given content type.
     pub async fn post_raw(
         &self,
@@ -261,12 +272,23 @@ pub fn valid_json() -> serde_json::Value {
     })
 }
 
+/// The JSON body of an answer that must have `status`; `case` (may be empty) and the
+/// body are shown if it has another. Not a method of `TestApp`: answers from a server
+/// in its own process (`process::ServerProcess`) are read the same way.
+pub async fn json_answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    status: u16,
+    case: &str,
+) -> T {
+    let found = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(found, status, "{case}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{case}: not JSON ({error}): {text}"))
+}
+
 /// The id from a 201 JSON answer.
 pub async fn created_id(response: reqwest::Response) -> String {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 201, "expected 201 Created: {text}");
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body: serde_json::Value = json_answer(response, 201, "expected 201 Created").await;
     assert_eq!(body["status"], "received");
     body["id"].as_str().unwrap().to_owned()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{contains, valid_json};
+use crate::helpers::{contains, json_answer, valid_json};
 use crate::process::Joinform;
 
 /// The client's address: the server listens on 127.0.0.1, so this one can only appear
@@ -238,11 +238,8 @@ async fn the_request_line_of_a_sign_up_carries_its_country_at_the_default_level(
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let answer: serde_json::Value = json_answer(response, 201, "").await;
+    let id = answer["id"].as_str().unwrap().to_owned();
     // Lines are written out in batches, every 20 ms.
     let mut line = None;
     for _ in 0..100 {
