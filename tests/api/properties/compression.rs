@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use joinform::domain::RawForm;
+use joinform::domain::{FormSchema, RawForm};
 use joinform::http::body::BodyError;
 use proptest::prelude::*;
 
@@ -139,6 +139,21 @@ fn padded_json(size: usize, pad: &[u8]) -> Vec<u8> {
     body
 }
 
+/// Reads `sent` as POST /join does, with its Content-Type and, if `coding` is given,
+/// that coding's Content-Encoding (headers that are always valid), cut at `cuts`.
+fn read_labelled(
+    runtime: &tokio::runtime::Runtime,
+    content_type: &'static [u8],
+    coding: Option<Coding>,
+    sent: &[u8],
+    cuts: &[prop::sample::Index],
+    schema: &FormSchema,
+) -> Result<RawForm, BodyError> {
+    let mut headers = vec![("content-type", content_type)];
+    headers.extend(coding.map(|coding| ("content-encoding", coding.label())));
+    read_body(runtime, &headers, sent, cuts, schema).expect("valid header values")
+}
+
 /// What a compression bomb expands to: 512 times the limit.
 const BOMB_SIZE: usize = 8 * 1024 * 1024;
 
@@ -174,16 +189,9 @@ proptest! {
         let runtime = runtime();
         let compressed = coding.compress(level, &body);
         prop_assume!(compressed.len() <= LIMIT);
-        let plain = read_body(&runtime, &[("content-type", content_type)], &body, &[], &schema)
-            .unwrap();
-        let decompressed = read_body(
-            &runtime,
-            &[("content-type", content_type), ("content-encoding", coding.label())],
-            &compressed,
-            &cuts,
-            &schema,
-        )
-        .unwrap();
+        let plain = read_labelled(&runtime, content_type, None, &body, &[], &schema);
+        let decompressed =
+            read_labelled(&runtime, content_type, Some(coding), &compressed, &cuts, &schema);
         prop_assert_eq!(outcome_of(decompressed), outcome_of(plain));
     }
 
@@ -211,14 +219,7 @@ proptest! {
         } else {
             coding.compress(level, &padded_json(size, &pad))
         };
-        let outcome = read_body(
-            &runtime,
-            &[("content-type", JSON), ("content-encoding", coding.label())],
-            &compressed,
-            &cuts,
-            &schema,
-        )
-        .unwrap();
+        let outcome = read_labelled(&runtime, JSON, Some(coding), &compressed, &cuts, &schema);
         if size <= LIMIT {
             prop_assert_eq!(join_status(outcome, &schema), 201);
         } else {
@@ -260,16 +261,8 @@ proptest! {
             Breakage::Trailing => sent.extend_from_slice(&junk),
             Breakage::None => {}
         }
-        let outcome = read_body(
-            &runtime,
-            &[("content-type", content_type), ("content-encoding", label.label())],
-            &sent,
-            &cuts,
-            &schema,
-        )
-        .unwrap();
-        let plain = read_body(&runtime, &[("content-type", content_type)], &body, &[], &schema)
-            .unwrap();
+        let outcome = read_labelled(&runtime, content_type, Some(label), &sent, &cuts, &schema);
+        let plain = read_labelled(&runtime, content_type, None, &body, &[], &schema);
         let is_zlib = |coding| coding == Coding::Deflate;
         let same_family = is_zlib(coding) == is_zlib(label);
         let malformed = matches!(outcome, Err(BodyError::Malformed(_)));
