@@ -3,7 +3,7 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, created_id, spawn_app_with};
+use crate::helpers::{TestApp, created_id, json_answer, spawn_app_with};
 use crate::operator_helpers::{add_token, admin_get, run_cli, stderr, stdout, write_config};
 
 struct Tokens {
@@ -113,8 +113,7 @@ async fn requests_without_a_valid_header_token_get_401() {
 async fn a_section_token_sees_and_asks_for_its_own_sections_only() {
     let (app, tokens) = spawn_with_tokens(1000).await;
     let response = admin_get(&app, "/admin/submissions?format=json", &tokens.norway).await;
-    assert_eq!(response.status(), 200);
-    let rows: Vec<serde_json::Value> = response.json().await.unwrap();
+    let rows: Vec<serde_json::Value> = json_answer(response, 200, "").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["section"], "Norway");
 
@@ -133,16 +132,14 @@ async fn a_section_token_sees_and_asks_for_its_own_sections_only() {
     // matches (while the unscoped token finds the Swedish sign-up).
     let another_country = "/admin/submissions?status=all&country=SE&format=json";
     let response = admin_get(&app, another_country, &tokens.norway).await;
-    assert_eq!(response.status(), 200);
-    let rows: Vec<serde_json::Value> = response.json().await.unwrap();
+    let rows: Vec<serde_json::Value> = json_answer(response, 200, "").await;
     assert_eq!(
         rows,
         Vec::<serde_json::Value>::new(),
         "a country filter does not widen the scope"
     );
     let response = admin_get(&app, another_country, &tokens.full).await;
-    assert_eq!(response.status(), 200);
-    let rows: Vec<serde_json::Value> = response.json().await.unwrap();
+    let rows: Vec<serde_json::Value> = json_answer(response, 200, "").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["country"], "SE");
 

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use joinform::config::Settings;
@@ -12,19 +11,9 @@ use joinform::domain::Timestamp;
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::helpers::{
-    ServerProcess, created_id, spawn_app_in, spawn_app_with, use_smtp, valid_json,
-};
+use crate::helpers::{created_id, spawn_app_in, spawn_app_with, use_smtp, valid_json};
+use crate::process::Joinform;
 use crate::smtp::{Behaviour, SmtpServer};
-
-fn joinform() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
-    // The environment of whoever runs the tests must not leak into them.
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-        command.env_remove(key);
-    }
-    command
-}
 
 /// Routing is required; tests of other keys add this to their file.
 const FALLBACK: &str = "\n[fallback]\nname = \"International\"\ncontacts = [\"desk@example.org\"]\nlanguage = \"en\"\n";
@@ -37,12 +26,11 @@ fn check_config_file(file_text: &str, env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("joinform.toml");
     std::fs::write(&path, file_text).unwrap();
-    let output = joinform()
+    let output = Joinform::new()
         .args(["check-config", "--config"])
         .arg(&path)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
+        .envs(env)
+        .output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -267,25 +255,23 @@ fn every_configuration_error_is_said_once() {
     for (reason, text) in &cases {
         std::fs::write(&path, text).unwrap();
         for command in ["check-config", "serve"] {
-            let output = joinform()
+            let output = Joinform::new()
                 .args([command, "--config"])
                 .arg(&path)
                 .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
                 .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
                 .current_dir(dir.path())
-                .output()
-                .unwrap();
+                .output();
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             runs.push((format!("{reason}, {command}"), output.status, stderr));
         }
     }
     let missing = dir.path().join("missing.toml");
     for command in ["check-config", "serve"] {
-        let output = joinform()
+        let output = Joinform::new()
             .args([command, "--config"])
             .arg(&missing)
-            .output()
-            .unwrap();
+            .output();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         runs.push((format!("missing file, {command}"), output.status, stderr));
     }
@@ -318,10 +304,9 @@ fn every_configuration_error_is_said_once() {
 
 #[test]
 fn an_unreadable_file_is_an_error_naming_it() {
-    let output = joinform()
+    let output = Joinform::new()
         .args(["check-config", "--config", "/nonexistent/joinform.toml"])
-        .output()
-        .unwrap();
+        .output();
     assert!(!output.status.success());
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("/nonexistent/joinform.toml"), "{text}");
@@ -336,11 +321,10 @@ fn joinform_config_names_the_file() {
         format!("[server]\nlisten = \"127.0.0.1:7777\"\n{FALLBACK}"),
     )
     .unwrap();
-    let output = joinform()
+    let output = Joinform::new()
         .arg("check-config")
         .env("JOINFORM_CONFIG", &path)
-        .output()
-        .unwrap();
+        .output();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
     assert!(summary_says(&text, "listen:", "127.0.0.1:7777"), "{text}");
@@ -350,24 +334,21 @@ fn joinform_config_names_the_file() {
 async fn healthcheck_succeeds_against_a_running_server_and_fails_without_one() {
     let app = crate::helpers::spawn_app().await;
     let listen = format!("127.0.0.1:{}", app.address.rsplit(':').next().unwrap());
-    let probe = |listen: String| {
-        tokio::task::spawn_blocking(move || {
-            joinform()
-                .arg("healthcheck")
-                .env("JOINFORM_SERVER__LISTEN", listen)
-                .current_dir(std::env::temp_dir())
-                .output()
-                .unwrap()
-        })
+    let probe = |listen: &str| {
+        Joinform::new()
+            .arg("healthcheck")
+            .env("JOINFORM_SERVER__LISTEN", listen)
+            .current_dir(&std::env::temp_dir())
+            .output_async()
     };
-    let output = probe(listen.clone()).await.unwrap();
+    let output = probe(&listen).await;
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     app.stop().await;
-    let output = probe(listen).await.unwrap();
+    let output = probe(&listen).await;
     assert!(!output.status.success());
 }
 
@@ -551,14 +532,13 @@ struct Run {
 impl OutboxFixture {
     /// `joinform outbox ARGS… --config FILE`, from the temp dir.
     fn outbox(&self, args: &[&str]) -> Run {
-        let output = joinform()
+        let output = Joinform::new()
             .arg("outbox")
             .args(args)
             .arg("--config")
             .arg(&self.config)
             .current_dir(self.dir.path())
-            .output()
-            .unwrap();
+            .output();
         let run = Run {
             success: output.status.success(),
             code: output.status.code(),
@@ -789,13 +769,12 @@ fn data_commands_refuse_a_database_that_does_not_exist() {
         &["forget", "kari@example.org"],
         &["export"],
     ] {
-        let output = joinform()
+        let output = Joinform::new()
             .args(args)
             .arg("--config")
             .arg(&config)
             .current_dir(dir.path())
-            .output()
-            .unwrap();
+            .output();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
@@ -859,7 +838,7 @@ async fn outbox_retry_without_ids_requeues_every_failed_row_and_nothing_else() {
 async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
     let dir = tempfile::tempdir().unwrap();
     assert!(!dir.path().join("config").exists());
-    let mut server = ServerProcess::start_with_args(dir.path(), &[], &[]);
+    let mut server = Joinform::new().current_dir(dir.path()).start();
 
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200, "{}", server.log());
@@ -900,9 +879,7 @@ async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
         server.log()
     );
 
-    server.signal("TERM");
-    let status = tokio::task::block_in_place(|| server.wait_exit(WAIT))
-        .expect("the server exits after SIGTERM");
+    let status = server.stop("TERM", WAIT).await;
     assert_eq!(status.code(), Some(0), "{}", server.log());
     // The built-in sender is joinform@example.org.
     crate::mail_check::assert_standard_mail_files(&mail, "example.org");

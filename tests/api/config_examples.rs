@@ -2,7 +2,7 @@
 //! of `config/joinform.toml` and every ```toml block of README.md, loaded by the real
 //! `joinform check-config` on top of the shipped file, as an operator would paste it.
 
-use std::process::Command;
+use crate::process::Joinform;
 
 const SHIPPED: &str = include_str!("../../config/joinform.toml");
 const README: &str = include_str!("../../README.md");
@@ -135,10 +135,7 @@ fn check(example: &Example) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("joinform.toml");
     std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-        command.env_remove(key);
-    }
+    let mut command = Joinform::new();
     let has_username = file
         .get("mail")
         .and_then(|mail| mail.get("smtp"))
@@ -147,13 +144,9 @@ fn check(example: &Example) -> Result<(), String> {
     if has_username {
         // The documentation says the password goes with the username and comes from
         // this variable, never the file.
-        command.env("JOINFORM_MAIL__SMTP__PASSWORD", "example-password");
+        command = command.env("JOINFORM_MAIL__SMTP__PASSWORD", "example-password");
     }
-    let output = command
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = command.arg("check-config").config(&path).output();
     if output.status.success() {
         Ok(())
     } else {

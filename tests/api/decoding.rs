@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{created_id, spawn_app};
+use crate::helpers::{created_id, json_answer, spawn_app};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
@@ -30,8 +30,7 @@ async fn bodies_that_cannot_be_decoded_are_400() {
     ];
     for (content_type, body, code, reason) in cases {
         let response = app.post_raw(content_type, body).await;
-        assert_eq!(response.status(), 400, "{reason}");
-        let answer: Value = response.json().await.unwrap();
+        let answer: Value = json_answer(response, 400, reason).await;
         assert_eq!(answer["error"], code, "{reason}: {answer}");
         assert!(!answer["message"].as_str().unwrap().is_empty());
     }
@@ -75,8 +74,7 @@ async fn unknown_routes_are_404_in_the_clients_format() {
         .send()
         .await
         .unwrap();
-    assert_eq!(json.status(), 404);
-    let answer: Value = json.json().await.unwrap();
+    let answer: Value = json_answer(json, 404, "").await;
     assert_eq!(answer["error"], "not_found");
     let html = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(html.status(), 404);
@@ -218,15 +216,8 @@ async fn a_file_input_left_empty_is_absent_and_a_real_upload_is_refused() {
     let empty = app
         .post_raw(boundary, file_part("filename=\"\"", b""))
         .await;
-    assert_eq!(
-        empty.status(),
-        201,
-        "what browsers send for an empty file input"
-    );
-    let id = empty.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let answer: Value = json_answer(empty, 201, "what browsers send for an empty file input").await;
+    let id = answer["id"].as_str().unwrap().to_owned();
     assert_eq!(app.row(&id).unwrap().name, "Kari Nordmann");
     let cases = [
         (file_part("filename=\"cv.pdf\"", b"%PDF-1.7"), "a file"),
@@ -245,8 +236,7 @@ async fn a_file_input_left_empty_is_absent_and_a_real_upload_is_refused() {
     ];
     for (body, reason) in cases {
         let response = app.post_raw(boundary, body).await;
-        assert_eq!(response.status(), 415, "{reason}");
-        let answer: Value = response.json().await.unwrap();
+        let answer: Value = json_answer(response, 415, reason).await;
         assert_eq!(answer["error"], "file_not_accepted", "{reason}");
     }
     assert_eq!(app.count(), 1);
@@ -372,8 +362,7 @@ async fn a_form_in_a_legacy_encoding_is_read_in_the_encoding_it_names() {
     ];
     for (content_type, body, status, code, reason) in refused {
         let response = app.post_raw(&content_type, body).await;
-        assert_eq!(response.status(), status, "{reason}");
-        let answer: Value = response.json().await.unwrap();
+        let answer: Value = json_answer(response, status, reason).await;
         assert_eq!(answer["error"], code, "{reason}: {answer}");
     }
     assert_eq!(app.count(), 6);
@@ -462,8 +451,7 @@ async fn a_form_that_is_not_utf8_is_explained_in_the_visitors_language_with_the_
         .send()
         .await
         .unwrap();
-    assert_eq!(json.status(), 400);
-    let answer: Value = json.json().await.unwrap();
+    let answer: Value = json_answer(json, 400, "").await;
     assert_eq!(answer["error"], "invalid_utf8");
     let message = answer["message"].as_str().unwrap();
     assert!(

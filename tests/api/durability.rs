@@ -21,8 +21,7 @@ async fn every_acknowledged_submission_of_a_concurrent_burst_is_on_disk() {
         let url = app.url("/join");
         async move {
             let response = client.post(url).json(&body).send().await.unwrap();
-            assert_eq!(response.status(), 201);
-            let answer: serde_json::Value = response.json().await.unwrap();
+            let answer: serde_json::Value = crate::helpers::json_answer(response, 201, "").await;
             answer["id"].as_str().unwrap().to_owned()
         }
     });

@@ -5,7 +5,7 @@
 use joinform::config::ExtraFieldSettings;
 use serde_json::{Value, json};
 
-use crate::helpers::{StoredRow, TestApp, created_id, spawn_app_with};
+use crate::helpers::{StoredRow, TestApp, created_id, json_answer, spawn_app_with};
 use crate::operator_helpers::{
     add_token, admin_get, age_submission, audit_of, connect, run_cli, stderr, stdout, write_config,
 };
@@ -182,8 +182,7 @@ async fn csv_and_json_give_back_exactly_what_was_posted() {
     assert_eq!(cells, expected);
 
     let response = admin_get(&app, "/admin/submissions?format=json", &token).await;
-    assert_eq!(response.status(), 200);
-    let objects: Vec<Value> = response.json().await.unwrap();
+    let objects: Vec<Value> = json_answer(response, 200, "").await;
     assert_json_matches(&objects, &rows);
     let response = app
         .client

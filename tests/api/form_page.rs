@@ -301,8 +301,7 @@ async fn a_script_gets_problems_in_the_page_language_and_api_clients_keep_englis
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 422);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: serde_json::Value = crate::helpers::json_answer(response, 422, "").await;
     assert_eq!(body["error"], "validation_failed");
     assert_eq!(body["message"], "يُرجى تصحيح ما يلي:");
     assert_eq!(body["errors"][0]["field"], "email");

@@ -112,6 +112,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a multipart/form-data body, asking for a JSON answer.
+    pub async fn post_multipart(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(self.url("/join"))
+            .header("Accept", "application/json")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts raw bytes with the given content type.
     pub async fn post_raw(
         &self,
@@ -261,12 +272,23 @@ pub fn valid_json() -> serde_json::Value {
     })
 }
 
+/// The JSON body of an answer that must have `status`; `case` (may be empty) and the
+/// body are shown if it has another. Not a method of `TestApp`: answers from a server
+/// in its own process (`process::ServerProcess`) are read the same way.
+pub async fn json_answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    status: u16,
+    case: &str,
+) -> T {
+    let found = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(found, status, "{case}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{case}: not JSON ({error}): {text}"))
+}
+
 /// The id from a 201 JSON answer.
 pub async fn created_id(response: reqwest::Response) -> String {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 201, "expected 201 Created: {text}");
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body: serde_json::Value = json_answer(response, 201, "expected 201 Created").await;
     assert_eq!(body["status"], "received");
     body["id"].as_str().unwrap().to_owned()
 }
@@ -297,128 +319,6 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
-}
-
-/// The real `joinform serve` binary in its own process, in `dir` (so it runs on the
-/// built-in defaults, with its database under `dir/data`), on a free port. Its standard
-/// error is captured. Killed when dropped.
-pub struct ServerProcess {
-    pub child: std::process::Child,
-    pub port: u16,
-    pub admin_port: u16,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl ServerProcess {
-    pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
-        let mut with_workers = vec![("JOINFORM_SERVER__WORKERS", "1")];
-        with_workers.extend_from_slice(env);
-        Self::start_with_args(dir, &["serve"], &with_workers)
-    }
-
-    /// Runs the binary with exactly `args` (none: the default command), in `dir`, with
-    /// inherited `JOINFORM_*` variables removed, both listeners on port 0, then `env`.
-    pub fn start_with_args(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        use std::io::{BufRead, BufReader};
-
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-            command.env_remove(key);
-        }
-        command
-            .args(args)
-            .current_dir(dir)
-            .env("JOINFORM_SERVER__LISTEN", "127.0.0.1:0")
-            .env("JOINFORM_ADMIN__LISTEN", "127.0.0.1:0")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let sink = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let listener = if line.contains("joinform is listening") {
-                    Listener::Public
-                } else if line.contains("admin listener ready") {
-                    Listener::Admin
-                } else {
-                    Listener::None
-                };
-                let text_port = line
-                    .split_whitespace()
-                    .find_map(|word| word.strip_prefix("port="))
-                    .and_then(|port| port.parse::<u16>().ok());
-                let json_port = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|event| event["port"].as_u64())
-                    .and_then(|port| u16::try_from(port).ok());
-                if let Some(port) = text_port.or(json_port) {
-                    let _ = port_tx.send((listener, port));
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let (mut port, mut admin_port) = (None, None);
-        while port.is_none() || admin_port.is_none() {
-            match port_rx.recv_timeout(std::time::Duration::from_secs(30)) {
-                Ok((Listener::Public, found)) => port = Some(found),
-                Ok((Listener::Admin, found)) => admin_port = Some(found),
-                Ok((Listener::None, _)) => {}
-                Err(_) => panic!("the server did not start: {}", log.lock().unwrap()),
-            }
-        }
-        Self {
-            child,
-            port: port.unwrap_or_default(),
-            admin_port: admin_port.unwrap_or_default(),
-            log,
-        }
-    }
-
-    pub fn admin_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.admin_port)
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// What the server has logged so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Sends a signal by name (TERM, KILL, INT), by the system call rather than the
-    /// `kill` program, which a slim system may lack.
-    pub fn signal(&self, name: &str) {
-        use rustix::process::{Pid, Signal, kill_process};
-        let signal = match name {
-            "TERM" => Signal::TERM,
-            "INT" => Signal::INT,
-            "KILL" => Signal::KILL,
-            other => panic!("no signal {other} in the tests"),
-        };
-        kill_process(Pid::from_child(&self.child), signal).unwrap();
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        None
-    }
 }
 
 /// Whether the outside programs a test needs are here (a path that exists, or a name
@@ -458,20 +358,6 @@ pub fn outside_programs_present(test: &str, programs: &[&str], install: &str) ->
     );
     eprintln!("{message}");
     false
-}
-
-/// Which listener a start-up log line announces.
-enum Listener {
-    Public,
-    Admin,
-    None,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The outbox rows of the database at `path`: (state, attempts, last_error), oldest

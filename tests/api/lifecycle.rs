@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::helpers::ServerProcess;
+use crate::process::Joinform;
 
 /// Generous limits: the load comes from one address.
 const LOAD_ENV: &[(&str, &str)] = &[
@@ -94,12 +94,10 @@ fn missing(acknowledged: &[String], stored: &HashSet<String>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_commits_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(dir.path(), LOAD_ENV);
+    let mut server = Joinform::serve(dir.path()).envs(LOAD_ENV).start();
     let load = tokio::spawn(load_until_gone(server.url("/join"), 8));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.signal("TERM");
-    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)))
-        .expect("the server exits after SIGTERM");
+    let status = server.stop("TERM", Duration::from_secs(20)).await;
     let acknowledged = load.await.unwrap();
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
     assert_every_acknowledged_is_stored(dir.path(), &acknowledged);
@@ -113,7 +111,7 @@ async fn sigterm_under_load_drains_commits_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged_and_delivery_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path(), LOAD_ENV);
+    let server = Joinform::serve(dir.path()).envs(LOAD_ENV).start();
     let load = tokio::spawn(load_until_gone(server.url("/join"), 8));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.signal("KILL");
@@ -122,7 +120,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_delivery_resumes() {
     assert_every_acknowledged_is_stored(dir.path(), &acknowledged);
 
     // Restart: the database opens, is whole, and every notification goes out.
-    let server = ServerProcess::start(dir.path(), &[("JOINFORM_MAIL__MAX_PER_SECOND", "10000")]);
+    let server = Joinform::serve(dir.path())
+        .env("JOINFORM_MAIL__MAX_PER_SECOND", "10000")
+        .start();
     let health = reqwest::get(server.url("/readyz")).await.unwrap();
     assert_eq!(health.status(), 200);
     let database = dir.path().join("data").join("joinform.db");
@@ -252,14 +252,13 @@ async fn sigterm_lets_requests_in_flight_finish_on_both_listeners_and_refuses_ne
         ),
     )
     .unwrap();
-    let mut server = ServerProcess::start_with_args(
-        dir.path(),
-        &["--config", config.to_str().unwrap(), "serve"],
-        &[
-            ("JOINFORM_SERVER__WORKERS", "1"),
-            ("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s"),
-        ],
-    );
+    let mut server = Joinform::new()
+        .current_dir(dir.path())
+        .config(&config)
+        .arg("serve")
+        .env("JOINFORM_SERVER__WORKERS", "1")
+        .env("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s")
+        .start();
     let after_1s = InFlight::start(server.port, "/join", "", &sign_up("one@example.org")).await;
     let after_3s = InFlight::start(server.port, "/join", "", &sign_up("three@example.org")).await;
     let admin = InFlight::start(
@@ -301,7 +300,9 @@ async fn sigterm_lets_requests_in_flight_finish_on_both_listeners_and_refuses_ne
         "admin request done 1 s after the signal: {erased}"
     );
 
-    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .await
         .expect("the server exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
     let stored = stored_ids(dir.path());
@@ -314,13 +315,16 @@ async fn sigterm_lets_requests_in_flight_finish_on_both_listeners_and_refuses_ne
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_never_completes_does_not_hold_the_stop_past_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server =
-        ServerProcess::start(dir.path(), &[("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "2s")]);
+    let mut server = Joinform::serve(dir.path())
+        .env("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "2s")
+        .start();
     let mut stuck = InFlight::start(server.port, "/join", "", &sign_up("stuck@example.org")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.signal("TERM");
     let signalled = std::time::Instant::now();
-    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)))
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .await
         .expect("the server exits after SIGTERM");
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
@@ -342,8 +346,9 @@ async fn a_request_that_never_completes_does_not_hold_the_stop_past_the_timeout(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_as_gracefully_as_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server =
-        ServerProcess::start(dir.path(), &[("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s")]);
+    let mut server = Joinform::serve(dir.path())
+        .env("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s")
+        .start();
     let request = InFlight::start(server.port, "/join", "", &sign_up("ctrl-c@example.org")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.signal("INT");
@@ -351,7 +356,9 @@ async fn sigint_stops_as_gracefully_as_sigterm() {
     let answer = request.finish().await;
     let (status, body) = answer.unwrap_or_else(|error| panic!("{error}\n{}", server.log()));
     assert_eq!(status, 201, "{body}");
-    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .await
         .expect("the server exits after SIGINT");
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
     assert!(stored_ids(dir.path()).contains(body["id"].as_str().unwrap()));

@@ -183,14 +183,7 @@ async fn a_file_part_is_415() {
             .mime_str("image/gif")
             .unwrap(),
     );
-    let response = app
-        .client
-        .post(app.url("/join"))
-        .header("Accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_multipart(form).await;
     assert_eq!(response.status(), 415);
     assert_eq!(error_code(response).await, "file_not_accepted");
     app.stop().await;

@@ -5,6 +5,7 @@
 mod helpers;
 mod mail_check;
 mod operator_helpers;
+mod process;
 mod smtp;
 
 mod admin;

@@ -2,12 +2,13 @@
 //! server's database, and ageing rows as time passing would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use joinform::config::{AdminTokenSettings, Settings};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::TestApp;
+use crate::process::Joinform;
 
 /// Configures a token `name` (scoped to `sections` if any) and returns the token.
 pub fn add_token(settings: &mut Settings, name: &str, sections: &[&str]) -> String {
@@ -29,36 +30,12 @@ pub fn write_config(app: &TestApp) -> PathBuf {
 
 /// Runs `joinform --config CONFIG ARGS…`, with `stdin` as its standard input.
 pub async fn run_cli(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-            command.env_remove(key);
-        }
-        command
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        if let Some(text) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
+    Joinform::new()
+        .config(config)
+        .args(args)
+        .stdin(stdin)
+        .output_async()
+        .await
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{ServerProcess, contains, valid_json};
+use crate::helpers::{contains, json_answer, valid_json};
+use crate::process::Joinform;
 
 /// The client's address: the server listens on 127.0.0.1, so this one can only appear
 /// if the client's address was written down.
@@ -16,16 +17,15 @@ const CLIENT_IP: &str = "127.0.0.2";
 async fn no_client_address_or_personal_data_in_logs_or_database_files() {
     // The most verbose filter there is: nothing personal may appear at any level.
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        dir.path(),
-        &[
+    let server = Joinform::serve(dir.path())
+        .envs(&[
             ("RUST_LOG", "trace"),
             ("JOINFORM_LOG__FORMAT", "json"),
             ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "6"),
             ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1"),
             ("JOINFORM_SPAM__MIN_FILL_SECONDS", "0"),
-        ],
-    );
+        ])
+        .start();
     let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
     let client = reqwest::Client::builder()
         .local_address(CLIENT_IP.parse::<std::net::IpAddr>().unwrap())
@@ -97,23 +97,12 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
     // server runs: their logs are searched too.
     let metrics = reqwest::get(server.admin_url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200);
-    let export = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        move || {
-            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
-            for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-                command.env_remove(key);
-            }
-            command
-                .args(["export", "--format", "json"])
-                .current_dir(dir)
-                .env("RUST_LOG", "trace")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let export = Joinform::new()
+        .args(["export", "--format", "json"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .output_async()
+        .await;
     assert!(export.status.success());
     let exported = String::from_utf8_lossy(&export.stdout);
     assert!(
@@ -237,10 +226,9 @@ fn database_files(dir: &std::path::Path) -> Vec<u8> {
 async fn the_request_line_of_a_sign_up_carries_its_country_at_the_default_level() {
     let dir = tempfile::tempdir().unwrap();
     // `info` is `log.filter`'s default; stated, so an inherited RUST_LOG cannot change it.
-    let server = ServerProcess::start(
-        dir.path(),
-        &[("RUST_LOG", "info"), ("JOINFORM_LOG__FORMAT", "json")],
-    );
+    let server = Joinform::serve(dir.path())
+        .envs(&[("RUST_LOG", "info"), ("JOINFORM_LOG__FORMAT", "json")])
+        .start();
     let response = reqwest::Client::new()
         .post(server.url("/join"))
         .json(
@@ -250,11 +238,8 @@ async fn the_request_line_of_a_sign_up_carries_its_country_at_the_default_level(
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let answer: serde_json::Value = json_answer(response, 201, "").await;
+    let id = answer["id"].as_str().unwrap().to_owned();
     // Lines are written out in batches, every 20 ms.
     let mut line = None;
     for _ in 0..100 {
@@ -301,7 +286,7 @@ async fn files_and_folders_joinform_creates_are_readable_by_its_owner_only() {
     let data = dir.path().join("data");
     let mail = data.join("mail");
 
-    let mut server = with_umask_022(|| ServerProcess::start(dir.path(), &[]));
+    let mut server = with_umask_022(|| Joinform::serve(dir.path()).start());
     let response = reqwest::Client::new()
         .post(server.url("/join"))
         .json(&valid_json())
@@ -347,9 +332,7 @@ async fn files_and_folders_joinform_creates_are_readable_by_its_owner_only() {
         .map(|(path, mode)| (path.clone(), octal(*mode)))
         .collect();
     assert_eq!(found, wanted);
-    server.signal("TERM");
-    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(15)))
-        .expect("the server exits after SIGTERM");
+    let status = server.stop("TERM", Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
     drop(server);
 
@@ -359,19 +342,14 @@ async fn files_and_folders_joinform_creates_are_readable_by_its_owner_only() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
     }
     let purge = with_umask_022(|| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joinform"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JOINFORM_")) {
-            command.env_remove(key);
-        }
-        command
+        Joinform::new()
             .arg("purge")
             .current_dir(dir.path())
             .output()
-            .unwrap()
     });
     assert!(purge.status.success(), "{purge:?}");
     assert_eq!(mode(&database), 0o600, "the command tightens the database");
-    let server = with_umask_022(|| ServerProcess::start(dir.path(), &[]));
+    let server = with_umask_022(|| Joinform::serve(dir.path()).start());
     assert_eq!(mode(&mail), 0o700, "the server tightens the mail folder");
     drop(server);
 }

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{contains, created_id, database_bytes, spawn_app, spawn_app_with, valid_json};
+use crate::helpers::{
+    contains, created_id, database_bytes, json_answer, spawn_app, spawn_app_with, valid_json,
+};
 
 #[tokio::test]
 async fn a_plain_html_form_is_stored_and_redirected_to_the_thank_you_page() {
@@ -70,15 +72,7 @@ async fn multipart_text_fields_are_accepted() {
         .text("email", "ola@example.org")
         .text("country", "SE")
         .text("consent", "yes");
-    let response = app
-        .client
-        .post(app.url("/join"))
-        .header("Accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let id = created_id(response).await;
+    let id = created_id(app.post_multipart(form).await).await;
     assert_eq!(app.row(&id).unwrap().country, "SE");
     app.stop().await;
 }
@@ -169,13 +163,7 @@ async fn unicode_round_trips_byte_for_byte_in_every_encoding() {
                 for (k, v) in fields {
                     form = form.text(k, v.to_owned());
                 }
-                app.client
-                    .post(app.url("/join"))
-                    .header("Accept", "application/json")
-                    .multipart(form)
-                    .send()
-                    .await
-                    .unwrap()
+                app.post_multipart(form).await
             }
         };
         let id = created_id(response).await;
@@ -276,8 +264,7 @@ async fn configured_extra_fields_are_stored_as_json() {
     assert_eq!(extra, json!({"organisation": "Fagforbundet"}));
 
     let missing = app.post_json(&valid_json()).await;
-    assert_eq!(missing.status(), 422);
-    let errors: serde_json::Value = missing.json().await.unwrap();
+    let errors: serde_json::Value = json_answer(missing, 422, "").await;
     assert_eq!(errors["errors"][0]["field"], "organisation");
     assert_eq!(errors["errors"][0]["code"], "required");
 

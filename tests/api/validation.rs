@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app, spawn_app_with, valid_json};
+use crate::helpers::{json_answer, spawn_app, spawn_app_with, valid_json};
 
 /// Each case: the field changed, its value, the code expected, and why it is wrong.
 fn invalid_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
@@ -175,8 +175,7 @@ async fn each_invalid_field_is_reported_with_its_code_and_nothing_is_stored() {
         let mut body = valid_json();
         body[field] = value;
         let response = app.post_json(&body).await;
-        assert_eq!(response.status(), 422, "{reason}");
-        let answer: Value = response.json().await.unwrap();
+        let answer: Value = json_answer(response, 422, reason).await;
         assert_eq!(answer["error"], "validation_failed", "{reason}");
         let errors = answer["errors"].as_array().unwrap();
         assert_eq!(
@@ -212,8 +211,7 @@ async fn all_problems_are_reported_at_once() {
     let response = app
         .post_json(&json!({"email": "nope", "country": "ZZ", "phone": "1"}))
         .await;
-    assert_eq!(response.status(), 422);
-    let answer: Value = response.json().await.unwrap();
+    let answer: Value = json_answer(response, 422, "").await;
     let fields: Vec<(&str, &str)> = answer["errors"]
         .as_array()
         .unwrap()
@@ -292,13 +290,7 @@ async fn invisible_characters_at_the_ends_of_single_line_fields_are_trimmed() {
                 body[field] = json!(value);
                 let response = app.post_json(&body).await;
                 let reason = format!("{field} {value:?}");
-                assert_eq!(
-                    response.status(),
-                    201,
-                    "{reason}: {}",
-                    response.text().await.unwrap()
-                );
-                let answer: Value = response.json().await.unwrap();
+                let answer: Value = json_answer(response, 201, &reason).await;
                 let row = app.row(answer["id"].as_str().unwrap()).unwrap();
                 let stored = match field {
                     "name" => row.name,
