@@ -1,17 +1,23 @@
 //! Every error a client can see, mapped to its status and body in one place, in JSON or
-//! HTML as the client asked.
+//! HTML as the client asked. An HTML answer is a page like every other: the site's
+//! layout and Content-Security-Policy, in the language negotiated for the request
+//! (templates/error.html, [`pages::error_page`]).
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, Accept, Header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde::Serialize;
 
+use crate::config::FormSettings;
 use crate::domain::ValidationErrors;
 use crate::i18n::{REFERENCE_LANGUAGE, Texts};
 use crate::store::WriteFailure;
 
+use super::AppState;
 use super::body::BodyError;
-use super::pages;
+use super::pages::{self, Layout};
 
 /// Seconds a client should wait before retrying when the store cannot commit.
 const RETRY_AFTER_SECONDS: u32 = 5;
@@ -100,6 +106,18 @@ impl ApiError {
         }
     }
 
+    /// The key of the translated sentence an error page shows (templates/form/*.toml).
+    fn page_key(&self) -> &'static str {
+        match self {
+            Self::Body(BodyError::TooLarge { .. }) => "error_too_large",
+            Self::Body(_) => "error_unreadable",
+            Self::Validation(_) => "summary_title",
+            Self::Store(_) | Self::TokenUnavailable => "error_unavailable",
+            Self::NotFound => "error_not_found",
+            Self::RateLimited { .. } => "error_rate_limited",
+        }
+    }
+
     /// The sentence shown to the client; store details stay in the log.
     fn message(&self) -> String {
         match self {
@@ -123,6 +141,15 @@ pub struct ErrorResponse {
     /// A shipped language to word field problems (and a body that is not UTF-8) in;
     /// English when unset.
     pub language: Option<&'static str>,
+    /// For an HTML answer: the site's layout and the request's page language.
+    page: Option<PageContext>,
+}
+
+/// What an error page needs of the request it answers.
+#[derive(Debug)]
+struct PageContext {
+    layout: Arc<Layout>,
+    language: &'static str,
 }
 
 impl ErrorResponse {
@@ -131,11 +158,25 @@ impl ErrorResponse {
             mode,
             error: error.into(),
             language: None,
+            page: None,
         }
     }
 
-    /// Words validation messages, and the answer to a body that is not UTF-8, in
-    /// `language` (the page the visitor filled in, or the browser's language).
+    /// The answer to `request`, in the format it asks for: for a browser, a page in the
+    /// site's layout and in the language negotiated for the request, as every page.
+    pub fn of(request: &HttpRequest, error: impl Into<ApiError>) -> Self {
+        let mut response = Self::new(ResponseMode::of(request), error);
+        response.page = request
+            .app_data::<web::Data<AppState>>()
+            .map(|state| PageContext {
+                layout: Arc::clone(state.page.layout()),
+                language: state.page.language_of(request),
+            });
+        response
+    }
+
+    /// Words validation messages, the answer to a body that is not UTF-8 and an error
+    /// page in `language` (the page the visitor filled in, or the browser's language).
     pub fn in_language(mut self, language: &'static str) -> Self {
         self.language = Some(language);
         self
@@ -176,7 +217,22 @@ impl ResponseError for ErrorResponse {
         } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
-        let field_errors: Vec<JsonFieldError<'_>> = match &self.error {
+        match self.mode {
+            ResponseMode::Json => self.json(response),
+            ResponseMode::Html => self.page(status, response),
+        }
+    }
+}
+
+impl ErrorResponse {
+    /// Whether the body was not UTF-8: the visitor is told in their language, and the
+    /// site owner how to fix the form.
+    fn is_not_utf8(&self) -> bool {
+        matches!(self.error, ApiError::Body(BodyError::InvalidUtf8 { .. }))
+    }
+
+    fn json(&self, mut response: HttpResponseBuilder) -> HttpResponse {
+        let errors: Vec<JsonFieldError<'_>> = match &self.error {
             ApiError::Validation(errors) => errors
                 .iter()
                 .map(|e| JsonFieldError {
@@ -190,34 +246,112 @@ impl ResponseError for ErrorResponse {
                 .collect(),
             _ => Vec::new(),
         };
-        // A form on a page that is not UTF-8: the visitor is told in their language,
-        // and the site owner how to fix the form.
-        let not_utf8 = matches!(self.error, ApiError::Body(BodyError::InvalidUtf8 { .. }))
-            .then(|| Texts::new(self.language.unwrap_or(REFERENCE_LANGUAGE)));
-        match (self.mode, not_utf8) {
-            (ResponseMode::Json, _) => response.json(JsonError {
-                error: self.error.code(),
-                message: match (&self.error, self.language, not_utf8) {
-                    (_, _, Some(texts)) => pages::not_utf8_message(texts),
-                    (ApiError::Validation(_), Some(language), _) => {
-                        Texts::new(language).get("summary_title").to_owned()
-                    }
-                    _ => self.error.message(),
-                },
-                errors: field_errors,
-            }),
-            (ResponseMode::Html, Some(texts)) => response
-                .content_type(mime::TEXT_HTML_UTF_8)
-                .body(pages::not_utf8_page(texts)),
-            (ResponseMode::Html, None) => {
-                let problems: Vec<(String, String)> = field_errors
-                    .into_iter()
-                    .map(|e| (e.field.to_owned(), e.message))
-                    .collect();
-                response
-                    .content_type(mime::TEXT_HTML_UTF_8)
-                    .body(pages::error_page(status, &self.error.message(), &problems))
+        let message = match (&self.error, self.language) {
+            _ if self.is_not_utf8() => {
+                pages::not_utf8_message(Texts::new(self.language.unwrap_or(REFERENCE_LANGUAGE)))
             }
+            (ApiError::Validation(_), Some(language)) => {
+                Texts::new(language).get("summary_title").to_owned()
+            }
+            _ => self.error.message(),
+        };
+        response.json(JsonError {
+            error: self.error.code(),
+            message,
+            errors,
+        })
+    }
+
+    fn page(&self, status: StatusCode, mut response: HttpResponseBuilder) -> HttpResponse {
+        // A response built without its request (`new`) still gets a whole page: the
+        // default layout, in English.
+        let fallback;
+        let (layout, negotiated) = match &self.page {
+            Some(page) => (&*page.layout, page.language),
+            None => {
+                fallback = Layout::from_settings(&FormSettings::default());
+                (&fallback, REFERENCE_LANGUAGE)
+            }
+        };
+        let language = self.language.unwrap_or(negotiated);
+        let texts = Texts::new(language);
+        let page = if self.is_not_utf8() {
+            pages::not_utf8_page(layout, texts)
+        } else {
+            let problems: Vec<(String, String)> = match &self.error {
+                ApiError::Validation(errors) => errors
+                    .iter()
+                    .map(|e| (e.field.as_str().to_owned(), texts.field_problem(e.problem)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            pages::error_page(layout, language, status, self.error.page_key(), &problems)
+        };
+        layout.answer(&mut response, language, page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+    use crate::domain::{DuplicateField, FieldName, FieldProblem};
+
+    fn every_kind() -> Vec<ApiError> {
+        let mut invalid = ValidationErrors::default();
+        invalid.push(FieldName::standard("email"), FieldProblem::InvalidEmail);
+        vec![
+            BodyError::TooLarge { limit: 1 }.into(),
+            BodyError::UnsupportedMediaType("text/plain").into(),
+            BodyError::FilePart.into(),
+            BodyError::Malformed("x".into()).into(),
+            BodyError::InvalidUtf8 {
+                page_language: None,
+            }
+            .into(),
+            BodyError::Misencoded {
+                charset: "Shift_JIS",
+            }
+            .into(),
+            BodyError::Duplicate(DuplicateField("name".into())).into(),
+            invalid.into(),
+            WriteFailure::Busy.into(),
+            ApiError::NotFound,
+            ApiError::RateLimited {
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            ApiError::TokenUnavailable,
+        ]
+    }
+
+    /// Even a response built without its request is a whole page with the policy.
+    #[test]
+    fn every_error_page_is_a_translated_page_of_the_layout_with_its_policy() {
+        let policy = Layout::from_settings(&FormSettings::default())
+            .policy()
+            .to_owned();
+        for error in every_kind() {
+            let key = error.page_key();
+            for tag in crate::i18n::shipped() {
+                assert_ne!(Texts::new(tag).get(key), key, "{tag} words {key}");
+            }
+            let name = format!("{error:?}");
+            let response = ErrorResponse::new(ResponseMode::Html, error).error_response();
+            let headers = response.headers();
+            let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+            assert_eq!(
+                header(header::CONTENT_SECURITY_POLICY),
+                Some(policy.as_str()),
+                "{name}"
+            );
+            assert_eq!(header(header::CONTENT_LANGUAGE), Some("en"), "{name}");
+            let body = response.into_body().try_into_bytes().unwrap();
+            let page = std::str::from_utf8(&body).unwrap();
+            assert!(
+                page.starts_with("<!doctype html>\n<html lang=\"en\" dir=\"ltr\">"),
+                "{name}: {page}"
+            );
         }
     }
 }

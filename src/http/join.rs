@@ -32,7 +32,7 @@ pub async fn join(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
     let mode = ResponseMode::of(&request);
-    let fail = |error: ApiError| ErrorResponse::new(mode, error);
+    let fail = |error: ApiError| ErrorResponse::of(&request, error);
     let client = state.client_of(&request);
     if let Err(limited) = state.join_limiter.check(client) {
         state
@@ -145,14 +145,13 @@ pub async fn token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
-    let mode = ResponseMode::of(&request);
     let client = state.client_of(&request);
     if let Err(limited) = state.token_limiter.check(client) {
         state
             .metrics
             .rate_limited(LimitedEndpoint::Token, limited.scope);
-        return Err(ErrorResponse::new(
-            mode,
+        return Err(ErrorResponse::of(
+            &request,
             ApiError::RateLimited {
                 retry_after: limited.retry_after,
             },
@@ -164,7 +163,7 @@ pub async fn token(
         .issue(std::time::SystemTime::now())
         .map_err(|error| {
             tracing::error!(%error, "cannot issue a form token");
-            ErrorResponse::new(mode, ApiError::TokenUnavailable)
+            ErrorResponse::of(&request, ApiError::TokenUnavailable)
         })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

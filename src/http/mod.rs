@@ -20,7 +20,7 @@ use crate::routing::Routing;
 use crate::spam::{ClientHasher, ClientIp, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::{AdmissionRules, Writer};
 
-use error::{ApiError, ErrorResponse, ResponseMode};
+use error::{ApiError, ErrorResponse};
 
 /// What every handler may use; built once at start-up.
 pub struct AppState {
@@ -90,8 +90,5 @@ pub fn routes(config: &mut web::ServiceConfig) {
 }
 
 async fn not_found(request: HttpRequest) -> Result<HttpResponse, ErrorResponse> {
-    Err(ErrorResponse::new(
-        ResponseMode::of(&request),
-        ApiError::NotFound,
-    ))
+    Err(ErrorResponse::of(&request, ApiError::NotFound))
 }

@@ -1,7 +1,10 @@
-//! Notification templates, one file per language under templates/mail/, built in, and
-//! the country names (CLDR, via [`crate::i18n::CountryNames`]) in each of their languages.
+//! Notification templates: the translated sentences and labels, one file per language
+//! under templates/mail/ (`<tag>.toml`), built in; the country names (CLDR, via
+//! [`crate::i18n::CountryNames`]) in each of their languages; and the body's layout,
+//! templates/mail/notification.txt, an askama template checked when the binary is
+//! built. The sentences' own `{name}` placeholders are filled by [`render`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -123,6 +126,57 @@ impl Templates {
         let mut languages: Vec<&str> = self.by_language.keys().map(String::as_str).collect();
         languages.sort_unstable();
         languages
+    }
+}
+
+/// The plain-text body of a notification (templates/mail/notification.txt): every
+/// field the visitor gave, labelled. Plain text, so nothing is escaped.
+#[derive(Debug, askama::Template)]
+#[template(path = "mail/notification.txt", escape = "none")]
+pub struct NotificationBody<'a> {
+    /// The intro sentence, its placeholders filled.
+    pub intro: String,
+    /// The returning-sign-up sentence, for a person who signed up before.
+    pub returning: Option<String>,
+    /// The template's labels (the message's and the extra answers' headings).
+    pub labels: &'a Labels,
+    /// (label, value) of each field given, in order.
+    pub fields: Vec<(&'a str, &'a str)>,
+    /// The visitor's message, under its own heading.
+    pub message: Option<&'a str>,
+    /// The configured extra fields' answers, by name.
+    pub extra: BTreeMap<String, String>,
+    /// (label, value) of the submission's id, time and section.
+    pub trailer: [(&'a str, &'a str); 3],
+    /// The line under the signature separator.
+    pub footer: &'a str,
+}
+
+impl NotificationBody<'_> {
+    /// The width of the label column: the longest label and its colon, and a space.
+    fn width(&self) -> usize {
+        self.fields
+            .iter()
+            .chain(&self.trailer)
+            .map(|(label, _)| label.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+}
+
+/// The mail template's own filters (askama looks them up in a module named `filters`).
+mod filters {
+    use std::fmt::Display;
+
+    /// `{{ label|column(width) }}`: the label and a colon, padded to `width` characters.
+    #[askama::filter_fn]
+    pub fn column(
+        label: impl Display,
+        _: &dyn askama::Values,
+        width: &usize,
+    ) -> askama::Result<String> {
+        Ok(format!("{:<width$}", format!("{label}:"), width = *width))
     }
 }
 

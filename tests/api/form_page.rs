@@ -1,6 +1,7 @@
 //! The built-in form page over plain HTTP: language, country list, weight, no external
 //! resources, accessibility markup, the form coming back with its problems, the stored
-//! consent text, CORS and the page settings' checks. The browser tests
+//! consent text, CORS and the page settings' checks; and every HTML answer, error pages
+//! included, in the one layout with its policy and the visitor's language. The browser tests
 //! (`browser.rs`) drive the same page in Chromium.
 
 use joinform::config::{EMBEDDED_CONFIG, Settings};
@@ -566,6 +567,129 @@ async fn pages_carry_a_content_security_policy_that_allows_only_their_own_code()
         assert!(!policy.contains("unsafe-inline"), "{policy}");
     }
     app.stop().await;
+}
+
+/// Every HTML answer, the pages' and every error's, is a page of the one layout: the
+/// same Content-Security-Policy, and `<html lang dir>` in the visitor's language.
+#[tokio::test]
+async fn every_html_answer_has_the_layout_the_policy_and_the_visitors_language() {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let app = spawn_app().await;
+    let limited = spawn_app_with(|settings| {
+        settings.rate_limit.per_ip_per_minute = 1;
+        settings.rate_limit.per_ip_burst = 1;
+    })
+    .await;
+    let policy =
+        app.client.get(app.url("/")).send().await.unwrap().headers()["content-security-policy"]
+            .clone();
+    let post = |app: &TestApp, content_type: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/join"))
+            .header("Content-Type", content_type)
+            .header("Accept", "text/html")
+            .header("Accept-Language", "de")
+            .body(body)
+    };
+    let valid = "name=Kari&email=kari%40example.org&country=NO&consent=on";
+    let mut cases = vec![
+        (
+            "the form",
+            app.client.get(app.url("/join?lang=ar")),
+            200,
+            ("ar", "rtl"),
+        ),
+        (
+            "the thank-you page",
+            app.client.get(app.url("/join/thanks?lang=fa")),
+            200,
+            ("fa", "rtl"),
+        ),
+        (
+            "404",
+            app.client
+                .get(app.url("/nope"))
+                .header("Accept-Language", "ur, en;q=0.5"),
+            404,
+            ("ur", "rtl"),
+        ),
+        (
+            "413",
+            post(
+                &app,
+                FORM,
+                format!("{valid}&message={}", "x".repeat(20_000)).into(),
+            ),
+            413,
+            ("de", "ltr"),
+        ),
+        (
+            "415",
+            post(&app, "text/plain", valid.into()),
+            415,
+            ("de", "ltr"),
+        ),
+        (
+            "400, a field twice",
+            post(&app, FORM, format!("{valid}&name=Ola").into()),
+            400,
+            ("de", "ltr"),
+        ),
+        (
+            "400, not UTF-8",
+            post(
+                &app,
+                FORM,
+                b"name=Ren\xe9&email=r%40example.org&_lang=fr".to_vec(),
+            ),
+            400,
+            ("fr", "ltr"),
+        ),
+        (
+            "422",
+            post(&app, FORM, b"name=&_lang=sv".to_vec()),
+            422,
+            ("sv", "ltr"),
+        ),
+    ];
+    cases.push((
+        "201 first",
+        post(&limited, FORM, valid.into()),
+        303,
+        ("", ""),
+    ));
+    cases.push((
+        "429",
+        post(&limited, FORM, valid.into()),
+        429,
+        ("de", "ltr"),
+    ));
+    for (case, request, status, (language, direction)) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{case}");
+        if status == 303 {
+            continue;
+        }
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-security-policy"], policy, "{case}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{case}"
+        );
+        assert_eq!(headers["content-language"], language, "{case}");
+        let page = response.text().await.unwrap();
+        assert!(page.starts_with("<!doctype html>\n"), "{case}");
+        assert_eq!(
+            html_attributes(&page),
+            (language.to_owned(), direction.to_owned()),
+            "{case}"
+        );
+    }
+    app.stop().await;
+    limited.stop().await;
 }
 
 /// Left-to-right fragments that the Unicode bidirectional algorithm scrambles inside
