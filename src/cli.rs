@@ -14,6 +14,7 @@ use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
 };
 use crate::mail::{self, Templates};
+use crate::owner_only::{self, Existing};
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
@@ -240,9 +241,12 @@ pub fn export(
     let mut summary = ExportSummary::default();
     let outcome = match &command.output {
         Some(path) => {
-            let file = create_private(path).map_err(|source| DataCommandError::Output {
-                path: path.clone(),
-                source,
+            // Personal data: only its owner may read it.
+            let file = owner_only::create(path, Existing::Truncate).map_err(|source| {
+                DataCommandError::Output {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             let mut out = std::io::BufWriter::new(file);
             write_export(
@@ -280,18 +284,6 @@ pub fn export(
     }
     transaction.commit()?;
     Ok(summary)
-}
-
-/// Creates (or empties) an export file only its owner can read: it is personal data.
-fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
 }
 
 /// `forget EMAIL` (`-` reads it from standard input, keeping it out of shell history).

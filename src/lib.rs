@@ -14,6 +14,7 @@ pub mod http;
 pub mod i18n;
 pub mod mail;
 pub mod metrics;
+pub mod owner_only;
 pub mod probe;
 pub mod retention;
 pub mod routing;

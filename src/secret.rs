@@ -175,14 +175,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretError> {
 
 /// Writes a file only its owner can read: created with mode 0600, never widened.
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::owner_only::create(path, crate::owner_only::Existing::Refuse)?;
     file.write_all(contents)?;
     file.sync_all()
 }

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::export::FilterError;
+use crate::http::error::RETRY_AFTER_SECONDS;
 use crate::store::{StoreError, WriteFailure};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ impl ResponseError for AdminError {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().max(1)));
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
-                response.insert_header((header::RETRY_AFTER, 5));
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
             _ => {}
         }

@@ -19,8 +19,9 @@ use super::AppState;
 use super::body::BodyError;
 use super::pages::{self, Layout};
 
-/// Seconds a client should wait before retrying when the store cannot commit.
-const RETRY_AFTER_SECONDS: u32 = 5;
+/// Seconds a client should wait before retrying when the store cannot commit: every
+/// 503 of both listeners and of `/readyz` says this in `Retry-After`.
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// Whether the client gets JSON or an HTML page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

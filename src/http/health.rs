@@ -1,9 +1,11 @@
 //! Probes for orchestrators and load balancers.
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use super::error::RETRY_AFTER_SECONDS;
 
 /// GET /healthz: the process is alive and serving.
 pub async fn healthz() -> HttpResponse {
@@ -15,7 +17,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.writer.probe().await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(failure) => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
+            .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
             .json(json!({ "status": "unavailable", "reason": failure.to_string() })),
     }
 }

@@ -59,7 +59,7 @@ impl Mailer {
                 })?;
                 // Closes a folder an older joinform left open to other accounts, and
                 // with it the messages inside.
-                crate::store::restrict_to_owner(&settings.file_dir);
+                crate::owner_only::restrict(&settings.file_dir);
                 Ok(Self::File(AsyncFileTransport::new(&settings.file_dir)))
             }
             TransportKind::Smtp => {

@@ -25,39 +25,6 @@ pub use scrub::{Erasing, erase};
 pub use submissions::{Admission, AdmissionOutcome, AdmissionRules, SubmissionRecord};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
-/// Takes the group's and others' permissions off `path` if it has any, with a warning
-/// in the log. Before joinform set its umask (see `main`), its database files and mail
-/// folder were created under the inherited one, usually readable by every account.
-/// Failing (the file belongs to another account) is logged, not fatal: the warning says
-/// what to fix, and refusing to start would not protect the data. A path that cannot be
-/// read is left to whatever opens it next to report.
-#[cfg(unix)]
-pub(crate) fn restrict_to_owner(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(metadata) = std::fs::metadata(path) else {
-        return;
-    };
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 == 0 {
-        return;
-    }
-    let was = format!("{mode:o}");
-    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)) {
-        Ok(()) => tracing::warn!(
-            path = %path.display(), was,
-            "was readable by other accounts; made readable by its owner only"
-        ),
-        Err(error) => tracing::warn!(
-            path = %path.display(), was, %error,
-            "is readable by other accounts and could not be changed; run `chmod go= PATH`"
-        ),
-    }
-}
-
-/// Elsewhere there are no Unix modes: access follows the ACLs of the folder.
-#[cfg(not(unix))]
-pub(crate) fn restrict_to_owner(_path: &Path) {}
-
 /// Where the database lives and how connections to it behave.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -104,7 +71,7 @@ impl Database {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut name = self.path.as_os_str().to_owned();
             name.push(suffix);
-            restrict_to_owner(Path::new(&name));
+            crate::owner_only::restrict(Path::new(&name));
         }
         schema::inspect(&self.path)?;
         let mut connection = self.connect()?;

@@ -1,0 +1,67 @@
+//! Files and folders only their owner can read: the database, the keys, exports and
+//! mail files hold personal data or secrets.
+
+use std::fs::File;
+use std::path::Path;
+
+/// What to do when the file exists already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Fail with `ErrorKind::AlreadyExists`: never overwrite (a key).
+    Refuse,
+    /// Empty it and write anew (an export file named again).
+    Truncate,
+}
+
+/// Opens `path` for writing, created with mode 0600 on Unix (never widened by the
+/// umask). An existing file keeps its mode: `restrict` closes one left open.
+///
+/// # Errors
+/// What opening fails with, `AlreadyExists` included under [`Existing::Refuse`].
+pub fn create(path: &Path, existing: Existing) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    match existing {
+        Existing::Refuse => options.create_new(true),
+        Existing::Truncate => options.create(true).truncate(true),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Takes the group's and others' permissions off `path` if it has any, with a warning
+/// in the log. Before joinform set its umask (see `main`), its database files and mail
+/// folder were created under the inherited one, usually readable by every account.
+/// Failing (the file belongs to another account) is logged, not fatal: the warning says
+/// what to fix, and refusing to start would not protect the data. A path that cannot be
+/// read is left to whatever opens it next to report.
+#[cfg(unix)]
+pub fn restrict(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let was = format!("{mode:o}");
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)) {
+        Ok(()) => tracing::warn!(
+            path = %path.display(), was,
+            "was readable by other accounts; made readable by its owner only"
+        ),
+        Err(error) => tracing::warn!(
+            path = %path.display(), was, %error,
+            "is readable by other accounts and could not be changed; run `chmod go= PATH`"
+        ),
+    }
+}
+
+/// Elsewhere there are no Unix modes: access follows the ACLs of the folder.
+#[cfg(not(unix))]
+pub fn restrict(_path: &Path) {}
