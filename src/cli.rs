@@ -126,12 +126,8 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxRep
     }
     let counts = outbox::counts(&connection)?;
     report.push_str("outbox:\n");
-    for state in ["pending", "sent", "failed"] {
-        let count = counts
-            .iter()
-            .find(|(name, _)| name == state)
-            .map_or(0, |(_, count)| *count);
-        let _ = writeln!(report, "  {state:<8} {count}");
+    for (state, count) in counts {
+        let _ = writeln!(report, "  {:<8} {count}", state.as_str());
     }
     let failed = outbox::failed(&connection)?;
     if !failed.is_empty() {

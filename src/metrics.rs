@@ -11,6 +11,7 @@ use strum::VariantArray;
 
 use crate::domain::SpamReason;
 use crate::spam::LimitScope;
+use crate::store::outbox::DeliveryState;
 use crate::store::{Admission, AdmissionOutcome};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,7 +36,7 @@ struct ResultLabel {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
-    state: String,
+    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,15 +178,11 @@ impl Metrics {
     }
 
     /// Sets the outbox gauges from fresh counts by state.
-    pub fn set_outbox_depth(&self, counts: &[(String, i64)]) {
-        for state in ["pending", "sent", "failed"] {
-            let count = counts
-                .iter()
-                .find(|(name, _)| name == state)
-                .map_or(0, |(_, count)| *count);
+    pub fn set_outbox_depth(&self, counts: &[(DeliveryState, i64)]) {
+        for &(state, count) in counts {
             self.outbox_depth
                 .get_or_create(&StateLabel {
-                    state: state.to_owned(),
+                    state: state.as_str(),
                 })
                 .set(count);
         }

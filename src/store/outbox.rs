@@ -154,12 +154,46 @@ pub fn record_attempt(
     Ok(())
 }
 
-/// Rows by state, for `joinform outbox`.
-pub fn counts(connection: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut statement =
-        connection.prepare("SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state")?;
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// Where a notification stands, as the `state` column holds it: the lower-case name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Sent,
+    /// Given up on; `joinform outbox retry` puts it back to pending.
+    Failed,
+}
+
+impl DeliveryState {
+    /// `pending`, `sent` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// How many rows are in each state: every state, in declaration order, zero included
+/// (for `joinform outbox` and the metrics gauges).
+///
+/// # Errors
+/// A failed query, or a state this version does not know.
+pub fn counts(connection: &Connection) -> Result<Vec<(DeliveryState, i64)>, StoreError> {
+    let mut statement = connection.prepare("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let found = statement
+        .query_map([], |row| Ok((row.get::<_, DeliveryState>(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(<DeliveryState as strum::VariantArray>::VARIANTS
+        .iter()
+        .map(|&state| {
+            let count = found
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            (state, count)
+        })
+        .collect())
 }
 
 /// A failed row, without personal data.

@@ -94,6 +94,7 @@ macro_rules! sql_code {
 sql_code!(
     SubmissionStatus => "submission status",
     super::audit::Action => "audit action",
+    super::outbox::DeliveryState => "delivery state",
 );
 
 #[cfg(test)]
