@@ -1,11 +1,10 @@
 //! `[mail]` and `[mail.smtp]`: how notifications leave, and how hard joinform tries.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, HumanDuration, within};
+use super::{ConfigError, HumanDuration, SecretSetting, within};
 
 /// How notifications are sent and retried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +52,7 @@ pub enum SmtpTls {
 }
 
 /// The SMTP server and its credentials.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
     /// Host name or address of the server; also the name its certificate must bear.
@@ -65,22 +64,9 @@ pub struct SmtpSettings {
     /// The login, if the server wants one; goes with `password`.
     pub username: Option<String>,
     /// Best given as JOINFORM_MAIL__SMTP__PASSWORD, never in a committed file.
-    pub password: Option<String>,
+    pub password: Option<SecretSetting>,
     /// Seconds allowed for each network step of the SMTP conversation.
     pub timeout_seconds: u64,
-}
-
-impl fmt::Debug for SmtpSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .field("timeout_seconds", &self.timeout_seconds)
-            .finish()
-    }
 }
 
 impl Default for MailSettings {

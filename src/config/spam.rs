@@ -1,21 +1,22 @@
 //! `[spam]`: the honeypot, form tokens, content rules and duplicates.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, FormSettings, HumanDuration};
+use secrecy::ExposeSecret;
+
+use super::{ConfigError, FormSettings, HumanDuration, SecretSetting};
 
 /// The spam checks: honeypot, form token, content rules and duplicates.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpamSettings {
     /// The field humans never fill.
     pub honeypot_field: String,
-    /// The key behind form tokens; generated beside the database when unset. (Audit
-    /// hashes have a key of their own, `audit.key`.)
-    pub secret: Option<String>,
+    /// The key behind form tokens, at least 32 characters; generated beside the
+    /// database when unset. (Audit hashes have a key of their own, `audit.key`.)
+    pub secret: Option<SecretSetting>,
     /// Whether a post without a form token is spam.
     pub require_token: bool,
     /// A token younger than this many seconds is spam: nobody fills the form that fast.
@@ -34,24 +35,6 @@ pub struct SpamSettings {
     pub duplicate_window: HumanDuration,
     /// Whether spam is stored (with its reasons) or discarded.
     pub keep: bool,
-}
-
-impl fmt::Debug for SpamSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpamSettings")
-            .field("honeypot_field", &self.honeypot_field)
-            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
-            .field("require_token", &self.require_token)
-            .field("min_fill_seconds", &self.min_fill_seconds)
-            .field("token_max_age", &self.token_max_age)
-            .field("max_links", &self.max_links)
-            .field("blocked_phrases", &self.blocked_phrases.len())
-            .field("blocked_patterns", &self.blocked_patterns.len())
-            .field("threshold", &self.threshold)
-            .field("duplicate_window", &self.duplicate_window)
-            .field("keep", &self.keep)
-            .finish()
-    }
 }
 
 impl Default for SpamSettings {
@@ -73,6 +56,13 @@ impl Default for SpamSettings {
 }
 
 impl SpamSettings {
+    /// The configured `secret`'s text, for `ServerSecret::load`; `None` when unset.
+    /// Named like secrecy's own method so that every place a secret is read shows up
+    /// in one search.
+    pub fn expose_secret(&self) -> Option<&str> {
+        self.secret.as_ref().map(ExposeSecret::expose_secret)
+    }
+
     /// Checks what serde cannot. The honeypot must not be one of `form`'s fields, or
     /// every honest post would be spam.
     ///
@@ -94,7 +84,7 @@ impl SpamSettings {
             ));
         }
         if let Some(secret) = &self.secret
-            && secret.chars().count() < crate::secret::MIN_SECRET_CHARS
+            && secret.expose_secret().chars().count() < crate::secret::MIN_SECRET_CHARS
         {
             return Err(ConfigError::bad(
                 "spam.secret",
