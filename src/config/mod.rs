@@ -1,9 +1,10 @@
 //! Typed settings: defaults in code, then the TOML file, then `JOINFORM_*` environment
 //! variables. Every key is documented once, in `config/joinform.toml`.
 //!
-//! One file per table of the file, each with its type, defaults and checks; here, the
-//! whole ([`Settings`]), how it is loaded and the one [`Settings::check`] that asks
-//! each table in turn.
+//! One file per table of the file, each with its type, defaults and checks, and one
+//! for each kind of value several tables hold (`duration`, `secret_setting`); here,
+//! the whole ([`Settings`]), how it is loaded and the one [`Settings::check`] that
+//! asks each table in turn.
 
 mod admin;
 mod duration;
@@ -83,7 +84,9 @@ pub enum ConfigError {
     /// The file named could not be opened.
     #[error("cannot read configuration file {path}: {problem}")]
     Unreadable {
+        /// The file, as named.
         path: PathBuf,
+        /// Why it could not be opened.
         problem: std::io::Error,
     },
     /// The file or the environment does not fit the settings' shape: bad TOML, an
@@ -92,7 +95,12 @@ pub enum ConfigError {
     Invalid(String),
     /// The value at `key` (`mail.smtp.port`, `admin.tokens[0].name`) is unusable.
     #[error("{key}: {problem}")]
-    BadValue { key: String, problem: String },
+    BadValue {
+        /// Where the value is, as the file writes it.
+        key: String,
+        /// What is wrong with it, in an operator's words.
+        problem: String,
+    },
 }
 
 /// Checks that `value`, written at `key`, lies in `range`.
