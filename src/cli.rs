@@ -296,7 +296,7 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
     let key = address_key(&email).ok_or(DataCommandError::InvalidAddress)?;
     // The database first: a wrong path must not leave a new secret key behind.
     let mut connection = open(settings)?;
-    let secret = ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
+    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
     let hash = address_hash(&secret, &key);
     let report = store::erase(&mut connection, |erasing| {
         erasure::forget(erasing, &key, &hash, audit::CLI_ACTOR)

@@ -131,8 +131,7 @@ impl Application {
             source,
         };
         database.prepare().map_err(database_error)?;
-        let secret =
-            ServerSecret::load(settings.spam.secret.as_deref(), &settings.storage.database)?;
+        let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
         let spam = SpamChecks::from_settings(settings, &secret);
         let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));

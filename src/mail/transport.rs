@@ -7,6 +7,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
 
 use crate::config::{MailSettings, SmtpTls, TransportKind};
 
@@ -85,8 +86,10 @@ impl Mailer {
                         .timeout(Some(timeout))
                         .pool_config(PoolConfig::new().max_size(4));
                 if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
-                    builder =
-                        builder.credentials(Credentials::new(username.clone(), password.clone()));
+                    builder = builder.credentials(Credentials::new(
+                        username.clone(),
+                        password.expose_secret().to_owned(),
+                    ));
                 }
                 Ok(Self::Smtp {
                     transport: builder.build(),

@@ -1,0 +1,313 @@
+//! Typed settings: defaults in code, then the TOML file, then `JOINFORM_*` environment
+//! variables. Every key is documented once, in `config/joinform.toml`.
+//!
+//! One file per table of the file, each with its type, defaults and checks, and one
+//! for each kind of value several tables hold (`duration`, `secret_setting`); here,
+//! the whole ([`Settings`]), how it is loaded and the one [`Settings::check`] that
+//! asks each table in turn.
+
+mod admin;
+mod duration;
+mod form;
+mod log;
+mod mail;
+mod rate_limit;
+mod retention;
+mod secret_setting;
+mod sections;
+mod server;
+mod spam;
+mod storage;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Data, Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use admin::{AdminSettings, AdminTokenSettings};
+pub use duration::HumanDuration;
+pub use form::{EXPORT_ONLY_COLUMNS, ExtraFieldSettings, FormSettings};
+pub use log::{LogFormat, LogSettings};
+pub use mail::{MailSettings, SmtpSettings, SmtpTls, TransportKind};
+pub use rate_limit::RateLimitSettings;
+pub use retention::RetentionSettings;
+pub use secret_setting::SecretSetting;
+pub use sections::{FallbackSettings, SectionSettings};
+pub use server::{ForwardingHeader, ServerSettings, parse_proxy};
+pub use spam::SpamSettings;
+pub use storage::StorageSettings;
+
+/// The file `serve` and `check-config` read when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/joinform.toml";
+
+/// The shipped `config/joinform.toml`, built into the binary: used when the default file
+/// is not there (an installed binary run from another folder).
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/joinform.toml");
+
+/// Environment variables with this prefix override keys: `JOINFORM_SERVER__LISTEN`
+/// overrides `server.listen` (tables and keys are separated by a double underscore).
+const ENV_PREFIX: &str = "JOINFORM_";
+
+/// Every setting, one field per table of the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: the public listener.
+    pub server: ServerSettings,
+    /// `[storage]`: the database.
+    pub storage: StorageSettings,
+    /// `[form]`: the fields and the built-in page.
+    pub form: FormSettings,
+    /// `[mail]`: how notifications leave.
+    pub mail: MailSettings,
+    /// `[spam]`: the spam checks.
+    pub spam: SpamSettings,
+    /// `[rate_limit]`: how often clients may post.
+    pub rate_limit: RateLimitSettings,
+    /// `[log]`: how joinform logs.
+    pub log: LogSettings,
+    /// `[admin]`: the admin listener and its tokens.
+    pub admin: AdminSettings,
+    /// `[retention]`: how long data is kept.
+    pub retention: RetentionSettings,
+    /// National sections: who is told of a sign-up from which countries.
+    pub sections: Vec<SectionSettings>,
+    /// Who is told of sign-ups from countries no section covers. Required.
+    pub fallback: Option<FallbackSettings>,
+}
+
+/// A configuration that cannot be used. Each message is complete and has no
+/// `source()`, so it reads the same printed alone or with its chain: said once.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named could not be opened.
+    #[error("cannot read configuration file {path}: {problem}")]
+    Unreadable {
+        /// The file, as named.
+        path: PathBuf,
+        /// Why it could not be opened.
+        problem: std::io::Error,
+    },
+    /// The file or the environment does not fit the settings' shape: bad TOML, an
+    /// unknown key, a wrong type.
+    #[error("{0}")]
+    Invalid(String),
+    /// The value at `key` (`mail.smtp.port`, `admin.tokens[0].name`) is unusable.
+    #[error("{key}: {problem}")]
+    BadValue {
+        /// Where the value is, as the file writes it.
+        key: String,
+        /// What is wrong with it, in an operator's words.
+        problem: String,
+    },
+}
+
+/// Checks that `value`, written at `key`, lies in `range`.
+///
+/// # Errors
+/// `key: must be between START and END` when it does not.
+fn within<T: PartialOrd + std::fmt::Display>(
+    key: impl Into<String>,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::bad(
+            key,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+impl ConfigError {
+    /// The value at `key` is unusable, for the reason `problem` gives in an operator's
+    /// words (`must be between 1 and 300`).
+    pub fn bad(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::BadValue {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where the settings come from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// A file the operator named: it must exist.
+    File(PathBuf),
+    /// The default path: used if present, otherwise the defaults built into the binary.
+    DefaultPath,
+}
+
+impl ConfigSource {
+    /// The file to read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Self::File(path) => Some(path),
+            Self::DefaultPath => Some(Path::new(DEFAULT_CONFIG_PATH)).filter(|path| path.exists()),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from `source` and the environment, then checks them.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unreadable`] for a file that cannot be read; otherwise the first
+    /// problem found, naming where the bad value came from (the file or a `JOINFORM_*`
+    /// variable).
+    pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let Some(path) = source.file() else {
+            return Self::from_toml(Some(EMBEDDED_CONFIG), true);
+        };
+        // Said plainly up front: figment's own word for a missing file is vaguer.
+        std::fs::File::open(path).map_err(|problem| ConfigError::Unreadable {
+            path: path.to_owned(),
+            problem,
+        })?;
+        // Read by figment itself, so its errors name the file, and a bad environment
+        // variable is not blamed on the file.
+        Self::extract(Some(Toml::file_exact(path)), true)
+    }
+
+    /// What `check-config` prints: where the settings came from and what they say.
+    pub fn summary(&self, source: &ConfigSource) -> String {
+        let origin = match source.file() {
+            Some(path) => path.display().to_string(),
+            None => "the built-in copy of config/joinform.toml".to_owned(),
+        };
+        let extra: Vec<String> = self
+            .form
+            .extra_fields
+            .iter()
+            .map(|f| {
+                let required = if f.required { ", required" } else { "" };
+                format!("{} (max {}{required})", f.name, f.max_length)
+            })
+            .collect();
+        format!(
+            "configuration OK: {origin}\n\
+             listen:           {}\n\
+             max body:         {} bytes\n\
+             database:         {} (size limit: {})\n\
+             success url:      {}\n\
+             consent required: {}\n\
+             extra fields:     {}\n\
+             mail transport:   {}\n\
+             spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
+             rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
+             trusted proxies:  {} (reading {})\n",
+            self.server.listen,
+            self.server.max_body_bytes,
+            self.storage.database.display(),
+            match self.storage.max_size_mib {
+                0 => "none".to_owned(),
+                mib => format!("{mib} MiB"),
+            },
+            self.form.success_url,
+            self.form.consent_required,
+            if extra.is_empty() {
+                "none".to_owned()
+            } else {
+                extra.join(", ")
+            },
+            match self.mail.transport {
+                TransportKind::File => format!("files in {}", self.mail.file_dir.display()),
+                TransportKind::Smtp => format!(
+                    "smtp {}:{} (tls: {:?}{})",
+                    self.mail.smtp.host,
+                    self.mail.smtp.port,
+                    self.mail.smtp.tls,
+                    if self.mail.smtp.username.is_some() {
+                        ", with credentials"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            self.spam.honeypot_field,
+            if self.spam.require_token {
+                "required"
+            } else {
+                "optional"
+            },
+            self.spam.threshold,
+            if self.spam.keep { "kept" } else { "dropped" },
+            self.rate_limit.per_ip_per_minute,
+            self.rate_limit.per_ip_burst,
+            self.rate_limit.global_per_second,
+            self.rate_limit.per_email_per_day,
+            if self.server.trusted_proxies.is_empty() {
+                "none".to_owned()
+            } else {
+                self.server
+                    .trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            match self.server.forwarding_header {
+                ForwardingHeader::XForwardedFor => "X-Forwarded-For",
+                ForwardingHeader::Forwarded => "Forwarded",
+            },
+        )
+    }
+
+    /// Builds settings from a TOML text and, when `with_env`, the `JOINFORM_*` variables.
+    ///
+    /// # Errors
+    /// The first problem found in the text, the environment or their combination.
+    pub fn from_toml(toml_text: Option<&str>, with_env: bool) -> Result<Self, ConfigError> {
+        Self::extract(toml_text.map(Toml::string), with_env)
+    }
+
+    fn extract(toml: Option<Data<Toml>>, with_env: bool) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(toml) = toml {
+            figment = figment.merge(toml);
+        }
+        if with_env {
+            // JOINFORM_CONFIG names the file; it is not a setting.
+            figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        }
+        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, formats and names that depend on each other.
+    /// Each table checks its own keys; a table whose keys depend on another's is
+    /// handed that one.
+    ///
+    /// # Errors
+    /// The first problem found, as [`ConfigError::BadValue`] naming its key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.server.check()?;
+        self.log.check()?;
+        self.storage.check()?;
+        self.mail.check()?;
+        self.spam.check(&self.form)?;
+        self.rate_limit.check()?;
+        let mut section_names: Vec<&str> = self.sections.iter().map(|s| s.name.as_str()).collect();
+        if let Some(fallback) = &self.fallback {
+            section_names.push(&fallback.name);
+        }
+        self.admin.check(self.server.listen, &section_names)?;
+        self.retention.check()?;
+        self.form.check()
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    // Figment names keys with its profile ("default.server.listen"); operators write
+    // them without.
+    let problems: Vec<String> = error
+        .into_iter()
+        .map(|e| e.to_string().replace("key \"default.", "key \""))
+        .collect();
+    ConfigError::Invalid(problems.join("; "))
+}

@@ -1,0 +1,32 @@
+//! `[[sections]]` and `[fallback]`: who is told of a sign-up from which country.
+//!
+//! Written here as in the file; `routing::Routing` parses the countries, contacts and
+//! languages and checks them, since only it knows what a mailbox and a section are.
+
+use serde::{Deserialize, Serialize};
+
+/// A national section, as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionSettings {
+    /// Shown to organisers and in exports; a token's `sections` name it.
+    pub name: String,
+    /// ISO 3166-1 alpha-2 codes (`NO`); each country belongs to one section only.
+    pub countries: Vec<String>,
+    /// Mailboxes (`Oslo office <oslo@example.org>`) told of each sign-up.
+    pub contacts: Vec<String>,
+    /// The language of the notification: a BCP 47 tag (`nb`).
+    pub language: String,
+}
+
+/// Who is told of sign-ups from countries no section covers, as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSettings {
+    /// Shown to organisers and in exports, like a section's name.
+    pub name: String,
+    /// Mailboxes told of each sign-up.
+    pub contacts: Vec<String>,
+    /// The language of the notification: a BCP 47 tag.
+    pub language: String,
+}

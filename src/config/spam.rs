@@ -1,0 +1,130 @@
+//! `[spam]`: the honeypot, form tokens, content rules and duplicates.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use secrecy::ExposeSecret;
+
+use super::{ConfigError, FormSettings, HumanDuration, SecretSetting};
+
+/// The spam checks: honeypot, form token, content rules and duplicates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpamSettings {
+    /// The field humans never fill.
+    pub honeypot_field: String,
+    /// The key behind form tokens, at least 32 characters; generated beside the
+    /// database when unset. (Audit hashes have a key of their own, `audit.key`.)
+    pub secret: Option<SecretSetting>,
+    /// Whether a post without a form token is spam.
+    pub require_token: bool,
+    /// A token younger than this many seconds is spam: nobody fills the form that fast.
+    pub min_fill_seconds: u64,
+    /// A token older than this is spam.
+    pub token_max_age: HumanDuration,
+    /// The most links a message may carry before it scores.
+    pub max_links: usize,
+    /// Phrases (case-insensitive) that score when found in any text field.
+    pub blocked_phrases: Vec<String>,
+    /// Regular expressions that score when they match any text field.
+    pub blocked_patterns: Vec<String>,
+    /// The score at which a submission is spam.
+    pub threshold: u32,
+    /// Another sign-up of the same address within this window is a duplicate.
+    pub duplicate_window: HumanDuration,
+    /// Whether spam is stored (with its reasons) or discarded.
+    pub keep: bool,
+}
+
+impl Default for SpamSettings {
+    fn default() -> Self {
+        Self {
+            honeypot_field: "_gotcha".to_owned(),
+            secret: None,
+            require_token: false,
+            min_fill_seconds: 3,
+            token_max_age: HumanDuration::from_secs(24 * 3600),
+            max_links: 1,
+            blocked_phrases: Vec::new(),
+            blocked_patterns: Vec::new(),
+            threshold: 5,
+            duplicate_window: HumanDuration::from_secs(24 * 3600),
+            keep: true,
+        }
+    }
+}
+
+impl SpamSettings {
+    /// The configured `secret`'s text, for `ServerSecret::load`; `None` when unset.
+    /// Named like secrecy's own method so that every place a secret is read shows up
+    /// in one search.
+    pub fn expose_secret(&self) -> Option<&str> {
+        self.secret.as_ref().map(ExposeSecret::expose_secret)
+    }
+
+    /// Checks what serde cannot. The honeypot must not be one of `form`'s fields, or
+    /// every honest post would be spam.
+    ///
+    /// # Errors
+    /// The first value out of range or malformed, by its key.
+    pub fn check(&self, form: &FormSettings) -> Result<(), ConfigError> {
+        let honeypot = &self.honeypot_field;
+        let honeypot_ok = (1..=32).contains(&honeypot.len())
+            && honeypot
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !crate::domain::STANDARD_FIELDS.contains(&honeypot.as_str())
+            && !form.extra_fields.iter().any(|f| &f.name == honeypot);
+        if !honeypot_ok {
+            return Err(ConfigError::bad(
+                "spam.honeypot_field",
+                "must be 1-32 characters of letters, digits, _ and -, and not the name of \
+                 another field",
+            ));
+        }
+        if let Some(secret) = &self.secret
+            && secret.expose_secret().chars().count() < crate::secret::MIN_SECRET_CHARS
+        {
+            return Err(ConfigError::bad(
+                "spam.secret",
+                format!(
+                    "must be at least {} characters (or unset, to generate one)",
+                    crate::secret::MIN_SECRET_CHARS
+                ),
+            ));
+        }
+        if self.min_fill_seconds > 3600 {
+            return Err(ConfigError::bad(
+                "spam.min_fill_seconds",
+                "must be at most 3600",
+            ));
+        }
+        if self.token_max_age.get() <= Duration::from_secs(self.min_fill_seconds) {
+            return Err(ConfigError::bad(
+                "spam.token_max_age",
+                "must be longer than spam.min_fill_seconds",
+            ));
+        }
+        for (index, pattern) in self.blocked_patterns.iter().enumerate() {
+            // The size limit the content check compiles them with, so a pattern too
+            // large for it is named here rather than silently dropped there.
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|error| {
+                    ConfigError::bad(format!("spam.blocked_patterns[{index}]"), error.to_string())
+                })?;
+        }
+        if self.blocked_phrases.iter().any(|p| p.trim().is_empty()) {
+            return Err(ConfigError::bad(
+                "spam.blocked_phrases",
+                "must not hold an empty phrase",
+            ));
+        }
+        if self.threshold == 0 {
+            return Err(ConfigError::bad("spam.threshold", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! `[storage]`: the SQLite database file and its limits.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, within};
+
+/// The SQLite database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// The SQLite database file; its folder is created on first start.
+    pub database: PathBuf,
+    /// How long a write waits for a lock held by another process before giving up, in
+    /// milliseconds.
+    pub busy_timeout_ms: u64,
+    /// The largest the database may grow, in MiB; 0 means no limit. A flood then
+    /// fills this quota, not the disk.
+    pub max_size_mib: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("data/joinform.db"),
+            busy_timeout_ms: 5_000,
+            max_size_mib: 0,
+        }
+    }
+}
+
+impl StorageSettings {
+    /// Checks what serde cannot: a path is given and the limits are sensible.
+    ///
+    /// # Errors
+    /// The first value out of range, by its key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.database.as_os_str().is_empty() {
+            return Err(ConfigError::bad("storage.database", "must not be empty"));
+        }
+        within(
+            "storage.busy_timeout_ms",
+            self.busy_timeout_ms,
+            100..=600_000,
+        )?;
+        if self.max_size_mib > 1024 * 1024 {
+            return Err(ConfigError::bad(
+                "storage.max_size_mib",
+                "must be at most 1048576 (1 TiB), or 0 for no limit",
+            ));
+        }
+        Ok(())
+    }
+}
