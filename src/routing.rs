@@ -25,20 +25,19 @@ pub struct Routing {
     fallback: Section,
 }
 
-fn bad(key: String, problem: String) -> ConfigError {
-    ConfigError::BadValue { key, problem }
-}
-
 fn parse_contacts(key: &str, contacts: &[String]) -> Result<Vec<Mailbox>, ConfigError> {
     if contacts.is_empty() {
-        return Err(bad(key.to_owned(), "needs at least one contact".into()));
+        return Err(ConfigError::bad(
+            key.to_owned(),
+            "needs at least one contact",
+        ));
     }
     contacts
         .iter()
         .enumerate()
         .map(|(index, contact)| {
             contact.parse::<Mailbox>().map_err(|error| {
-                bad(
+                ConfigError::bad(
                     format!("{key}[{index}]"),
                     format!(
                         "`{contact}` is not a mailbox such as \"Oslo <oslo@example.org>\": {error}"
@@ -52,7 +51,7 @@ fn parse_contacts(key: &str, contacts: &[String]) -> Result<Vec<Mailbox>, Config
 fn parse_language(key: &str, language: &str) -> Result<LanguageTag, ConfigError> {
     match LanguageTag::parse(language) {
         Ok(Some(tag)) => Ok(tag),
-        _ => Err(bad(
+        _ => Err(ConfigError::bad(
             key.to_owned(),
             format!("`{language}` is not a language tag such as en or nb"),
         )),
@@ -62,9 +61,9 @@ fn parse_language(key: &str, language: &str) -> Result<LanguageTag, ConfigError>
 fn parse_name(key: &str, name: &str) -> Result<String, ConfigError> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.len() > 100 || trimmed.chars().any(char::is_control) {
-        return Err(bad(
+        return Err(ConfigError::bad(
             key.to_owned(),
-            "must be 1-100 characters on one line".into(),
+            "must be 1-100 characters on one line",
         ));
     }
     Ok(trimmed.to_owned())
@@ -78,28 +77,28 @@ impl Routing {
             let key = format!("sections[{index}]");
             let name = parse_name(&format!("{key}.name"), &raw.name)?;
             if sections.iter().any(|s: &Section| s.name == name) {
-                return Err(bad(
+                return Err(ConfigError::bad(
                     format!("{key}.name"),
                     format!("`{name}` is used twice"),
                 ));
             }
             if raw.countries.is_empty() {
-                return Err(bad(
+                return Err(ConfigError::bad(
                     format!("{key}.countries"),
-                    "needs at least one country".into(),
+                    "needs at least one country",
                 ));
             }
             let mut countries = Vec::with_capacity(raw.countries.len());
             for code in &raw.countries {
                 let country = CountryCode::parse(code).map_err(|_| {
-                    bad(
+                    ConfigError::bad(
                         format!("{key}.countries"),
                         format!("`{code}` is not an assigned ISO 3166-1 alpha-2 code"),
                     )
                 })?;
                 if let Some(&other) = by_country.get(&country) {
                     let other: &Section = &sections[other];
-                    return Err(bad(
+                    return Err(ConfigError::bad(
                         format!("{key}.countries"),
                         format!("{country} is already in section `{}`", other.name),
                     ));
@@ -115,17 +114,16 @@ impl Routing {
             });
         }
         let raw = settings.fallback.as_ref().ok_or_else(|| {
-            bad(
-                "fallback".into(),
+            ConfigError::bad(
+                "fallback",
                 "missing: add a [fallback] with name, contacts and language for countries no \
-                 section covers"
-                    .into(),
+                 section covers",
             )
         })?;
         let name = parse_name("fallback.name", &raw.name)?;
         if sections.iter().any(|s| s.name == name) {
-            return Err(bad(
-                "fallback.name".into(),
+            return Err(ConfigError::bad(
+                "fallback.name",
                 format!("`{name}` is also a section's name"),
             ));
         }

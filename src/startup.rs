@@ -391,10 +391,7 @@ mod tests {
             language: "xx".into(),
             source: toml::from_str::<toml::Table>("= =").unwrap_err(),
         });
-        let config = StartupError::from(ConfigError::BadValue {
-            key: "fallback".into(),
-            problem: "missing".into(),
-        });
+        let config = StartupError::from(ConfigError::bad("fallback", "missing"));
         for (error, cause) in [
             (translations, toml_error.as_str()),
             (config, "fallback: missing"),

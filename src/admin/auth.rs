@@ -58,9 +58,11 @@ impl Tokens {
                 let digest = hex::decode(&token.sha256)
                     .ok()
                     .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                    .ok_or_else(|| ConfigError::BadValue {
-                        key: format!("admin.tokens[{index}].sha256"),
-                        problem: "must be 64 hexadecimal digits".into(),
+                    .ok_or_else(|| {
+                        ConfigError::bad(
+                            format!("admin.tokens[{index}].sha256"),
+                            "must be 64 hexadecimal digits",
+                        )
                     })?;
                 Ok(AdminToken {
                     name: token.name.clone(),

@@ -16,11 +16,10 @@ pub use worker::{DeliveryWorker, RetryPolicy};
 
 /// `mail.from`, parsed: the organisation's own sender mailbox.
 pub fn sender(settings: &MailSettings) -> Result<Mailbox, ConfigError> {
-    settings
-        .from
-        .parse::<Mailbox>()
-        .map_err(|error| ConfigError::BadValue {
-            key: "mail.from".into(),
-            problem: format!("`{}` is not a mailbox: {error}", settings.from),
-        })
+    settings.from.parse::<Mailbox>().map_err(|error| {
+        ConfigError::bad(
+            "mail.from",
+            format!("`{}` is not a mailbox: {error}", settings.from),
+        )
+    })
 }
