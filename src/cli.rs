@@ -2,7 +2,6 @@
 
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
@@ -19,7 +18,7 @@ use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::audit::{self, Action, AuditEntry};
-use crate::store::{self, Database, StoreError, export_cursors, outbox};
+use crate::store::{self, StoreError, export_cursors, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
@@ -84,10 +83,7 @@ fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
             path: settings.storage.database.clone(),
         });
     }
-    let database = Database::new(
-        &settings.storage.database,
-        Duration::from_millis(settings.storage.busy_timeout_ms),
-    );
+    let database = settings.storage.database();
     database.prepare()?;
     database.connect()
 }

@@ -22,7 +22,7 @@ use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
-use crate::store::{AdmissionRules, Checkpointer, Database, StoreError, Writer, WriterThread};
+use crate::store::{AdmissionRules, Checkpointer, StoreError, Writer, WriterThread};
 
 /// How often rate limiters forget clients whose quota is full again, and the day key
 /// for client addresses is replaced once its day is over.
@@ -121,11 +121,7 @@ impl Application {
         crate::i18n::check().map_err(StartupError::Translations)?;
         let mailer = Arc::new(Mailer::from_settings(&settings.mail)?);
 
-        let database = Database::new(
-            &settings.storage.database,
-            Duration::from_millis(settings.storage.busy_timeout_ms),
-        )
-        .with_max_size_mib(settings.storage.max_size_mib);
+        let database = settings.storage.database();
         let database_error = |source| StartupError::Database {
             path: settings.storage.database.clone(),
             source,

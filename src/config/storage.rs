@@ -1,8 +1,11 @@
 //! `[storage]`: the SQLite database file and its limits.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::store::Database;
 
 use super::{ConfigError, within};
 
@@ -31,6 +34,13 @@ impl Default for StorageSettings {
 }
 
 impl StorageSettings {
+    /// The database these settings describe: its file, lock wait and size quota. The
+    /// server and every command open it this way.
+    pub fn database(&self) -> Database {
+        Database::new(&self.database, Duration::from_millis(self.busy_timeout_ms))
+            .with_max_size_mib(self.max_size_mib)
+    }
+
     /// Checks what serde cannot: a path is given and the limits are sensible.
     ///
     /// # Errors
