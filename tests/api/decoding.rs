@@ -303,7 +303,7 @@ async fn a_form_in_a_legacy_encoding_is_read_in_the_encoding_it_names() {
         let id = created_id(response).await;
         let row = app.row(&id).unwrap();
         assert_eq!(row.name, name, "{reason}");
-        assert_eq!(row.extra, "{}", "{reason}: _charset_ is not data");
+        assert!(row.extra.is_empty(), "{reason}: _charset_ is not data");
     }
     let refused: Vec<(String, Vec<u8>, u16, &str, &str)> = vec![
         (
@@ -472,7 +472,7 @@ async fn stored_name_and_status(
     let response = app.post_raw(content_type, body).await;
     let id = created_id(response).await;
     let row = app.row(&id).unwrap();
-    (row.name, row.status)
+    (row.name, row.status.as_str().to_owned())
 }
 
 #[tokio::test]

@@ -28,7 +28,11 @@ async fn every_acknowledged_submission_of_a_concurrent_burst_is_on_disk() {
     let ids: HashSet<String> = join_all(requests).await.into_iter().collect();
     assert_eq!(ids.len(), 300, "ids are unique");
     // Read straight from the file while the server still runs: no shutdown flush needed.
-    let stored: HashSet<String> = app.rows().into_iter().map(|row| row.id).collect();
+    let stored: HashSet<String> = app
+        .rows()
+        .into_iter()
+        .map(|row| row.id.to_string())
+        .collect();
     assert_eq!(stored, ids);
     app.stop().await;
 }

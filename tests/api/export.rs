@@ -5,7 +5,9 @@
 use joinform::config::ExtraFieldSettings;
 use serde_json::{Value, json};
 
-use crate::helpers::{StoredRow, TestApp, created_id, json_answer, spawn_app_with};
+use joinform::store::submissions::StoredSubmission;
+
+use crate::helpers::{TestApp, created_id, json_answer, spawn_app_with};
 use crate::operator_helpers::{
     add_token, admin_get, age_submission, audit_of, connect, run_cli, stderr, stdout, write_config,
 };
@@ -56,22 +58,23 @@ fn unicode_submissions() -> Vec<Value> {
     ]
 }
 
-fn expected_cells(row: &StoredRow) -> Vec<String> {
-    let extra: Value = serde_json::from_str(&row.extra).unwrap();
+fn expected_cells(row: &StoredSubmission) -> Vec<String> {
+    let extra = &row.extra;
     vec![
-        row.id.clone(),
-        row.created_at.clone(),
+        row.id.to_string(),
+        row.created_at.to_string(),
         row.name.clone(),
         row.email.clone(),
         row.phone.clone().unwrap_or_default(),
         row.city.clone().unwrap_or_default(),
-        row.country.clone(),
+        row.country.to_string(),
         row.section.clone(),
         row.language.clone().unwrap_or_default(),
         row.message.clone().unwrap_or_default(),
-        row.status.clone(),
-        extra["organisation"]
-            .as_str()
+        row.status.as_str().to_owned(),
+        extra
+            .get("organisation")
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
     ]
@@ -94,29 +97,31 @@ fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// The JSON value each column should have: a string, or `null` where the visitor left
 /// the field out (never `""`, which would be a value they typed).
-fn expected_values(row: &StoredRow) -> Vec<Value> {
-    let extra: Value = serde_json::from_str(&row.extra).unwrap();
-    let text = |cell: &String| Value::String(cell.clone());
-    let optional = |cell: &Option<String>| cell.as_ref().map_or(Value::Null, text);
+fn expected_values(row: &StoredSubmission) -> Vec<Value> {
+    let text = |cell: &str| Value::String(cell.to_owned());
+    let optional = |cell: &Option<String>| cell.as_deref().map_or(Value::Null, text);
     vec![
-        text(&row.id),
-        text(&row.created_at),
+        text(&row.id.to_string()),
+        text(&row.created_at.to_string()),
         text(&row.name),
         text(&row.email),
         optional(&row.phone),
         optional(&row.city),
-        text(&row.country),
+        text(row.country.as_str()),
         text(&row.section),
         optional(&row.language),
         optional(&row.message),
-        text(&row.status),
-        extra.get("organisation").cloned().unwrap_or(Value::Null),
+        text(row.status.as_str()),
+        row.extra
+            .get("organisation")
+            .cloned()
+            .unwrap_or(Value::Null),
     ]
 }
 
 /// Every object has every column of the CSV, configured extra fields included, with
 /// exactly the stored value.
-fn assert_json_matches(objects: &[Value], rows: &[StoredRow]) {
+fn assert_json_matches(objects: &[Value], rows: &[StoredSubmission]) {
     assert_eq!(objects.len(), rows.len());
     for (object, row) in objects.iter().zip(rows) {
         let object = object.as_object().unwrap();

@@ -236,7 +236,11 @@ async fn the_form_carries_labels_the_honeypot_and_a_usable_token() {
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/join/thanks?lang=en");
-    assert_eq!(app.rows()[0].status, "accepted", "the page's token is good");
+    assert_eq!(
+        app.rows()[0].status.as_str(),
+        "accepted",
+        "the page's token is good"
+    );
     app.stop().await;
 }
 

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use actix_web::dev::ServerHandle;
 use joinform::config::{EMBEDDED_CONFIG, Settings, SmtpTls, TransportKind};
 use joinform::startup::Application;
+use joinform::store::StoreError;
+use joinform::store::submissions::{self, Selection, StoredSubmission};
 use rusqlite::OptionalExtension;
 use tempfile::TempDir;
 
@@ -151,40 +153,22 @@ impl TestApp {
         spawn_app_in(dir, settings)
     }
 
-    /// Reads the database file directly, as an operator would.
-    pub fn rows(&self) -> Vec<StoredRow> {
+    /// Every stored submission, oldest first, read from the file with the library's
+    /// own row type (on a connection of its own, as an operator's tool would).
+    pub fn rows(&self) -> Vec<StoredSubmission> {
         let connection = rusqlite::Connection::open(&self.db_path).unwrap();
-        let mut statement = connection
-            .prepare(
-                "SELECT id, created_at, name, email, country, phone, city, message, language,
-                        consent, extra, status, section FROM submissions ORDER BY created_at, id",
-            )
-            .unwrap();
-        statement
-            .query_map([], |row| {
-                Ok(StoredRow {
-                    id: row.get(0)?,
-                    created_at: row.get(1)?,
-                    name: row.get(2)?,
-                    email: row.get(3)?,
-                    country: row.get(4)?,
-                    phone: row.get(5)?,
-                    city: row.get(6)?,
-                    message: row.get(7)?,
-                    language: row.get(8)?,
-                    consent: row.get(9)?,
-                    extra: row.get(10)?,
-                    status: row.get(11)?,
-                    section: row.get(12)?,
-                })
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        let mut rows = Vec::new();
+        submissions::for_each_selected(&connection, &Selection::default(), |row| {
+            rows.push(row);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        rows.sort_by_key(|row| (row.created_at, row.id));
+        rows
     }
 
-    pub fn row(&self, id: &str) -> Option<StoredRow> {
-        self.rows().into_iter().find(|row| row.id == id)
+    pub fn row(&self, id: &str) -> Option<StoredSubmission> {
+        self.rows().into_iter().find(|row| row.id.to_string() == id)
     }
 
     /// The outbox rows: (state, attempts, last_error), oldest first.
@@ -243,23 +227,6 @@ impl Drop for TestApp {
             drop(self.handle.stop(false));
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRow {
-    pub id: String,
-    pub created_at: String,
-    pub name: String,
-    pub email: String,
-    pub country: String,
-    pub phone: Option<String>,
-    pub city: Option<String>,
-    pub message: Option<String>,
-    pub language: Option<String>,
-    pub consent: i64,
-    pub extra: String,
-    pub status: String,
-    pub section: String,
 }
 
 /// A minimal valid submission as JSON.

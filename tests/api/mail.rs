@@ -103,7 +103,7 @@ async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor(
     );
     let text = message.body_text(0).unwrap().replace("\r\n", "\n");
     // Every field, labelled in the section's language, then where and when.
-    let received = stored.created_at.as_str();
+    let received = stored.created_at.to_string();
     assert!(received.ends_with('Z'), "stored in UTC: {received}");
     for (label, value) in [
         ("Navn", "Øyvind Ærø"),
@@ -115,7 +115,7 @@ async fn a_sign_up_is_mailed_to_its_sections_contacts_with_reply_to_the_visitor(
         ("Språk", "nb"),
         ("Samtykke til å bli kontaktet", "ja"),
         ("Innmeldings-id", id.as_str()),
-        ("Mottatt (UTC)", received),
+        ("Mottatt (UTC)", &received),
         ("Lag", "Norway"),
     ] {
         assert_eq!(labelled(&text, label), Some(value), "{label} in:\n{text}");

@@ -372,7 +372,7 @@ async fn a_sign_up_after_the_duplicate_window_notifies_as_returning() {
     crate::helpers::created_id(app.post_json(&with(&[("country", "GB")])).await).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     crate::helpers::created_id(app.post_json(&with(&[("country", "GB")])).await).await;
-    let statuses: Vec<String> = app.rows().into_iter().map(|r| r.status).collect();
+    let statuses: Vec<&str> = app.rows().iter().map(|r| r.status.as_str()).collect();
     assert_eq!(statuses, ["accepted", "duplicate", "accepted"]);
     let mails = mail_files(&app, 2).await;
     assert_eq!(mails.len(), 2);

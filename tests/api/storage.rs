@@ -349,7 +349,7 @@ async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_rows() {
     old.pragma_update(None, "user_version", 1).unwrap();
     old.execute(
         "INSERT INTO submissions (id, created_at, name, email, country, consent)
-         VALUES ('old-1', '2026-01-01T00:00:00.000000Z', 'Kari', 'kari@example.org', 'NO', 1)",
+         VALUES ('019b7a00-0000-7000-8000-000000000001', '2026-01-01T00:00:00.000000Z', 'Kari', 'kari@example.org', 'NO', 1)",
         [],
     )
     .unwrap();
