@@ -7,7 +7,7 @@ use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
-use crate::domain::Timestamp;
+use crate::domain::{SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
@@ -102,20 +102,32 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxRep
     let mut report = String::new();
     let mut every_id_matched = true;
     if let Some(ids) = retry {
-        let retried = outbox::retry_failed(&connection, ids, Timestamp::now())?;
+        // Text that is no id names no row either: reported like an unknown id.
+        let parsed: Vec<Option<SubmissionId>> =
+            ids.iter().map(|id| SubmissionId::parse(id)).collect();
+        let valid: Vec<SubmissionId> = parsed.iter().flatten().copied().collect();
+        let retried = if ids.is_empty() || !valid.is_empty() {
+            outbox::retry_failed(&connection, &valid, Timestamp::now())?
+        } else {
+            outbox::Retried::default()
+        };
         let _ = writeln!(
             report,
             "{} failed row(s) put back to pending",
             retried.changed
         );
-        for id in &retried.not_failed {
-            let _ = writeln!(
-                report,
-                "not a failed row, left as it is: {}",
-                id.escape_debug()
-            );
+        let mut unmatched = 0;
+        for (text, id) in ids.iter().zip(&parsed) {
+            if id.is_none_or(|id| retried.not_failed.contains(&id)) {
+                unmatched += 1;
+                let _ = writeln!(
+                    report,
+                    "not a failed row, left as it is: {}",
+                    text.escape_debug()
+                );
+            }
         }
-        every_id_matched = retried.not_failed.is_empty();
+        every_id_matched = unmatched == 0;
         if retried.changed > 0 {
             report.push_str("a running server sends them within a minute\n");
         }

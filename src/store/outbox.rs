@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::domain::Timestamp;
+use crate::domain::{SubmissionId, Timestamp};
 
 use super::submissions::SubmissionRecord;
 use super::{Erasing, StoreError};
@@ -199,10 +199,11 @@ pub fn counts(connection: &Connection) -> Result<Vec<(DeliveryState, i64)>, Stor
 /// A failed row, without personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedNotification {
-    pub submission_id: String,
+    pub submission_id: SubmissionId,
     pub section: String,
     pub attempts: u32,
-    pub created_at: String,
+    /// When it was queued (or last put back by a retry).
+    pub created_at: Timestamp,
     pub last_error: Option<String>,
 }
 
@@ -229,7 +230,7 @@ pub struct Retried {
     /// Rows put back to pending.
     pub changed: usize,
     /// The ids asked for that named no failed row (unknown, pending or sent).
-    pub not_failed: Vec<String>,
+    pub not_failed: Vec<SubmissionId>,
 }
 
 /// Puts failed rows back to pending, due now: the given ids, or every failed row when
@@ -237,17 +238,16 @@ pub struct Retried {
 /// counts from `created_at`.
 pub fn retry_failed(
     connection: &Connection,
-    ids: &[String],
+    ids: &[SubmissionId],
     now: Timestamp,
 ) -> Result<Retried, StoreError> {
-    let now = now.to_string();
     let mut retried = Retried::default();
     if ids.is_empty() {
         retried.changed = connection.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                                created_at = ?1
              WHERE state = 'failed'",
-            [&now],
+            [now],
         )?;
     } else {
         let mut statement = connection.prepare(
@@ -257,7 +257,7 @@ pub fn retry_failed(
         )?;
         for id in ids {
             match statement.execute(params![now, id])? {
-                0 => retried.not_failed.push(id.clone()),
+                0 => retried.not_failed.push(*id),
                 changed => retried.changed += changed,
             }
         }
