@@ -2,6 +2,7 @@
 //! line or the admin listener's query string alike.
 
 use serde_json::{Value, json};
+use strum::{Display, IntoStaticStr, VariantArray};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -23,17 +24,7 @@ pub enum FilterError {
 
 /// Which verdicts an export includes. Accepted only by default: spam and duplicates
 /// must be asked for.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    strum::Display,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, IntoStaticStr, VariantArray, Display)]
 #[strum(serialize_all = "snake_case")]
 pub enum StatusFilter {
     #[default]
@@ -55,11 +46,7 @@ impl std::str::FromStr for StatusFilter {
 
     /// One of the codes, as the command line and the query string give it.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|variant| variant.as_str() == text)
-            .ok_or_else(|| FilterError::BadStatus(text.to_owned()))
+        super::variant_named(text).ok_or_else(|| FilterError::BadStatus(text.to_owned()))
     }
 }
 

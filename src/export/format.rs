@@ -7,6 +7,7 @@ use std::io::Write;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+use strum::{Display, IntoStaticStr, VariantArray};
 
 use crate::store::submissions::StoredSubmission;
 
@@ -30,17 +31,7 @@ pub const COLUMNS: [&str; 11] = [
 
 const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    strum::Display,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, IntoStaticStr, VariantArray, Display)]
 #[strum(serialize_all = "snake_case")]
 pub enum ExportFormat {
     #[default]
@@ -69,11 +60,7 @@ impl std::str::FromStr for ExportFormat {
 
     /// One of the codes, as the command line and the query string give it.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|variant| variant.as_str() == text)
-            .ok_or_else(|| FilterError::BadFormat(text.to_owned()))
+        super::variant_named(text).ok_or_else(|| FilterError::BadFormat(text.to_owned()))
     }
 }
 

@@ -68,3 +68,15 @@ pub fn write_export(
     sink.finish()?;
     Ok(())
 }
+
+/// The variant whose code (its strum name) is `text`, for the `FromStr` of the filter
+/// and format enums, whose errors name the text and the codes allowed.
+fn variant_named<T>(text: &str) -> Option<T>
+where
+    T: strum::VariantArray + Copy + Into<&'static str>,
+{
+    T::VARIANTS
+        .iter()
+        .copied()
+        .find(|&variant| variant.into() == text)
+}
