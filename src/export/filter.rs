@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CountryCode, Timestamp};
+use crate::domain::{CountryCode, SubmissionId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
@@ -142,11 +142,20 @@ impl ExportFilter {
                 SqlValue::Text(self.status.as_str().to_owned()),
             );
         }
+        // The time range is also given as a range of ids, a little wider, so that it is
+        // a range of the table's key (there is no index on `created_at`); `created_at`
+        // then decides exactly.
         if let Some(since) = self.since {
             add("created_at >= ?", SqlValue::Text(since.to_string()));
+            let first = SubmissionId::at_or_before(since);
+            add("id >= ?", SqlValue::Text(first.to_string()));
         }
         if let Some(until) = self.until {
             add("created_at < ?", SqlValue::Text(until.to_string()));
+            add(
+                "id < ?",
+                SqlValue::Text(SubmissionId::after(until).to_string()),
+            );
         }
         if let Some(after) = &self.after_id {
             add("id > ?", SqlValue::Text(after.clone()));

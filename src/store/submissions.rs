@@ -135,8 +135,9 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
         .created_at
         .minus(std::time::Duration::from_secs(24 * 3600))
         .to_string();
-    // One walk of the address's index entries gives both the last day's count and the
-    // last accepted sign-up.
+    // One seek to the address's index entries and a walk over them (an address has
+    // few) gives both the last day's count and the last accepted sign-up; the index
+    // holds the status, so no row is read.
     let mut statement = connection.prepare_cached(
         "SELECT count(*) FILTER (WHERE created_at > ?2 AND status <> 'spam'),
                 max(created_at) FILTER (WHERE status = 'accepted')
