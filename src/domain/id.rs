@@ -6,6 +6,12 @@ use uuid::Uuid;
 
 use super::Timestamp;
 
+/// How far the instant in a submission's id may be from its `created_at`: both are read
+/// from the clock when the request arrives, one after the other, microseconds apart
+/// unless the clock is set between the two reads. Time ranges widened by this, as id
+/// ranges, hold every submission of the time range.
+pub const ID_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The opaque id a visitor is given. Time-ordered (UUID v7), so new rows append to the
 /// primary-key index instead of landing at random pages.
 ///
@@ -27,6 +33,18 @@ impl SubmissionId {
     /// then or later orders at or after it (time-range bounds of exports).
     pub fn first_at(instant: Timestamp) -> Self {
         Self(uuid::Builder::from_unix_timestamp_millis(instant.unix_millis(), &[0; 10]).into_uuid())
+    }
+
+    /// An id that orders at or before every id of a submission created at or after
+    /// `instant`: the lower bound of a time range as a range of ids (see [`ID_SLACK`]).
+    pub fn at_or_before(instant: Timestamp) -> Self {
+        Self::first_at(instant.minus(ID_SLACK))
+    }
+
+    /// An id that orders after every id of a submission created before `instant`: the
+    /// upper bound of a time range as a range of ids (see [`ID_SLACK`]).
+    pub fn after(instant: Timestamp) -> Self {
+        Self::first_at(instant.plus(ID_SLACK))
     }
 
     /// Reads an id in any of the UUID text forms; `None` for anything else.

@@ -14,7 +14,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -74,6 +74,92 @@ const UPGRADES: &[&str] = &[
          last_id     TEXT NOT NULL,
          updated_at  TEXT NOT NULL
      ) STRICT, WITHOUT ROWID;",
+    // 3 → 4: a leaner row on the write path (issue 14). `submissions` becomes a WITHOUT
+    // ROWID table keyed by its time-ordered id (one B-tree instead of the table and its
+    // key's index); the country and time indexes go (exports read in key order); the
+    // address index carries the status, so the admission check never reads the rows.
+    // The status and state checks are spelt with OR instead of IN (see schema.sql).
+    // Neither change can be made in place: SQLite's procedure
+    // (https://www.sqlite.org/lang_altertable.html#otheralter) copies each table to a
+    // new one and renames that. `migrate` turns foreign keys off meanwhile, or dropping
+    // the old `submissions` would delete the outbox by cascade. The new tables are
+    // schema.sql's at version 4, columns in the same order.
+    "CREATE TABLE submissions_v4 (
+         -- Opaque, time-ordered id (UUID v7) shown to the visitor.
+         id          TEXT PRIMARY KEY NOT NULL,
+         -- RFC 3339 UTC with microseconds, fixed width, so text order is time order.
+         created_at  TEXT NOT NULL,
+         name        TEXT NOT NULL,
+         -- As the visitor typed the local part; domain lower-case, in Unicode.
+         email       TEXT NOT NULL,
+         -- ISO 3166-1 alpha-2, upper-case.
+         country     TEXT NOT NULL CHECK (length(country) = 2),
+         phone       TEXT,
+         city        TEXT,
+         message     TEXT,
+         -- BCP 47 tag: given in the form, or the browser's preferred language.
+         language    TEXT,
+         consent     INTEGER NOT NULL CHECK (consent IN (0, 1)),
+         -- The configured extra fields the visitor filled in, as a JSON object.
+         extra       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+         -- The checks of the status and state codes are spelt with OR: an IN list of three
+         -- or more values has SQLite build a temporary B-tree each time it checks a row.
+         status      TEXT NOT NULL DEFAULT 'accepted'
+                     CHECK (status = 'accepted' OR status = 'duplicate' OR status = 'spam'),
+         -- The section the submission was routed to (or the fallback's name). Added in
+         -- version 2, hence last and with a default for rows from before.
+         section     TEXT NOT NULL DEFAULT '',
+         -- Columns from version 3 (spam defence, consent record).
+         -- The address as duplicates and erasure match it: lower-case, domain IDNA-mapped.
+         email_key   TEXT NOT NULL DEFAULT '',
+         -- Why a submission is spam: a JSON array of reason codes; NULL when it is not.
+         spam_reasons TEXT CHECK (spam_reasons IS NULL OR json_valid(spam_reasons)),
+         -- 1 when the address signed up before, outside the duplicate window.
+         is_returning INTEGER NOT NULL DEFAULT 0 CHECK (is_returning IN (0, 1)),
+         -- Keyed hash of the client's address (hex HMAC-SHA256, key rotated daily and kept
+         -- only in memory): links one day's posts without ever holding the address.
+         client_hash TEXT,
+         -- The consent text exactly as the visitor saw it, and its language.
+         consent_text TEXT,
+         consent_language TEXT
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO submissions_v4 (id, created_at, name, email, country, phone, city, message,
+                                 language, consent, extra, status, section, email_key,
+                                 spam_reasons, is_returning, client_hash, consent_text,
+                                 consent_language)
+         SELECT id, created_at, name, email, country, phone, city, message, language,
+                consent, extra, status, section, email_key, spam_reasons, is_returning,
+                client_hash, consent_text, consent_language
+         FROM submissions;
+     DROP TABLE submissions;
+     ALTER TABLE submissions_v4 RENAME TO submissions;
+     CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at, status);
+
+     CREATE TABLE outbox_v4 (
+         -- One notification per submission; erasing the submission erases it.
+         submission_id   TEXT PRIMARY KEY NOT NULL
+                         REFERENCES submissions (id) ON DELETE CASCADE,
+         section         TEXT NOT NULL,
+         -- Stable across retries, so a receiver can spot a duplicate delivery.
+         message_id      TEXT NOT NULL,
+         -- Spelt with OR for the reason given at `submissions.status`.
+         state           TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'),
+         attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+         created_at      TEXT NOT NULL,
+         next_attempt_at TEXT NOT NULL,
+         sent_at         TEXT,
+         -- Why the last attempt failed: transport and SMTP text, never message content.
+         last_error      TEXT
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO outbox_v4 (submission_id, section, message_id, state, attempts, created_at,
+                            next_attempt_at, sent_at, last_error)
+         SELECT submission_id, section, message_id, state, attempts, created_at,
+                next_attempt_at, sent_at, last_error
+         FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v4 RENAME TO outbox;
+     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
@@ -188,6 +274,17 @@ fn check_version(path: &Path, found: i64, objects: i64) -> Result<(), StoreError
 /// # Errors
 /// As [`inspect`], and any SQLite error of the upgrade (then nothing is changed).
 pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // An upgrade may rebuild a table (3 → 4): with foreign keys on, dropping the old
+    // `submissions` would delete every outbox row by cascade. The pragma is a no-op
+    // inside a transaction, so it is set around it, and set back whatever happened. The
+    // steps only copy rows whole, so they cannot break a reference that held before.
+    connection.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_in_transaction(connection, path);
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    migrated
+}
+
+fn migrate_in_transaction(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let objects: i64 =

@@ -1,0 +1,101 @@
+-- joinform's whole schema at the current version (PRAGMA user_version = 3).
+-- A new database file gets this text as it is; an older file is upgraded step by step
+-- by the numbered upgrades in src/store/schema.rs. Keep both in step.
+
+-- Deleted rows must not linger in free pages (erasure requests): free pages are
+-- returned to the file system by incremental vacuum. Only takes effect on a new file.
+PRAGMA auto_vacuum = INCREMENTAL;
+
+-- One row per form post that passed validation, whatever its verdict.
+CREATE TABLE submissions (
+    -- Opaque, time-ordered id (UUID v7) shown to the visitor.
+    id          TEXT PRIMARY KEY NOT NULL,
+    -- RFC 3339 UTC with microseconds, fixed width, so text order is time order.
+    created_at  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    -- As the visitor typed the local part; domain lower-case, in Unicode.
+    email       TEXT NOT NULL,
+    -- ISO 3166-1 alpha-2, upper-case.
+    country     TEXT NOT NULL CHECK (length(country) = 2),
+    phone       TEXT,
+    city        TEXT,
+    message     TEXT,
+    -- BCP 47 tag: given in the form, or the browser's preferred language.
+    language    TEXT,
+    consent     INTEGER NOT NULL CHECK (consent IN (0, 1)),
+    -- The configured extra fields the visitor filled in, as a JSON object.
+    extra       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    status      TEXT NOT NULL DEFAULT 'accepted'
+                CHECK (status IN ('accepted', 'duplicate', 'spam')),
+    -- The section the submission was routed to (or the fallback's name). Added in
+    -- version 2, hence last and with a default for rows from before.
+    section     TEXT NOT NULL DEFAULT '',
+    -- Columns from version 3 (spam defence, consent record).
+    -- The address as duplicates and erasure match it: lower-case, domain IDNA-mapped.
+    email_key   TEXT NOT NULL DEFAULT '',
+    -- Why a submission is spam: a JSON array of reason codes; NULL when it is not.
+    spam_reasons TEXT CHECK (spam_reasons IS NULL OR json_valid(spam_reasons)),
+    -- 1 when the address signed up before, outside the duplicate window.
+    is_returning INTEGER NOT NULL DEFAULT 0 CHECK (is_returning IN (0, 1)),
+    -- Keyed hash of the client's address (hex HMAC-SHA256, key rotated daily and kept
+    -- only in memory): links one day's posts without ever holding the address.
+    client_hash TEXT,
+    -- The consent text exactly as the visitor saw it, and its language.
+    consent_text TEXT,
+    consent_language TEXT
+) STRICT;
+
+-- Export filters by country and time; duplicate checks and erasure look up the address.
+CREATE INDEX submissions_by_country ON submissions (country, created_at);
+CREATE INDEX submissions_by_time ON submissions (created_at);
+CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at);
+
+-- Notifications to a section's contacts, written in the same transaction as the
+-- submission and sent by the delivery worker. The message is built when sent, from the
+-- submission, so erasing a submission erases its unsent mail too.
+CREATE TABLE outbox (
+    -- One notification per submission; erasing the submission erases it.
+    submission_id   TEXT PRIMARY KEY NOT NULL
+                    REFERENCES submissions (id) ON DELETE CASCADE,
+    section         TEXT NOT NULL,
+    -- Stable across retries, so a receiver can spot a duplicate delivery.
+    message_id      TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    created_at      TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    sent_at         TEXT,
+    -- Why the last attempt failed: transport and SMTP text, never message content.
+    last_error      TEXT
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+
+-- Form tokens already used, so each is accepted once; a row is dropped once its token
+-- has expired anyway.
+CREATE TABLE used_tokens (
+    nonce       TEXT PRIMARY KEY NOT NULL,
+    expires_at  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Every export, erasure and purge, written before the data moves. Never holds a token
+-- or an address: erasure records a keyed hash of the address only.
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    -- The admin token's name, or 'cli'.
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge')),
+    -- Filters, counts and the like, as a JSON object.
+    details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+    row_count   INTEGER,
+    completed_at TEXT
+) STRICT;
+
+-- Incremental exports: the last submission id each named consumer has received.
+CREATE TABLE export_cursors (
+    consumer    TEXT PRIMARY KEY NOT NULL,
+    last_id     TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
