@@ -34,12 +34,24 @@ async fn post_ingrid_and_others(app: &TestApp) -> Vec<String> {
 /// The database's own files: the main file, its WAL and shared memory (the mail
 /// folder's .eml files are the file transport's, not the database's).
 fn database_files_contain(app: &TestApp, needle: &str) -> bool {
+    !files_containing(app, needle).is_empty()
+}
+
+/// The names of the database's files (main file, WAL, shared memory) holding `needle`.
+fn files_containing(app: &TestApp, needle: &str) -> Vec<String> {
     let folder = app.db_path.parent().unwrap();
-    std::fs::read_dir(folder).unwrap().flatten().any(|entry| {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        name.starts_with("joinform.db")
-            && contains(&std::fs::read(entry.path()).unwrap(), needle.as_bytes())
-    })
+    std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            name.starts_with("joinform.db")
+                && contains(
+                    &std::fs::read(folder.join(name)).unwrap_or_default(),
+                    needle.as_bytes(),
+                )
+        })
+        .collect()
 }
 
 fn leaves_no_trace(app: &TestApp, ids: &[String]) {
@@ -274,14 +286,14 @@ async fn purge_respects_each_window_and_is_audited() {
     assert_eq!(details["spam"], 1, "{details}");
     assert_eq!(details["outbox"], 3, "{details}");
     assert!(purges[0].4.is_some());
-    assert_purged_rows_leave_no_trace(&app);
+    assert_purged_rows_leave_no_trace(&app, &stderr(&output));
     app.stop().await;
 }
 
 /// The addresses of the rows a purge deletes ([`AGES`] 0, 2 and 3) are in neither the
 /// database file nor its WAL, as joinform left them; a kept row's address is; the pages
 /// they freed went back to the file system.
-fn assert_purged_rows_leave_no_trace(app: &TestApp) {
+fn assert_purged_rows_leave_no_trace(app: &TestApp, log: &str) {
     let free: i64 = connect(app)
         .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         .unwrap();
@@ -294,8 +306,9 @@ fn assert_purged_rows_leave_no_trace(app: &TestApp) {
         let needle = format!("p{n}@example.org");
         assert!(
             !database_files_contain(app, &needle),
-            "`{needle}` ({}) is still in the files",
-            AGES[n].0
+            "`{needle}` ({}) is still in the files ({:?}); the purge said:\n{log}",
+            AGES[n].0,
+            files_containing(app, &needle)
         );
     }
 }
@@ -339,7 +352,7 @@ async fn the_server_purges_on_its_own() {
     while database_files_contain(&app, "p0@example.org") && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_purged_rows_leave_no_trace(&app);
+    assert_purged_rows_leave_no_trace(&app, "(the server's own purge: see its log)");
     drop(keeper);
     app.stop().await;
 }
