@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use joinform::config::{ConfigSource, Settings};
-use joinform::domain::{FormSchema, NewSubmission, RawForm, RawValue, Timestamp};
+use joinform::domain::{FormSchema, NewSubmission, RawForm, RawValue, SubmissionId, Timestamp};
 use joinform::store::outbox::{self, Attempt};
 use joinform::store::{Database, SubmissionRecord, submissions};
 use rusqlite::TransactionBehavior;
@@ -122,7 +122,7 @@ fn run() -> anyhow::Result<()> {
     let checkpointer = database.start_checkpointer()?;
 
     let mut totals = Totals::default();
-    let mut sent: Vec<String> = Vec::new();
+    let mut sent: Vec<SubmissionId> = Vec::new();
     let mut n = 0;
     let started = Instant::now();
     while n < warmup + total {
@@ -135,11 +135,11 @@ fn run() -> anyhow::Result<()> {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = Timestamp::now();
         for id in sent.drain(..) {
-            outbox::record_attempt(&transaction, &id, &Attempt::Sent, now)?;
+            outbox::record_attempt(&transaction, id, &Attempt::Sent, now)?;
         }
         for record in &records {
             submissions::admit(&transaction, record)?;
-            sent.push(record.id.to_string());
+            sent.push(record.id);
         }
         let admitted = Instant::now();
         transaction.commit()?;

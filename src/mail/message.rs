@@ -10,7 +10,7 @@ use lettre::Address;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, SinglePart};
 
-use crate::domain::{MemberEmail, MemberName, Timestamp};
+use crate::domain::{MemberEmail, MemberName};
 use crate::routing::Section;
 use crate::store::outbox::DueNotification;
 
@@ -90,16 +90,14 @@ pub fn notification(
         .subject(render(&template.subject, &values))
         .message_id(Some(due.message_id.clone()))
         .header(AutoSubmitted);
-    if let Some(received) = Timestamp::parse(&submission.created_at) {
-        builder = builder.date(received.to_system_time());
-    }
+    builder = builder.date(submission.created_at.to_system_time());
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }
     // Organisers read the country: its name in the mail's language, with the code.
-    let country = match templates.country_name(&section.language, &submission.country) {
+    let country = match templates.country_name(&section.language, submission.country) {
         Some(name) => format!("{name} ({})", submission.country),
-        None => submission.country.clone(),
+        None => submission.country.to_string(),
     };
     let text = body(due, section, template, &country, &values)?;
     builder
@@ -117,6 +115,7 @@ fn body(
     values: &[(&str, &str)],
 ) -> Result<String, BuildError> {
     let s = &due.submission;
+    let (id, received) = (s.id.to_string(), s.created_at.to_string());
     let labels = &template.labels;
     let consent = if s.consent { &labels.yes } else { &labels.no };
     let fields = [
@@ -137,10 +136,15 @@ fn body(
             .filter_map(|(label, value)| Some((label, value?)))
             .collect(),
         message: s.message.as_deref(),
-        extra: serde_json::from_str(&s.extra).unwrap_or_default(),
+        // Extra answers are stored as JSON strings (`ExtraValue`), one per field.
+        extra: s
+            .extra
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+            .collect(),
         trailer: [
-            (labels.submission_id.as_str(), s.id.as_str()),
-            (labels.received.as_str(), s.created_at.as_str()),
+            (labels.submission_id.as_str(), id.as_str()),
+            (labels.received.as_str(), received.as_str()),
             (labels.section.as_str(), section.name.as_str()),
         ],
         footer: &template.footer,
@@ -152,32 +156,34 @@ fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::LanguageTag;
-    use crate::store::outbox::StoredSubmission;
+    use crate::domain::{CountryCode, LanguageTag, SubmissionId, SubmissionStatus, Timestamp};
+    use crate::store::submissions::StoredSubmission;
 
     fn due(full: bool) -> DueNotification {
         DueNotification {
             message_id: "m@example.org".into(),
             section: "Norway".into(),
             attempts: 0,
-            queued_at: "2026-01-02T03:04:05Z".into(),
+            queued_at: Timestamp::parse("2026-01-02T03:04:05.000000Z").unwrap(),
             submission: StoredSubmission {
-                id: "01900000-0000-7000-8000-000000000000".into(),
-                created_at: "2026-01-02T03:04:05.123Z".into(),
+                id: SubmissionId::parse("01900000-0000-7000-8000-000000000000").unwrap(),
+                created_at: Timestamp::parse("2026-01-02T03:04:05.123000Z").unwrap(),
                 // A value that looks like a placeholder is shown as it is.
                 name: "Kari {section} Nordmann".into(),
                 email: "kari@example.org".into(),
-                country: "NO".into(),
+                country: CountryCode::parse("NO").unwrap(),
                 phone: full.then(|| "+47 22 33 44 55".into()),
                 city: full.then(|| "Tromsø".into()),
                 message: full.then(|| "Hei!\nJeg vil gjerne bli med.\n".into()),
                 language: full.then(|| "nb".into()),
                 consent: full,
                 extra: if full {
-                    r#"{"member_of":"Fagforbundet","a":"{x}"}"#.into()
+                    serde_json::from_str(r#"{"member_of":"Fagforbundet","a":"{x}"}"#).unwrap()
                 } else {
-                    "{}".into()
+                    serde_json::Map::new()
                 },
+                status: SubmissionStatus::Accepted,
+                section: "Norway".into(),
                 is_returning: full,
             },
         }
@@ -228,7 +234,7 @@ Other answers:
   member_of: Fagforbundet
 
 Submission id:           01900000-0000-7000-8000-000000000000
-Received (UTC):          2026-01-02T03:04:05.123Z
+Received (UTC):          2026-01-02T03:04:05.123000Z
 Section:                 Norway
 
 -- 
@@ -244,7 +250,7 @@ Country:                 Norway (NO)
 Consent to be contacted: no
 
 Submission id:           01900000-0000-7000-8000-000000000000
-Received (UTC):          2026-01-02T03:04:05.123Z
+Received (UTC):          2026-01-02T03:04:05.123000Z
 Section:                 Norway
 
 -- 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-use crate::domain::LanguageTag;
+use crate::domain::{CountryCode, LanguageTag};
 use crate::i18n::CountryNames;
 
 include!(concat!(env!("OUT_DIR"), "/mail_templates.rs"));
@@ -105,12 +105,12 @@ impl Templates {
     /// mail for `language` is written in (see [`Self::for_language`]), so a section
     /// without its own template reads English names in an English mail. `None` for a
     /// code that is not an assigned country.
-    pub fn country_name(&self, language: &LanguageTag, code: &str) -> Option<&str> {
+    pub fn country_name(&self, language: &LanguageTag, code: CountryCode) -> Option<&str> {
         let (shipped, _) = self.resolve(language)?;
         self.countries
             .list(shipped)
             .iter()
-            .find(|(country, _)| country.as_str() == code)
+            .find(|(country, _)| *country == code)
             .map(|(_, name)| name.as_str())
     }
 
@@ -246,12 +246,24 @@ mod tests {
     fn country_names_are_in_the_mails_language_with_english_as_fallback() {
         let templates = Templates::load().unwrap();
         let tag = |t: &str| LanguageTag::parse(t).unwrap().unwrap();
-        assert_eq!(templates.country_name(&tag("nb"), "NO"), Some("Norge"));
-        assert_eq!(templates.country_name(&tag("nb-NO"), "SE"), Some("Sverige"));
-        assert_eq!(templates.country_name(&tag("en"), "NO"), Some("Norway"));
+        let code = |c: &str| CountryCode::parse(c).unwrap();
+        assert_eq!(
+            templates.country_name(&tag("nb"), code("NO")),
+            Some("Norge")
+        );
+        assert_eq!(
+            templates.country_name(&tag("nb-NO"), code("SE")),
+            Some("Sverige")
+        );
+        assert_eq!(
+            templates.country_name(&tag("en"), code("NO")),
+            Some("Norway")
+        );
         // No Swedish template: the mail is English, and so are its country names.
-        assert_eq!(templates.country_name(&tag("sv"), "SE"), Some("Sweden"));
-        assert_eq!(templates.country_name(&tag("en"), "ZZ"), None);
+        assert_eq!(
+            templates.country_name(&tag("sv"), code("SE")),
+            Some("Sweden")
+        );
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl DeliveryWorker {
                 Attempt::Retry { .. } => DeliveryResult::Retry,
                 Attempt::Failed { .. } => DeliveryResult::Failed,
             });
-            attempts.push((notification.submission.id.clone(), attempt));
+            attempts.push((notification.submission.id, attempt));
         }
         let full_batch = attempts.len() == BATCH;
         if let Err(failure) = self.writer.record_attempts(attempts).await {
@@ -174,7 +174,7 @@ impl DeliveryWorker {
                 Attempt::Failed { error }
             }
             Err(DeliveryError::Transient(error)) => {
-                let queued = Timestamp::parse(&due.queued_at).unwrap_or(now);
+                let queued = due.queued_at;
                 if now.since(queued) >= self.policy.give_up_after {
                     tracing::error!(%error, "notification undelivered for too long: failed");
                     Attempt::Failed {

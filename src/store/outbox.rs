@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{SubmissionId, Timestamp};
 
-use super::submissions::SubmissionRecord;
+use super::submissions::{StoredSubmission, SubmissionRecord};
 use super::{Erasing, StoreError};
 
 /// Queues the notification of a submission being written in the same transaction.
@@ -14,10 +14,10 @@ pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Resu
          VALUES (?1, ?2, ?3, ?4, ?4)",
     )?;
     statement.execute(params![
-        record.id.to_string(),
+        record.id,
         record.section,
         record.message_id,
-        record.created_at.to_string(),
+        record.created_at,
     ])?;
     Ok(())
 }
@@ -25,68 +25,43 @@ pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Resu
 /// A pending notification with the submission it tells of, as stored.
 #[derive(Debug, Clone)]
 pub struct DueNotification {
+    /// `<unique@sender-domain>`, the same for every attempt.
     pub message_id: String,
+    /// The section's name, as routed when the submission was written.
     pub section: String,
+    /// Attempts made so far.
     pub attempts: u32,
-    pub queued_at: String,
+    /// When it was queued: the give-up clock counts from here.
+    pub queued_at: Timestamp,
     pub submission: StoredSubmission,
 }
 
-/// A submission as the database holds it. Its values passed validation when written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSubmission {
-    pub id: String,
-    pub created_at: String,
-    pub name: String,
-    pub email: String,
-    pub country: String,
-    pub phone: Option<String>,
-    pub city: Option<String>,
-    pub message: Option<String>,
-    pub language: Option<String>,
-    pub consent: bool,
-    pub extra: String,
-    /// The address signed up before, outside the duplicate window.
-    pub is_returning: bool,
-}
-
 /// Pending notifications whose time has come, oldest first.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
 pub fn due(
     connection: &Connection,
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<DueNotification>, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT o.message_id, o.section, o.attempts, o.created_at,
-                s.id, s.created_at, s.name, s.email, s.country, s.phone, s.city, s.message,
-                s.language, s.consent, s.extra, s.is_returning
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT o.message_id, o.section, o.attempts, o.created_at, {}
          FROM outbox o JOIN submissions s ON s.id = o.submission_id
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
          ORDER BY o.next_attempt_at
          LIMIT ?2",
-    )?;
+        StoredSubmission::COLUMNS
+    ))?;
     let rows = statement.query_map(
-        params![now.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)],
+        params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
         |row| {
             Ok(DueNotification {
                 message_id: row.get(0)?,
                 section: row.get(1)?,
                 attempts: row.get(2)?,
                 queued_at: row.get(3)?,
-                submission: StoredSubmission {
-                    id: row.get(4)?,
-                    created_at: row.get(5)?,
-                    name: row.get(6)?,
-                    email: row.get(7)?,
-                    country: row.get(8)?,
-                    phone: row.get(9)?,
-                    city: row.get(10)?,
-                    message: row.get(11)?,
-                    language: row.get(12)?,
-                    consent: row.get(13)?,
-                    extra: row.get(14)?,
-                    is_returning: row.get(15)?,
-                },
+                submission: StoredSubmission::from_row(row, 4)?,
             })
         },
     )?;
@@ -94,16 +69,18 @@ pub fn due(
 }
 
 /// When the next pending notification is due, if any is pending.
+///
+/// # Errors
+/// A failed query.
 pub fn next_due(connection: &Connection) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<String> = connection
+    Ok(connection
         .query_row(
             "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
             [],
             |row| row.get(0),
         )
         .optional()?
-        .flatten();
-    Ok(next.as_deref().and_then(Timestamp::parse))
+        .flatten())
 }
 
 /// What came of one delivery attempt.
@@ -125,7 +102,7 @@ pub enum Attempt {
 /// changes, so a retry command racing with the worker cannot undo a delivery.
 pub fn record_attempt(
     connection: &Connection,
-    submission_id: &str,
+    submission_id: SubmissionId,
     attempt: &Attempt,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -136,14 +113,14 @@ pub fn record_attempt(
                                    last_error = NULL
                  WHERE submission_id = ?1 AND state = 'pending'",
             )?
-            .execute(params![submission_id, now.to_string()])?,
+            .execute(params![submission_id, now])?,
         Attempt::Retry { at, error } => connection
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
                                    last_error = ?3
                  WHERE submission_id = ?1 AND state = 'pending'",
             )?
-            .execute(params![submission_id, at.to_string(), error])?,
+            .execute(params![submission_id, at, error])?,
         Attempt::Failed { error } => connection
             .prepare_cached(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2

@@ -1,8 +1,7 @@
 //! The `submissions` table.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ToSql, params};
 
-use rusqlite::types::Value as SqlValue;
 use serde_json::{Map, Value};
 
 use crate::domain::{
@@ -131,7 +130,7 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
             "INSERT INTO used_tokens (nonce, expires_at) VALUES (?1, ?2)
              ON CONFLICT (nonce) DO NOTHING",
         )?;
-        if statement.execute(params![token.nonce, token.expires_at.to_string()])? == 0 {
+        if statement.execute(params![token.nonce, token.expires_at])? == 0 {
             reasons.push(SpamReason::TokenReplayed);
         }
     }
@@ -153,8 +152,7 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
     let key = record.submission.email.key();
     let day_ago = record
         .created_at
-        .minus(std::time::Duration::from_secs(24 * 3600))
-        .to_string();
+        .minus(std::time::Duration::from_secs(24 * 3600));
     // One seek to the address's index entries and a walk over them (an address has
     // few) gives both the last day's count and the last accepted sign-up; the index
     // holds the status, so no row is read.
@@ -163,15 +161,12 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
                 max(created_at) FILTER (WHERE status = 'accepted')
          FROM submissions WHERE email_key = ?1",
     )?;
-    let (today, last_accepted): (i64, Option<String>) =
+    let (today, last_accepted): (i64, Option<Timestamp>) =
         statement.query_row(params![key, day_ago], |row| Ok((row.get(0)?, row.get(1)?)))?;
     if today >= i64::from(record.rules.per_email_per_day) {
         return Ok(Admission::OverDailyLimit);
     }
-    let window_start = record
-        .created_at
-        .minus(record.rules.duplicate_window)
-        .to_string();
+    let window_start = record.created_at.minus(record.rules.duplicate_window);
     match last_accepted {
         Some(last) if last > window_start => {
             insert(connection, record, SubmissionStatus::Duplicate, None, false)?;
@@ -194,10 +189,7 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
 
 /// Forgets used form tokens that have expired: an expired token is refused anyway.
 pub fn forget_expired_tokens(connection: &Connection, now: Timestamp) -> Result<usize, StoreError> {
-    Ok(connection.execute(
-        "DELETE FROM used_tokens WHERE expires_at < ?1",
-        [now.to_string()],
-    )?)
+    Ok(connection.execute("DELETE FROM used_tokens WHERE expires_at < ?1", [now])?)
 }
 
 /// Writes one row as decided.
@@ -223,18 +215,18 @@ fn insert(
                  ?18, ?19)",
     )?;
     statement.execute(params![
-        record.id.to_string(),
-        record.created_at.to_string(),
+        record.id,
+        record.created_at,
         s.name.as_str(),
         s.email.to_string(),
-        s.country.as_str(),
+        s.country,
         s.phone.as_ref().map(|p| p.as_str()),
         s.city.as_ref().map(|c| c.as_str()),
         s.message.as_ref().map(|m| m.as_str()),
         s.language.as_ref().map(|l| l.as_str()),
         s.consent.0,
         extra,
-        status.as_str(),
+        status,
         record.section,
         s.email.key(),
         spam_reasons,
@@ -291,8 +283,8 @@ pub fn erase_created_before(
     // id bound is time order (a little wider); `created_at` then decides exactly.
     let placeholders: Vec<String> = (3..=statuses.len() + 2).map(|n| format!("?{n}")).collect();
     let id_bound = SubmissionId::after(cutoff);
-    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&cutoff, &id_bound];
-    values.extend(statuses.iter().map(|status| status as &dyn rusqlite::ToSql));
+    let mut values: Vec<&dyn ToSql> = vec![&cutoff, &id_bound];
+    values.extend(statuses.iter().map(|status| status as &dyn ToSql));
     let deleted = connection.execute(
         &format!(
             "DELETE FROM submissions WHERE created_at < ?1 AND id < ?2 AND status IN ({})",
@@ -381,11 +373,11 @@ pub struct Selection<'a> {
     pub before_id: Option<SubmissionId>,
 }
 
-impl Selection<'_> {
+impl<'a> Selection<'a> {
     /// The `WHERE` condition and its parameters, numbered from `?1`.
-    fn condition(&self) -> (String, Vec<SqlValue>) {
+    fn condition(&self) -> (String, Vec<Box<dyn ToSql + 'a>>) {
         let mut conditions = Vec::new();
-        let mut values = Vec::new();
+        let mut values: Vec<Box<dyn ToSql + 'a>> = Vec::new();
         if let Some(sections) = self.sections {
             if sections.is_empty() {
                 // A scope with no section sees nothing, never everything.
@@ -393,37 +385,37 @@ impl Selection<'_> {
             }
             let mut alternatives = Vec::new();
             for section in sections {
-                values.push(SqlValue::Text(section.clone()));
+                values.push(Box::new(section.as_str()));
                 alternatives.push(format!("section = ?{}", values.len()));
             }
             conditions.push(format!("({})", alternatives.join(" OR ")));
         }
-        let mut add = |condition: &str, value: String| {
-            values.push(SqlValue::Text(value));
+        let mut add = |condition: &str, value: Box<dyn ToSql + 'a>| {
+            values.push(value);
             conditions.push(condition.replace('?', &format!("?{}", values.len())));
         };
         if let Some(country) = self.country {
-            add("country = ?", country.as_str().to_owned());
+            add("country = ?", Box::new(country));
         }
         if let Some(status) = self.status {
-            add("status = ?", status.as_str().to_owned());
+            add("status = ?", Box::new(status));
         }
         // A time range is also given as a range of ids, a little wider, so that it is a
         // range of the table's key (there is no index on `created_at`, which then
         // decides exactly).
         if let Some(since) = self.since {
-            add("created_at >= ?", since.to_string());
-            add("id >= ?", SubmissionId::at_or_before(since).to_string());
+            add("created_at >= ?", Box::new(since));
+            add("id >= ?", Box::new(SubmissionId::at_or_before(since)));
         }
         if let Some(until) = self.until {
-            add("created_at < ?", until.to_string());
-            add("id < ?", SubmissionId::after(until).to_string());
+            add("created_at < ?", Box::new(until));
+            add("id < ?", Box::new(SubmissionId::after(until)));
         }
         if let Some(after) = self.after_id {
-            add("id > ?", after.to_string());
+            add("id > ?", Box::new(after));
         }
         if let Some(before) = self.before_id {
-            add("id < ?", before.to_string());
+            add("id < ?", Box::new(before));
         }
         if conditions.is_empty() {
             ("1".to_owned(), values)

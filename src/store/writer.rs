@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::Timestamp;
+use crate::domain::{SubmissionId, Timestamp};
 
 use super::outbox::{self, Attempt};
 use super::quota::QuotaGuard;
@@ -74,7 +74,7 @@ enum Job {
     /// proves the database can take a sign-up.
     Probe(Reply),
     /// The delivery worker's results.
-    RecordAttempts(Vec<(String, Attempt)>, Reply),
+    RecordAttempts(Vec<(SubmissionId, Attempt)>, Reply),
     /// Administrative work (erasure, purge, audit rows) in a transaction of its own,
     /// after the batch it arrived with: its failure must not cost sign-ups their commit.
     Run(Task, Reply, tracing::Span),
@@ -139,7 +139,7 @@ impl Writer {
     /// Records what came of delivery attempts, by submission id.
     pub async fn record_attempts(
         &self,
-        attempts: Vec<(String, Attempt)>,
+        attempts: Vec<(SubmissionId, Attempt)>,
     ) -> Result<(), WriteFailure> {
         let (reply, done) = oneshot::channel();
         self.send(Job::RecordAttempts(attempts, reply)).await?;
@@ -318,7 +318,7 @@ fn commit(
             }
             Job::RecordAttempts(attempts, _) => {
                 for (submission_id, attempt) in attempts {
-                    outbox::record_attempt(&transaction, submission_id, attempt, now)?;
+                    outbox::record_attempt(&transaction, *submission_id, attempt, now)?;
                 }
             }
             Job::Probe(_) | Job::Run(..) | Job::Erase(..) | Job::Stop => {}
