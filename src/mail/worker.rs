@@ -108,11 +108,21 @@ impl DeliveryWorker {
             return Ok(None);
         }
         let mut attempts = Vec::with_capacity(due.len());
+        let mut handled = 0;
         for notification in &due {
             if *shutdown.borrow() {
                 break;
             }
             pace.wait().await;
+            handled += 1;
+            // The batch was read up to `BATCH` sends ago, seconds or minutes at a slow
+            // pace or server: a submission erased since (`forget`, `purge`) must not be
+            // sent now, and one another process put back or sent needs nothing.
+            let id = notification.submission.id;
+            if !self.read(move |c| outbox::still_pending(c, id)).await? {
+                tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
+                continue;
+            }
             let attempt = self.deliver(notification).await;
             self.metrics.delivery_attempt(match attempt {
                 Attempt::Sent => DeliveryResult::Sent,
@@ -121,7 +131,7 @@ impl DeliveryWorker {
             });
             attempts.push((notification.submission.id, attempt));
         }
-        let full_batch = attempts.len() == BATCH;
+        let full_batch = handled == BATCH;
         if let Err(failure) = self.writer.record_attempts(attempts).await {
             // The rows stay pending and are sent again: at-least-once delivery.
             tracing::error!(error = %failure, "cannot record delivery attempts");

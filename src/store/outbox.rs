@@ -68,6 +68,26 @@ pub fn due(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether the notification of `submission_id` is still waiting to be sent: not erased
+/// with its submission, not sent or failed meanwhile. The delivery worker asks just
+/// before each send.
+///
+/// # Errors
+/// A failed query.
+pub fn still_pending(
+    connection: &Connection,
+    submission_id: SubmissionId,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT 1 FROM outbox WHERE submission_id = ?1 AND state = 'pending'",
+            [submission_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// When the next pending notification is due, if any is pending.
 ///
 /// # Errors

@@ -544,3 +544,58 @@ async fn a_notification_undeliverable_past_give_up_after_is_failed() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_notification_erased_while_it_waits_its_turn_is_not_sent() {
+    let smtp = SmtpServer::start(normal()).await;
+    // One send a second: a notification read with its batch waits about a second for
+    // its turn, time enough to erase its submission meanwhile.
+    let app = spawn_app_with(|settings| {
+        use_smtp(settings, smtp.port());
+        settings.mail.max_per_second = 1;
+    })
+    .await;
+    created_id(
+        app.post_json(&submission("Anna", "anna@example.org", "NO"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        smtp.wait_for(1, WAIT).await.len(),
+        1,
+        "the first goes at once"
+    );
+    let erased = created_id(
+        app.post_json(&submission("Berit", "berit@example.org", "NO"))
+            .await,
+    )
+    .await;
+    created_id(
+        app.post_json(&submission("Cato", "cato@example.org", "NO"))
+            .await,
+    )
+    .await;
+    // Erased as `forget` would, well before its turn comes (a second after the first).
+    let connection = rusqlite::Connection::open(&app.db_path).unwrap();
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .unwrap();
+    connection
+        .execute("DELETE FROM submissions WHERE id = ?1", [&erased])
+        .unwrap();
+    smtp.wait_for(2, WAIT).await;
+    // Time for a third send, had there been one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let messages: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+        .collect();
+    assert_eq!(messages.len(), 2, "the erased one is not sent");
+    assert!(messages.iter().all(|m| !m.contains("berit@example.org")));
+    assert!(
+        messages[1].contains("cato@example.org"),
+        "the rest still goes"
+    );
+    app.stop().await;
+}
