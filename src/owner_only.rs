@@ -14,11 +14,20 @@ pub enum Existing {
 }
 
 /// Opens `path` for writing, created with mode 0600 on Unix (never widened by the
-/// umask). An existing file keeps its mode: `restrict` closes one left open.
+/// umask). A file that exists already ([`Existing::Truncate`]) is narrowed to 0600
+/// before anything is written to it, and a symbolic link is refused rather than
+/// followed: what is written must land in the file named, readable by its owner only.
 ///
 /// # Errors
-/// What opening fails with, `AlreadyExists` included under [`Existing::Refuse`].
+/// What opening fails with: `AlreadyExists` under [`Existing::Refuse`]; for a symbolic
+/// link, `InvalidInput` saying so.
 pub fn create(path: &Path, existing: Existing) -> std::io::Result<File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link: name the file itself",
+        ));
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     match existing {
@@ -29,8 +38,17 @@ pub fn create(path: &Path, existing: Existing) -> std::io::Result<File> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
+        // A link put in place after the check above still fails (ELOOP).
+        #[allow(clippy::cast_possible_wrap)]
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
-    options.open(path)
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 /// Takes the group's and others' permissions off `path` if it has any, with a warning

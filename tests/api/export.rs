@@ -3,9 +3,8 @@
 //! incremental exports move their checkpoint only when complete; every export is audited.
 
 use joinform::config::ExtraFieldSettings;
-use serde_json::{Value, json};
-
 use joinform::store::submissions::StoredSubmission;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, created_id, json_answer, spawn_app_with};
 use crate::operator_helpers::{
@@ -628,5 +627,47 @@ async fn the_language_is_the_highest_weighted_accept_language_entry() {
             "exported, for {accept_language}"
         );
     }
+    app.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_export_file_is_private_even_when_it_existed_and_never_a_symbolic_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let (app, _) = spawn_exporting_app().await;
+    created_id(app.post_json(&unicode_submissions()[0]).await).await;
+    let config = write_config(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let export_to = |path: &std::path::Path| {
+        let path = path.to_str().unwrap().to_owned();
+        let config = config.clone();
+        async move { run_cli(&config, &["export", "--output", &path], None).await }
+    };
+    // A file someone made readable by everyone is narrowed before the data goes in.
+    let existing = dir.path().join("contacts.csv");
+    std::fs::write(&existing, "old").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = export_to(&existing).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mode = std::fs::metadata(&existing).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "narrowed to its owner");
+    assert!(
+        std::fs::read_to_string(&existing)
+            .unwrap()
+            .starts_with("id,")
+    );
+    // A link is refused, not followed: the file it points to is left as it was.
+    let target = dir.path().join("shared.csv");
+    std::fs::write(&target, "someone else's").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let output = export_to(&link).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("symbolic link"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "someone else's");
     app.stop().await;
 }
