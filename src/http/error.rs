@@ -270,7 +270,7 @@ impl ErrorResponse {
         let (layout, negotiated) = match &self.page {
             Some(page) => (&*page.layout, page.language),
             None => {
-                fallback = Layout::from_settings(&FormSettings::default());
+                fallback = Layout::from_settings(&FormSettings::default(), &[]);
                 (&fallback, REFERENCE_LANGUAGE)
             }
         };
@@ -329,7 +329,7 @@ mod tests {
     /// Even a response built without its request is a whole page with the policy.
     #[test]
     fn every_error_page_is_a_translated_page_of_the_layout_with_its_policy() {
-        let policy = Layout::from_settings(&FormSettings::default())
+        let policy = Layout::from_settings(&FormSettings::default(), &[])
             .policy()
             .to_owned();
         for error in every_kind() {

@@ -181,7 +181,10 @@ impl FormPage {
     pub fn from_settings(settings: &Settings, schema: &FormSchema) -> Self {
         let form = &settings.form;
         Self {
-            layout: Arc::new(Layout::from_settings(form)),
+            layout: Arc::new(Layout::from_settings(
+                form,
+                &settings.server.allowed_origins,
+            )),
             countries: CountryNames::build(i18n::shipped()),
             title: form.title.clone(),
             intro: form.intro.clone(),

@@ -148,13 +148,14 @@ pub(super) struct Frame<'a> {
 }
 
 impl Layout {
-    /// The settings were checked when loaded.
-    pub fn from_settings(form: &FormSettings) -> Self {
+    /// The settings were checked when loaded. `frame_origins` (`server.allowed_origins`)
+    /// may show the pages in a frame, besides this server.
+    pub fn from_settings(form: &FormSettings, frame_origins: &[String]) -> Self {
         let style = format!(":root{{--a:{}}}{STYLE}", escape(&form.accent_color));
         Self {
             default_language: i18n::resolve(&form.default_language)
                 .unwrap_or(i18n::REFERENCE_LANGUAGE),
-            policy: content_security_policy(form, &style),
+            policy: content_security_policy(form, frame_origins, &style),
             style,
         }
     }
@@ -237,8 +238,11 @@ pub(super) fn direction(language: &str) -> &'static str {
 /// What the pages may load and where their form may go: their own inline style and
 /// script (by hash, so an injected one would not run), the logo, and nothing else.
 /// Frames only from this server: the pages have none, but the browser tests measure
-/// the page at phone widths inside one.
-fn content_security_policy(form: &FormSettings, style: &str) -> String {
+/// the page at phone widths inside one. Only this server and the organisation's own
+/// sites (`server.allowed_origins`) may frame the pages (`frame-ancestors`): a page
+/// elsewhere cannot lay the form under its own and trick a visitor into signing up
+/// (clickjacking), which here would reveal a political opinion.
+fn content_security_policy(form: &FormSettings, frame_origins: &[String], style: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
 
@@ -260,9 +264,15 @@ fn content_security_policy(form: &FormSettings, style: &str) -> String {
         form_action.push(' ');
         form_action.push_str(origin);
     }
+    let mut ancestors = "'self'".to_owned();
+    for origin in frame_origins {
+        ancestors.push(' ');
+        ancestors.push_str(origin);
+    }
     format!(
         "default-src 'none'; script-src {}; style-src {}; img-src {images}; \
-         connect-src 'self'; frame-src 'self'; form-action {form_action}; base-uri 'none'",
+         connect-src 'self'; frame-src 'self'; frame-ancestors {ancestors}; \
+         form-action {form_action}; base-uri 'none'",
         hash(SCRIPT),
         hash(style),
     )
@@ -381,7 +391,7 @@ mod tests {
 
     #[test]
     fn the_not_utf8_answer_is_translated_and_always_names_the_fix() {
-        let layout = Layout::from_settings(&FormSettings::default());
+        let layout = Layout::from_settings(&FormSettings::default(), &[]);
         let english = not_utf8_message(Texts::new("en"));
         for tag in i18n::shipped() {
             let texts = Texts::new(tag);
@@ -403,7 +413,7 @@ mod tests {
 
     #[test]
     fn error_pages_are_translated_and_show_the_way_back_after_a_client_error() {
-        let layout = Layout::from_settings(&FormSettings::default());
+        let layout = Layout::from_settings(&FormSettings::default(), &[]);
         let problems = [("email".to_owned(), "<bad>".to_owned())];
         let page = |language, status| {
             error_page(&layout, language, status, "error_unreadable", &problems).unwrap()
@@ -455,10 +465,11 @@ mod tests {
             success_url: "https://www.example.org/thanks?x=1".into(),
             ..Default::default()
         };
-        let policy = Layout::from_settings(&form).policy;
+        let policy = Layout::from_settings(&form, &["https://www.example.org".to_owned()]).policy;
         assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
         assert!(policy.contains("img-src 'self' https://cdn.example.org;"));
         assert!(policy.contains("form-action 'self' https://www.example.org;"));
+        assert!(policy.contains("frame-ancestors 'self' https://www.example.org;"));
         assert!(!policy.contains("unsafe"));
         assert_eq!(origin_of("/logo.png"), None);
         assert_eq!(

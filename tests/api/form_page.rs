@@ -569,6 +569,8 @@ async fn pages_carry_a_content_security_policy_that_allows_only_their_own_code()
             "{policy}"
         );
         assert!(!policy.contains("unsafe-inline"), "{policy}");
+        // No other site may frame the form (clickjacking): none is allowed here.
+        assert!(policy.contains("frame-ancestors 'self';"), "{policy}");
     }
     app.stop().await;
 }
