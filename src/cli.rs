@@ -181,6 +181,11 @@ pub enum DataCommandError {
     },
     #[error("that is not an address joinform would have stored")]
     InvalidAddress,
+    #[error(
+        "standard input holds {0} lines of text: give one address per run, so that each \
+         erasure is asked for and audited on its own (nothing was erased)"
+    )]
+    SeveralAddresses(usize),
     #[error("--since-last: the consumer name must be 1-64 letters, digits, _ . or -")]
     BadConsumer,
     #[error("the server secret")]
@@ -293,11 +298,15 @@ pub fn export(
 /// `forget EMAIL` (`-` reads it from standard input, keeping it out of shell history).
 pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandError> {
     let email = if email == "-" {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
+        // All of it: a second address must not be dropped unnoticed.
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .map_err(DataCommandError::Stdin)?;
-        line
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.len() > 1 {
+            return Err(DataCommandError::SeveralAddresses(lines.len()));
+        }
+        lines.first().copied().unwrap_or_default().to_owned()
     } else {
         email.to_owned()
     };

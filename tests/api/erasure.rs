@@ -154,6 +154,17 @@ async fn forget_from_the_command_line_erases_every_trace() {
     let app = spawn_app_with(keep_notifications_pending).await;
     let ids = post_ingrid_and_others(&app).await;
     let config = write_config(&app);
+    // Two addresses on standard input are refused whole: none is erased, rather than
+    // the second dropped unnoticed.
+    let two = format!("{ADDRESS}\nsomeone@example.org\n");
+    let output = run_cli(&config, &["forget", "-"], Some(&two)).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("one address per run"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(app.count(), 3, "nothing was erased");
     // `-`: the address comes from standard input, not the command line.
     let output = run_cli(&config, &["forget", "-"], Some(&format!("{ADDRESS}\n"))).await;
     assert!(output.status.success(), "{}", stderr(&output));
