@@ -179,6 +179,8 @@ pub enum DataCommandError {
         #[source]
         source: ExportError,
     },
+    #[error(transparent)]
+    Filter(#[from] crate::export::FilterError),
     #[error("that is not an address joinform would have stored")]
     InvalidAddress,
     #[error(
@@ -220,6 +222,7 @@ pub fn export(
     settings: &Settings,
     mut command: ExportCommand,
 ) -> Result<ExportSummary, DataCommandError> {
+    command.filter.check()?;
     let mut connection = open(settings)?;
     if let Some(consumer) = &command.since_last {
         let valid = (1..=64).contains(&consumer.len())

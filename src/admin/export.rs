@@ -148,7 +148,7 @@ fn filter_for(token: &AdminToken, query: &ExportQuery) -> Result<ExportFilter, A
         (Some(section), _) => Some(vec![section.clone()]),
         (None, scope) => scope.clone(),
     };
-    Ok(ExportFilter {
+    let filter = ExportFilter {
         sections,
         country: query.country.as_deref().map(parse_country).transpose()?,
         status: query.status.as_deref().unwrap_or("accepted").parse()?,
@@ -164,7 +164,9 @@ fn filter_for(token: &AdminToken, query: &ExportQuery) -> Result<ExportFilter, A
             .transpose()?,
         after_id: None,
         before_id: None,
-    })
+    };
+    filter.check()?;
+    Ok(filter)
 }
 
 /// The first format the client's Accept header names that we write; CSV otherwise.

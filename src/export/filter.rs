@@ -20,6 +20,8 @@ pub enum FilterError {
     BadStatus(String),
     #[error("`{0}` is not a format: csv, json or ndjson")]
     BadFormat(String),
+    #[error("the time range is empty: since ({since}) must be before until ({until})")]
+    EmptyRange { since: Timestamp, until: Timestamp },
 }
 
 /// Which verdicts an export includes. Accepted only by default: spam and duplicates
@@ -97,6 +99,20 @@ pub struct ExportFilter {
 }
 
 impl ExportFilter {
+    /// Refuses a filter that can select nothing by its own terms (`since` not before
+    /// `until`): most likely the two were swapped, and an empty export would hide it.
+    ///
+    /// # Errors
+    /// [`FilterError::EmptyRange`].
+    pub fn check(&self) -> Result<(), FilterError> {
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if since >= until => {
+                Err(FilterError::EmptyRange { since, until })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The rows of `submissions` this filter selects.
     pub fn selection(&self) -> Selection<'_> {
         Selection {

@@ -347,6 +347,18 @@ async fn filters_select_by_section_country_status_and_time() {
     let output = run_cli(&config, &["export", "--since", "yesterday"], None).await;
     assert!(!output.status.success());
     assert!(stderr(&output).contains("yesterday"), "{}", stderr(&output));
+    // A range that is empty by its own terms is most likely swapped: refused, not an
+    // empty export that looks like "nobody signed up".
+    for (since, until) in [("2026-12-01", "2026-11-01"), ("2026-11-01", "2026-10-31")] {
+        let args = ["export", "--since", since, "--until", until];
+        let output = run_cli(&config, &args, None).await;
+        assert!(!output.status.success(), "{since}..{until}");
+        assert!(
+            stderr(&output).contains("time range is empty"),
+            "{}",
+            stderr(&output)
+        );
+    }
 
     // The same filters over HTTP.
     let response = admin_get(&app, "/admin/submissions?section=Sweden&country=SE", &token).await;
@@ -363,6 +375,8 @@ async fn filters_select_by_section_country_status_and_time() {
     );
     let response = admin_get(&app, "/admin/submissions?since=soon", &token).await;
     assert_eq!(response.status(), 400);
+    let swapped = "/admin/submissions?since=2026-12-01&until=2026-11-01";
+    assert_eq!(admin_get(&app, swapped, &token).await.status(), 400);
     app.stop().await;
 }
 
