@@ -223,6 +223,12 @@ pub fn export(
     mut command: ExportCommand,
 ) -> Result<ExportSummary, DataCommandError> {
     command.filter.check()?;
+    let options = ExportOptions {
+        format: command.format,
+        excel: command.excel,
+        extra_columns: settings.form.extra_field_names(),
+    };
+    options.check()?;
     let mut connection = open(settings)?;
     if let Some(consumer) = &command.since_last {
         let valid = (1..=64).contains(&consumer.len())
@@ -245,11 +251,6 @@ pub fn export(
     let audit_id = audit::begin(&connection, audit::CLI_ACTOR, Action::Export, &details)
         .map_err(DataCommandError::AuditUnavailable)?;
 
-    let options = ExportOptions {
-        format: command.format,
-        excel: command.excel,
-        extra_columns: settings.form.extra_field_names(),
-    };
     let mut summary = ExportSummary::default();
     let outcome = match &command.output {
         Some(path) => {

@@ -58,6 +58,7 @@ pub(super) async fn submissions(
         excel: query.excel.unwrap_or(false),
         extra_columns: state.extra_columns.clone(),
     };
+    options.check()?;
 
     // The audit row comes first: an export that cannot be recorded does not happen.
     let mut details = filter.details();

@@ -20,6 +20,8 @@ pub enum FilterError {
     BadStatus(String),
     #[error("`{0}` is not a format: csv, json or ndjson")]
     BadFormat(String),
+    #[error("a byte-order mark for spreadsheets (excel) goes with the CSV format only")]
+    ExcelWithoutCsv,
     #[error("the time range is empty: since ({since}) must be before until ({until})")]
     EmptyRange { since: Timestamp, until: Timestamp },
 }

@@ -38,6 +38,19 @@ pub struct ExportOptions {
     pub extra_columns: Vec<String>,
 }
 
+impl ExportOptions {
+    /// Refuses options that cannot all be honoured, rather than ignore one.
+    ///
+    /// # Errors
+    /// [`FilterError::ExcelWithoutCsv`] for `excel` with JSON or NDJSON.
+    pub fn check(&self) -> Result<(), FilterError> {
+        if self.excel && self.format != ExportFormat::Csv {
+            return Err(FilterError::ExcelWithoutCsv);
+        }
+        Ok(())
+    }
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportSummary {

@@ -377,6 +377,16 @@ async fn filters_select_by_section_country_status_and_time() {
     assert_eq!(response.status(), 400);
     let swapped = "/admin/submissions?since=2026-12-01&until=2026-11-01";
     assert_eq!(admin_get(&app, swapped, &token).await.status(), 400);
+    // A byte-order mark for spreadsheets with JSON would be silently dropped: refused.
+    let output = run_cli(&config, &["export", "--format", "json", "--excel"], None).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("CSV format only"),
+        "{}",
+        stderr(&output)
+    );
+    let excel_json = "/admin/submissions?format=json&excel=true";
+    assert_eq!(admin_get(&app, excel_json, &token).await.status(), 400);
     app.stop().await;
 }
 
