@@ -3,7 +3,9 @@
 
 use icu_properties::props::{ExtendedPictographic, GeneralCategory, VariationSelector};
 use icu_properties::{CodePointMapData, CodePointSetData};
-use unicode_normalization::UnicodeNormalization;
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use super::FieldProblem;
 
@@ -71,6 +73,16 @@ fn is_edge_filler(c: char) -> bool {
     is_invisible(c) || (c.is_whitespace() && !is_forbidden(c))
 }
 
+/// `text` in NFC. Borrowed when the quick check says it already is (always so for
+/// ASCII, and for most typed text), so only text that needs composing pays for the
+/// decomposition and recomposition, which were about 4 % of a request's CPU.
+fn nfc(text: &str) -> Cow<'_, str> {
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(text),
+        IsNormalized::No | IsNormalized::Maybe => Cow::Owned(text.nfc().collect()),
+    }
+}
+
 /// The shared rule for one-line text: [edges trimmed](trim_edges), no forbidden
 /// characters, NFC, whitespace collapsed to single spaces, at most `max` characters.
 /// Empty after cleaning is `None`.
@@ -79,7 +91,7 @@ pub(crate) fn clean_single_line(raw: &str, max: usize) -> Result<Option<String>,
     if raw.chars().any(is_forbidden) {
         return Err(FieldProblem::ControlCharacters);
     }
-    let normalized: String = raw.nfc().collect();
+    let normalized = nfc(raw);
     let mut cleaned = String::with_capacity(normalized.len());
     for word in normalized.split_whitespace() {
         if !cleaned.is_empty() {
@@ -125,7 +137,7 @@ impl Message {
         if unified.chars().any(|c| c != '\n' && is_forbidden(c)) {
             return Err(FieldProblem::ControlCharacters);
         }
-        let normalized: String = unified.nfc().collect();
+        let normalized = nfc(unified);
         let trimmed = normalized.trim();
         if trimmed.is_empty() {
             return Ok(None);

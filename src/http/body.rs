@@ -344,23 +344,23 @@ pub fn decode_urlencoded_in(
     declared: Option<&'static Encoding>,
 ) -> Result<RawForm, BodyError> {
     let body = body.strip_prefix(BYTE_ORDER_MARK).unwrap_or(body);
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = body
+    let pairs: Vec<DecodedPair<'_>> = body
         .split(|&byte| byte == b'&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.iter().position(|&byte| byte == b'=') {
             Some(at) => (percent_decode(&pair[..at]), percent_decode(&pair[at + 1..])),
-            None => (percent_decode(pair), Vec::new()),
+            None => (percent_decode(pair), Cow::Borrowed(&[][..])),
         })
         .collect();
     let charset_fields = pairs
         .iter()
-        .filter(|(name, _)| name == CHARSET_FIELD.as_bytes())
-        .map(|(_, value)| value.as_slice());
+        .filter(|(name, _)| **name == *CHARSET_FIELD.as_bytes())
+        .map(|(_, value)| &**value);
     let encoding = form_encoding(declared, charset_fields)?;
     let page_language = || {
         pairs
             .iter()
-            .find(|(name, _)| name == LANGUAGE_FIELD.as_bytes())
+            .find(|(name, _)| **name == *LANGUAGE_FIELD.as_bytes())
             .and_then(|(_, value)| i18n::resolve(&String::from_utf8_lossy(value)))
     };
     let mut form = RawForm::default();
@@ -374,13 +374,47 @@ pub fn decode_urlencoded_in(
     Ok(form)
 }
 
-/// `+` is a space, then percent-decoding, to bytes in the form's encoding.
-fn percent_decode(encoded: &[u8]) -> Vec<u8> {
-    let with_spaces: Vec<u8> = encoded
-        .iter()
-        .map(|&byte| if byte == b'+' { b' ' } else { byte })
-        .collect();
-    percent_encoding::percent_decode(&with_spaces).collect()
+/// A name and its value, percent-decoded, borrowed from the body where nothing needed decoding.
+type DecodedPair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// `+` is a space, then percent-decoding, to bytes in the form's encoding: `%` and two
+/// hex digits is that byte, any other `%` stays as it is (as `percent_encoding` does).
+/// One pass, and no copy at all for the many names and values that need no decoding
+/// (two fresh vectors per name and per value were a measurable part of a request).
+fn percent_decode(encoded: &[u8]) -> Cow<'_, [u8]> {
+    if !encoded.iter().any(|&byte| byte == b'+' || byte == b'%') {
+        return Cow::Borrowed(encoded);
+    }
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'+' => decoded.push(b' '),
+            b'%' => match tail {
+                [high, low, after @ ..] => match (hex_digit(*high), hex_digit(*low)) {
+                    (Some(high), Some(low)) => {
+                        decoded.push(high << 4 | low);
+                        rest = after;
+                    }
+                    _ => decoded.push(b'%'),
+                },
+                _ => decoded.push(b'%'),
+            },
+            other => decoded.push(other),
+        }
+    }
+    Cow::Owned(decoded)
+}
+
+/// The value of one ASCII hex digit, either case.
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// The encoding a form was sent in: what its Content-Type and its [`CHARSET_FIELD`]
@@ -652,6 +686,33 @@ async fn decode_multipart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_agrees_with_the_percent_encoding_crate() {
+        // The crate's decoder after `+` became a space is what this replaced.
+        let cases: [&[u8]; 12] = [
+            b"",
+            b"plain",
+            b"Jane+Example",
+            b"j%40example.org",
+            b"%2B33612345678",
+            b"100%",
+            b"%4",
+            b"%zz%41",
+            b"%+41",
+            b"%%41",
+            b"a%C3%A9b%c3%a9",
+            b"%E2%80%8B+x+%",
+        ];
+        for case in cases {
+            let spaced: Vec<u8> = case
+                .iter()
+                .map(|&byte| if byte == b'+' { b' ' } else { byte })
+                .collect();
+            let expected: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            assert_eq!(&*percent_decode(case), expected.as_slice(), "{case:?}");
+        }
+    }
 
     #[test]
     fn decimal_references_become_their_characters() {

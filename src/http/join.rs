@@ -16,8 +16,8 @@ use super::negotiate;
 use super::request_log::LogOutcome;
 
 #[derive(Serialize)]
-struct Received {
-    id: String,
+struct Received<'a> {
+    id: &'a str,
     status: &'static str,
 }
 
@@ -107,9 +107,11 @@ pub async fn join(
         Admission::Spam { reasons, .. } => reason_codes(reasons),
         _ => String::new(),
     };
+    // Written once: the answer and the log line carry the same text.
+    let submission_id = id.to_string();
     let mut response = match mode {
         ResponseMode::Json => HttpResponse::Created().json(Received {
-            id: id.to_string(),
+            id: &submission_id,
             status: "received",
         }),
         ResponseMode::Html => {
@@ -123,7 +125,7 @@ pub async fn join(
     response.extensions_mut().insert(LogOutcome {
         outcome: admission.code(),
         reasons,
-        submission_id: id.to_string(),
+        submission_id,
         country: Some(record_country),
     });
     Ok(response)
