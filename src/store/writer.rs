@@ -200,26 +200,34 @@ impl Writer {
     }
 }
 
+/// Moves what is queued now into `batch`, up to [`MAX_BATCH`] jobs.
+fn take_queued(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, mut quota: Option<QuotaGuard>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
-    let mut under_load = false;
+    let mut last_size = 0_usize;
     let mut last_token_sweep = std::time::Instant::now();
     while !stopping {
         let Some(first) = queue.blocking_recv() else {
             break;
         };
         batch.push(first);
-        if under_load {
+        take_queued(&mut queue, &mut batch);
+        // Under load, wait for more only when what has queued already is well short of
+        // the last batch: a full queue commits at once instead of sleeping first.
+        if last_size > 1 && batch.len() < last_size / 2 {
             std::thread::sleep(GATHER_WINDOW);
+            take_queued(&mut queue, &mut batch);
         }
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        under_load = batch.len() > 1;
+        last_size = batch.len();
         stopping = batch.iter().any(|job| matches!(job, Job::Stop));
         if let Some(quota) = &mut quota {
             refuse_if_full(&connection, quota, &mut batch);
