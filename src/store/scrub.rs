@@ -46,6 +46,10 @@ pub fn erase<T>(
     Ok(value)
 }
 
+/// How long a deletion keeps trying to empty the WAL while other connections
+/// checkpoint.
+const TRUNCATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Gives free pages back to the file system (`auto_vacuum = INCREMENTAL`).
 fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
     // The pragma returns a row per page freed; stepping through them does the work.
@@ -56,10 +60,30 @@ fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
 }
 
 /// Copies the WAL into the database and empties it.
+///
+/// While another connection checkpoints (the server's checkpoint thread does, every
+/// 200 ms), SQLite answers BUSY at once without calling the busy handler
+/// (`sqlite3_wal_checkpoint_v2`: the checkpoint lock is not waited for), so the
+/// truncation is tried again for up to [`TRUNCATE_PATIENCE`]; readers are waited for by
+/// the busy handler inside each try.
 fn truncate_wal(connection: &Connection) {
-    let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-        row.get::<_, i64>(0)
-    });
+    let started = std::time::Instant::now();
+    let result = loop {
+        let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        });
+        let busy = match &result {
+            Ok(busy) => *busy != 0,
+            Err(rusqlite::Error::SqliteFailure(error, _)) => {
+                error.code == rusqlite::ErrorCode::DatabaseBusy
+            }
+            Err(_) => false,
+        };
+        if !busy || started.elapsed() >= TRUNCATE_PATIENCE {
+            break result;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     match result {
         Ok(0) => {}
         Ok(_) => tracing::warn!(
