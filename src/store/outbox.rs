@@ -275,5 +275,5 @@ pub fn erase_finished_before(
         "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?1",
         [cutoff],
     )?;
-    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    Ok(super::submissions::count(deleted))
 }

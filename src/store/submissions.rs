@@ -295,7 +295,8 @@ pub fn erase_created_before(
     Ok(count(deleted))
 }
 
-fn count(rows: usize) -> u64 {
+/// A count of rows SQLite reports, as the reports give it.
+pub(super) fn count(rows: usize) -> u64 {
     u64::try_from(rows).unwrap_or(u64::MAX)
 }
 
