@@ -1,4 +1,4 @@
--- joinform's whole schema at the current version (PRAGMA user_version = 4).
+-- joinform's whole schema at the current version (PRAGMA user_version = 5).
 -- A new database file gets this text as it is; an older file is upgraded step by step
 -- by the numbered upgrades in src/store/schema.rs. Keep both in step.
 
@@ -47,7 +47,19 @@ CREATE TABLE submissions (
     client_hash TEXT,
     -- The consent text exactly as the visitor saw it, and its language.
     consent_text TEXT,
-    consent_language TEXT
+    consent_language TEXT,
+    -- Columns from version 5 (follow-up). Where the organisers are with an accepted
+    -- sign-up: 'new' until someone marks it; NULL for duplicates and spam.
+    followup    TEXT CHECK (followup IS NULL OR followup = 'new' OR followup = 'contacted'
+                            OR followup = 'joined' OR followup = 'declined'
+                            OR followup = 'unreachable'),
+    -- When the follow-up state last changed (the sign-up's time while it is 'new'), and
+    -- who changed it: an admin token's name, 'link' or 'cli' (NULL while 'new').
+    followup_at TEXT,
+    followup_by TEXT,
+    -- The first time it left 'new': the time to first contact is measured to it, and
+    -- later changes keep it.
+    contacted_at TEXT
 ) STRICT, WITHOUT ROWID;
 
 -- The admission check (the address's sign-ups of the last day, its last accepted one)
@@ -55,19 +67,37 @@ CREATE TABLE submissions (
 -- alone, never the rows.
 CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at, status);
 
--- Notifications to a section's contacts, written in the same transaction as the
--- submission and sent by the delivery worker. The message is built when sent, from the
--- submission, so erasing a submission erases its unsent mail too.
+-- The sign-ups still open (not yet contacted, or contacted and not yet settled), by
+-- state and section, oldest first: section lists, reminders, digests and gauges read
+-- only this.
+CREATE INDEX submissions_open ON submissions (followup, section, created_at)
+    WHERE followup = 'new' OR followup = 'contacted';
+
+-- Mail to a section's contacts: notifications, written in the same transaction as the
+-- submission, and the follow-up's reminders, escalations and digests, which the
+-- scheduler queues. Every message is built when sent, from the data as it is then, so
+-- erasing a person erases them from every unsent mail too.
 CREATE TABLE outbox (
-    -- One notification per submission; erasing the submission erases it.
-    submission_id   TEXT PRIMARY KEY NOT NULL
-                    REFERENCES submissions (id) ON DELETE CASCADE,
+    -- A notification's id is its submission's id (erasing the submission deletes the
+    -- row in the same transaction); a reminder, escalation or digest has a
+    -- time-ordered id (UUID v7) of its own.
+    id              TEXT PRIMARY KEY NOT NULL,
+    -- Spelt with OR for the reason given at `submissions.status`.
+    kind            TEXT NOT NULL DEFAULT 'notification'
+                    CHECK (kind = 'notification' OR kind = 'reminder'
+                           OR kind = 'escalation' OR kind = 'digest'),
+    -- The section the mail is for (the fallback's name for an escalation).
     section         TEXT NOT NULL,
+    -- The UTC day (2026-11-30) a reminder or escalation is for, or the day or ISO week
+    -- (2026-W49) a digest is for; NULL for notifications. One row per kind, section
+    -- and period, whatever restarts or clocks do.
+    period          TEXT,
     -- Stable across retries, so a receiver can spot a duplicate delivery.
     message_id      TEXT NOT NULL,
-    -- Spelt with OR for the reason given at `submissions.status`.
+    -- 'cancelled': a reminder that had nobody left to remind of when its turn came.
     state           TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'),
+                    CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'
+                           OR state = 'cancelled'),
     attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     created_at      TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
@@ -77,6 +107,7 @@ CREATE TABLE outbox (
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period) WHERE period IS NOT NULL;
 
 -- Form tokens already used, so each is accepted once; a row is dropped once its token
 -- has expired anyway.
@@ -85,14 +116,14 @@ CREATE TABLE used_tokens (
     expires_at  TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 
--- Every export, erasure and purge, written before the data moves. Never holds a token
+-- Every export, erasure, purge and follow-up change, written before the data moves. Never holds a token
 -- or an address: erasure records a keyed hash of the address only.
 CREATE TABLE audit (
     id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
     -- The admin token's name, or 'cli'.
     actor       TEXT NOT NULL,
-    action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge')),
+    action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup')),
     -- Filters, counts and the like, as a JSON object.
     details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
     row_count   INTEGER,

@@ -135,16 +135,17 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxRep
     let counts = outbox::counts(&connection)?;
     report.push_str("outbox:\n");
     for (state, count) in counts {
-        let _ = writeln!(report, "  {:<8} {count}", state.as_str());
+        let _ = writeln!(report, "  {:<9} {count}", state.as_str());
     }
     let failed = outbox::failed(&connection)?;
     if !failed.is_empty() {
-        report.push_str("failed rows (submission id, section, attempts, queued at, last error):\n");
+        report.push_str("failed rows (id, kind, section, attempts, queued at, last error):\n");
         for row in failed {
             let _ = writeln!(
                 report,
-                "  {}\t{}\t{}\t{}\t{}",
-                row.submission_id,
+                "  {}\t{}\t{}\t{}\t{}\t{}",
+                row.id,
+                row.kind,
                 row.section,
                 row.attempts,
                 row.created_at,

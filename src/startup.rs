@@ -152,6 +152,7 @@ impl Application {
             policy: RetryPolicy::from_settings(&settings.mail),
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
+            scheduled: None,
         };
         let schema = settings.form.schema().with_control_fields(
             spam.fields()

@@ -4,6 +4,7 @@
 mod country;
 mod email;
 mod field;
+mod followup;
 mod id;
 mod language;
 mod name;
@@ -17,6 +18,7 @@ mod time;
 pub use country::CountryCode;
 pub use email::MemberEmail;
 pub use field::{FieldError, FieldName, FieldProblem, STANDARD_FIELDS, ValidationErrors};
+pub use followup::{BadMark, FollowupState, MailKind};
 pub use id::SubmissionId;
 pub use language::LanguageTag;
 pub use name::MemberName;

@@ -130,6 +130,8 @@ impl ExportFilter {
             until: self.until,
             after_id: self.after_id,
             before_id: self.before_id,
+            followup: None,
+            overdue_before: None,
         }
     }
 

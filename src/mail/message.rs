@@ -31,6 +31,9 @@ pub enum BuildError {
     Message(lettre::error::Error),
     #[error("the body cannot be rendered: {0}")]
     Body(askama::Error),
+    /// The data the mail is built from cannot be read now: the row is tried again.
+    #[error("the data cannot be read: {0}")]
+    Unreadable(String),
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.
@@ -156,7 +159,9 @@ fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CountryCode, LanguageTag, SubmissionId, SubmissionStatus, Timestamp};
+    use crate::domain::{
+        CountryCode, FollowupState, LanguageTag, SubmissionId, SubmissionStatus, Timestamp,
+    };
     use crate::store::submissions::StoredSubmission;
 
     fn due(full: bool) -> DueNotification {
@@ -185,6 +190,10 @@ mod tests {
                 status: SubmissionStatus::Accepted,
                 section: "Norway".into(),
                 is_returning: full,
+                followup: Some(FollowupState::New),
+                followup_at: None,
+                followup_by: None,
+                contacted_at: None,
             },
         }
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::Mailbox;
 use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
@@ -12,10 +13,10 @@ use crate::config::MailSettings;
 use crate::domain::Timestamp;
 use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
-use crate::store::outbox::{self, Attempt, DueNotification};
+use crate::store::outbox::{self, Attempt, DueMail, DueScheduled};
 use crate::store::{Database, StoreError, Writer};
 
-use super::message;
+use super::message::{self, BuildError};
 use super::templates::Templates;
 use super::transport::{DeliveryError, Mailer};
 
@@ -57,6 +58,25 @@ impl RetryPolicy {
     }
 }
 
+/// Builds the follow-up's mails (reminders, escalations, digests) from the data as it
+/// is when they are sent, so a person erased or marked meanwhile is in none of them.
+/// The follow-up service implements it; the worker only sends.
+pub trait ScheduledMail: Send + Sync + 'static {
+    /// The message for `due`, from `from`, or `None` when it has nothing left to say
+    /// (it is then recorded as cancelled, and nothing is sent).
+    ///
+    /// # Errors
+    /// [`BuildError::Unreadable`] when the data cannot be read now (the row is tried
+    /// again later); any other [`BuildError`] fails the row.
+    fn build(
+        &self,
+        connection: &Connection,
+        due: &DueScheduled,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError>;
+}
+
 /// What the worker needs; built at start-up.
 pub struct DeliveryWorker {
     pub database: Database,
@@ -69,6 +89,9 @@ pub struct DeliveryWorker {
     /// Signalled after a submission with a notification is committed.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Builds reminders, escalations and digests; `None` when follow-up is off (a row
+    /// of theirs left from before is then cancelled).
+    pub scheduled: Option<Arc<dyn ScheduledMail>>,
 }
 
 impl DeliveryWorker {
@@ -109,7 +132,7 @@ impl DeliveryWorker {
         }
         let mut attempts = Vec::with_capacity(due.len());
         let mut handled = 0;
-        for notification in &due {
+        for mail in &due {
             if *shutdown.borrow() {
                 break;
             }
@@ -118,18 +141,22 @@ impl DeliveryWorker {
             // The batch was read up to `BATCH` sends ago, seconds or minutes at a slow
             // pace or server: a submission erased since (`forget`, `purge`) must not be
             // sent now, and one another process put back or sent needs nothing.
-            let id = notification.submission.id;
+            let id = mail.id();
             if !self.read(move |c| outbox::still_pending(c, id)).await? {
                 tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
                 continue;
             }
-            let attempt = self.deliver(notification).await;
-            self.metrics.delivery_attempt(match attempt {
-                Attempt::Sent => DeliveryResult::Sent,
-                Attempt::Retry { .. } => DeliveryResult::Retry,
-                Attempt::Failed { .. } => DeliveryResult::Failed,
-            });
-            attempts.push((notification.submission.id, attempt));
+            let attempt = self.deliver(mail).await;
+            let result = match attempt {
+                Attempt::Sent => Some(DeliveryResult::Sent),
+                Attempt::Retry { .. } => Some(DeliveryResult::Retry),
+                Attempt::Failed { .. } => Some(DeliveryResult::Failed),
+                Attempt::Cancelled => None,
+            };
+            if let Some(result) = result {
+                self.metrics.delivery_attempt(result);
+            }
+            attempts.push((id, attempt));
         }
         let full_batch = handled == BATCH;
         if let Err(failure) = self.writer.record_attempts(attempts).await {
@@ -149,22 +176,42 @@ impl DeliveryWorker {
         }
     }
 
-    async fn deliver(&self, due: &DueNotification) -> Attempt {
-        let section = match self.routing.by_name(&due.section) {
+    async fn deliver(&self, due: &DueMail) -> Attempt {
+        let section = match self.routing.by_name(due.section()) {
             Some(section) => section,
             None => {
-                tracing::warn!(id = %due.submission.id, section = %due.section,
+                tracing::warn!(id = %due.id(), section = %due.section(),
                     "the section is no longer configured: sending to the fallback");
                 self.routing.fallback()
             }
         };
-        let attempts = due.attempts + 1;
-        let span = tracing::info_span!("deliver", id = %due.submission.id, section = %section.name, attempts);
+        let attempts = due.attempts() + 1;
+        let span = tracing::info_span!("deliver", id = %due.id(), kind = %due.kind(),
+            section = %section.name, attempts);
+        let built = match due {
+            DueMail::Notification(notification) => span.in_scope(|| {
+                message::notification(notification, section, &self.from, &self.templates).map(Some)
+            }),
+            DueMail::Scheduled(scheduled) => self.build_scheduled(scheduled).await,
+        };
         let _entered = span.enter();
-        let message = match message::notification(due, section, &self.from, &self.templates) {
-            Ok(message) => message,
+        let message = match built {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tracing::info!("nothing left to say: cancelled");
+                return Attempt::Cancelled;
+            }
+            Err(BuildError::Unreadable(error)) => {
+                let delay = self.policy.delay(attempts);
+                tracing::warn!(%error, retry_in_seconds = delay.as_secs(),
+                    "mail cannot be built now: will retry");
+                return Attempt::Retry {
+                    at: Timestamp::now().plus(delay),
+                    error,
+                };
+            }
             Err(error) => {
-                tracing::error!(%error, "notification cannot be built: failed");
+                tracing::error!(%error, "mail cannot be built: failed");
                 return Attempt::Failed {
                     error: error.to_string(),
                 };
@@ -176,23 +223,23 @@ impl DeliveryWorker {
         let now = Timestamp::now();
         match result {
             Ok(()) => {
-                tracing::info!("notification sent");
+                tracing::info!("mail sent");
                 Attempt::Sent
             }
             Err(DeliveryError::Permanent(error)) => {
-                tracing::error!(%error, "notification refused permanently: failed");
+                tracing::error!(%error, "mail refused permanently: failed");
                 Attempt::Failed { error }
             }
             Err(DeliveryError::Transient(error)) => {
-                let queued = due.queued_at;
+                let queued = due.queued_at();
                 if now.since(queued) >= self.policy.give_up_after {
-                    tracing::error!(%error, "notification undelivered for too long: failed");
+                    tracing::error!(%error, "mail undelivered for too long: failed");
                     Attempt::Failed {
                         error: format!("gave up after {attempts} attempts: {error}"),
                     }
                 } else {
                     let delay = self.policy.delay(attempts);
-                    tracing::warn!(%error, retry_in_seconds = delay.as_secs(), "notification not sent: will retry");
+                    tracing::warn!(%error, retry_in_seconds = delay.as_secs(), "mail not sent: will retry");
                     Attempt::Retry {
                         at: now.plus(delay),
                         error,
@@ -200,6 +247,24 @@ impl DeliveryWorker {
                 }
             }
         }
+    }
+
+    /// A reminder, escalation or digest, built on a read connection from the data as
+    /// it is now; `Ok(None)` when follow-up is off or it has nothing to say.
+    async fn build_scheduled(&self, due: &DueScheduled) -> Result<Option<Message>, BuildError> {
+        let Some(builder) = self.scheduled.clone() else {
+            return Ok(None);
+        };
+        let (due, from) = (due.clone(), self.from.clone());
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = database
+                .connect()
+                .map_err(|error| BuildError::Unreadable(error.to_string()))?;
+            builder.build(&connection, &due, &from, Timestamp::now())
+        })
+        .await
+        .map_err(|_| BuildError::Unreadable("the build task stopped".to_owned()))?
     }
 
     /// Runs a read off the async threads on a connection of its own, opened and

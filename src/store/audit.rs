@@ -1,4 +1,5 @@
-//! The `audit` table: every export, erasure and purge, written before any data moves.
+//! The `audit` table: every export, erasure, purge and follow-up change, written before
+//! any data moves.
 //! Rows never hold a token or an address; erasures hold a keyed hash of the address.
 
 use rusqlite::{Connection, params};
@@ -19,10 +20,12 @@ pub enum Action {
     Export,
     Forget,
     Purge,
+    /// A sign-up's follow-up state changed.
+    Followup,
 }
 
 impl Action {
-    /// The code: `export`, `forget` or `purge`.
+    /// The code: `export`, `forget`, `purge` or `followup`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

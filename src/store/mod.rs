@@ -5,6 +5,7 @@ pub mod audit;
 mod checkpoint;
 mod error;
 pub mod export_cursors;
+pub mod followup;
 pub mod outbox;
 mod quota;
 pub mod schema;

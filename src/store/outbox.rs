@@ -1,8 +1,13 @@
-//! The `outbox` table: notifications waiting to be sent, sent, or given up on.
+//! The `outbox` table: mails waiting to be sent, sent, or given up on. A notification
+//! tells a section of one sign-up; reminders, escalations and digests are queued by the
+//! follow-up scheduler, one per kind, section and period.
+//!
+//! Rows are keyed by a UUID v7 ([`SubmissionId`]'s form): a notification's is its
+//! submission's, any other mail gets a fresh one.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::domain::{SubmissionId, Timestamp};
+use crate::domain::{MailKind, SubmissionId, Timestamp};
 
 use super::submissions::{StoredSubmission, SubmissionRecord};
 use super::{Erasing, StoreError};
@@ -10,7 +15,7 @@ use super::{Erasing, StoreError};
 /// Queues the notification of a submission being written in the same transaction.
 pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(
-        "INSERT INTO outbox (submission_id, section, message_id, created_at, next_attempt_at)
+        "INSERT INTO outbox (id, section, message_id, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
     )?;
     statement.execute(params![
@@ -36,7 +41,74 @@ pub struct DueNotification {
     pub submission: StoredSubmission,
 }
 
-/// Pending notifications whose time has come, oldest first.
+/// A pending reminder, escalation or digest. What it says is read from the data when
+/// it is built, just before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueScheduled {
+    /// The row's own id.
+    pub id: SubmissionId,
+    /// Never [`MailKind::Notification`].
+    pub kind: MailKind,
+    /// The section it is for (the fallback's name for an escalation).
+    pub section: String,
+    /// The UTC day (`2026-11-30`) or ISO week (`2026-W49`) it is for.
+    pub period: String,
+    /// `<unique@sender-domain>`, the same for every attempt.
+    pub message_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued: the give-up clock counts from here.
+    pub queued_at: Timestamp,
+}
+
+/// A pending row whose time has come.
+#[derive(Debug, Clone)]
+pub enum DueMail {
+    Notification(Box<DueNotification>),
+    Scheduled(DueScheduled),
+}
+
+impl DueMail {
+    /// The row's id: for a notification, its submission's.
+    pub fn id(&self) -> SubmissionId {
+        match self {
+            Self::Notification(due) => due.submission.id,
+            Self::Scheduled(due) => due.id,
+        }
+    }
+
+    pub fn kind(&self) -> MailKind {
+        match self {
+            Self::Notification(_) => MailKind::Notification,
+            Self::Scheduled(due) => due.kind,
+        }
+    }
+
+    pub fn section(&self) -> &str {
+        match self {
+            Self::Notification(due) => &due.section,
+            Self::Scheduled(due) => &due.section,
+        }
+    }
+
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Notification(due) => due.attempts,
+            Self::Scheduled(due) => due.attempts,
+        }
+    }
+
+    /// When it was queued: the give-up clock counts from here.
+    pub fn queued_at(&self) -> Timestamp {
+        match self {
+            Self::Notification(due) => due.queued_at,
+            Self::Scheduled(due) => due.queued_at,
+        }
+    }
+}
+
+/// Pending rows whose time has come, oldest first. A notification whose submission is
+/// gone (it cannot be: erasure deletes both) is left out.
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
@@ -44,10 +116,11 @@ pub fn due(
     connection: &Connection,
     now: Timestamp,
     limit: usize,
-) -> Result<Vec<DueNotification>, StoreError> {
+) -> Result<Vec<DueMail>, StoreError> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT o.message_id, o.section, o.attempts, o.created_at, {}
-         FROM outbox o JOIN submissions s ON s.id = o.submission_id
+        "SELECT o.id, o.kind, o.section, o.period, o.message_id, o.attempts, o.created_at,
+                s.id IS NOT NULL, {}
+         FROM outbox o LEFT JOIN submissions s ON o.kind = 'notification' AND s.id = o.id
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
          ORDER BY o.next_attempt_at
          LIMIT ?2",
@@ -56,32 +129,103 @@ pub fn due(
     let rows = statement.query_map(
         params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
         |row| {
-            Ok(DueNotification {
-                message_id: row.get(0)?,
-                section: row.get(1)?,
-                attempts: row.get(2)?,
-                queued_at: row.get(3)?,
-                submission: StoredSubmission::from_row(row, 4)?,
+            let kind: MailKind = row.get(1)?;
+            let has_submission: bool = row.get(7)?;
+            Ok(match kind {
+                MailKind::Notification if has_submission => {
+                    Some(DueMail::Notification(Box::new(DueNotification {
+                        message_id: row.get(4)?,
+                        section: row.get(2)?,
+                        attempts: row.get(5)?,
+                        queued_at: row.get(6)?,
+                        submission: StoredSubmission::from_row(row, 8)?,
+                    })))
+                }
+                MailKind::Notification => None,
+                kind => Some(DueMail::Scheduled(DueScheduled {
+                    id: row.get(0)?,
+                    kind,
+                    section: row.get(2)?,
+                    period: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    message_id: row.get(4)?,
+                    attempts: row.get(5)?,
+                    queued_at: row.get(6)?,
+                })),
             })
         },
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut due = Vec::new();
+    for row in rows {
+        due.extend(row?);
+    }
+    Ok(due)
 }
 
-/// Whether the notification of `submission_id` is still waiting to be sent: not erased
-/// with its submission, not sent or failed meanwhile. The delivery worker asks just
-/// before each send.
+/// Queues a reminder, escalation or digest for `section` and `period`, due now, unless
+/// one of that kind, section and period was queued before (whatever became of it).
+/// Returns whether it was queued. `message_domain` is the sender's domain, for the
+/// Message-ID.
+///
+/// # Errors
+/// A failed statement.
+pub fn schedule(
+    connection: &Connection,
+    kind: MailKind,
+    section: &str,
+    period: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let id = SubmissionId::generate();
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO outbox (id, kind, section, period, message_id, created_at,
+                                 next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (kind, section, period) WHERE period IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            id,
+            kind,
+            section,
+            period,
+            format!("<{id}@{message_domain}>"),
+            now
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// When a mail of `kind` for `section` was last sent, if ever (as far as retention
+/// keeps rows): a digest covers what happened since the one before.
 ///
 /// # Errors
 /// A failed query.
-pub fn still_pending(
+pub fn last_sent(
     connection: &Connection,
-    submission_id: SubmissionId,
-) -> Result<bool, StoreError> {
+    kind: MailKind,
+    section: &str,
+) -> Result<Option<Timestamp>, StoreError> {
     Ok(connection
         .query_row(
-            "SELECT 1 FROM outbox WHERE submission_id = ?1 AND state = 'pending'",
-            [submission_id],
+            "SELECT max(sent_at) FROM outbox WHERE kind = ?1 AND section = ?2 AND state = 'sent'",
+            params![kind, section],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Whether the row `id` is still waiting to be sent: not erased (a notification, with
+/// its submission), not sent or failed meanwhile. The delivery worker asks just before
+/// each send.
+///
+/// # Errors
+/// A failed query.
+pub fn still_pending(connection: &Connection, id: SubmissionId) -> Result<bool, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT 1 FROM outbox WHERE id = ?1 AND state = 'pending'",
+            [id],
             |_| Ok(()),
         )
         .optional()?
@@ -116,13 +260,20 @@ pub enum Attempt {
     Failed {
         error: String,
     },
+    /// Nothing left to send when its turn came (a reminder whose sign-ups were all
+    /// marked meanwhile): no attempt was made.
+    Cancelled,
 }
 
-/// Records an attempt's outcome; the caller owns the transaction. Only a pending row
-/// changes, so a retry command racing with the worker cannot undo a delivery.
+/// Records an attempt's outcome for the row `id`; the caller owns the transaction. Only
+/// a pending row changes, so a retry command racing with the worker cannot undo a
+/// delivery.
+///
+/// # Errors
+/// A failed statement.
 pub fn record_attempt(
     connection: &Connection,
-    submission_id: SubmissionId,
+    id: SubmissionId,
     attempt: &Attempt,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -131,22 +282,28 @@ pub fn record_attempt(
             .prepare_cached(
                 "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
                                    last_error = NULL
-                 WHERE submission_id = ?1 AND state = 'pending'",
+                 WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![submission_id, now])?,
+            .execute(params![id, now])?,
         Attempt::Retry { at, error } => connection
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
                                    last_error = ?3
-                 WHERE submission_id = ?1 AND state = 'pending'",
+                 WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![submission_id, at, error])?,
+            .execute(params![id, at, error])?,
         Attempt::Failed { error } => connection
             .prepare_cached(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE submission_id = ?1 AND state = 'pending'",
+                 WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![submission_id, error])?,
+            .execute(params![id, error])?,
+        Attempt::Cancelled => connection
+            .prepare_cached(
+                "UPDATE outbox SET state = 'cancelled', sent_at = NULL, last_error = NULL
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id])?,
     };
     Ok(())
 }
@@ -162,10 +319,12 @@ pub enum DeliveryState {
     Sent,
     /// Given up on; `joinform outbox retry` puts it back to pending.
     Failed,
+    /// A reminder with nobody left to remind of when its turn came: not sent.
+    Cancelled,
 }
 
 impl DeliveryState {
-    /// `pending`, `sent` or `failed`.
+    /// `pending`, `sent`, `failed` or `cancelled`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -195,8 +354,10 @@ pub fn counts(connection: &Connection) -> Result<Vec<(DeliveryState, i64)>, Stor
 
 /// A failed row, without personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedNotification {
-    pub submission_id: SubmissionId,
+pub struct FailedMail {
+    /// The row's id: a notification's is its submission's.
+    pub id: SubmissionId,
+    pub kind: MailKind,
     pub section: String,
     pub attempts: u32,
     /// When it was queued (or last put back by a retry).
@@ -204,18 +365,23 @@ pub struct FailedNotification {
     pub last_error: Option<String>,
 }
 
-pub fn failed(connection: &Connection) -> Result<Vec<FailedNotification>, StoreError> {
+/// Every failed row, oldest first.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn failed(connection: &Connection) -> Result<Vec<FailedMail>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT submission_id, section, attempts, created_at, last_error FROM outbox
+        "SELECT id, kind, section, attempts, created_at, last_error FROM outbox
          WHERE state = 'failed' ORDER BY created_at",
     )?;
     let rows = statement.query_map([], |row| {
-        Ok(FailedNotification {
-            submission_id: row.get(0)?,
-            section: row.get(1)?,
-            attempts: row.get(2)?,
-            created_at: row.get(3)?,
-            last_error: row.get(4)?,
+        Ok(FailedMail {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            section: row.get(2)?,
+            attempts: row.get(3)?,
+            created_at: row.get(4)?,
+            last_error: row.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -250,7 +416,7 @@ pub fn retry_failed(
         let mut statement = connection.prepare(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                                created_at = ?1
-             WHERE state = 'failed' AND submission_id = ?2",
+             WHERE state = 'failed' AND id = ?2",
         )?;
         for id in ids {
             match statement.execute(params![now, id])? {
@@ -262,7 +428,7 @@ pub fn retry_failed(
     Ok(retried)
 }
 
-/// Deletes delivered and failed notifications queued before `cutoff` (retention).
+/// Deletes delivered, failed and cancelled mails queued before `cutoff` (retention).
 /// Returns how many rows went.
 ///
 /// # Errors
@@ -272,7 +438,7 @@ pub fn erase_finished_before(
     cutoff: Timestamp,
 ) -> Result<u64, StoreError> {
     let deleted = connection.execute(
-        "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?1",
+        "DELETE FROM outbox WHERE state <> 'pending' AND created_at < ?1",
         [cutoff],
     )?;
     Ok(super::submissions::count(deleted))

@@ -14,7 +14,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -160,6 +160,66 @@ const UPGRADES: &[&str] = &[
      DROP TABLE outbox;
      ALTER TABLE outbox_v4 RENAME TO outbox;
      CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';",
+    // 4 → 5: follow-up (issue 15). Accepted sign-ups start as 'new' at their sign-up
+    // time. The outbox holds mails of several kinds: its key becomes `id` (a
+    // notification's is its submission's), with `kind` and `period`; its foreign key
+    // goes (a digest has no submission), so erasure deletes notifications itself. The
+    // audit trail gains the 'followup' action. Tables whose checks or keys change are
+    // copied to new ones, as in 3 → 4.
+    "ALTER TABLE submissions ADD COLUMN followup TEXT
+         CHECK (followup IS NULL OR followup = 'new' OR followup = 'contacted'
+                OR followup = 'joined' OR followup = 'declined'
+                OR followup = 'unreachable');
+     ALTER TABLE submissions ADD COLUMN followup_at TEXT;
+     ALTER TABLE submissions ADD COLUMN followup_by TEXT;
+     ALTER TABLE submissions ADD COLUMN contacted_at TEXT;
+     UPDATE submissions SET followup = 'new', followup_at = created_at
+         WHERE status = 'accepted';
+     CREATE INDEX submissions_open ON submissions (followup, section, created_at)
+         WHERE followup = 'new' OR followup = 'contacted';
+
+     CREATE TABLE outbox_v5 (
+         id              TEXT PRIMARY KEY NOT NULL,
+         kind            TEXT NOT NULL DEFAULT 'notification'
+                         CHECK (kind = 'notification' OR kind = 'reminder'
+                                OR kind = 'escalation' OR kind = 'digest'),
+         section         TEXT NOT NULL,
+         period          TEXT,
+         message_id      TEXT NOT NULL,
+         state           TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'
+                                OR state = 'cancelled'),
+         attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+         created_at      TEXT NOT NULL,
+         next_attempt_at TEXT NOT NULL,
+         sent_at         TEXT,
+         last_error      TEXT
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO outbox_v5 (id, kind, section, period, message_id, state, attempts,
+                            created_at, next_attempt_at, sent_at, last_error)
+         SELECT submission_id, 'notification', section, NULL, message_id, state, attempts,
+                created_at, next_attempt_at, sent_at, last_error
+         FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v5 RENAME TO outbox;
+     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+     CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period)
+         WHERE period IS NOT NULL;
+
+     CREATE TABLE audit_v5 (
+         id          INTEGER PRIMARY KEY,
+         at          TEXT NOT NULL,
+         actor       TEXT NOT NULL,
+         action      TEXT NOT NULL
+                     CHECK (action IN ('export', 'forget', 'purge', 'followup')),
+         details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+         row_count   INTEGER,
+         completed_at TEXT
+     ) STRICT;
+     INSERT INTO audit_v5 (id, at, actor, action, details, row_count, completed_at)
+         SELECT id, at, actor, action, details, row_count, completed_at FROM audit;
+     DROP TABLE audit;
+     ALTER TABLE audit_v5 RENAME TO audit;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

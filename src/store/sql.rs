@@ -15,7 +15,9 @@
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
-use crate::domain::{CountryCode, SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{
+    CountryCode, FollowupState, MailKind, SubmissionId, SubmissionStatus, Timestamp,
+};
 
 /// A column value that is text but not one this type writes.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,8 @@ macro_rules! sql_code {
 
 sql_code!(
     SubmissionStatus => "submission status",
+    FollowupState => "follow-up state",
+    MailKind => "mail kind",
     super::audit::Action => "audit action",
     super::outbox::DeliveryState => "delivery state",
 );

@@ -5,7 +5,8 @@ use rusqlite::{Connection, ToSql, params};
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    CountryCode, NewSubmission, SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
+    CountryCode, FollowupState, MailKind, NewSubmission, SpamReason, SubmissionId,
+    SubmissionStatus, Timestamp, TokenNonce,
 };
 
 use super::{Erasing, StoreError};
@@ -210,10 +211,13 @@ fn insert(
         "INSERT INTO submissions (id, created_at, name, email, country, phone, city, message,
                                   language, consent, extra, status, section, email_key,
                                   spam_reasons, is_returning, client_hash, consent_text,
-                                  consent_language)
+                                  consent_language, followup, followup_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19)",
+                 ?18, ?19, ?20, ?21)",
     )?;
+    // Only an accepted sign-up is followed up: it starts `new` at its sign-up time.
+    let followup = (status == SubmissionStatus::Accepted).then_some(FollowupState::New);
+    let followup_at = followup.map(|_| record.created_at);
     statement.execute(params![
         record.id,
         record.created_at,
@@ -234,6 +238,8 @@ fn insert(
         record.client_hash,
         consent_text,
         consent_language,
+        followup,
+        followup_at,
     ])?;
     Ok(())
 }
@@ -247,17 +253,23 @@ pub struct AddressErased {
     pub unsent_notifications: u64,
 }
 
-/// Deletes every submission whose `email_key` is `key`, and with them (`ON DELETE
-/// CASCADE`) their notifications.
+/// Deletes every submission whose `email_key` is `key`, and their notifications. Their
+/// reminders and digests are built when sent, from what is stored then: erased people
+/// are in none of them.
 ///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
 pub fn erase_address(connection: &Erasing<'_>, key: &str) -> Result<AddressErased, StoreError> {
     let unsent: i64 = connection.query_row(
-        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.submission_id
-         WHERE s.email_key = ?1 AND o.state = 'pending'",
-        [key],
+        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.id
+         WHERE s.email_key = ?1 AND o.kind = ?2 AND o.state = 'pending'",
+        params![key, MailKind::Notification],
         |row| row.get(0),
+    )?;
+    connection.execute(
+        "DELETE FROM outbox WHERE kind = ?2
+         AND id IN (SELECT id FROM submissions WHERE email_key = ?1)",
+        params![key, MailKind::Notification],
     )?;
     let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
     Ok(AddressErased {
@@ -267,7 +279,7 @@ pub fn erase_address(connection: &Erasing<'_>, key: &str) -> Result<AddressErase
 }
 
 /// Deletes the submissions of the given statuses created before `cutoff` (retention),
-/// with their notifications. Returns how many rows went.
+/// with their notifications. Returns how many submissions went.
 ///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
@@ -285,11 +297,19 @@ pub fn erase_created_before(
     let id_bound = SubmissionId::after(cutoff);
     let mut values: Vec<&dyn ToSql> = vec![&cutoff, &id_bound];
     values.extend(statuses.iter().map(|status| status as &dyn ToSql));
-    let deleted = connection.execute(
+    let condition = format!(
+        "created_at < ?1 AND id < ?2 AND status IN ({})",
+        placeholders.join(", ")
+    );
+    connection.execute(
         &format!(
-            "DELETE FROM submissions WHERE created_at < ?1 AND id < ?2 AND status IN ({})",
-            placeholders.join(", ")
+            "DELETE FROM outbox WHERE kind = 'notification'
+             AND id IN (SELECT id FROM submissions WHERE {condition})"
         ),
+        values.as_slice(),
+    )?;
+    let deleted = connection.execute(
+        &format!("DELETE FROM submissions WHERE {condition}"),
         values.as_slice(),
     )?;
     Ok(count(deleted))
@@ -324,6 +344,14 @@ pub struct StoredSubmission {
     pub section: String,
     /// The address signed up before, outside the duplicate window.
     pub is_returning: bool,
+    /// Where the organisers are with it; `None` unless it was accepted.
+    pub followup: Option<FollowupState>,
+    /// When the follow-up state last changed (the sign-up's time while `new`).
+    pub followup_at: Option<Timestamp>,
+    /// Who changed it last: an admin token's name, `link` or `cli`.
+    pub followup_by: Option<String>,
+    /// The first time it left `new`.
+    pub contacted_at: Option<Timestamp>,
 }
 
 impl StoredSubmission {
@@ -331,7 +359,7 @@ impl StoredSubmission {
     /// from `submissions` (aliased `s` where the query joins).
     pub(super) const COLUMNS: &str = "s.id, s.created_at, s.name, s.email, s.country, \
         s.phone, s.city, s.message, s.language, s.consent, s.extra, s.status, s.section, \
-        s.is_returning";
+        s.is_returning, s.followup, s.followup_at, s.followup_by, s.contacted_at";
 
     /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
@@ -352,6 +380,10 @@ impl StoredSubmission {
             status: row.get(first + 11)?,
             section: row.get(first + 12)?,
             is_returning: row.get(first + 13)?,
+            followup: row.get(first + 14)?,
+            followup_at: row.get(first + 15)?,
+            followup_by: row.get(first + 16)?,
+            contacted_at: row.get(first + 17)?,
         })
     }
 }
@@ -372,6 +404,11 @@ pub struct Selection<'a> {
     pub after_id: Option<SubmissionId>,
     /// …and before this one.
     pub before_id: Option<SubmissionId>,
+    /// Only sign-ups in this follow-up state (accepted ones, then).
+    pub followup: Option<FollowupState>,
+    /// Only overdue sign-ups: still `new` and signed up before this instant (now less
+    /// `followup.remind_after`).
+    pub overdue_before: Option<Timestamp>,
 }
 
 impl<'a> Selection<'a> {
@@ -417,6 +454,13 @@ impl<'a> Selection<'a> {
         }
         if let Some(before) = self.before_id {
             add("id < ?", Box::new(before));
+        }
+        if let Some(state) = self.followup {
+            add("followup = ?", Box::new(state));
+        }
+        if let Some(before) = self.overdue_before {
+            add("followup = ?", Box::new(FollowupState::New));
+            add("created_at < ?", Box::new(before));
         }
         if conditions.is_empty() {
             ("1".to_owned(), values)

@@ -434,7 +434,7 @@ fn outbox_table(db: &Path) -> BTreeMap<String, OutboxRow> {
     let connection = rusqlite::Connection::open(db).unwrap();
     let mut statement = connection
         .prepare(
-            "SELECT submission_id, state, attempts, created_at, next_attempt_at, last_error,
+            "SELECT id, state, attempts, created_at, next_attempt_at, last_error,
                     message_id FROM outbox",
         )
         .unwrap();
@@ -571,11 +571,12 @@ fn assert_no_personal_data(text: &str) {
 }
 
 fn counts_block(pending: u32, sent: u32, failed: u32) -> String {
-    format!("outbox:\n  pending  {pending}\n  sent     {sent}\n  failed   {failed}\n")
+    format!(
+        "outbox:\n  pending   {pending}\n  sent      {sent}\n  failed    {failed}\n  cancelled 0\n"
+    )
 }
 
-const FAILED_HEADER: &str =
-    "failed rows (submission id, section, attempts, queued at, last error):\n";
+const FAILED_HEADER: &str = "failed rows (id, kind, section, attempts, queued at, last error):\n";
 
 /// The listed failed rows, split at the tabs.
 fn failed_rows(stdout: &str) -> Vec<Vec<String>> {
@@ -597,6 +598,7 @@ fn failed_rows(stdout: &str) -> Vec<Vec<String>> {
 fn listed(id: &str, section: &str, row: &OutboxRow) -> Vec<String> {
     vec![
         id.to_owned(),
+        "notification".to_owned(),
         section.to_owned(),
         row.attempts.to_string(),
         row.created_at.clone(),

@@ -57,15 +57,10 @@ fn files_containing(app: &TestApp, needle: &str) -> Vec<String> {
 fn leaves_no_trace(app: &TestApp, ids: &[String]) {
     let connection = connect(app);
     for table in ["submissions", "outbox"] {
-        let column = if table == "outbox" {
-            "submission_id"
-        } else {
-            "id"
-        };
         for id in ids {
             let count: i64 = connection
                 .query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                    &format!("SELECT count(*) FROM {table} WHERE id = ?1"),
                     [id],
                     |r| r.get(0),
                 )
@@ -245,12 +240,12 @@ async fn aged_rows(app: &TestApp) -> Vec<String> {
                 .execute(
                     // Not due for years: the delivery worker leaves it alone.
                     "UPDATE outbox SET state = ?2, next_attempt_at = '2999-01-01T00:00:00.000000Z'
-                     WHERE submission_id = ?1",
+                     WHERE id = ?1",
                     [&id, *state],
                 )
                 .unwrap(),
             None => connection
-                .execute("DELETE FROM outbox WHERE submission_id = ?1", [&id])
+                .execute("DELETE FROM outbox WHERE id = ?1", [&id])
                 .unwrap(),
         };
         ids.push(id);
@@ -261,11 +256,9 @@ async fn aged_rows(app: &TestApp) -> Vec<String> {
 /// Whether the delivery worker has yet to make its first attempt at `id`'s notification.
 fn first_attempt_pending(app: &TestApp, id: &str) -> bool {
     connect(app)
-        .query_row(
-            "SELECT attempts = 0 FROM outbox WHERE submission_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT attempts = 0 FROM outbox WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .unwrap_or(false)
 }
 
@@ -291,7 +284,7 @@ fn assert_windows_held(app: &TestApp, ids: &[String]) {
             "{what}"
         );
         assert_eq!(
-            exists(app, "outbox", "submission_id", &ids[n]),
+            exists(app, "outbox", "id", &ids[n]),
             outbox_kept[n],
             "{what}: its notification"
         );

@@ -101,7 +101,7 @@ pub fn age_submission(app: &TestApp, id: &str, days: u64, minutes: u64) -> Strin
     connection
         .execute(
             &format!(
-                "UPDATE outbox SET submission_id = ?2, created_at = {} WHERE submission_id = ?1",
+                "UPDATE outbox SET id = ?2, created_at = {} WHERE id = ?1",
                 older("created_at")
             ),
             [id, &new_id],

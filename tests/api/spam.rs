@@ -153,7 +153,7 @@ async fn a_honeypot_hit_looks_exactly_like_success_and_sends_no_mail() {
     let bot_queued: i64 = rusqlite::Connection::open(&app.db_path)
         .unwrap()
         .query_row(
-            "SELECT count(*) FROM outbox WHERE submission_id = ?1",
+            "SELECT count(*) FROM outbox WHERE id = ?1",
             [bot_id],
             |row| row.get(0),
         )

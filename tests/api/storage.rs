@@ -45,7 +45,7 @@ async fn a_new_database_is_created_with_the_whole_schema() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes, ["submissions_by_email_key"]);
+    assert_eq!(indexes, ["submissions_by_email_key", "submissions_open"]);
     app.stop().await;
 }
 
@@ -385,6 +385,7 @@ fn normalised_schema(connection: &rusqlite::Connection) -> Vec<(String, String, 
             .join(" ")
             .replace("( ", "(")
             .replace(" )", ")")
+            .replace(" ,", ",")
     };
     connection
         .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
@@ -403,17 +404,32 @@ fn normalised_schema(connection: &rusqlite::Connection) -> Vec<(String, String, 
 }
 
 /// Every row of every table, ordered by its key, each value with its storage class.
-fn all_rows(connection: &rusqlite::Connection) -> Vec<(String, Vec<rusqlite::types::Value>)> {
+/// The columns of version 4's `submissions`, which later versions keep as they were.
+const V4_SUBMISSION_COLUMNS: &str = "id, created_at, name, email, country, phone, city, \
+    message, language, consent, extra, status, section, email_key, spam_reasons, \
+    is_returning, client_hash, consent_text, consent_language";
+
+/// Every row of the tables versions 3 and 4 have, with the columns they had:
+/// `outbox_key` is the outbox's key column (`submission_id` before version 5, `id`
+/// from it on).
+fn all_rows(
+    connection: &rusqlite::Connection,
+    outbox_key: &str,
+) -> Vec<(String, Vec<rusqlite::types::Value>)> {
     let mut rows = Vec::new();
-    for (table, key) in [
-        ("submissions", "id"),
-        ("outbox", "submission_id"),
-        ("used_tokens", "nonce"),
-        ("audit", "id"),
-        ("export_cursors", "consumer"),
+    let outbox_columns = format!(
+        "{outbox_key}, section, message_id, state, attempts, created_at, next_attempt_at, \
+         sent_at, last_error"
+    );
+    for (table, columns, key) in [
+        ("submissions", V4_SUBMISSION_COLUMNS, "id"),
+        ("outbox", outbox_columns.as_str(), outbox_key),
+        ("used_tokens", "*", "nonce"),
+        ("audit", "*", "id"),
+        ("export_cursors", "*", "consumer"),
     ] {
         let mut statement = connection
-            .prepare(&format!("SELECT * FROM {table} ORDER BY {key}"))
+            .prepare(&format!("SELECT {columns} FROM {table} ORDER BY {key}"))
             .unwrap();
         let columns = statement.column_count();
         let table_rows = statement
@@ -495,7 +511,7 @@ async fn a_version_3_database_is_upgraded_in_place_and_keeps_every_row() {
         "#,
     )
     .unwrap();
-    let before = all_rows(&old);
+    let before = all_rows(&old, "submission_id");
     assert_eq!(before.len(), 5 + 3 + 2 + 3 + 1);
     drop(old);
 
@@ -506,7 +522,44 @@ async fn a_version_3_database_is_upgraded_in_place_and_keeps_every_row() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(all_rows(&upgraded), before, "every row and value is kept");
+    assert_eq!(
+        all_rows(&upgraded, "id"),
+        before,
+        "every row and value is kept"
+    );
+    // Version 5: accepted sign-ups start as `new` at their sign-up time, the others
+    // have no follow-up; every outbox row is a notification.
+    let followups: Vec<(String, Option<String>, bool)> = upgraded
+        .prepare(
+            "SELECT status, followup, followup_at IS created_at AND followup_by IS NULL
+                    AND contacted_at IS NULL
+             FROM submissions ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let new = |status: &str| (status.to_owned(), Some("new".to_owned()), true);
+    let none = |status: &str| (status.to_owned(), None, false);
+    assert_eq!(
+        followups,
+        [
+            new("accepted"),
+            none("duplicate"),
+            none("spam"),
+            new("accepted"),
+            new("accepted")
+        ]
+    );
+    let kinds: i64 = upgraded
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE kind = 'notification' AND period IS NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(kinds, 3);
     let foreign_keys: i64 = upgraded
         .pragma_query_value(None, "foreign_keys", |row| row.get(0))
         .unwrap();
@@ -533,17 +586,16 @@ async fn a_version_3_database_is_upgraded_in_place_and_keeps_every_row() {
     );
     assert_eq!(shape(&upgraded), shape(&fresh));
 
-    // The cascade works again on the rebuilt table: erasing a row takes its outbox row.
-    upgraded
-        .execute(
-            "DELETE FROM submissions WHERE id = '01900000-0000-7000-8000-000000000004'",
+    // Each notification is keyed by its submission's id, as erasure expects.
+    let orphans: i64 = upgraded
+        .query_row(
+            "SELECT count(*) FROM outbox o
+             WHERE NOT EXISTS (SELECT 1 FROM submissions s WHERE s.id = o.id)",
             [],
+            |row| row.get(0),
         )
         .unwrap();
-    let outbox: i64 = upgraded
-        .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(outbox, 2);
+    assert_eq!(orphans, 0);
 }
 
 /// The same fault from another process, as an operator's `sqlite3` shell or a backup

@@ -1,0 +1,305 @@
+//! The follow-up columns of `submissions`: where the organisers are with each accepted
+//! sign-up, and what the section lists, reminders, digests, gauges and statistics read.
+//!
+//! Open sign-ups are read through the `submissions_open` index (state, section, time),
+//! so a section's list or a gauge never walks the whole table.
+
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
+use serde_json::json;
+
+use crate::domain::{CountryCode, FollowupState, SubmissionId, Timestamp};
+
+use super::StoreError;
+use super::audit::{self, Action};
+
+/// An accepted sign-up as the follow-up shows it: enough to recognise the person and
+/// act, nothing more (no address, phone or message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowupEntry {
+    pub id: SubmissionId,
+    pub created_at: Timestamp,
+    pub section: String,
+    pub country: CountryCode,
+    /// The whole name as given; pages show the first word of it.
+    pub name: String,
+    pub state: FollowupState,
+    /// When the state last changed (the sign-up's time while `new`).
+    pub state_at: Timestamp,
+    /// Who changed it last: an admin token's name, `link` or `cli`.
+    pub state_by: Option<String>,
+    /// The first time it left `new`.
+    pub contacted_at: Option<Timestamp>,
+}
+
+impl FollowupEntry {
+    const COLUMNS: &str = "id, created_at, section, country, name, followup, followup_at, \
+        followup_by, contacted_at";
+
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let created_at: Timestamp = row.get(1)?;
+        Ok(Self {
+            id: row.get(0)?,
+            created_at,
+            section: row.get(2)?,
+            country: row.get(3)?,
+            name: row.get(4)?,
+            state: row.get(5)?,
+            state_at: row.get::<_, Option<Timestamp>>(6)?.unwrap_or(created_at),
+            state_by: row.get(7)?,
+            contacted_at: row.get(8)?,
+        })
+    }
+
+    /// The first word of the name: what the follow-up pages show.
+    pub fn first_name(&self) -> &str {
+        self.name.split_whitespace().next().unwrap_or_default()
+    }
+}
+
+/// The sign-up `id`, if it exists and was accepted (only those are followed up).
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn entry(
+    connection: &Connection,
+    id: SubmissionId,
+) -> Result<Option<FollowupEntry>, StoreError> {
+    Ok(connection
+        .prepare_cached(&format!(
+            "SELECT {} FROM submissions WHERE id = ?1 AND followup IS NOT NULL",
+            FollowupEntry::COLUMNS
+        ))?
+        .query_row([id], FollowupEntry::from_row)
+        .optional()?)
+}
+
+/// Sign-ups still `new` (nobody has contacted them), oldest first: in `sections` when
+/// given (`Some(&[])` selects nothing), signed up before `before` when given (the
+/// overdue ones, with `before` = now less `followup.remind_after`).
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn waiting(
+    connection: &Connection,
+    sections: Option<&[String]>,
+    before: Option<Timestamp>,
+) -> Result<Vec<FollowupEntry>, StoreError> {
+    let mut conditions = vec!["followup = 'new'".to_owned()];
+    let mut values: Vec<&dyn ToSql> = Vec::new();
+    if let Some(sections) = sections {
+        if sections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut alternatives = Vec::new();
+        for section in sections {
+            values.push(section);
+            alternatives.push(format!("section = ?{}", values.len()));
+        }
+        conditions.push(format!("({})", alternatives.join(" OR ")));
+    }
+    if let Some(before) = &before {
+        values.push(before);
+        conditions.push(format!("created_at < ?{}", values.len()));
+    }
+    let mut statement = connection.prepare(&format!(
+        "SELECT {} FROM submissions WHERE {} ORDER BY created_at, id",
+        FollowupEntry::COLUMNS,
+        conditions.join(" AND ")
+    ))?;
+    let rows = statement.query_map(values.as_slice(), FollowupEntry::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What [`mark`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// The state changed, and an audit entry says so.
+    Changed {
+        from: FollowupState,
+        to: FollowupState,
+    },
+    /// It already had that state: nothing changed, nothing is recorded.
+    Unchanged(FollowupState),
+}
+
+/// Sets the follow-up state of sign-up `id` to `to`, by `by` (an admin token's name,
+/// `link` or `cli`), at `now`, and records the change in the audit trail, in the
+/// caller's transaction. Idempotent: marking the state it has changes nothing. The
+/// first time it leaves `new` is kept as `contacted_at`, whatever comes after.
+/// `Ok(None)` when there is no accepted sign-up `id` (never was, erased, or spam or a
+/// duplicate).
+///
+/// # Errors
+/// A failed statement; the caller's transaction then rolls back.
+pub fn mark(
+    connection: &Connection,
+    id: SubmissionId,
+    to: FollowupState,
+    by: &str,
+    now: Timestamp,
+) -> Result<Option<Marked>, StoreError> {
+    let from: Option<FollowupState> = connection
+        .prepare_cached("SELECT followup FROM submissions WHERE id = ?1 AND followup IS NOT NULL")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    if from == to {
+        return Ok(Some(Marked::Unchanged(from)));
+    }
+    audit::record(
+        connection,
+        by,
+        Action::Followup,
+        &json!({ "id": id.to_string(), "from": from.as_str(), "to": to.as_str() }),
+        1,
+    )?;
+    connection
+        .prepare_cached(
+            "UPDATE submissions SET followup = ?2, followup_at = ?3, followup_by = ?4,
+                 contacted_at = CASE WHEN ?2 = 'new' THEN contacted_at
+                                     ELSE coalesce(contacted_at, ?3) END
+             WHERE id = ?1",
+        )?
+        .execute(params![id, to, now, by])?;
+    Ok(Some(Marked::Changed { from, to }))
+}
+
+/// How many sign-ups are open, by section and state (`new` and `contacted`); sections
+/// and states with none are left out.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn open_counts(
+    connection: &Connection,
+) -> Result<Vec<(String, FollowupState, u64)>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT section, followup, count(*) FROM submissions
+         WHERE followup = 'new' OR followup = 'contacted'
+         GROUP BY section, followup ORDER BY section, followup",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?))
+    })?;
+    rows.map(|row| {
+        let (section, state, count) = row?;
+        Ok((section, state, u64::try_from(count).unwrap_or(0)))
+    })
+    .collect()
+}
+
+/// A section's sign-ups left waiting: still `new`, signed up before a bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub section: String,
+    pub count: u64,
+    /// The sign-up time of the one waiting longest.
+    pub oldest: Timestamp,
+}
+
+/// Per section, the sign-ups still `new` that signed up before `before`, sections in
+/// name order. Counts and times only: what an escalation and the overdue gauge need.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn waiting_counts(
+    connection: &Connection,
+    before: Timestamp,
+) -> Result<Vec<Waiting>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT section, count(*), min(created_at) FROM submissions
+         WHERE followup = 'new' AND created_at < ?1
+         GROUP BY section ORDER BY section",
+    )?;
+    let rows = statement.query_map([before], |row| {
+        Ok(Waiting {
+            section: row.get(0)?,
+            count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+            oldest: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When an accepted sign-up came and when it was first contacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactTime {
+    pub section: String,
+    pub created_at: Timestamp,
+    /// `None` while nobody has marked it.
+    pub contacted_at: Option<Timestamp>,
+}
+
+/// Every accepted sign-up since `since`, oldest first, with its first-contact time:
+/// what `joinform followup stats` computes its figures from. Read by a range of the
+/// table's key (ids are time-ordered).
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn contact_times(
+    connection: &Connection,
+    since: Timestamp,
+) -> Result<Vec<ContactTime>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT section, created_at, contacted_at FROM submissions
+         WHERE id >= ?1 AND created_at >= ?2 AND followup IS NOT NULL
+         ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![SubmissionId::at_or_before(since), since], |row| {
+        Ok(ContactTime {
+            section: row.get(0)?,
+            created_at: row.get(1)?,
+            contacted_at: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A section's accepted sign-ups since `since`, oldest first (a digest's "new").
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn signed_up_since(
+    connection: &Connection,
+    section: &str,
+    since: Timestamp,
+) -> Result<Vec<FollowupEntry>, StoreError> {
+    let mut statement = connection.prepare(&format!(
+        "SELECT {} FROM submissions
+         WHERE id >= ?1 AND created_at >= ?2 AND section = ?3 AND followup IS NOT NULL
+         ORDER BY id",
+        FollowupEntry::COLUMNS
+    ))?;
+    let rows = statement.query_map(
+        params![SubmissionId::at_or_before(since), since, section],
+        FollowupEntry::from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many of a section's sign-ups were marked with each state since `since`, by
+/// their current state (a digest's "done"); states with none are left out.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn marked_since(
+    connection: &Connection,
+    section: &str,
+    since: Timestamp,
+) -> Result<Vec<(FollowupState, u64)>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT followup, count(*) FROM submissions
+         WHERE section = ?1 AND followup IS NOT NULL AND followup <> 'new'
+           AND followup_at >= ?2
+         GROUP BY followup ORDER BY followup",
+    )?;
+    let rows = statement.query_map(params![section, since], |row| {
+        Ok((row.get(0)?, row.get::<_, i64>(1)?))
+    })?;
+    rows.map(|row| {
+        let (state, count) = row?;
+        Ok((state, u64::try_from(count).unwrap_or(0)))
+    })
+    .collect()
+}
