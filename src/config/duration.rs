@@ -26,6 +26,29 @@ impl HumanDuration {
     pub fn get(self) -> Duration {
         self.0
     }
+
+    /// As the file's comments write durations, in days, hours, minutes and seconds
+    /// (`60d`, `1h 30m`): what `check-config` shows. `Display` counts in humantime's
+    /// months and years (`60d` is `1month 29days 13h 26m 24s`), which nobody wrote.
+    /// Reads back through `from_str` as the same duration.
+    pub fn in_file_units(self) -> String {
+        if self.0.subsec_nanos() != 0 {
+            return self.to_string();
+        }
+        let mut left = self.0.as_secs();
+        let mut parts = Vec::new();
+        for (unit, seconds) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if left >= seconds {
+                parts.push(format!("{}{unit}", left / seconds));
+                left %= seconds;
+            }
+        }
+        if parts.is_empty() {
+            "0s".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    }
 }
 
 impl FromStr for HumanDuration {
@@ -115,6 +138,7 @@ mod tests {
         fn a_written_duration_reads_back(seconds in 0_u64..=100 * 365 * 86_400) {
             let duration = HumanDuration::from_secs(seconds);
             prop_assert_eq!(duration.to_string().parse(), Ok(duration));
+            prop_assert_eq!(duration.in_file_units().parse(), Ok(duration));
         }
     }
 
@@ -138,6 +162,20 @@ mod tests {
                 problem.contains(&format!("`{text}`")),
                 "{reason}: {problem}"
             );
+        }
+    }
+
+    #[test]
+    fn file_units_are_days_hours_minutes_and_seconds() {
+        for (seconds, written) in [
+            (0, "0s"),
+            (2, "2s"),
+            (15 * 60, "15m"),
+            (5400, "1h 30m"),
+            (60 * 86_400, "60d"),
+            (86_400 + 1, "1d 1s"),
+        ] {
+            assert_eq!(HumanDuration::from_secs(seconds).in_file_units(), written);
         }
     }
 

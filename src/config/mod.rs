@@ -8,6 +8,7 @@
 
 mod admin;
 mod duration;
+mod followup;
 mod form;
 mod log;
 mod mail;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminSettings, AdminTokenSettings};
 pub use duration::HumanDuration;
+pub use followup::{DigestSchedule, FollowupSettings};
 pub use form::{EXPORT_ONLY_COLUMNS, ExtraFieldSettings, FormSettings};
 pub use log::{LogFormat, LogSettings};
 pub use mail::{MailSettings, SmtpSettings, SmtpTls, TransportKind};
@@ -71,6 +73,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// `[retention]`: how long data is kept.
     pub retention: RetentionSettings,
+    /// `[followup]`: reminders, escalation and digests of sign-ups nobody followed up.
+    pub followup: FollowupSettings,
     /// National sections: who is told of a sign-up from which countries.
     pub sections: Vec<SectionSettings>,
     /// Who is told of sign-ups from countries no section covers. Required.
@@ -199,7 +203,8 @@ impl Settings {
              mail transport:   {}\n\
              spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
              rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
-             trusted proxies:  {} (reading {})\n",
+             trusted proxies:  {} (reading {})\n\
+             {}",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
@@ -254,7 +259,29 @@ impl Settings {
                 ForwardingHeader::XForwardedFor => "X-Forwarded-For",
                 ForwardingHeader::Forwarded => "Forwarded",
             },
+            self.followup_summary(),
         )
+    }
+
+    /// The summary's follow-up lines: off and why, or the address links go to and
+    /// the periods.
+    fn followup_summary(&self) -> String {
+        let followup = &self.followup;
+        match self.server.public_url() {
+            Some(url) if self.followup_enabled() => format!(
+                "follow-up:        on, links to {url}\n\
+                 follow-up times:  remind after {}, escalate after {}, links last {}, \
+                 checked every {}\n\
+                 digest:           {}\n",
+                followup.remind_after.in_file_units(),
+                followup.escalate_after.in_file_units(),
+                followup.link_ttl.in_file_units(),
+                followup.check_every.in_file_units(),
+                <&str>::from(followup.digest),
+            ),
+            Some(_) => "follow-up:        off (followup.enabled = false)\n".to_owned(),
+            None => "follow-up:        off (server.public_url is not set)\n".to_owned(),
+        }
     }
 
     /// Builds settings from a TOML text and, when `with_env`, the `JOINFORM_*` variables.
@@ -298,7 +325,13 @@ impl Settings {
         }
         self.admin.check(self.server.listen, &section_names)?;
         self.retention.check()?;
+        self.followup.check(&self.server)?;
         self.form.check()
+    }
+
+    /// Whether follow-up runs: see [`FollowupSettings::is_enabled`].
+    pub fn followup_enabled(&self) -> bool {
+        self.followup.is_enabled(&self.server)
     }
 }
 

@@ -29,6 +29,11 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout: HumanDuration,
+    /// Where visitors and organisers reach joinform (`https://join.example.org`), used
+    /// to build the links in mails; unset, no mail carries a link (and follow-up is
+    /// off). Checked by [`ServerSettings::check`]; read it through
+    /// [`ServerSettings::public_url`].
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -41,12 +46,21 @@ impl Default for ServerSettings {
             forwarding_header: ForwardingHeader::default(),
             allowed_origins: Vec::new(),
             shutdown_timeout: HumanDuration::from_secs(30),
+            public_url: None,
         }
     }
 }
 
 impl ServerSettings {
-    /// Checks what serde cannot: ranges and the form of each origin.
+    /// `server.public_url` without trailing slashes, ready for a path to be appended
+    /// (`{public_url}/followup/...`); `None` when it is not set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url
+            .as_deref()
+            .map(|url| url.trim_end_matches('/'))
+    }
+
+    /// Checks what serde cannot: ranges, the form of each origin and of the public URL.
     ///
     /// # Errors
     /// The first value out of range or malformed, by its key.
@@ -71,8 +85,63 @@ impl ServerSettings {
                 ConfigError::bad(format!("server.allowed_origins[{index}]"), problem)
             })?;
         }
+        if let Some(url) = &self.public_url {
+            check_public_url(url)
+                .map_err(|problem| ConfigError::bad("server.public_url", problem))?;
+        }
         Ok(())
     }
+}
+
+/// `server.public_url`: an absolute http(s) URL with a host and at most a path.
+///
+/// The text must be exactly what the `url` crate writes for it (a trailing slash aside),
+/// because links are built from the text as written: a URL the parser would have to
+/// repair (`HTTPS://Example.org`, a default port, a tab, a backslash) is refused with
+/// the form to write instead, rather than mailed out as the operator typed it.
+fn check_public_url(text: &str) -> Result<(), String> {
+    const EXAMPLE: &str = "an address such as https://join.example.org";
+    if text.is_empty() {
+        return Err("is empty: leave it out when there is no public address".to_owned());
+    }
+    let url = url::Url::parse(text).map_err(|error| match error {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("`{text}` has no scheme: write {EXAMPLE}")
+        }
+        url::ParseError::EmptyHost => format!("`{text}` has no host: write {EXAMPLE}"),
+        error => format!("`{text}` is not {EXAMPLE} ({error})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}` must start with https:// or http:// (not {}:)",
+            url.scheme()
+        ));
+    }
+    if url.host().is_none() {
+        return Err(format!("`{text}` has no host: write {EXAMPLE}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{text}` must not carry a user name or password (user@): links are mailed"
+        ));
+    }
+    if url.query().is_some() {
+        return Err(format!(
+            "`{text}` must not have a query (?...): links add their own path to it"
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(format!(
+            "`{text}` must not have a fragment (#...): links add their own path to it"
+        ));
+    }
+    let written = url.as_str();
+    if written != text && written.strip_suffix('/') != Some(text) {
+        return Err(format!(
+            "`{text}` is not in its usual form: write `{written}`"
+        ));
+    }
+    Ok(())
 }
 
 /// `server.trusted_proxies`: each entry a CIDR range or a bare IPv4/IPv6 address.
@@ -137,7 +206,59 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Settings;
+    use crate::config::{ServerSettings, Settings};
+
+    fn with_public_url(url: &str) -> ServerSettings {
+        ServerSettings {
+            public_url: Some(url.to_owned()),
+            ..ServerSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_address_and_loses_its_trailing_slash() {
+        for (url, link_base) in [
+            ("https://join.example.org", "https://join.example.org"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("https://example.org/join/", "https://example.org/join"),
+            ("https://[::1]:8443/x", "https://[::1]:8443/x"),
+        ] {
+            let server = with_public_url(url);
+            assert!(server.check().is_ok(), "{url}: {:?}", server.check());
+            assert_eq!(server.public_url(), Some(link_base), "{url}");
+        }
+        assert_eq!(ServerSettings::default().public_url(), None);
+    }
+
+    #[test]
+    fn a_bad_public_url_is_refused_by_its_key() {
+        let cases = [
+            ("join.example.org", "no scheme", "no scheme"),
+            ("ftp://x", "https://", "another scheme"),
+            ("https://", "no host", "no host"),
+            ("https://x/?a=1", "query", "a query"),
+            ("https://u@x/", "user name", "a user name"),
+            ("https://u:p@x/", "user name", "a password"),
+            ("http://x#f", "fragment", "a fragment"),
+            ("", "empty", "nothing"),
+            (
+                "HTTPS://Join.Example.org",
+                "write `https://join.example.org/`",
+                "capitals",
+            ),
+            ("https://x:443/", "write `https://x/`", "the default port"),
+            (" https://x", "write `https://x/`", "a space"),
+            ("https:x", "write `https://x/`", "no slashes"),
+            ("https://a b", "not an address", "a space in the host"),
+        ];
+        for (url, expected, reason) in cases {
+            let error = with_public_url(url).check().expect_err(reason).to_string();
+            assert!(
+                error.starts_with("server.public_url: ") && error.contains(expected),
+                "{reason}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn a_trusted_proxy_is_a_cidr_range_or_one_host() {

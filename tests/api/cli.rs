@@ -95,6 +95,55 @@ fn the_shipped_file_documents_exactly_the_defaults() {
     );
 }
 
+#[test]
+fn check_config_says_whether_follow_up_is_on() {
+    let (ok, text) = check_config("", &[]);
+    assert!(ok, "{text}");
+    assert!(
+        summary_says(&text, "follow-up:", "off (server.public_url is not set)"),
+        "{text}"
+    );
+
+    let (ok, text) = check_config(
+        "[server]\npublic_url = \"https://join.example.org/\"\n",
+        &[
+            ("JOINFORM_FOLLOWUP__REMIND_AFTER", "2s"),
+            ("JOINFORM_FOLLOWUP__DIGEST", "daily"),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        summary_says(&text, "follow-up:", "on, links to https://join.example.org"),
+        "{text}"
+    );
+    assert!(
+        summary_says(
+            &text,
+            "follow-up times:",
+            "remind after 2s, escalate after 7d, links last 60d, checked every 15m"
+        ),
+        "{text}"
+    );
+    assert!(summary_says(&text, "digest:", "daily"), "{text}");
+
+    let (ok, text) = check_config(
+        "[server]\npublic_url = \"https://join.example.org\"\n",
+        &[("JOINFORM_FOLLOWUP__ENABLED", "false")],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        summary_says(&text, "follow-up:", "off (followup.enabled = false)"),
+        "{text}"
+    );
+
+    let (ok, text) = check_config("", &[("JOINFORM_FOLLOWUP__ENABLED", "true")]);
+    assert!(!ok, "enabled without a public URL: {text}");
+    assert!(
+        text.contains("followup.enabled") && text.contains("server.public_url"),
+        "{text}"
+    );
+}
+
 /// `table.key` for every value in `table` that is not itself a table.
 fn leaf_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
     table
