@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod erasure;
 pub mod export;
+pub mod followup;
 pub mod http;
 pub mod i18n;
 pub mod mail;

@@ -1,5 +1,5 @@
-//! The server's secret, the key behind form tokens, and the audit key, behind the keyed
-//! hashes that stand in for addresses in the audit trail.
+//! The server's secret, the key behind form tokens and follow-up links, and the audit
+//! key, behind the keyed hashes that stand in for addresses in the audit trail.
 //!
 //! Operators may set the secret (`spam.secret`, or `JOINFORM_SPAM__SECRET`); otherwise
 //! joinform creates a random one beside the database, so a fresh install is safe without
@@ -60,6 +60,9 @@ impl std::fmt::Debug for ServerSecret {
 pub enum KeyPurpose {
     FormToken,
     AuditAddress,
+    /// The signed links in follow-up mails (`followup::links`): derived from the
+    /// secret like form tokens, so rotating the secret revokes every link mailed.
+    FollowupLink,
 }
 
 impl KeyPurpose {
@@ -67,6 +70,7 @@ impl KeyPurpose {
         match self {
             Self::FormToken => b"joinform form token v1",
             Self::AuditAddress => b"joinform audit address v1",
+            Self::FollowupLink => b"joinform followup link v1",
         }
     }
 }
@@ -105,7 +109,9 @@ impl ServerSecret {
     /// The key for one purpose.
     pub fn key(&self, purpose: KeyPurpose) -> [u8; 32] {
         match purpose {
-            KeyPurpose::FormToken => keyed_hash(&self.root, purpose.label()),
+            KeyPurpose::FormToken | KeyPurpose::FollowupLink => {
+                keyed_hash(&self.root, purpose.label())
+            }
             KeyPurpose::AuditAddress => self.audit,
         }
     }

@@ -47,6 +47,16 @@ impl SubmissionId {
         Self::first_at(instant.plus(ID_SLACK))
     }
 
+    /// The id's 16 bytes (RFC 9562 order), as signed links carry it.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.into_bytes()
+    }
+
+    /// The id whose bytes `to_bytes` gave.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
+
     /// Reads an id in any of the UUID text forms; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         Uuid::try_parse(text).ok().map(Self)

@@ -55,6 +55,19 @@ impl Timestamp {
         u64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
     }
 
+    /// Whole seconds since the Unix epoch, rounded down; 0 before it (signed links
+    /// carry expiry instants so).
+    pub fn unix_seconds(self) -> u64 {
+        u64::try_from(self.0.unix_timestamp()).unwrap_or(0)
+    }
+
+    /// The instant `seconds` after the Unix epoch; `None` past the year 9999, which
+    /// the stored text form cannot write.
+    pub fn from_unix_seconds(seconds: u64) -> Option<Self> {
+        let seconds = i64::try_from(seconds).ok()?;
+        OffsetDateTime::from_unix_timestamp(seconds).ok().map(Self)
+    }
+
     /// How long after `earlier` this is; zero if it is not after it.
     pub fn since(self, earlier: Self) -> std::time::Duration {
         (self.0 - earlier.0).try_into().unwrap_or_default()
