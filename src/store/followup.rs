@@ -166,8 +166,8 @@ pub fn mark(
     Ok(Some(Marked::Changed { from, to }))
 }
 
-/// How many sign-ups are open, by section and state (`new` and `contacted`); sections
-/// and states with none are left out.
+/// How many sign-ups are open, by section and state (`new` and `contacted`), in the
+/// order of their codes; sections and states with none are left out.
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
@@ -302,4 +302,212 @@ pub fn marked_since(
         Ok((state, u64::try_from(count).unwrap_or(0)))
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Database;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    /// A fresh database with three sign-ups: two accepted in Norway (one older), one
+    /// accepted in France, and one spam row (no follow-up).
+    fn database() -> (tempfile::TempDir, rusqlite::Connection, Vec<SubmissionId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        let mut ids = Vec::new();
+        for (created, name, section, status) in [
+            (
+                "2026-11-01T10:00:00.000000Z",
+                "Kari Nordmann",
+                "Norway",
+                "accepted",
+            ),
+            (
+                "2026-11-03T10:00:00.000000Z",
+                "Ola Nordmann",
+                "Norway",
+                "accepted",
+            ),
+            (
+                "2026-11-02T10:00:00.000000Z",
+                "Jeanne Martin",
+                "France",
+                "accepted",
+            ),
+            ("2026-11-02T11:00:00.000000Z", "Spam Bot", "France", "spam"),
+        ] {
+            let id = SubmissionId::generate();
+            let followup = (status == "accepted").then_some("new");
+            connection
+                .execute(
+                    "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                              status, section, email_key, followup, followup_at)
+                     VALUES (?1, ?2, ?3, 'x@example.org', 'NO', 1, ?4, ?5, 'x@example.org',
+                             ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE ?2 END)",
+                    params![id, at(created), name, status, section, followup],
+                )
+                .unwrap();
+            ids.push(id);
+        }
+        (dir, connection, ids)
+    }
+
+    #[test]
+    fn marking_is_idempotent_keeps_the_first_contact_and_is_audited() {
+        let (_dir, connection, ids) = database();
+        let first = at("2026-11-04T09:00:00.000000Z");
+        assert_eq!(
+            mark(&connection, ids[0], FollowupState::Contacted, "link", first).unwrap(),
+            Some(Marked::Changed {
+                from: FollowupState::New,
+                to: FollowupState::Contacted
+            })
+        );
+        assert_eq!(
+            mark(
+                &connection,
+                ids[0],
+                FollowupState::Contacted,
+                "cli",
+                at("2026-11-05T09:00:00.000000Z")
+            )
+            .unwrap(),
+            Some(Marked::Unchanged(FollowupState::Contacted))
+        );
+        let later = at("2026-11-06T09:00:00.000000Z");
+        mark(&connection, ids[0], FollowupState::Joined, "ops", later).unwrap();
+        let entry = entry(&connection, ids[0]).unwrap().unwrap();
+        assert_eq!(entry.state, FollowupState::Joined);
+        assert_eq!(entry.state_at, later);
+        assert_eq!(entry.state_by.as_deref(), Some("ops"));
+        assert_eq!(entry.contacted_at, Some(first), "the first contact is kept");
+        assert_eq!(entry.first_name(), "Kari");
+        let audited: Vec<(String, String)> = connection
+            .prepare("SELECT actor, details FROM audit WHERE action = 'followup' ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            audited.len(),
+            2,
+            "the unchanged mark is not a change: {audited:?}"
+        );
+        assert_eq!(audited[0].0, "link");
+        assert!(
+            audited[1].1.contains(r#""from":"contacted""#),
+            "{:?}",
+            audited[1]
+        );
+        assert!(
+            audited[1].1.contains(r#""to":"joined""#),
+            "{:?}",
+            audited[1]
+        );
+        // Spam and unknown ids are not followed up.
+        assert_eq!(
+            mark(&connection, ids[3], FollowupState::Contacted, "cli", later).unwrap(),
+            None
+        );
+        assert_eq!(
+            mark(
+                &connection,
+                SubmissionId::generate(),
+                FollowupState::Contacted,
+                "cli",
+                later
+            )
+            .unwrap(),
+            None
+        );
+        assert!(entry_is_none(&connection, ids[3]));
+    }
+
+    fn entry_is_none(connection: &Connection, id: SubmissionId) -> bool {
+        entry(connection, id).unwrap().is_none()
+    }
+
+    #[test]
+    fn waiting_lists_new_sign_ups_oldest_first_by_section_and_age() {
+        let (_dir, connection, ids) = database();
+        let norway = ["Norway".to_owned()];
+        let all: Vec<SubmissionId> = waiting(&connection, None, None)
+            .unwrap()
+            .iter()
+            .map(|entry| entry.id)
+            .collect();
+        assert_eq!(all, [ids[0], ids[2], ids[1]]);
+        let listed = waiting(&connection, Some(&norway), None).unwrap();
+        assert_eq!(
+            listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [ids[0], ids[1]]
+        );
+        assert!(waiting(&connection, Some(&[]), None).unwrap().is_empty());
+        let overdue = waiting(
+            &connection,
+            Some(&norway),
+            Some(at("2026-11-02T00:00:00.000000Z")),
+        )
+        .unwrap();
+        assert_eq!(overdue.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
+
+        mark(
+            &connection,
+            ids[0],
+            FollowupState::Contacted,
+            "cli",
+            at("2026-11-04T00:00:00.000000Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            waiting_counts(&connection, at("2026-11-10T00:00:00.000000Z")).unwrap(),
+            [
+                Waiting {
+                    section: "France".into(),
+                    count: 1,
+                    oldest: at("2026-11-02T10:00:00.000000Z")
+                },
+                Waiting {
+                    section: "Norway".into(),
+                    count: 1,
+                    oldest: at("2026-11-03T10:00:00.000000Z")
+                },
+            ]
+        );
+        assert_eq!(
+            open_counts(&connection).unwrap(),
+            [
+                ("France".to_owned(), FollowupState::New, 1),
+                ("Norway".to_owned(), FollowupState::Contacted, 1),
+                ("Norway".to_owned(), FollowupState::New, 1),
+            ]
+        );
+        assert_eq!(
+            marked_since(&connection, "Norway", at("2026-11-03T00:00:00.000000Z")).unwrap(),
+            [(FollowupState::Contacted, 1)]
+        );
+        assert!(
+            marked_since(&connection, "Norway", at("2026-11-05T00:00:00.000000Z"))
+                .unwrap()
+                .is_empty()
+        );
+        let since =
+            signed_up_since(&connection, "Norway", at("2026-11-02T00:00:00.000000Z")).unwrap();
+        assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
+        let times = contact_times(&connection, at("2026-11-01T00:00:00.000000Z")).unwrap();
+        assert_eq!(times.len(), 3, "spam is not followed up");
+        assert_eq!(
+            times[0].contacted_at,
+            Some(at("2026-11-04T00:00:00.000000Z"))
+        );
+    }
 }
