@@ -266,7 +266,12 @@ impl FollowupMails {
         let section = self.section(name);
         let texts = self.texts(section)?;
         let digest = &texts.digest;
+        // `2026-11-30 00:00`: minutes are enough for a person.
         let since_text = since.to_string();
+        let since_text = match (since_text.get(..10), since_text.get(11..16)) {
+            (Some(date), Some(time)) => format!("{date} {time}"),
+            _ => since_text,
+        };
         let mut blocks = vec![vec![render(
             &digest.intro,
             &[("section", name), ("since", since_text.as_str())],
