@@ -13,6 +13,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::admin::{self, AdminState};
 use crate::config::{ConfigError, RetentionSettings, Settings};
+use crate::followup::links::LinkKey;
+use crate::followup::{self, FollowupMails, Scheduler};
 use crate::http::{self, AppState};
 use crate::mail::templates::TemplateError;
 use crate::mail::transport::TransportSetupError;
@@ -101,6 +103,8 @@ pub struct Application {
     writer_thread: WriterThread,
     checkpointer: Checkpointer,
     worker: DeliveryWorker,
+    /// The follow-up scheduler, when follow-up is on.
+    scheduler: Option<Scheduler>,
     limiters: [Arc<RateLimiter>; 2],
     client_hasher: Arc<ClientHasher>,
     metrics: Arc<Metrics>,
@@ -142,6 +146,37 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
 
         let delivery = Arc::new(Notify::new());
+        let message_domain = from.email.domain().to_owned();
+        // Follow-up (when on, `server.public_url` is set: the settings' check says so):
+        // notifications carry each sign-up's link, and the scheduler queues reminders,
+        // escalations and digests, which the worker builds with `FollowupMails`.
+        let (followup_mails, scheduler) = match settings.server.public_url() {
+            Some(public_url) if settings.followup.is_enabled(&settings.server) => {
+                let links = followup::Links::new(
+                    LinkKey::from_secret(&secret),
+                    public_url,
+                    settings.followup.link_ttl.get(),
+                );
+                let mails: Arc<dyn mail::FollowupMail> = Arc::new(FollowupMails::new(
+                    &settings.followup,
+                    Arc::clone(&routing),
+                    Arc::clone(&templates),
+                    links,
+                ));
+                let scheduler = Scheduler {
+                    plan: Arc::new(followup::Plan::new(
+                        &settings.followup,
+                        &routing,
+                        &message_domain,
+                    )),
+                    writer: writer.clone(),
+                    every: settings.followup.check_every.get(),
+                    wake: Arc::clone(&delivery),
+                };
+                (Some(mails), Some(scheduler))
+            }
+            _ => (None, None),
+        };
         let worker = DeliveryWorker {
             database: database.clone(),
             writer: writer.clone(),
@@ -152,7 +187,7 @@ impl Application {
             policy: RetryPolicy::from_settings(&settings.mail),
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
-            scheduled: None,
+            followup: followup_mails,
         };
         let schema = settings.form.schema().with_control_fields(
             spam.fields()
@@ -166,7 +201,7 @@ impl Application {
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.form.success_url.clone(),
             routing,
-            message_domain: from.email.domain().to_owned(),
+            message_domain,
             delivery,
             trusted_proxies: TrustedProxies::new(
                 settings.server.trusted_proxies.clone(),
@@ -249,6 +284,7 @@ impl Application {
             writer_thread,
             checkpointer,
             worker,
+            scheduler,
             limiters: [join_limiter, token_limiter],
             client_hasher,
             metrics,
@@ -305,6 +341,10 @@ impl Application {
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let (stop_worker, stopping) = watch::channel(false);
         let mut worker = tokio::spawn(self.worker.run(stopping.clone()));
+        // Stopped with the worker; a round under way is one writer job and finishes.
+        let scheduler = self
+            .scheduler
+            .map(|scheduler| tokio::spawn(scheduler.run(stopping.clone())));
         let purge = tokio::spawn(retention::run_daily(
             self.writer.clone(),
             self.retention,
@@ -361,6 +401,9 @@ impl Application {
             tracing::warn!("the delivery worker did not stop in time; its row stays pending");
         }
         let _ = purge.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         self.writer.stop();
         drop(self.writer);
         let thread = self.writer_thread;

@@ -16,8 +16,8 @@ pub struct FollowupSettings {
     pub enabled: Option<bool>,
     /// A sign-up still `new` this long after it arrived earns its organisers a reminder.
     pub remind_after: HumanDuration,
-    /// A sign-up still `new` this long after it arrived is escalated to all of its
-    /// section's contacts; longer than `remind_after`.
+    /// A sign-up still `new` this long after it arrived is escalated to the fallback's
+    /// contacts (counts and ages only); longer than `remind_after`.
     pub escalate_after: HumanDuration,
     /// How long a link in a follow-up mail works after the mail was written.
     pub link_ttl: HumanDuration,

@@ -10,7 +10,7 @@ use lettre::Address;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, SinglePart};
 
-use crate::domain::{MemberEmail, MemberName};
+use crate::domain::{CountryCode, MemberEmail, MemberName, Timestamp};
 use crate::routing::Section;
 use crate::store::outbox::DueNotification;
 
@@ -38,7 +38,7 @@ pub enum BuildError {
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.
 #[derive(Debug, Clone, Copy)]
-struct AutoSubmitted;
+pub(crate) struct AutoSubmitted;
 
 impl Header for AutoSubmitted {
     fn name() -> HeaderName {
@@ -64,7 +64,8 @@ fn visitor_mailbox(name: &MemberName, email: &str) -> Result<Mailbox, BuildError
 }
 
 /// The notification for one outbox row, to `section`'s contacts: a MIME 1.0 message
-/// (RFC 2045) with one `text/plain; charset=utf-8` part.
+/// (RFC 2045) with one `text/plain; charset=utf-8` part. `followup_link` is the
+/// sign-up's own follow-up page, shown near the trailer when follow-up is on.
 ///
 /// # Errors
 /// [`BuildError`] when the stored name or address no longer parses, no template is
@@ -74,6 +75,7 @@ pub fn notification(
     section: &Section,
     from: &Mailbox,
     templates: &Templates,
+    followup_link: Option<&str>,
 ) -> Result<Message, BuildError> {
     let template = templates
         .for_language(&section.language)
@@ -97,12 +99,49 @@ pub fn notification(
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }
-    // Organisers read the country: its name in the mail's language, with the code.
-    let country = match templates.country_name(&section.language, submission.country) {
-        Some(name) => format!("{name} ({})", submission.country),
-        None => submission.country.to_string(),
-    };
-    let text = body(due, section, template, &country, &values)?;
+    let country = country_text(templates, section, submission.country);
+    let followup = followup_link.and_then(|link| {
+        let texts = templates.followup(&section.language)?;
+        Some(render(&texts.notification_link, &[("link", link)]))
+    });
+    let text = body(due, section, template, &country, &values, followup)?;
+    builder
+        .singlepart(SinglePart::plain(text))
+        .map_err(BuildError::Message)
+}
+
+/// The country as organisers read it: its name in the mail's language, with the code
+/// (`Norge (NO)`); the code alone when it has no name.
+pub(crate) fn country_text(templates: &Templates, section: &Section, code: CountryCode) -> String {
+    match templates.country_name(&section.language, code) {
+        Some(name) => format!("{name} ({code})"),
+        None => code.to_string(),
+    }
+}
+
+/// A mail joinform writes itself to `section`'s contacts (reminders, escalations,
+/// digests): From the sender, no Reply-To, `Auto-Submitted`, dated `date`, one
+/// `text/plain; charset=utf-8` MIME 1.0 part, as the notification is.
+///
+/// # Errors
+/// [`BuildError::Message`] when lettre refuses it.
+pub(crate) fn to_section(
+    section: &Section,
+    from: &Mailbox,
+    subject: String,
+    message_id: &str,
+    date: Timestamp,
+    text: String,
+) -> Result<Message, BuildError> {
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .message_id(Some(message_id.to_owned()))
+        .header(AutoSubmitted)
+        .date(date.to_system_time());
+    for contact in &section.contacts {
+        builder = builder.to(contact.clone());
+    }
     builder
         .singlepart(SinglePart::plain(text))
         .map_err(BuildError::Message)
@@ -116,6 +155,7 @@ fn body(
     template: &Template,
     country: &str,
     values: &[(&str, &str)],
+    followup: Option<String>,
 ) -> Result<String, BuildError> {
     let s = &due.submission;
     let (id, received) = (s.id.to_string(), s.created_at.to_string());
@@ -150,6 +190,7 @@ fn body(
             (labels.received.as_str(), received.as_str()),
             (labels.section.as_str(), section.name.as_str()),
         ],
+        followup,
         footer: &template.footer,
     }
     .render()
@@ -199,6 +240,10 @@ mod tests {
     }
 
     fn english_body(full: bool) -> String {
+        english_body_with(full, None)
+    }
+
+    fn english_body_with(full: bool, link: Option<&str>) -> String {
         let templates = Templates::load().unwrap();
         let section = Section {
             name: "Norway".into(),
@@ -213,7 +258,11 @@ mod tests {
             ("section", "Norway"),
             ("country", "NO"),
         ];
-        body(&due, &section, template, "Norway (NO)", &values).unwrap()
+        let followup = link.map(|link| {
+            let texts = templates.followup(&section.language).unwrap();
+            render(&texts.notification_link, &[("link", link)])
+        });
+        body(&due, &section, template, "Norway (NO)", &values, followup).unwrap()
     }
 
     /// The layout of templates/mail/notification.txt, to the byte: what organisers'
@@ -266,5 +315,32 @@ Section:                 Norway
 Sent by joinform. This message holds personal data: please keep it within the organisation.
 ";
         assert_eq!(english_body(false), least);
+    }
+
+    /// With follow-up on, the sign-up's own link stands between the trailer and the
+    /// signature, on a line of its own.
+    #[test]
+    fn the_body_with_follow_up_carries_the_sign_ups_link_above_the_signature() {
+        let with_link = "\
+Kari {section} Nordmann filled in the join form and was routed to Norway. Reply to this email to answer them directly.
+
+Name:                    Kari {section} Nordmann
+Email:                   kari@example.org
+Country:                 Norway (NO)
+Consent to be contacted: no
+
+Submission id:           01900000-0000-7000-8000-000000000000
+Received (UTC):          2026-01-02T03:04:05.123000Z
+Section:                 Norway
+
+Follow-up: mark when you have contacted them: https://join.example.org/followup/AbC-_1
+
+-- 
+Sent by joinform. This message holds personal data: please keep it within the organisation.
+";
+        assert_eq!(
+            english_body_with(false, Some("https://join.example.org/followup/AbC-_1")),
+            with_link
+        );
     }
 }

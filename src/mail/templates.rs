@@ -25,6 +25,80 @@ pub struct Template {
     pub returning: String,
     pub footer: String,
     pub labels: Labels,
+    /// The follow-up mails' texts (`[followup]`); a language without them gets the
+    /// English ones ([`Templates::followup`]).
+    #[serde(default)]
+    pub followup: Option<FollowupTexts>,
+}
+
+/// `[followup]`: the notification's link line and the reminder, escalation and digest
+/// mails' sentences.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupTexts {
+    /// `{link}`: the line under a notification's trailer.
+    pub notification_link: String,
+    /// `{name}`, `{country}`, `{date}`: a sign-up in a reminder or digest.
+    pub entry: String,
+    /// `{section}`, `{link}`: the link to a section's list.
+    pub section_link: String,
+    pub units: Units,
+    pub states: StateNames,
+    pub reminder: ReminderTexts,
+    pub escalation: EscalationTexts,
+    pub digest: DigestTexts,
+}
+
+/// The units a duration is written in (`3 d 4 h`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Units {
+    pub day: String,
+    pub hour: String,
+    pub minute: String,
+    pub second: String,
+}
+
+/// Each follow-up state's name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateNames {
+    pub new: String,
+    pub contacted: String,
+    pub joined: String,
+    pub declined: String,
+    pub unreachable: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderTexts {
+    pub subject_one: String,
+    pub subject: String,
+    pub intro: String,
+    pub waiting: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationTexts {
+    pub subject: String,
+    pub intro: String,
+    pub line: String,
+    pub outro: String,
+    pub footer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestTexts {
+    pub subject: String,
+    pub intro: String,
+    pub new: String,
+    pub open: String,
+    pub oldest: String,
+    pub done: String,
+    pub nothing: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +188,18 @@ impl Templates {
             .map(|(_, name)| name.as_str())
     }
 
+    /// The follow-up texts for `language`: its template's, else English's. `None` only
+    /// if the English template has none.
+    pub fn followup(&self, language: &LanguageTag) -> Option<&FollowupTexts> {
+        self.for_language(language)
+            .and_then(|template| template.followup.as_ref())
+            .or_else(|| {
+                self.by_language
+                    .get(DEFAULT_LANGUAGE)
+                    .and_then(|(_, template)| template.followup.as_ref())
+            })
+    }
+
     /// Whether `language` (or its primary language) has a template of its own.
     pub fn has_language(&self, language: &LanguageTag) -> bool {
         let tag = language.as_str().to_ascii_lowercase();
@@ -148,6 +234,8 @@ pub struct NotificationBody<'a> {
     pub extra: BTreeMap<String, String>,
     /// (label, value) of the submission's id, time and section.
     pub trailer: [(&'a str, &'a str); 3],
+    /// The follow-up line with the sign-up's own link, when follow-up is on.
+    pub followup: Option<String>,
     /// The line under the signature separator.
     pub footer: &'a str,
 }
@@ -219,6 +307,18 @@ mod tests {
         let templates = Templates::load().unwrap();
         assert!(templates.languages().contains(&"en"));
         assert!(templates.languages().contains(&"nb"));
+        for language in templates.languages() {
+            let tag = LanguageTag::parse(language).unwrap().unwrap();
+            assert!(templates.followup(&tag).is_some(), "{language}");
+        }
+        let swedish = LanguageTag::parse("sv").unwrap().unwrap();
+        assert!(
+            templates
+                .followup(&swedish)
+                .unwrap()
+                .notification_link
+                .starts_with("Follow-up:")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
 
 use crate::config::MailSettings;
-use crate::domain::Timestamp;
+use crate::domain::{SubmissionId, Timestamp};
 use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
 use crate::store::outbox::{self, Attempt, DueMail, DueScheduled};
@@ -58,10 +58,11 @@ impl RetryPolicy {
     }
 }
 
-/// Builds the follow-up's mails (reminders, escalations, digests) from the data as it
-/// is when they are sent, so a person erased or marked meanwhile is in none of them.
-/// The follow-up service implements it; the worker only sends.
-pub trait ScheduledMail: Send + Sync + 'static {
+/// The follow-up's part in mail: the link a notification carries, and the reminders,
+/// escalations and digests, built from the data as it is when they are sent, so a
+/// person erased or marked meanwhile is in none of them. The follow-up service
+/// implements it; the worker only sends (so `mail` never depends on `followup`).
+pub trait FollowupMail: Send + Sync + 'static {
     /// The message for `due`, from `from`, or `None` when it has nothing left to say
     /// (it is then recorded as cancelled, and nothing is sent).
     ///
@@ -75,6 +76,11 @@ pub trait ScheduledMail: Send + Sync + 'static {
         from: &Mailbox,
         now: Timestamp,
     ) -> Result<Option<Message>, BuildError>;
+
+    /// The address of sign-up `id`'s own follow-up page, for its notification, written
+    /// at `now`; `section` is the section the sign-up is stored under (the link is
+    /// signed for it). `None` when there is none to give.
+    fn notification_link(&self, id: SubmissionId, section: &str, now: Timestamp) -> Option<String>;
 }
 
 /// What the worker needs; built at start-up.
@@ -89,9 +95,10 @@ pub struct DeliveryWorker {
     /// Signalled after a submission with a notification is committed.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
-    /// Builds reminders, escalations and digests; `None` when follow-up is off (a row
-    /// of theirs left from before is then cancelled).
-    pub scheduled: Option<Arc<dyn ScheduledMail>>,
+    /// Gives notifications their follow-up link and builds reminders, escalations and
+    /// digests; `None` when follow-up is off (notifications then carry no link, and a
+    /// follow-up row left from before is cancelled).
+    pub followup: Option<Arc<dyn FollowupMail>>,
 }
 
 impl DeliveryWorker {
@@ -190,7 +197,20 @@ impl DeliveryWorker {
             section = %section.name, attempts);
         let built = match due {
             DueMail::Notification(notification) => span.in_scope(|| {
-                message::notification(notification, section, &self.from, &self.templates).map(Some)
+                // Signed for the section the sign-up is stored under, which the page
+                // checks the link against, even when it is mailed to the fallback.
+                let submission = &notification.submission;
+                let link = self.followup.as_ref().and_then(|followup| {
+                    followup.notification_link(submission.id, &submission.section, Timestamp::now())
+                });
+                message::notification(
+                    notification,
+                    section,
+                    &self.from,
+                    &self.templates,
+                    link.as_deref(),
+                )
+                .map(Some)
             }),
             DueMail::Scheduled(scheduled) => self.build_scheduled(scheduled).await,
         };
@@ -252,7 +272,7 @@ impl DeliveryWorker {
     /// A reminder, escalation or digest, built on a read connection from the data as
     /// it is now; `Ok(None)` when follow-up is off or it has nothing to say.
     async fn build_scheduled(&self, due: &DueScheduled) -> Result<Option<Message>, BuildError> {
-        let Some(builder) = self.scheduled.clone() else {
+        let Some(builder) = self.followup.clone() else {
             return Ok(None);
         };
         let (due, from) = (due.clone(), self.from.clone());

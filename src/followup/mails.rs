@@ -1,0 +1,466 @@
+//! The follow-up's mails, built by the delivery worker just before it sends them (the
+//! [`FollowupMail`] it is given), from the data as it is then: a person erased or marked
+//! since the row was queued is in none of them, and a reminder left with nobody to
+//! remind of is cancelled.
+//!
+//! - **Reminder**, to a section's contacts: each of its sign-ups still `new` after
+//!   `followup.remind_after` (first name, country, sign-up date, how long waiting) with
+//!   its own link, and the link to the section's list.
+//! - **Escalation**, to the fallback's contacts: the sections with sign-ups still `new`
+//!   after `followup.escalate_after`, how many each and the oldest's age. Counts and
+//!   ages only: no name, address, id or link to a person.
+//! - **Digest**, to a section's contacts: the sign-ups since the previous digest (else
+//!   the period's start), what is still open, what was marked, and the section's link;
+//!   it says so plainly when nothing happened.
+//!
+//! Every one is in the section's language (`[followup]` of templates/mail/<tag>.toml,
+//! else English), with the headers a notification has (From, To, Message-ID, Date,
+//! Auto-Submitted) and one text/plain MIME part.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template as _;
+use lettre::Message;
+use lettre::message::Mailbox;
+use rusqlite::Connection;
+
+use crate::config::FollowupSettings;
+use crate::domain::{FollowupState, MailKind, SubmissionId, Timestamp};
+use crate::mail::FollowupMail;
+use crate::mail::message::{self, BuildError};
+use crate::mail::templates::{FollowupTexts, Templates, Units, render};
+use crate::routing::{Routing, Section};
+use crate::store::followup::{self, FollowupEntry};
+use crate::store::outbox::{self, DueScheduled};
+
+use super::links::{LinkKey, PersonToken, SectionToken};
+use super::scheduler::period_start;
+
+/// Writes the follow-up links: `{public_url}/followup/{person token}` and
+/// `{public_url}/followup/section/{section token}`, each good for `followup.link_ttl`.
+#[derive(Debug, Clone)]
+pub struct Links {
+    key: LinkKey,
+    /// `server.public_url` without its trailing slash.
+    base: String,
+    ttl: Duration,
+}
+
+impl Links {
+    pub fn new(key: LinkKey, public_url: &str, ttl: Duration) -> Self {
+        Self {
+            key,
+            base: public_url.trim_end_matches('/').to_owned(),
+            ttl,
+        }
+    }
+
+    /// The page of sign-up `id`, stored under `section`, written at `now`.
+    pub fn person(&self, id: SubmissionId, section: &str, now: Timestamp) -> String {
+        let token = PersonToken::issue(&self.key, id, section, now.plus(self.ttl));
+        format!("{}/followup/{token}", self.base)
+    }
+
+    /// The list of `section`'s sign-ups, written at `now`.
+    pub fn section(&self, section: &str, now: Timestamp) -> String {
+        let token = SectionToken::issue(&self.key, section, now.plus(self.ttl));
+        format!("{}/followup/section/{token}", self.base)
+    }
+}
+
+/// Builds the follow-up's mails; given to the delivery worker at start-up.
+pub struct FollowupMails {
+    pub routing: Arc<Routing>,
+    pub templates: Arc<Templates>,
+    pub links: Links,
+    pub remind_after: Duration,
+    pub escalate_after: Duration,
+}
+
+impl FollowupMails {
+    pub fn new(
+        settings: &FollowupSettings,
+        routing: Arc<Routing>,
+        templates: Arc<Templates>,
+        links: Links,
+    ) -> Self {
+        Self {
+            routing,
+            templates,
+            links,
+            remind_after: settings.remind_after.get(),
+            escalate_after: settings.escalate_after.get(),
+        }
+    }
+
+    /// The section a row is for; the fallback when it is no longer configured.
+    fn section(&self, name: &str) -> &Section {
+        self.routing
+            .by_name(name)
+            .unwrap_or_else(|| self.routing.fallback())
+    }
+
+    fn texts(&self, section: &Section) -> Result<&FollowupTexts, BuildError> {
+        self.templates
+            .followup(&section.language)
+            .ok_or(BuildError::NoTemplate)
+    }
+
+    /// The footer of a mail that holds personal data: the notification's.
+    fn personal_footer(&self, section: &Section) -> Result<&str, BuildError> {
+        self.templates
+            .for_language(&section.language)
+            .map(|template| template.footer.as_str())
+            .ok_or(BuildError::NoTemplate)
+    }
+
+    /// `- Kari, Norge (NO), signed up 2026-01-02{suffix}` and its link below.
+    fn entry_lines(
+        &self,
+        section: &Section,
+        entry: &FollowupEntry,
+        suffix: &str,
+        now: Timestamp,
+    ) -> Result<[String; 2], BuildError> {
+        let texts = self.texts(section)?;
+        let country = message::country_text(&self.templates, section, entry.country);
+        let date = entry.created_at.to_string();
+        let line = render(
+            &texts.entry,
+            &[
+                ("name", entry.first_name()),
+                ("country", &country),
+                ("date", date.get(..10).unwrap_or(&date)),
+            ],
+        );
+        Ok([
+            format!("- {line}{suffix}"),
+            format!("  {}", self.links.person(entry.id, &entry.section, now)),
+        ])
+    }
+
+    fn reminder(
+        &self,
+        connection: &Connection,
+        due: &DueScheduled,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        let overdue = followup::waiting(
+            connection,
+            Some(std::slice::from_ref(&due.section)),
+            Some(now.minus(self.remind_after)),
+        )
+        .map_err(unreadable)?;
+        if overdue.is_empty() {
+            return Ok(None);
+        }
+        let section = self.section(&due.section);
+        let texts = self.texts(section)?;
+        let after = duration_text(self.remind_after, &texts.units);
+        let count = overdue.len().to_string();
+        let values = [
+            ("section", due.section.as_str()),
+            ("count", count.as_str()),
+            ("after", after.as_str()),
+        ];
+        let subject = if overdue.len() == 1 {
+            &texts.reminder.subject_one
+        } else {
+            &texts.reminder.subject
+        };
+        let mut list = Vec::with_capacity(overdue.len() * 2);
+        for entry in &overdue {
+            let waited = duration_text(now.since(entry.created_at), &texts.units);
+            let suffix = format!(
+                " ({})",
+                render(&texts.reminder.waiting, &[("waited", &waited)])
+            );
+            list.extend(self.entry_lines(section, entry, &suffix, now)?);
+        }
+        let blocks = vec![
+            vec![render(&texts.reminder.intro, &values)],
+            list,
+            vec![self.section_link(texts, &due.section, now)],
+        ];
+        let text = body(blocks, self.personal_footer(section)?)?;
+        message::to_section(
+            section,
+            from,
+            render(subject, &values),
+            &due.message_id,
+            now,
+            text,
+        )
+        .map(Some)
+    }
+
+    fn escalation(
+        &self,
+        connection: &Connection,
+        due: &DueScheduled,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        let overdue = followup::waiting_counts(connection, now.minus(self.escalate_after))
+            .map_err(unreadable)?;
+        if overdue.is_empty() {
+            return Ok(None);
+        }
+        // Always the fallback's contacts, whatever the row names.
+        let section = self.routing.fallback();
+        let texts = self.texts(section)?;
+        let after = duration_text(self.escalate_after, &texts.units);
+        let lines = overdue
+            .iter()
+            .map(|waiting| {
+                let count = waiting.count.to_string();
+                let waited = duration_text(now.since(waiting.oldest), &texts.units);
+                let line = render(
+                    &texts.escalation.line,
+                    &[
+                        ("section", waiting.section.as_str()),
+                        ("count", count.as_str()),
+                        ("waited", waited.as_str()),
+                    ],
+                );
+                format!("- {line}")
+            })
+            .collect();
+        let values = [("after", after.as_str())];
+        let blocks = vec![
+            vec![render(&texts.escalation.intro, &values)],
+            lines,
+            vec![texts.escalation.outro.clone()],
+        ];
+        let text = body(blocks, &texts.escalation.footer)?;
+        let subject = render(&texts.escalation.subject, &values);
+        message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+    }
+
+    fn digest(
+        &self,
+        connection: &Connection,
+        due: &DueScheduled,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        let name = due.section.as_str();
+        let since =
+            match outbox::last_sent(connection, MailKind::Digest, name).map_err(unreadable)? {
+                Some(sent) => sent,
+                None => period_start(&due.period).unwrap_or(due.queued_at),
+            };
+        let new = followup::signed_up_since(connection, name, since).map_err(unreadable)?;
+        let still_new =
+            followup::waiting(connection, Some(std::slice::from_ref(&due.section)), None)
+                .map_err(unreadable)?;
+        let contacted = followup::open_counts(connection)
+            .map_err(unreadable)?
+            .into_iter()
+            .find(|(section, state, _)| section == name && *state == FollowupState::Contacted)
+            .map_or(0, |(_, _, count)| count);
+        let marks = followup::marked_since(connection, name, since).map_err(unreadable)?;
+
+        let section = self.section(name);
+        let texts = self.texts(section)?;
+        let digest = &texts.digest;
+        // `2026-11-30 00:00`: minutes are enough for a person.
+        let since_text = since.to_string();
+        let since_text = match (since_text.get(..10), since_text.get(11..16)) {
+            (Some(date), Some(time)) => format!("{date} {time}"),
+            _ => since_text,
+        };
+        let mut blocks = vec![vec![render(
+            &digest.intro,
+            &[("section", name), ("since", since_text.as_str())],
+        )]];
+        if new.is_empty() && marks.is_empty() {
+            blocks.push(vec![digest.nothing.clone()]);
+        }
+        if !new.is_empty() {
+            let count = new.len().to_string();
+            let mut list = vec![render(&digest.new, &[("count", count.as_str())])];
+            for entry in &new {
+                let suffix = format!(" ({})", state_name(texts, entry.state));
+                list.extend(self.entry_lines(section, entry, &suffix, now)?);
+            }
+            blocks.push(list);
+        }
+        let (new_count, contacted_count) = (still_new.len().to_string(), contacted.to_string());
+        let mut open = vec![render(
+            &digest.open,
+            &[
+                ("new", new_count.as_str()),
+                ("contacted", contacted_count.as_str()),
+            ],
+        )];
+        if let Some(oldest) = still_new.first() {
+            let waited = duration_text(now.since(oldest.created_at), &texts.units);
+            open.push(render(&digest.oldest, &[("waited", waited.as_str())]));
+        }
+        blocks.push(open);
+        if !marks.is_empty() {
+            let marks = marks
+                .iter()
+                .map(|(state, count)| format!("{} {count}", state_name(texts, *state)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            blocks.push(vec![render(&digest.done, &[("marks", marks.as_str())])]);
+        }
+        blocks.push(vec![self.section_link(texts, name, now)]);
+        let text = body(blocks, self.personal_footer(section)?)?;
+        let subject = render(
+            &digest.subject,
+            &[("section", name), ("period", due.period.as_str())],
+        );
+        message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+    }
+
+    fn section_link(&self, texts: &FollowupTexts, section: &str, now: Timestamp) -> String {
+        render(
+            &texts.section_link,
+            &[
+                ("section", section),
+                ("link", &self.links.section(section, now)),
+            ],
+        )
+    }
+}
+
+impl FollowupMail for FollowupMails {
+    fn build(
+        &self,
+        connection: &Connection,
+        due: &DueScheduled,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        match due.kind {
+            MailKind::Reminder => self.reminder(connection, due, from, now),
+            MailKind::Escalation => self.escalation(connection, due, from, now),
+            MailKind::Digest => self.digest(connection, due, from, now),
+            // Notifications are built by the worker; one here has nothing to say.
+            MailKind::Notification => Ok(None),
+        }
+    }
+
+    fn notification_link(&self, id: SubmissionId, section: &str, now: Timestamp) -> Option<String> {
+        Some(self.links.person(id, section, now))
+    }
+}
+
+fn unreadable(error: crate::store::StoreError) -> BuildError {
+    BuildError::Unreadable(error.to_string())
+}
+
+fn state_name(texts: &FollowupTexts, state: FollowupState) -> &str {
+    let names = &texts.states;
+    match state {
+        FollowupState::New => &names.new,
+        FollowupState::Contacted => &names.contacted,
+        FollowupState::Joined => &names.joined,
+        FollowupState::Declined => &names.declined,
+        FollowupState::Unreachable => &names.unreachable,
+    }
+}
+
+/// A duration in its two largest units, whole: `3 d 4 h`, `2 h`, `5 min 3 s`, `0 s`.
+pub fn duration_text(duration: Duration, units: &Units) -> String {
+    let mut rest = duration.as_secs();
+    let mut parts = Vec::new();
+    for (size, unit) in [
+        (86_400, &units.day),
+        (3_600, &units.hour),
+        (60, &units.minute),
+        (1, &units.second),
+    ] {
+        let count = rest / size;
+        rest %= size;
+        if count > 0 || (!parts.is_empty() && parts.len() < 2) {
+            parts.push(format!("{count} {unit}"));
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    // Trailing zeros say nothing: `2 h 0 min` is `2 h`.
+    while parts.len() > 1 && parts.last().is_some_and(|part| part.starts_with("0 ")) {
+        parts.pop();
+    }
+    if parts.is_empty() {
+        return format!("0 {}", units.second);
+    }
+    parts.join(" ")
+}
+
+/// The body of a follow-up mail (templates/mail/followup.txt): paragraphs of lines,
+/// then the signature. Plain text, so nothing is escaped.
+#[derive(Debug, askama::Template)]
+#[template(path = "mail/followup.txt", escape = "none")]
+struct FollowupBody<'a> {
+    /// Paragraphs, each a list of lines; empty ones are left out.
+    blocks: Vec<Vec<String>>,
+    /// The line under the signature separator.
+    footer: &'a str,
+}
+
+fn body(blocks: Vec<Vec<String>>, footer: &str) -> Result<String, BuildError> {
+    FollowupBody {
+        blocks: blocks
+            .into_iter()
+            .filter(|block| !block.is_empty())
+            .collect(),
+        footer,
+    }
+    .render()
+    .map_err(BuildError::Body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units() -> Units {
+        Units {
+            day: "d".into(),
+            hour: "h".into(),
+            minute: "min".into(),
+            second: "s".into(),
+        }
+    }
+
+    #[test]
+    fn durations_are_written_in_their_two_largest_units() {
+        for (seconds, text) in [
+            (0, "0 s"),
+            (5, "5 s"),
+            (65, "1 min 5 s"),
+            (7_200, "2 h"),
+            (7_260, "2 h 1 min"),
+            (3 * 86_400 + 4 * 3_600 + 59, "3 d 4 h"),
+            (86_400 + 30, "1 d"),
+        ] {
+            assert_eq!(
+                duration_text(Duration::from_secs(seconds), &units()),
+                text,
+                "{seconds}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_is_paragraphs_then_the_signature() {
+        let text = body(
+            vec![
+                vec!["Intro.".into()],
+                Vec::new(),
+                vec!["- one".into(), "  link".into()],
+            ],
+            "Footer.",
+        )
+        .unwrap();
+        assert_eq!(text, "Intro.\n\n- one\n  link\n\n-- \nFooter.\n");
+    }
+}

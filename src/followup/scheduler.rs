@@ -1,0 +1,207 @@
+//! The follow-up scheduler: a task beside the delivery worker that, every
+//! `followup.check_every` (and once at start), queues the reminders, escalations and
+//! digests that are due, then wakes the worker. What they say is read only when they
+//! are sent ([`super::mails`]).
+//!
+//! Each mail is an outbox row keyed by (kind, section, period), inserted with
+//! `ON CONFLICT DO NOTHING` (`store::outbox::schedule`): however often the scheduler
+//! runs, however many times the server restarts and however many servers share the
+//! database, a section gets at most one reminder a day, the fallback one escalation a
+//! day, and each section one digest a day or week.
+//!
+//! Periods come from the wall clock's UTC date. A clock set forward skips ahead to a
+//! later period (its mails are queued then); a clock set back re-enters a period that
+//! already has its rows, so nothing is sent twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use time::{Date, Month, OffsetDateTime, Weekday};
+use tokio::sync::{Notify, watch};
+
+use crate::config::{DigestSchedule, FollowupSettings};
+use crate::domain::{MailKind, Timestamp};
+use crate::routing::Routing;
+use crate::store::followup::waiting_counts;
+use crate::store::outbox;
+use crate::store::{StoreError, Writer};
+
+/// What to queue, from the settings and the sections: everything a round needs, so the
+/// round itself runs on the writer thread without the async side.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every configured section's name, then the fallback's.
+    sections: Vec<String>,
+    fallback: String,
+    remind_after: Duration,
+    escalate_after: Duration,
+    digest: DigestSchedule,
+    /// The sender's domain, for the Message-IDs.
+    message_domain: String,
+}
+
+impl Plan {
+    pub fn new(settings: &FollowupSettings, routing: &Routing, message_domain: &str) -> Self {
+        Self {
+            sections: routing
+                .sections_and_fallback()
+                .map(|section| section.name.clone())
+                .collect(),
+            fallback: routing.fallback().name.clone(),
+            remind_after: settings.remind_after.get(),
+            escalate_after: settings.escalate_after.get(),
+            digest: settings.digest,
+            message_domain: message_domain.to_owned(),
+        }
+    }
+
+    /// Queues what is due at `now`, in the caller's transaction: a reminder for each
+    /// section with sign-ups still `new` after `remind_after`, an escalation to the
+    /// fallback when any section has some after `escalate_after`, and each section's
+    /// digest for the current period. Returns how many rows were queued (rows queued
+    /// before for the same period are left alone and not counted).
+    ///
+    /// # Errors
+    /// A failed query or insert.
+    pub fn queue(&self, connection: &Connection, now: Timestamp) -> Result<usize, StoreError> {
+        let today = day(now);
+        let mut queued = 0;
+        let mut schedule = |kind, section: &str, period: &str| {
+            outbox::schedule(connection, kind, section, period, &self.message_domain, now)
+                .map(|inserted| queued += usize::from(inserted))
+        };
+        for waiting in waiting_counts(connection, now.minus(self.remind_after))? {
+            schedule(MailKind::Reminder, &waiting.section, &today)?;
+        }
+        if !waiting_counts(connection, now.minus(self.escalate_after))?.is_empty() {
+            schedule(MailKind::Escalation, &self.fallback, &today)?;
+        }
+        if let Some(period) = digest_period(self.digest, now) {
+            for section in &self.sections {
+                schedule(MailKind::Digest, section, &period)?;
+            }
+        }
+        Ok(queued)
+    }
+}
+
+/// The scheduler task; built at start-up when follow-up is on.
+pub struct Scheduler {
+    pub plan: Arc<Plan>,
+    pub writer: Writer,
+    pub every: Duration,
+    /// The delivery worker's wake-up, signalled after a round queued something.
+    pub wake: Arc<Notify>,
+}
+
+impl Scheduler {
+    /// Runs a round at once, then every `every`, until `stopping` turns true. Each
+    /// round is one job of the single writer.
+    pub async fn run(self, mut stopping: watch::Receiver<bool>) {
+        tracing::info!("follow-up scheduler started");
+        loop {
+            let plan = Arc::clone(&self.plan);
+            let now = Timestamp::now();
+            match self.writer.run(move |c| plan.queue(c, now)).await {
+                Ok(0) => {}
+                Ok(queued) => {
+                    tracing::info!(queued, "follow-up mails queued");
+                    self.wake.notify_one();
+                }
+                Err(failure) => {
+                    tracing::warn!(%failure, "follow-up mails not queued; next try next round");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.every) => {}
+                _ = stopping.wait_for(|stop| *stop) => break,
+            }
+        }
+        tracing::info!("follow-up scheduler stopped");
+    }
+}
+
+fn utc(now: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from(now.to_system_time())
+}
+
+/// The UTC date of `now`: `2026-11-30`, a reminder's and escalation's period.
+pub fn day(now: Timestamp) -> String {
+    let date = utc(now).date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// The digest period `now` falls in: its UTC date, or its ISO week (`2026-W49`);
+/// `None` when digests are off.
+pub fn digest_period(schedule: DigestSchedule, now: Timestamp) -> Option<String> {
+    match schedule {
+        DigestSchedule::Off => None,
+        DigestSchedule::Daily => Some(day(now)),
+        DigestSchedule::Weekly => {
+            let (year, week, _) = utc(now).date().to_iso_week_date();
+            Some(format!("{year:04}-W{week:02}"))
+        }
+    }
+}
+
+/// When a period ([`day`] or an ISO week) starts, at midnight UTC (a week on its
+/// Monday); `None` for text that is neither.
+pub fn period_start(period: &str) -> Option<Timestamp> {
+    let date = match period.split_once("-W") {
+        Some((year, week)) => {
+            Date::from_iso_week_date(year.parse().ok()?, week.parse().ok()?, Weekday::Monday)
+                .ok()?
+        }
+        None => {
+            let mut parts = period.splitn(3, '-');
+            let year = parts.next()?.parse().ok()?;
+            let month = Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+            Date::from_calendar_date(year, month, parts.next()?.parse().ok()?).ok()?
+        }
+    };
+    Some(Timestamp::from_datetime(date.midnight().assume_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_the_utc_day_or_iso_week_and_start_at_midnight() {
+        // A Sunday late in the day: still ISO week 49 (weeks start on Mondays).
+        let now = Timestamp::parse("2026-12-06T23:59:59.000000Z").unwrap();
+        assert_eq!(day(now), "2026-12-06");
+        assert_eq!(
+            digest_period(DigestSchedule::Daily, now).unwrap(),
+            "2026-12-06"
+        );
+        assert_eq!(
+            digest_period(DigestSchedule::Weekly, now).unwrap(),
+            "2026-W49"
+        );
+        assert_eq!(digest_period(DigestSchedule::Off, now), None);
+        // The first days of January can belong to the previous ISO year.
+        let new_year = Timestamp::parse("2027-01-01T00:00:00.000000Z").unwrap();
+        assert_eq!(
+            digest_period(DigestSchedule::Weekly, new_year).unwrap(),
+            "2026-W53"
+        );
+        assert_eq!(
+            period_start("2026-12-06").unwrap().to_string(),
+            "2026-12-06T00:00:00.000000Z"
+        );
+        assert_eq!(
+            period_start("2026-W49").unwrap().to_string(),
+            "2026-11-30T00:00:00.000000Z"
+        );
+        for bad in ["", "2026", "2026-13-01", "2026-W60", "x-W1", "2026-02-30"] {
+            assert_eq!(period_start(bad), None, "{bad}");
+        }
+    }
+}
