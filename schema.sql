@@ -109,6 +109,14 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period) WHERE period IS NOT NULL;
 
+-- A deleted submission takes its notification with it, however it is deleted (erasure,
+-- retention, or an operator's own SQL), as the foreign key of versions 2 to 4 did: a
+-- digest has no submission, so the outbox cannot have one.
+CREATE TRIGGER submissions_take_their_notification AFTER DELETE ON submissions
+BEGIN
+    DELETE FROM outbox WHERE id = old.id AND kind = 'notification';
+END;
+
 -- Form tokens already used, so each is accepted once; a row is dropped once its token
 -- has expired anyway.
 CREATE TABLE used_tokens (

@@ -163,7 +163,8 @@ const UPGRADES: &[&str] = &[
     // 4 → 5: follow-up (issue 15). Accepted sign-ups start as 'new' at their sign-up
     // time. The outbox holds mails of several kinds: its key becomes `id` (a
     // notification's is its submission's), with `kind` and `period`; its foreign key
-    // goes (a digest has no submission), so erasure deletes notifications itself. The
+    // goes (a digest has no submission): a trigger deletes a submission's notification
+    // with it instead. The
     // audit trail gains the 'followup' action. Tables whose checks or keys change are
     // copied to new ones, as in 3 → 4.
     "ALTER TABLE submissions ADD COLUMN followup TEXT
@@ -205,6 +206,10 @@ const UPGRADES: &[&str] = &[
      CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
      CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period)
          WHERE period IS NOT NULL;
+     CREATE TRIGGER submissions_take_their_notification AFTER DELETE ON submissions
+     BEGIN
+         DELETE FROM outbox WHERE id = old.id AND kind = 'notification';
+     END;
 
      CREATE TABLE audit_v5 (
          id          INTEGER PRIMARY KEY,

@@ -253,9 +253,9 @@ pub struct AddressErased {
     pub unsent_notifications: u64,
 }
 
-/// Deletes every submission whose `email_key` is `key`, and their notifications. Their
-/// reminders and digests are built when sent, from what is stored then: erased people
-/// are in none of them.
+/// Deletes every submission whose `email_key` is `key`, and with them (the
+/// `submissions_take_their_notification` trigger) their notifications. Reminders and
+/// digests are built when sent, from what is stored then: erased people are in none.
 ///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
@@ -265,11 +265,6 @@ pub fn erase_address(connection: &Erasing<'_>, key: &str) -> Result<AddressErase
          WHERE s.email_key = ?1 AND o.kind = ?2 AND o.state = 'pending'",
         params![key, MailKind::Notification],
         |row| row.get(0),
-    )?;
-    connection.execute(
-        "DELETE FROM outbox WHERE kind = ?2
-         AND id IN (SELECT id FROM submissions WHERE email_key = ?1)",
-        params![key, MailKind::Notification],
     )?;
     let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
     Ok(AddressErased {
@@ -301,13 +296,6 @@ pub fn erase_created_before(
         "created_at < ?1 AND id < ?2 AND status IN ({})",
         placeholders.join(", ")
     );
-    connection.execute(
-        &format!(
-            "DELETE FROM outbox WHERE kind = 'notification'
-             AND id IN (SELECT id FROM submissions WHERE {condition})"
-        ),
-        values.as_slice(),
-    )?;
     let deleted = connection.execute(
         &format!("DELETE FROM submissions WHERE {condition}"),
         values.as_slice(),

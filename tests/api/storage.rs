@@ -596,6 +596,17 @@ async fn a_version_3_database_is_upgraded_in_place_and_keeps_every_row() {
         )
         .unwrap();
     assert_eq!(orphans, 0);
+    // Deleting a submission, by any statement, takes its notification with it.
+    upgraded
+        .execute(
+            "DELETE FROM submissions WHERE id = '01900000-0000-7000-8000-000000000004'",
+            [],
+        )
+        .unwrap();
+    let outbox: i64 = upgraded
+        .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(outbox, 2);
 }
 
 /// The same fault from another process, as an operator's `sqlite3` shell or a backup
