@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use joinform::config::{ConfigSource, Settings};
 use joinform::export::{
-    Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_time,
+    Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_followup, parse_time,
 };
 use joinform::startup::Application;
 
@@ -81,6 +81,13 @@ struct ExportArgs {
     /// when the export completes. Sign-ups of the last minute wait for the next run.
     #[arg(long, value_name = "NAME")]
     since_last: Option<String>,
+    /// Only accepted sign-ups in this follow-up state: new, contacted, joined, declined
+    /// or unreachable.
+    #[arg(long, value_name = "STATE", value_parser = parse_followup)]
+    followup: Option<joinform::domain::FollowupState>,
+    /// Only overdue sign-ups: still `new`, signed up more than followup.remind_after ago.
+    #[arg(long)]
+    overdue: bool,
     /// CSV: start with a byte-order mark so spreadsheet programs read UTF-8.
     #[arg(long)]
     excel: bool,
@@ -162,6 +169,11 @@ fn main() -> ExitCode {
                     until: args.until,
                     after_id: None,
                     before_id: None,
+                    followup: args.followup,
+                    overdue_before: args.overdue.then(|| {
+                        joinform::domain::Timestamp::now()
+                            .minus(settings.followup.remind_after.get())
+                    }),
                 },
                 format: args.format,
                 excel: args.excel,

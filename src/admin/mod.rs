@@ -11,8 +11,10 @@ mod metrics;
 use actix_web::web;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
+use crate::domain::Timestamp;
 use crate::metrics::Metrics;
 use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
@@ -34,6 +36,12 @@ pub struct AdminState {
     pub extra_columns: Vec<String>,
     /// The counters the public listener keeps, shown by `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// `followup.remind_after`: a sign-up still `new` this long after it came is
+    /// overdue.
+    pub remind_after: Duration,
+    /// Whether follow-up runs (`followup.enabled`, or `server.public_url` set): only
+    /// then does `/metrics` show the overdue gauge.
+    pub followup_enabled: bool,
 }
 
 impl AdminState {
@@ -52,7 +60,14 @@ impl AdminState {
             secret,
             extra_columns: settings.form.extra_field_names(),
             metrics,
+            remind_after: settings.followup.remind_after.get(),
+            followup_enabled: settings.followup_enabled(),
         })
+    }
+
+    /// Sign-ups still `new` that came before this, at `now`, are overdue.
+    pub fn overdue_before(&self, now: Timestamp) -> Timestamp {
+        now.minus(self.remind_after)
     }
 }
 
