@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod erasure;
 pub mod export;
+pub mod followup_stats;
 pub mod http;
 pub mod i18n;
 pub mod mail;

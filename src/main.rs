@@ -50,6 +50,11 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Follow-up of accepted sign-ups: who is waiting, marking, how quickly.
+    Followup {
+        #[command(subcommand)]
+        action: FollowupAction,
+    },
     /// Admin tokens for the admin listener.
     Token {
         #[command(subcommand)]
@@ -106,6 +111,29 @@ enum TokenAction {
         #[arg(long = "section", value_name = "NAME")]
         sections: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum FollowupAction {
+    /// The sign-ups nobody has contacted yet, oldest first (no contact details).
+    List {
+        /// Only this section's sign-ups.
+        #[arg(long, value_name = "NAME")]
+        section: Option<String>,
+        /// Only those waiting longer than followup.remind_after.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Mark a sign-up: contacted, joined, declined or unreachable (audited, by `cli`).
+    Mark {
+        /// The submission id, as `followup list` or an export shows it.
+        id: String,
+        /// contacted, joined, declined or unreachable.
+        state: String,
+    },
+    /// Time to first contact (median, 90th percentile) over the last 30 and 90 days,
+    /// the share contacted within followup.remind_after, open and overdue counts.
+    Stats,
 }
 
 #[derive(Subcommand)]
@@ -192,6 +220,15 @@ fn main() -> ExitCode {
         Command::Forget { email } => print_report(joinform::cli::forget(&settings, &email)),
         Command::Purge => print_report(joinform::cli::purge(&settings)),
         Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
+        Command::Followup { action } => print_report(match action {
+            FollowupAction::List { section, overdue } => {
+                joinform::cli::followup_list(&settings, section.as_deref(), overdue)
+            }
+            FollowupAction::Mark { id, state } => {
+                joinform::cli::followup_mark(&settings, &id, &state)
+            }
+            FollowupAction::Stats => joinform::cli::followup_stats(&settings),
+        }),
         Command::Token {
             action: TokenAction::New { name, sections },
         } => print_report(joinform::cli::new_token(&settings, &name, &sections)),

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::domain::Timestamp;
 use crate::export::{
-    Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country,
-    parse_followup, parse_time, write_export,
+    Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country, parse_followup,
+    parse_time, write_export,
 };
 use crate::store::audit::{self, Action};
 

@@ -120,9 +120,11 @@ fn expected_values(row: &StoredSubmission) -> Vec<Value> {
         optional(&row.message),
         text(row.status.as_str()),
         row.followup.map_or(Value::Null, |s| text(s.as_str())),
-        row.followup_at.map_or(Value::Null, |t| text(&t.to_string())),
+        row.followup_at
+            .map_or(Value::Null, |t| text(&t.to_string())),
         optional(&row.followup_by),
-        row.contacted_at.map_or(Value::Null, |t| text(&t.to_string())),
+        row.contacted_at
+            .map_or(Value::Null, |t| text(&t.to_string())),
         row.extra
             .get("organisation")
             .cloned()
