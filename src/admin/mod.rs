@@ -1,10 +1,11 @@
-//! The admin listener: exports and erasure for operators and national organisers. It
-//! is a separate HTTP server on `admin.listen`, so none of these routes exists on the
+//! The admin listener: exports, erasure and follow-up for operators and national
+//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes exists on the
 //! public listener, and a firewall can keep it private.
 
 pub mod auth;
 pub mod error;
 mod export;
+mod followup;
 mod forget;
 mod metrics;
 
@@ -76,6 +77,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/admin/submissions", web::get().to(export::submissions))
         .route("/admin/forget", web::post().to(forget::forget))
+        .route("/admin/followup", web::get().to(followup::list))
+        .route("/admin/followup/{id}", web::post().to(followup::mark))
         .route("/metrics", web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
 }
