@@ -1,6 +1,6 @@
 //! The admin listener: exports, erasure and follow-up for operators and national
-//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes exists on the
-//! public listener, and a firewall can keep it private.
+//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
+//! exists on the public listener, and a firewall can keep it private.
 
 pub mod auth;
 pub mod error;
