@@ -43,6 +43,8 @@ pub struct AdminState {
     /// Whether follow-up runs (`followup.enabled`, or `server.public_url` set): only
     /// then does `/metrics` show the overdue gauge.
     pub followup_enabled: bool,
+    /// The configured sections and the fallback: each has every follow-up series.
+    pub sections: Vec<String>,
 }
 
 impl AdminState {
@@ -63,6 +65,17 @@ impl AdminState {
             metrics,
             remind_after: settings.followup.remind_after.get(),
             followup_enabled: settings.followup_enabled(),
+            sections: settings
+                .sections
+                .iter()
+                .map(|section| section.name.clone())
+                .chain(
+                    settings
+                        .fallback
+                        .iter()
+                        .map(|fallback| fallback.name.clone()),
+                )
+                .collect(),
         })
     }
 
