@@ -36,7 +36,7 @@ struct ExportQuery {
     until: Option<String>,
     excel: Option<bool>,
     followup: Option<String>,
-    overdue: Option<bool>,
+    overdue: Option<String>,
 }
 
 #[tracing::instrument(name = "admin_export", skip_all, fields(actor = tracing::field::Empty, audit_id = tracing::field::Empty))]
@@ -173,7 +173,7 @@ fn filter_for(
         after_id: None,
         before_id: None,
         followup: query.followup.as_deref().map(parse_followup).transpose()?,
-        overdue_before: query.overdue.unwrap_or(false).then_some(overdue_before),
+        overdue_before: super::flag("overdue", query.overdue.as_deref())?.then_some(overdue_before),
     };
     filter.check()?;
     Ok(filter)

@@ -18,7 +18,7 @@ use super::{AdminError, AdminState};
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     section: Option<String>,
-    overdue: Option<bool>,
+    overdue: Option<String>,
 }
 
 /// One waiting sign-up: enough to recognise the person in the organisers' own records,
@@ -54,7 +54,7 @@ pub(super) async fn list(
     let sections = scope(token, query.section.as_deref())?;
     let now = Timestamp::now();
     let overdue_before = state.overdue_before(now);
-    let only_overdue = query.overdue.unwrap_or(false).then_some(overdue_before);
+    let only_overdue = super::flag("overdue", query.overdue.as_deref())?.then_some(overdue_before);
     let database = state.database.clone();
     let entries = web::block(move || {
         let connection = database.connect()?;

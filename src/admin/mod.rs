@@ -96,6 +96,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// A `true`/`false` query parameter (`overdue=true`), absent meaning `false`; anything
+/// else is a 400 that names the parameter.
+fn flag(name: &str, value: Option<&str>) -> Result<bool, AdminError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(AdminError::BadRequest(format!(
+            "{name}: `{}` is not true or false",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
 async fn not_found() -> Result<actix_web::HttpResponse, AdminError> {
     Err(AdminError::NotFound)
 }
