@@ -529,10 +529,10 @@ pub fn followup_stats(settings: &Settings) -> Result<String, DataCommandError> {
     let limit = settings.followup.remind_after.in_file_units();
     let in_time = format!("in {limit}");
     let mut text = format!(
-        "Time from sign-up to first contact, over the sign-ups of each window that were \
-         contacted\n(median and 90th percentile, nearest rank). `{in_time}`: the share \
-         contacted within followup.remind_after,\nof the sign-ups contacted or waiting \
-         longer than that. Open: new or contacted now; overdue: new for over {limit}.\n\n"
+        "Time from sign-up to first contact (median and 90th percentile, nearest rank) of\n\
+         the sign-ups of each window that were contacted. \"{in_time}\": the share contacted\n\
+         within followup.remind_after, of the sign-ups contacted or waiting longer than\n\
+         that. Open: new or contacted now. Overdue: new for over {limit}.\n\n"
     );
     let _ = writeln!(
         text,

@@ -124,20 +124,20 @@ async fn exports_carry_the_follow_up_state_and_select_by_it() {
 
     assert_eq!(
         ids(&export(vec!["--followup", "contacted"]).await),
-        [contacted.clone()]
+        [contacted.as_str()]
     );
     assert_eq!(
         ids(&export(vec!["--followup", "joined"]).await),
-        [joined.clone()]
+        [joined.as_str()]
     );
     assert_eq!(
         ids(&export(vec!["--followup", "new"]).await),
         sorted(vec![waiting.clone(), overdue.clone()])
     );
-    assert_eq!(ids(&export(vec!["--overdue"]).await), [overdue.clone()]);
+    assert_eq!(ids(&export(vec!["--overdue"]).await), [overdue.as_str()]);
     assert_eq!(
         ids(&export(vec!["--overdue", "--followup", "new", "--excel"]).await[3..]),
-        [overdue.clone()]
+        [overdue.as_str()]
     );
     let ndjson = export(vec!["--format", "ndjson", "--followup", "joined"]).await;
     let object: Value = serde_json::from_slice(&ndjson).unwrap();
@@ -172,7 +172,7 @@ async fn exports_carry_the_follow_up_state_and_select_by_it() {
 
     // The same over HTTP.
     let got = admin_get(&app, "/admin/submissions?followup=joined", &token).await;
-    assert_eq!(ids(&got.bytes().await.unwrap()), [joined.clone()]);
+    assert_eq!(ids(&got.bytes().await.unwrap()), [joined.as_str()]);
     let got = admin_get(&app, "/admin/submissions?overdue=true&format=json", &token).await;
     let objects: Vec<Value> = got.json().await.unwrap();
     assert_eq!(objects.len(), 1);
