@@ -1,5 +1,6 @@
 //! What the operator commands print. The binary parses arguments and calls these.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -7,17 +8,19 @@ use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
-use crate::domain::{SubmissionId, Timestamp};
+use crate::domain::{BadMark, FollowupState, SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
 };
+use crate::followup_stats::{self, WindowFigures, human};
 use crate::mail::{self, Templates};
 use crate::owner_only::{self, Existing};
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::audit::{self, Action, AuditEntry};
+use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox};
 
 /// `check-config`: the settings summary and the routing table, or the first problem.
@@ -197,6 +200,10 @@ pub enum DataCommandError {
     Config(#[from] ConfigError),
     #[error("cannot read the address from standard input")]
     Stdin(#[source] std::io::Error),
+    #[error("there is no accepted sign-up {0} (never was, erased, or spam or a duplicate)")]
+    UnknownSignUp(String),
+    #[error(transparent)]
+    BadMark(#[from] BadMark),
 }
 
 impl From<rusqlite::Error> for DataCommandError {
@@ -392,6 +399,200 @@ pub fn new_token(
         let _ = writeln!(text, "sections = [{list}]");
     }
     Ok(text)
+}
+
+// ---- Follow-up of sign-ups: list, mark, stats. ----
+
+/// `followup list [--section NAME] [--overdue]`: the sign-ups nobody has contacted yet
+/// (state `new`), oldest first, as a table. No address, phone, message or name.
+pub fn followup_list(
+    settings: &Settings,
+    section: Option<&str>,
+    overdue: bool,
+) -> Result<String, DataCommandError> {
+    let connection = open(settings)?;
+    let now = Timestamp::now();
+    let remind_after = settings.followup.remind_after.get();
+    let overdue_before = now.minus(remind_after);
+    let sections = section.map(|section| vec![section.to_owned()]);
+    let waiting = followup::waiting(
+        &connection,
+        sections.as_deref(),
+        overdue.then_some(overdue_before),
+    )?;
+    let mut text = format!(
+        "{:<36}  {:<20}  {:<7}  {:<27}  {:>7}  state\n",
+        "id", "section", "country", "signed up", "age"
+    );
+    for entry in &waiting {
+        let _ = writeln!(
+            text,
+            "{:<36}  {:<20}  {:<7}  {:<27}  {:>7}  {}{}",
+            entry.id,
+            entry.section,
+            entry.country.as_str(),
+            entry.created_at,
+            human(now.since(entry.created_at)),
+            entry.state,
+            if entry.created_at < overdue_before {
+                " (overdue)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        text,
+        "{} sign-up(s) waiting for a first contact{}",
+        waiting.len(),
+        if overdue {
+            format!(
+                ", all for over {} (followup.remind_after)",
+                settings.followup.remind_after.in_file_units()
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(text)
+}
+
+/// `followup mark ID STATE`: sets a sign-up's follow-up state, by `cli`, in a
+/// transaction of its own with its audit row; says what changed, or that it already
+/// had that state.
+pub fn followup_mark(
+    settings: &Settings,
+    id: &str,
+    state: &str,
+) -> Result<String, DataCommandError> {
+    let to = FollowupState::parse_mark(state)?;
+    let unknown = || DataCommandError::UnknownSignUp(id.escape_debug().to_string());
+    let parsed = SubmissionId::parse(id).ok_or_else(unknown)?;
+    let mut connection = open(settings)?;
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let marked = followup::mark(&transaction, parsed, to, audit::CLI_ACTOR, Timestamp::now())?;
+    transaction.commit()?;
+    match marked.ok_or_else(unknown)? {
+        Marked::Changed { from, to } => Ok(format!("{parsed}: {from} -> {to}\n")),
+        Marked::Unchanged(state) => Ok(format!("{parsed}: already {state}\n")),
+    }
+}
+
+/// The windows `followup stats` reports on.
+const STATS_WINDOWS: [(&str, u32); 2] = [("30d", 30), ("90d", 90)];
+
+/// `followup stats`: per section and in total, over the sign-ups of the last 30 and 90
+/// days, the median and 90th percentile time to first contact and the share contacted
+/// within `followup.remind_after` (see [`crate::followup_stats`]), with the open and
+/// overdue counts of now.
+pub fn followup_stats(settings: &Settings) -> Result<String, DataCommandError> {
+    let routing = Routing::from_settings(settings)?;
+    let connection = open(settings)?;
+    let now = Timestamp::now();
+    let remind_after = settings.followup.remind_after.get();
+    let day = std::time::Duration::from_secs(86_400);
+    let longest = STATS_WINDOWS
+        .iter()
+        .map(|&(_, days)| days)
+        .max()
+        .unwrap_or(0);
+    let rows = followup::contact_times(&connection, now.minus(day * longest))?;
+    let windows: Vec<_> = STATS_WINDOWS
+        .iter()
+        .map(|&(label, days)| {
+            let figures = followup_stats::by_section(&rows, now, day * days, remind_after);
+            (label, figures)
+        })
+        .collect();
+    let mut open_now: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (section, _new_or_contacted, count) in followup::open_counts(&connection)? {
+        open_now.entry(section).or_default().0 += count;
+    }
+    for waiting in followup::waiting_counts(&connection, now.minus(remind_after))? {
+        open_now.entry(waiting.section).or_default().1 += waiting.count;
+    }
+    // Every configured section, then any other the rows name (one since renamed).
+    let mut sections: Vec<String> = routing
+        .sections_and_fallback()
+        .map(|section| section.name.clone())
+        .collect();
+    let named = windows
+        .iter()
+        .flat_map(|(_, (each, _))| each.keys().map(|s| (*s).to_owned()))
+        .chain(open_now.keys().cloned());
+    for section in named {
+        if !sections.contains(&section) {
+            sections.push(section);
+        }
+    }
+
+    let limit = settings.followup.remind_after.in_file_units();
+    let in_time = format!("in {limit}");
+    let mut text = format!(
+        "Time from sign-up to first contact (median and 90th percentile, nearest rank) of\n\
+         the sign-ups of each window that were contacted. \"{in_time}\": the share contacted\n\
+         within followup.remind_after, of the sign-ups contacted or waiting longer than\n\
+         that. Open: new or contacted now. Overdue: new for over {limit}.\n\n"
+    );
+    let _ = writeln!(
+        text,
+        "{:<20}  {:<6}  {:>8}  {:>9}  {:<7}  {:<7}  {:>7}  {:>5}  {:>7}",
+        "section", "window", "sign-ups", "contacted", "median", "p90", in_time, "open", "overdue"
+    );
+    for section in &sections {
+        for (index, (label, (each, _))) in windows.iter().enumerate() {
+            let figures = each.get(section.as_str()).copied().unwrap_or_default();
+            let open = (index == 0).then(|| open_now.get(section).copied().unwrap_or_default());
+            stats_line(&mut text, section, index, label, &figures, open);
+        }
+    }
+    let totals = open_now
+        .values()
+        .fold((0, 0), |(o, d), (open, overdue)| (o + open, d + overdue));
+    for (index, (label, (_, total))) in windows.iter().enumerate() {
+        stats_line(
+            &mut text,
+            "total",
+            index,
+            label,
+            total,
+            (index == 0).then_some(totals),
+        );
+    }
+    Ok(text)
+}
+
+/// One line of `followup stats`: a section's (or the total's) figures over one window;
+/// the section's name and its open and overdue counts on its first line only.
+fn stats_line(
+    text: &mut String,
+    name: &str,
+    index: usize,
+    window: &str,
+    figures: &WindowFigures,
+    open: Option<(u64, u64)>,
+) {
+    let duration = |d: Option<std::time::Duration>| d.map_or_else(|| "-".to_owned(), human);
+    let share = figures
+        .percent_in_time()
+        .map_or_else(|| "-".to_owned(), |p| format!("{p}%"));
+    let (open, overdue) = open.map_or((String::new(), String::new()), |(o, d)| {
+        (o.to_string(), d.to_string())
+    });
+    let line = format!(
+        "{:<20}  {:<6}  {:>8}  {:>9}  {:<7}  {:<7}  {:>7}  {:>5}  {:>7}",
+        if index == 0 { name } else { "" },
+        window,
+        figures.signed_up,
+        figures.contacted,
+        duration(figures.median),
+        duration(figures.p90),
+        share,
+        open,
+        overdue
+    );
+    text.push_str(line.trim_end());
+    text.push('\n');
 }
 
 /// An error and each of its causes, "outer: inner: innermost", as every command prints

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use joinform::config::{ConfigSource, Settings};
 use joinform::export::{
-    Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_time,
+    Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_followup, parse_time,
 };
 use joinform::startup::Application;
 
@@ -50,6 +50,11 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Follow-up of accepted sign-ups: who is waiting, marking, how quickly.
+    Followup {
+        #[command(subcommand)]
+        action: FollowupAction,
+    },
     /// Admin tokens for the admin listener.
     Token {
         #[command(subcommand)]
@@ -81,6 +86,13 @@ struct ExportArgs {
     /// when the export completes. Sign-ups of the last minute wait for the next run.
     #[arg(long, value_name = "NAME")]
     since_last: Option<String>,
+    /// Only accepted sign-ups in this follow-up state: new, contacted, joined, declined
+    /// or unreachable.
+    #[arg(long, value_name = "STATE", value_parser = parse_followup)]
+    followup: Option<joinform::domain::FollowupState>,
+    /// Only overdue sign-ups: still `new`, signed up more than followup.remind_after ago.
+    #[arg(long)]
+    overdue: bool,
     /// CSV: start with a byte-order mark so spreadsheet programs read UTF-8.
     #[arg(long)]
     excel: bool,
@@ -99,6 +111,29 @@ enum TokenAction {
         #[arg(long = "section", value_name = "NAME")]
         sections: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum FollowupAction {
+    /// The sign-ups nobody has contacted yet, oldest first (no contact details).
+    List {
+        /// Only this section's sign-ups.
+        #[arg(long, value_name = "NAME")]
+        section: Option<String>,
+        /// Only those waiting longer than followup.remind_after.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Mark a sign-up: contacted, joined, declined or unreachable (audited, by `cli`).
+    Mark {
+        /// The submission id, as `followup list` or an export shows it.
+        id: String,
+        /// contacted, joined, declined or unreachable.
+        state: String,
+    },
+    /// Time to first contact (median, 90th percentile) over the last 30 and 90 days,
+    /// the share contacted within followup.remind_after, open and overdue counts.
+    Stats,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +197,11 @@ fn main() -> ExitCode {
                     until: args.until,
                     after_id: None,
                     before_id: None,
+                    followup: args.followup,
+                    overdue_before: args.overdue.then(|| {
+                        joinform::domain::Timestamp::now()
+                            .minus(settings.followup.remind_after.get())
+                    }),
                 },
                 format: args.format,
                 excel: args.excel,
@@ -180,6 +220,15 @@ fn main() -> ExitCode {
         Command::Forget { email } => print_report(joinform::cli::forget(&settings, &email)),
         Command::Purge => print_report(joinform::cli::purge(&settings)),
         Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
+        Command::Followup { action } => print_report(match action {
+            FollowupAction::List { section, overdue } => {
+                joinform::cli::followup_list(&settings, section.as_deref(), overdue)
+            }
+            FollowupAction::Mark { id, state } => {
+                joinform::cli::followup_mark(&settings, &id, &state)
+            }
+            FollowupAction::Stats => joinform::cli::followup_stats(&settings),
+        }),
         Command::Token {
             action: TokenAction::New { name, sections },
         } => print_report(joinform::cli::new_token(&settings, &name, &sections)),

@@ -27,6 +27,9 @@ pub enum AdminError {
     BadFilter(#[from] FilterError),
     #[error("{0}")]
     BadRequest(String),
+    /// A field of the body that cannot be taken: its name and why.
+    #[error("{0}: {1}")]
+    BadField(&'static str, String),
     #[error("the audit trail cannot be written, so nothing was done")]
     AuditUnavailable(#[source] WriteFailure),
     #[error("the database cannot do this now")]
@@ -45,7 +48,7 @@ impl AdminError {
             Self::Unauthorized | Self::TokenInQuery => "unauthorized",
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::SectionOutOfScope | Self::NeedsFullAccess => "forbidden",
-            Self::BadFilter(_) | Self::BadRequest(_) => "bad_request",
+            Self::BadFilter(_) | Self::BadRequest(_) | Self::BadField(..) => "bad_request",
             Self::AuditUnavailable(_)
             | Self::Write(_)
             | Self::Read(_)
@@ -61,7 +64,9 @@ impl ResponseError for AdminError {
             Self::Unauthorized | Self::TokenInQuery => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::SectionOutOfScope | Self::NeedsFullAccess => StatusCode::FORBIDDEN,
-            Self::BadFilter(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadFilter(_) | Self::BadRequest(_) | Self::BadField(..) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::AuditUnavailable(_)
             | Self::Write(_)
             | Self::Read(_)
@@ -91,6 +96,10 @@ impl ResponseError for AdminError {
             }
             _ => {}
         }
-        response.json(json!({ "error": self.code(), "message": self.to_string() }))
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let Self::BadField(field, _) = self {
+            body["field"] = (*field).into();
+        }
+        response.json(body)
     }
 }

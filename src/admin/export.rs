@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::domain::Timestamp;
 use crate::export::{
-    Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country, parse_time,
-    write_export,
+    Bound, ExportFilter, ExportFormat, ExportOptions, ExportSummary, parse_country, parse_followup,
+    parse_time, write_export,
 };
 use crate::store::audit::{self, Action};
 
@@ -35,6 +35,8 @@ struct ExportQuery {
     since: Option<String>,
     until: Option<String>,
     excel: Option<bool>,
+    followup: Option<String>,
+    overdue: Option<String>,
 }
 
 #[tracing::instrument(name = "admin_export", skip_all, fields(actor = tracing::field::Empty, audit_id = tracing::field::Empty))]
@@ -52,7 +54,7 @@ pub(super) async fn submissions(
         Some(text) => text.parse()?,
         None => format_from_accept(&request),
     };
-    let filter = filter_for(token, &query)?;
+    let filter = filter_for(token, &query, state.overdue_before(Timestamp::now()))?;
     let options = ExportOptions {
         format,
         excel: query.excel.unwrap_or(false),
@@ -140,8 +142,13 @@ pub(super) async fn submissions(
 }
 
 /// The query's filters within the token's scope: a scoped token that names no section
-/// gets its own sections, and naming another is refused.
-fn filter_for(token: &AdminToken, query: &ExportQuery) -> Result<ExportFilter, AdminError> {
+/// gets its own sections, and naming another is refused. `overdue_before` is what
+/// `overdue=true` selects before.
+fn filter_for(
+    token: &AdminToken,
+    query: &ExportQuery,
+    overdue_before: Timestamp,
+) -> Result<ExportFilter, AdminError> {
     let sections = match (&query.section, &token.sections) {
         (Some(section), _) if !token.may_see(section) => {
             return Err(AdminError::SectionOutOfScope);
@@ -165,6 +172,8 @@ fn filter_for(token: &AdminToken, query: &ExportQuery) -> Result<ExportFilter, A
             .transpose()?,
         after_id: None,
         before_id: None,
+        followup: query.followup.as_deref().map(parse_followup).transpose()?,
+        overdue_before: super::flag("overdue", query.overdue.as_deref())?.then_some(overdue_before),
     };
     filter.check()?;
     Ok(filter)

@@ -4,21 +4,52 @@
 use actix_web::{HttpResponse, web};
 
 use super::{AdminError, AdminState};
-use crate::store::outbox;
+use crate::domain::Timestamp;
+use crate::metrics::FollowupFigures;
+use crate::store::{followup, outbox};
 
 /// The content type of the OpenMetrics text format that `prometheus-client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
-    // The outbox depth is read now, so a scrape sees the current backlog.
+    // The outbox depth and the follow-up figures are read now, so a scrape sees the
+    // current backlog and every mark, whichever process made it (see `crate::metrics`).
     let database = state.database.clone();
-    let counts = web::block(move || {
+    let sections = state.sections.clone();
+    let overdue_before = state
+        .followup_enabled
+        .then(|| state.overdue_before(Timestamp::now()));
+    let (counts, figures) = web::block(move || {
         let connection = database.connect()?;
-        outbox::counts(&connection)
+        let counts = outbox::counts(&connection)?;
+        let overdue = match overdue_before {
+            Some(before) => Some(
+                followup::waiting_counts(&connection, before)?
+                    .into_iter()
+                    .map(|waiting| (waiting.section, waiting.count))
+                    .collect(),
+            ),
+            None => None,
+        };
+        let first_contacts = followup::first_contacts(&connection)?
+            .into_iter()
+            .filter_map(|row| {
+                let wait = row.contacted_at?.since(row.created_at);
+                Some((row.section, wait))
+            })
+            .collect();
+        let figures = FollowupFigures {
+            sections,
+            open: followup::open_counts(&connection)?,
+            overdue,
+            first_contacts,
+        };
+        Ok::<_, crate::store::StoreError>((counts, figures))
     })
     .await
     .map_err(|_| AdminError::MetricsUnavailable)??;
     state.metrics.set_outbox_depth(&counts);
+    state.metrics.set_followup(&figures);
     let text = state
         .metrics
         .render()

@@ -1,18 +1,21 @@
-//! The admin listener: exports and erasure for operators and national organisers. It
-//! is a separate HTTP server on `admin.listen`, so none of these routes exists on the
-//! public listener, and a firewall can keep it private.
+//! The admin listener: exports, erasure and follow-up for operators and national
+//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
+//! exists on the public listener, and a firewall can keep it private.
 
 pub mod auth;
 pub mod error;
 mod export;
+mod followup;
 mod forget;
 mod metrics;
 
 use actix_web::web;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
+use crate::domain::Timestamp;
 use crate::metrics::Metrics;
 use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
@@ -34,6 +37,14 @@ pub struct AdminState {
     pub extra_columns: Vec<String>,
     /// The counters the public listener keeps, shown by `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// `followup.remind_after`: a sign-up still `new` this long after it came is
+    /// overdue.
+    pub remind_after: Duration,
+    /// Whether follow-up runs (`followup.enabled`, or `server.public_url` set): only
+    /// then does `/metrics` show the overdue gauge.
+    pub followup_enabled: bool,
+    /// The configured sections and the fallback: each has every follow-up series.
+    pub sections: Vec<String>,
 }
 
 impl AdminState {
@@ -52,7 +63,25 @@ impl AdminState {
             secret,
             extra_columns: settings.form.extra_field_names(),
             metrics,
+            remind_after: settings.followup.remind_after.get(),
+            followup_enabled: settings.followup_enabled(),
+            sections: settings
+                .sections
+                .iter()
+                .map(|section| section.name.clone())
+                .chain(
+                    settings
+                        .fallback
+                        .iter()
+                        .map(|fallback| fallback.name.clone()),
+                )
+                .collect(),
         })
+    }
+
+    /// Sign-ups still `new` that came before this, at `now`, are overdue.
+    pub fn overdue_before(&self, now: Timestamp) -> Timestamp {
+        now.minus(self.remind_after)
     }
 }
 
@@ -61,8 +90,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/admin/submissions", web::get().to(export::submissions))
         .route("/admin/forget", web::post().to(forget::forget))
+        .route("/admin/followup", web::get().to(followup::list))
+        .route("/admin/followup/{id}", web::post().to(followup::mark))
         .route("/metrics", web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
+}
+
+/// A `true`/`false` query parameter (`overdue=true`), absent meaning `false`; anything
+/// else is a 400 that names the parameter.
+fn flag(name: &str, value: Option<&str>) -> Result<bool, AdminError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(AdminError::BadRequest(format!(
+            "{name}: `{}` is not true or false",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, AdminError> {

@@ -48,7 +48,16 @@ pub struct ExtraFieldSettings {
 
 /// Export column names other than the form's own fields: an extra field by one of these
 /// names would make two CSV columns of one name.
-pub const EXPORT_ONLY_COLUMNS: [&str; 4] = ["id", "created_at", "section", "status"];
+pub const EXPORT_ONLY_COLUMNS: [&str; 8] = [
+    "id",
+    "created_at",
+    "section",
+    "status",
+    "followup",
+    "followup_at",
+    "followup_by",
+    "contacted_at",
+];
 
 impl Default for FormSettings {
     fn default() -> Self {

@@ -1,5 +1,5 @@
-//! What an export selects: section, country, status and a time range, from the command
-//! line or the admin listener's query string alike.
+//! What an export selects: section, country, status, a time range and the follow-up
+//! state, from the command line or the admin listener's query string alike.
 
 use serde_json::{Value, json};
 use strum::{Display, IntoStaticStr, VariantArray};
@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CountryCode, SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{CountryCode, FollowupState, SubmissionId, SubmissionStatus, Timestamp};
 use crate::store::submissions::Selection;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +24,30 @@ pub enum FilterError {
     ExcelWithoutCsv,
     #[error("the time range is empty: since ({since}) must be before until ({until})")]
     EmptyRange { since: Timestamp, until: Timestamp },
+    #[error(
+        "followup: `{0}` is not a follow-up state: new, contacted, joined, declined or unreachable"
+    )]
+    BadFollowup(String),
+    #[error(
+        "overdue selects sign-ups still `new`, so it cannot go with followup `{0}`: \
+         leave one of them out"
+    )]
+    OverdueNotNew(FollowupState),
+    #[error(
+        "followup and overdue select accepted sign-ups (only those are followed up), so \
+         they cannot go with status `{0}`"
+    )]
+    FollowupNotAccepted(StatusFilter),
+}
+
+/// A follow-up state by its code (`new`, `contacted`, `joined`, `declined`,
+/// `unreachable`), as the command line and the query string give it.
+///
+/// # Errors
+/// [`FilterError::BadFollowup`] naming the text.
+pub fn parse_followup(text: &str) -> Result<FollowupState, FilterError> {
+    text.parse()
+        .map_err(|_| FilterError::BadFollowup(text.chars().take(32).collect()))
 }
 
 /// Which verdicts an export includes. Accepted only by default: spam and duplicates
@@ -98,21 +122,38 @@ pub struct ExportFilter {
     pub after_id: Option<SubmissionId>,
     /// …and before this one.
     pub before_id: Option<SubmissionId>,
+    /// Only accepted sign-ups in this follow-up state.
+    pub followup: Option<FollowupState>,
+    /// Only overdue sign-ups: still `new` and signed up before this instant (now less
+    /// `followup.remind_after`).
+    pub overdue_before: Option<Timestamp>,
 }
 
 impl ExportFilter {
     /// Refuses a filter that can select nothing by its own terms (`since` not before
-    /// `until`): most likely the two were swapped, and an empty export would hide it.
+    /// `until`: most likely the two were swapped; overdue with a follow-up state other
+    /// than `new`; a follow-up filter with spam or duplicates): an empty export would
+    /// hide the mistake.
     ///
     /// # Errors
-    /// [`FilterError::EmptyRange`].
+    /// [`FilterError::EmptyRange`], [`FilterError::OverdueNotNew`],
+    /// [`FilterError::FollowupNotAccepted`].
     pub fn check(&self) -> Result<(), FilterError> {
-        match (self.since, self.until) {
-            (Some(since), Some(until)) if since >= until => {
-                Err(FilterError::EmptyRange { since, until })
-            }
-            _ => Ok(()),
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since >= until
+        {
+            return Err(FilterError::EmptyRange { since, until });
         }
+        if let (Some(state), Some(_)) = (self.followup, self.overdue_before)
+            && state != FollowupState::New
+        {
+            return Err(FilterError::OverdueNotNew(state));
+        }
+        let followed_up = self.followup.is_some() || self.overdue_before.is_some();
+        if followed_up && matches!(self.status, StatusFilter::Duplicate | StatusFilter::Spam) {
+            return Err(FilterError::FollowupNotAccepted(self.status));
+        }
+        Ok(())
     }
 
     /// The rows of `submissions` this filter selects.
@@ -130,8 +171,8 @@ impl ExportFilter {
             until: self.until,
             after_id: self.after_id,
             before_id: self.before_id,
-            followup: None,
-            overdue_before: None,
+            followup: self.followup,
+            overdue_before: self.overdue_before,
         }
     }
 
@@ -144,6 +185,8 @@ impl ExportFilter {
             "since": self.since.map(|t| t.to_string()),
             "until": self.until.map(|t| t.to_string()),
             "after_id": self.after_id.map(|id| id.to_string()),
+            "followup": self.followup.map(FollowupState::as_str),
+            "overdue_before": self.overdue_before.map(|t| t.to_string()),
         })
     }
 }

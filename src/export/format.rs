@@ -14,8 +14,9 @@ use crate::store::submissions::StoredSubmission;
 use super::{ExportError, ExportOptions, FilterError};
 
 /// The standard columns, in order; the configured extra fields follow. Documented in the
-/// README: CRMs map them by name, so they never change.
-pub const COLUMNS: [&str; 11] = [
+/// README: CRMs map them by name, so they never change. The follow-up columns are empty
+/// (`null` in JSON) for a row that is not an accepted sign-up.
+pub const COLUMNS: [&str; 15] = [
     "id",
     "created_at",
     "name",
@@ -27,6 +28,10 @@ pub const COLUMNS: [&str; 11] = [
     "language",
     "message",
     "status",
+    "followup",
+    "followup_at",
+    "followup_by",
+    "contacted_at",
 ];
 
 const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
@@ -65,7 +70,7 @@ impl std::str::FromStr for ExportFormat {
 }
 
 /// The standard cells of a row, in [`COLUMNS`] order; `None` for a field left out.
-fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 11] {
+fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 15] {
     fn text(value: &Option<String>) -> Option<Cow<'_, str>> {
         value.as_deref().map(Cow::Borrowed)
     }
@@ -81,6 +86,10 @@ fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 11] {
         text(&row.language),
         text(&row.message),
         Some(Cow::Borrowed(row.status.as_str())),
+        row.followup.map(|state| Cow::Borrowed(state.as_str())),
+        row.followup_at.map(|at| Cow::Owned(at.to_string())),
+        text(&row.followup_by),
+        row.contacted_at.map(|at| Cow::Owned(at.to_string())),
     ]
 }
 

@@ -13,7 +13,9 @@ use rusqlite::Connection;
 use crate::domain::SubmissionId;
 use crate::store::{StoreError, submissions};
 
-pub use filter::{Bound, ExportFilter, FilterError, StatusFilter, parse_country, parse_time};
+pub use filter::{
+    Bound, ExportFilter, FilterError, StatusFilter, parse_country, parse_followup, parse_time,
+};
 pub use format::{COLUMNS, ExportFormat, neutralise};
 
 #[derive(Debug, thiserror::Error)]

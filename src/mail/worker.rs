@@ -161,7 +161,7 @@ impl DeliveryWorker {
                 Attempt::Cancelled => None,
             };
             if let Some(result) = result {
-                self.metrics.delivery_attempt(result);
+                self.metrics.delivery_attempt(mail.kind(), result);
             }
             attempts.push((id, attempt));
         }

@@ -11,7 +11,7 @@ use crate::operator_helpers::{
     add_token, admin_get, age_submission, audit_of, connect, run_cli, stderr, stdout, write_config,
 };
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 16] = [
     "id",
     "created_at",
     "name",
@@ -23,6 +23,10 @@ const COLUMNS: [&str; 12] = [
     "language",
     "message",
     "status",
+    "followup",
+    "followup_at",
+    "followup_by",
+    "contacted_at",
     "organisation",
 ];
 
@@ -71,6 +75,10 @@ fn expected_cells(row: &StoredSubmission) -> Vec<String> {
         row.language.clone().unwrap_or_default(),
         row.message.clone().unwrap_or_default(),
         row.status.as_str().to_owned(),
+        row.followup.map(|s| s.to_string()).unwrap_or_default(),
+        row.followup_at.map(|t| t.to_string()).unwrap_or_default(),
+        row.followup_by.clone().unwrap_or_default(),
+        row.contacted_at.map(|t| t.to_string()).unwrap_or_default(),
         extra
             .get("organisation")
             .and_then(Value::as_str)
@@ -111,6 +119,12 @@ fn expected_values(row: &StoredSubmission) -> Vec<Value> {
         optional(&row.language),
         optional(&row.message),
         text(row.status.as_str()),
+        row.followup.map_or(Value::Null, |s| text(s.as_str())),
+        row.followup_at
+            .map_or(Value::Null, |t| text(&t.to_string())),
+        optional(&row.followup_by),
+        row.contacted_at
+            .map_or(Value::Null, |t| text(&t.to_string())),
         row.extra
             .get("organisation")
             .cloned()
@@ -232,8 +246,10 @@ async fn cells_a_spreadsheet_would_run_are_neutralised_in_csv_only() {
     assert_eq!(row[4], "'+47 22 33 44 55");
     assert_eq!(row[5], "'@Oslo");
     assert_eq!(row[9], "'=HYPERLINK(\"http://evil.example\",\"click\")");
-    assert_eq!(row[11], "'-1+2");
+    assert_eq!(row[15], "'-1+2");
     assert_eq!(row[2], "Kari Nordmann", "ordinary cells are untouched");
+    assert_eq!(row[11], "new", "--excel carries the follow-up state too");
+    assert_eq!((row[13].as_str(), row[14].as_str()), ("", ""));
 
     let output = run_cli(&config, &["export"], None).await;
     assert!(

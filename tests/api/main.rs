@@ -19,6 +19,7 @@ mod email_corpus;
 mod erasure;
 mod export;
 mod followup_mails;
+mod followup_operators;
 mod form_page;
 mod lifecycle;
 mod limits;

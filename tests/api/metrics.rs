@@ -53,7 +53,14 @@ async fn metrics_count_submissions_spam_limits_outbox_deliveries_and_latency() {
             r#"joinform_rate_limited_requests_total{endpoint="join",scope="client"}"#,
             1.0,
         ),
-        (r#"joinform_delivery_attempts_total{result="sent"}"#, 1.0),
+        (
+            r#"joinform_delivery_attempts_total{kind="notification",result="sent"}"#,
+            1.0,
+        ),
+        (
+            r#"joinform_delivery_attempts_total{kind="reminder",result="sent"}"#,
+            0.0,
+        ),
         (r#"joinform_outbox_notifications{state="sent"}"#, 1.0),
         (r#"joinform_outbox_notifications{state="pending"}"#, 0.0),
         (

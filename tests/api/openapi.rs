@@ -225,6 +225,22 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             forget().bearer_auth(&token).json(&json!({"email": 5})),
         ),
     ]);
+    let mark = |id: &str| client.post(format!("{}/admin/followup/{id}", app.admin_address));
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for request in [
+        mark(&unknown).json(&json!({"state": "contacted"})),
+        mark(&unknown)
+            .bearer_auth(&token)
+            .json(&json!({"state": "contacted"})),
+        mark(&unknown)
+            .bearer_auth(&token)
+            .json(&json!({"state": "new"})),
+        mark("not-an-id")
+            .bearer_auth(&token)
+            .form(&[("state", "joined")]),
+    ] {
+        requests.push(("post", "/admin/followup/{id}".to_owned(), request));
+    }
     for (method, path, request) in requests {
         let response = request.send().await.unwrap();
         assert_documented(&spec, method, &path, response).await;
