@@ -10,11 +10,8 @@ pub mod config;
 pub mod domain;
 pub mod erasure;
 pub mod export;
-<<<<<<< HEAD
 pub mod followup;
-=======
 pub mod followup_stats;
->>>>>>> i15-ops
 pub mod http;
 pub mod i18n;
 pub mod mail;

@@ -304,7 +304,27 @@ pub fn marked_since(
     .collect()
 }
 
-<<<<<<< HEAD
+/// Every accepted sign-up that has been contacted, with its section and both times: the
+/// time-to-first-contact histogram `/metrics` computes at each scrape. Only what
+/// retention keeps is here.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn first_contacts(connection: &Connection) -> Result<Vec<ContactTime>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT section, created_at, contacted_at FROM submissions
+         WHERE followup IS NOT NULL AND contacted_at IS NOT NULL",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(ContactTime {
+            section: row.get(0)?,
+            created_at: row.get(1)?,
+            contacted_at: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -511,25 +531,4 @@ mod tests {
             Some(at("2026-11-04T00:00:00.000000Z"))
         );
     }
-=======
-/// Every accepted sign-up that has been contacted, with its section and both times: the
-/// time-to-first-contact histogram `/metrics` computes at each scrape. Only what
-/// retention keeps is here.
-///
-/// # Errors
-/// A failed query, or a row this version cannot read.
-pub fn first_contacts(connection: &Connection) -> Result<Vec<ContactTime>, StoreError> {
-    let mut statement = connection.prepare(
-        "SELECT section, created_at, contacted_at FROM submissions
-         WHERE followup IS NOT NULL AND contacted_at IS NOT NULL",
-    )?;
-    let rows = statement.query_map([], |row| {
-        Ok(ContactTime {
-            section: row.get(0)?,
-            created_at: row.get(1)?,
-            contacted_at: row.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
->>>>>>> i15-ops
 }
