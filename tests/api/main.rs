@@ -18,6 +18,7 @@ mod durability;
 mod email_corpus;
 mod erasure;
 mod export;
+mod followup_pages;
 mod form_page;
 mod lifecycle;
 mod limits;
