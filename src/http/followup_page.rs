@@ -41,7 +41,7 @@ use super::AppState;
 use super::body::read_limited;
 use super::error::{ApiError, ErrorResponse};
 use super::followup_texts::{self, FollowupTexts};
-use super::pages::{Frame, Layout, filters};
+use super::pages::{Frame, Layout, filters, phrase_around};
 
 /// Who a mark made through a link is recorded as (`followup_by`, the audit trail).
 const MARKED_BY: &str = "link";
@@ -319,7 +319,8 @@ struct PersonPage<'a> {
     intro: String,
     person: Person,
     state: &'static str,
-    since: Option<String>,
+    /// When the state was set, and the sentence around its place (`since {time}`).
+    since: Option<(String, Vec<String>)>,
     saved: Option<String>,
     action: &'a str,
     csrf: String,
@@ -510,8 +511,12 @@ pub async fn person(
         intro: words.fill("person_intro", "section", &isolated(&entry.section)),
         person: pages.person(words, &entry, now),
         state: state_label(words, entry.state),
-        since: (entry.state != FollowupState::New)
-            .then(|| words.fill("state_since", "time", &minute_of(entry.state_at))),
+        since: (entry.state != FollowupState::New).then(|| {
+            (
+                minute_of(entry.state_at),
+                phrase_around(words.get("state_since"), "{time}"),
+            )
+        }),
         saved,
         action: &token,
         csrf: links::csrf_value(&pages.key, &token),
