@@ -94,6 +94,9 @@ fn followup_audit(app: &TestApp) -> Vec<(String, serde_json::Value)> {
         .unwrap()
 }
 
+/// Form fields or headers, name and value.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 async fn get(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let response = app.client.get(app.url(path)).send().await.unwrap();
     let status = response.status().as_u16();
@@ -356,7 +359,7 @@ async fn a_post_needs_the_pages_csrf_value_a_known_state_and_this_site() {
     );
     let path = format!("/followup/{token}");
     let own_origin = app.address.clone();
-    let cases: [(&[(&str, &str)], &[(&str, &str)], u16, &str); 9] = [
+    let cases: [(Pairs, Pairs, u16, &str); 9] = [
         (&[("state", "joined")], &[], 403, "no CSRF value"),
         (
             &[("state", "joined"), ("csrf", "x")],
