@@ -1,5 +1,6 @@
-//! Embeds every notification template under templates/mail/ and every form translation
-//! under templates/form/, so that adding a language is adding one file.
+//! Embeds every notification template under templates/mail/, every form translation
+//! under templates/form/ and every follow-up page translation under templates/followup/,
+//! so that adding a language is adding one file.
 
 // A build script that cannot read its inputs should stop the build with the reason.
 #![allow(clippy::expect_used)]
@@ -16,6 +17,12 @@ fn main() {
         "mail_templates.rs",
     );
     embed("templates/form", "FORM_TEXTS", &out, "form_texts.rs");
+    embed(
+        "templates/followup",
+        "FOLLOWUP_TEXTS",
+        &out,
+        "followup_texts.rs",
+    );
 }
 
 /// Writes `OUT_DIR/file` declaring `name`: every `<language>.toml` in `folder`, as

@@ -195,6 +195,14 @@ impl Application {
                 .chain([http::form_page::LANGUAGE_FIELD]),
         );
         let page = http::form_page::FormPage::from_settings(settings, &schema);
+        let followup_pages = settings.followup_enabled().then(|| {
+            http::followup_page::FollowupPages::new(
+                settings,
+                crate::followup::links::LinkKey::from_secret(&secret),
+                database.clone(),
+                Arc::clone(page.layout()),
+            )
+        });
         let state = web::Data::new(AppState {
             writer: writer.clone(),
             schema,
@@ -218,6 +226,7 @@ impl Application {
             },
             metrics: Arc::clone(&metrics),
             page,
+            followup: followup_pages,
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,

@@ -289,7 +289,7 @@ fn undecompressable() -> BodyError {
 
 /// The body, decompressed, refused as soon as either its sent or its decompressed size
 /// passes `limit`.
-async fn read_limited(
+pub(super) async fn read_limited(
     request: &HttpRequest,
     mut payload: Payload,
     limit: usize,

@@ -17,6 +17,8 @@ use crate::store::WriteFailure;
 
 use super::AppState;
 use super::body::BodyError;
+use super::followup_page::LinkFailure;
+use super::followup_texts::FollowupTexts;
 use super::pages::{self, Layout};
 
 /// Seconds a client should wait before retrying when the store cannot commit: every
@@ -66,6 +68,9 @@ pub enum ApiError {
     RateLimited { retry_after: std::time::Duration },
     #[error("A form token cannot be issued just now. Please try again in a moment.")]
     TokenUnavailable,
+    /// A follow-up link that cannot be shown or acted on.
+    #[error(transparent)]
+    Link(#[from] LinkFailure),
 }
 
 impl ApiError {
@@ -86,6 +91,10 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Link(LinkFailure::Unknown) => StatusCode::NOT_FOUND,
+            Self::Link(LinkFailure::Expired | LinkFailure::Gone) => StatusCode::GONE,
+            Self::Link(LinkFailure::Forbidden) => StatusCode::FORBIDDEN,
+            Self::Link(LinkFailure::BadState) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -104,6 +113,11 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::RateLimited { .. } => "rate_limited",
             Self::TokenUnavailable => "temporarily_unavailable",
+            Self::Link(LinkFailure::Unknown) => "not_found",
+            Self::Link(LinkFailure::Expired) => "link_expired",
+            Self::Link(LinkFailure::Gone) => "gone",
+            Self::Link(LinkFailure::Forbidden) => "forbidden",
+            Self::Link(LinkFailure::BadState) => "invalid_state",
         }
     }
 
@@ -114,7 +128,9 @@ impl ApiError {
             Self::Body(_) => "error_unreadable",
             Self::Validation(_) => "summary_title",
             Self::Store(_) | Self::TokenUnavailable => "error_unavailable",
-            Self::NotFound => "error_not_found",
+            // A follow-up link's page has words of its own (`page`); this is the
+            // form's nearest, for completeness.
+            Self::NotFound | Self::Link(_) => "error_not_found",
             Self::RateLimited { .. } => "error_rate_limited",
         }
     }
@@ -278,6 +294,29 @@ impl ErrorResponse {
         let texts = Texts::new(language);
         let page = if self.is_not_utf8() {
             pages::not_utf8_page(layout, texts)
+        } else if let ApiError::Link(failure) = &self.error {
+            // In the section's language when the link named it, else as negotiated;
+            // a language the follow-up pages lack reads English throughout.
+            let words = FollowupTexts::new(language);
+            let (heading, text) = failure.page_keys();
+            let problems: Vec<(String, String)> = match failure {
+                LinkFailure::BadState => {
+                    vec![("state".to_owned(), words.get("error_bad_state").to_owned())]
+                }
+                _ => Vec::new(),
+            };
+            let language = words.language();
+            return layout.answer(
+                &mut response,
+                language,
+                pages::message_page(
+                    layout,
+                    language,
+                    words.get(heading),
+                    words.get(text),
+                    &problems,
+                ),
+            );
         } else {
             let problems: Vec<(String, String)> = match &self.error {
                 ApiError::Validation(errors) => errors
@@ -323,6 +362,11 @@ mod tests {
                 retry_after: std::time::Duration::from_secs(1),
             },
             ApiError::TokenUnavailable,
+            LinkFailure::Unknown.into(),
+            LinkFailure::Expired.into(),
+            LinkFailure::Gone.into(),
+            LinkFailure::Forbidden.into(),
+            LinkFailure::BadState.into(),
         ]
     }
 

@@ -2,6 +2,8 @@
 
 pub mod body;
 pub mod error;
+pub mod followup_page;
+mod followup_texts;
 pub mod form_page;
 mod health;
 pub mod join;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The built-in form and thank-you pages.
     pub page: form_page::FormPage,
+    /// The follow-up pages; `None` when follow-up is off, and their paths are 404.
+    pub followup: Option<followup_page::FollowupPages>,
 }
 
 impl AppState {
@@ -86,6 +90,22 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/join/thanks", web::get().to(form_page::thanks))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .service(
+            // Pages for organisers, reached through links in mails: never indexed.
+            web::scope("/followup")
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("X-Robots-Tag", "noindex, nofollow")),
+                )
+                .route("/section/{token}", web::get().to(followup_page::section))
+                .route(
+                    "/section/{token}",
+                    web::post().to(followup_page::mark_in_section),
+                )
+                .route("/{token}", web::get().to(followup_page::person))
+                .route("/{token}", web::post().to(followup_page::mark_person))
+                .default_service(web::to(not_found)),
+        )
         .default_service(web::to(not_found));
 }
 

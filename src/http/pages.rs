@@ -325,6 +325,28 @@ pub fn error_page(
     .render()
 }
 
+/// An error page with its own words: `heading`, then `text` (the follow-up pages'
+/// errors, worded in their own translations), each field's problem, and no way back
+/// to the form, which the person who followed a link never saw.
+pub fn message_page(
+    layout: &Layout,
+    language: &'static str,
+    heading: &str,
+    text: &str,
+    problems: &[(String, String)],
+) -> askama::Result<String> {
+    ErrorPage {
+        frame: layout.frame(language, heading),
+        texts: Texts::new(language),
+        heading,
+        text: Some(text),
+        fix: None,
+        problems,
+        back: None,
+    }
+    .render()
+}
+
 /// The answer to a form that was not sent in UTF-8 (a form on a page in a legacy
 /// encoding, without `accept-charset="UTF-8"` or a `_charset_` field), as one line of
 /// text: what happened, for the visitor, and the fix, for the site owner.

@@ -720,3 +720,140 @@ async fn the_script_waits_out_min_fill_seconds_before_it_posts() {
     app.stop().await;
     browser.stop().await;
 }
+
+/// The follow-up pages as an organiser's browser meets them: open a person's link,
+/// press "contacted", see the new state; open the section's list, press a button on
+/// one row, see the row leave the list. Plain forms, so the same with or without
+/// JavaScript; the screenshots are taken with it.
+async fn follow_up_in_a_browser(javascript: bool) {
+    use joinform::domain::{SubmissionId, Timestamp};
+    use joinform::followup::links::{LinkKey, PersonToken, SectionToken};
+    use joinform::secret::ServerSecret;
+
+    let Some(browser) = Browser::start(javascript).await else {
+        return;
+    };
+    let app = spawn_app_with(|s| s.server.public_url = Some("http://127.0.0.1".into())).await;
+    let mut ids = Vec::new();
+    for (name, email, country) in [
+        ("Kari Nordmann", "kari@example.org", "NO"),
+        ("Ola Nordmann", "ola@example.org", "SJ"),
+        ("Amina Haddad", "amina@example.org", "NO"),
+    ] {
+        let body = json!({"name": name, "email": email, "country": country, "consent": true});
+        ids.push(crate::helpers::created_id(app.post_json(&body).await).await);
+    }
+    let secret = ServerSecret::load(app.settings.spam.expose_secret(), &app.db_path).unwrap();
+    let key = LinkKey::from_secret(&secret);
+    let expires = Timestamp::now().plus(Duration::from_secs(86_400));
+    let suffix = if javascript { "" } else { "-nojs" };
+
+    let person = PersonToken::issue(
+        &key,
+        SubmissionId::parse(&ids[0]).unwrap(),
+        "Norway",
+        expires,
+    );
+    browser
+        .client
+        .goto(&app.url(&format!("/followup/{person}")))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("#state").await, "Ny");
+    browser.click("button[value=contacted]").await;
+    browser.wait_for_url("saved=contacted").await;
+    assert_eq!(browser.text("#state").await, "Kontaktet");
+    assert!(browser.text(".saved").await.contains("Lagret"));
+    assert_eq!(
+        browser
+            .attr("button[value=contacted]", "aria-current")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    if javascript {
+        browser
+            .screenshot("followup-person-desktop.png", DESKTOP)
+            .await;
+        browser
+            .screenshot("followup-person-mobile.png", MOBILE)
+            .await;
+    }
+
+    let section = SectionToken::issue(&key, "Norway", expires);
+    browser
+        .client
+        .goto(&app.url(&format!("/followup/section/{section}")))
+        .await
+        .unwrap();
+    let rows = |browser: &Browser| {
+        let client = browser.client.clone();
+        async move {
+            let mut ids = Vec::new();
+            for row in client.find_all(Locator::Css(".people li")).await.unwrap() {
+                ids.push(row.attr("id").await.unwrap().unwrap_or_default());
+            }
+            ids
+        }
+    };
+    let (ola, amina) = (format!("p-{}", ids[1]), format!("p-{}", ids[2]));
+    assert_eq!(
+        rows(&browser).await,
+        [ola.clone(), amina.clone()],
+        "Kari is contacted"
+    );
+    if javascript {
+        browser
+            .screenshot("followup-section-desktop.png", DESKTOP)
+            .await;
+        browser
+            .screenshot("followup-section-mobile.png", MOBILE)
+            .await;
+    }
+    browser.click(&format!("#{ola} button[value=joined]")).await;
+    browser.wait_for_url("saved=joined").await;
+    assert_eq!(rows(&browser).await, [amina.as_str()], "Ola left the list");
+    assert!(browser.text(".saved").await.contains("Ble med"));
+    browser
+        .click(&format!("#{amina} button[value=unreachable]"))
+        .await;
+    browser.wait_for_url("saved=unreachable").await;
+    assert!(rows(&browser).await.is_empty());
+    assert_eq!(browser.text(".none").await, "Ingen venter. Takk!");
+    browser
+        .screenshot(
+            &format!("followup-section-empty{suffix}-mobile.png"),
+            MOBILE,
+        )
+        .await;
+
+    let connection = rusqlite::Connection::open(&app.db_path).unwrap();
+    let marks: Vec<(String, String)> = connection
+        .prepare("SELECT followup, followup_by FROM submissions ORDER BY created_at")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let link = || "link".to_owned();
+    assert_eq!(
+        marks,
+        [
+            ("contacted".to_owned(), link()),
+            ("joined".to_owned(), link()),
+            ("unreachable".to_owned(), link())
+        ]
+    );
+    browser.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_javascript_the_follow_up_pages_mark_and_look_right() {
+    follow_up_in_a_browser(true).await;
+}
+
+#[tokio::test]
+async fn without_javascript_the_follow_up_pages_mark_too() {
+    follow_up_in_a_browser(false).await;
+}

@@ -20,6 +20,7 @@ mod erasure;
 mod export;
 mod followup_mails;
 mod followup_operators;
+mod followup_pages;
 mod form_page;
 mod lifecycle;
 mod limits;
