@@ -165,6 +165,34 @@ async fn a_notification_carries_a_signed_link_to_the_sign_ups_follow_up_page() {
         PersonToken::verify_for_section(&link_key(&app), token, "Sweden", Timestamp::now())
             .is_err()
     );
+    // And it works: the page shows the person, and its button marks them.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(app.url(&format!("/followup/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Kari"));
+    let marked = client
+        .post(app.url(&format!("/followup/{token}")))
+        .form(&[
+            ("state", "contacted"),
+            (
+                "csrf",
+                &joinform::followup::links::csrf_value(&link_key(&app), token),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.status(), 303);
+    let row = app.row(&id).unwrap();
+    assert_eq!(row.followup, Some(FollowupState::Contacted));
+    assert_eq!(row.followup_by.as_deref(), Some("link"));
     app.stop().await;
 }
 
