@@ -365,7 +365,8 @@ mod tests {
             ),
             ("2026-11-02T11:00:00.000000Z", "Spam Bot", "France", "spam"),
         ] {
-            let id = SubmissionId::generate();
+            // Ids in sign-up order, as the server's time-ordered ids are.
+            let id = SubmissionId::first_at(at(created));
             let followup = (status == "accepted").then_some("new");
             connection
                 .execute(
