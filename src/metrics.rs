@@ -76,6 +76,8 @@ struct LimitLabels {
 pub enum LimitedEndpoint {
     Join,
     Token,
+    /// The follow-up pages (`/followup/…`).
+    Followup,
 }
 
 impl LimitedEndpoint {

@@ -105,7 +105,7 @@ pub struct Application {
     worker: DeliveryWorker,
     /// The follow-up scheduler, when follow-up is on.
     scheduler: Option<Scheduler>,
-    limiters: [Arc<RateLimiter>; 2],
+    limiters: [Arc<RateLimiter>; 3],
     client_hasher: Arc<ClientHasher>,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
@@ -136,6 +136,7 @@ impl Application {
         let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        let followup_limiter = Arc::new(http::followup_page::limiter(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
         let (writer, writer_thread) = database.start_writer().map_err(database_error)?;
         let checkpointer = database.start_checkpointer().map_err(database_error)?;
@@ -217,6 +218,7 @@ impl Application {
             ),
             join_limiter: Arc::clone(&join_limiter),
             token_limiter: Arc::clone(&token_limiter),
+            followup_limiter: Arc::clone(&followup_limiter),
             spam,
             client_hasher: Arc::clone(&client_hasher),
             admission_rules: AdmissionRules {
@@ -294,7 +296,7 @@ impl Application {
             checkpointer,
             worker,
             scheduler,
-            limiters: [join_limiter, token_limiter],
+            limiters: [join_limiter, token_limiter, followup_limiter],
             client_hasher,
             metrics,
             shutdown_timeout: settings.server.shutdown_timeout.get(),

@@ -29,11 +29,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::config::Settings;
+use crate::config::{RateLimitSettings, Settings};
 use crate::domain::{FollowupState, SubmissionId, Timestamp};
 use crate::followup::links::{self, LinkError, LinkKey, PersonToken, SectionToken};
 use crate::i18n::CountryNames;
+use crate::metrics::LimitedEndpoint;
 use crate::routing::Routing;
+use crate::spam::RateLimiter;
 use crate::store::followup::{self as followup_store, FollowupEntry};
 use crate::store::{Database, StoreError, WriteFailure};
 
@@ -432,14 +434,45 @@ fn age(words: FollowupTexts, since: Timestamp, now: Timestamp) -> String {
 }
 
 /// The pages, or 404 when follow-up is off, as for any unknown path.
+/// A client may open or post to the follow-up pages this often. Organisers working
+/// through a section's list make two requests a mark (the POST and the page it leads
+/// back to), so the quota is far above the form's; it still bounds what a client
+/// guessing at tokens costs the database (each well-formed token is looked up).
+pub const PER_CLIENT_PER_MINUTE: u32 = 120;
+/// How many requests a client may make at once before the per-minute rate applies.
+pub const PER_CLIENT_BURST: u32 = 60;
+
+/// The follow-up pages' limiter: [`PER_CLIENT_PER_MINUTE`] with [`PER_CLIENT_BURST`]
+/// per client, and `[rate_limit] global_per_second` for everyone together.
+pub fn limiter(settings: &RateLimitSettings) -> RateLimiter {
+    RateLimiter::new(
+        PER_CLIENT_PER_MINUTE,
+        PER_CLIENT_BURST,
+        settings.global_per_second,
+    )
+}
+
+/// The pages, when follow-up is on and the client is within its limits.
 fn pages<'a>(
     request: &HttpRequest,
     state: &'a AppState,
 ) -> Result<&'a FollowupPages, ErrorResponse> {
-    state
+    let pages = state
         .followup
         .as_ref()
-        .ok_or_else(|| ErrorResponse::of(request, ApiError::NotFound))
+        .ok_or_else(|| ErrorResponse::of(request, ApiError::NotFound))?;
+    if let Err(limited) = state.followup_limiter.check(state.client_of(request)) {
+        state
+            .metrics
+            .rate_limited(LimitedEndpoint::Followup, limited.scope);
+        return Err(ErrorResponse::of(
+            request,
+            ApiError::RateLimited {
+                retry_after: limited.retry_after,
+            },
+        ));
+    }
+    Ok(pages)
 }
 
 /// A refusal as the answer to `request`: in the section's language when the link

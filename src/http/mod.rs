@@ -40,6 +40,8 @@ pub struct AppState {
     /// each per sign-up.
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
+    /// The follow-up pages' own limits (see [`followup_page::PER_CLIENT_PER_MINUTE`]).
+    pub followup_limiter: Arc<RateLimiter>,
     pub spam: SpamChecks,
     pub client_hasher: Arc<ClientHasher>,
     pub admission_rules: AdmissionRules,

@@ -41,12 +41,23 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// The limits of `[rate_limit]`: `per_ip_per_minute` with `per_ip_burst` per
+    /// client, `global_per_second` for everyone.
     pub fn from_settings(settings: &RateLimitSettings) -> Self {
-        // The settings were checked to be at least 1.
+        Self::new(
+            settings.per_ip_per_minute,
+            settings.per_ip_burst,
+            settings.global_per_second,
+        )
+    }
+
+    /// `per_minute` requests a minute per client, up to `burst` at once, and
+    /// `global_per_second` for everyone together; each at least 1.
+    pub fn new(per_minute: u32, burst: u32, global_per_second: u32) -> Self {
         let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let per_client = Quota::per_minute(at_least_one(settings.per_ip_per_minute))
-            .allow_burst(at_least_one(settings.per_ip_burst));
-        let global = Quota::per_second(at_least_one(settings.global_per_second));
+        let per_client =
+            Quota::per_minute(at_least_one(per_minute)).allow_burst(at_least_one(burst));
+        let global = Quota::per_second(at_least_one(global_per_second));
         Self {
             per_client: governor::RateLimiter::keyed(per_client),
             global: governor::RateLimiter::direct(global),

@@ -566,3 +566,44 @@ async fn without_follow_up_the_pages_do_not_exist() {
     assert_eq!(followup_of(&app, &id).0.as_deref(), Some("new"));
     app.stop().await;
 }
+
+/// Guessing at tokens is bounded per client: past the follow-up pages' burst a client
+/// gets 429 with Retry-After, while another client still gets in.
+#[tokio::test]
+async fn a_client_guessing_at_links_is_rate_limited() {
+    use joinform::http::followup_page::PER_CLIENT_BURST;
+
+    let app = spawn_app_with(|settings| {
+        with_followup(settings);
+        // Clients told apart by the proxy's header, as behind a reverse proxy.
+        settings.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let id = sign_up(&app, "Kari Nordmann", "kari@example.org", "NO").await;
+    let client = reqwest::Client::new();
+    let get_as = |address: &'static str, path: String| {
+        client
+            .get(app.url(&path))
+            .header("x-forwarded-for", address)
+            .send()
+    };
+    for n in 0..PER_CLIENT_BURST {
+        let status = get_as("203.0.113.5", format!("/followup/guess{n}"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "guess {n} is within the burst");
+    }
+    let refused = get_as("203.0.113.5", "/followup/one-more-guess".into())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The quota is the client's own: a genuine link from another client still works.
+    let token = person_token(&app, &id, "Norway", in_a_day());
+    let other = get_as("198.51.100.7", format!("/followup/{token}"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    app.stop().await;
+}
