@@ -23,7 +23,8 @@ use crate::store::audit::{self, Action, AuditEntry};
 use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox};
 
-/// `check-config`: the settings summary and the routing table, or the first problem.
+/// `check-config`: the settings summary and the routing table, or the first problem;
+/// then a warning for each deprecated key in use.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
     let routing = Routing::from_settings(settings)?;
     let sender = mail::sender(&settings.mail)?;
@@ -32,13 +33,12 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
     let _ = writeln!(report, "mail from:        {sender}");
     let _ = writeln!(
         report,
-        "admin listen:     {} ({} token(s))\nretention:        accepted {} days, spam {} days, \
-         outbox {} days",
+        "admin listen:     {} ({} token(s))\nretention:        accepted {}, spam {}, outbox {}",
         settings.admin.listen,
         settings.admin.tokens.len(),
-        settings.retention.accepted_days,
-        settings.retention.spam_days,
-        settings.retention.outbox_days
+        settings.retention.accepted.in_file_units(),
+        settings.retention.spam.in_file_units(),
+        settings.retention.outbox.in_file_units()
     );
     let form = &settings.form;
     let _ = writeln!(
@@ -73,6 +73,9 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
                 templates.languages().join(", ")
             );
         }
+    }
+    for warning in settings.deprecation_warnings() {
+        let _ = writeln!(report, "warning: {warning}");
     }
     Ok(report)
 }
@@ -350,14 +353,14 @@ pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
         )
     })?;
     Ok(format!(
-        "deleted {} accepted or duplicate submission(s) older than {} days, {} spam older \
-         than {} days, {} sent or failed notification(s) older than {} days\n",
+        "deleted {} accepted or duplicate submission(s) older than {}, {} spam older than {}, \
+         {} sent or failed notification(s) older than {}\n",
         report.accepted,
-        settings.retention.accepted_days,
+        settings.retention.accepted.in_file_units(),
         report.spam,
-        settings.retention.spam_days,
+        settings.retention.spam.in_file_units(),
         report.outbox,
-        settings.retention.outbox_days
+        settings.retention.outbox.in_file_units()
     ))
 }
 

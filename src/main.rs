@@ -265,6 +265,9 @@ fn owner_only_files() {
 
 fn serve(settings: &Settings) -> ExitCode {
     let log = joinform::telemetry::init(&settings.log);
+    for warning in settings.deprecation_warnings() {
+        tracing::warn!("configuration: {warning}");
+    }
     let result = actix_web::rt::System::new().block_on(async {
         let stop = joinform::startup::stop_signal()?;
         let application = Application::build(settings)?;

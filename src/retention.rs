@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::config::RetentionSettings;
+use crate::config::{HumanDuration, RetentionSettings};
 use crate::domain::{SubmissionStatus, Timestamp};
 use crate::store::audit::{self, Action};
 use crate::store::{Erasing, StoreError, Writer, outbox, submissions};
@@ -17,16 +17,12 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// What a purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
-    /// Accepted and duplicate submissions past `accepted_days`.
+    /// Accepted and duplicate submissions past `retention.accepted`.
     pub accepted: u64,
-    /// Spam past `spam_days`.
+    /// Spam past `retention.spam`.
     pub spam: u64,
-    /// Sent and failed notifications queued more than `outbox_days` ago.
+    /// Sent and failed notifications queued more than `retention.outbox` ago.
     pub outbox: u64,
-}
-
-fn days(count: u32) -> Duration {
-    DAY * count
 }
 
 /// Deletes what is past its time as of `now` and records it. Runs inside
@@ -41,19 +37,19 @@ pub fn purge(
     now: Timestamp,
     actor: &str,
 ) -> Result<PurgeReport, StoreError> {
-    let cutoff = |count| now.minus(days(count));
+    let cutoff = |kept: HumanDuration| now.minus(kept.get());
     let report = PurgeReport {
         accepted: submissions::erase_created_before(
             connection,
             &[SubmissionStatus::Accepted, SubmissionStatus::Duplicate],
-            cutoff(policy.accepted_days),
+            cutoff(policy.accepted),
         )?,
         spam: submissions::erase_created_before(
             connection,
             &[SubmissionStatus::Spam],
-            cutoff(policy.spam_days),
+            cutoff(policy.spam),
         )?,
-        outbox: outbox::erase_finished_before(connection, cutoff(policy.outbox_days))?,
+        outbox: outbox::erase_finished_before(connection, cutoff(policy.outbox))?,
     };
     audit::record(
         connection,
@@ -63,9 +59,9 @@ pub fn purge(
             "accepted": report.accepted,
             "spam": report.spam,
             "outbox": report.outbox,
-            "accepted_days": policy.accepted_days,
-            "spam_days": policy.spam_days,
-            "outbox_days": policy.outbox_days,
+            "accepted_after": policy.accepted.in_file_units(),
+            "spam_after": policy.spam.in_file_units(),
+            "outbox_after": policy.outbox.in_file_units(),
         }),
         report.accepted + report.spam + report.outbox,
     )?;

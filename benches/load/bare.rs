@@ -171,10 +171,7 @@ pub fn serve(port: u16, mode: Mode) -> ExitCode {
 /// joinform's database with its PRAGMAs, schema, single writer and checkpointer, as
 /// `joinform serve` opens it, in the current folder.
 fn start_store(settings: &Settings) -> Result<StoreState, joinform::store::StoreError> {
-    let database = Database::new(
-        STORE_DATABASE,
-        std::time::Duration::from_millis(settings.storage.busy_timeout_ms),
-    );
+    let database = Database::new(STORE_DATABASE, settings.storage.busy_timeout.get());
     database.prepare()?;
     let (writer, writer_thread) = database.start_writer()?;
     let checkpointer = database.start_checkpointer()?;

@@ -17,6 +17,16 @@ use serde::{Deserialize, Serialize};
 pub struct HumanDuration(Duration);
 
 impl HumanDuration {
+    /// `duration` long.
+    pub const fn new(duration: Duration) -> Self {
+        Self(duration)
+    }
+
+    /// `milliseconds` long.
+    pub const fn from_millis(milliseconds: u64) -> Self {
+        Self(Duration::from_millis(milliseconds))
+    }
+
     /// `seconds` long.
     pub const fn from_secs(seconds: u64) -> Self {
         Self(Duration::from_secs(seconds))

@@ -4,7 +4,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::deprecated::{Renamed, Unit};
 use super::{ConfigError, HumanDuration, SecretSetting, within};
+
+/// `mail.smtp.timeout`, once `mail.smtp.timeout_seconds`.
+pub(super) const SMTP_TIMEOUT: Renamed = Renamed {
+    new: "mail.smtp.timeout",
+    old: "mail.smtp.timeout_seconds",
+    unit: Unit::Seconds,
+};
 
 /// How notifications are sent and retried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,8 +73,12 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// Best given as JOINFORM_MAIL__SMTP__PASSWORD, never in a committed file.
     pub password: Option<SecretSetting>,
-    /// Seconds allowed for each network step of the SMTP conversation.
-    pub timeout_seconds: u64,
+    /// How long each network step of the SMTP conversation may take.
+    pub timeout: HumanDuration,
+    /// Deprecated: `timeout` in seconds. Read, never written; folded into `timeout` on
+    /// loading (see `config::deprecated`).
+    #[serde(skip_serializing)]
+    pub timeout_seconds: Option<u64>,
 }
 
 impl Default for MailSettings {
@@ -92,7 +104,8 @@ impl Default for SmtpSettings {
             tls: SmtpTls::Starttls,
             username: None,
             password: None,
-            timeout_seconds: 10,
+            timeout: HumanDuration::from_secs(10),
+            timeout_seconds: None,
         }
     }
 }
@@ -133,7 +146,11 @@ impl SmtpSettings {
     /// # Errors
     /// The first value out of range or missing, by its key.
     fn check(&self, transport: TransportKind) -> Result<(), ConfigError> {
-        within("mail.smtp.timeout_seconds", self.timeout_seconds, 1..=300)?;
+        SMTP_TIMEOUT.within(
+            self.timeout_seconds,
+            self.timeout,
+            HumanDuration::from_secs(1)..=HumanDuration::from_secs(300),
+        )?;
         if transport == TransportKind::Smtp && self.host.trim().is_empty() {
             return Err(ConfigError::bad(
                 "mail.smtp.host",

@@ -2,11 +2,13 @@
 //! variables. Every key is documented once, in `config/joinform.toml`.
 //!
 //! One file per table of the file, each with its type, defaults and checks, and one
-//! for each kind of value several tables hold (`duration`, `secret_setting`); here,
+//! for each kind of value several tables hold (`duration`, `secret_setting`), and one
+//! for the old keys still read (`deprecated`); here,
 //! the whole ([`Settings`]), how it is loaded and the one [`Settings::check`] that
 //! asks each table in turn.
 
 mod admin;
+mod deprecated;
 mod duration;
 mod followup;
 mod form;
@@ -293,15 +295,21 @@ impl Settings {
     }
 
     fn extract(toml: Option<Data<Toml>>, with_env: bool) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // What the operator wrote, apart from the defaults: a deprecated key may not
+        // be set beside the key that replaced it.
+        let mut written = Figment::new();
         if let Some(toml) = toml {
-            figment = figment.merge(toml);
+            written = written.merge(toml);
         }
         if with_env {
             // JOINFORM_CONFIG names the file; it is not a setting.
-            figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+            written = written.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
         }
-        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(&written)
+            .extract()
+            .map_err(describe_figment_error)?;
+        settings.fold_deprecated(|key| written.contains(key))?;
         settings.check()?;
         Ok(settings)
     }

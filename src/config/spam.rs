@@ -1,12 +1,18 @@
 //! `[spam]`: the honeypot, form tokens, content rules and duplicates.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use secrecy::ExposeSecret;
 
+use super::deprecated::{Renamed, Unit};
 use super::{ConfigError, FormSettings, HumanDuration, SecretSetting};
+
+/// `spam.min_fill`, once `spam.min_fill_seconds`.
+pub(super) const MIN_FILL: Renamed = Renamed {
+    new: "spam.min_fill",
+    old: "spam.min_fill_seconds",
+    unit: Unit::Seconds,
+};
 
 /// The spam checks: honeypot, form token, content rules and duplicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,8 +25,12 @@ pub struct SpamSettings {
     pub secret: Option<SecretSetting>,
     /// Whether a post without a form token is spam.
     pub require_token: bool,
-    /// A token younger than this many seconds is spam: nobody fills the form that fast.
-    pub min_fill_seconds: u64,
+    /// A token younger than this is spam: nobody fills the form that fast.
+    pub min_fill: HumanDuration,
+    /// Deprecated: `min_fill` in seconds. Read, never written; folded into `min_fill`
+    /// on loading (see `config::deprecated`).
+    #[serde(skip_serializing)]
+    pub min_fill_seconds: Option<u64>,
     /// A token older than this is spam.
     pub token_max_age: HumanDuration,
     /// The most links a message may carry before it scores.
@@ -43,7 +53,8 @@ impl Default for SpamSettings {
             honeypot_field: "_gotcha".to_owned(),
             secret: None,
             require_token: false,
-            min_fill_seconds: 3,
+            min_fill: HumanDuration::from_secs(3),
+            min_fill_seconds: None,
             token_max_age: HumanDuration::from_secs(24 * 3600),
             max_links: 1,
             blocked_phrases: Vec::new(),
@@ -94,16 +105,18 @@ impl SpamSettings {
                 ),
             ));
         }
-        if self.min_fill_seconds > 3600 {
-            return Err(ConfigError::bad(
-                "spam.min_fill_seconds",
-                "must be at most 3600",
-            ));
-        }
-        if self.token_max_age.get() <= Duration::from_secs(self.min_fill_seconds) {
+        MIN_FILL.within(
+            self.min_fill_seconds,
+            self.min_fill,
+            HumanDuration::from_secs(0)..=HumanDuration::from_secs(3600),
+        )?;
+        if self.token_max_age <= self.min_fill {
             return Err(ConfigError::bad(
                 "spam.token_max_age",
-                "must be longer than spam.min_fill_seconds",
+                format!(
+                    "must be longer than {}",
+                    MIN_FILL.written(self.min_fill_seconds)
+                ),
             ));
         }
         for (index, pattern) in self.blocked_patterns.iter().enumerate() {

@@ -1,13 +1,20 @@
 //! `[storage]`: the SQLite database file and its limits.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::Database;
 
-use super::{ConfigError, within};
+use super::deprecated::{Renamed, Unit};
+use super::{ConfigError, HumanDuration};
+
+/// `storage.busy_timeout`, once `storage.busy_timeout_ms`.
+pub(super) const BUSY_TIMEOUT: Renamed = Renamed {
+    new: "storage.busy_timeout",
+    old: "storage.busy_timeout_ms",
+    unit: Unit::Millis,
+};
 
 /// The SQLite database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,9 +22,12 @@ use super::{ConfigError, within};
 pub struct StorageSettings {
     /// The SQLite database file; its folder is created on first start.
     pub database: PathBuf,
-    /// How long a write waits for a lock held by another process before giving up, in
-    /// milliseconds.
-    pub busy_timeout_ms: u64,
+    /// How long a write waits for a lock held by another process before giving up.
+    pub busy_timeout: HumanDuration,
+    /// Deprecated: `busy_timeout` in milliseconds. Read, never written; folded into
+    /// `busy_timeout` on loading (see `config::deprecated`).
+    #[serde(skip_serializing)]
+    pub busy_timeout_ms: Option<u64>,
     /// The largest the database may grow, in MiB; 0 means no limit. A flood then
     /// fills this quota, not the disk.
     pub max_size_mib: u64,
@@ -27,7 +37,8 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             database: PathBuf::from("data/joinform.db"),
-            busy_timeout_ms: 5_000,
+            busy_timeout: HumanDuration::from_secs(5),
+            busy_timeout_ms: None,
             max_size_mib: 0,
         }
     }
@@ -37,8 +48,7 @@ impl StorageSettings {
     /// The database these settings describe: its file, lock wait and size quota. The
     /// server and every command open it this way.
     pub fn database(&self) -> Database {
-        Database::new(&self.database, Duration::from_millis(self.busy_timeout_ms))
-            .with_max_size_mib(self.max_size_mib)
+        Database::new(&self.database, self.busy_timeout.get()).with_max_size_mib(self.max_size_mib)
     }
 
     /// Checks what serde cannot: a path is given and the limits are sensible.
@@ -49,10 +59,10 @@ impl StorageSettings {
         if self.database.as_os_str().is_empty() {
             return Err(ConfigError::bad("storage.database", "must not be empty"));
         }
-        within(
-            "storage.busy_timeout_ms",
+        BUSY_TIMEOUT.within(
             self.busy_timeout_ms,
-            100..=600_000,
+            self.busy_timeout,
+            HumanDuration::from_millis(100)..=HumanDuration::from_secs(600),
         )?;
         if self.max_size_mib > 1024 * 1024 {
             return Err(ConfigError::bad(

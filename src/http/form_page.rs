@@ -553,8 +553,8 @@ fn page_token(state: &AppState, request: &HttpRequest) -> PageToken {
     }
     match state.spam.tokens.issue(SystemTime::now()) {
         Ok(issued) => PageToken {
+            wait_seconds: issued.usable_after_seconds(),
             value: issued.token,
-            wait_seconds: issued.usable_after.as_secs(),
             ttl_seconds: issued.expires_in.as_secs(),
         },
         Err(error) => {
@@ -613,8 +613,8 @@ pub fn invalid(
             .tokens
             .issue(SystemTime::now())
             .map(|issued| PageToken {
+                wait_seconds: issued.usable_after_seconds(),
                 value: issued.token,
-                wait_seconds: issued.usable_after.as_secs(),
                 ttl_seconds: issued.expires_in.as_secs(),
             })
             .unwrap_or_default(),

@@ -170,9 +170,9 @@ pub async fn token(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TokenIssued {
+            usable_after_seconds: issued.usable_after_seconds(),
             token: issued.token,
             field: crate::spam::TOKEN_FIELD,
-            usable_after_seconds: issued.usable_after.as_secs(),
             expires_in_seconds: issued.expires_in.as_secs(),
         }))
 }

@@ -78,7 +78,7 @@ impl Mailer {
                         Tls::Wrapper(TlsParameters::new(smtp.host.clone()).map_err(tls_error)?)
                     }
                 };
-                let timeout = Duration::from_secs(smtp.timeout_seconds);
+                let timeout = smtp.timeout.get();
                 let mut builder =
                     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
                         .port(smtp.port)

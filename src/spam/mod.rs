@@ -44,7 +44,7 @@ impl SpamChecks {
             require_token: spam.require_token,
             tokens: FormTokens::new(
                 secret.key(KeyPurpose::FormToken),
-                std::time::Duration::from_secs(spam.min_fill_seconds),
+                spam.min_fill.get(),
                 spam.token_max_age.get(),
             ),
             content: ContentRules::from_settings(spam),

@@ -31,6 +31,14 @@ pub struct IssuedToken {
     pub expires_in: Duration,
 }
 
+impl IssuedToken {
+    /// `usable_after` in whole seconds, rounded up (`spam.min_fill` may be `1500ms`): a
+    /// page that waits this long never posts too early.
+    pub fn usable_after_seconds(&self) -> u64 {
+        self.usable_after.as_secs() + u64::from(self.usable_after.subsec_nanos() > 0)
+    }
+}
+
 impl FormTokens {
     pub fn new(key: [u8; 32], min_fill: Duration, max_age: Duration) -> Self {
         Self {
@@ -103,6 +111,19 @@ mod tests {
 
     fn tokens() -> FormTokens {
         FormTokens::new([7; 32], Duration::from_secs(3), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn the_wait_a_page_is_told_is_never_shorter_than_min_fill() {
+        for (min_fill, seconds) in [(0, 0), (1000, 1), (1500, 2), (3000, 3)] {
+            let tokens = FormTokens::new(
+                [7; 32],
+                Duration::from_millis(min_fill),
+                Duration::from_secs(3600),
+            );
+            let issued = tokens.issue(SystemTime::now()).unwrap();
+            assert_eq!(issued.usable_after_seconds(), seconds, "{min_fill}ms");
+        }
     }
 
     #[test]

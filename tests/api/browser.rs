@@ -196,7 +196,7 @@ fn screenshot_folder() -> PathBuf {
 /// faster than a person, and a younger token is silently spam).
 async fn app_for_browser(adjust: impl FnOnce(&mut joinform::config::Settings)) -> TestApp {
     spawn_app_with(|s| {
-        s.spam.min_fill_seconds = 1;
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(1);
         s.form.privacy_url = "/privacy".into();
         adjust(s);
     })
@@ -430,7 +430,7 @@ async fn with_javascript_the_form_works_in_place_and_looks_right() {
 
     // A page left open past its token's life renews the token before posting.
     let app = app_for_browser(|s| {
-        s.spam.min_fill_seconds = 0;
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(0);
         s.spam.token_max_age = "3s".parse().unwrap();
     })
     .await;
@@ -664,13 +664,16 @@ async fn right_to_left_pages_show_left_to_right_examples_in_reading_order() {
 }
 
 #[tokio::test]
-async fn the_script_waits_out_min_fill_seconds_before_it_posts() {
+async fn the_script_waits_out_min_fill_before_it_posts() {
     const MIN_FILL_SECONDS: u64 = 5;
     let Some(browser) = Browser::start(true).await else {
         return;
     };
-    let app = app_for_browser(|s| s.spam.min_fill_seconds = MIN_FILL_SECONDS).await;
-    // An attempt proves the point only if the form was sent well within min_fill_seconds
+    let app = app_for_browser(|s| {
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(MIN_FILL_SECONDS)
+    })
+    .await;
+    // An attempt proves the point only if the form was sent well within spam.min_fill
     // of the page's request (the token is minted during it). A loaded machine can take
     // seconds to load the page; such an attempt is repeated rather than judged by a clock.
     let mut sent_early = None;

@@ -248,6 +248,47 @@ fn environment_variables_override_the_file() {
 }
 
 #[test]
+fn deprecated_keys_still_load_and_check_config_says_what_to_write() {
+    let (ok, text) = check_config(
+        "[retention]\nspam_days = 14\n[mail.smtp]\ntimeout_seconds = 20\n",
+        &[("JOINFORM_RETENTION__ACCEPTED_DAYS", "365")],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        summary_says(&text, "retention:", "accepted 365d, spam 14d, outbox 30d"),
+        "{text}"
+    );
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("warning:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: retention.accepted_days is deprecated: write retention.accepted = \"365d\" instead",
+            "warning: retention.spam_days is deprecated: write retention.spam = \"14d\" instead",
+            "warning: mail.smtp.timeout_seconds is deprecated: write mail.smtp.timeout = \"20s\" instead",
+        ],
+        "{text}"
+    );
+
+    let (ok, text) = check_config("[retention]\naccepted = \"365d\"\n", &[]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("warning:"), "{text}");
+
+    // An old key in the environment beside its new one in the file.
+    let (ok, text) = check_config(
+        "[storage]\nbusy_timeout = \"1s\"\n",
+        &[("JOINFORM_STORAGE__BUSY_TIMEOUT_MS", "2000")],
+    );
+    assert!(!ok, "both set: {text}");
+    assert!(
+        text.contains("storage.busy_timeout_ms") && text.contains("storage.busy_timeout,"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_bad_value_in_the_file_names_the_file() {
     let (ok, text) = check_config("[server]\nmax_body_bytes = \"lots\"\n", &[]);
     assert!(!ok);

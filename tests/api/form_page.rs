@@ -198,7 +198,7 @@ fn assert_every_control_is_labelled(page: &str) {
 #[tokio::test]
 async fn the_form_carries_labels_the_honeypot_and_a_usable_token() {
     let app = spawn_app_with(|s| {
-        s.spam.min_fill_seconds = 0;
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(0);
         s.form.extra_fields = vec![joinform::config::ExtraFieldSettings {
             name: "organisation".into(),
             max_length: 80,

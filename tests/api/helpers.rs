@@ -47,7 +47,7 @@ pub fn use_smtp(settings: &mut Settings, port: u16) {
     settings.mail.smtp.host = "127.0.0.1".into();
     settings.mail.smtp.port = port;
     settings.mail.smtp.tls = SmtpTls::None;
-    settings.mail.smtp.timeout_seconds = 1;
+    settings.mail.smtp.timeout = joinform::config::HumanDuration::from_secs(1);
     settings.mail.retry_initial = "1s".parse().unwrap();
     settings.mail.retry_max = "2s".parse().unwrap();
 }

@@ -23,7 +23,7 @@ async fn no_client_address_or_personal_data_in_logs_or_database_files() {
             ("JOINFORM_LOG__FORMAT", "json"),
             ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "6"),
             ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1"),
-            ("JOINFORM_SPAM__MIN_FILL_SECONDS", "0"),
+            ("JOINFORM_SPAM__MIN_FILL", "0s"),
         ])
         .start();
     let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);

@@ -181,7 +181,7 @@ async fn spam_is_dropped_when_not_kept() {
 #[tokio::test]
 async fn form_tokens_too_fast_expired_tampered_and_replayed_are_spam() {
     let app = spawn_app_with(|s| {
-        s.spam.min_fill_seconds = 1;
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(1);
         s.spam.token_max_age = "3s".parse().unwrap();
     })
     .await;
@@ -234,7 +234,7 @@ async fn form_tokens_too_fast_expired_tampered_and_replayed_are_spam() {
 async fn a_used_token_is_remembered_across_a_restart() {
     // A long lifetime, so that only the memory of its use can refuse the token.
     let app = spawn_app_with(|s| {
-        s.spam.min_fill_seconds = 1;
+        s.spam.min_fill = joinform::config::HumanDuration::from_secs(1);
         s.spam.token_max_age = "1h".parse().unwrap();
     })
     .await;

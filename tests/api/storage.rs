@@ -191,7 +191,10 @@ async fn submissions_survive_a_restart() {
 
 #[tokio::test]
 async fn a_lock_held_past_the_busy_timeout_is_503_and_service_resumes() {
-    let app = spawn_app_with(|settings| settings.storage.busy_timeout_ms = 100).await;
+    let app = spawn_app_with(|settings| {
+        settings.storage.busy_timeout = joinform::config::HumanDuration::from_millis(100)
+    })
+    .await;
     let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
@@ -622,7 +625,10 @@ async fn a_lock_held_by_another_process_is_503_and_service_resumes() {
     ) {
         return;
     }
-    let app = spawn_app_with(|settings| settings.storage.busy_timeout_ms = 100).await;
+    let app = spawn_app_with(|settings| {
+        settings.storage.busy_timeout = joinform::config::HumanDuration::from_millis(100)
+    })
+    .await;
     let mut blocker = std::process::Command::new("python3")
         .args([
             "-c",
