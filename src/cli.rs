@@ -404,6 +404,23 @@ pub fn new_token(
     Ok(text)
 }
 
+/// A note for `--section NAME` when no configured section (nor the fallback) has that
+/// name: the command still runs, since sign-ups keep the name of a section that was
+/// renamed or removed since, but a typo should not read as "nobody there". `None` for
+/// a configured name.
+pub fn unknown_section_note(settings: &Settings, name: &str) -> Option<String> {
+    let mut names: Vec<&str> = settings.sections.iter().map(|s| s.name.as_str()).collect();
+    names.extend(settings.fallback.iter().map(|f| f.name.as_str()));
+    if names.contains(&name) {
+        return None;
+    }
+    Some(format!(
+        "note: no configured section is named `{name}` (names are case-sensitive: {}); \
+         only sign-ups stored under that exact name are shown",
+        names.join(", ")
+    ))
+}
+
 // ---- Follow-up of sign-ups: list, mark, stats. ----
 
 /// `followup list [--section NAME] [--overdue]`: the sign-ups nobody has contacted yet

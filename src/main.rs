@@ -30,7 +30,8 @@ enum Command {
     CheckConfig,
     /// Ask the running server's /healthz (for container health checks).
     Healthcheck,
-    /// Show the notification outbox: counts by state and the failed rows.
+    /// Show the outbox (notifications and follow-up mails): counts by state and the
+    /// failed rows.
     Outbox {
         #[command(subcommand)]
         action: Option<OutboxAction>,
@@ -44,7 +45,7 @@ enum Command {
     },
     /// Delete what is past the [retention] windows now (serve does it daily).
     Purge,
-    /// List the audit trail: exports, erasures and purges.
+    /// List the audit trail: exports, erasures, purges and follow-up marks.
     Audit {
         /// How many of the newest entries to show.
         #[arg(long, default_value_t = 100)]
@@ -140,7 +141,8 @@ enum FollowupAction {
 enum OutboxAction {
     /// Put failed rows back to pending (all failed rows when no id is given).
     Retry {
-        /// Submission ids, as `joinform outbox` lists them.
+        /// Outbox ids, as `joinform outbox` lists them (a notification's is its
+        /// submission's).
         ids: Vec<String>,
     },
 }
@@ -188,6 +190,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Export(args) => {
+            note_unknown_section(&settings, args.section.as_deref());
             let command = joinform::cli::ExportCommand {
                 filter: ExportFilter {
                     sections: args.section.map(|section| vec![section]),
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
         Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
         Command::Followup { action } => print_report(match action {
             FollowupAction::List { section, overdue } => {
+                note_unknown_section(&settings, section.as_deref());
                 joinform::cli::followup_list(&settings, section.as_deref(), overdue)
             }
             FollowupAction::Mark { id, state } => {
@@ -298,4 +302,12 @@ fn print_report<E: std::error::Error>(result: Result<String, E>) -> ExitCode {
 fn report_failure(error: &dyn std::error::Error) -> ExitCode {
     eprintln!("joinform: {}", joinform::cli::error_chain(error));
     ExitCode::FAILURE
+}
+
+/// Tells on standard error when `--section` names no configured section.
+fn note_unknown_section(settings: &Settings, section: Option<&str>) {
+    if let Some(note) = section.and_then(|name| joinform::cli::unknown_section_note(settings, name))
+    {
+        eprintln!("{note}");
+    }
 }

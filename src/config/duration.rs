@@ -91,7 +91,9 @@ impl FromStr for HumanDuration {
             .map(Self)
             .map_err(|error| match error {
                 DurationError::UnknownUnit { .. } => {
-                    format!("`{text}`: the unit must be s, m, h or d")
+                    // humantime's units are lower-case and many (`3 days`, `2w`); name
+                    // the usual ones, since `3D` or `5 Min` is the common slip.
+                    format!("`{text}`: unknown unit: write a lower-case unit such as ms, s, m, h, d or w (500ms, 30s, 15m, 3d)")
                 }
                 DurationError::NumberOverflow => format!("`{text}` is too long"),
                 _ => not_a_duration(),
@@ -157,8 +159,9 @@ mod tests {
         let cases = [
             ("1.5h", "whole numbers only", "a fraction"),
             ("1,5h", "whole numbers only", "a decimal comma"),
-            ("30", "the unit must be s, m, h or d", "no unit"),
-            ("30x", "the unit must be s, m, h or d", "an unknown unit"),
+            ("30", "unknown unit", "no unit"),
+            ("30x", "unknown unit", "an unknown unit"),
+            ("3D", "lower-case unit", "an upper-case unit"),
             ("h", "is not a duration such as 30s", "no number"),
             ("", "is not a duration such as 30s", "nothing"),
             ("-5s", "is not a duration such as 30s", "a sign"),

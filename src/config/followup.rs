@@ -97,7 +97,11 @@ impl FollowupSettings {
         if self.escalate_after <= self.remind_after {
             return Err(ConfigError::bad(
                 "followup.escalate_after",
-                "must be longer than followup.remind_after: the reminder comes first",
+                format!(
+                    "{} must be longer than followup.remind_after ({}): the reminder comes first",
+                    self.escalate_after.in_file_units(),
+                    self.remind_after.in_file_units()
+                ),
             ));
         }
         Ok(())

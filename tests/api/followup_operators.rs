@@ -527,8 +527,27 @@ async fn followup_list_mark_and_stats_on_the_command_line() {
     );
     let overdue = stdout(&cli(args(&["followup", "list", "--overdue"])).await);
     assert!(overdue.contains(&sven), "{overdue}");
-    let norway_only = stdout(&cli(args(&["followup", "list", "--section", "Norway"])).await);
-    assert!(norway_only.ends_with("0 sign-up(s) waiting for a first contact\n"));
+    let norway_only = cli(args(&["followup", "list", "--section", "Norway"])).await;
+    assert!(stdout(&norway_only).ends_with("0 sign-up(s) waiting for a first contact\n"));
+    assert_eq!(
+        stderr(&norway_only),
+        "",
+        "a configured section needs no note"
+    );
+    // A name no section has (here, the wrong case) still runs, with a note naming the
+    // configured ones, so a typo does not read as "nobody waiting".
+    for command in [
+        args(&["followup", "list", "--section", "norway"]),
+        args(&["export", "--section", "norway"]),
+    ] {
+        let typo = cli(command.clone()).await;
+        assert!(typo.status.success(), "{command:?}: {}", stderr(&typo));
+        let note = stderr(&typo);
+        assert!(
+            note.contains("no configured section is named `norway`") && note.contains("Norway"),
+            "{command:?}: {note}"
+        );
+    }
 
     let stats = cli(args(&["followup", "stats"])).await;
     assert!(stats.status.success(), "{}", stderr(&stats));
