@@ -547,8 +547,13 @@ pub fn posted_language(raw: &RawForm) -> Option<&'static str> {
 
 /// A token for a page, unless the client is over its token quota: the page then comes
 /// without one, which a post may still do unless `spam.require_token` is set.
+///
+/// A HEAD (a mail scanner's, say) never gets the page, so it does not count against
+/// the quota: it must not use up a visitor's tokens. It still renders the page with a
+/// token, so that its Content-Length is the GET's; a token is a keyed hash and a
+/// random nonce, stored nowhere, so that is cheap and changes nothing.
 fn page_token(state: &AppState, request: &HttpRequest) -> PageToken {
-    if state.token_limiter.check(state.client_of(request)).is_err() {
+    if !super::is_head(request) && state.token_limiter.check(state.client_of(request)).is_err() {
         return PageToken::default();
     }
     match state.spam.tokens.issue(SystemTime::now()) {

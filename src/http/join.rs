@@ -148,7 +148,13 @@ pub async fn token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
     let client = state.client_of(&request);
-    if let Err(limited) = state.token_limiter.check(client) {
+    // A HEAD gets no token (the body is never sent), so it does not use up the quota.
+    let checked = if super::is_head(&request) {
+        Ok(())
+    } else {
+        state.token_limiter.check(client)
+    };
+    if let Err(limited) = checked {
         state
             .metrics
             .rate_limited(LimitedEndpoint::Token, limited.scope);

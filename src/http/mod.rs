@@ -13,7 +13,7 @@ pub mod request_log;
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use tokio::sync::Notify;
 
 use crate::domain::FormSchema;
@@ -82,16 +82,29 @@ pub fn cors(allowed_origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// GET, and HEAD answered the same way: mail scanners and link previewers often send
+/// HEAD to a link in a mail first. actix-web sends a HEAD the headers the GET would get,
+/// Content-Length included, without the body. A handler never acts on either; one that
+/// would do work only for the body it sends asks [`is_head`].
+fn get() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// Whether `request` is a HEAD, whose body is never sent.
+pub(crate) fn is_head(request: &HttpRequest) -> bool {
+    request.method() == actix_web::http::Method::HEAD
+}
+
 /// The public routes.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/", web::get().to(form_page::form))
-        .route("/join", web::get().to(form_page::form))
+        .route("/", get().to(form_page::form))
+        .route("/join", get().to(form_page::form))
         .route("/join", web::post().to(join::join))
-        .route("/join/token", web::get().to(join::token))
-        .route("/join/thanks", web::get().to(form_page::thanks))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+        .route("/join/token", get().to(join::token))
+        .route("/join/thanks", get().to(form_page::thanks))
+        .route("/healthz", get().to(health::healthz))
+        .route("/readyz", get().to(health::readyz))
         .service(
             // Pages for organisers, reached through links in mails: never indexed.
             web::scope("/followup")
@@ -99,12 +112,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
                     actix_web::middleware::DefaultHeaders::new()
                         .add(("X-Robots-Tag", "noindex, nofollow")),
                 )
-                .route("/section/{token}", web::get().to(followup_page::section))
+                .route("/section/{token}", get().to(followup_page::section))
                 .route(
                     "/section/{token}",
                     web::post().to(followup_page::mark_in_section),
                 )
-                .route("/{token}", web::get().to(followup_page::person))
+                .route("/{token}", get().to(followup_page::person))
                 .route("/{token}", web::post().to(followup_page::mark_person))
                 .default_service(web::to(not_found)),
         )

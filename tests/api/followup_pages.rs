@@ -13,7 +13,7 @@ use crate::helpers::{TestApp, created_id, spawn_app_with};
 use crate::operator_helpers::add_token;
 
 /// Follow-up is on exactly when the server has a public address.
-fn with_followup(settings: &mut joinform::config::Settings) {
+pub(crate) fn with_followup(settings: &mut joinform::config::Settings) {
     settings.server.public_url = Some("http://127.0.0.1".into());
 }
 
@@ -22,20 +22,20 @@ async fn app_with_followup() -> TestApp {
 }
 
 /// The key the running server signs links with.
-fn link_key(app: &TestApp) -> LinkKey {
+pub(crate) fn link_key(app: &TestApp) -> LinkKey {
     let secret = ServerSecret::load(app.settings.spam.expose_secret(), &app.db_path).unwrap();
     LinkKey::from_secret(&secret)
 }
 
-fn in_a_day() -> Timestamp {
+pub(crate) fn in_a_day() -> Timestamp {
     Timestamp::now().plus(Duration::from_secs(86_400))
 }
 
-fn a_minute_ago() -> Timestamp {
+pub(crate) fn a_minute_ago() -> Timestamp {
     Timestamp::now().minus(Duration::from_secs(60))
 }
 
-fn person_token(app: &TestApp, id: &str, section: &str, expires: Timestamp) -> String {
+pub(crate) fn person_token(app: &TestApp, id: &str, section: &str, expires: Timestamp) -> String {
     PersonToken::issue(
         &link_key(app),
         SubmissionId::parse(id).unwrap(),
@@ -67,7 +67,10 @@ const PRIVATE: [&str; 5] = [
 ];
 
 /// (followup, followup_by, contacted_at) of a sign-up.
-fn followup_of(app: &TestApp, id: &str) -> (Option<String>, Option<String>, Option<String>) {
+pub(crate) fn followup_of(
+    app: &TestApp,
+    id: &str,
+) -> (Option<String>, Option<String>, Option<String>) {
     let connection = rusqlite::Connection::open(&app.db_path).unwrap();
     connection
         .query_row(

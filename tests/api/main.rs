@@ -22,6 +22,7 @@ mod followup_mails;
 mod followup_operators;
 mod followup_pages;
 mod form_page;
+mod head;
 mod lifecycle;
 mod limits;
 mod mail;

@@ -5,7 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app_with, valid_json};
+use joinform::followup::links::{SectionToken, csrf_value};
+
+use crate::followup_pages::{a_minute_ago, in_a_day, link_key, person_token, with_followup};
+use crate::helpers::{TestApp, created_id, spawn_app_with, valid_json};
 use crate::operator_helpers::add_token;
 
 fn spec() -> Value {
@@ -147,7 +150,11 @@ fn base(app: &TestApp, tag: &str) -> String {
 async fn every_documented_operation_is_served_and_answers_as_documented() {
     let spec = spec();
     let mut token = String::new();
-    let app = spawn_app_with(|s| token = add_token(s, "openapi", &[])).await;
+    let app = spawn_app_with(|s| {
+        token = add_token(s, "openapi", &[]);
+        with_followup(s);
+    })
+    .await;
     let client = &app.client;
     let mut requests: Vec<(&str, String, reqwest::RequestBuilder)> = Vec::new();
     let join = || client.post(app.url("/join"));
@@ -175,9 +182,24 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             join().json(&json!({"name": "x".repeat(20_000)})),
         ),
     ]);
+    // The follow-up pages' links: a good one for each page, and one past its expiry.
+    let id = created_id(app.post_json(&valid_json()).await).await;
+    let person = person_token(&app, &id, "Norway", in_a_day());
+    let section = SectionToken::issue(&link_key(&app), "Norway", in_a_day());
+    let expired = person_token(&app, &id, "Norway", a_minute_ago());
+    let link = |path: &str| {
+        path.replace(
+            "{token}",
+            if path.contains("section") {
+                &section
+            } else {
+                &person
+            },
+        )
+    };
     for (method, path, tag) in operations(&spec) {
         if method == "get" {
-            let url = format!("{}{path}", base(&app, &tag));
+            let url = format!("{}{}", base(&app, &tag), link(&path));
             requests.push(("get", path.clone(), client.get(&url)));
             if tag == "admin" {
                 let authorised = client.get(&url).bearer_auth(&token);
@@ -240,6 +262,74 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             .form(&[("state", "joined")]),
     ] {
         requests.push(("post", "/admin/followup/{id}".to_owned(), request));
+    }
+    let key = link_key(&app);
+    let followup = |token: &str| client.post(app.url(&format!("/followup/{token}")));
+    let person_csrf = csrf_value(&key, &person);
+    for (status, request) in [
+        (
+            303,
+            followup(&person).form(&[("state", "contacted"), ("csrf", &person_csrf)]),
+        ),
+        (
+            400,
+            followup(&person).form(&[("state", "new"), ("csrf", &person_csrf)]),
+        ),
+        (403, followup(&person).form(&[("state", "joined")])),
+        (
+            403,
+            followup(&person)
+                .header("accept", "application/json")
+                .json(&json!({"state": "joined", "csrf": person_csrf})),
+        ),
+        (
+            403,
+            followup(&person)
+                .header("sec-fetch-site", "cross-site")
+                .form(&[("state", "joined"), ("csrf", &person_csrf)]),
+        ),
+        (404, followup("not-a-token").form(&[("state", "joined")])),
+        (410, followup(&expired).form(&[("state", "joined")])),
+        (413, followup(&person).body("x".repeat(2_000))),
+        (
+            415,
+            followup(&person)
+                .header("content-encoding", "br")
+                .form(&[("state", "joined")]),
+        ),
+        (404, client.get(app.url("/followup/not-a-token"))),
+        (410, client.get(app.url(&format!("/followup/{expired}")))),
+    ] {
+        let request = request.build().unwrap();
+        let method = request.method().as_str().to_ascii_lowercase();
+        let response = client.execute(request).await.unwrap();
+        assert_eq!(response.status(), status, "{method} /followup/{{token}}");
+        assert_documented(&spec, &method, "/followup/{token}", response).await;
+    }
+    let in_section = || client.post(app.url(&format!("/followup/section/{section}")));
+    let section_csrf = csrf_value(&key, &section);
+    for (status, request) in [
+        (
+            303,
+            in_section().form(&[("state", "joined"), ("csrf", &section_csrf), ("id", &id)]),
+        ),
+        (
+            404,
+            in_section().form(&[("state", "joined"), ("csrf", &section_csrf), ("id", "x")]),
+        ),
+        (
+            400,
+            in_section().form(&[("state", "maybe"), ("csrf", &section_csrf), ("id", &id)]),
+        ),
+        (403, in_section().form(&[("state", "joined"), ("id", &id)])),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            status,
+            "post /followup/section/{{token}}"
+        );
+        assert_documented(&spec, "post", "/followup/section/{token}", response).await;
     }
     for (method, path, request) in requests {
         let response = request.send().await.unwrap();
