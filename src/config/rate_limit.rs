@@ -16,6 +16,12 @@ pub struct RateLimitSettings {
     pub global_per_second: u32,
     /// Sign-ups stored per address in 24 hours; past it, posts are dropped.
     pub per_email_per_day: u32,
+    /// Requests per minute from one client to the follow-up pages (`/followup/…`):
+    /// organisers make two per mark (the POST and the page it leads back to), so far
+    /// more than the form's.
+    pub followup_per_minute: u32,
+    /// Follow-up page requests one client may make at once.
+    pub followup_burst: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -25,6 +31,8 @@ impl Default for RateLimitSettings {
             per_ip_burst: 5,
             global_per_second: 200,
             per_email_per_day: 5,
+            followup_per_minute: 120,
+            followup_burst: 60,
         }
     }
 }
@@ -40,6 +48,8 @@ impl RateLimitSettings {
             ("rate_limit.per_ip_burst", self.per_ip_burst),
             ("rate_limit.global_per_second", self.global_per_second),
             ("rate_limit.per_email_per_day", self.per_email_per_day),
+            ("rate_limit.followup_per_minute", self.followup_per_minute),
+            ("rate_limit.followup_burst", self.followup_burst),
         ] {
             within(key, value, 1..=1_000_000)?;
         }

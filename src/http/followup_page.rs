@@ -434,20 +434,14 @@ fn age(words: FollowupTexts, since: Timestamp, now: Timestamp) -> String {
 }
 
 /// The pages, or 404 when follow-up is off, as for any unknown path.
-/// A client may open or post to the follow-up pages this often. Organisers working
-/// through a section's list make two requests a mark (the POST and the page it leads
-/// back to), so the quota is far above the form's; it still bounds what a client
-/// guessing at tokens costs the database (each well-formed token is looked up).
-pub const PER_CLIENT_PER_MINUTE: u32 = 120;
-/// How many requests a client may make at once before the per-minute rate applies.
-pub const PER_CLIENT_BURST: u32 = 60;
-
-/// The follow-up pages' limiter: [`PER_CLIENT_PER_MINUTE`] with [`PER_CLIENT_BURST`]
-/// per client, and `[rate_limit] global_per_second` for everyone together.
+/// The follow-up pages' limiter: `rate_limit.followup_per_minute` with
+/// `rate_limit.followup_burst` per client, and `rate_limit.global_per_second` for
+/// everyone together. A well-formed link is looked up in the database, so this bounds
+/// what a client guessing at links costs.
 pub fn limiter(settings: &RateLimitSettings) -> RateLimiter {
     RateLimiter::new(
-        PER_CLIENT_PER_MINUTE,
-        PER_CLIENT_BURST,
+        settings.followup_per_minute,
+        settings.followup_burst,
         settings.global_per_second,
     )
 }

@@ -40,7 +40,7 @@ pub struct AppState {
     /// each per sign-up.
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
-    /// The follow-up pages' own limits (see [`followup_page::PER_CLIENT_PER_MINUTE`]).
+    /// The follow-up pages' own limits (`rate_limit.followup_*`).
     pub followup_limiter: Arc<RateLimiter>,
     pub spam: SpamChecks,
     pub client_hasher: Arc<ClientHasher>,

@@ -99,7 +99,7 @@ mod tests {
             per_ip_per_minute: per_minute,
             per_ip_burst: burst,
             global_per_second: 1000,
-            per_email_per_day: 5,
+            ..RateLimitSettings::default()
         })
     }
 

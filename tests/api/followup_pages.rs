@@ -574,12 +574,11 @@ async fn without_follow_up_the_pages_do_not_exist() {
 /// gets 429 with Retry-After, while another client still gets in.
 #[tokio::test]
 async fn a_client_guessing_at_links_is_rate_limited() {
-    use joinform::http::followup_page::PER_CLIENT_BURST;
-
     let app = spawn_app_with(|settings| {
         with_followup(settings);
         // Clients told apart by the proxy's header, as behind a reverse proxy.
         settings.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        settings.rate_limit.followup_burst = 20;
     })
     .await;
     let id = sign_up(&app, "Kari Nordmann", "kari@example.org", "NO").await;
@@ -590,7 +589,7 @@ async fn a_client_guessing_at_links_is_rate_limited() {
             .header("x-forwarded-for", address)
             .send()
     };
-    for n in 0..PER_CLIENT_BURST {
+    for n in 0..20 {
         let status = get_as("203.0.113.5", format!("/followup/guess{n}"))
             .await
             .unwrap()
