@@ -1,6 +1,8 @@
 //! No client address and no personal data where it does not belong: the real binary
 //! runs a mixed session (sign-ups, a duplicate, spam, a rate-limited client, an invalid
-//! post, delivery), then its captured log and its database files are searched.
+//! post, delivery), then its captured log and its database files are searched. The
+//! follow-up flows (mails, pages, admin, command line) are searched the same way, for
+//! their link tokens and CSRF values too.
 
 use std::time::Duration;
 
@@ -364,4 +366,301 @@ fn with_umask_022<T>(start: impl FnOnce() -> T) -> T {
     let result = start();
     rustix::process::umask(previous);
     result
+}
+
+/// Every follow-up flow through the real binary, with the most verbose filter, and
+/// distinctive personal data: sign-ups in two sections, their notifications, reminders,
+/// escalation and digests (file transport), the person page and a mark through it with
+/// its CSRF value, a section's list and a mark through it, the admin list and an admin
+/// mark, `joinform followup list` and `followup mark`. Neither the server's log nor the
+/// commands' standard error may hold a name, address, phone number, message, the
+/// client's address, nor any link token or CSRF value: tokens are bearer capabilities,
+/// and a log line carrying one would let whoever reads the log mark sign-ups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_up_flows_log_no_personal_data_no_client_address_and_no_link_tokens() {
+    const PUBLIC_URL: &str = "https://join.example.org";
+    /// The client as the trusted proxy (the test itself, on 127.0.0.1) names it.
+    const FORWARDED_CLIENT: &str = "203.0.113.197";
+    const PHONE: &str = "+47 913 57 246";
+    const MESSAGE: &str = "Qwertyson's private reasons for joining";
+    let people = [
+        ("Zyxwvut Qwertyson", "zyxwvut.qwertyson@example.org", "NO"),
+        ("Vbnmlkj Asdfghson", "vbnmlkj.asdfghson@example.net", "SE"),
+    ];
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.server.public_url = Some(format!("{PUBLIC_URL}/"));
+    settings.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    settings.followup.enabled = Some(true);
+    settings.followup.remind_after = "1s".parse().unwrap();
+    settings.followup.escalate_after = "2s".parse().unwrap();
+    settings.followup.check_every = "1s".parse().unwrap();
+    settings.followup.digest = joinform::config::DigestSchedule::Daily;
+    settings.log.format = joinform::config::LogFormat::Json;
+    settings.log.filter = "debug".into();
+    let admin_token = crate::operator_helpers::add_token(&mut settings, "privacy", &[]);
+    let config = dir.path().join("joinform.toml");
+    std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+    // `log.filter` says debug; an inherited RUST_LOG would win over it, so it is set too.
+    let server = Joinform::serve(dir.path())
+        .config(&config)
+        .env("RUST_LOG", "debug")
+        .start();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        client
+            .get(server.url(path))
+            .header("X-Forwarded-For", FORWARDED_CLIENT)
+    };
+    let post = |path: &str| {
+        client
+            .post(server.url(path))
+            .header("X-Forwarded-For", FORWARDED_CLIENT)
+    };
+
+    // Sign-ups in two sections (Norway, Sweden).
+    let mut ids = Vec::new();
+    for (name, email, country) in people {
+        let response = post("/join")
+            .json(&json!({"name": name, "email": email, "country": country,
+                          "consent": true, "phone": PHONE, "message": MESSAGE}))
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = json_answer(response, 201, "").await;
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+
+    // Notifications, reminders, the escalation and digests, sent within a few seconds.
+    let database = dir.path().join("data").join("joinform.db");
+    let sent_kinds = || -> Vec<String> {
+        let connection = rusqlite::Connection::open(&database).unwrap();
+        let mut statement = connection
+            .prepare("SELECT DISTINCT kind FROM outbox WHERE state = 'sent' ORDER BY kind")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let every_kind = ["digest", "escalation", "notification", "reminder"];
+    for _ in 0..150 {
+        if sent_kinds() == every_kind {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent_kinds(), every_kind, "{}", server.log());
+
+    // Every follow-up link in every mail written.
+    let mut person_tokens = Vec::new();
+    let mut section_tokens = Vec::new();
+    let prefix = format!("{PUBLIC_URL}/followup/");
+    for entry in std::fs::read_dir(dir.path().join("data").join("mail")).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let body = message.body_text(0).unwrap().into_owned();
+        for word in body.split_whitespace() {
+            let Some(rest) = word.strip_prefix(&prefix) else {
+                continue;
+            };
+            match rest.strip_prefix("section/") {
+                Some(token) => section_tokens.push(token.to_owned()),
+                None => person_tokens.push(rest.to_owned()),
+            }
+        }
+    }
+    person_tokens.sort();
+    person_tokens.dedup();
+    section_tokens.sort();
+    section_tokens.dedup();
+    assert!(
+        person_tokens.len() >= 2,
+        "one per notification, more in reminders"
+    );
+    assert!(
+        !section_tokens.is_empty(),
+        "reminders and digests link to lists"
+    );
+    // A page's CSRF value, in each of its forms; a list with nobody in it has none.
+    let csrf_of = |page: &str| {
+        let (_, rest) = page.split_once("name=csrf value=\"")?;
+        rest.split('"').next().map(str::to_owned)
+    };
+    let mut csrf_values = Vec::new();
+
+    // The admin list and the command's list, while both are still new.
+    let list = client
+        .get(server.admin_url("/admin/followup"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    let list: serde_json::Value = json_answer(list, 200, "").await;
+    assert_eq!(list["followup"].as_array().unwrap().len(), 2, "{list}");
+    let command = |args: &[&str]| {
+        Joinform::new()
+            .current_dir(dir.path())
+            .config(&config)
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .output_async()
+    };
+    let cli_list = command(&["followup", "list"]).await;
+    assert!(cli_list.status.success(), "{cli_list:?}");
+    assert!(
+        String::from_utf8_lossy(&cli_list.stdout).contains(&ids[0]),
+        "{cli_list:?}"
+    );
+
+    // The person page of the first, and a mark through it.
+    let mut marked_by_page = false;
+    for token in &person_tokens {
+        let page = get(&format!("/followup/{token}")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        let csrf = csrf_of(&page).unwrap_or_else(|| panic!("no CSRF value in {page}"));
+        csrf_values.push(csrf.clone());
+        if page.contains("Zyxwvut") {
+            let response = post(&format!("/followup/{token}"))
+                .form(&[("state", "contacted"), ("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 303);
+            let back = response.headers()["location"].to_str().unwrap().to_owned();
+            let again = get(&format!("/followup/{back}")).send().await.unwrap();
+            assert_eq!(again.status(), 200);
+            marked_by_page = true;
+        }
+    }
+    assert!(marked_by_page, "no person page shows the first");
+
+    // The list of the second's section, and a mark of the second through it.
+    let mut marked_in_section = false;
+    for token in &section_tokens {
+        let page = get(&format!("/followup/section/{token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        let Some(csrf) = csrf_of(&page) else {
+            continue;
+        };
+        csrf_values.push(csrf.clone());
+        if !marked_in_section && page.contains(&ids[1]) {
+            let response = post(&format!("/followup/section/{token}"))
+                .form(&[
+                    ("state", "contacted"),
+                    ("id", ids[1].as_str()),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 303);
+            let back = response.headers()["location"].to_str().unwrap().to_owned();
+            let again = get(&format!("/followup/section/{back}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 200);
+            marked_in_section = true;
+        }
+    }
+    assert!(marked_in_section, "no section list holds the second");
+
+    // An admin mark and a mark from the command line.
+    let marked = client
+        .post(server.admin_url(&format!("/admin/followup/{}", ids[0])))
+        .bearer_auth(&admin_token)
+        .json(&json!({"state": "joined"}))
+        .send()
+        .await
+        .unwrap();
+    let marked: serde_json::Value = json_answer(marked, 200, "").await;
+    assert_eq!(marked["state"], "joined");
+    let cli_mark = command(&["followup", "mark", &ids[1], "declined"]).await;
+    assert!(cli_mark.status.success(), "{cli_mark:?}");
+
+    // Lines are written out in batches: wait for the admin mark's request line.
+    let admin_route = "/admin/followup/{id}";
+    for _ in 0..100 {
+        if server.log().contains(admin_route) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server_log = server.log();
+    drop(server);
+    let log = format!(
+        "{server_log}{}{}",
+        String::from_utf8_lossy(&cli_list.stderr),
+        String::from_utf8_lossy(&cli_mark.stderr)
+    );
+
+    // The request lines name route patterns, never the paths sent.
+    let events: Vec<serde_json::Value> = server_log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let routes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["message"] == "request")
+        .map(|e| e["route"].as_str().unwrap_or_default())
+        .collect();
+    for route in [
+        "/followup/{token}",
+        "/followup/section/{token}",
+        "/admin/followup",
+        admin_route,
+    ] {
+        assert!(
+            routes.contains(&route),
+            "no request line for {route}:\n{log}"
+        );
+    }
+    for route in &routes {
+        assert!(
+            !route.starts_with("/followup") || route.ends_with("{token}"),
+            "a path as sent: {route}"
+        );
+    }
+    // The admin mark is logged by the route's pattern, and its own event names the
+    // token's name and the submission's id (a random id, not personal data): nothing
+    // else about the sign-up.
+    let admin_mark = events
+        .iter()
+        .find(|e| e["message"] == "follow-up marked")
+        .unwrap_or_else(|| panic!("no event for the admin mark:\n{log}"));
+    assert_eq!(admin_mark["span"]["actor"], "privacy", "{admin_mark}");
+    assert_eq!(admin_mark["span"]["id"], ids[0].as_str(), "{admin_mark}");
+
+    let mut secrets = vec![
+        FORWARDED_CLIENT.to_owned(),
+        PHONE.into(),
+        "913 57 246".into(),
+        MESSAGE.into(),
+        "private reasons".into(),
+    ];
+    for (name, email, _) in people {
+        secrets.extend(name.split(' ').map(str::to_owned));
+        secrets.push(email.into());
+        secrets.push(email.split('@').next().unwrap().into());
+    }
+    secrets.extend(person_tokens);
+    secrets.extend(section_tokens);
+    secrets.extend(csrf_values);
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "`{secret}` is in the log:\n{log}"
+        );
+    }
 }
