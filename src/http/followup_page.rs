@@ -562,15 +562,17 @@ pub async fn mark_person(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
-    if pages.is_cross_site(&request) {
-        return Err(refuse(&request, (LinkFailure::Forbidden.into(), None)));
-    }
     let token = token.into_inner();
     let (entry, language) = pages
         .open_person(&state.routing, &token)
         .await
         .map_err(|refusal| refuse(&request, refusal))?;
     let fail = |error: ApiError| refuse(&request, (error, Some(language)));
+    // After the token, so the refusal is in the section's language; nothing is read
+    // from the body or written before it.
+    if pages.is_cross_site(&request) {
+        return Err(fail(LinkFailure::Forbidden.into()));
+    }
     let body = read_limited(&request, payload, MAX_BODY_BYTES)
         .await
         .map_err(|error| fail(error.into()))?;
@@ -640,15 +642,16 @@ pub async fn mark_in_section(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
-    if pages.is_cross_site(&request) {
-        return Err(refuse(&request, (LinkFailure::Forbidden.into(), None)));
-    }
     let token = token.into_inner();
     let (section, language) = pages
         .open_section(&state.routing, &token)
         .map_err(|refusal| refuse(&request, refusal))?;
     tracing::Span::current().record("section", section.as_str());
     let fail = |error: ApiError| refuse(&request, (error, Some(language)));
+    // As for a person's page: after the token, in the section's language.
+    if pages.is_cross_site(&request) {
+        return Err(fail(LinkFailure::Forbidden.into()));
+    }
     let body = read_limited(&request, payload, MAX_BODY_BYTES)
         .await
         .map_err(|error| fail(error.into()))?;

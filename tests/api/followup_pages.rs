@@ -418,6 +418,11 @@ async fn a_post_needs_the_pages_csrf_value_a_known_state_and_this_site() {
                 "{case}: {page}"
             );
         }
+        // Every refusal of a genuine link is in its section's language, a cross-site
+        // post's included.
+        if status == 403 {
+            assert!(page.contains("Ingenting ble lagret"), "{case}: {page}");
+        }
         assert_eq!(followup_of(&app, &id).0.as_deref(), Some("new"), "{case}");
     }
     // This server's own Origin, the public address's, and `null` (which browsers send
