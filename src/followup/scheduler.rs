@@ -57,9 +57,10 @@ impl Plan {
     }
 
     /// Queues what is due at `now`, in the caller's transaction: a reminder for each
-    /// section with sign-ups still `new` after `remind_after`, an escalation to the
-    /// fallback when any section has some after `escalate_after`, and each section's
-    /// digest for the current period. Returns how many rows were queued (rows queued
+    /// section with a sign-up that has become overdue (still `new` after
+    /// `remind_after`) since its last reminder, an escalation to the fallback when a
+    /// sign-up has passed `escalate_after` since the last escalation, and each
+    /// section's digest for the current period. Returns how many rows were queued (rows queued
     /// before for the same period are left alone and not counted).
     ///
     /// # Errors
@@ -71,10 +72,35 @@ impl Plan {
             outbox::schedule(connection, kind, section, period, &self.message_domain, now)
                 .map(|inserted| queued += usize::from(inserted))
         };
+        // Each sign-up brings about one reminder and one escalation, not one a day for
+        // as long as nobody acts: a mail is due when some sign-up passed its bound
+        // after the last one of its kind was queued. The mail itself lists every
+        // sign-up still waiting, older ones included.
+        let passed_since = |kind, section: &str, bound: Duration, newest: Timestamp| {
+            outbox::last_queued(connection, kind, section).map(|last| match last {
+                Some(last) => newest > last.minus(bound),
+                None => true,
+            })
+        };
         for waiting in waiting_counts(connection, now.minus(self.remind_after))? {
-            schedule(MailKind::Reminder, &waiting.section, &today)?;
+            if passed_since(
+                MailKind::Reminder,
+                &waiting.section,
+                self.remind_after,
+                waiting.newest,
+            )? {
+                schedule(MailKind::Reminder, &waiting.section, &today)?;
+            }
         }
-        if !waiting_counts(connection, now.minus(self.escalate_after))?.is_empty() {
+        let escalated = waiting_counts(connection, now.minus(self.escalate_after))?;
+        if let Some(newest) = escalated.iter().map(|waiting| waiting.newest).max()
+            && passed_since(
+                MailKind::Escalation,
+                &self.fallback,
+                self.escalate_after,
+                newest,
+            )?
+        {
             schedule(MailKind::Escalation, &self.fallback, &today)?;
         }
         if let Some(period) = digest_period(self.digest, now) {
@@ -171,6 +197,102 @@ pub fn period_start(period: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SubmissionId;
+    use crate::store::Database;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn sign_up(connection: &Connection, created: &str) {
+        let created = at(created);
+        connection
+            .execute(
+                "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                          section, email_key, followup, followup_at)
+                 VALUES (?1, ?2, 'Kari', 'k@example.org', 'NO', 1, 'Norway',
+                         'k@example.org', 'new', ?2)",
+                rusqlite::params![SubmissionId::first_at(created), created],
+            )
+            .unwrap();
+    }
+
+    fn queued(connection: &Connection, kind: &str) -> Vec<(String, String)> {
+        connection
+            .prepare("SELECT section, period FROM outbox WHERE kind = ?1 ORDER BY created_at")
+            .unwrap()
+            .query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// A sign-up nobody marks brings about one reminder and one escalation, not one a
+    /// day; a later sign-up brings about the next ones, which list both.
+    #[test]
+    fn each_sign_up_is_reminded_of_and_escalated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        let plan = Plan {
+            sections: vec!["Norway".into(), "International".into()],
+            fallback: "International".into(),
+            remind_after: Duration::from_secs(3600),
+            escalate_after: Duration::from_secs(7200),
+            digest: DigestSchedule::Off,
+            message_domain: "example.org".into(),
+        };
+        sign_up(&connection, "2026-12-01T10:00:00.000000Z");
+        assert_eq!(
+            plan.queue(&connection, at("2026-12-01T10:30:00.000000Z"))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            plan.queue(&connection, at("2026-12-01T12:30:00.000000Z"))
+                .unwrap(),
+            2
+        );
+        let day = |d: &str| d.to_owned();
+        assert_eq!(
+            queued(&connection, "reminder"),
+            [("Norway".into(), day("2026-12-01"))]
+        );
+        assert_eq!(
+            queued(&connection, "escalation"),
+            [("International".into(), day("2026-12-01"))]
+        );
+        // Days later, still nobody has acted: nothing more (the digest says so).
+        for now in ["2026-12-02T12:00:00.000000Z", "2026-12-05T12:00:00.000000Z"] {
+            assert_eq!(plan.queue(&connection, at(now)).unwrap(), 0, "{now}");
+        }
+        // A new sign-up becomes overdue: the next day's reminder and escalation.
+        sign_up(&connection, "2026-12-05T09:00:00.000000Z");
+        assert_eq!(
+            plan.queue(&connection, at("2026-12-05T10:30:00.000000Z"))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            plan.queue(&connection, at("2026-12-05T11:30:00.000000Z"))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            queued(&connection, "reminder"),
+            [
+                ("Norway".into(), day("2026-12-01")),
+                ("Norway".into(), day("2026-12-05"))
+            ]
+        );
+        assert_eq!(queued(&connection, "escalation").len(), 2);
+        assert_eq!(
+            plan.queue(&connection, at("2026-12-06T12:00:00.000000Z"))
+                .unwrap(),
+            0
+        );
+    }
 
     #[test]
     fn periods_are_the_utc_day_or_iso_week_and_start_at_midnight() {

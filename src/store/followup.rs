@@ -196,6 +196,8 @@ pub struct Waiting {
     pub count: u64,
     /// The sign-up time of the one waiting longest.
     pub oldest: Timestamp,
+    /// The sign-up time of the one waiting shortest: the last to pass the bound.
+    pub newest: Timestamp,
 }
 
 /// Per section, the sign-ups still `new` that signed up before `before`, sections in
@@ -208,7 +210,7 @@ pub fn waiting_counts(
     before: Timestamp,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, count(*), min(created_at) FROM submissions
+        "SELECT section, count(*), min(created_at), max(created_at) FROM submissions
          WHERE followup = 'new' AND created_at < ?1
          GROUP BY section ORDER BY section",
     )?;
@@ -217,6 +219,7 @@ pub fn waiting_counts(
             section: row.get(0)?,
             count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
             oldest: row.get(2)?,
+            newest: row.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -496,12 +499,14 @@ mod tests {
                 Waiting {
                     section: "France".into(),
                     count: 1,
-                    oldest: at("2026-11-02T10:00:00.000000Z")
+                    oldest: at("2026-11-02T10:00:00.000000Z"),
+                    newest: at("2026-11-02T10:00:00.000000Z"),
                 },
                 Waiting {
                     section: "Norway".into(),
                     count: 1,
-                    oldest: at("2026-11-03T10:00:00.000000Z")
+                    oldest: at("2026-11-03T10:00:00.000000Z"),
+                    newest: at("2026-11-03T10:00:00.000000Z"),
                 },
             ]
         );

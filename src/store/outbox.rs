@@ -195,6 +195,27 @@ pub fn schedule(
     Ok(inserted == 1)
 }
 
+/// When a mail of `kind` for `section` was last queued, whatever became of it (as far as
+/// retention keeps rows): a reminder or escalation is due only for sign-ups that passed
+/// their bound since.
+///
+/// # Errors
+/// A failed query.
+pub fn last_queued(
+    connection: &Connection,
+    kind: MailKind,
+    section: &str,
+) -> Result<Option<Timestamp>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT max(created_at) FROM outbox WHERE kind = ?1 AND section = ?2",
+            params![kind, section],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// When a mail of `kind` for `section` was last sent, if ever (as far as retention
 /// keeps rows): a digest covers what happened since the one before.
 ///
