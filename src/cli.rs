@@ -425,6 +425,10 @@ pub fn unknown_section_note(settings: &Settings, name: &str) -> Option<String> {
 
 /// `followup list [--section NAME] [--overdue]`: the sign-ups nobody has contacted yet
 /// (state `new`), oldest first, as a table. No address, phone, message or name.
+///
+/// # Errors
+/// [`DataCommandError`]: the database cannot be opened or read (or, for `mark`, written),
+/// or the id or state given is not one.
 pub fn followup_list(
     settings: &Settings,
     section: Option<&str>,
@@ -439,6 +443,7 @@ pub fn followup_list(
         &connection,
         sections.as_deref(),
         overdue.then_some(overdue_before),
+        None,
     )?;
     let mut text = format!(
         "{:<36}  {:<20}  {:<7}  {:<27}  {:>7}  state\n",
@@ -480,6 +485,10 @@ pub fn followup_list(
 /// `followup mark ID STATE`: sets a sign-up's follow-up state, by `cli`, in a
 /// transaction of its own with its audit row; says what changed, or that it already
 /// had that state.
+///
+/// # Errors
+/// [`DataCommandError`]: the database cannot be opened or read (or, for `mark`, written),
+/// or the id or state given is not one.
 pub fn followup_mark(
     settings: &Settings,
     id: &str,
@@ -505,6 +514,10 @@ const STATS_WINDOWS: [(&str, u32); 2] = [("30d", 30), ("90d", 90)];
 /// days, the median and 90th percentile time to first contact and the share contacted
 /// within `followup.remind_after` (see [`crate::followup_stats`]), with the open and
 /// overdue counts of now.
+///
+/// # Errors
+/// [`DataCommandError`]: the database cannot be opened or read (or, for `mark`, written),
+/// or the id or state given is not one.
 pub fn followup_stats(settings: &Settings) -> Result<String, DataCommandError> {
     let routing = Routing::from_settings(settings)?;
     let connection = open(settings)?;

@@ -58,7 +58,7 @@ pub(super) async fn list(
     let database = state.database.clone();
     let entries = web::block(move || {
         let connection = database.connect()?;
-        followup::waiting(&connection, sections.as_deref(), only_overdue)
+        followup::waiting(&connection, sections.as_deref(), only_overdue, None)
     })
     .await
     .map_err(|_| AdminError::Write(crate::store::WriteFailure::Stopped))??;

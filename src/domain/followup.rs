@@ -42,12 +42,6 @@ impl FollowupState {
         self.into()
     }
 
-    /// Still open: nobody has contacted the person yet (`New`), or they were
-    /// contacted and nothing is settled yet (`Contacted`).
-    pub fn is_open(self) -> bool {
-        matches!(self, Self::New | Self::Contacted)
-    }
-
     /// Parses a state a sign-up may be marked with (see [`Self::MARKS`]).
     ///
     /// # Errors

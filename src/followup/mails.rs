@@ -70,6 +70,11 @@ impl Links {
 }
 
 /// Builds the follow-up's mails; given to the delivery worker at start-up.
+/// The most sign-ups a reminder lists, the longest-waiting first; it counts the rest
+/// and links to the section's list. Keeps a mail readable and its size bounded when a
+/// section has let hundreds wait (as after follow-up is first turned on).
+pub const MAIL_LIST_LIMIT: usize = 100;
+
 pub struct FollowupMails {
     pub routing: Arc<Routing>,
     pub templates: Arc<Templates>,
@@ -147,25 +152,33 @@ impl FollowupMails {
         from: &Mailbox,
         now: Timestamp,
     ) -> Result<Option<Message>, BuildError> {
+        let before = now.minus(self.remind_after);
         let overdue = followup::waiting(
             connection,
             Some(std::slice::from_ref(&due.section)),
-            Some(now.minus(self.remind_after)),
+            Some(before),
+            Some(MAIL_LIST_LIMIT),
         )
         .map_err(unreadable)?;
         if overdue.is_empty() {
             return Ok(None);
         }
+        let total = followup::waiting_counts(connection, before)
+            .map_err(unreadable)?
+            .into_iter()
+            .find(|waiting| waiting.section == due.section)
+            .map_or(0, |waiting| waiting.count);
+        let listed = u64::try_from(overdue.len()).unwrap_or(u64::MAX);
         let section = self.section(&due.section);
         let texts = self.texts(section)?;
         let after = duration_text(self.remind_after, &texts.units);
-        let count = overdue.len().to_string();
+        let count = total.max(listed).to_string();
         let values = [
             ("section", due.section.as_str()),
             ("count", count.as_str()),
             ("after", after.as_str()),
         ];
-        let subject = if overdue.len() == 1 {
+        let subject = if total <= 1 {
             &texts.reminder.subject_one
         } else {
             &texts.reminder.subject
@@ -178,6 +191,10 @@ impl FollowupMails {
                 render(&texts.reminder.waiting, &[("waited", &waited)])
             );
             list.extend(self.entry_lines(section, entry, &suffix, now)?);
+        }
+        if total > listed {
+            let more = (total - listed).to_string();
+            list.push(render(&texts.reminder.more, &[("count", more.as_str())]));
         }
         let blocks = vec![
             vec![render(&texts.reminder.intro, &values)],
@@ -253,14 +270,23 @@ impl FollowupMails {
                 None => period_start(&due.period).unwrap_or(due.queued_at),
             };
         let new = followup::signed_up_since(connection, name, since).map_err(unreadable)?;
-        let still_new =
-            followup::waiting(connection, Some(std::slice::from_ref(&due.section)), None)
-                .map_err(unreadable)?;
-        let contacted = followup::open_counts(connection)
-            .map_err(unreadable)?
-            .into_iter()
-            .find(|(section, state, _)| section == name && *state == FollowupState::Contacted)
-            .map_or(0, |(_, _, count)| count);
+        let oldest_new = followup::waiting(
+            connection,
+            Some(std::slice::from_ref(&due.section)),
+            None,
+            Some(1),
+        )
+        .map_err(unreadable)?;
+        let open = followup::open_counts(connection).map_err(unreadable)?;
+        let count_of = |wanted: FollowupState| {
+            open.iter()
+                .find(|(section, state, _)| section == name && *state == wanted)
+                .map_or(0, |(_, _, count)| *count)
+        };
+        let (still_new, contacted) = (
+            count_of(FollowupState::New),
+            count_of(FollowupState::Contacted),
+        );
         let marks = followup::marked_since(connection, name, since).map_err(unreadable)?;
 
         let section = self.section(name);
@@ -288,7 +314,7 @@ impl FollowupMails {
             }
             blocks.push(list);
         }
-        let (new_count, contacted_count) = (still_new.len().to_string(), contacted.to_string());
+        let (new_count, contacted_count) = (still_new.to_string(), contacted.to_string());
         let mut open = vec![render(
             &digest.open,
             &[
@@ -296,7 +322,7 @@ impl FollowupMails {
                 ("contacted", contacted_count.as_str()),
             ],
         )];
-        if let Some(oldest) = still_new.first() {
+        if let Some(oldest) = oldest_new.first() {
             let waited = duration_text(now.since(oldest.created_at), &texts.units);
             open.push(render(&digest.oldest, &[("waited", waited.as_str())]));
         }

@@ -168,8 +168,10 @@ impl FollowupPages {
     ///
     /// A genuine link to a sign-up that is gone (erased) is told apart from a made-up
     /// one by checking it against each configured section: 410 for the first, 404 for
-    /// the second. The token's id finds the row only after the signature is checked, so
-    /// a made-up token learns nothing.
+    /// the second. The row is read before the signature is checked, because the
+    /// signature covers the row's section; what a made-up token is answered (404) and
+    /// shown (nothing of the row) does not depend on the row, only the answer's timing
+    /// may differ by whether its id exists, and ids are random UUIDs nobody can guess.
     async fn open_person(
         &self,
         routing: &Routing,
@@ -340,8 +342,14 @@ struct SectionPage<'a> {
     action: &'a str,
     csrf: String,
     people: Vec<Person>,
+    /// "N more are waiting", when the list holds only the first [`SECTION_LIST_LIMIT`].
+    more: Option<String>,
     marks: Vec<Mark>,
 }
+
+/// The most sign-ups a section's list shows, the longest-waiting first: a section with
+/// thousands waiting must not make every load of its page read and render them all.
+pub const SECTION_LIST_LIMIT: usize = 200;
 
 /// `?saved=contacted`, as the redirect after a mark sets it.
 #[derive(Debug, Default, Deserialize)]
@@ -433,7 +441,6 @@ fn age(words: FollowupTexts, since: Timestamp, now: Timestamp) -> String {
     }
 }
 
-/// The pages, or 404 when follow-up is off, as for any unknown path.
 /// The follow-up pages' limiter: `rate_limit.followup_per_minute` with
 /// `rate_limit.followup_burst` per client, and `rate_limit.global_per_second` for
 /// everyone together. A well-formed link is looked up in the database, so this bounds
@@ -446,7 +453,8 @@ pub fn limiter(settings: &RateLimitSettings) -> RateLimiter {
     )
 }
 
-/// The pages, when follow-up is on and the client is within its limits.
+/// The pages, when follow-up is on and the client is within its limits: else 404 as
+/// for any unknown path, or 429.
 fn pages<'a>(
     request: &HttpRequest,
     state: &'a AppState,
@@ -603,15 +611,26 @@ pub async fn section(
         .open_section(&state.routing, &token)
         .map_err(|refusal| refuse(&request, refusal))?;
     tracing::Span::current().record("section", section.as_str());
-    let waiting = {
+    let (waiting, total) = {
         let section = section.clone();
         pages
             .read(move |connection| {
-                followup_store::waiting(connection, Some(std::slice::from_ref(&section)), None)
+                let listed = followup_store::waiting(
+                    connection,
+                    Some(std::slice::from_ref(&section)),
+                    None,
+                    Some(SECTION_LIST_LIMIT),
+                )?;
+                let total = followup_store::open_counts(connection)?
+                    .into_iter()
+                    .find(|(name, state, _)| *name == section && *state == FollowupState::New)
+                    .map_or(0, |(_, _, count)| count);
+                Ok((listed, total))
             })
             .await
             .map_err(|error| refuse(&request, (error, Some(language))))?
     };
+    let listed = u64::try_from(waiting.len()).unwrap_or(u64::MAX);
     let words = FollowupTexts::new(language);
     let now = Timestamp::now();
     let page = SectionPage {
@@ -626,6 +645,8 @@ pub async fn section(
             .iter()
             .map(|entry| pages.person(words, entry, now))
             .collect(),
+        more: (total > listed)
+            .then(|| words.fill("more_waiting", "count", &(total - listed).to_string())),
         marks: FollowupPages::marks(words, None),
     }
     .render();

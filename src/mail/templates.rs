@@ -77,6 +77,8 @@ pub struct ReminderTexts {
     pub subject: String,
     pub intro: String,
     pub waiting: String,
+    /// `{count}`: the sign-ups past the listed ones, on the section's list.
+    pub more: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -221,6 +221,14 @@ impl DeliveryWorker {
                 tracing::info!("nothing left to say: cancelled");
                 return Attempt::Cancelled;
             }
+            Err(BuildError::Unreadable(error))
+                if Timestamp::now().since(due.queued_at()) >= self.policy.give_up_after =>
+            {
+                tracing::error!(%error, "mail could not be built for too long: failed");
+                return Attempt::Failed {
+                    error: format!("gave up after {attempts} attempts: {error}"),
+                };
+            }
             Err(BuildError::Unreadable(error)) => {
                 let delay = self.policy.delay(attempts);
                 tracing::warn!(%error, retry_in_seconds = delay.as_secs(),

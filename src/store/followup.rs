@@ -75,7 +75,9 @@ pub fn entry(
 
 /// Sign-ups still `new` (nobody has contacted them), oldest first: in `sections` when
 /// given (`Some(&[])` selects nothing), signed up before `before` when given (the
-/// overdue ones, with `before` = now less `followup.remind_after`).
+/// overdue ones, with `before` = now less `followup.remind_after`), at most `limit`
+/// when given (pages and mails show the longest-waiting and count the rest with
+/// [`waiting_counts`] or [`open_counts`]).
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
@@ -83,6 +85,7 @@ pub fn waiting(
     connection: &Connection,
     sections: Option<&[String]>,
     before: Option<Timestamp>,
+    limit: Option<usize>,
 ) -> Result<Vec<FollowupEntry>, StoreError> {
     let mut conditions = vec!["followup = 'new'".to_owned()];
     let mut values: Vec<&dyn ToSql> = Vec::new();
@@ -101,10 +104,14 @@ pub fn waiting(
         values.push(before);
         conditions.push(format!("created_at < ?{}", values.len()));
     }
+    // -1 is SQLite's "no limit".
+    let limit = limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+    values.push(&limit);
     let mut statement = connection.prepare(&format!(
-        "SELECT {} FROM submissions WHERE {} ORDER BY created_at, id",
+        "SELECT {} FROM submissions WHERE {} ORDER BY created_at, id LIMIT ?{}",
         FollowupEntry::COLUMNS,
-        conditions.join(" AND ")
+        conditions.join(" AND "),
+        values.len()
     ))?;
     let rows = statement.query_map(values.as_slice(), FollowupEntry::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -465,22 +472,29 @@ mod tests {
     fn waiting_lists_new_sign_ups_oldest_first_by_section_and_age() {
         let (_dir, connection, ids) = database();
         let norway = ["Norway".to_owned()];
-        let all: Vec<SubmissionId> = waiting(&connection, None, None)
+        let all: Vec<SubmissionId> = waiting(&connection, None, None, None)
             .unwrap()
             .iter()
             .map(|entry| entry.id)
             .collect();
         assert_eq!(all, [ids[0], ids[2], ids[1]]);
-        let listed = waiting(&connection, Some(&norway), None).unwrap();
+        let listed = waiting(&connection, Some(&norway), None, None).unwrap();
         assert_eq!(
             listed.iter().map(|e| e.id).collect::<Vec<_>>(),
             [ids[0], ids[1]]
         );
-        assert!(waiting(&connection, Some(&[]), None).unwrap().is_empty());
+        assert!(
+            waiting(&connection, Some(&[]), None, None)
+                .unwrap()
+                .is_empty()
+        );
+        let first = waiting(&connection, Some(&norway), None, Some(1)).unwrap();
+        assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
         let overdue = waiting(
             &connection,
             Some(&norway),
             Some(at("2026-11-02T00:00:00.000000Z")),
+            None,
         )
         .unwrap();
         assert_eq!(overdue.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);

@@ -253,7 +253,7 @@ pub fn still_pending(connection: &Connection, id: SubmissionId) -> Result<bool, 
         .is_some())
 }
 
-/// When the next pending notification is due, if any is pending.
+/// When the next pending row (of any kind) is due, if any is pending.
 ///
 /// # Errors
 /// A failed query.

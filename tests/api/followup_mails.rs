@@ -434,3 +434,42 @@ async fn an_erased_person_is_left_out_and_a_reminder_with_nobody_left_is_cancell
     assert!(with_subject(&mails, "(Sweden)").is_empty(), "{mails:#?}");
     app.stop().await;
 }
+
+/// A section that let many wait gets a reminder of bounded size: the longest-waiting
+/// listed, the rest counted, with the link to the section's list.
+#[tokio::test]
+async fn a_reminder_lists_the_longest_waiting_and_counts_the_rest() {
+    use joinform::followup::mails::MAIL_LIST_LIMIT;
+
+    let smtp = smtp().await;
+    let app = followup_app(&smtp).await;
+    crate::followup_pages::store_waiting(&app, MAIL_LIST_LIMIT + 5);
+    let total = MAIL_LIST_LIMIT + 5;
+    let subject = format!("{total} innmeldinger venter");
+    let mails = wait_for_subject(&smtp, &subject, 1).await;
+    let reminder = with_subject(&mails, &subject)
+        .pop()
+        .unwrap_or_else(|| panic!("no reminder: {mails:?}"));
+    let listed: Vec<_> = links(&reminder.body)
+        .into_iter()
+        .filter(|(kind, _)| *kind == "person")
+        .collect();
+    assert_eq!(listed.len(), MAIL_LIST_LIMIT);
+    assert!(
+        reminder.body.contains("- Person0,"),
+        "the longest-waiting first:\n{}",
+        reminder.body
+    );
+    assert!(
+        !reminder
+            .body
+            .contains(&format!("- Person{MAIL_LIST_LIMIT},"))
+    );
+    assert!(reminder.body.contains("…og 5 til"), "{}", reminder.body);
+    assert!(
+        links(&reminder.body)
+            .iter()
+            .any(|(kind, _)| *kind == "section")
+    );
+    app.stop().await;
+}

@@ -614,3 +614,43 @@ async fn a_client_guessing_at_links_is_rate_limited() {
     assert_eq!(other.status(), 200);
     app.stop().await;
 }
+
+/// Waiting sign-ups stored directly, `count` of them in Norway, a day old.
+pub(crate) fn store_waiting(app: &TestApp, count: usize) {
+    let connection = crate::operator_helpers::connect(app);
+    let day_ago = Timestamp::now().minus(Duration::from_secs(86_400));
+    for n in 0..count {
+        let created = day_ago.plus(Duration::from_secs(u64::try_from(n).unwrap()));
+        connection
+            .execute(
+                "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                          status, section, email_key, followup, followup_at)
+                 VALUES (?1, ?2, ?3, ?4, 'NO', 1, 'accepted', 'Norway', ?4, 'new', ?2)",
+                rusqlite::params![
+                    SubmissionId::first_at(created),
+                    created,
+                    format!("Person{n} Nordmann"),
+                    format!("person{n}@example.org"),
+                ],
+            )
+            .unwrap();
+    }
+}
+
+/// A section with more waiting than a page shows lists the longest-waiting and says
+/// how many more there are.
+#[tokio::test]
+async fn a_long_section_list_shows_the_first_and_counts_the_rest() {
+    use joinform::http::followup_page::SECTION_LIST_LIMIT;
+
+    let app = app_with_followup().await;
+    store_waiting(&app, SECTION_LIST_LIMIT + 5);
+    let token = SectionToken::issue(&link_key(&app), "Norway", in_a_day());
+    let (status, _, page) = get(&app, &format!("/followup/section/{token}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<li id=\"p-").count(), SECTION_LIST_LIMIT);
+    assert!(page.contains(">Person0<"), "the longest-waiting first");
+    assert!(!page.contains(&format!(">Person{SECTION_LIST_LIMIT}<")));
+    assert!(page.contains("5 til venter"), "{page}");
+    app.stop().await;
+}
