@@ -9,9 +9,9 @@
 //! - **Escalation**, to the fallback's contacts: the sections with sign-ups still `new`
 //!   after `followup.escalate_after`, how many each and the oldest's age. Counts and
 //!   ages only: no name, address, id or link to a person.
-//! - **Digest**, to a section's contacts: the sign-ups since the previous digest (else
-//!   the period's start), what is still open, what was marked, and the section's link;
-//!   it says so plainly when nothing happened.
+//! - **Digest**, to a section's contacts: the sign-ups and marks of the period before
+//!   its own (the day or ISO week that just ended), what is still open, and the
+//!   section's link; it says so plainly when nothing happened.
 //!
 //! Every one is in the section's language (`[followup]` of templates/mail/<tag>.toml,
 //! else English), with the headers a notification has (From, To, Message-ID, Date,
@@ -32,7 +32,7 @@ use crate::mail::message::{self, BuildError};
 use crate::mail::templates::{FollowupTexts, Templates, Units, render};
 use crate::routing::{Routing, Section};
 use crate::store::followup::{self, FollowupEntry};
-use crate::store::outbox::{self, DueScheduled};
+use crate::store::outbox::DueScheduled;
 
 use super::links::{LinkKey, PersonToken, SectionToken};
 use super::scheduler::period_start;
@@ -264,12 +264,12 @@ impl FollowupMails {
         now: Timestamp,
     ) -> Result<Option<Message>, BuildError> {
         let name = due.section.as_str();
-        let since =
-            match outbox::last_sent(connection, MailKind::Digest, name).map_err(unreadable)? {
-                Some(sent) => sent,
-                None => period_start(&due.period).unwrap_or(due.queued_at),
-            };
-        let new = followup::signed_up_since(connection, name, since).map_err(unreadable)?;
+        // The period before the digest's own, whole: queued as its period starts, a
+        // digest reports the one that just ended, so consecutive digests neither miss
+        // nor repeat a sign-up or a mark, whenever they are built or sent.
+        let (since, until) = reported_window(&due.period).unwrap_or((due.queued_at, now));
+        let new =
+            followup::signed_up_between(connection, name, since, until).map_err(unreadable)?;
         let oldest_new = followup::waiting(
             connection,
             Some(std::slice::from_ref(&due.section)),
@@ -287,20 +287,27 @@ impl FollowupMails {
             count_of(FollowupState::New),
             count_of(FollowupState::Contacted),
         );
-        let marks = followup::marked_since(connection, name, since).map_err(unreadable)?;
+        let marks = followup::marked_between(connection, name, since, until).map_err(unreadable)?;
 
         let section = self.section(name);
         let texts = self.texts(section)?;
         let digest = &texts.digest;
         // `2026-11-30 00:00`: minutes are enough for a person.
-        let since_text = since.to_string();
-        let since_text = match (since_text.get(..10), since_text.get(11..16)) {
-            (Some(date), Some(time)) => format!("{date} {time}"),
-            _ => since_text,
+        let minute = |instant: Timestamp| {
+            let text = instant.to_string();
+            match (text.get(..10), text.get(11..16)) {
+                (Some(date), Some(time)) => format!("{date} {time}"),
+                _ => text,
+            }
         };
+        let (since_text, until_text) = (minute(since), minute(until));
         let mut blocks = vec![vec![render(
             &digest.intro,
-            &[("section", name), ("since", since_text.as_str())],
+            &[
+                ("section", name),
+                ("since", since_text.as_str()),
+                ("until", until_text.as_str()),
+            ],
         )]];
         if new.is_empty() && marks.is_empty() {
             blocks.push(vec![digest.nothing.clone()]);
@@ -444,6 +451,19 @@ fn body(blocks: Vec<Vec<String>>, footer: &str) -> Result<String, BuildError> {
     .map_err(BuildError::Body)
 }
 
+/// The window a digest of `period` reports: from the start of the period before it
+/// (the day before, or the ISO week before) to the start of its own. `None` for a
+/// period that is neither a day nor a week.
+fn reported_window(period: &str) -> Option<(Timestamp, Timestamp)> {
+    let until = period_start(period)?;
+    let length = if period.contains("-W") {
+        Duration::from_secs(7 * 86_400)
+    } else {
+        Duration::from_secs(86_400)
+    };
+    Some((until.minus(length), until))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,6 +494,27 @@ mod tests {
                 "{seconds}"
             );
         }
+    }
+
+    #[test]
+    fn a_digest_reports_the_whole_period_before_its_own() {
+        let at = |text: &str| Timestamp::parse(text).unwrap();
+        assert_eq!(
+            reported_window("2026-12-01"),
+            Some((
+                at("2026-11-30T00:00:00.000000Z"),
+                at("2026-12-01T00:00:00.000000Z")
+            ))
+        );
+        // ISO week 49 of 2026 starts on Monday 30 November.
+        assert_eq!(
+            reported_window("2026-W49"),
+            Some((
+                at("2026-11-23T00:00:00.000000Z"),
+                at("2026-11-30T00:00:00.000000Z")
+            ))
+        );
+        assert_eq!(reported_window("yesterday"), None);
     }
 
     #[test]

@@ -266,45 +266,49 @@ pub fn contact_times(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A section's accepted sign-ups since `since`, oldest first (a digest's "new").
+/// A section's accepted sign-ups in `[since, until)`, oldest first (a digest's
+/// "new").
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
-pub fn signed_up_since(
+pub fn signed_up_between(
     connection: &Connection,
     section: &str,
     since: Timestamp,
+    until: Timestamp,
 ) -> Result<Vec<FollowupEntry>, StoreError> {
     let mut statement = connection.prepare(&format!(
         "SELECT {} FROM submissions
-         WHERE id >= ?1 AND created_at >= ?2 AND section = ?3 AND followup IS NOT NULL
+         WHERE id >= ?1 AND created_at >= ?2 AND created_at < ?3 AND section = ?4
+           AND followup IS NOT NULL
          ORDER BY id",
         FollowupEntry::COLUMNS
     ))?;
     let rows = statement.query_map(
-        params![SubmissionId::at_or_before(since), since, section],
+        params![SubmissionId::at_or_before(since), since, until, section],
         FollowupEntry::from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// How many of a section's sign-ups were marked with each state since `since`, by
-/// their current state (a digest's "done"); states with none are left out.
+/// How many of a section's sign-ups were last marked in `[since, until)`, by the state
+/// they were marked with (a digest's "done"); states with none are left out.
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
-pub fn marked_since(
+pub fn marked_between(
     connection: &Connection,
     section: &str,
     since: Timestamp,
+    until: Timestamp,
 ) -> Result<Vec<(FollowupState, u64)>, StoreError> {
     let mut statement = connection.prepare(
         "SELECT followup, count(*) FROM submissions
          WHERE section = ?1 AND followup IS NOT NULL AND followup <> 'new'
-           AND followup_at >= ?2
+           AND followup_at >= ?2 AND followup_at < ?3
          GROUP BY followup ORDER BY followup",
     )?;
-    let rows = statement.query_map(params![section, since], |row| {
+    let rows = statement.query_map(params![section, since, until], |row| {
         Ok((row.get(0)?, row.get::<_, i64>(1)?))
     })?;
     rows.map(|row| {
@@ -471,6 +475,7 @@ mod tests {
     #[test]
     fn waiting_lists_new_sign_ups_oldest_first_by_section_and_age() {
         let (_dir, connection, ids) = database();
+        let far = at("2100-01-01T00:00:00.000000Z");
         let norway = ["Norway".to_owned()];
         let all: Vec<SubmissionId> = waiting(&connection, None, None, None)
             .unwrap()
@@ -533,16 +538,53 @@ mod tests {
             ]
         );
         assert_eq!(
-            marked_since(&connection, "Norway", at("2026-11-03T00:00:00.000000Z")).unwrap(),
+            marked_between(
+                &connection,
+                "Norway",
+                at("2026-11-03T00:00:00.000000Z"),
+                far
+            )
+            .unwrap(),
             [(FollowupState::Contacted, 1)]
         );
         assert!(
-            marked_since(&connection, "Norway", at("2026-11-05T00:00:00.000000Z"))
-                .unwrap()
-                .is_empty()
+            marked_between(
+                &connection,
+                "Norway",
+                at("2026-11-05T00:00:00.000000Z"),
+                far
+            )
+            .unwrap()
+            .is_empty()
         );
-        let since =
-            signed_up_since(&connection, "Norway", at("2026-11-02T00:00:00.000000Z")).unwrap();
+        // The end is excluded: a sign-up or mark at the boundary is the next window's.
+        assert!(
+            signed_up_between(
+                &connection,
+                "Norway",
+                at("2026-11-02T00:00:00.000000Z"),
+                at("2026-11-03T10:00:00.000000Z")
+            )
+            .unwrap()
+            .is_empty()
+        );
+        assert!(
+            marked_between(
+                &connection,
+                "Norway",
+                at("2026-11-03T00:00:00.000000Z"),
+                at("2026-11-04T00:00:00.000000Z")
+            )
+            .unwrap()
+            .is_empty()
+        );
+        let since = signed_up_between(
+            &connection,
+            "Norway",
+            at("2026-11-02T00:00:00.000000Z"),
+            far,
+        )
+        .unwrap();
         assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
         let times = contact_times(&connection, at("2026-11-01T00:00:00.000000Z")).unwrap();
         assert_eq!(times.len(), 3, "spam is not followed up");

@@ -216,26 +216,6 @@ pub fn last_queued(
         .flatten())
 }
 
-/// When a mail of `kind` for `section` was last sent, if ever (as far as retention
-/// keeps rows): a digest covers what happened since the one before.
-///
-/// # Errors
-/// A failed query.
-pub fn last_sent(
-    connection: &Connection,
-    kind: MailKind,
-    section: &str,
-) -> Result<Option<Timestamp>, StoreError> {
-    Ok(connection
-        .query_row(
-            "SELECT max(sent_at) FROM outbox WHERE kind = ?1 AND section = ?2 AND state = 'sent'",
-            params![kind, section],
-            |row| row.get(0),
-        )
-        .optional()?
-        .flatten())
-}
-
 /// Whether the row `id` is still waiting to be sent: not erased (a notification, with
 /// its submission), not sent or failed meanwhile. The delivery worker asks just before
 /// each send.
