@@ -68,7 +68,9 @@ pub fn window_figures<'a>(
                 }
                 waits.push(wait);
             }
-            None if row.created_at <= deadline_passed_before => figures.decided += 1,
+            // Overdue as everywhere else (`store::followup::waiting`): waiting longer
+            // than `remind_after`, i.e. signed up strictly before now less it.
+            None if row.created_at < deadline_passed_before => figures.decided += 1,
             None => {}
         }
     }
@@ -143,6 +145,22 @@ mod tests {
             created_at,
             contacted_at: wait.map(|wait| created_at.plus(secs(wait))),
         }
+    }
+
+    /// Overdue means waiting longer than `remind_after`, as the lists and reminders
+    /// count it: a sign-up exactly `remind_after` old is not overdue yet.
+    #[test]
+    fn overdue_starts_after_remind_after_as_in_the_lists() {
+        let now = Timestamp::now();
+        let remind_after = secs(3 * 24 * HOUR);
+        let exactly = [row("A", now, 3 * 24 * HOUR, None)];
+        let past = [row("A", now, 3 * 24 * HOUR + 1, None)];
+        let window = secs(30 * 24 * HOUR);
+        assert_eq!(
+            window_figures(&exactly, now, window, remind_after).decided,
+            0
+        );
+        assert_eq!(window_figures(&past, now, window, remind_after).decided, 1);
     }
 
     #[test]
