@@ -25,7 +25,7 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use rusqlite::Connection;
 
-use crate::config::FollowupSettings;
+use crate::config::{DigestSchedule, FollowupSettings};
 use crate::domain::{FollowupState, MailKind, SubmissionId, Timestamp};
 use crate::mail::FollowupMail;
 use crate::mail::message::{self, BuildError};
@@ -35,7 +35,7 @@ use crate::store::followup::{self, FollowupEntry};
 use crate::store::outbox::DueScheduled;
 
 use super::links::{LinkKey, PersonToken, SectionToken};
-use super::scheduler::period_start;
+use super::scheduler::{day, digest_period, period_start};
 
 /// Writes the follow-up links: `{public_url}/followup/{person token}` and
 /// `{public_url}/followup/section/{section token}`, each good for `followup.link_ttl`.
@@ -268,6 +268,12 @@ impl FollowupMails {
         // digest reports the one that just ended, so consecutive digests neither miss
         // nor repeat a sign-up or a mark, whenever they are built or sent.
         let (since, until) = reported_window(&due.period).unwrap_or((due.queued_at, now));
+        // The subject names the day or week reported, not the one the digest opens.
+        let reported = if due.period.contains("-W") {
+            digest_period(DigestSchedule::Weekly, since).unwrap_or_else(|| due.period.clone())
+        } else {
+            day(since)
+        };
         let new =
             followup::signed_up_between(connection, name, since, until).map_err(unreadable)?;
         let oldest_new = followup::waiting(
@@ -346,7 +352,7 @@ impl FollowupMails {
         let text = body(blocks, self.personal_footer(section)?)?;
         let subject = render(
             &digest.subject,
-            &[("section", name), ("period", due.period.as_str())],
+            &[("section", name), ("period", reported.as_str())],
         );
         message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
     }

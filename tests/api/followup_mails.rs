@@ -201,7 +201,11 @@ async fn the_digest_goes_to_every_section_and_the_fallback_even_when_nothing_hap
     let smtp = smtp().await;
     let app = followup_app(&smtp).await;
     let mails = wait_for_subject(&smtp, "digest", 4).await;
-    let period = today();
+    // A digest reports the day that just ended, and its subject names that day.
+    let period = Timestamp::now()
+        .minus(Duration::from_secs(86_400))
+        .to_string()[..10]
+        .to_owned();
     for (section, recipient, subject, nothing) in [
         (
             "Norway",
