@@ -77,6 +77,27 @@ impl Timestamp {
     pub fn to_system_time(self) -> std::time::SystemTime {
         self.0.into()
     }
+
+    /// The UTC date, `2026-11-30`: how pages and mails show a day to a person.
+    pub fn date_text(self) -> String {
+        let date = self.0.date();
+        format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+
+    /// The UTC date and minute, `2026-11-30 09:41`: minutes are enough for a person.
+    pub fn minute_text(self) -> String {
+        format!(
+            "{} {:02}:{:02}",
+            self.date_text(),
+            self.0.hour(),
+            self.0.minute()
+        )
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -85,5 +106,17 @@ impl fmt::Display for Timestamp {
             Ok(text) => f.write_str(&text),
             Err(_) => Err(fmt::Error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_minutes_are_written_in_utc() {
+        let at = Timestamp::parse("2026-01-02T03:04:59.999999Z").unwrap();
+        assert_eq!(at.date_text(), "2026-01-02");
+        assert_eq!(at.minute_text(), "2026-01-02 03:04");
     }
 }

@@ -130,13 +130,13 @@ impl FollowupMails {
     ) -> Result<[String; 2], BuildError> {
         let texts = self.texts(section)?;
         let country = message::country_text(&self.templates, section, entry.country);
-        let date = entry.created_at.to_string();
+        let date = entry.created_at.date_text();
         let line = render(
             &texts.entry,
             &[
                 ("name", entry.first_name()),
                 ("country", &country),
-                ("date", date.get(..10).unwrap_or(&date)),
+                ("date", &date),
             ],
         );
         Ok([
@@ -298,15 +298,7 @@ impl FollowupMails {
         let section = self.section(name);
         let texts = self.texts(section)?;
         let digest = &texts.digest;
-        // `2026-11-30 00:00`: minutes are enough for a person.
-        let minute = |instant: Timestamp| {
-            let text = instant.to_string();
-            match (text.get(..10), text.get(11..16)) {
-                (Some(date), Some(time)) => format!("{date} {time}"),
-                _ => text,
-            }
-        };
-        let (since_text, until_text) = (minute(since), minute(until));
+        let (since_text, until_text) = (since.minute_text(), until.minute_text());
         let mut blocks = vec![vec![render(
             &digest.intro,
             &[

@@ -154,13 +154,7 @@ fn utc(now: Timestamp) -> OffsetDateTime {
 
 /// The UTC date of `now`: `2026-11-30`, a reminder's and escalation's period.
 pub fn day(now: Timestamp) -> String {
-    let date = utc(now).date();
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    now.date_text()
 }
 
 /// The digest period `now` falls in: its UTC date, or its ISO week (`2026-W49`);

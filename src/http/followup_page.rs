@@ -419,17 +419,12 @@ fn isolated(text: &str) -> String {
 
 /// `YYYY-MM-DD` of an instant, in UTC.
 fn date_of(at: Timestamp) -> String {
-    at.to_string().get(..10).unwrap_or_default().to_owned()
+    at.date_text()
 }
 
 /// `YYYY-MM-DD HH:MM UTC` of an instant.
 fn minute_of(at: Timestamp) -> String {
-    let text = at.to_string();
-    format!(
-        "{} {} UTC",
-        text.get(..10).unwrap_or_default(),
-        text.get(11..16).unwrap_or_default()
-    )
+    format!("{} UTC", at.minute_text())
 }
 
 /// How long ago `since` was, in whole days: "today", "1 day", "3 days".
