@@ -1,6 +1,7 @@
 //! Embeds every notification template under templates/mail/, every form translation
-//! under templates/form/ and every follow-up page translation under templates/followup/,
-//! so that adding a language is adding one file.
+//! under templates/form/, every follow-up page translation under templates/followup/,
+//! and the visitor's pages' and mails' texts under templates/visitor/ and
+//! templates/visitor_mail/, so that adding a language is adding one file.
 
 // A build script that cannot read its inputs should stop the build with the reason.
 #![allow(clippy::expect_used)]
@@ -17,6 +18,18 @@ fn main() {
         "mail_templates.rs",
     );
     embed("templates/form", "FORM_TEXTS", &out, "form_texts.rs");
+    embed(
+        "templates/visitor",
+        "VISITOR_TEXTS",
+        &out,
+        "visitor_texts.rs",
+    );
+    embed(
+        "templates/visitor_mail",
+        "VISITOR_MAIL_TEXTS",
+        &out,
+        "visitor_mail_texts.rs",
+    );
     embed(
         "templates/followup",
         "FOLLOWUP_TEXTS",

@@ -1,4 +1,4 @@
--- joinform's whole schema at the current version (PRAGMA user_version = 5).
+-- joinform's whole schema at the current version (PRAGMA user_version = 6).
 -- A new database file gets this text as it is; an older file is upgraded step by step
 -- by the numbered upgrades in src/store/schema.rs. Keep both in step.
 
@@ -31,7 +31,8 @@ CREATE TABLE submissions (
     -- The checks of the status and state codes are spelt with OR: an IN list of three
     -- or more values has SQLite build a temporary B-tree each time it checks a row.
     status      TEXT NOT NULL DEFAULT 'accepted'
-                CHECK (status = 'accepted' OR status = 'duplicate' OR status = 'spam'),
+                CHECK (status = 'accepted' OR status = 'duplicate' OR status = 'spam'
+                       OR status = 'unconfirmed'),
     -- The section the submission was routed to (or the fallback's name). Added in
     -- version 2, hence last and with a default for rows from before.
     section     TEXT NOT NULL DEFAULT '',
@@ -59,7 +60,18 @@ CREATE TABLE submissions (
     followup_by TEXT,
     -- The first time it left 'new': the time to first contact is measured to it, and
     -- later changes keep it.
-    contacted_at TEXT
+    contacted_at TEXT,
+    -- Columns from version 6 (the visitor's side). The shipped language mails to the
+    -- visitor are written in: the form page's, else the submission's, else the
+    -- section's.
+    visitor_language TEXT,
+    -- Names the exact consent wording agreed to: the first 16 hex digits of the
+    -- SHA-256 of consent_text.
+    consent_version TEXT,
+    -- Double opt-in proof: when the visitor confirmed, and a keyed hash of the
+    -- confirming client's address (the same daily key as client_hash).
+    confirmed_at TEXT,
+    confirm_client_hash TEXT
 ) STRICT, WITHOUT ROWID;
 
 -- The admission check (the address's sign-ups of the last day, its last accepted one)
@@ -75,8 +87,9 @@ CREATE INDEX submissions_open ON submissions (followup, section, created_at)
 
 -- Mail to a section's contacts: notifications, written in the same transaction as the
 -- submission, and the follow-up's reminders, escalations and digests, which the
--- scheduler queues. Every message is built when sent, from the data as it is then, so
--- erasing a person erases them from every unsent mail too.
+-- scheduler queues; and mail to visitors (confirmation, notice, access link). Every
+-- message is built when sent, from the data as it is then, so erasing a person erases
+-- them from every unsent mail too.
 CREATE TABLE outbox (
     -- A notification's id is its submission's id (erasing the submission deletes the
     -- row in the same transaction); a reminder, escalation or digest has a
@@ -85,7 +98,9 @@ CREATE TABLE outbox (
     -- Spelt with OR for the reason given at `submissions.status`.
     kind            TEXT NOT NULL DEFAULT 'notification'
                     CHECK (kind = 'notification' OR kind = 'reminder'
-                           OR kind = 'escalation' OR kind = 'digest'),
+                           OR kind = 'escalation' OR kind = 'digest'
+                           OR kind = 'confirmation' OR kind = 'notice'
+                           OR kind = 'access'),
     -- The section the mail is for (the fallback's name for an escalation).
     section         TEXT NOT NULL,
     -- The UTC day (2026-11-30) a reminder or escalation is for, or the day or ISO week
@@ -103,19 +118,36 @@ CREATE TABLE outbox (
     next_attempt_at TEXT NOT NULL,
     sent_at         TEXT,
     -- Why the last attempt failed: transport and SMTP text, never message content.
-    last_error      TEXT
+    last_error      TEXT,
+    -- The sign-up a notification or a visitor's mail is about (added in version 6);
+    -- NULL for reminders, escalations and digests, which are about a section.
+    submission_id   TEXT
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period) WHERE period IS NOT NULL;
+CREATE INDEX outbox_by_submission ON outbox (submission_id) WHERE submission_id IS NOT NULL;
+-- The mails sent to visitors in the last hour (rate_limit.visitor_mails_per_hour).
+CREATE INDEX outbox_to_visitors ON outbox (sent_at)
+    WHERE kind = 'confirmation' OR kind = 'notice' OR kind = 'access';
 
--- A deleted submission takes its notification with it, however it is deleted (erasure,
--- retention, or an operator's own SQL), as the foreign key of versions 2 to 4 did: a
--- digest has no submission, so the outbox cannot have one.
-CREATE TRIGGER submissions_take_their_notification AFTER DELETE ON submissions
+-- A deleted submission takes the mails about it with it, however it is deleted
+-- (erasure, withdrawal, retention, or an operator's own SQL), as the foreign key of
+-- versions 2 to 4 did: a digest has no submission, so the outbox cannot have one.
+CREATE TRIGGER submissions_take_their_mails AFTER DELETE ON submissions
 BEGIN
-    DELETE FROM outbox WHERE id = old.id AND kind = 'notification';
+    DELETE FROM outbox WHERE submission_id = old.id;
 END;
+
+-- The last time a mail to each visitor's address was queued, so that an address gets
+-- at most one mail a day, even across an erasure (someone signing a person up again
+-- right after they withdrew). Keyed by a keyed hash of the address (hex HMAC-SHA256
+-- under a key derived from the server's secret), never the address; rows older than a
+-- day are dropped.
+CREATE TABLE visitor_mails (
+    address_hash TEXT PRIMARY KEY NOT NULL,
+    last_at      TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 
 -- Form tokens already used, so each is accepted once; a row is dropped once its token
 -- has expired anyway.
@@ -124,14 +156,17 @@ CREATE TABLE used_tokens (
     expires_at  TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 
--- Every export, erasure, purge and follow-up change, written before the data moves. Never holds a token
--- or an address: erasure records a keyed hash of the address only.
+-- Every export, erasure, purge, follow-up change and page of a visitor's own data
+-- shown, written before the data moves. Never holds a token or an address: erasure
+-- records a keyed hash of the address only.
 CREATE TABLE audit (
     id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
-    -- The admin token's name, or 'cli'.
+    -- The admin token's name, 'cli', 'server' (retention), 'link' (an organiser's
+    -- follow-up link) or 'visitor' (a visitor's own withdraw or access link).
     actor       TEXT NOT NULL,
-    action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup')),
+    action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
+                                                'access')),
     -- Filters, counts and the like, as a JSON object.
     details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
     row_count   INTEGER,

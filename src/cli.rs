@@ -348,17 +348,21 @@ pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
         retention::purge(
             erasing,
             &settings.retention,
+            settings.form.confirm_within,
             Timestamp::now(),
             audit::CLI_ACTOR,
         )
     })?;
     Ok(format!(
         "deleted {} accepted or duplicate submission(s) older than {}, {} spam older than {}, \
+         {} unconfirmed sign-up(s) older than {}, \
          {} sent or failed notification(s) older than {}\n",
         report.accepted,
         settings.retention.accepted.in_file_units(),
         report.spam,
         settings.retention.spam.in_file_units(),
+        report.unconfirmed,
+        settings.form.confirm_within.in_file_units(),
         report.outbox,
         settings.retention.outbox.in_file_units()
     ))

@@ -25,3 +25,4 @@ pub mod spam;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod visitor;

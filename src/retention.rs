@@ -21,6 +21,9 @@ pub struct PurgeReport {
     pub accepted: u64,
     /// Spam past `retention.spam`.
     pub spam: u64,
+    /// Double opt-in sign-ups their visitors did not confirm within
+    /// `form.confirm_within`.
+    pub unconfirmed: u64,
     /// Sent and failed notifications queued more than `retention.outbox` ago.
     pub outbox: u64,
 }
@@ -34,6 +37,7 @@ pub struct PurgeReport {
 pub fn purge(
     connection: &Erasing<'_>,
     policy: &RetentionSettings,
+    confirm_within: HumanDuration,
     now: Timestamp,
     actor: &str,
 ) -> Result<PurgeReport, StoreError> {
@@ -49,6 +53,11 @@ pub fn purge(
             &[SubmissionStatus::Spam],
             cutoff(policy.spam),
         )?,
+        unconfirmed: submissions::erase_created_before(
+            connection,
+            &[SubmissionStatus::Unconfirmed],
+            cutoff(confirm_within),
+        )?,
         outbox: outbox::erase_finished_before(connection, cutoff(policy.outbox))?,
     };
     audit::record(
@@ -58,12 +67,14 @@ pub fn purge(
         &json!({
             "accepted": report.accepted,
             "spam": report.spam,
+            "unconfirmed": report.unconfirmed,
             "outbox": report.outbox,
             "accepted_after": policy.accepted.in_file_units(),
             "spam_after": policy.spam.in_file_units(),
             "outbox_after": policy.outbox.in_file_units(),
+            "unconfirmed_after": confirm_within.in_file_units(),
         }),
-        report.accepted + report.spam + report.outbox,
+        report.accepted + report.spam + report.unconfirmed + report.outbox,
     )?;
     Ok(report)
 }
@@ -72,6 +83,7 @@ pub fn purge(
 pub async fn run_daily(
     writer: Writer,
     policy: RetentionSettings,
+    confirm_within: HumanDuration,
     mut stopping: watch::Receiver<bool>,
 ) {
     loop {
@@ -81,6 +93,7 @@ pub async fn run_daily(
                 purge(
                     connection,
                     &policy_now,
+                    confirm_within,
                     Timestamp::now(),
                     audit::SERVER_ACTOR,
                 )
@@ -90,6 +103,7 @@ pub async fn run_daily(
             Ok(report) => tracing::info!(
                 accepted = report.accepted,
                 spam = report.spam,
+                unconfirmed = report.unconfirmed,
                 outbox = report.outbox,
                 "retention purge done"
             ),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use lettre::message::Mailbox;
 
 use crate::config::{ConfigError, Settings};
-use crate::domain::{CountryCode, LanguageTag};
+use crate::domain::{ConfirmationMode, CountryCode, LanguageTag};
 
 /// A section (or the fallback) with everything parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct Section {
     pub countries: Vec<CountryCode>,
     pub contacts: Vec<Mailbox>,
     pub language: LanguageTag,
+    /// What a visitor routed here hears: the section's `confirmation`, else the form's.
+    pub confirmation: ConfirmationMode,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +113,7 @@ impl Routing {
                 countries,
                 contacts: parse_contacts(&format!("{key}.contacts"), &raw.contacts)?,
                 language: parse_language(&format!("{key}.language"), &raw.language)?,
+                confirmation: settings.confirmation_of(raw.confirmation),
             });
         }
         let raw = settings.fallback.as_ref().ok_or_else(|| {
@@ -132,6 +135,7 @@ impl Routing {
             countries: Vec::new(),
             contacts: parse_contacts("fallback.contacts", &raw.contacts)?,
             language: parse_language("fallback.language", &raw.language)?,
+            confirmation: settings.confirmation_of(raw.confirmation),
         };
         Ok(Self {
             sections,
@@ -207,6 +211,7 @@ mod tests {
                 name: "International".into(),
                 contacts: vec!["Desk <desk@example.org>".into()],
                 language: "en".into(),
+                confirmation: None,
             }),
             ..Settings::default()
         }
@@ -218,6 +223,7 @@ mod tests {
             countries: countries.iter().map(|c| (*c).to_owned()).collect(),
             contacts: contacts.iter().map(|c| (*c).to_owned()).collect(),
             language: "nb".into(),
+            confirmation: None,
         }
     }
 

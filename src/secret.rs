@@ -63,6 +63,12 @@ pub enum KeyPurpose {
     /// The signed links in follow-up mails (`followup::links`): derived from the
     /// secret like form tokens, so rotating the secret revokes every link mailed.
     FollowupLink,
+    /// The signed links in mails to visitors (`visitor::links`): confirm, withdraw,
+    /// access. A key apart from the organisers' links, so neither kind passes as the
+    /// other.
+    VisitorLink,
+    /// The keyed hash of an address in `visitor_mails` (one mail a day per address).
+    VisitorAddress,
 }
 
 impl KeyPurpose {
@@ -71,6 +77,8 @@ impl KeyPurpose {
             Self::FormToken => b"joinform form token v1",
             Self::AuditAddress => b"joinform audit address v1",
             Self::FollowupLink => b"joinform followup link v1",
+            Self::VisitorLink => b"joinform visitor link v1",
+            Self::VisitorAddress => b"joinform visitor address v1",
         }
     }
 }
@@ -109,9 +117,10 @@ impl ServerSecret {
     /// The key for one purpose.
     pub fn key(&self, purpose: KeyPurpose) -> [u8; 32] {
         match purpose {
-            KeyPurpose::FormToken | KeyPurpose::FollowupLink => {
-                keyed_hash(&self.root, purpose.label())
-            }
+            KeyPurpose::FormToken
+            | KeyPurpose::FollowupLink
+            | KeyPurpose::VisitorLink
+            | KeyPurpose::VisitorAddress => keyed_hash(&self.root, purpose.label()),
             KeyPurpose::AuditAddress => self.audit,
         }
     }

@@ -112,6 +112,8 @@ pub struct Application {
     admin_port: u16,
     admin_server: Server,
     retention: RetentionSettings,
+    /// `form.confirm_within`: unconfirmed sign-ups are purged after it.
+    confirm_within: crate::config::HumanDuration,
 }
 
 impl Application {
@@ -178,6 +180,11 @@ impl Application {
             }
             _ => (None, None),
         };
+        // Whether any section mails its visitors: only then are their addresses hashed
+        // for the one mail a day, and their mails built.
+        let visitors_mailed = routing
+            .sections_and_fallback()
+            .any(|section| section.confirmation != crate::domain::ConfirmationMode::Off);
         let worker = DeliveryWorker {
             database: database.clone(),
             writer: writer.clone(),
@@ -189,6 +196,8 @@ impl Application {
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
             followup: followup_mails,
+            visitor: None,
+            visitor_mails_per_hour: settings.rate_limit.visitor_mails_per_hour,
         };
         let schema = settings.form.schema().with_control_fields(
             spam.fields()
@@ -229,6 +238,8 @@ impl Application {
             metrics: Arc::clone(&metrics),
             page,
             followup: followup_pages,
+            visitor_addresses: visitors_mailed
+                .then(|| crate::visitor::AddressHasher::from_secret(&secret)),
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,
@@ -303,6 +314,7 @@ impl Application {
             admin_port,
             admin_server,
             retention: settings.retention.clone(),
+            confirm_within: settings.form.confirm_within,
         })
     }
 
@@ -359,6 +371,7 @@ impl Application {
         let purge = tokio::spawn(retention::run_daily(
             self.writer.clone(),
             self.retention,
+            self.confirm_within,
             stopping,
         ));
         let limiters = self.limiters;

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, within};
-use crate::domain::{ExtraFieldSpec, FieldName, FormSchema};
+use super::{ConfigError, HumanDuration, within};
+use crate::domain::{ConfirmationMode, ExtraFieldSpec, FieldName, FormSchema};
 
 /// The form: its fields, where it leads and how the built-in page looks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,13 @@ pub struct FormSettings {
     pub logo_url: String,
     /// Links, focus rings and the button, as `#rrggbb`; must reach WCAG AA contrast.
     pub accent_color: String,
+    /// What a visitor hears after an accepted sign-up: `off` (nothing), `notice` (one
+    /// mail with a withdraw link) or `double_opt_in` (the section hears only once the
+    /// visitor confirms). A section may set its own.
+    pub confirmation: ConfirmationMode,
+    /// How long a double opt-in sign-up waits for its visitor to confirm before the
+    /// purge deletes it; also how long its confirmation link works.
+    pub confirm_within: HumanDuration,
 }
 
 /// One extra field, as written in the file.
@@ -71,6 +78,8 @@ impl Default for FormSettings {
             intro: String::new(),
             logo_url: String::new(),
             accent_color: crate::colour::DEFAULT_ACCENT.to_owned(),
+            confirmation: ConfirmationMode::Off,
+            confirm_within: HumanDuration::from_secs(7 * 86_400),
         }
     }
 }
@@ -113,7 +122,16 @@ impl FormSettings {
         check_url(&self.success_url)
             .map_err(|problem| ConfigError::bad("form.success_url", problem))?;
         self.check_extra_fields()?;
-        self.check_page()
+        self.check_page()?;
+        let hour = std::time::Duration::from_secs(3600);
+        let days_90 = std::time::Duration::from_secs(90 * 86_400);
+        if self.confirm_within.get() < hour || self.confirm_within.get() > days_90 {
+            return Err(ConfigError::bad(
+                "form.confirm_within",
+                "must be between 1h and 90d",
+            ));
+        }
+        Ok(())
     }
 
     /// Each extra field: a valid name, used once and by no export column, and a length.

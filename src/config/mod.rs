@@ -28,6 +28,8 @@ use figment::Figment;
 use figment::providers::{Data, Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ConfirmationMode;
+
 pub use admin::{AdminSettings, AdminTokenSettings};
 pub use duration::HumanDuration;
 pub use followup::{DigestSchedule, FollowupSettings};
@@ -334,7 +336,46 @@ impl Settings {
         self.admin.check(self.server.listen, &section_names)?;
         self.retention.check()?;
         self.followup.check(&self.server)?;
-        self.form.check()
+        self.form.check()?;
+        self.check_confirmation()
+    }
+
+    /// Mails to visitors carry links to this server: any mode but `off` needs
+    /// `server.public_url`.
+    fn check_confirmation(&self) -> Result<(), ConfigError> {
+        if self.server.public_url().is_some() {
+            return Ok(());
+        }
+        let form = (self.form.confirmation, "form.confirmation".to_owned());
+        let sections = self
+            .sections
+            .iter()
+            .enumerate()
+            .filter_map(|(index, section)| {
+                Some((
+                    section.confirmation?,
+                    format!("sections[{index}].confirmation"),
+                ))
+            });
+        let fallback = self.fallback.as_ref().and_then(|fallback| {
+            Some((fallback.confirmation?, "fallback.confirmation".to_owned()))
+        });
+        for (mode, key) in std::iter::once(form).chain(sections).chain(fallback) {
+            if mode != ConfirmationMode::Off {
+                return Err(ConfigError::bad(
+                    key,
+                    format!(
+                        "is `{mode}` but server.public_url is not set: mails to visitors link to it"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The confirmation mode of a section as written (`None`: the form's).
+    pub fn confirmation_of(&self, written: Option<ConfirmationMode>) -> ConfirmationMode {
+        written.unwrap_or(self.form.confirmation)
     }
 
     /// Whether follow-up runs: see [`FollowupSettings::is_enabled`].

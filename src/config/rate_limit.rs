@@ -22,6 +22,10 @@ pub struct RateLimitSettings {
     pub followup_per_minute: u32,
     /// Follow-up page requests one client may make at once.
     pub followup_burst: u32,
+    /// Mails to visitors (confirmations, notices, access links) sent per hour, all
+    /// addresses together; past it they wait in the outbox, so joinform cannot be made
+    /// a mail cannon. Each address gets at most one mail a day besides.
+    pub visitor_mails_per_hour: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -33,6 +37,7 @@ impl Default for RateLimitSettings {
             per_email_per_day: 5,
             followup_per_minute: 120,
             followup_burst: 60,
+            visitor_mails_per_hour: 100,
         }
     }
 }
@@ -50,6 +55,10 @@ impl RateLimitSettings {
             ("rate_limit.per_email_per_day", self.per_email_per_day),
             ("rate_limit.followup_per_minute", self.followup_per_minute),
             ("rate_limit.followup_burst", self.followup_burst),
+            (
+                "rate_limit.visitor_mails_per_hour",
+                self.visitor_mails_per_hour,
+            ),
         ] {
             within(key, value, 1..=1_000_000)?;
         }

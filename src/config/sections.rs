@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ConfirmationMode;
+
 /// A national section, as written in the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +19,9 @@ pub struct SectionSettings {
     pub contacts: Vec<String>,
     /// The language of the notification: a BCP 47 tag (`nb`).
     pub language: String,
+    /// What a visitor of this section hears after signing up; unset: `form.confirmation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<ConfirmationMode>,
 }
 
 /// Who is told of sign-ups from countries no section covers, as written in the file.
@@ -29,4 +34,7 @@ pub struct FallbackSettings {
     pub contacts: Vec<String>,
     /// The language of the notification: a BCP 47 tag.
     pub language: String,
+    /// What a visitor routed to the fallback hears; unset: `form.confirmation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<ConfirmationMode>,
 }

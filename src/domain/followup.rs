@@ -91,12 +91,25 @@ pub enum MailKind {
     Escalation,
     /// A section's day or week: new, still open, done.
     Digest,
+    /// To a visitor (double opt-in): the link that confirms their sign-up.
+    Confirmation,
+    /// To a visitor: what they sent, who will contact them, and a withdraw link.
+    Notice,
+    /// To a visitor who asked on `/my-data`: the link to what is stored about them.
+    Access,
 }
 
 impl MailKind {
-    /// The code: `notification`, `reminder`, `escalation` or `digest`.
+    /// The code: `notification`, `reminder`, `escalation`, `digest`, `confirmation`,
+    /// `notice` or `access`.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// Whether it goes to a visitor's own address (and so counts against
+    /// `rate_limit.visitor_mails_per_hour` and the one mail per address per day).
+    pub fn is_to_visitor(self) -> bool {
+        matches!(self, Self::Confirmation | Self::Notice | Self::Access)
     }
 }
 

@@ -24,7 +24,7 @@ pub use language::LanguageTag;
 pub use name::MemberName;
 pub use phone::PhoneNumber;
 pub use spam::{SpamReason, TokenNonce};
-pub use status::SubmissionStatus;
+pub use status::{ConfirmationMode, SubmissionStatus};
 pub use submission::{
     Consent, DuplicateField, ExtraFieldSpec, ExtraValues, FormSchema, NewSubmission, RawForm,
     RawValue,

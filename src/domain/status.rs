@@ -1,4 +1,4 @@
-//! What joinform decided about a submission.
+//! What joinform decided about a submission, and whether its visitor must confirm it.
 
 /// What joinform decided about a submission, as the `status` column holds it: the
 /// snake_case name of the variant.
@@ -10,10 +10,49 @@ pub enum SubmissionStatus {
     Accepted,
     Duplicate,
     Spam,
+    /// Double opt-in: stored, waiting for its visitor to confirm through the link mailed
+    /// to them; never notified or exported unless asked for, and purged after
+    /// `form.confirm_within`.
+    Unconfirmed,
 }
 
 impl SubmissionStatus {
-    /// The code: `accepted`, `duplicate` or `spam`.
+    /// The code: `accepted`, `duplicate`, `spam` or `unconfirmed`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// What a visitor hears after a sign-up is accepted (`form.confirmation`, overridable
+/// per section). Spam and duplicates never cause a mail to a visitor.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ConfirmationMode {
+    /// Nothing ever goes to the visitor's address.
+    #[default]
+    Off,
+    /// One mail: what they sent, who will contact them, and a withdraw link.
+    Notice,
+    /// The section is told only once the visitor confirms through the mailed link
+    /// (double opt-in); until then the sign-up is [`SubmissionStatus::Unconfirmed`].
+    DoubleOptIn,
+}
+
+impl ConfirmationMode {
+    /// `off`, `notice` or `double_opt_in`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

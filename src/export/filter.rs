@@ -16,7 +16,7 @@ pub enum FilterError {
     BadTime(String),
     #[error("`{0}` is not an ISO 3166-1 alpha-2 country code")]
     BadCountry(String),
-    #[error("`{0}` is not a status: accepted, duplicate, spam or all")]
+    #[error("`{0}` is not a status: accepted, duplicate, spam, unconfirmed or all")]
     BadStatus(String),
     #[error("`{0}` is not a format: csv, json or ndjson")]
     BadFormat(String),
@@ -51,7 +51,9 @@ pub fn parse_followup(text: &str) -> Result<FollowupState, FilterError> {
 }
 
 /// Which verdicts an export includes. Accepted only by default: spam and duplicates
-/// must be asked for.
+/// must be asked for; `all` is every verdict but `unconfirmed`, which only its own name
+/// selects (double opt-in sign-ups nobody confirmed may have been made by someone
+/// else).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, IntoStaticStr, VariantArray, Display)]
 #[strum(serialize_all = "snake_case")]
 pub enum StatusFilter {
@@ -59,11 +61,12 @@ pub enum StatusFilter {
     Accepted,
     Duplicate,
     Spam,
+    Unconfirmed,
     All,
 }
 
 impl StatusFilter {
-    /// `accepted`, `duplicate`, `spam` or `all`.
+    /// `accepted`, `duplicate`, `spam`, `unconfirmed` or `all`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -150,7 +153,12 @@ impl ExportFilter {
             return Err(FilterError::OverdueNotNew(state));
         }
         let followed_up = self.followup.is_some() || self.overdue_before.is_some();
-        if followed_up && matches!(self.status, StatusFilter::Duplicate | StatusFilter::Spam) {
+        if followed_up
+            && matches!(
+                self.status,
+                StatusFilter::Duplicate | StatusFilter::Spam | StatusFilter::Unconfirmed
+            )
+        {
             return Err(FilterError::FollowupNotAccepted(self.status));
         }
         Ok(())
@@ -165,6 +173,7 @@ impl ExportFilter {
                 StatusFilter::Accepted => Some(SubmissionStatus::Accepted),
                 StatusFilter::Duplicate => Some(SubmissionStatus::Duplicate),
                 StatusFilter::Spam => Some(SubmissionStatus::Spam),
+                StatusFilter::Unconfirmed => Some(SubmissionStatus::Unconfirmed),
                 StatusFilter::All => None,
             },
             since: self.since,

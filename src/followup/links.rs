@@ -35,7 +35,7 @@ use crate::secret::{HmacSha256, KeyPurpose, ServerSecret};
 pub const MAX_TOKEN_CHARS: usize = 512;
 
 /// Bytes of each MAC kept: half of HMAC-SHA256.
-const MAC_BYTES: usize = 16;
+pub(crate) const MAC_BYTES: usize = 16;
 const PERSON_VERSION: u8 = 1;
 const SECTION_VERSION: u8 = 2;
 /// Version, id, expiry, MAC.
@@ -77,8 +77,13 @@ impl LinkKey {
         Self(secret.key(KeyPurpose::FollowupLink))
     }
 
+    /// The key of `secret` for `purpose`: visitors' links have one of their own.
+    pub fn for_purpose(secret: &ServerSecret, purpose: KeyPurpose) -> Self {
+        Self(secret.key(purpose))
+    }
+
     /// The first [`MAC_BYTES`] of the HMAC of `label`, a zero byte, then `parts`.
-    fn mac(&self, label: &[u8], parts: &[&[u8]]) -> [u8; MAC_BYTES] {
+    pub(crate) fn mac(&self, label: &[u8], parts: &[&[u8]]) -> [u8; MAC_BYTES] {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(label);
@@ -256,7 +261,7 @@ pub fn csrf_ok(key: &LinkKey, token: &str, given: &str) -> bool {
 
 /// The bytes of `token`, if it is short enough to be ours and canonical base64url
 /// without padding.
-fn decode_base64(token: &str) -> Result<Vec<u8>, LinkError> {
+pub(crate) fn decode_base64(token: &str) -> Result<Vec<u8>, LinkError> {
     if token.len() > MAX_TOKEN_CHARS {
         return Err(LinkError::Malformed);
     }
@@ -266,7 +271,7 @@ fn decode_base64(token: &str) -> Result<Vec<u8>, LinkError> {
 }
 
 /// The instant an 8-byte expiry names; one past year 9999 was never issued.
-fn expiry_instant(expiry: [u8; 8]) -> Result<Timestamp, LinkError> {
+pub(crate) fn expiry_instant(expiry: [u8; 8]) -> Result<Timestamp, LinkError> {
     Timestamp::from_unix_seconds(u64::from_be_bytes(expiry)).ok_or(LinkError::Malformed)
 }
 

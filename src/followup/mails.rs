@@ -372,8 +372,12 @@ impl FollowupMail for FollowupMails {
             MailKind::Reminder => self.reminder(connection, due, from, now),
             MailKind::Escalation => self.escalation(connection, due, from, now),
             MailKind::Digest => self.digest(connection, due, from, now),
-            // Notifications are built by the worker; one here has nothing to say.
-            MailKind::Notification => Ok(None),
+            // Notifications and mails to visitors are not the follow-up's; one here has
+            // nothing to say.
+            MailKind::Notification
+            | MailKind::Confirmation
+            | MailKind::Notice
+            | MailKind::Access => Ok(None),
         }
     }
 

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::domain::{LanguageTag, NewSubmission, SpamReason};
+use crate::domain::{ConfirmationMode, LanguageTag, NewSubmission, SpamReason};
 use crate::metrics::LimitedEndpoint;
 use crate::store::{Admission, SubmissionRecord};
 
@@ -92,6 +92,23 @@ pub async fn join(
     record.client_hash = state.client_hasher.hash(client);
     record.rules = state.admission_rules;
     record.consent_record = state.page.consent_record(&raw, &record.submission);
+    record.confirmation = section.confirmation;
+    if section.confirmation != ConfirmationMode::Off {
+        record.visitor_address_hash = state
+            .visitor_addresses
+            .as_ref()
+            .map(|hasher| hasher.hash(&record.submission.email.key()));
+        // The page's language, else the one the submission names, else the section's:
+        // always a shipped one, so the mail and the pages its links open agree.
+        record.visitor_language = form_page::posted_language(&raw)
+            .or_else(|| {
+                let given = record.submission.language.as_ref()?;
+                crate::i18n::resolve(given.as_str())
+            })
+            .or_else(|| crate::i18n::resolve(section.language.as_str()))
+            .or(Some(state.page.default_language()))
+            .map(str::to_owned);
+    }
     let id = record.id;
     span.record("id", tracing::field::display(id));
     let admission = state
@@ -100,7 +117,10 @@ pub async fn join(
         .await
         .map_err(|e| fail(e.into()))?;
     state.metrics.admitted(&admission);
-    if matches!(admission, Admission::Accepted { .. }) {
+    if matches!(
+        admission,
+        Admission::Accepted { .. } | Admission::Unconfirmed { .. }
+    ) {
         state.delivery.notify_one();
     }
     let reasons = match &admission {

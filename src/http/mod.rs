@@ -50,6 +50,9 @@ pub struct AppState {
     pub page: form_page::FormPage,
     /// The follow-up pages; `None` when follow-up is off, and their paths are 404.
     pub followup: Option<followup_page::FollowupPages>,
+    /// The keyed hash of a visitor's address for its one mail a day; `None` when every
+    /// section's confirmation is off.
+    pub visitor_addresses: Option<crate::visitor::AddressHasher>,
 }
 
 impl AppState {

@@ -1,8 +1,12 @@
-//! The visitor-facing text of the form pages, one TOML file per language under
-//! templates/form/, built into the binary; and country names from CLDR.
+//! The visitor-facing text, built into the binary, one TOML file per language in each
+//! of three folders: templates/form/ (the form and thank-you pages), templates/visitor/
+//! (the confirm, withdraw and my-data pages) and templates/visitor_mail/ (mails to
+//! visitors); and country names from CLDR. The three files of a language make one
+//! table: a key may be in only one of them.
 //!
 //! English (`en.toml`) is the reference: a string another language lacks falls back to
-//! it, and a test fails when a shipped language lacks a key.
+//! it, and a test fails when a shipped language lacks a key. The languages shipped are
+//! the form's.
 
 mod countries;
 
@@ -14,6 +18,8 @@ use crate::domain::FieldProblem;
 pub use countries::CountryNames;
 
 include!(concat!(env!("OUT_DIR"), "/form_texts.rs"));
+include!(concat!(env!("OUT_DIR"), "/visitor_texts.rs"));
+include!(concat!(env!("OUT_DIR"), "/visitor_mail_texts.rs"));
 
 /// The language every other falls back to.
 pub const REFERENCE_LANGUAGE: &str = "en";
@@ -35,6 +41,10 @@ pub enum TranslationError {
     },
     #[error("no English form translation (templates/form/en.toml) is built in")]
     NoReference,
+    #[error("the key `{key}` of `{language}` is in two of its files")]
+    DuplicateKey { language: String, key: String },
+    #[error("`{language}` has visitor texts but no form translation")]
+    Orphan { language: String },
 }
 
 /// Every built-in translation, parsed.
@@ -93,14 +103,33 @@ pub fn is_right_to_left(language: &str) -> bool {
 
 impl Translations {
     fn parse() -> Result<Self, TranslationError> {
-        let mut by_language = HashMap::new();
-        for (language, text) in FORM_TEXTS {
-            let table: HashMap<String, String> =
-                toml::from_str(text).map_err(|source| TranslationError::Invalid {
-                    language: (*language).to_owned(),
+        let mut by_language: HashMap<&'static str, HashMap<String, String>> = HashMap::new();
+        let parse = |language: &str, text: &str| {
+            toml::from_str::<HashMap<String, String>>(text).map_err(|source| {
+                TranslationError::Invalid {
+                    language: language.to_owned(),
                     source,
+                }
+            })
+        };
+        for (language, text) in FORM_TEXTS {
+            by_language.insert(*language, parse(language, text)?);
+        }
+        for (language, text) in VISITOR_TEXTS.iter().chain(VISITOR_MAIL_TEXTS) {
+            let table = by_language
+                .get_mut(language)
+                .ok_or_else(|| TranslationError::Orphan {
+                    language: (*language).to_owned(),
                 })?;
-            by_language.insert(*language, table);
+            for (key, value) in parse(language, text)? {
+                if table.contains_key(&key) {
+                    return Err(TranslationError::DuplicateKey {
+                        language: (*language).to_owned(),
+                        key,
+                    });
+                }
+                table.insert(key, value);
+            }
         }
         if !by_language.contains_key(REFERENCE_LANGUAGE) {
             return Err(TranslationError::NoReference);

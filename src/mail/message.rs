@@ -235,6 +235,11 @@ mod tests {
                 followup_at: None,
                 followup_by: None,
                 contacted_at: None,
+                consent_text: None,
+                consent_language: None,
+                consent_version: None,
+                visitor_language: None,
+                confirmed_at: None,
             },
         }
     }
@@ -250,6 +255,7 @@ mod tests {
             countries: Vec::new(),
             contacts: Vec::new(),
             language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: crate::domain::ConfirmationMode::Off,
         };
         let template = templates.for_language(&section.language).unwrap();
         let due = due(full);

@@ -13,7 +13,7 @@ use crate::config::MailSettings;
 use crate::domain::{SubmissionId, Timestamp};
 use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
-use crate::store::outbox::{self, Attempt, DueMail, DueScheduled};
+use crate::store::outbox::{self, Attempt, DueMail, DueScheduled, DueVisitorMail};
 use crate::store::{Database, StoreError, Writer};
 
 use super::message::{self, BuildError};
@@ -83,6 +83,26 @@ pub trait FollowupMail: Send + Sync + 'static {
     fn notification_link(&self, id: SubmissionId, section: &str, now: Timestamp) -> Option<String>;
 }
 
+/// Mails to visitors (confirmation, notice, access link), in the visitor's language,
+/// built from the sign-up as stored when sent. The visitor service implements it; the
+/// worker only sends and keeps `rate_limit.visitor_mails_per_hour`.
+pub trait VisitorMail: Send + Sync + 'static {
+    /// The message for `due`, from `from`, written at `now`.
+    ///
+    /// # Errors
+    /// [`BuildError::Unreadable`] when it cannot be built now (tried again later); any
+    /// other [`BuildError`] fails the row.
+    fn build(
+        &self,
+        due: &DueVisitorMail,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Message, BuildError>;
+}
+
+/// How long the hourly cap on mails to visitors looks back.
+const VISITOR_CAP_WINDOW: Duration = Duration::from_secs(3600);
+
 /// What the worker needs; built at start-up.
 pub struct DeliveryWorker {
     pub database: Database,
@@ -99,6 +119,11 @@ pub struct DeliveryWorker {
     /// digests; `None` when follow-up is off (notifications then carry no link, and a
     /// follow-up row left from before is cancelled).
     pub followup: Option<Arc<dyn FollowupMail>>,
+    /// Builds mails to visitors; `None` when every section's confirmation is off (a
+    /// visitor's mail left from before is then cancelled).
+    pub visitor: Option<Arc<dyn VisitorMail>>,
+    /// `rate_limit.visitor_mails_per_hour`: past it, mails to visitors wait.
+    pub visitor_mails_per_hour: u32,
 }
 
 impl DeliveryWorker {
@@ -139,6 +164,8 @@ impl DeliveryWorker {
         }
         let mut attempts = Vec::with_capacity(due.len());
         let mut handled = 0;
+        // Mails to visitors sent this round, not yet recorded in the outbox.
+        let mut visitor_sent = 0_u64;
         for mail in &due {
             if *shutdown.borrow() {
                 break;
@@ -153,12 +180,22 @@ impl DeliveryWorker {
                 tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
                 continue;
             }
-            let attempt = self.deliver(mail).await;
+            let attempt = match self.visitor_cap_reached(mail, visitor_sent).await? {
+                Some(at) => {
+                    tracing::info!(%id, kind = %mail.kind(),
+                        "rate_limit.visitor_mails_per_hour reached: the mail waits");
+                    Attempt::Deferred { at }
+                }
+                None => self.deliver(mail).await,
+            };
+            if mail.kind().is_to_visitor() && attempt == Attempt::Sent {
+                visitor_sent += 1;
+            }
             let result = match attempt {
                 Attempt::Sent => Some(DeliveryResult::Sent),
                 Attempt::Retry { .. } => Some(DeliveryResult::Retry),
                 Attempt::Failed { .. } => Some(DeliveryResult::Failed),
-                Attempt::Cancelled => None,
+                Attempt::Cancelled | Attempt::Deferred { .. } => None,
             };
             if let Some(result) = result {
                 self.metrics.delivery_attempt(mail.kind(), result);
@@ -172,6 +209,34 @@ impl DeliveryWorker {
             return Err(StoreError::WriterStopped);
         }
         Ok(Some(full_batch))
+    }
+
+    /// For a mail to a visitor when `rate_limit.visitor_mails_per_hour` were sent in the
+    /// last hour (`sent_now` of them this round, not yet recorded): when a place frees.
+    /// `None` for any other mail, or when there is room.
+    async fn visitor_cap_reached(
+        &self,
+        mail: &DueMail,
+        sent_now: u64,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        if !mail.kind().is_to_visitor() {
+            return Ok(None);
+        }
+        let now = Timestamp::now();
+        let since = now.minus(VISITOR_CAP_WINDOW);
+        let (recorded, first) = self
+            .read(move |c| outbox::visitor_mails_sent_since(c, since))
+            .await?;
+        if recorded + sent_now < u64::from(self.visitor_mails_per_hour) {
+            return Ok(None);
+        }
+        // The first send of the hour leaves it then; if this round sent them all, an
+        // hour from now. A second later, so the count has surely dropped.
+        let frees = first
+            .unwrap_or(now)
+            .plus(VISITOR_CAP_WINDOW)
+            .plus(Duration::from_secs(1));
+        Ok(Some(frees.max(now.plus(Duration::from_secs(1)))))
     }
 
     /// How long until the next pending row is due, at most [`IDLE_CHECK`].
@@ -213,6 +278,12 @@ impl DeliveryWorker {
                 .map(Some)
             }),
             DueMail::Scheduled(scheduled) => self.build_scheduled(scheduled).await,
+            DueMail::Visitor(visitor) => span.in_scope(|| match &self.visitor {
+                Some(builder) => builder
+                    .build(visitor, &self.from, Timestamp::now())
+                    .map(Some),
+                None => Ok(None),
+            }),
         };
         let _entered = span.enter();
         let message = match built {

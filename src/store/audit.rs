@@ -12,6 +12,8 @@ use crate::domain::Timestamp;
 pub const CLI_ACTOR: &str = "cli";
 /// The actor recorded for the server's own daily purge.
 pub const SERVER_ACTOR: &str = "server";
+/// The actor of what a visitor does through their own links (withdraw, access).
+pub const VISITOR_ACTOR: &str = "visitor";
 
 /// What an entry records, as the `action` column holds it: the lower-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
@@ -22,10 +24,12 @@ pub enum Action {
     Purge,
     /// A sign-up's follow-up state changed.
     Followup,
+    /// A visitor was shown what is stored about them (GDPR article 15).
+    Access,
 }
 
 impl Action {
-    /// The code: `export`, `forget`, `purge` or `followup`.
+    /// The code: `export`, `forget`, `purge`, `followup` or `access`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

@@ -12,6 +12,7 @@ pub mod schema;
 mod scrub;
 mod sql;
 pub mod submissions;
+pub mod visitor_mails;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -14,17 +14,83 @@ use super::{Erasing, StoreError};
 
 /// Queues the notification of a submission being written in the same transaction.
 pub(super) fn insert(connection: &Connection, record: &SubmissionRecord) -> Result<(), StoreError> {
-    let mut statement = connection.prepare_cached(
-        "INSERT INTO outbox (id, section, message_id, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?;
-    statement.execute(params![
+    queue_notification(
+        connection,
         record.id,
-        record.section,
-        record.message_id,
+        &record.section,
+        &record.message_id,
         record.created_at,
-    ])?;
+    )
+}
+
+/// Queues the notification of sign-up `id` for `section`, due at `now`: its row id is
+/// the sign-up's.
+pub(super) fn queue_notification(
+    connection: &Connection,
+    id: SubmissionId,
+    section: &str,
+    message_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO outbox (id, section, message_id, created_at, next_attempt_at,
+                             submission_id)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?1)",
+    )?;
+    statement.execute(params![id, section, message_id, now])?;
     Ok(())
+}
+
+/// Queues a mail of `kind` about sign-up `submission` (of `section`), due at `now`,
+/// with an id and Message-ID (at `message_domain`) of its own: a visitor's mail.
+/// Erasing the sign-up deletes it (`submissions_take_their_mails`).
+///
+/// # Errors
+/// A failed statement.
+pub fn queue_about(
+    connection: &Connection,
+    kind: MailKind,
+    submission: SubmissionId,
+    section: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<SubmissionId, StoreError> {
+    let id = SubmissionId::generate();
+    connection
+        .prepare_cached(
+            "INSERT INTO outbox (id, kind, section, message_id, created_at, next_attempt_at,
+                                 submission_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        )?
+        .execute(params![
+            id,
+            kind,
+            section,
+            format!("<{id}@{message_domain}>"),
+            now,
+            submission
+        ])?;
+    Ok(id)
+}
+
+/// How many mails to visitors were sent at or after `since`, and when the first of
+/// them was: the hourly cap (`rate_limit.visitor_mails_per_hour`) counts them, and
+/// frees a place when the first leaves the hour.
+///
+/// # Errors
+/// A failed query.
+pub fn visitor_mails_sent_since(
+    connection: &Connection,
+    since: Timestamp,
+) -> Result<(u64, Option<Timestamp>), StoreError> {
+    let (sent, first): (i64, Option<Timestamp>) = connection.query_row(
+        "SELECT count(*), min(sent_at) FROM outbox
+         WHERE (kind = 'confirmation' OR kind = 'notice' OR kind = 'access')
+           AND sent_at >= ?1",
+        [since],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok((u64::try_from(sent).unwrap_or(0), first))
 }
 
 /// A pending notification with the submission it tells of, as stored.
@@ -61,11 +127,29 @@ pub struct DueScheduled {
     pub queued_at: Timestamp,
 }
 
+/// A pending mail to a visitor (confirmation, notice, access link) with the sign-up it
+/// is about, as stored now.
+#[derive(Debug, Clone)]
+pub struct DueVisitorMail {
+    /// The row's own id.
+    pub id: SubmissionId,
+    /// [`MailKind::Confirmation`], [`MailKind::Notice`] or [`MailKind::Access`].
+    pub kind: MailKind,
+    /// `<unique@sender-domain>`, the same for every attempt.
+    pub message_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued: the give-up clock counts from here.
+    pub queued_at: Timestamp,
+    pub submission: StoredSubmission,
+}
+
 /// A pending row whose time has come.
 #[derive(Debug, Clone)]
 pub enum DueMail {
     Notification(Box<DueNotification>),
     Scheduled(DueScheduled),
+    Visitor(Box<DueVisitorMail>),
 }
 
 impl DueMail {
@@ -74,6 +158,7 @@ impl DueMail {
         match self {
             Self::Notification(due) => due.submission.id,
             Self::Scheduled(due) => due.id,
+            Self::Visitor(due) => due.id,
         }
     }
 
@@ -81,13 +166,16 @@ impl DueMail {
         match self {
             Self::Notification(_) => MailKind::Notification,
             Self::Scheduled(due) => due.kind,
+            Self::Visitor(due) => due.kind,
         }
     }
 
+    /// The section it is for: a visitor's mail, the section of its sign-up.
     pub fn section(&self) -> &str {
         match self {
             Self::Notification(due) => &due.section,
             Self::Scheduled(due) => &due.section,
+            Self::Visitor(due) => &due.submission.section,
         }
     }
 
@@ -95,6 +183,7 @@ impl DueMail {
         match self {
             Self::Notification(due) => due.attempts,
             Self::Scheduled(due) => due.attempts,
+            Self::Visitor(due) => due.attempts,
         }
     }
 
@@ -103,12 +192,13 @@ impl DueMail {
         match self {
             Self::Notification(due) => due.queued_at,
             Self::Scheduled(due) => due.queued_at,
+            Self::Visitor(due) => due.queued_at,
         }
     }
 }
 
-/// Pending rows whose time has come, oldest first. A notification whose submission is
-/// gone (it cannot be: erasure deletes both) is left out.
+/// Pending rows whose time has come, oldest first. A notification or visitor's mail
+/// whose submission is gone (it cannot be: erasure deletes both) is left out.
 ///
 /// # Errors
 /// A failed query, or a row this version cannot read.
@@ -120,7 +210,7 @@ pub fn due(
     let mut statement = connection.prepare_cached(&format!(
         "SELECT o.id, o.kind, o.section, o.period, o.message_id, o.attempts, o.created_at,
                 s.id IS NOT NULL, {}
-         FROM outbox o LEFT JOIN submissions s ON o.kind = 'notification' AND s.id = o.id
+         FROM outbox o LEFT JOIN submissions s ON s.id = o.submission_id
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
          ORDER BY o.next_attempt_at
          LIMIT ?2",
@@ -141,6 +231,18 @@ pub fn due(
                         submission: StoredSubmission::from_row(row, 8)?,
                     })))
                 }
+                kind if kind.is_to_visitor() => has_submission
+                    .then(|| {
+                        Ok::<_, rusqlite::Error>(DueMail::Visitor(Box::new(DueVisitorMail {
+                            id: row.get(0)?,
+                            kind,
+                            message_id: row.get(4)?,
+                            attempts: row.get(5)?,
+                            queued_at: row.get(6)?,
+                            submission: StoredSubmission::from_row(row, 8)?,
+                        })))
+                    })
+                    .transpose()?,
                 MailKind::Notification => None,
                 kind => Some(DueMail::Scheduled(DueScheduled {
                     id: row.get(0)?,
@@ -264,6 +366,11 @@ pub enum Attempt {
     /// Nothing left to send when its turn came (a reminder whose sign-ups were all
     /// marked meanwhile): no attempt was made.
     Cancelled,
+    /// Not tried now (mails to visitors past `rate_limit.visitor_mails_per_hour`): due
+    /// again at the given time, no attempt counted.
+    Deferred {
+        at: Timestamp,
+    },
 }
 
 /// Records an attempt's outcome for the row `id`; the caller owns the transaction. Only
@@ -299,6 +406,11 @@ pub fn record_attempt(
                  WHERE id = ?1 AND state = 'pending'",
             )?
             .execute(params![id, error])?,
+        Attempt::Deferred { at } => connection
+            .prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, at])?,
         Attempt::Cancelled => connection
             .prepare_cached(
                 "UPDATE outbox SET state = 'cancelled', sent_at = NULL, last_error = NULL

@@ -1,12 +1,12 @@
 //! The `submissions` table.
 
-use rusqlite::{Connection, ToSql, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    CountryCode, FollowupState, MailKind, NewSubmission, SpamReason, SubmissionId,
-    SubmissionStatus, Timestamp, TokenNonce,
+    ConfirmationMode, CountryCode, FollowupState, MailKind, NewSubmission, SpamReason,
+    SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
 };
 
 use super::{Erasing, StoreError};
@@ -38,8 +38,14 @@ impl Default for AdmissionRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Stored and its notification queued; `returning` when the address signed up
-    /// before, outside the duplicate window.
-    Accepted { returning: bool },
+    /// before, outside the duplicate window. In `notice` mode, `visitor_mail` says
+    /// whether the visitor's notice was queued (not when the address had a mail in the
+    /// last day).
+    Accepted { returning: bool, visitor_mail: bool },
+    /// Double opt-in: stored as `unconfirmed`, nobody told yet; `visitor_mail` says
+    /// whether a confirmation mail was queued (not when the address had a mail in the
+    /// last day).
+    Unconfirmed { visitor_mail: bool },
     /// Stored with status `duplicate`; nobody is mailed.
     Duplicate,
     /// Spam, stored with its reasons when `keep_spam`, else dropped.
@@ -57,6 +63,7 @@ pub enum Admission {
 pub enum AdmissionOutcome {
     Accepted,
     Returning,
+    Unconfirmed,
     Duplicate,
     Spam,
     SpamDiscarded,
@@ -67,8 +74,13 @@ impl Admission {
     /// Which [`AdmissionOutcome`] this is.
     pub fn outcome(&self) -> AdmissionOutcome {
         match self {
-            Self::Accepted { returning: false } => AdmissionOutcome::Accepted,
-            Self::Accepted { returning: true } => AdmissionOutcome::Returning,
+            Self::Accepted {
+                returning: false, ..
+            } => AdmissionOutcome::Accepted,
+            Self::Accepted {
+                returning: true, ..
+            } => AdmissionOutcome::Returning,
+            Self::Unconfirmed { .. } => AdmissionOutcome::Unconfirmed,
             Self::Duplicate => AdmissionOutcome::Duplicate,
             Self::Spam { stored: true, .. } => AdmissionOutcome::Spam,
             Self::Spam { stored: false, .. } => AdmissionOutcome::SpamDiscarded,
@@ -92,6 +104,8 @@ pub struct SubmissionRecord {
     pub submission: NewSubmission,
     /// `<unique@sender-domain>` for its notification, kept across retries.
     pub message_id: String,
+    /// The sender's domain, for the Message-IDs of other mails about it.
+    pub message_domain: String,
     /// What the request-side spam checks found; empty when nothing.
     pub spam_reasons: Vec<SpamReason>,
     /// The form token's nonce, to be used up in the same transaction.
@@ -101,6 +115,13 @@ pub struct SubmissionRecord {
     /// The consent text shown and its language, when the form sent them.
     pub consent_record: Option<(String, String)>,
     pub rules: AdmissionRules,
+    /// What the visitor hears once it is accepted: its section's mode.
+    pub confirmation: ConfirmationMode,
+    /// The keyed hash of the address that holds its one mail a day
+    /// (`visitor_mails`); with `None`, no mail goes to the visitor whatever the mode.
+    pub visitor_address_hash: Option<String>,
+    /// The shipped language mails to the visitor are written in.
+    pub visitor_language: Option<String>,
 }
 
 impl SubmissionRecord {
@@ -113,11 +134,15 @@ impl SubmissionRecord {
             section: section.to_owned(),
             submission,
             message_id: format!("<{id}@{message_domain}>"),
+            message_domain: message_domain.to_owned(),
             spam_reasons: Vec::new(),
             token: None,
             client_hash: None,
             consent_record: None,
             rules: AdmissionRules::default(),
+            confirmation: ConfirmationMode::Off,
+            visitor_address_hash: None,
+            visitor_language: None,
         }
     }
 }
@@ -175,6 +200,17 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
         }
         last => {
             let returning = last.is_some();
+            if record.confirmation == ConfirmationMode::DoubleOptIn {
+                insert(
+                    connection,
+                    record,
+                    SubmissionStatus::Unconfirmed,
+                    None,
+                    returning,
+                )?;
+                let visitor_mail = queue_visitor_mail(connection, record, MailKind::Confirmation)?;
+                return Ok(Admission::Unconfirmed { visitor_mail });
+            }
             insert(
                 connection,
                 record,
@@ -183,9 +219,199 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
                 returning,
             )?;
             super::outbox::insert(connection, record)?;
-            Ok(Admission::Accepted { returning })
+            let visitor_mail = record.confirmation == ConfirmationMode::Notice
+                && queue_visitor_mail(connection, record, MailKind::Notice)?;
+            Ok(Admission::Accepted {
+                returning,
+                visitor_mail,
+            })
         }
     }
+}
+
+/// Queues a mail of `kind` to the visitor of `record`, unless their address had one in
+/// the last 24 hours. Returns whether it was queued.
+fn queue_visitor_mail(
+    connection: &Connection,
+    record: &SubmissionRecord,
+    kind: MailKind,
+) -> Result<bool, StoreError> {
+    let Some(address_hash) = &record.visitor_address_hash else {
+        return Ok(false);
+    };
+    if !super::visitor_mails::claim(connection, address_hash, record.created_at)? {
+        return Ok(false);
+    }
+    super::outbox::queue_about(
+        connection,
+        kind,
+        record.id,
+        &record.section,
+        &record.message_domain,
+        record.created_at,
+    )?;
+    Ok(true)
+}
+
+/// The first 16 hex digits of the SHA-256 of a consent text: names its exact wording,
+/// so that the proof of consent says which version of the text was agreed to.
+pub fn consent_version(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// What [`confirm`] did with a sign-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// It was waiting and is now `accepted`, its notification queued.
+    Now { section: String },
+    /// It was waiting, but the address had an accepted sign-up within the duplicate
+    /// window meanwhile: it is now a `duplicate` (the section has heard of them).
+    AsDuplicate { section: String },
+    /// It was confirmed before (or never needed to be): nothing changed.
+    Already { section: String },
+    /// No such sign-up: withdrawn, purged after `form.confirm_within`, or spam.
+    Gone,
+}
+
+/// Double opt-in: confirms the sign-up `id` at `now`, keeping the proof (the time and
+/// the keyed hash of the confirming client's address); the caller owns the transaction.
+/// Its notification is queued as a sign-up's is, with the Message-ID
+/// `<id@message_domain>` it would have had. Confirming twice changes nothing.
+///
+/// # Errors
+/// A failed statement.
+pub fn confirm(
+    connection: &Connection,
+    id: SubmissionId,
+    now: Timestamp,
+    client_hash: Option<&str>,
+    duplicate_window: std::time::Duration,
+    message_domain: &str,
+) -> Result<Confirmed, StoreError> {
+    let found: Option<(SubmissionStatus, String, String)> = connection
+        .query_row(
+            "SELECT status, section, email_key FROM submissions WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((status, section, key)) = found else {
+        return Ok(Confirmed::Gone);
+    };
+    match status {
+        SubmissionStatus::Unconfirmed => {}
+        SubmissionStatus::Accepted | SubmissionStatus::Duplicate => {
+            return Ok(Confirmed::Already { section });
+        }
+        SubmissionStatus::Spam => return Ok(Confirmed::Gone),
+    }
+    let window_start = now.minus(duplicate_window);
+    let recent: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM submissions
+                        WHERE email_key = ?1 AND status = 'accepted' AND created_at > ?2)",
+        params![key, window_start],
+        |row| row.get(0),
+    )?;
+    if recent {
+        connection.execute(
+            "UPDATE submissions SET status = 'duplicate', confirmed_at = ?2,
+                                    confirm_client_hash = ?3
+             WHERE id = ?1",
+            params![id, now, client_hash],
+        )?;
+        return Ok(Confirmed::AsDuplicate { section });
+    }
+    connection.execute(
+        "UPDATE submissions SET status = 'accepted', followup = 'new', followup_at = ?2,
+                                confirmed_at = ?2, confirm_client_hash = ?3
+         WHERE id = ?1",
+        params![id, now, client_hash],
+    )?;
+    super::outbox::queue_notification(
+        connection,
+        id,
+        &section,
+        &format!("<{id}@{message_domain}>"),
+        now,
+    )?;
+    Ok(Confirmed::Now { section })
+}
+
+/// The sign-up `id` as stored, if it is.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn by_id(
+    connection: &Connection,
+    id: SubmissionId,
+) -> Result<Option<StoredSubmission>, StoreError> {
+    Ok(connection
+        .query_row(
+            &format!(
+                "SELECT {} FROM submissions s WHERE s.id = ?1",
+                StoredSubmission::COLUMNS
+            ),
+            [id],
+            |row| StoredSubmission::from_row(row, 0),
+        )
+        .optional()?)
+}
+
+/// The address key (`MemberEmail::key`) of sign-up `id`, if it is stored: what erasing
+/// "everything of this person" through one of their links matches.
+///
+/// # Errors
+/// A failed query.
+pub fn address_key_of(
+    connection: &Connection,
+    id: SubmissionId,
+) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT email_key FROM submissions WHERE id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// Every sign-up stored under the address of sign-up `id` (whatever its status),
+/// oldest first; empty when `id` is not stored.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn of_same_address(
+    connection: &Connection,
+    id: SubmissionId,
+) -> Result<Vec<StoredSubmission>, StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {} FROM submissions s
+         WHERE s.email_key = (SELECT email_key FROM submissions WHERE id = ?1)
+         ORDER BY s.id",
+        StoredSubmission::COLUMNS
+    ))?;
+    let rows = statement.query_map([id], |row| StoredSubmission::from_row(row, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest sign-up of address key `key` and its section, if any is stored.
+///
+/// # Errors
+/// A failed query.
+pub fn newest_of_address(
+    connection: &Connection,
+    key: &str,
+) -> Result<Option<(SubmissionId, String)>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT id, section FROM submissions WHERE email_key = ?1
+             ORDER BY created_at DESC LIMIT 1",
+            [key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?)
 }
 
 /// Forgets used form tokens that have expired: an expired token is refused anyway.
@@ -211,9 +437,10 @@ fn insert(
         "INSERT INTO submissions (id, created_at, name, email, country, phone, city, message,
                                   language, consent, extra, status, section, email_key,
                                   spam_reasons, is_returning, client_hash, consent_text,
-                                  consent_language, followup, followup_at)
+                                  consent_language, followup, followup_at,
+                                  visitor_language, consent_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)",
+                 ?18, ?19, ?20, ?21, ?22, ?23)",
     )?;
     // Only an accepted sign-up is followed up: it starts `new` at its sign-up time.
     let followup = (status == SubmissionStatus::Accepted).then_some(FollowupState::New);
@@ -240,6 +467,8 @@ fn insert(
         consent_language,
         followup,
         followup_at,
+        record.visitor_language,
+        consent_text.map(consent_version),
     ])?;
     Ok(())
 }
@@ -254,7 +483,7 @@ pub struct AddressErased {
 }
 
 /// Deletes every submission whose `email_key` is `key`, and with them (the
-/// `submissions_take_their_notification` trigger) their notifications. Reminders and
+/// `submissions_take_their_mails` trigger) their notifications and visitor mails. Reminders and
 /// digests are built when sent, from what is stored then: erased people are in none.
 ///
 /// # Errors
@@ -340,6 +569,15 @@ pub struct StoredSubmission {
     pub followup_by: Option<String>,
     /// The first time it left `new`.
     pub contacted_at: Option<Timestamp>,
+    /// The consent text exactly as the visitor saw it, its language, and its version
+    /// ([`consent_version`]); `None` when the form did not send them.
+    pub consent_text: Option<String>,
+    pub consent_language: Option<String>,
+    pub consent_version: Option<String>,
+    /// The shipped language of mails to the visitor.
+    pub visitor_language: Option<String>,
+    /// When the visitor confirmed (double opt-in).
+    pub confirmed_at: Option<Timestamp>,
 }
 
 impl StoredSubmission {
@@ -347,7 +585,9 @@ impl StoredSubmission {
     /// from `submissions` (aliased `s` where the query joins).
     pub(super) const COLUMNS: &str = "s.id, s.created_at, s.name, s.email, s.country, \
         s.phone, s.city, s.message, s.language, s.consent, s.extra, s.status, s.section, \
-        s.is_returning, s.followup, s.followup_at, s.followup_by, s.contacted_at";
+        s.is_returning, s.followup, s.followup_at, s.followup_by, s.contacted_at, \
+        s.consent_text, s.consent_language, s.consent_version, s.visitor_language, \
+        s.confirmed_at";
 
     /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
@@ -372,6 +612,11 @@ impl StoredSubmission {
             followup_at: row.get(first + 15)?,
             followup_by: row.get(first + 16)?,
             contacted_at: row.get(first + 17)?,
+            consent_text: row.get(first + 18)?,
+            consent_language: row.get(first + 19)?,
+            consent_version: row.get(first + 20)?,
+            visitor_language: row.get(first + 21)?,
+            confirmed_at: row.get(first + 22)?,
         })
     }
 }
@@ -382,7 +627,8 @@ pub struct Selection<'a> {
     /// Only rows routed to one of these sections; `Some(&[])` selects nothing.
     pub sections: Option<&'a [String]>,
     pub country: Option<CountryCode>,
-    /// Only this verdict; `None` for every one.
+    /// Only this verdict; `None` for every one but `unconfirmed` (sign-ups nobody
+    /// confirmed may have been made by someone else: they are read only when named).
     pub status: Option<SubmissionStatus>,
     /// Created at or after this instant.
     pub since: Option<Timestamp>,
@@ -423,8 +669,9 @@ impl<'a> Selection<'a> {
         if let Some(country) = self.country {
             add("country = ?", Box::new(country));
         }
-        if let Some(status) = self.status {
-            add("status = ?", Box::new(status));
+        match self.status {
+            Some(status) => add("status = ?", Box::new(status)),
+            None => add("status <> ?", Box::new(SubmissionStatus::Unconfirmed)),
         }
         // A time range is also given as a range of ids, a little wider, so that it is a
         // range of the table's key (there is no index on `created_at`, which then

@@ -315,6 +315,7 @@ fn commit(
     let mut admissions = Vec::new();
     if sweep_tokens {
         submissions::forget_expired_tokens(&transaction, now)?;
+        super::visitor_mails::sweep(&transaction, now)?;
     }
     for job in batch {
         match job {

@@ -107,6 +107,13 @@ pub fn age_submission(app: &TestApp, id: &str, days: u64, minutes: u64) -> Strin
             [id, &new_id],
         )
         .unwrap();
+    // Every mail about the sign-up (its notification, a visitor's mail) follows it.
+    connection
+        .execute(
+            "UPDATE outbox SET submission_id = ?2 WHERE submission_id = ?1",
+            [id, &new_id],
+        )
+        .unwrap();
     new_id
 }
 
