@@ -11,4 +11,79 @@
 
 pub mod links;
 
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::domain::{SubmissionId, Timestamp};
+
 pub use links::{AddressHasher, LinkPurpose, VisitorLinkKey};
+
+/// How long an access link (`/my-data/{token}`) works after its mail is written: it
+/// shows personal data, so briefly.
+pub const ACCESS_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The addresses of a visitor's pages, signed; what mails to visitors carry and what the
+/// pages check. Expiries:
+/// - confirm: the sign-up's time plus `form.confirm_within`, when the purge deletes an
+///   unconfirmed sign-up anyway;
+/// - withdraw: the mail's time plus `retention.accepted`, after which nothing of the
+///   sign-up is kept to withdraw;
+/// - access: the mail's time plus [`ACCESS_LINK_TTL`].
+#[derive(Debug, Clone)]
+pub struct VisitorLinks {
+    key: VisitorLinkKey,
+    /// `server.public_url` without its trailing slash.
+    base: String,
+    confirm_within: Duration,
+    withdraw_for: Duration,
+}
+
+impl VisitorLinks {
+    /// The links of `settings`, signed with `key`; `None` without `server.public_url`
+    /// (the configuration then refuses every mode but `off`).
+    pub fn new(settings: &Settings, key: VisitorLinkKey) -> Option<Self> {
+        Some(Self {
+            key,
+            base: settings.server.public_url()?.trim_end_matches('/').to_owned(),
+            confirm_within: settings.form.confirm_within.get(),
+            withdraw_for: settings.retention.accepted.get(),
+        })
+    }
+
+    /// The key the tokens are signed with, for the pages that check them.
+    pub fn key(&self) -> &VisitorLinkKey {
+        &self.key
+    }
+
+    /// When a confirm link for a sign-up made at `created_at` stops working.
+    pub fn confirm_expiry(&self, created_at: Timestamp) -> Timestamp {
+        created_at.plus(self.confirm_within)
+    }
+
+    /// `{public_url}/confirm/{token}` for sign-up `id`, made at `created_at`.
+    pub fn confirm(&self, id: SubmissionId, created_at: Timestamp) -> String {
+        let token = self
+            .key
+            .issue(LinkPurpose::Confirm, id, self.confirm_expiry(created_at));
+        format!("{}/confirm/{token}", self.base)
+    }
+
+    /// `{public_url}/withdraw/{token}` for sign-up `id`, written at `now`.
+    pub fn withdraw(&self, id: SubmissionId, now: Timestamp) -> String {
+        format!("{}/withdraw/{}", self.base, self.withdraw_token(id, now))
+    }
+
+    /// The token of [`VisitorLinks::withdraw`] alone, for a page's own form.
+    pub fn withdraw_token(&self, id: SubmissionId, now: Timestamp) -> String {
+        self.key
+            .issue(LinkPurpose::Withdraw, id, now.plus(self.withdraw_for))
+    }
+
+    /// `{public_url}/my-data/{token}` for the address of sign-up `id`, written at `now`.
+    pub fn access(&self, id: SubmissionId, now: Timestamp) -> String {
+        let token = self
+            .key
+            .issue(LinkPurpose::Access, id, now.plus(ACCESS_LINK_TTL));
+        format!("{}/my-data/{token}", self.base)
+    }
+}
