@@ -208,7 +208,7 @@ impl Settings {
              spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
              rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
              trusted proxies:  {} (reading {})\n\
-             {}",
+             {}{}",
             self.server.listen,
             self.server.max_body_bytes,
             self.storage.database.display(),
@@ -264,6 +264,47 @@ impl Settings {
                 ForwardingHeader::Forwarded => "Forwarded",
             },
             self.followup_summary(),
+            self.confirmation_summary(),
+        )
+    }
+
+    /// The summary's line on mails to visitors: which sections send which, and their
+    /// limits.
+    fn confirmation_summary(&self) -> String {
+        let mut by_mode: Vec<(ConfirmationMode, Vec<&str>)> = Vec::new();
+        let sections = self
+            .sections
+            .iter()
+            .map(|section| (section.name.as_str(), section.confirmation))
+            .chain(
+                self.fallback
+                    .iter()
+                    .map(|fallback| (fallback.name.as_str(), fallback.confirmation)),
+            );
+        for (name, written) in sections {
+            let mode = self.confirmation_of(written);
+            match by_mode.iter_mut().find(|(m, _)| *m == mode) {
+                Some((_, names)) => names.push(name),
+                None => by_mode.push((mode, vec![name])),
+            }
+        }
+        if by_mode
+            .iter()
+            .all(|(mode, _)| *mode == ConfirmationMode::Off)
+        {
+            return "visitor mails:    off (form.confirmation = \"off\")\n".to_owned();
+        }
+        let modes: Vec<String> = by_mode
+            .iter()
+            .map(|(mode, names)| format!("{mode} for {}", names.join(", ")))
+            .collect();
+        format!(
+            "visitor mails:    {}\n\
+             visitor limits:   one mail per address a day, {} an hour in all; \
+             unconfirmed sign-ups kept {}\n",
+            modes.join("; "),
+            self.rate_limit.visitor_mails_per_hour,
+            self.form.confirm_within.in_file_units(),
         )
     }
 

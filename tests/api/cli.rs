@@ -981,3 +981,63 @@ async fn with_no_arguments_joinform_serves_the_built_in_configuration() {
         .unwrap();
     assert_eq!(stored, id);
 }
+
+#[test]
+fn check_config_says_which_sections_mail_their_visitors_and_needs_a_public_url() {
+    let (ok, text) = check_config("", &[]);
+    assert!(ok, "{text}");
+    assert!(
+        summary_says(&text, "visitor mails:", "off (form.confirmation = \"off\")"),
+        "{text}"
+    );
+
+    // Every mode but off mails links to this server: without a public URL the key that
+    // asked for it is named.
+    let (ok, text) = check_config("[form]\nconfirmation = \"notice\"\n", &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("form.confirmation") && text.contains("server.public_url"),
+        "{text}"
+    );
+    let (ok, text) = check_config(
+        "[[sections]]\nname = \"Norway\"\ncountries = [\"NO\"]\ncontacts = [\"o@example.org\"]\n\
+         language = \"nb\"\nconfirmation = \"double_opt_in\"\n",
+        &[],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("sections[0].confirmation"), "{text}");
+
+    let (ok, text) = check_config(
+        "[server]\npublic_url = \"https://join.example.org\"\n\
+         [form]\nconfirmation = \"notice\"\nconfirm_within = \"2d\"\n\
+         [rate_limit]\nvisitor_mails_per_hour = 40\n\
+         [[sections]]\nname = \"Norway\"\ncountries = [\"NO\"]\ncontacts = [\"o@example.org\"]\n\
+         language = \"nb\"\nconfirmation = \"double_opt_in\"\n",
+        &[],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.lines().any(|line| line.starts_with("visitor mails:")
+            && line.contains("double_opt_in for Norway")
+            && line.contains("notice for ")),
+        "{text}"
+    );
+    assert!(
+        summary_says(
+            &text,
+            "visitor limits:",
+            "one mail per address a day, 40 an hour in all; unconfirmed sign-ups kept 2d"
+        ),
+        "{text}"
+    );
+
+    let (ok, text) = check_config(
+        "[server]\npublic_url = \"https://join.example.org\"\n[form]\nconfirm_within = \"10m\"\n",
+        &[],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("form.confirm_within"), "{text}");
+    let (ok, text) = check_config("[form]\nconfirmation = \"maybe\"\n", &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("double_opt_in"), "{text}");
+}
