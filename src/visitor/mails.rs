@@ -81,7 +81,7 @@ impl VisitorMails {
             )
     }
 
-    /// The notice's paragraphs and the withdraw link's introduction.
+    /// The notice's paragraphs: what was received and who will get in touch.
     fn notice(&self, words: Words, due: &DueVisitorMail, section: &Section) -> Vec<Vec<String>> {
         let submission = &due.submission;
         let country = self.country_name(words.texts.language(), submission.country);
