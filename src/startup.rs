@@ -25,6 +25,7 @@ use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::{AdmissionRules, Checkpointer, StoreError, Writer, WriterThread};
+use crate::visitor::{VisitorLinkKey, VisitorLinks, VisitorMails};
 
 /// How often rate limiters forget clients whose quota is full again, and the day key
 /// for client addresses is replaced once its day is over.
@@ -185,6 +186,15 @@ impl Application {
         let visitors_mailed = routing
             .sections_and_fallback()
             .any(|section| section.confirmation != crate::domain::ConfirmationMode::Off);
+        // Their mails are built by the worker when sent; without `server.public_url`
+        // there are no links to put in them (the settings' check refuses that then).
+        let visitor_mails = visitors_mailed
+            .then(|| VisitorLinks::new(settings, VisitorLinkKey::from_secret(&secret)))
+            .flatten()
+            .map(|links| {
+                Arc::new(VisitorMails::new(Arc::clone(&routing), links))
+                    as Arc<dyn mail::VisitorMail>
+            });
         let worker = DeliveryWorker {
             database: database.clone(),
             writer: writer.clone(),
@@ -196,7 +206,7 @@ impl Application {
             wake: Arc::clone(&delivery),
             metrics: Arc::clone(&metrics),
             followup: followup_mails,
-            visitor: None,
+            visitor: visitor_mails,
             visitor_mails_per_hour: settings.rate_limit.visitor_mails_per_hour,
         };
         let schema = settings.form.schema().with_control_fields(

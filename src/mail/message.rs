@@ -56,11 +56,22 @@ impl Header for AutoSubmitted {
 
 /// The visitor as a mailbox for Reply-To: their name and address (ASCII domain).
 fn visitor_mailbox(name: &MemberName, email: &str) -> Result<Mailbox, BuildError> {
+    Ok(Mailbox::new(
+        Some(name.as_str().to_owned()),
+        visitor_address(email)?,
+    ))
+}
+
+/// A stored visitor's address, parsed again, with its domain in ASCII (punycode) as
+/// SMTP needs it.
+///
+/// # Errors
+/// [`BuildError::StoredEmail`] when it no longer parses.
+pub(crate) fn visitor_address(email: &str) -> Result<Address, BuildError> {
     let email = MemberEmail::parse(email).map_err(|_| BuildError::StoredEmail)?;
     let ascii = email.to_ascii();
     let (local, domain) = ascii.rsplit_once('@').ok_or(BuildError::StoredEmail)?;
-    let address = Address::new(local, domain).map_err(|_| BuildError::StoredEmail)?;
-    Ok(Mailbox::new(Some(name.as_str().to_owned()), address))
+    Address::new(local, domain).map_err(|_| BuildError::StoredEmail)
 }
 
 /// The notification for one outbox row, to `section`'s contacts: a MIME 1.0 message

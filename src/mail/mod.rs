@@ -12,7 +12,7 @@ use crate::config::{ConfigError, MailSettings};
 
 pub use templates::Templates;
 pub use transport::{DeliveryError, Mailer};
-pub use worker::{DeliveryWorker, FollowupMail, RetryPolicy};
+pub use worker::{DeliveryWorker, FollowupMail, RetryPolicy, VisitorMail};
 
 /// `mail.from`, parsed: the organisation's own sender mailbox.
 pub fn sender(settings: &MailSettings) -> Result<Mailbox, ConfigError> {

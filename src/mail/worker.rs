@@ -87,7 +87,10 @@ pub trait FollowupMail: Send + Sync + 'static {
 /// built from the sign-up as stored when sent. The visitor service implements it; the
 /// worker only sends and keeps `rate_limit.visitor_mails_per_hour`.
 pub trait VisitorMail: Send + Sync + 'static {
-    /// The message for `due`, from `from`, written at `now`.
+    /// The message for `due`, from `from`, written at `now`, or `None` when it has
+    /// nothing left to say (a confirmation whose sign-up was confirmed meanwhile, or
+    /// whose link has expired while the mail waited): it is then recorded as
+    /// cancelled, and nothing is sent.
     ///
     /// # Errors
     /// [`BuildError::Unreadable`] when it cannot be built now (tried again later); any
@@ -97,7 +100,7 @@ pub trait VisitorMail: Send + Sync + 'static {
         due: &DueVisitorMail,
         from: &Mailbox,
         now: Timestamp,
-    ) -> Result<Message, BuildError>;
+    ) -> Result<Option<Message>, BuildError>;
 }
 
 /// How long the hourly cap on mails to visitors looks back.
@@ -279,9 +282,7 @@ impl DeliveryWorker {
             }),
             DueMail::Scheduled(scheduled) => self.build_scheduled(scheduled).await,
             DueMail::Visitor(visitor) => span.in_scope(|| match &self.visitor {
-                Some(builder) => builder
-                    .build(visitor, &self.from, Timestamp::now())
-                    .map(Some),
+                Some(builder) => builder.build(visitor, &self.from, Timestamp::now()),
                 None => Ok(None),
             }),
         };

@@ -731,3 +731,309 @@ pub fn for_each_selected<E: From<StoreError>>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{Consent, ExtraValues, MemberEmail, MemberName};
+    use crate::store::Database;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    /// A sign-up of `email` to Norway at `created_at` in `mode`, with a consent record
+    /// and the address's mail hash, as the join handler makes it.
+    fn record(email: &str, created_at: Timestamp, mode: ConfirmationMode) -> SubmissionRecord {
+        let submission = NewSubmission {
+            name: MemberName::parse("Kari Nordmann").unwrap(),
+            email: MemberEmail::parse(email).unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: ExtraValues::default(),
+        };
+        let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
+        record.created_at = created_at;
+        record.confirmation = mode;
+        record.consent_record = Some(("I agree to be contacted.".into(), "en".into()));
+        record.visitor_address_hash = Some(format!("hash of {email}"));
+        record.visitor_language = Some("nb".into());
+        record
+    }
+
+    /// The outbox: (kind, id, submission_id, message_id), in queue order.
+    fn outbox(connection: &Connection) -> Vec<(MailKind, SubmissionId, SubmissionId, String)> {
+        connection
+            .prepare(
+                "SELECT kind, id, submission_id, message_id FROM outbox ORDER BY created_at, kind",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn confirm_client_hash(connection: &Connection, id: SubmissionId) -> Option<String> {
+        connection
+            .query_row(
+                "SELECT confirm_client_hash FROM submissions WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
+    const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    /// A double opt-in sign-up waits, mailing its visitor only; confirming it makes it
+    /// accepted, queues the section's notification as a sign-up's would be, and keeps
+    /// the proof (time, client hash, the consent text and its version).
+    #[test]
+    fn confirming_accepts_queues_the_notification_and_keeps_the_proof() {
+        let (_dir, connection) = database();
+        let record = record("kari@example.org", at(T0), ConfirmationMode::DoubleOptIn);
+        assert_eq!(
+            admit(&connection, &record).unwrap(),
+            Admission::Unconfirmed { visitor_mail: true }
+        );
+        let waiting = by_id(&connection, record.id).unwrap().unwrap();
+        assert_eq!(waiting.status, SubmissionStatus::Unconfirmed);
+        assert_eq!(
+            waiting.followup, None,
+            "nobody follows up an unconfirmed sign-up"
+        );
+        let queued = outbox(&connection);
+        assert_eq!(queued.len(), 1, "{queued:?}");
+        assert_eq!(queued[0].0, MailKind::Confirmation);
+        assert_eq!(queued[0].2, record.id);
+
+        let now = at("2026-11-30T13:00:00.000000Z");
+        assert_eq!(
+            confirm(
+                &connection,
+                record.id,
+                now,
+                Some("client"),
+                DAY,
+                "example.org"
+            )
+            .unwrap(),
+            Confirmed::Now {
+                section: "Norway".into()
+            }
+        );
+        let confirmed = by_id(&connection, record.id).unwrap().unwrap();
+        assert_eq!(confirmed.status, SubmissionStatus::Accepted);
+        assert_eq!(confirmed.confirmed_at, Some(now));
+        assert_eq!(confirmed.followup, Some(FollowupState::New));
+        // Follow-up counts from the confirmation: the section could not know before.
+        assert_eq!(confirmed.followup_at, Some(now));
+        assert_eq!(
+            confirmed.consent_text.as_deref(),
+            Some("I agree to be contacted.")
+        );
+        assert_eq!(
+            confirmed.consent_version.as_deref(),
+            Some(consent_version("I agree to be contacted.").as_str())
+        );
+        assert_eq!(confirmed.visitor_language.as_deref(), Some("nb"));
+        assert_eq!(
+            confirm_client_hash(&connection, record.id).as_deref(),
+            Some("client")
+        );
+        let queued = outbox(&connection);
+        assert_eq!(queued.len(), 2, "{queued:?}");
+        let notification = &queued[1];
+        assert_eq!(notification.0, MailKind::Notification);
+        // Keyed by its sign-up, as every notification is (erasure relies on it).
+        assert_eq!((notification.1, notification.2), (record.id, record.id));
+        assert_eq!(notification.3, format!("<{}@example.org>", record.id));
+    }
+
+    #[test]
+    fn confirming_twice_changes_nothing() {
+        let (_dir, connection) = database();
+        let record = record("kari@example.org", at(T0), ConfirmationMode::DoubleOptIn);
+        admit(&connection, &record).unwrap();
+        let first = at("2026-11-30T13:00:00.000000Z");
+        confirm(
+            &connection,
+            record.id,
+            first,
+            Some("one"),
+            DAY,
+            "example.org",
+        )
+        .unwrap();
+        let again = at("2026-11-30T14:00:00.000000Z");
+        assert_eq!(
+            confirm(
+                &connection,
+                record.id,
+                again,
+                Some("two"),
+                DAY,
+                "example.org"
+            )
+            .unwrap(),
+            Confirmed::Already {
+                section: "Norway".into()
+            }
+        );
+        let row = by_id(&connection, record.id).unwrap().unwrap();
+        assert_eq!(row.confirmed_at, Some(first), "the first proof is kept");
+        assert_eq!(
+            confirm_client_hash(&connection, record.id).as_deref(),
+            Some("one")
+        );
+        let notifications = outbox(&connection)
+            .into_iter()
+            .filter(|(kind, ..)| *kind == MailKind::Notification)
+            .count();
+        assert_eq!(notifications, 1);
+    }
+
+    /// If the address had a sign-up accepted within the duplicate window by the time
+    /// the visitor confirms, the section has heard of them already: the confirmed
+    /// sign-up becomes a duplicate, with its proof, and nobody is told again.
+    #[test]
+    fn an_address_accepted_meanwhile_makes_the_confirmation_a_duplicate() {
+        let (_dir, connection) = database();
+        let waiting = record("kari@example.org", at(T0), ConfirmationMode::DoubleOptIn);
+        admit(&connection, &waiting).unwrap();
+        // The same person, now through a section without double opt-in (the address
+        // compared as its key: case does not matter).
+        let direct = record(
+            "Kari@EXAMPLE.org",
+            at("2026-11-30T12:10:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        assert_eq!(
+            admit(&connection, &direct).unwrap(),
+            Admission::Accepted {
+                returning: false,
+                visitor_mail: false
+            }
+        );
+        let now = at("2026-11-30T13:00:00.000000Z");
+        assert_eq!(
+            confirm(
+                &connection,
+                waiting.id,
+                now,
+                Some("client"),
+                DAY,
+                "example.org"
+            )
+            .unwrap(),
+            Confirmed::AsDuplicate {
+                section: "Norway".into()
+            }
+        );
+        let row = by_id(&connection, waiting.id).unwrap().unwrap();
+        assert_eq!(row.status, SubmissionStatus::Duplicate);
+        assert_eq!(row.confirmed_at, Some(now));
+        assert_eq!(row.followup, None);
+        let notified: Vec<SubmissionId> = outbox(&connection)
+            .into_iter()
+            .filter(|(kind, ..)| *kind == MailKind::Notification)
+            .map(|(_, id, ..)| id)
+            .collect();
+        assert_eq!(notified, [direct.id], "only the accepted sign-up's");
+        // Outside the window, the same confirmation would have been accepted.
+        let (_dir, connection) = database();
+        admit(&connection, &waiting).unwrap();
+        admit(&connection, &direct).unwrap();
+        let two_days = at("2026-12-02T13:00:00.000000Z");
+        assert!(matches!(
+            confirm(&connection, waiting.id, two_days, None, DAY, "example.org").unwrap(),
+            Confirmed::Now { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_or_spam_sign_up_is_gone() {
+        let (_dir, connection) = database();
+        let now = at(T0);
+        assert_eq!(
+            confirm(
+                &connection,
+                SubmissionId::generate(),
+                now,
+                None,
+                DAY,
+                "example.org"
+            )
+            .unwrap(),
+            Confirmed::Gone
+        );
+        let mut spam = record("bot@example.org", now, ConfirmationMode::DoubleOptIn);
+        spam.spam_reasons = vec![SpamReason::Honeypot];
+        assert!(matches!(
+            admit(&connection, &spam).unwrap(),
+            Admission::Spam { stored: true, .. }
+        ));
+        assert_eq!(
+            confirm(&connection, spam.id, now, None, DAY, "example.org").unwrap(),
+            Confirmed::Gone
+        );
+        assert!(outbox(&connection).is_empty(), "spam mails nobody");
+        let status = by_id(&connection, spam.id).unwrap().unwrap().status;
+        assert_eq!(status, SubmissionStatus::Spam);
+    }
+
+    /// A second double opt-in sign-up of a waiting address within the day is stored,
+    /// but its visitor is not mailed again.
+    #[test]
+    fn a_waiting_address_gets_one_confirmation_a_day() {
+        let (_dir, connection) = database();
+        let first = record("kari@example.org", at(T0), ConfirmationMode::DoubleOptIn);
+        let second = record(
+            "kari@example.org",
+            at("2026-11-30T20:00:00.000000Z"),
+            ConfirmationMode::DoubleOptIn,
+        );
+        let next_day = record(
+            "kari@example.org",
+            at("2026-12-01T12:00:00.000000Z"),
+            ConfirmationMode::DoubleOptIn,
+        );
+        assert_eq!(
+            [&first, &second, &next_day].map(|record| admit(&connection, record).unwrap()),
+            [
+                Admission::Unconfirmed { visitor_mail: true },
+                Admission::Unconfirmed {
+                    visitor_mail: false
+                },
+                Admission::Unconfirmed { visitor_mail: true },
+            ]
+        );
+        let confirmations: Vec<SubmissionId> = outbox(&connection)
+            .into_iter()
+            .map(|(kind, _, about, _)| {
+                assert_eq!(kind, MailKind::Confirmation);
+                about
+            })
+            .collect();
+        assert_eq!(confirmations, [first.id, next_day.id]);
+    }
+}

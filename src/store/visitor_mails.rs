@@ -96,3 +96,122 @@ pub fn last_at(
         )
         .optional()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Consent, CountryCode, MemberEmail, MemberName, NewSubmission, SubmissionId,
+    };
+    use crate::store::Database;
+    use crate::store::submissions::{SubmissionRecord, admit};
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    #[test]
+    fn an_address_gets_one_mail_a_day_and_a_refused_claim_moves_nothing() {
+        let (_dir, connection) = database();
+        let t0 = at(T0);
+        assert!(claim(&connection, "a", t0).unwrap(), "never mailed");
+        assert!(!claim(&connection, "a", t0).unwrap(), "the same instant");
+        assert!(claim(&connection, "b", t0).unwrap(), "another address");
+        let almost = at("2026-12-01T11:59:59.999999Z");
+        assert!(
+            !claim(&connection, "a", almost).unwrap(),
+            "a microsecond short"
+        );
+        // Refused claims did not restart the day: it still counts from the first.
+        assert_eq!(last_at(&connection, "a").unwrap(), Some(t0));
+        let day_later = at("2026-12-01T12:00:00.000000Z");
+        assert!(
+            claim(&connection, "a", day_later).unwrap(),
+            "24 hours later"
+        );
+        assert_eq!(last_at(&connection, "a").unwrap(), Some(day_later));
+        assert!(!claim(&connection, "a", day_later).unwrap());
+        assert_eq!(last_at(&connection, "c").unwrap(), None);
+    }
+
+    #[test]
+    fn the_sweep_drops_rows_a_day_old_and_keeps_younger_ones() {
+        let (_dir, connection) = database();
+        for (hash, time) in [
+            ("old", "2026-11-29T11:00:00.000000Z"),
+            ("exactly_a_day", "2026-11-29T12:00:00.000000Z"),
+            ("young", "2026-11-30T11:00:00.000000Z"),
+        ] {
+            assert!(claim(&connection, hash, at(time)).unwrap());
+        }
+        assert_eq!(sweep(&connection, at(T0)).unwrap(), 2);
+        assert_eq!(last_at(&connection, "old").unwrap(), None);
+        assert_eq!(last_at(&connection, "exactly_a_day").unwrap(), None);
+        assert_eq!(
+            last_at(&connection, "young").unwrap(),
+            Some(at("2026-11-30T11:00:00.000000Z"))
+        );
+        // What the sweep dropped held nothing back; what it kept still does.
+        assert!(claim(&connection, "old", at(T0)).unwrap());
+        assert!(!claim(&connection, "young", at(T0)).unwrap());
+        assert_eq!(sweep(&connection, at(T0)).unwrap(), 0);
+    }
+
+    /// The access rows queued, by the sign-up they are about.
+    fn access_rows(connection: &Connection) -> Vec<SubmissionId> {
+        connection
+            .prepare("SELECT submission_id FROM outbox WHERE kind = 'access'")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_access_request_queues_one_mail_about_the_newest_sign_up_of_a_known_address() {
+        let (_dir, connection) = database();
+        let t0 = at(T0);
+        let mut ids = Vec::new();
+        for minutes in [0, 5] {
+            let submission = NewSubmission {
+                name: MemberName::parse("Kari Nordmann").unwrap(),
+                email: MemberEmail::parse("Kari@Example.org").unwrap(),
+                country: CountryCode::parse("NO").unwrap(),
+                phone: None,
+                city: None,
+                message: None,
+                language: None,
+                consent: Consent(true),
+                extra: Default::default(),
+            };
+            let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
+            record.created_at = t0.minus(Duration::from_secs(3600 - minutes * 60));
+            record.rules.duplicate_window = Duration::ZERO;
+            admit(&connection, &record).unwrap();
+            ids.push(record.id);
+        }
+        let key = "kari@example.org";
+        // Unknown address: nothing queued, and nothing recorded against it.
+        assert!(
+            !request_access(&connection, "nobody@example.org", "h0", "example.org", t0).unwrap()
+        );
+        assert_eq!(last_at(&connection, "h0").unwrap(), None);
+        assert!(request_access(&connection, key, "h1", "example.org", t0).unwrap());
+        assert_eq!(access_rows(&connection), [ids[1]]);
+        // A second request the same day gets nothing more.
+        let later = t0.plus(Duration::from_secs(3600));
+        assert!(!request_access(&connection, key, "h1", "example.org", later).unwrap());
+        assert_eq!(access_rows(&connection).len(), 1);
+    }
+}
