@@ -254,6 +254,9 @@ impl DeliveryWorker {
     async fn deliver(&self, due: &DueMail) -> Attempt {
         let section = match self.routing.by_name(due.section()) {
             Some(section) => section,
+            // A visitor's mail goes to the visitor whatever the section; only a mail to
+            // contacts is redirected.
+            None if due.kind().is_to_visitor() => self.routing.fallback(),
             None => {
                 tracing::warn!(id = %due.id(), section = %due.section(),
                     "the section is no longer configured: sending to the fallback");
