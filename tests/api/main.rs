@@ -34,4 +34,5 @@ mod spam;
 mod storage;
 mod submit;
 mod validation;
+mod visitor_flow;
 mod visitor_mails;
