@@ -44,7 +44,11 @@ impl VisitorLinks {
     pub fn new(settings: &Settings, key: VisitorLinkKey) -> Option<Self> {
         Some(Self {
             key,
-            base: settings.server.public_url()?.trim_end_matches('/').to_owned(),
+            base: settings
+                .server
+                .public_url()?
+                .trim_end_matches('/')
+                .to_owned(),
             confirm_within: settings.form.confirm_within.get(),
             withdraw_for: settings.retention.accepted.get(),
         })
