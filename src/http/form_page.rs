@@ -246,6 +246,15 @@ impl FormPage {
         }
     }
 
+    /// The name of country `code` in `language` (a shipped tag), else its code.
+    pub fn country_name(&self, language: &str, code: CountryCode) -> String {
+        self.countries
+            .list(language)
+            .iter()
+            .find(|(listed, _)| *listed == code)
+            .map_or_else(|| code.as_str().to_owned(), |(_, name)| name.clone())
+    }
+
     /// The form page: empty, or with the visitor's values and problems.
     ///
     /// # Errors
@@ -519,7 +528,7 @@ fn configured(text: &str) -> String {
 }
 
 /// An extra field's label, from its configured name: `member_of` → "Member of".
-fn field_label(name: &str) -> String {
+pub(super) fn field_label(name: &str) -> String {
     let spaced = name.replace('_', " ");
     let mut chars = spaced.chars();
     chars

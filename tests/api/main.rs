@@ -34,3 +34,4 @@ mod spam;
 mod storage;
 mod submit;
 mod validation;
+mod visitor_pages;
