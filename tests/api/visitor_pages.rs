@@ -803,6 +803,68 @@ async fn the_access_page_shows_every_field_and_is_audited() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn the_join_answer_asks_to_confirm_by_mail_whatever_the_verdict() {
+    let app = app_with_visitors().await;
+    let body = |country: &str, extra: Value| {
+        let mut body = json!({"name": "Kari Nordmann", "email": "kari@example.org",
+                              "country": country, "consent": true});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (case, post, confirm) in [
+        ("double opt-in", body("NO", json!({})), true),
+        ("a duplicate", body("NO", json!({})), true),
+        ("spam", body("NO", json!({"_gotcha": "x"})), true),
+        (
+            "a section without",
+            body("SE", json!({"email": "ola@example.org"})),
+            false,
+        ),
+    ] {
+        let answer: Value = json_answer(app.post_json(&post).await, 201, case).await;
+        assert_eq!(answer["status"], "received", "{case}");
+        assert_eq!(
+            answer.get("confirm_by_mail"),
+            confirm.then_some(&json!(true)),
+            "{case}: {answer}"
+        );
+    }
+    for (country, location) in [
+        ("NO", "/join/thanks?lang=de&confirm=1"),
+        ("SE", "/join/thanks?lang=de"),
+    ] {
+        let response = app
+            .post_form(&[
+                ("name", "Kari Nordmann"),
+                ("email", "kari.form@example.org"),
+                ("country", country),
+                ("consent", "on"),
+                ("_lang", "de"),
+            ])
+            .await;
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], location);
+    }
+    let (status, _, page) = get(&app, "/join/thanks?lang=de&confirm=1").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&shown("de", "visitor_thanks_confirm_title")),
+        "{page}"
+    );
+    let (_, _, page) = get(&app, "/join/thanks?lang=de").await;
+    assert!(page.contains(&shown("de", "thanks_title")), "{page}");
+    // The form's script goes to the confirm page when the answer says so.
+    let (_, _, form) = get(&app, "/join?lang=de").await;
+    assert!(
+        form.contains("data-thanks-confirm=\"/join/thanks?lang=de&amp;confirm=1\""),
+        "{form}"
+    );
+    app.stop().await;
+}
+
 /// Every page a visitor can meet, in `language`, as (what, status, page).
 async fn visitor_pages_in(app: &TestApp, language: &'static str) -> Vec<(String, u16, String)> {
     let email = format!("person.{language}@example.org");
@@ -844,6 +906,10 @@ async fn visitor_pages_in(app: &TestApp, language: &'static str) -> Vec<(String,
     fetch(
         "my-data problem",
         post(app, &format!("/my-data{query}"), &[("email", "x")], &[]).await,
+    );
+    fetch(
+        "thanks",
+        get(app, &format!("/join/thanks{query}&confirm=1")).await,
     );
     fetch(
         "unknown link",
@@ -942,6 +1008,13 @@ async fn the_pages_are_not_there_when_no_section_mails_its_visitors() {
         assert_eq!(response.status(), 404, "{method} {path}");
     }
     assert_eq!(app.count(), 1);
+    let answer: Value = json_answer(
+        app.post_json(&crate::helpers::valid_json()).await,
+        201,
+        "every section off",
+    )
+    .await;
+    assert!(answer.get("confirm_by_mail").is_none(), "{answer}");
     app.stop().await;
 }
 
