@@ -1049,3 +1049,183 @@ async fn the_pages_have_a_limit_of_their_own() {
     );
     app.stop().await;
 }
+
+/// Waits until the page's heading reads `expected` (after a button's POST, the answer
+/// comes to the same address, so the URL cannot tell; while the next page loads there
+/// may be no heading at all).
+async fn wait_for_heading(browser: &crate::browser::Browser, expected: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let heading = match browser.client.find(fantoccini::Locator::Css("h1")).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if heading == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the heading still reads {heading:?}, waiting for {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The visitor's pages as a person's browser meets them, in headless Chromium: a
+/// German confirm page and its button, the access page and its withdraw button, the
+/// my-data form and its answer in French, and the Arabic and Persian pages right to
+/// left. Screenshots go to target/screenshots/visitor-*.png, beside the form's.
+#[tokio::test]
+async fn in_a_browser_the_visitor_confirms_sees_their_data_withdraws_and_asks() {
+    use crate::browser::{Browser, DESKTOP, MOBILE};
+
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = app_with_visitors().await;
+    let goto = |path: String| {
+        let client = browser.client.clone();
+        let url = app.url(&path);
+        async move { client.goto(&url).await.unwrap() }
+    };
+    let heading = |language: &'static str, key: &'static str| Texts::new(language).get(key);
+
+    // Confirm, in German.
+    let id = created_id(
+        app.post_json(&json!({
+            "name": NAME, "email": "ada.lovelace@example.org", "country": "NO",
+            "consent": true, "phone": "+47 912 34 567", "city": "Tromsø <b>",
+            "message": "Ich möchte mitmachen.\nAm liebsten bei der Jugendgruppe.",
+            "member_of": "Unison & <Co>", "language": "de", "_lang": "de",
+        }))
+        .await,
+    )
+    .await;
+    goto(format!(
+        "/confirm/{}",
+        token(&app, LinkPurpose::Confirm, &id)
+    ))
+    .await;
+    assert_eq!(
+        browser.text("h1").await,
+        heading("de", "visitor_confirm_title")
+    );
+    browser
+        .screenshot("visitor-confirm-de-desktop.png", DESKTOP)
+        .await;
+    browser
+        .screenshot("visitor-confirm-de-mobile.png", MOBILE)
+        .await;
+    browser.click("form button").await;
+    wait_for_heading(&browser, heading("de", "visitor_confirmed_title")).await;
+    assert!(browser.text("main").await.contains("Norway"));
+    assert_eq!(proof_of(&app, &id).0, "accepted", "the button confirmed it");
+    browser
+        .screenshot("visitor-confirmed-de-mobile.png", MOBILE)
+        .await;
+
+    // What is stored, and its withdraw button, in German.
+    goto(format!(
+        "/my-data/{}",
+        token(&app, LinkPurpose::Access, &id)
+    ))
+    .await;
+    assert_eq!(
+        browser.text("h1").await,
+        heading("de", "visitor_access_title")
+    );
+    let shown = browser.text("main").await;
+    for value in [
+        NAME,
+        "ada.lovelace@example.org",
+        "Tromsø <b>",
+        "Unison & <Co>",
+    ] {
+        assert!(shown.contains(value), "{value} is not shown: {shown}");
+    }
+    browser
+        .screenshot("visitor-access-de-desktop.png", DESKTOP)
+        .await;
+    browser
+        .screenshot("visitor-access-de-mobile.png", MOBILE)
+        .await;
+    browser.click("form button").await;
+    wait_for_heading(&browser, heading("de", "visitor_withdrawn_title")).await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/withdraw/"),
+        "the button posted to the withdraw link"
+    );
+    assert_eq!(app.count(), 0, "withdrawn: nothing of them is stored");
+    browser
+        .screenshot("visitor-withdrawn-de-mobile.png", MOBILE)
+        .await;
+
+    // The my-data form and its answer, in French.
+    goto("/my-data?lang=fr".to_owned()).await;
+    assert_eq!(
+        browser.text("h1").await,
+        heading("fr", "visitor_my_data_title")
+    );
+    browser
+        .screenshot("visitor-my-data-fr-mobile.png", MOBILE)
+        .await;
+    browser.type_into("#f-email", "nobody@example.org").await;
+    browser.click("form button").await;
+    wait_for_heading(&browser, heading("fr", "visitor_my_data_sent_title")).await;
+    browser
+        .screenshot("visitor-my-data-sent-fr-mobile.png", MOBILE)
+        .await;
+
+    // Right to left: an Arabic confirm page, and a Persian access page holding Latin
+    // and Persian text, a phone number and an address.
+    let arabic = sign_up(&app, "layla@example.org", "NO", "ar").await;
+    goto(format!(
+        "/confirm/{}",
+        token(&app, LinkPurpose::Confirm, &arabic)
+    ))
+    .await;
+    assert_eq!(
+        browser.text("h1").await,
+        heading("ar", "visitor_confirm_title")
+    );
+    let direction = browser
+        .script("return getComputedStyle(document.querySelector('main p')).direction")
+        .await;
+    assert_eq!(direction, "rtl");
+    browser
+        .screenshot("visitor-confirm-ar-mobile.png", MOBILE)
+        .await;
+    let persian = created_id(
+        app.post_json(&json!({
+            "name": "Shirin Ebadi", "email": "shirin@example.org", "country": "SE",
+            "consent": true, "phone": "+46 70 123 45 67", "city": "تهران",
+            "message": "سلام، می‌خواهم عضو شوم.", "language": "fa", "_lang": "fa",
+        }))
+        .await,
+    )
+    .await;
+    goto(format!(
+        "/my-data/{}?lang=fa",
+        token(&app, LinkPurpose::Access, &persian)
+    ))
+    .await;
+    assert_eq!(
+        browser.text("h1").await,
+        heading("fa", "visitor_access_title")
+    );
+    assert_eq!(browser.attr("html", "dir").await.as_deref(), Some("rtl"));
+    browser
+        .screenshot("visitor-access-fa-desktop.png", DESKTOP)
+        .await;
+    browser
+        .screenshot("visitor-access-fa-mobile.png", MOBILE)
+        .await;
+    browser.stop().await;
+    app.stop().await;
+}
