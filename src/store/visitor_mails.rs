@@ -55,6 +55,8 @@ pub fn sweep(connection: &Connection, now: Timestamp) -> Result<usize, StoreErro
 /// deleted again. A transaction that changed no page commits without writing the WAL
 /// or syncing it, so without this an answer to a known address would take a disk sync
 /// longer than one to an unknown address, and its timing would tell who signed up.
+/// What still differs is a statement or two of work in memory (tens of microseconds,
+/// far below a network's jitter, and the pages' rate limit bounds the samples).
 ///
 /// # Errors
 /// A failed statement.

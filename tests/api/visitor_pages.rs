@@ -656,6 +656,11 @@ async fn my_data_answers_alike_for_known_and_unknown_addresses_and_mails_only_th
     let difference = median(known_times.clone()).abs_diff(median(unknown_times.clone()));
     let noise = mad(&known_times).max(mad(&unknown_times));
     let bound = Duration::from_millis(25).max(noise * 3);
+    eprintln!(
+        "my-data medians: known {:?}, unknown {:?}; difference {difference:?}, bound {bound:?}",
+        median(known_times.clone()),
+        median(unknown_times.clone())
+    );
     assert!(
         difference < bound,
         "medians differ by {difference:?} (bound {bound:?}): known {known_times:?}, unknown {unknown_times:?}"
