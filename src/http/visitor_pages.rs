@@ -171,7 +171,7 @@ pub(super) fn failure_page(
     MessagePage {
         frame: layout.frame(language, texts.get(heading)),
         logo_url: "",
-        heading: texts.get(heading).to_owned(),
+        heading: texts.get(heading),
         paragraphs: vec![texts.get(text).to_owned()],
         button: None,
         link: failure
@@ -324,7 +324,7 @@ impl VisitorPages {
         let page = MessagePage {
             frame: self.layout.frame(language, heading),
             logo_url: &self.logo_url,
-            heading: content.heading_text.unwrap_or_else(|| heading.to_owned()),
+            heading,
             paragraphs: content.paragraphs,
             button: content.button,
             link: content
@@ -355,8 +355,6 @@ impl VisitorPages {
 struct Message {
     /// The key of the heading (and the page's title).
     heading: &'static str,
-    /// A heading with a value in it, which replaces the key's text on the page.
-    heading_text: Option<String>,
     /// Translated sentences, values already in their places.
     paragraphs: Vec<String>,
     button: Option<Button>,
@@ -368,7 +366,6 @@ impl Message {
     fn new(heading: &'static str) -> Self {
         Self {
             heading,
-            heading_text: None,
             paragraphs: Vec::new(),
             button: None,
             link: None,
@@ -390,7 +387,7 @@ struct Button {
 struct MessagePage<'a> {
     frame: Frame<'a>,
     logo_url: &'a str,
-    heading: String,
+    heading: &'a str,
     paragraphs: Vec<String>,
     button: Option<Button>,
     link: Option<(String, &'static str)>,
