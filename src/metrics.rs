@@ -78,6 +78,8 @@ pub enum LimitedEndpoint {
     Token,
     /// The follow-up pages (`/followup/…`).
     Followup,
+    /// The visitor's pages (`/confirm/…`, `/withdraw/…`, `/my-data`).
+    Visitor,
 }
 
 impl LimitedEndpoint {

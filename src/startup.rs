@@ -106,7 +106,7 @@ pub struct Application {
     worker: DeliveryWorker,
     /// The follow-up scheduler, when follow-up is on.
     scheduler: Option<Scheduler>,
-    limiters: [Arc<RateLimiter>; 3],
+    limiters: [Arc<RateLimiter>; 4],
     client_hasher: Arc<ClientHasher>,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
@@ -140,6 +140,7 @@ impl Application {
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let followup_limiter = Arc::new(http::followup_page::limiter(&settings.rate_limit));
+        let visitor_limiter = Arc::new(http::visitor_pages::limiter(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
         let (writer, writer_thread) = database.start_writer().map_err(database_error)?;
         let checkpointer = database.start_checkpointer().map_err(database_error)?;
@@ -223,6 +224,18 @@ impl Application {
                 Arc::clone(page.layout()),
             )
         });
+        // The visitor's pages exist exactly when visitors are mailed: their links come
+        // from those mails, and /my-data's answer is one (see visitor_pages).
+        let visitor_pages = visitors_mailed
+            .then(|| {
+                http::visitor_pages::VisitorPages::new(
+                    settings,
+                    &secret,
+                    database.clone(),
+                    Arc::clone(page.layout()),
+                )
+            })
+            .flatten();
         let state = web::Data::new(AppState {
             writer: writer.clone(),
             schema,
@@ -250,6 +263,8 @@ impl Application {
             followup: followup_pages,
             visitor_addresses: visitors_mailed
                 .then(|| crate::visitor::AddressHasher::from_secret(&secret)),
+            visitor: visitor_pages,
+            visitor_limiter: Arc::clone(&visitor_limiter),
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,
@@ -317,7 +332,12 @@ impl Application {
             checkpointer,
             worker,
             scheduler,
-            limiters: [join_limiter, token_limiter, followup_limiter],
+            limiters: [
+                join_limiter,
+                token_limiter,
+                followup_limiter,
+                visitor_limiter,
+            ],
             client_hasher,
             metrics,
             shutdown_timeout: settings.server.shutdown_timeout.get(),

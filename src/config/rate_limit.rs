@@ -8,9 +8,11 @@ use super::{ConfigError, within};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
-    /// Sustained posts per minute from one client.
+    /// Sustained posts per minute from one client; the same again for form tokens,
+    /// and for the visitor's pages (confirm, withdraw, my data).
     pub per_ip_per_minute: u32,
-    /// Posts one client may make at once before the sustained rate applies.
+    /// Posts one client may make at once before the sustained rate applies (likewise
+    /// for tokens and the visitor's pages).
     pub per_ip_burst: u32,
     /// Posts per second from everyone together.
     pub global_per_second: u32,

@@ -20,6 +20,7 @@ use super::body::BodyError;
 use super::followup_page::LinkFailure;
 use super::followup_texts::FollowupTexts;
 use super::pages::{self, Layout};
+use super::visitor_pages::{self, VisitorFailure};
 
 /// Seconds a client should wait before retrying when the store cannot commit: every
 /// 503 of both listeners and of `/readyz` says this in `Retry-After`.
@@ -71,6 +72,10 @@ pub enum ApiError {
     /// A follow-up link that cannot be shown or acted on.
     #[error(transparent)]
     Link(#[from] LinkFailure),
+    /// A visitor's link that cannot be shown or acted on, or a visitor's page's form
+    /// sent from elsewhere.
+    #[error(transparent)]
+    Visitor(#[from] VisitorFailure),
 }
 
 impl ApiError {
@@ -95,6 +100,11 @@ impl ApiError {
             Self::Link(LinkFailure::Expired | LinkFailure::Gone) => StatusCode::GONE,
             Self::Link(LinkFailure::Forbidden) => StatusCode::FORBIDDEN,
             Self::Link(LinkFailure::BadState) => StatusCode::BAD_REQUEST,
+            Self::Visitor(VisitorFailure::Unknown) => StatusCode::NOT_FOUND,
+            Self::Visitor(
+                VisitorFailure::ConfirmExpired | VisitorFailure::Expired | VisitorFailure::Gone,
+            ) => StatusCode::GONE,
+            Self::Visitor(VisitorFailure::Forbidden) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -118,6 +128,12 @@ impl ApiError {
             Self::Link(LinkFailure::Gone) => "gone",
             Self::Link(LinkFailure::Forbidden) => "forbidden",
             Self::Link(LinkFailure::BadState) => "invalid_state",
+            Self::Visitor(VisitorFailure::Unknown) => "not_found",
+            Self::Visitor(VisitorFailure::ConfirmExpired | VisitorFailure::Expired) => {
+                "link_expired"
+            }
+            Self::Visitor(VisitorFailure::Gone) => "gone",
+            Self::Visitor(VisitorFailure::Forbidden) => "forbidden",
         }
     }
 
@@ -128,9 +144,9 @@ impl ApiError {
             Self::Body(_) => "error_unreadable",
             Self::Validation(_) => "summary_title",
             Self::Store(_) | Self::TokenUnavailable => "error_unavailable",
-            // A follow-up link's page has words of its own (`page`); this is the
-            // form's nearest, for completeness.
-            Self::NotFound | Self::Link(_) => "error_not_found",
+            // A follow-up or visitor's link's page has words of its own (`page`);
+            // this is the form's nearest, for completeness.
+            Self::NotFound | Self::Link(_) | Self::Visitor(_) => "error_not_found",
             Self::RateLimited { .. } => "error_rate_limited",
         }
     }
@@ -294,6 +310,9 @@ impl ErrorResponse {
         let texts = Texts::new(language);
         let page = if self.is_not_utf8() {
             pages::not_utf8_page(layout, texts)
+        } else if let ApiError::Visitor(failure) = &self.error {
+            // In the sign-up's language when the link named one, else as negotiated.
+            visitor_pages::failure_page(layout, language, *failure)
         } else if let ApiError::Link(failure) = &self.error {
             // In the section's language when the link named it, else as negotiated;
             // a language the follow-up pages lack reads English throughout.
@@ -367,6 +386,11 @@ mod tests {
             LinkFailure::Gone.into(),
             LinkFailure::Forbidden.into(),
             LinkFailure::BadState.into(),
+            VisitorFailure::Unknown.into(),
+            VisitorFailure::ConfirmExpired.into(),
+            VisitorFailure::Expired.into(),
+            VisitorFailure::Gone.into(),
+            VisitorFailure::Forbidden.into(),
         ]
     }
 

@@ -223,38 +223,9 @@ impl FollowupPages {
         Ok((section, language))
     }
 
-    /// Whether a POST comes from another site: the browser says so
-    /// (`Sec-Fetch-Site: cross-site`), or its `Origin` is neither this server (its
-    /// `Host`) nor `server.public_url`. `Origin: null`, which browsers send from a page
-    /// with `Referrer-Policy: no-referrer` (as these pages have), is let through to
-    /// the CSRF check; so is a request with neither header (not a browser).
+    /// Whether a POST comes from another site ([`super::is_cross_site`]).
     fn is_cross_site(&self, request: &HttpRequest) -> bool {
-        let headers = request.headers();
-        let fetch_site = headers
-            .get("sec-fetch-site")
-            .and_then(|value| value.to_str().ok());
-        if fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")) {
-            return true;
-        }
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return false;
-        };
-        let Ok(origin) = origin.to_str() else {
-            return true;
-        };
-        let origin = origin.trim();
-        if origin == "null" {
-            return false;
-        }
-        let own_host = request.connection_info().host().to_ascii_lowercase();
-        let same_host = origin
-            .split_once("://")
-            .is_some_and(|(_, host)| host.eq_ignore_ascii_case(&own_host));
-        let public = self
-            .public_origin
-            .as_deref()
-            .is_some_and(|public| public.eq_ignore_ascii_case(origin));
-        !(same_host || public)
+        super::is_cross_site(request, self.public_origin.as_deref())
     }
 
     /// What a sign-up's row of a page shows.

@@ -57,6 +57,12 @@ pub struct FormPage {
     token_ttl_seconds: u64,
 }
 
+/// The query of the thank-you page after a double opt-in sign-up: `?confirm=1`.
+#[derive(Debug, Default, Deserialize)]
+struct ConfirmQuery {
+    confirm: Option<String>,
+}
+
 /// The query of a form page that preselects a country: `?country=AT`.
 #[derive(Debug, Default, Deserialize)]
 struct CountryQuery {
@@ -125,6 +131,8 @@ struct FormTemplate<'a> {
     token_path: &'static str,
     token: &'a PageToken,
     thanks: String,
+    /// Where the script goes when the answer says the visitor must confirm by mail.
+    thanks_confirm: String,
     language_field: &'static str,
     language: &'a str,
     fields: Vec<Field>,
@@ -149,6 +157,8 @@ struct ThanksTemplate<'a> {
     frame: Frame<'a>,
     texts: Texts,
     logo_url: &'a str,
+    /// The visitor must still confirm through the mail (double opt-in).
+    confirm: bool,
 }
 
 /// A link to the page in one shipped language, named in that language.
@@ -236,14 +246,28 @@ impl FormPage {
     }
 
     /// Where a successful plain-form post goes. The built-in thank-you page is told the
-    /// language, so that it speaks the visitor's.
-    pub fn success_location(&self, language: Option<&str>) -> String {
-        match language {
-            Some(language) if self.success_url == THANKS_PATH => {
-                format!("{THANKS_PATH}?lang={language}")
-            }
-            _ => self.success_url.clone(),
+    /// language, so that it speaks the visitor's, and with `confirm` (the section's
+    /// double opt-in) that the visitor must still confirm through the mail. A
+    /// `form.success_url` elsewhere is the operator's page, and is left as it is.
+    pub fn success_location(&self, language: Option<&str>, confirm: bool) -> String {
+        if self.success_url != THANKS_PATH {
+            return self.success_url.clone();
         }
+        match (language, confirm) {
+            (Some(language), false) => format!("{THANKS_PATH}?lang={language}"),
+            (Some(language), true) => format!("{THANKS_PATH}?lang={language}&confirm=1"),
+            (None, false) => THANKS_PATH.to_owned(),
+            (None, true) => format!("{THANKS_PATH}?confirm=1"),
+        }
+    }
+
+    /// The name of country `code` in `language` (a shipped tag), else its code.
+    pub fn country_name(&self, language: &str, code: CountryCode) -> String {
+        self.countries
+            .list(language)
+            .iter()
+            .find(|(listed, _)| *listed == code)
+            .map_or_else(|| code.as_str().to_owned(), |(_, name)| name.clone())
     }
 
     /// The form page: empty, or with the visitor's values and problems.
@@ -399,7 +423,8 @@ impl FormPage {
             summary,
             token_path: TOKEN_PATH,
             token,
-            thanks: self.success_location(Some(language)),
+            thanks: self.success_location(Some(language), false),
+            thanks_confirm: self.success_location(Some(language), true),
             language_field: LANGUAGE_FIELD,
             language,
             fields,
@@ -418,16 +443,23 @@ impl FormPage {
         .render()
     }
 
-    /// The thank-you page.
+    /// The thank-you page; with `confirm`, it asks the visitor to confirm through the
+    /// mail (double opt-in).
     ///
     /// # Errors
     /// Only if a filter fails, which ours do not.
-    pub fn render_thanks(&self, language: &'static str) -> askama::Result<String> {
+    pub fn render_thanks(&self, language: &'static str, confirm: bool) -> askama::Result<String> {
         let texts = Texts::new(language);
+        let title = if confirm {
+            "visitor_thanks_confirm_title"
+        } else {
+            "thanks_title"
+        };
         ThanksTemplate {
-            frame: self.layout.frame(language, texts.get("thanks_title")),
+            frame: self.layout.frame(language, texts.get(title)),
             texts,
             logo_url: &self.logo_url,
+            confirm,
         }
         .render()
     }
@@ -519,7 +551,7 @@ fn configured(text: &str) -> String {
 }
 
 /// An extra field's label, from its configured name: `member_of` → "Member of".
-fn field_label(name: &str) -> String {
+pub(super) fn field_label(name: &str) -> String {
     let spaced = name.replace('_', " ");
     let mut chars = spaced.chars();
     chars
@@ -587,10 +619,14 @@ pub async fn form(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     state.page.layout.respond(StatusCode::OK, language, page)
 }
 
-/// GET `/join/thanks`.
+/// GET `/join/thanks`; `?confirm=1` after a double opt-in sign-up.
 pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let language = state.page.language_of(&request);
-    let page = state.page.render_thanks(language);
+    let confirm = web::Query::<ConfirmQuery>::from_query(request.query_string())
+        .ok()
+        .and_then(|query| query.into_inner().confirm)
+        .is_some_and(|value| value == "1");
+    let page = state.page.render_thanks(language, confirm);
     state.page.layout.respond(StatusCode::OK, language, page)
 }
 

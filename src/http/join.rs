@@ -19,6 +19,10 @@ use super::request_log::LogOutcome;
 struct Received<'a> {
     id: &'a str,
     status: &'static str,
+    /// `true` when the section asks its visitors to confirm through a mail (double
+    /// opt-in); left out otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    confirm_by_mail: bool,
 }
 
 /// Limit → decode → parse → judge → route → admit (with its notification) → answer.
@@ -93,6 +97,9 @@ pub async fn join(
     record.rules = state.admission_rules;
     record.consent_record = state.page.consent_record(&raw, &record.submission);
     record.confirmation = section.confirmation;
+    // Said for every outcome (spam, duplicates and over-limit posts too): it depends
+    // on the country alone, so it tells a prober nothing about the verdict.
+    let confirm_by_mail = section.confirmation == ConfirmationMode::DoubleOptIn;
     if section.confirmation != ConfirmationMode::Off {
         record.visitor_address_hash = state
             .visitor_addresses
@@ -133,11 +140,15 @@ pub async fn join(
         ResponseMode::Json => HttpResponse::Created().json(Received {
             id: &submission_id,
             status: "received",
+            confirm_by_mail,
         }),
         ResponseMode::Html => {
             let posted = form_page::posted_language(&raw);
             HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, state.page.success_location(posted)))
+                .insert_header((
+                    header::LOCATION,
+                    state.page.success_location(posted, confirm_by_mail),
+                ))
                 .finish()
         }
     };

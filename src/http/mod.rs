@@ -10,6 +10,7 @@ pub mod join;
 pub mod negotiate;
 pub mod pages;
 pub mod request_log;
+pub mod visitor_pages;
 
 use std::sync::Arc;
 
@@ -53,6 +54,11 @@ pub struct AppState {
     /// The keyed hash of a visitor's address for its one mail a day; `None` when every
     /// section's confirmation is off.
     pub visitor_addresses: Option<crate::visitor::AddressHasher>,
+    /// The visitor's pages (confirm, withdraw, my data); `None` when every section's
+    /// confirmation is off, and their paths are 404.
+    pub visitor: Option<visitor_pages::VisitorPages>,
+    /// The visitor's pages' own limiter ([`visitor_pages::limiter`]).
+    pub visitor_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -98,6 +104,44 @@ pub(crate) fn is_head(request: &HttpRequest) -> bool {
     request.method() == actix_web::http::Method::HEAD
 }
 
+/// Whether a POST comes from another site: the browser says so
+/// (`Sec-Fetch-Site: cross-site`), or its `Origin` is neither this server (its `Host`)
+/// nor `public_origin` (that of `server.public_url`). `Origin: null`, which browsers
+/// send from a page with `Referrer-Policy: no-referrer` (as every page of ours has), is
+/// let through to the page's CSRF check; so is a request with neither header (not a
+/// browser).
+pub(crate) fn is_cross_site(request: &HttpRequest, public_origin: Option<&str>) -> bool {
+    let headers = request.headers();
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok());
+    if fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    let Some(origin) = headers.get(actix_web::http::header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let origin = origin.trim();
+    if origin == "null" {
+        return false;
+    }
+    let own_host = request.connection_info().host().to_ascii_lowercase();
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, host)| host.eq_ignore_ascii_case(&own_host));
+    let public = public_origin.is_some_and(|public| public.eq_ignore_ascii_case(origin));
+    !(same_host || public)
+}
+
+/// Pages reached through links in mails are never indexed, and neither are their
+/// error pages.
+fn noindex() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new().add(("X-Robots-Tag", "noindex, nofollow"))
+}
+
 /// The public routes.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -111,10 +155,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             // Pages for organisers, reached through links in mails: never indexed.
             web::scope("/followup")
-                .wrap(
-                    actix_web::middleware::DefaultHeaders::new()
-                        .add(("X-Robots-Tag", "noindex, nofollow")),
-                )
+                .wrap(noindex())
                 .route("/section/{token}", get().to(followup_page::section))
                 .route(
                     "/section/{token}",
@@ -122,6 +163,30 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 )
                 .route("/{token}", get().to(followup_page::person))
                 .route("/{token}", web::post().to(followup_page::mark_person))
+                .default_service(web::to(not_found)),
+        )
+        // The visitor's pages (issue 16): links in mails to visitors, and the form
+        // that asks for one.
+        .service(
+            web::scope("/confirm")
+                .wrap(noindex())
+                .route("/{token}", get().to(visitor_pages::confirm_page))
+                .route("/{token}", web::post().to(visitor_pages::confirm))
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::scope("/withdraw")
+                .wrap(noindex())
+                .route("/{token}", get().to(visitor_pages::withdraw_page))
+                .route("/{token}", web::post().to(visitor_pages::withdraw))
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::scope("/my-data")
+                .wrap(noindex())
+                .route("", get().to(visitor_pages::my_data_form))
+                .route("", web::post().to(visitor_pages::request_my_data))
+                .route("/{token}", get().to(visitor_pages::my_data))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));

@@ -3,6 +3,7 @@
 //! suite fast on two cores: one session with JavaScript, one without.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`; `.ci/run` installs them.
+//! The visitor's pages' browser test (`visitor_pages.rs`) drives the same [`Browser`].
 //! Where they are missing the tests say so loudly and pass, except under CI (`CI=true`),
 //! where a skipped browser test would hide a broken page, so they fail.
 
@@ -18,18 +19,18 @@ use crate::helpers::{TestApp, spawn_app_with};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const DESKTOP: (u32, u32) = (1280, 1700);
-const MOBILE: (u32, u32) = (360, 2200);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 1700);
+pub(crate) const MOBILE: (u32, u32) = (360, 2200);
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
     /// A fresh headless Chromium, or `None` (after saying why) when it is not installed.
-    async fn start(javascript: bool) -> Option<Self> {
+    pub(crate) async fn start(javascript: bool) -> Option<Self> {
         if !crate::helpers::outside_programs_present(
             "browser test",
             &[CHROMIUM, CHROMEDRIVER],
@@ -86,12 +87,12 @@ impl Browser {
         })
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
             .await
@@ -101,7 +102,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn attr(&self, css: &str, name: &str) -> Option<String> {
+    pub(crate) async fn attr(&self, css: &str, name: &str) -> Option<String> {
         self.client
             .find(Locator::Css(css))
             .await
@@ -121,13 +122,13 @@ impl Browser {
             .unwrap()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let element = self.client.find(Locator::Css(css)).await.unwrap();
         element.clear().await.unwrap();
         element.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -170,7 +171,7 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&self, name: &str, (width, height): (u32, u32)) {
+    pub(crate) async fn screenshot(&self, name: &str, (width, height): (u32, u32)) {
         self.client.set_window_size(width, height).await.unwrap();
         let png = self.client.screenshot().await.unwrap();
         let folder = screenshot_folder();
@@ -178,7 +179,7 @@ impl Browser {
         std::fs::write(folder.join(name), png).unwrap();
     }
 
-    async fn script(&self, code: &str) -> serde_json::Value {
+    pub(crate) async fn script(&self, code: &str) -> serde_json::Value {
         self.client.execute(code, vec![]).await.unwrap()
     }
 }

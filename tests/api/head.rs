@@ -72,3 +72,61 @@ async fn head_of_an_unknown_path_is_404_without_a_body() {
     }
     app.stop().await;
 }
+
+/// The visitor's pages: their links come in mails, which scanners open with HEAD too.
+/// A HEAD of the access page writes no audit row, and a HEAD of a confirm page confirms
+/// nothing.
+#[tokio::test]
+async fn head_of_a_visitors_page_answers_like_get_and_changes_nothing() {
+    use joinform::visitor::LinkPurpose;
+
+    use crate::visitor_pages::{token, with_visitors};
+
+    let app = spawn_app_with(with_visitors).await;
+    let id = created_id(app.post_json(&valid_json()).await).await;
+    let audit = || crate::operator_helpers::audit_of(&app, "access").len();
+    let status = || {
+        crate::operator_helpers::connect(&app)
+            .query_row("SELECT status FROM submissions", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .unwrap()
+    };
+    let paths = [
+        (
+            format!("/confirm/{}", token(&app, LinkPurpose::Confirm, &id)),
+            200,
+        ),
+        (
+            format!("/withdraw/{}", token(&app, LinkPurpose::Withdraw, &id)),
+            200,
+        ),
+        ("/my-data?lang=ur".to_owned(), 200),
+        (
+            format!("/my-data/{}", token(&app, LinkPurpose::Access, &id)),
+            200,
+        ),
+        ("/confirm/not-a-token".to_owned(), 404),
+    ];
+    for (path, expected) in &paths {
+        let shown = audit();
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), *expected, "HEAD {path}");
+        let head_headers = comparable(head.headers());
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+        assert_eq!(
+            audit(),
+            shown,
+            "HEAD {path} shows nothing, and records nothing"
+        );
+        let get = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(get.status(), *expected, "GET {path}");
+        assert_eq!(head_headers, comparable(get.headers()), "HEAD {path}");
+    }
+    assert_eq!(audit(), 1, "the GET of the access page is recorded");
+    assert_eq!(status(), "unconfirmed", "no GET or HEAD confirms");
+    app.stop().await;
+}

@@ -36,3 +36,4 @@ mod submit;
 mod validation;
 mod visitor_flow;
 mod visitor_mails;
+mod visitor_pages;

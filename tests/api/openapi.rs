@@ -351,3 +351,163 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
     }
     app.stop().await;
 }
+
+/// The visitor's pages, on a server that mails its visitors (double opt-in): each
+/// answer, good and refused, is a documented status with a documented body.
+#[tokio::test]
+async fn the_visitors_pages_answer_as_documented() {
+    use joinform::domain::{SubmissionId, Timestamp};
+    use joinform::visitor::LinkPurpose;
+
+    use crate::visitor_pages::{token, visitor_key, with_visitors};
+
+    let spec = spec();
+    let app = spawn_app_with(with_visitors).await;
+    let client = &app.client;
+    let id = created_id(app.post_json(&valid_json()).await).await;
+    let past = Timestamp::now().minus(std::time::Duration::from_secs(60));
+    let expired =
+        |purpose| visitor_key(&app).issue(purpose, SubmissionId::parse(&id).unwrap(), past);
+    let confirm = token(&app, LinkPurpose::Confirm, &id);
+    let withdraw = token(&app, LinkPurpose::Withdraw, &id);
+    let access = token(&app, LinkPurpose::Access, &id);
+    let csrf = |token: &str| visitor_key(&app).csrf_value(token);
+    let url = |path: &str| app.url(path);
+    let json = "application/json";
+    // In order: the withdrawal comes last but for the pages that then say so.
+    let requests: Vec<(&str, &str, u16, reqwest::RequestBuilder)> = vec![
+        (
+            "get",
+            "/confirm/{token}",
+            200,
+            client.get(url(&format!("/confirm/{confirm}"))),
+        ),
+        (
+            "get",
+            "/confirm/{token}",
+            404,
+            client.get(url("/confirm/x")).header("accept", json),
+        ),
+        (
+            "get",
+            "/confirm/{token}",
+            410,
+            client
+                .get(url(&format!("/confirm/{}", expired(LinkPurpose::Confirm))))
+                .header("accept", json),
+        ),
+        (
+            "post",
+            "/confirm/{token}",
+            403,
+            client
+                .post(url(&format!("/confirm/{confirm}")))
+                .form(&[("csrf", "no")]),
+        ),
+        (
+            "post",
+            "/confirm/{token}",
+            415,
+            client
+                .post(url(&format!("/confirm/{confirm}")))
+                .header("content-type", "text/plain")
+                .body("csrf=x"),
+        ),
+        (
+            "post",
+            "/confirm/{token}",
+            413,
+            client
+                .post(url(&format!("/confirm/{confirm}")))
+                .form(&[("csrf", "x".repeat(5000))]),
+        ),
+        (
+            "post",
+            "/confirm/{token}",
+            200,
+            client
+                .post(url(&format!("/confirm/{confirm}")))
+                .form(&[("csrf", csrf(&confirm))]),
+        ),
+        ("get", "/my-data", 200, client.get(url("/my-data?lang=sv"))),
+        (
+            "post",
+            "/my-data",
+            200,
+            client
+                .post(url("/my-data"))
+                .form(&[("email", "kari@example.org")]),
+        ),
+        (
+            "post",
+            "/my-data",
+            422,
+            client.post(url("/my-data")).form(&[("email", "kari")]),
+        ),
+        (
+            "post",
+            "/my-data",
+            415,
+            client
+                .post(url("/my-data"))
+                .json(&json!({"email": "kari@example.org"})),
+        ),
+        (
+            "post",
+            "/my-data",
+            403,
+            client
+                .post(url("/my-data"))
+                .header("sec-fetch-site", "cross-site")
+                .header("accept", json)
+                .form(&[("email", "kari@example.org")]),
+        ),
+        (
+            "get",
+            "/my-data/{token}",
+            200,
+            client.get(url(&format!("/my-data/{access}"))),
+        ),
+        (
+            "get",
+            "/my-data/{token}",
+            410,
+            client.get(url(&format!("/my-data/{}", expired(LinkPurpose::Access)))),
+        ),
+        (
+            "get",
+            "/withdraw/{token}",
+            200,
+            client.get(url(&format!("/withdraw/{withdraw}"))),
+        ),
+        (
+            "post",
+            "/withdraw/{token}",
+            200,
+            client
+                .post(url(&format!("/withdraw/{withdraw}")))
+                .form(&[("csrf", csrf(&withdraw))]),
+        ),
+        (
+            "post",
+            "/confirm/{token}",
+            410,
+            client
+                .post(url(&format!("/confirm/{confirm}")))
+                .form(&[("csrf", csrf(&confirm))]),
+        ),
+        (
+            "get",
+            "/withdraw/{token}",
+            200,
+            client.get(url(&format!("/withdraw/{withdraw}"))),
+        ),
+    ];
+    for (method, path, status, request) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert_documented(&spec, method, path, response).await;
+    }
+    assert_eq!(app.count(), 0, "withdrawn");
+    app.stop().await;
+}

@@ -664,3 +664,146 @@ async fn follow_up_flows_log_no_personal_data_no_client_address_and_no_link_toke
         );
     }
 }
+
+/// The visitor's flows through the real binary, with the most verbose filter: double
+/// opt-in sign-ups, a confirmation through its page, `/my-data` for a stored and an
+/// unknown address and a mistyped one, the access page, and a withdrawal. Neither the
+/// log nor anything else the server writes down may hold a name, address, phone
+/// number, message or the client's address, nor any link token or CSRF value (each
+/// would let whoever reads the log confirm, see or erase someone's sign-ups).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_flows_log_no_personal_data_no_client_address_and_no_link_tokens() {
+    use joinform::domain::SubmissionId;
+    use joinform::visitor::{LinkPurpose, VisitorLinkKey};
+
+    const FORWARDED_CLIENT: &str = "203.0.113.198";
+    const PHONE: &str = "+47 913 57 248";
+    const MESSAGE: &str = "Poiuytson's own reasons";
+    const UNKNOWN: &str = "mnbvcxz.nobody@example.com";
+    let people = [
+        ("Lkjhgf Poiuytson", "lkjhgf.poiuytson@example.org", "NO"),
+        ("Asdqwe Zxcasdson", "asdqwe.zxcasdson@example.net", "SE"),
+    ];
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&dir);
+    crate::visitor_pages::with_visitors(&mut settings);
+    settings.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    settings.log.format = joinform::config::LogFormat::Json;
+    settings.log.filter = "debug".into();
+    let config = dir.path().join("joinform.toml");
+    std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+    let server = Joinform::serve(dir.path())
+        .config(&config)
+        .env("RUST_LOG", "debug")
+        .start();
+    let client = reqwest::Client::new();
+    let with_client =
+        |request: reqwest::RequestBuilder| request.header("X-Forwarded-For", FORWARDED_CLIENT);
+    let get = |path: &str| with_client(client.get(server.url(path)));
+    let post = |path: &str| with_client(client.post(server.url(path)));
+
+    let mut ids = Vec::new();
+    for (name, email, country) in people {
+        let response = post("/join")
+            .json(&json!({"name": name, "email": email, "country": country,
+                          "consent": true, "phone": PHONE, "message": MESSAGE}))
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = json_answer(response, 201, "").await;
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    // The server's own secret, beside its database, signs the links as its mails do.
+    let database = dir.path().join("data").join("joinform.db");
+    let secret = joinform::secret::ServerSecret::load(None, &database).unwrap();
+    let key = VisitorLinkKey::from_secret(&secret);
+    let expires = joinform::domain::Timestamp::now().plus(Duration::from_secs(3600));
+    let token = |purpose, id: &str| key.issue(purpose, SubmissionId::parse(id).unwrap(), expires);
+    let mut tokens = Vec::new();
+    let mut csrf_values = Vec::new();
+
+    // Confirm the Norwegian sign-up through its page.
+    let confirm = token(LinkPurpose::Confirm, &ids[0]);
+    let page = get(&format!("/confirm/{confirm}")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = key.csrf_value(&confirm);
+    let response = post(&format!("/confirm/{confirm}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokens.push(confirm);
+    csrf_values.push(csrf);
+
+    // Ask for the data of the Swedish one, of nobody, and of a mistyped address.
+    for email in [people[1].1, UNKNOWN, "lkjhgf.poiuytson(at)example.org"] {
+        let response = post("/my-data")
+            .form(&[("email", email)])
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(response.status().as_u16(), 200 | 422), "{email}");
+    }
+    // Their page, and its withdraw button.
+    let access = token(LinkPurpose::Access, &ids[1]);
+    let page = get(&format!("/my-data/{access}")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains(people[1].1), "the page shows them their data");
+    let start = page.find("action=\"../withdraw/").unwrap() + "action=\"../withdraw/".len();
+    let withdraw = page[start..start + page[start..].find('"').unwrap()].to_owned();
+    let csrf = key.csrf_value(&withdraw);
+    let response = post(&format!("/withdraw/{withdraw}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokens.extend([access, withdraw]);
+    csrf_values.push(csrf);
+
+    // Lines are written out in batches: wait for the withdrawal's request line.
+    for _ in 0..100 {
+        if server.log().contains("/withdraw/{token}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    drop(server);
+    for route in [
+        "/confirm/{token}",
+        "/my-data",
+        "/my-data/{token}",
+        "/withdraw/{token}",
+    ] {
+        assert!(
+            log.contains(&format!("\"route\":\"{route}\"")),
+            "no request line for {route}:\n{log}"
+        );
+    }
+    let mut secrets = vec![
+        FORWARDED_CLIENT.to_owned(),
+        PHONE.into(),
+        "913 57 248".into(),
+        MESSAGE.into(),
+        UNKNOWN.into(),
+        "mnbvcxz".into(),
+        "(at)example".into(),
+    ];
+    for (name, email, _) in people {
+        secrets.extend(name.split(' ').map(str::to_owned));
+        secrets.push(email.into());
+        secrets.push(email.split('@').next().unwrap().into());
+    }
+    secrets.extend(tokens);
+    secrets.extend(csrf_values);
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "`{secret}` is in the log:\n{log}"
+        );
+    }
+}
