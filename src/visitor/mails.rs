@@ -10,10 +10,11 @@
 //!   and a withdraw link.
 //!
 //! Each is in the visitor's language (`templates/visitor_mail/<tag>.toml`): the one
-//! stored with the sign-up, else the section's, else English. Subject and body hold
-//! no text the visitor typed except their name: people put insults and links into
-//! form fields to abuse confirmation mails against the address's owner, so the
-//! message, phone, city and extra answers never go back out, and the Subject is fixed.
+//! stored for their mails, else the one the sign-up names, else the section's, else
+//! English. Subject and body hold no text the visitor typed except their name: people
+//! put insults and links into form fields to abuse confirmation mails against the
+//! address's owner, so the message, phone, city and extra answers never go back out,
+//! and the Subject is fixed.
 //!
 //! Headers: From `mail.from`, To the bare stored address (a display name would be
 //! visitor text in a header), the row's Message-ID, `Auto-Submitted: auto-generated`
@@ -34,6 +35,7 @@ use crate::mail::message::{AutoSubmitted, BuildError, visitor_address};
 use crate::mail::templates::render;
 use crate::routing::{Routing, Section};
 use crate::store::outbox::DueVisitorMail;
+use crate::store::submissions::StoredSubmission;
 
 use super::VisitorLinks;
 
@@ -165,7 +167,7 @@ impl VisitorMails {
     ) -> Result<Option<(&'static str, String)>, BuildError> {
         let submission = &due.submission;
         let section = self.section(&submission.section);
-        let words = Words::new(language(submission.visitor_language.as_deref(), section));
+        let words = Words::new(language(submission, section));
         let (subject, mut blocks, withdraw, footer) = match due.kind {
             MailKind::Notice => (
                 "mail_notice_subject",
@@ -234,12 +236,18 @@ impl VisitorMail for VisitorMails {
     }
 }
 
-/// The shipped language a visitor's mail is written in: the one stored with the
-/// sign-up (the page's, else the one the visitor named, else the section's), else the
-/// section's, else English.
-fn language(stored: Option<&str>, section: &Section) -> &'static str {
-    stored
+/// The shipped language a visitor's mail is written in: the one stored for their mails
+/// (the page's, else the one the visitor named, else the section's), else the one the
+/// sign-up names, else the section's, else English. A sign-up in a section whose
+/// `confirmation` is `off` has no language stored for mails, yet its access link can
+/// be asked for: it comes in the language of the form the visitor filled in, not in
+/// the section's.
+fn language(submission: &StoredSubmission, section: &Section) -> &'static str {
+    submission
+        .visitor_language
+        .as_deref()
         .and_then(i18n::resolve)
+        .or_else(|| submission.language.as_deref().and_then(i18n::resolve))
         .or_else(|| i18n::resolve(section.language.as_str()))
         .unwrap_or(i18n::REFERENCE_LANGUAGE)
 }
@@ -353,7 +361,9 @@ mod tests {
                 phone: Some("+47 22 33 44 55".into()),
                 city: Some("Tromsø".into()),
                 message: Some("Visit http://spam.example now".into()),
-                language: Some("nb".into()),
+                // The language the visitor named: the one stored for their mails, as
+                // with a form page in that language.
+                language: language.map(str::to_owned),
                 consent: true,
                 extra: serde_json::from_str(r#"{"member_of":"Fagforbundet"}"#).unwrap(),
                 status: if kind == MailKind::Confirmation {
@@ -522,31 +532,73 @@ You get this mail because someone signed up with this address on our join form. 
     }
 
     #[test]
-    fn the_language_is_the_visitors_else_the_sections_else_english() {
-        for (section, stored, subject, country) in [
-            // The stored language wins over the section's.
+    fn the_language_is_the_visitors_else_the_named_one_else_the_sections_else_english() {
+        for (section, stored, named, subject, country) in [
+            // The stored language wins over the named one and the section's.
             (
                 "Sweden",
                 Some("nb"),
+                Some("de"),
                 "Vi har mottatt påmeldingen din",
                 "Norge",
             ),
-            // None stored: the section's.
-            ("Sweden", None, "Vi har tagit emot din anmälan", "Norge"),
-            ("Norway", None, "Vi har mottatt påmeldingen din", "Norge"),
+            // None stored (a section that mails nobody, asked for an access link):
+            // the one the sign-up names, a tag resolved to a shipped language.
+            (
+                "Sweden",
+                None,
+                Some("en-GB"),
+                "We have received your sign-up",
+                "Norway",
+            ),
+            // Neither: the section's.
+            (
+                "Sweden",
+                None,
+                None,
+                "Vi har tagit emot din anmälan",
+                "Norge",
+            ),
+            (
+                "Norway",
+                None,
+                None,
+                "Vi har mottatt påmeldingen din",
+                "Norge",
+            ),
+            // A named tag this version does not ship: the section's.
+            (
+                "Sweden",
+                None,
+                Some("xx"),
+                "Vi har tagit emot din anmälan",
+                "Norge",
+            ),
             // A section no longer configured: the fallback's (English).
-            ("Atlantis", None, "We have received your sign-up", "Norway"),
+            (
+                "Atlantis",
+                None,
+                None,
+                "We have received your sign-up",
+                "Norway",
+            ),
             // A stored tag this version does not ship: the section's.
             (
                 "Norway",
                 Some("xx"),
+                None,
                 "Vi har mottatt påmeldingen din",
                 "Norge",
             ),
         ] {
-            let (found, text) = compose(&due(MailKind::Notice, section, stored));
-            assert_eq!(found, subject, "{section} {stored:?}");
-            assert!(text.contains(country), "{section} {stored:?}:\n{text}");
+            let mut due = due(MailKind::Notice, section, stored);
+            due.submission.language = named.map(str::to_owned);
+            let (found, text) = compose(&due);
+            assert_eq!(found, subject, "{section} {stored:?} {named:?}");
+            assert!(
+                text.contains(country),
+                "{section} {stored:?} {named:?}:\n{text}"
+            );
         }
     }
 

@@ -18,12 +18,12 @@ use crate::smtp::{Behaviour, Captured, SmtpServer};
 
 const PUBLIC_URL: &str = "https://join.example.org";
 /// Generous: 50 sign-ups and their mails on a loaded 2-core machine.
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// How long a test waits for a mail that must not come: the worker is woken by each
 /// sign-up and sends within milliseconds, so a mail queued would be here by then.
-const QUIET: Duration = Duration::from_secs(2);
+pub(crate) const QUIET: Duration = Duration::from_secs(2);
 
-async fn smtp() -> SmtpServer {
+pub(crate) async fn smtp() -> SmtpServer {
     SmtpServer::start(Behaviour::Scripted(VecDeque::new())).await
 }
 
@@ -69,22 +69,22 @@ async fn sign_up(app: &TestApp, body: &Value) -> String {
 
 /// A captured mail, read.
 #[derive(Debug, Clone)]
-struct Mail {
+pub(crate) struct Mail {
     /// Envelope recipients, `<address>`.
-    rcpt_to: Vec<String>,
-    subject: String,
+    pub(crate) rcpt_to: Vec<String>,
+    pub(crate) subject: String,
     /// With `\n` line ends.
-    body: String,
-    raw: String,
+    pub(crate) body: String,
+    pub(crate) raw: String,
 }
 
 impl Mail {
-    fn is_to(&self, address: &str) -> bool {
+    pub(crate) fn is_to(&self, address: &str) -> bool {
         self.rcpt_to.iter().any(|to| *to == format!("<{address}>"))
     }
 
     /// A header's value as written (`None` when absent).
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         let head = self.raw.split("\r\n\r\n").next().unwrap_or_default();
         head.split("\r\n").find_map(|line| {
             let (field, value) = line.split_once(':')?;
@@ -119,7 +119,7 @@ fn read(captured: &Captured) -> Mail {
 
 /// Waits until `count` mails arrived, at most [`WAIT`]; then, so that a mail too
 /// many would show, for [`QUIET`] more. Returns them all.
-async fn mails_settled(smtp: &SmtpServer, count: usize) -> Vec<Mail> {
+pub(crate) async fn mails_settled(smtp: &SmtpServer, count: usize) -> Vec<Mail> {
     let deadline = tokio::time::Instant::now() + WAIT;
     while distinct(smtp).len() < count && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,7 +131,7 @@ async fn mails_settled(smtp: &SmtpServer, count: usize) -> Vec<Mail> {
 /// The mails received, each once: delivery is at least once, so a mail whose server
 /// answer was lost (the tests' SMTP timeout is 1 s, and a loaded machine can pass it)
 /// is sent again under the same Message-ID, and that counts as one mail.
-fn distinct(smtp: &SmtpServer) -> Vec<Mail> {
+pub(crate) fn distinct(smtp: &SmtpServer) -> Vec<Mail> {
     let mut seen = std::collections::HashSet::new();
     smtp.messages()
         .iter()
@@ -140,7 +140,7 @@ fn distinct(smtp: &SmtpServer) -> Vec<Mail> {
         .collect()
 }
 
-fn to<'a>(mails: &'a [Mail], address: &str) -> Vec<&'a Mail> {
+pub(crate) fn to<'a>(mails: &'a [Mail], address: &str) -> Vec<&'a Mail> {
     mails.iter().filter(|mail| mail.is_to(address)).collect()
 }
 

@@ -75,7 +75,7 @@ async fn sign_up(app: &TestApp, email: &str, country: &str, language: &str) -> S
 }
 
 /// `text` as the pages' escaper writes it.
-fn html(text: &str) -> String {
+pub(crate) fn html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -85,12 +85,17 @@ fn html(text: &str) -> String {
 
 /// A translation as a page shows it: escaped, its isolates (around `{section}`)
 /// made `<bdi>` elements.
-fn shown(language: &'static str, key: &'static str) -> String {
+pub(crate) fn shown(language: &'static str, key: &'static str) -> String {
     html(Texts::new(language).get(key))
 }
 
 /// A translation with a value in its placeholder, as a page shows it.
-fn shown_with(language: &'static str, key: &'static str, placeholder: &str, value: &str) -> String {
+pub(crate) fn shown_with(
+    language: &'static str,
+    key: &'static str,
+    placeholder: &str,
+    value: &str,
+) -> String {
     html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi>{value}</bdi>"))
 }
 
@@ -122,7 +127,7 @@ async fn post(
 
 /// The headers every visitor's page has: never indexed, cached or referred from, and
 /// the policy every page has.
-fn assert_page_headers(app_policy: &str, headers: &HeaderMap, case: &str) {
+pub(crate) fn assert_page_headers(app_policy: &str, headers: &HeaderMap, case: &str) {
     assert!(
         headers["x-robots-tag"]
             .to_str()
@@ -143,7 +148,7 @@ fn assert_page_headers(app_policy: &str, headers: &HeaderMap, case: &str) {
 }
 
 /// The policy of the form page, which every page shares.
-async fn policy(app: &TestApp) -> String {
+pub(crate) async fn policy(app: &TestApp) -> String {
     let (_, headers, _) = get(app, "/join").await;
     headers["content-security-policy"]
         .to_str()
@@ -457,7 +462,7 @@ async fn refused_links_get_a_clear_page_with_their_status_never_a_500() {
 }
 
 /// The database's own files (main file, WAL, shared memory) holding `needle`.
-fn files_containing(app: &TestApp, needle: &str) -> Vec<String> {
+pub(crate) fn files_containing(app: &TestApp, needle: &str) -> Vec<String> {
     let folder = app.db_path.parent().unwrap();
     std::fs::read_dir(folder)
         .unwrap()
