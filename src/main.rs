@@ -30,7 +30,7 @@ enum Command {
     CheckConfig,
     /// Ask the running server's /healthz (for container health checks).
     Healthcheck,
-    /// Show the outbox (notifications and follow-up mails): counts by state and the
+    /// Show the outbox (notifications, follow-up mails, mails to visitors): counts by state and the
     /// failed rows.
     Outbox {
         #[command(subcommand)]

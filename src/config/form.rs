@@ -55,7 +55,7 @@ pub struct ExtraFieldSettings {
 
 /// Export column names other than the form's own fields: an extra field by one of these
 /// names would make two CSV columns of one name.
-pub const EXPORT_ONLY_COLUMNS: [&str; 8] = [
+pub const EXPORT_ONLY_COLUMNS: [&str; 11] = [
     "id",
     "created_at",
     "section",
@@ -64,6 +64,9 @@ pub const EXPORT_ONLY_COLUMNS: [&str; 8] = [
     "followup_at",
     "followup_by",
     "contacted_at",
+    "consent_text",
+    "consent_version",
+    "confirmed_at",
 ];
 
 impl Default for FormSettings {

@@ -14,9 +14,12 @@ use crate::store::submissions::StoredSubmission;
 use super::{ExportError, ExportOptions, FilterError};
 
 /// The standard columns, in order; the configured extra fields follow. Documented in the
-/// README: CRMs map them by name, so they never change. The follow-up columns are empty
-/// (`null` in JSON) for a row that is not an accepted sign-up.
-pub const COLUMNS: [&str; 15] = [
+/// README: CRMs map them by name, so they never change (new ones are added at the end,
+/// before the extra fields). The follow-up columns are empty (`null` in JSON) for a row
+/// that is not an accepted sign-up; the consent columns are the proof of consent (the
+/// text agreed to, its version, and for double opt-in when it was confirmed), empty
+/// when the form did not send its text.
+pub const COLUMNS: [&str; 18] = [
     "id",
     "created_at",
     "name",
@@ -32,6 +35,9 @@ pub const COLUMNS: [&str; 15] = [
     "followup_at",
     "followup_by",
     "contacted_at",
+    "consent_text",
+    "consent_version",
+    "confirmed_at",
 ];
 
 const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
@@ -70,7 +76,7 @@ impl std::str::FromStr for ExportFormat {
 }
 
 /// The standard cells of a row, in [`COLUMNS`] order; `None` for a field left out.
-fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 15] {
+fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 18] {
     fn text(value: &Option<String>) -> Option<Cow<'_, str>> {
         value.as_deref().map(Cow::Borrowed)
     }
@@ -90,6 +96,9 @@ fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 15] {
         row.followup_at.map(|at| Cow::Owned(at.to_string())),
         text(&row.followup_by),
         row.contacted_at.map(|at| Cow::Owned(at.to_string())),
+        text(&row.consent_text),
+        text(&row.consent_version),
+        row.confirmed_at.map(|at| Cow::Owned(at.to_string())),
     ]
 }
 

@@ -106,7 +106,14 @@ pub fn notification(
         .subject(render(&template.subject, &values))
         .message_id(Some(due.message_id.clone()))
         .header(AutoSubmitted);
-    builder = builder.date(submission.created_at.to_system_time());
+    // Dated when the section could first hear of the person: a double opt-in sign-up
+    // confirmed days later must not sort days back in the organisers' inbox.
+    builder = builder.date(
+        submission
+            .confirmed_at
+            .unwrap_or(submission.created_at)
+            .to_system_time(),
+    );
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }

@@ -135,6 +135,22 @@ impl DeliveryWorker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut pace = Pace::new(self.policy.send_interval);
         tracing::info!("delivery worker started");
+        // Mails to visitors held by the hourly cap are weighed again against the cap
+        // configured now, not the one that held them.
+        match self
+            .writer
+            .run(|c| outbox::release_waiting_visitor_mails(c, Timestamp::now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "mails to visitors held by the hourly cap are due again"
+            ),
+            Err(failure) => {
+                tracing::warn!(%failure, "cannot release the mails to visitors held by the hourly cap")
+            }
+        }
         while !*shutdown.borrow() {
             let pause = match self.round(&mut pace, &shutdown).await {
                 Ok(Some(sent_some)) if sent_some => continue,

@@ -73,6 +73,25 @@ pub fn queue_about(
     Ok(id)
 }
 
+/// Makes the mails to visitors that wait for the hourly cap due at `now`, so that the
+/// worker weighs them against the cap it has now (an operator may have raised
+/// `rate_limit.visitor_mails_per_hour`): a waiting one was never tried (no attempt) and
+/// is due later than `now`. Returns how many. The worker calls it as it starts.
+///
+/// # Errors
+/// A failed statement.
+pub fn release_waiting_visitor_mails(
+    connection: &Connection,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    Ok(connection.execute(
+        "UPDATE outbox SET next_attempt_at = ?1
+         WHERE state = 'pending' AND attempts = 0 AND next_attempt_at > ?1
+           AND (kind = 'confirmation' OR kind = 'notice' OR kind = 'access')",
+        [now],
+    )?)
+}
+
 /// How many mails to visitors were sent at or after `since`, and when the first of
 /// them was: the hourly cap (`rate_limit.visitor_mails_per_hour`) counts them, and
 /// frees a place when the first leaves the hour.

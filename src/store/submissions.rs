@@ -396,7 +396,9 @@ pub fn of_same_address(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The newest sign-up of address key `key` and its section, if any is stored.
+/// The newest sign-up of address key `key` that is not spam, and its section, if any
+/// is stored: what an access mail is about. A mail about spam would carry the
+/// spammer's words (the name) to the address's owner.
 ///
 /// # Errors
 /// A failed query.
@@ -406,7 +408,7 @@ pub fn newest_of_address(
 ) -> Result<Option<(SubmissionId, String)>, StoreError> {
     Ok(connection
         .query_row(
-            "SELECT id, section FROM submissions WHERE email_key = ?1
+            "SELECT id, section FROM submissions WHERE email_key = ?1 AND status <> 'spam'
              ORDER BY created_at DESC LIMIT 1",
             [key],
             |row| Ok((row.get(0)?, row.get(1)?)),

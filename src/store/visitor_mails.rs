@@ -203,6 +203,106 @@ mod tests {
             .unwrap()
     }
 
+    /// Stores a sign-up of `email` made `minutes_ago` before `now`, spam or not.
+    fn stored(
+        connection: &Connection,
+        email: &str,
+        now: Timestamp,
+        minutes_ago: u64,
+        spam: bool,
+    ) -> SubmissionId {
+        let submission = NewSubmission {
+            name: MemberName::parse("Claim prize at evil example").unwrap(),
+            email: MemberEmail::parse(email).unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: Default::default(),
+        };
+        let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
+        record.created_at = now.minus(Duration::from_secs(minutes_ago * 60));
+        record.rules.duplicate_window = Duration::ZERO;
+        if spam {
+            record.spam_reasons = vec![crate::domain::SpamReason::LinkInName];
+        }
+        admit(connection, &record).unwrap();
+        record.id
+    }
+
+    #[test]
+    fn mails_held_by_the_hourly_cap_are_released_and_nothing_else() {
+        let (_dir, connection) = database();
+        let t0 = at(T0);
+        let id = stored(&connection, "kari@example.org", t0, 10, false);
+        let held = super::super::outbox::queue_about(
+            &connection,
+            MailKind::Notice,
+            id,
+            "Norway",
+            "example.org",
+            t0,
+        )
+        .unwrap();
+        let tried = super::super::outbox::queue_about(
+            &connection,
+            MailKind::Access,
+            id,
+            "Norway",
+            "example.org",
+            t0,
+        )
+        .unwrap();
+        let later = t0.plus(Duration::from_secs(3600));
+        super::super::outbox::record_attempt(
+            &connection,
+            held,
+            &super::super::outbox::Attempt::Deferred { at: later },
+            t0,
+        )
+        .unwrap();
+        super::super::outbox::record_attempt(
+            &connection,
+            tried,
+            &super::super::outbox::Attempt::Retry {
+                at: later,
+                error: "421".into(),
+            },
+            t0,
+        )
+        .unwrap();
+        assert_eq!(
+            super::super::outbox::release_waiting_visitor_mails(&connection, t0).unwrap(),
+            1
+        );
+        let due: Vec<SubmissionId> = super::super::outbox::due(&connection, t0, 10)
+            .unwrap()
+            .iter()
+            .map(|mail| mail.id())
+            .collect();
+        assert!(due.contains(&held), "the held mail is due again");
+        assert!(!due.contains(&tried), "a retry keeps its backoff");
+    }
+
+    #[test]
+    fn an_access_request_never_mails_about_spam() {
+        let (_dir, connection) = database();
+        let t0 = at(T0);
+        // Only spam under the address: no mail, so a spammer's words never reach it.
+        stored(&connection, "victim@example.org", t0, 10, true);
+        assert!(
+            !request_access(&connection, "victim@example.org", "h1", "example.org", t0).unwrap()
+        );
+        assert!(access_rows(&connection).is_empty());
+        // Spam newer than a real sign-up: the mail is about the real one.
+        let real = stored(&connection, "kari@example.org", t0, 30, false);
+        stored(&connection, "kari@example.org", t0, 5, true);
+        assert!(request_access(&connection, "kari@example.org", "h2", "example.org", t0).unwrap());
+        assert_eq!(access_rows(&connection), [real]);
+    }
+
     #[test]
     fn an_access_request_queues_one_mail_about_the_newest_sign_up_of_a_known_address() {
         let (_dir, connection) = database();

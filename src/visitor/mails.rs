@@ -166,6 +166,11 @@ impl VisitorMails {
         now: Timestamp,
     ) -> Result<Option<(&'static str, String)>, BuildError> {
         let submission = &due.submission;
+        // A mail about spam would put the spammer's words (the name) in a stranger's
+        // inbox: none is queued for one, and none is sent if one ever is.
+        if submission.status == SubmissionStatus::Spam {
+            return Ok(None);
+        }
         let section = self.section(&submission.section);
         let words = Words::new(language(submission, section));
         let (subject, mut blocks, withdraw, footer) = match due.kind {

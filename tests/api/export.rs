@@ -11,7 +11,7 @@ use crate::operator_helpers::{
     add_token, admin_get, age_submission, audit_of, connect, run_cli, stderr, stdout, write_config,
 };
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 19] = [
     "id",
     "created_at",
     "name",
@@ -27,6 +27,9 @@ const COLUMNS: [&str; 16] = [
     "followup_at",
     "followup_by",
     "contacted_at",
+    "consent_text",
+    "consent_version",
+    "confirmed_at",
     "organisation",
 ];
 
@@ -79,6 +82,9 @@ fn expected_cells(row: &StoredSubmission) -> Vec<String> {
         row.followup_at.map(|t| t.to_string()).unwrap_or_default(),
         row.followup_by.clone().unwrap_or_default(),
         row.contacted_at.map(|t| t.to_string()).unwrap_or_default(),
+        row.consent_text.clone().unwrap_or_default(),
+        row.consent_version.clone().unwrap_or_default(),
+        row.confirmed_at.map(|t| t.to_string()).unwrap_or_default(),
         extra
             .get("organisation")
             .and_then(Value::as_str)
@@ -124,6 +130,10 @@ fn expected_values(row: &StoredSubmission) -> Vec<Value> {
             .map_or(Value::Null, |t| text(&t.to_string())),
         optional(&row.followup_by),
         row.contacted_at
+            .map_or(Value::Null, |t| text(&t.to_string())),
+        optional(&row.consent_text),
+        optional(&row.consent_version),
+        row.confirmed_at
             .map_or(Value::Null, |t| text(&t.to_string())),
         row.extra
             .get("organisation")
@@ -246,7 +256,7 @@ async fn cells_a_spreadsheet_would_run_are_neutralised_in_csv_only() {
     assert_eq!(row[4], "'+47 22 33 44 55");
     assert_eq!(row[5], "'@Oslo");
     assert_eq!(row[9], "'=HYPERLINK(\"http://evil.example\",\"click\")");
-    assert_eq!(row[15], "'-1+2");
+    assert_eq!(row[18], "'-1+2");
     assert_eq!(row[2], "Kari Nordmann", "ordinary cells are untouched");
     assert_eq!(row[11], "new", "--excel carries the follow-up state too");
     assert_eq!((row[13].as_str(), row[14].as_str()), ("", ""));
