@@ -470,6 +470,13 @@ impl Fact {
 /// What the access page shows where a value is not stored.
 const NOTHING: &str = "—";
 
+/// A value that reads left to right on any page (a date) inside a translated
+/// sentence: a left-to-right isolate (LRI … PDI), which the `phrase` filter makes a
+/// `<bdi dir=ltr>`, so that `2026-12-08` does not turn into `08-12-2026` in Arabic.
+fn fixed(text: &str) -> String {
+    format!("\u{2066}{text}\u{2069}")
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of an instant.
 fn minute_of(at: Timestamp) -> String {
     format!("{} UTC", at.minute_text())
@@ -694,7 +701,16 @@ pub async fn confirm_page(
             texts
                 .get("visitor_confirm_text")
                 .replace("{section}", &section),
-            texts.get("visitor_confirm_not_you").to_owned(),
+            // The day the mail names too: one rule for both.
+            texts.get("visitor_confirm_not_you").replace(
+                "{date}",
+                &fixed(
+                    &pages
+                        .links
+                        .unconfirmed_deleted_by(stored.created_at)
+                        .date_text(),
+                ),
+            ),
         ],
         button: Some(Button {
             action: None,

@@ -99,6 +99,17 @@ pub(crate) fn shown_with(
     html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi>{value}</bdi>"))
 }
 
+/// A translation with a value that reads left to right (a date) in its placeholder,
+/// as a page shows it.
+pub(crate) fn shown_with_ltr(
+    language: &'static str,
+    key: &'static str,
+    placeholder: &str,
+    value: &str,
+) -> String {
+    html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi dir=ltr>{value}</bdi>"))
+}
+
 /// Form fields or headers, name and value.
 type Pairs<'a> = &'a [(&'a str, &'a str)];
 
@@ -209,6 +220,19 @@ async fn a_get_confirms_nothing_and_the_button_confirms_once() {
     let token = token(&app, LinkPurpose::Confirm, &id);
     let path = format!("/confirm/{token}");
     let csrf = visitor_key(&app).csrf_value(&token);
+    // Deleted unconfirmed by the first daily purge after form.confirm_within: the day
+    // after the link's last day, as the mail says.
+    let created_at: Timestamp = connect(&app)
+        .query_row(
+            "SELECT created_at FROM submissions WHERE id = ?1",
+            [&id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let deleted_by = created_at
+        .plus(app.settings.form.confirm_within.get())
+        .plus(Duration::from_secs(86_400))
+        .date_text();
     for _ in 0..3 {
         let (status, headers, page) = get(&app, &path).await;
         assert_eq!(status, 200, "{page}");
@@ -226,6 +250,15 @@ async fn a_get_confirms_nothing_and_the_button_confirms_once() {
                 "Norway"
             )),
             "{page}"
+        );
+        assert!(
+            page.contains(&shown_with_ltr(
+                "en",
+                "visitor_confirm_not_you",
+                "{date}",
+                &deleted_by
+            )),
+            "deleted by {deleted_by}: {page}"
         );
         assert!(
             page.contains(&format!("name=csrf value=\"{csrf}\"")),
@@ -967,6 +1000,12 @@ async fn every_visitor_page_speaks_every_shipped_language_right_to_left_where_it
                 !page.contains("visitor_"),
                 "{what}: a key is not translated: {page}"
             );
+            for placeholder in ["{section}", "{time}", "{date}", "{privacy}"] {
+                assert!(
+                    !page.contains(placeholder),
+                    "{what}: {placeholder} is not filled in: {page}"
+                );
+            }
             if language != "en" {
                 let title = |page: &str| {
                     page[page.find("<title>").unwrap()..page.find("</title>").unwrap()].to_owned()
