@@ -588,7 +588,8 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
     }
 
     // The same link again, and the page: nothing is stored any more, which is not an
-    // error.
+    // error. Worded to hold in every mode: no word of confirming, which a notice's
+    // sign-up never needed.
     for (status, _, page) in [
         post(&app, &path, &[("csrf", &csrf)], &[]).await,
         get(&app, &path).await,
@@ -598,6 +599,11 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
             page.contains(&shown("en", "visitor_nothing_title")),
             "{page}"
         );
+        assert!(
+            page.contains(&shown("en", "visitor_nothing_text")),
+            "{page}"
+        );
+        assert!(!page.to_lowercase().contains("confirm"), "{page}");
         assert!(!page.contains("name=csrf"), "{page}");
     }
     assert_eq!(audit_of(&app, "forget").len(), 1);
