@@ -991,7 +991,11 @@ pub async fn request_my_data(
     state.delivery.notify_one();
     let texts = Texts::new(language);
     let content = Message {
-        paragraphs: vec![texts.get("visitor_my_data_sent_text").to_owned()],
+        // What to do when nothing comes, in fixed words: the same for every address.
+        paragraphs: vec![
+            texts.get("visitor_my_data_sent_text").to_owned(),
+            texts.get("visitor_my_data_sent_later").to_owned(),
+        ],
         ..Message::new("visitor_my_data_sent_title")
     };
     Ok(pages.message(language, StatusCode::OK, content))
