@@ -89,7 +89,7 @@ use crate::visitor::{AddressHasher, LinkPurpose, VisitorLinkKey, VisitorLinks};
 use super::AppState;
 use super::body::{BodyError, BodyFormat, read_limited};
 use super::error::{ApiError, ErrorResponse};
-use super::pages::{Frame, Layout, filters};
+use super::pages::{Frame, Layout, filters, phrase_around};
 
 /// The most a visitor page's form sends: an address (at most 254 characters, three
 /// bytes each once percent-encoded) or a CSRF value, with room to spare.
@@ -173,6 +173,7 @@ pub(super) fn failure_page(
         logo_url: "",
         heading: texts.get(heading),
         paragraphs: vec![texts.get(text).to_owned()],
+        linked: None,
         button: None,
         link: failure
             .way_on()
@@ -196,6 +197,8 @@ pub struct VisitorPages {
     public_origin: Option<String>,
     /// `form.logo_url`, shown on top of every page as on the thank-you page.
     logo_url: String,
+    /// `form.privacy_url`, the privacy notice the form links to; empty: none.
+    privacy_url: String,
 }
 
 impl std::fmt::Debug for VisitorPages {
@@ -230,6 +233,7 @@ impl VisitorPages {
             addresses: AddressHasher::from_secret(secret),
             public_origin,
             logo_url: settings.form.logo_url.clone(),
+            privacy_url: settings.form.privacy_url.clone(),
         })
     }
 
@@ -326,6 +330,7 @@ impl VisitorPages {
             logo_url: &self.logo_url,
             heading,
             paragraphs: content.paragraphs,
+            linked: content.linked,
             button: content.button,
             link: content
                 .link
@@ -333,6 +338,17 @@ impl VisitorPages {
         }
         .render();
         self.layout.respond(status, language, page)
+    }
+
+    /// "To have those mails deleted too, contact us: our privacy notice says how to
+    /// reach us", the notice linked where the form links it (`form.privacy_url`).
+    /// `None` without one: the page then gives no instruction that leads nowhere.
+    fn privacy_sentence(&self, texts: Texts) -> Option<LinkedSentence> {
+        (!self.privacy_url.is_empty()).then(|| LinkedSentence {
+            parts: phrase_around(texts.get("visitor_withdrawn_privacy"), "{privacy}"),
+            href: self.privacy_url.clone(),
+            label: texts.get("visitor_privacy_link"),
+        })
     }
 
     /// "This sign-up is no longer stored": the answer to a withdraw or access link
@@ -357,6 +373,8 @@ struct Message {
     heading: &'static str,
     /// Translated sentences, values already in their places.
     paragraphs: Vec<String>,
+    /// A last sentence with a link in it.
+    linked: Option<LinkedSentence>,
     button: Option<Button>,
     /// A reference and the key of its words.
     link: Option<(&'static str, &'static str)>,
@@ -367,10 +385,20 @@ impl Message {
         Self {
             heading,
             paragraphs: Vec::new(),
+            linked: None,
             button: None,
             link: None,
         }
     }
+}
+
+/// A translated sentence with a link in the place of its placeholder.
+struct LinkedSentence {
+    /// The sentence's phrases before and after the link ([`phrase_around`]): HTML.
+    parts: Vec<String>,
+    href: String,
+    /// The link's words, translated.
+    label: &'static str,
 }
 
 /// A plain form with one button.
@@ -389,6 +417,7 @@ struct MessagePage<'a> {
     logo_url: &'a str,
     heading: &'a str,
     paragraphs: Vec<String>,
+    linked: Option<LinkedSentence>,
     button: Option<Button>,
     link: Option<(String, &'static str)>,
 }
@@ -898,11 +927,14 @@ pub async fn withdraw(
         "sign-ups withdrawn by their visitor"
     );
     let texts = Texts::new(language);
+    // Mails that already told organisers are beyond joinform's reach: the page says
+    // so, and where the privacy notice is, which says how to reach the organisation.
     let content = Message {
         paragraphs: vec![
             texts.get("visitor_withdrawn_text").to_owned(),
             texts.get("visitor_withdrawn_note").to_owned(),
         ],
+        linked: pages.privacy_sentence(texts),
         ..Message::new("visitor_withdrawn_title")
     };
     Ok(pages.message(language, StatusCode::OK, content))

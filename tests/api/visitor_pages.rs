@@ -110,6 +110,21 @@ pub(crate) fn shown_with_ltr(
     html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi dir=ltr>{value}</bdi>"))
 }
 
+/// A translation whose placeholder is a link to `href` in the words of `label`, as a
+/// page shows it.
+pub(crate) fn shown_linked(
+    language: &'static str,
+    key: &'static str,
+    placeholder: &str,
+    href: &str,
+    label: &'static str,
+) -> String {
+    html(Texts::new(language).get(key)).replace(
+        placeholder,
+        &format!("<a href=\"{}\">{}</a>", html(href), shown(language, label)),
+    )
+}
+
 /// Form fields or headers, name and value.
 type Pairs<'a> = &'a [(&'a str, &'a str)];
 
@@ -554,6 +569,13 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
         page.contains(&shown("en", "visitor_withdrawn_title")),
         "{page}"
     );
+    // Mails organisers already have are out of reach, and without form.privacy_url
+    // there is nowhere to point to: no instruction that leads nowhere.
+    assert!(
+        page.contains(&shown("en", "visitor_withdrawn_note")),
+        "{page}"
+    );
+    assert!(!page.contains("<a "), "{page}");
     assert_eq!(app.count(), 1, "somebody else's sign-up stays");
     assert_eq!(proof_of(&app, &other).0, "unconfirmed");
     assert!(mails_about(&app, &norway).is_empty() && mails_about(&app, &sweden).is_empty());
@@ -607,6 +629,48 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
         assert!(!page.contains("name=csrf"), "{page}");
     }
     assert_eq!(audit_of(&app, "forget").len(), 1);
+    app.stop().await;
+}
+
+/// With `form.privacy_url`, the page after withdrawing says where to ask for the mails
+/// organisers already have to be deleted: the privacy notice, linked as the form
+/// links it, in the visitor's language.
+#[tokio::test]
+async fn the_withdrawn_page_points_to_the_privacy_notice_when_there_is_one() {
+    const PRIVACY: &str = "https://example.org/privacy?from=join&lang=any";
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = PRIVACY.into();
+    })
+    .await;
+    for (language, email) in [("en", ADDRESS), ("ar", "layla@example.org")] {
+        let id = sign_up(&app, email, "NO", language).await;
+        let token = token(&app, LinkPurpose::Withdraw, &id);
+        let csrf = visitor_key(&app).csrf_value(&token);
+        let (status, headers, page) =
+            post(&app, &format!("/withdraw/{token}"), &[("csrf", &csrf)], &[]).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(
+            headers["referrer-policy"], "no-referrer",
+            "the link's token stays"
+        );
+        assert!(
+            page.contains(&shown(language, "visitor_withdrawn_note")),
+            "{language}: {page}"
+        );
+        let sentence = shown_linked(
+            language,
+            "visitor_withdrawn_privacy",
+            "{privacy}",
+            PRIVACY,
+            "visitor_privacy_link",
+        );
+        assert!(
+            page.contains(&format!("<p>{sentence}</p>")),
+            "{language}: `{sentence}` is not on the page: {page}"
+        );
+    }
+    assert_eq!(app.count(), 0);
     app.stop().await;
 }
 
@@ -981,7 +1045,11 @@ async fn visitor_pages_in(app: &TestApp, language: &'static str) -> Vec<(String,
 
 #[tokio::test]
 async fn every_visitor_page_speaks_every_shipped_language_right_to_left_where_it_should() {
-    let app = app_with_visitors().await;
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = "/privacy".into();
+    })
+    .await;
     let english = visitor_pages_in(&app, "en").await;
     for language in joinform::i18n::shipped() {
         let direction = if ["ar", "fa", "ur"].contains(&language) {
@@ -1011,6 +1079,15 @@ async fn every_visitor_page_speaks_every_shipped_language_right_to_left_where_it
                 assert!(
                     !page.contains(placeholder),
                     "{what}: {placeholder} is not filled in: {page}"
+                );
+            }
+            if what.ends_with(" withdrawn") {
+                assert!(
+                    page.contains(&format!(
+                        "<a href=\"/privacy\">{}</a>",
+                        shown(language, "visitor_privacy_link")
+                    )),
+                    "{what}: {page}"
                 );
             }
             if language != "en" {
@@ -1138,7 +1215,11 @@ async fn in_a_browser_the_visitor_confirms_sees_their_data_withdraws_and_asks() 
     let Some(browser) = Browser::start(true).await else {
         return;
     };
-    let app = app_with_visitors().await;
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = "/privacy".into();
+    })
+    .await;
     let goto = |path: String| {
         let client = browser.client.clone();
         let url = app.url(&path);
@@ -1218,6 +1299,11 @@ async fn in_a_browser_the_visitor_confirms_sees_their_data_withdraws_and_asks() 
         "the button posted to the withdraw link"
     );
     assert_eq!(app.count(), 0, "withdrawn: nothing of them is stored");
+    assert_eq!(
+        browser.attr("main p a", "href").await.as_deref(),
+        Some("/privacy"),
+        "the privacy notice says how to reach the organisation"
+    );
     browser
         .screenshot("visitor-withdrawn-de-mobile.png", MOBILE)
         .await;
