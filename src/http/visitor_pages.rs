@@ -546,10 +546,41 @@ fn extra_text(value: &Value) -> String {
     }
 }
 
+/// Whether "follow-up last changed" tells the visitor anything. Not without a time
+/// (a sign-up nobody follows up: "Follow-up" already says so), nor while the state is
+/// still the `new` the sign-up (or its confirmation) set: the time is then only the
+/// sign-up's or the confirmation's again, both shown under their own labels. Once an
+/// organiser has changed the state, even back to `new`, its time is shown.
+fn followup_changed(s: &StoredSubmission) -> bool {
+    match (s.followup, s.followup_at) {
+        (_, None) => false,
+        (Some(FollowupState::New), Some(at)) => at != s.created_at && Some(at) != s.confirmed_at,
+        (_, Some(_)) => true,
+    }
+}
+
+/// "Confirmed by you": when, if the visitor confirmed; "not confirmed yet" while the
+/// sign-up waits for it; `None` for a sign-up that never needed confirming (its
+/// section sends a notice, or nothing), where the row would only read as a step
+/// missed.
+fn confirmed_fact(s: &StoredSubmission, texts: Texts) -> Option<Fact> {
+    let label = texts.get("visitor_label_confirmed");
+    match (s.confirmed_at, s.status) {
+        (Some(at), _) => Some(Fact::time(label, Some(at))),
+        (None, SubmissionStatus::Unconfirmed) => {
+            Some(Fact::words(label, texts.get("visitor_not_confirmed")))
+        }
+        (None, _) => None,
+    }
+}
+
 impl SignUpView {
     /// Every stored field of `s` that says something about the visitor; the keyed
     /// hashes of client addresses (under a daily key that is never written down) say
-    /// nothing anyone can read, and are left out.
+    /// nothing anyone can read, and are left out. So are rows that do not apply and
+    /// would only read wrong: the language of mails never sent, a confirmation never
+    /// asked for, a follow-up time that is only the sign-up's or the confirmation's
+    /// again. Every stored value is shown, when in doubt under a row of its own.
     fn of(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
         let label = |key: &'static str| texts.get(key).to_owned();
         let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
@@ -607,14 +638,21 @@ impl SignUpView {
                 ),
                 None => Fact::stored(label("visitor_label_followup"), None),
             },
-            Fact::time(label("visitor_label_followup_at"), s.followup_at),
-            Fact::time(label("visitor_label_contacted"), s.contacted_at),
-            Fact::time(label("visitor_label_confirmed"), s.confirmed_at),
-            Fact::code(
-                label("visitor_label_mail_language"),
-                s.visitor_language.as_deref(),
-            ),
         ]);
+        if followup_changed(s) {
+            facts.push(Fact::time(
+                label("visitor_label_followup_at"),
+                s.followup_at,
+            ));
+        }
+        facts.push(Fact::time(label("visitor_label_contacted"), s.contacted_at));
+        facts.extend(confirmed_fact(s, texts));
+        if let Some(language) = s.visitor_language.as_deref() {
+            facts.push(Fact::code(
+                label("visitor_label_mail_language"),
+                Some(language),
+            ));
+        }
         Self {
             heading: texts
                 .get("visitor_access_sign_up")

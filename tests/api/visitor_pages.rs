@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use joinform::config::Settings;
-use joinform::domain::{ConfirmationMode, SubmissionId, Timestamp};
+use joinform::domain::{ConfirmationMode, FollowupState, SubmissionId, Timestamp};
 use joinform::i18n::Texts;
 use joinform::secret::ServerSecret;
 use joinform::visitor::{LinkPurpose, VisitorLinkKey};
@@ -913,6 +913,157 @@ async fn the_access_page_shows_every_field_and_is_audited() {
         audit_of(&app, "access").len(),
         1,
         "nothing shown, nothing recorded"
+    );
+    app.stop().await;
+}
+
+/// The access page's sign-ups, each as its rows: label and value as the page has them.
+fn records(page: &str) -> Vec<Vec<(String, String)>> {
+    page.split("<section class=record>")
+        .skip(1)
+        .map(|record| {
+            let record = &record[..record.find("</section>").unwrap()];
+            record
+                .split("<dt>")
+                .skip(1)
+                .map(|row| {
+                    let (label, rest) = row.split_once("</dt>").unwrap();
+                    let value = &rest[rest.find('>').unwrap() + 1..rest.find("</dd>").unwrap()];
+                    (label.to_owned(), value.to_owned())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The value of the row labelled by `key` in the one sign-up the access page for
+/// `id` shows, if it has that row.
+async fn access_row(app: &TestApp, id: &str, key: &'static str) -> Option<String> {
+    let (status, _, page) = get(
+        app,
+        &format!("/my-data/{}", token(app, LinkPurpose::Access, id)),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let records = records(&page);
+    assert_eq!(records.len(), 1, "{page}");
+    let label = shown("en", key);
+    records[0]
+        .iter()
+        .find(|(shown, _)| *shown == label)
+        .map(|(_, value)| value.clone())
+}
+
+/// `at` as the access page shows a time.
+fn time_shown(at: Timestamp) -> String {
+    format!("<bdi dir=ltr>{} UTC</bdi>", at.minute_text())
+}
+
+/// A follow-up state set as an organiser's link sets it.
+fn mark(app: &TestApp, id: &str, to: FollowupState, at: Timestamp) {
+    let mut connection = connect(app);
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let marked = joinform::store::followup::mark(
+        &transaction,
+        SubmissionId::parse(id).unwrap(),
+        to,
+        "test",
+        at,
+    )
+    .unwrap();
+    assert!(marked.is_some(), "{id} has a follow-up");
+    transaction.commit().unwrap();
+}
+
+/// Rows that do not apply to a sign-up are left out rather than shown empty or
+/// misleading, and every stored value is still there.
+#[tokio::test]
+async fn the_access_page_leaves_out_rows_that_do_not_apply() {
+    use FollowupState::{Contacted, New};
+
+    let app = app_with_visitors().await;
+    let (mail_language, confirmed, changed, followup) = (
+        "visitor_label_mail_language",
+        "visitor_label_confirmed",
+        "visitor_label_followup_at",
+        "visitor_label_followup",
+    );
+
+    // Sweden mails nobody: no mail language, nothing to confirm, and a follow-up
+    // still `new` since the sign-up, whose time is all "last changed" would say.
+    let sweden = sign_up(&app, ADDRESS, "SE", "en").await;
+    assert_eq!(access_row(&app, &sweden, mail_language).await, None);
+    assert_eq!(access_row(&app, &sweden, confirmed).await, None);
+    assert_eq!(access_row(&app, &sweden, changed).await, None);
+    assert_eq!(
+        access_row(&app, &sweden, followup).await,
+        Some(shown("en", "visitor_followup_new"))
+    );
+    assert!(
+        access_row(&app, &sweden, "visitor_label_signed_up")
+            .await
+            .is_some()
+    );
+
+    // Norway asks to confirm: while it waits, the page says so.
+    let norway = sign_up(&app, "ola.nordmann@example.org", "NO", "en").await;
+    assert_eq!(
+        access_row(&app, &norway, confirmed).await,
+        Some(shown("en", "visitor_not_confirmed"))
+    );
+    assert_eq!(
+        access_row(&app, &norway, mail_language).await.as_deref(),
+        Some("<bdi dir=ltr>en</bdi>")
+    );
+    // Nobody follows it up yet: "Follow-up" says so, no time of a change.
+    assert_eq!(
+        access_row(&app, &norway, followup).await.as_deref(),
+        Some("<bdi>—</bdi>")
+    );
+    assert_eq!(access_row(&app, &norway, changed).await, None);
+    // Confirmed: when; the follow-up starts then, so its time says nothing new.
+    let confirm = token(&app, LinkPurpose::Confirm, &norway);
+    let csrf = visitor_key(&app).csrf_value(&confirm);
+    let (status, _, page) = post(
+        &app,
+        &format!("/confirm/{confirm}"),
+        &[("csrf", &csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let confirmed_at: Timestamp = connect(&app)
+        .query_row(
+            "SELECT confirmed_at FROM submissions WHERE id = ?1",
+            [&norway],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        access_row(&app, &norway, confirmed).await,
+        Some(time_shown(confirmed_at))
+    );
+    assert_eq!(access_row(&app, &norway, changed).await, None);
+
+    // An organiser's change is shown, and stays shown when the state goes back to
+    // `new`: that time is no longer the sign-up's.
+    let contacted = Timestamp::now().plus(Duration::from_secs(3600));
+    mark(&app, &norway, Contacted, contacted);
+    assert_eq!(
+        access_row(&app, &norway, changed).await,
+        Some(time_shown(contacted))
+    );
+    let back = contacted.plus(Duration::from_secs(3600));
+    mark(&app, &norway, New, back);
+    assert_eq!(
+        access_row(&app, &norway, changed).await,
+        Some(time_shown(back))
+    );
+    assert_eq!(
+        access_row(&app, &norway, "visitor_label_contacted").await,
+        Some(time_shown(contacted))
     );
     app.stop().await;
 }
