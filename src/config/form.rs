@@ -21,7 +21,8 @@ pub struct FormSettings {
     /// The form page's language when neither `?lang=` nor Accept-Language names a
     /// shipped one.
     pub default_language: String,
-    /// The privacy notice linked from the consent checkbox; empty: no link.
+    /// The privacy notice linked from the consent checkbox and from the page after a
+    /// visitor withdraws; empty: no link.
     pub privacy_url: String,
     /// The form page's heading; empty: "Join us" in the page's language.
     pub title: String,

@@ -89,7 +89,7 @@ use crate::visitor::{AddressHasher, LinkPurpose, VisitorLinkKey, VisitorLinks};
 use super::AppState;
 use super::body::{BodyError, BodyFormat, read_limited};
 use super::error::{ApiError, ErrorResponse};
-use super::pages::{Frame, Layout, filters};
+use super::pages::{Frame, Layout, filters, phrase_around};
 
 /// The most a visitor page's form sends: an address (at most 254 characters, three
 /// bytes each once percent-encoded) or a CSRF value, with room to spare.
@@ -173,6 +173,7 @@ pub(super) fn failure_page(
         logo_url: "",
         heading: texts.get(heading),
         paragraphs: vec![texts.get(text).to_owned()],
+        linked: None,
         button: None,
         link: failure
             .way_on()
@@ -196,6 +197,8 @@ pub struct VisitorPages {
     public_origin: Option<String>,
     /// `form.logo_url`, shown on top of every page as on the thank-you page.
     logo_url: String,
+    /// `form.privacy_url`, the privacy notice the form links to; empty: none.
+    privacy_url: String,
 }
 
 impl std::fmt::Debug for VisitorPages {
@@ -230,6 +233,7 @@ impl VisitorPages {
             addresses: AddressHasher::from_secret(secret),
             public_origin,
             logo_url: settings.form.logo_url.clone(),
+            privacy_url: settings.form.privacy_url.clone(),
         })
     }
 
@@ -326,6 +330,7 @@ impl VisitorPages {
             logo_url: &self.logo_url,
             heading,
             paragraphs: content.paragraphs,
+            linked: content.linked,
             button: content.button,
             link: content
                 .link
@@ -333,6 +338,17 @@ impl VisitorPages {
         }
         .render();
         self.layout.respond(status, language, page)
+    }
+
+    /// "To have those mails deleted too, contact us: our privacy notice says how to
+    /// reach us", the notice linked where the form links it (`form.privacy_url`).
+    /// `None` without one: the page then gives no instruction that leads nowhere.
+    fn privacy_sentence(&self, texts: Texts) -> Option<LinkedSentence> {
+        (!self.privacy_url.is_empty()).then(|| LinkedSentence {
+            parts: phrase_around(texts.get("visitor_withdrawn_privacy"), "{privacy}"),
+            href: self.privacy_url.clone(),
+            label: texts.get("visitor_privacy_link"),
+        })
     }
 
     /// "This sign-up is no longer stored": the answer to a withdraw or access link
@@ -357,6 +373,8 @@ struct Message {
     heading: &'static str,
     /// Translated sentences, values already in their places.
     paragraphs: Vec<String>,
+    /// A last sentence with a link in it.
+    linked: Option<LinkedSentence>,
     button: Option<Button>,
     /// A reference and the key of its words.
     link: Option<(&'static str, &'static str)>,
@@ -367,10 +385,20 @@ impl Message {
         Self {
             heading,
             paragraphs: Vec::new(),
+            linked: None,
             button: None,
             link: None,
         }
     }
+}
+
+/// A translated sentence with a link in the place of its placeholder.
+struct LinkedSentence {
+    /// The sentence's phrases before and after the link ([`phrase_around`]): HTML.
+    parts: Vec<String>,
+    href: String,
+    /// The link's words, translated.
+    label: &'static str,
 }
 
 /// A plain form with one button.
@@ -389,6 +417,7 @@ struct MessagePage<'a> {
     logo_url: &'a str,
     heading: &'a str,
     paragraphs: Vec<String>,
+    linked: Option<LinkedSentence>,
     button: Option<Button>,
     link: Option<(String, &'static str)>,
 }
@@ -470,6 +499,13 @@ impl Fact {
 /// What the access page shows where a value is not stored.
 const NOTHING: &str = "—";
 
+/// A value that reads left to right on any page (a date) inside a translated
+/// sentence: a left-to-right isolate (LRI … PDI), which the `phrase` filter makes a
+/// `<bdi dir=ltr>`, so that `2026-12-08` does not turn into `08-12-2026` in Arabic.
+fn fixed(text: &str) -> String {
+    format!("\u{2066}{text}\u{2069}")
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of an instant.
 fn minute_of(at: Timestamp) -> String {
     format!("{} UTC", at.minute_text())
@@ -510,10 +546,41 @@ fn extra_text(value: &Value) -> String {
     }
 }
 
+/// Whether "follow-up last changed" tells the visitor anything. Not without a time
+/// (a sign-up nobody follows up: "Follow-up" already says so), nor while the state is
+/// still the `new` the sign-up (or its confirmation) set: the time is then only the
+/// sign-up's or the confirmation's again, both shown under their own labels. Once an
+/// organiser has changed the state, even back to `new`, its time is shown.
+fn followup_changed(s: &StoredSubmission) -> bool {
+    match (s.followup, s.followup_at) {
+        (_, None) => false,
+        (Some(FollowupState::New), Some(at)) => at != s.created_at && Some(at) != s.confirmed_at,
+        (_, Some(_)) => true,
+    }
+}
+
+/// "Confirmed by you": when, if the visitor confirmed; "not confirmed yet" while the
+/// sign-up waits for it; `None` for a sign-up that never needed confirming (its
+/// section sends a notice, or nothing), where the row would only read as a step
+/// missed.
+fn confirmed_fact(s: &StoredSubmission, texts: Texts) -> Option<Fact> {
+    let label = texts.get("visitor_label_confirmed");
+    match (s.confirmed_at, s.status) {
+        (Some(at), _) => Some(Fact::time(label, Some(at))),
+        (None, SubmissionStatus::Unconfirmed) => {
+            Some(Fact::words(label, texts.get("visitor_not_confirmed")))
+        }
+        (None, _) => None,
+    }
+}
+
 impl SignUpView {
     /// Every stored field of `s` that says something about the visitor; the keyed
     /// hashes of client addresses (under a daily key that is never written down) say
-    /// nothing anyone can read, and are left out.
+    /// nothing anyone can read, and are left out. So are rows that do not apply and
+    /// would only read wrong: the language of mails never sent, a confirmation never
+    /// asked for, a follow-up time that is only the sign-up's or the confirmation's
+    /// again. Every stored value is shown, when in doubt under a row of its own.
     fn of(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
         let label = |key: &'static str| texts.get(key).to_owned();
         let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
@@ -571,14 +638,21 @@ impl SignUpView {
                 ),
                 None => Fact::stored(label("visitor_label_followup"), None),
             },
-            Fact::time(label("visitor_label_followup_at"), s.followup_at),
-            Fact::time(label("visitor_label_contacted"), s.contacted_at),
-            Fact::time(label("visitor_label_confirmed"), s.confirmed_at),
-            Fact::code(
-                label("visitor_label_mail_language"),
-                s.visitor_language.as_deref(),
-            ),
         ]);
+        if followup_changed(s) {
+            facts.push(Fact::time(
+                label("visitor_label_followup_at"),
+                s.followup_at,
+            ));
+        }
+        facts.push(Fact::time(label("visitor_label_contacted"), s.contacted_at));
+        facts.extend(confirmed_fact(s, texts));
+        if let Some(language) = s.visitor_language.as_deref() {
+            facts.push(Fact::code(
+                label("visitor_label_mail_language"),
+                Some(language),
+            ));
+        }
         Self {
             heading: texts
                 .get("visitor_access_sign_up")
@@ -694,7 +768,16 @@ pub async fn confirm_page(
             texts
                 .get("visitor_confirm_text")
                 .replace("{section}", &section),
-            texts.get("visitor_confirm_not_you").to_owned(),
+            // The day the mail names too: one rule for both.
+            texts.get("visitor_confirm_not_you").replace(
+                "{date}",
+                &fixed(
+                    &pages
+                        .links
+                        .unconfirmed_deleted_by(stored.created_at)
+                        .date_text(),
+                ),
+            ),
         ],
         button: Some(Button {
             action: None,
@@ -882,11 +965,14 @@ pub async fn withdraw(
         "sign-ups withdrawn by their visitor"
     );
     let texts = Texts::new(language);
+    // Mails that already told organisers are beyond joinform's reach: the page says
+    // so, and where the privacy notice is, which says how to reach the organisation.
     let content = Message {
         paragraphs: vec![
             texts.get("visitor_withdrawn_text").to_owned(),
             texts.get("visitor_withdrawn_note").to_owned(),
         ],
+        linked: pages.privacy_sentence(texts),
         ..Message::new("visitor_withdrawn_title")
     };
     Ok(pages.message(language, StatusCode::OK, content))
@@ -975,7 +1061,11 @@ pub async fn request_my_data(
     state.delivery.notify_one();
     let texts = Texts::new(language);
     let content = Message {
-        paragraphs: vec![texts.get("visitor_my_data_sent_text").to_owned()],
+        // What to do when nothing comes, in fixed words: the same for every address.
+        paragraphs: vec![
+            texts.get("visitor_my_data_sent_text").to_owned(),
+            texts.get("visitor_my_data_sent_later").to_owned(),
+        ],
         ..Message::new("visitor_my_data_sent_title")
     };
     Ok(pages.message(language, StatusCode::OK, content))

@@ -266,6 +266,38 @@ mod tests {
         }
     }
 
+    /// The `{…}` placeholders of `text`, sorted.
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = text
+            .match_indices('{')
+            .filter_map(|(start, _)| {
+                let end = text[start..].find('}')?;
+                Some(&text[start..=start + end])
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Every text of every language has exactly the placeholders of the English one,
+    /// in all three folders: a translated or missing `{date}` or `{privacy}` would show
+    /// as written, or leave the value (or the link) out.
+    #[test]
+    fn every_language_keeps_the_placeholders_of_english() {
+        let all = translations().expect("the built-in translations parse");
+        let english = &all.by_language[REFERENCE_LANGUAGE];
+        for tag in shipped() {
+            for (key, text) in english {
+                let theirs = all.lookup(tag, key).unwrap_or_default();
+                assert_eq!(
+                    placeholders(theirs),
+                    placeholders(text),
+                    "{tag} {key}: {theirs}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_missing_string_falls_back_to_english() {
         let all = translations().unwrap();

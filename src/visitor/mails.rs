@@ -22,7 +22,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use askama::Template as _;
 use lettre::Message;
@@ -38,10 +37,6 @@ use crate::store::outbox::DueVisitorMail;
 use crate::store::submissions::StoredSubmission;
 
 use super::VisitorLinks;
-
-/// How often the retention purge runs (`retention::run_daily`): an unconfirmed sign-up
-/// is deleted at the first purge after its link expires, so within this time of it.
-const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Builds the mails to visitors; given to the delivery worker at start-up when any
 /// section's `confirmation` is not `off`.
@@ -128,7 +123,12 @@ impl VisitorMails {
             return None;
         }
         let until = words.fixed(&expires.date_text());
-        let deleted = words.fixed(&expires.plus(PURGE_INTERVAL).date_text());
+        let deleted = words.fixed(
+            &self
+                .links
+                .unconfirmed_deleted_by(submission.created_at)
+                .date_text(),
+        );
         Some(vec![
             vec![
                 words.get("mail_confirmation_intro").to_owned(),

@@ -25,6 +25,11 @@ pub use mails::VisitorMails;
 /// shows personal data, so briefly.
 pub const ACCESS_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How often the retention purge runs (`retention::run_daily`): an unconfirmed sign-up
+/// is deleted at the first purge after its confirm link expires, so within this time of
+/// it.
+const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// The addresses of a visitor's pages, signed; what mails to visitors carry and what the
 /// pages check. Expiries:
 /// - confirm: the sign-up's time plus `form.confirm_within`, when the purge deletes an
@@ -65,6 +70,14 @@ impl VisitorLinks {
     /// When a confirm link for a sign-up made at `created_at` stops working.
     pub fn confirm_expiry(&self, created_at: Timestamp) -> Timestamp {
         created_at.plus(self.confirm_within)
+    }
+
+    /// By when an unconfirmed sign-up made at `created_at` is deleted: the first daily
+    /// purge after its confirm link expires (the purge's own rule, `form.confirm_within`
+    /// after the sign-up). What the confirmation mail and the confirm page both say, as
+    /// its [`Timestamp::date_text`].
+    pub fn unconfirmed_deleted_by(&self, created_at: Timestamp) -> Timestamp {
+        self.confirm_expiry(created_at).plus(PURGE_INTERVAL)
     }
 
     /// `{public_url}/confirm/{token}` for sign-up `id`, made at `created_at`.

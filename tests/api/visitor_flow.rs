@@ -26,7 +26,8 @@ use crate::operator_helpers::{
 use crate::smtp::SmtpServer;
 use crate::visitor_mails::{Mail, QUIET, WAIT, distinct, mails_settled, smtp, to};
 use crate::visitor_pages::{
-    assert_page_headers, files_containing, html, policy, shown, shown_with, with_visitors,
+    assert_page_headers, files_containing, html, policy, shown, shown_with, shown_with_ltr,
+    with_visitors,
 };
 
 async fn double_opt_in_app() -> TestApp {
@@ -537,6 +538,14 @@ async fn double_opt_in_end_to_end_the_section_hears_nothing_before_the_button() 
         mail.body
     );
     let confirm = link(&app, &mail, "confirm");
+    // The day the mail says the details are deleted by, if nobody confirms: the
+    // confirm page names the same one.
+    let deleted_by = {
+        let ignore = english.get("mail_confirmation_ignore");
+        let before = &ignore[..ignore.find("{date}").unwrap()];
+        let at = mail.body.find(before).unwrap() + before.len();
+        mail.body[at..at + "YYYY-MM-DD".len()].to_owned()
+    };
 
     // Opened three times, and looked at with HEAD, as mail scanners and previews do.
     for round in 0..3 {
@@ -556,6 +565,16 @@ async fn double_opt_in_end_to_end_the_section_hears_nothing_before_the_button() 
                 "Norway"
             )),
             "{}",
+            page.html
+        );
+        assert!(
+            page.html.contains(&shown_with_ltr(
+                "en",
+                "visitor_confirm_not_you",
+                "{date}",
+                &deleted_by
+            )),
+            "the mail says by {deleted_by}: {}",
             page.html
         );
         assert!(page.has_button(), "{}", page.html);

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use joinform::config::Settings;
-use joinform::domain::{ConfirmationMode, SubmissionId, Timestamp};
+use joinform::domain::{ConfirmationMode, FollowupState, SubmissionId, Timestamp};
 use joinform::i18n::Texts;
 use joinform::secret::ServerSecret;
 use joinform::visitor::{LinkPurpose, VisitorLinkKey};
@@ -97,6 +97,32 @@ pub(crate) fn shown_with(
     value: &str,
 ) -> String {
     html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi>{value}</bdi>"))
+}
+
+/// A translation with a value that reads left to right (a date) in its placeholder,
+/// as a page shows it.
+pub(crate) fn shown_with_ltr(
+    language: &'static str,
+    key: &'static str,
+    placeholder: &str,
+    value: &str,
+) -> String {
+    html(Texts::new(language).get(key)).replace(placeholder, &format!("<bdi dir=ltr>{value}</bdi>"))
+}
+
+/// A translation whose placeholder is a link to `href` in the words of `label`, as a
+/// page shows it.
+pub(crate) fn shown_linked(
+    language: &'static str,
+    key: &'static str,
+    placeholder: &str,
+    href: &str,
+    label: &'static str,
+) -> String {
+    html(Texts::new(language).get(key)).replace(
+        placeholder,
+        &format!("<a href=\"{}\">{}</a>", html(href), shown(language, label)),
+    )
 }
 
 /// Form fields or headers, name and value.
@@ -209,6 +235,19 @@ async fn a_get_confirms_nothing_and_the_button_confirms_once() {
     let token = token(&app, LinkPurpose::Confirm, &id);
     let path = format!("/confirm/{token}");
     let csrf = visitor_key(&app).csrf_value(&token);
+    // Deleted unconfirmed by the first daily purge after form.confirm_within: the day
+    // after the link's last day, as the mail says.
+    let created_at: Timestamp = connect(&app)
+        .query_row(
+            "SELECT created_at FROM submissions WHERE id = ?1",
+            [&id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let deleted_by = created_at
+        .plus(app.settings.form.confirm_within.get())
+        .plus(Duration::from_secs(86_400))
+        .date_text();
     for _ in 0..3 {
         let (status, headers, page) = get(&app, &path).await;
         assert_eq!(status, 200, "{page}");
@@ -226,6 +265,15 @@ async fn a_get_confirms_nothing_and_the_button_confirms_once() {
                 "Norway"
             )),
             "{page}"
+        );
+        assert!(
+            page.contains(&shown_with_ltr(
+                "en",
+                "visitor_confirm_not_you",
+                "{date}",
+                &deleted_by
+            )),
+            "deleted by {deleted_by}: {page}"
         );
         assert!(
             page.contains(&format!("name=csrf value=\"{csrf}\"")),
@@ -521,6 +569,13 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
         page.contains(&shown("en", "visitor_withdrawn_title")),
         "{page}"
     );
+    // Mails organisers already have are out of reach, and without form.privacy_url
+    // there is nowhere to point to: no instruction that leads nowhere.
+    assert!(
+        page.contains(&shown("en", "visitor_withdrawn_note")),
+        "{page}"
+    );
+    assert!(!page.contains("<a "), "{page}");
     assert_eq!(app.count(), 1, "somebody else's sign-up stays");
     assert_eq!(proof_of(&app, &other).0, "unconfirmed");
     assert!(mails_about(&app, &norway).is_empty() && mails_about(&app, &sweden).is_empty());
@@ -555,7 +610,8 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
     }
 
     // The same link again, and the page: nothing is stored any more, which is not an
-    // error.
+    // error. Worded to hold in every mode: no word of confirming, which a notice's
+    // sign-up never needed.
     for (status, _, page) in [
         post(&app, &path, &[("csrf", &csrf)], &[]).await,
         get(&app, &path).await,
@@ -565,9 +621,56 @@ async fn withdrawing_erases_every_sign_up_of_the_address_from_the_files() {
             page.contains(&shown("en", "visitor_nothing_title")),
             "{page}"
         );
+        assert!(
+            page.contains(&shown("en", "visitor_nothing_text")),
+            "{page}"
+        );
+        assert!(!page.to_lowercase().contains("confirm"), "{page}");
         assert!(!page.contains("name=csrf"), "{page}");
     }
     assert_eq!(audit_of(&app, "forget").len(), 1);
+    app.stop().await;
+}
+
+/// With `form.privacy_url`, the page after withdrawing says where to ask for the mails
+/// organisers already have to be deleted: the privacy notice, linked as the form
+/// links it, in the visitor's language.
+#[tokio::test]
+async fn the_withdrawn_page_points_to_the_privacy_notice_when_there_is_one() {
+    const PRIVACY: &str = "https://example.org/privacy?from=join&lang=any";
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = PRIVACY.into();
+    })
+    .await;
+    for (language, email) in [("en", ADDRESS), ("ar", "layla@example.org")] {
+        let id = sign_up(&app, email, "NO", language).await;
+        let token = token(&app, LinkPurpose::Withdraw, &id);
+        let csrf = visitor_key(&app).csrf_value(&token);
+        let (status, headers, page) =
+            post(&app, &format!("/withdraw/{token}"), &[("csrf", &csrf)], &[]).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(
+            headers["referrer-policy"], "no-referrer",
+            "the link's token stays"
+        );
+        assert!(
+            page.contains(&shown(language, "visitor_withdrawn_note")),
+            "{language}: {page}"
+        );
+        let sentence = shown_linked(
+            language,
+            "visitor_withdrawn_privacy",
+            "{privacy}",
+            PRIVACY,
+            "visitor_privacy_link",
+        );
+        assert!(
+            page.contains(&format!("<p>{sentence}</p>")),
+            "{language}: `{sentence}` is not on the page: {page}"
+        );
+    }
+    assert_eq!(app.count(), 0);
     app.stop().await;
 }
 
@@ -624,10 +727,11 @@ async fn my_data_answers_alike_for_known_and_unknown_addresses_and_mails_only_th
         String::from_utf8_lossy(&known_body)
     );
     let page = String::from_utf8(known_body.clone()).unwrap();
-    assert!(
-        page.contains(&shown("en", "visitor_my_data_sent_text")),
-        "{page}"
-    );
+    // What to do when nothing arrives: the spam folder, the one mail a day, and the
+    // withdraw link every earlier mail carries.
+    for key in ["visitor_my_data_sent_text", "visitor_my_data_sent_later"] {
+        assert!(page.contains(&shown("en", key)), "{key}: {page}");
+    }
     assert!(
         !page.contains("name=csrf") && !page.contains("Qwertyuiop"),
         "{page}"
@@ -813,6 +917,157 @@ async fn the_access_page_shows_every_field_and_is_audited() {
     app.stop().await;
 }
 
+/// The access page's sign-ups, each as its rows: label and value as the page has them.
+fn records(page: &str) -> Vec<Vec<(String, String)>> {
+    page.split("<section class=record>")
+        .skip(1)
+        .map(|record| {
+            let record = &record[..record.find("</section>").unwrap()];
+            record
+                .split("<dt>")
+                .skip(1)
+                .map(|row| {
+                    let (label, rest) = row.split_once("</dt>").unwrap();
+                    let value = &rest[rest.find('>').unwrap() + 1..rest.find("</dd>").unwrap()];
+                    (label.to_owned(), value.to_owned())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The value of the row labelled by `key` in the one sign-up the access page for
+/// `id` shows, if it has that row.
+async fn access_row(app: &TestApp, id: &str, key: &'static str) -> Option<String> {
+    let (status, _, page) = get(
+        app,
+        &format!("/my-data/{}", token(app, LinkPurpose::Access, id)),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let records = records(&page);
+    assert_eq!(records.len(), 1, "{page}");
+    let label = shown("en", key);
+    records[0]
+        .iter()
+        .find(|(shown, _)| *shown == label)
+        .map(|(_, value)| value.clone())
+}
+
+/// `at` as the access page shows a time.
+fn time_shown(at: Timestamp) -> String {
+    format!("<bdi dir=ltr>{} UTC</bdi>", at.minute_text())
+}
+
+/// A follow-up state set as an organiser's link sets it.
+fn mark(app: &TestApp, id: &str, to: FollowupState, at: Timestamp) {
+    let mut connection = connect(app);
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let marked = joinform::store::followup::mark(
+        &transaction,
+        SubmissionId::parse(id).unwrap(),
+        to,
+        "test",
+        at,
+    )
+    .unwrap();
+    assert!(marked.is_some(), "{id} has a follow-up");
+    transaction.commit().unwrap();
+}
+
+/// Rows that do not apply to a sign-up are left out rather than shown empty or
+/// misleading, and every stored value is still there.
+#[tokio::test]
+async fn the_access_page_leaves_out_rows_that_do_not_apply() {
+    use FollowupState::{Contacted, New};
+
+    let app = app_with_visitors().await;
+    let (mail_language, confirmed, changed, followup) = (
+        "visitor_label_mail_language",
+        "visitor_label_confirmed",
+        "visitor_label_followup_at",
+        "visitor_label_followup",
+    );
+
+    // Sweden mails nobody: no mail language, nothing to confirm, and a follow-up
+    // still `new` since the sign-up, whose time is all "last changed" would say.
+    let sweden = sign_up(&app, ADDRESS, "SE", "en").await;
+    assert_eq!(access_row(&app, &sweden, mail_language).await, None);
+    assert_eq!(access_row(&app, &sweden, confirmed).await, None);
+    assert_eq!(access_row(&app, &sweden, changed).await, None);
+    assert_eq!(
+        access_row(&app, &sweden, followup).await,
+        Some(shown("en", "visitor_followup_new"))
+    );
+    assert!(
+        access_row(&app, &sweden, "visitor_label_signed_up")
+            .await
+            .is_some()
+    );
+
+    // Norway asks to confirm: while it waits, the page says so.
+    let norway = sign_up(&app, "ola.nordmann@example.org", "NO", "en").await;
+    assert_eq!(
+        access_row(&app, &norway, confirmed).await,
+        Some(shown("en", "visitor_not_confirmed"))
+    );
+    assert_eq!(
+        access_row(&app, &norway, mail_language).await.as_deref(),
+        Some("<bdi dir=ltr>en</bdi>")
+    );
+    // Nobody follows it up yet: "Follow-up" says so, no time of a change.
+    assert_eq!(
+        access_row(&app, &norway, followup).await.as_deref(),
+        Some("<bdi>—</bdi>")
+    );
+    assert_eq!(access_row(&app, &norway, changed).await, None);
+    // Confirmed: when; the follow-up starts then, so its time says nothing new.
+    let confirm = token(&app, LinkPurpose::Confirm, &norway);
+    let csrf = visitor_key(&app).csrf_value(&confirm);
+    let (status, _, page) = post(
+        &app,
+        &format!("/confirm/{confirm}"),
+        &[("csrf", &csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let confirmed_at: Timestamp = connect(&app)
+        .query_row(
+            "SELECT confirmed_at FROM submissions WHERE id = ?1",
+            [&norway],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        access_row(&app, &norway, confirmed).await,
+        Some(time_shown(confirmed_at))
+    );
+    assert_eq!(access_row(&app, &norway, changed).await, None);
+
+    // An organiser's change is shown, and stays shown when the state goes back to
+    // `new`: that time is no longer the sign-up's.
+    let contacted = Timestamp::now().plus(Duration::from_secs(3600));
+    mark(&app, &norway, Contacted, contacted);
+    assert_eq!(
+        access_row(&app, &norway, changed).await,
+        Some(time_shown(contacted))
+    );
+    let back = contacted.plus(Duration::from_secs(3600));
+    mark(&app, &norway, New, back);
+    assert_eq!(
+        access_row(&app, &norway, changed).await,
+        Some(time_shown(back))
+    );
+    assert_eq!(
+        access_row(&app, &norway, "visitor_label_contacted").await,
+        Some(time_shown(contacted))
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_join_answer_asks_to_confirm_by_mail_whatever_the_verdict() {
     let app = app_with_visitors().await;
@@ -941,7 +1196,11 @@ async fn visitor_pages_in(app: &TestApp, language: &'static str) -> Vec<(String,
 
 #[tokio::test]
 async fn every_visitor_page_speaks_every_shipped_language_right_to_left_where_it_should() {
-    let app = app_with_visitors().await;
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = "/privacy".into();
+    })
+    .await;
     let english = visitor_pages_in(&app, "en").await;
     for language in joinform::i18n::shipped() {
         let direction = if ["ar", "fa", "ur"].contains(&language) {
@@ -967,6 +1226,21 @@ async fn every_visitor_page_speaks_every_shipped_language_right_to_left_where_it
                 !page.contains("visitor_"),
                 "{what}: a key is not translated: {page}"
             );
+            for placeholder in ["{section}", "{time}", "{date}", "{privacy}"] {
+                assert!(
+                    !page.contains(placeholder),
+                    "{what}: {placeholder} is not filled in: {page}"
+                );
+            }
+            if what.ends_with(" withdrawn") {
+                assert!(
+                    page.contains(&format!(
+                        "<a href=\"/privacy\">{}</a>",
+                        shown(language, "visitor_privacy_link")
+                    )),
+                    "{what}: {page}"
+                );
+            }
             if language != "en" {
                 let title = |page: &str| {
                     page[page.find("<title>").unwrap()..page.find("</title>").unwrap()].to_owned()
@@ -1092,7 +1366,11 @@ async fn in_a_browser_the_visitor_confirms_sees_their_data_withdraws_and_asks() 
     let Some(browser) = Browser::start(true).await else {
         return;
     };
-    let app = app_with_visitors().await;
+    let app = spawn_app_with(|s| {
+        with_visitors(s);
+        s.form.privacy_url = "/privacy".into();
+    })
+    .await;
     let goto = |path: String| {
         let client = browser.client.clone();
         let url = app.url(&path);
@@ -1172,6 +1450,11 @@ async fn in_a_browser_the_visitor_confirms_sees_their_data_withdraws_and_asks() 
         "the button posted to the withdraw link"
     );
     assert_eq!(app.count(), 0, "withdrawn: nothing of them is stored");
+    assert_eq!(
+        browser.attr("main p a", "href").await.as_deref(),
+        Some("/privacy"),
+        "the privacy notice says how to reach the organisation"
+    );
     browser
         .screenshot("visitor-withdrawn-de-mobile.png", MOBILE)
         .await;
