@@ -252,6 +252,48 @@ impl VisitorPages {
         Ok(id)
     }
 
+    /// The answer to a link `verify` refused. A genuine link past its expiry is
+    /// refused in its sign-up's language when the sign-up is still stored; and an
+    /// expired confirm link of a sign-up confirmed meanwhile gets "already confirmed",
+    /// not "sign up again" (its sign-up is there and its section has heard of it).
+    async fn refuse_link(
+        &self,
+        request: &HttpRequest,
+        purpose: LinkPurpose,
+        token: &str,
+        failure: VisitorFailure,
+    ) -> Result<HttpResponse, ErrorResponse> {
+        if !matches!(
+            failure,
+            VisitorFailure::Expired | VisitorFailure::ConfirmExpired
+        ) {
+            return Err(refuse_negotiated(request, failure));
+        }
+        let stored = match self.key().verify_signature(purpose, token) {
+            Ok((id, _)) => self.stored(id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let stored = stored.filter(|s| s.status != SubmissionStatus::Spam);
+        let language = self.language(
+            request,
+            stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
+        );
+        match stored {
+            Some(stored)
+                if purpose == LinkPurpose::Confirm
+                    && matches!(
+                        stored.status,
+                        SubmissionStatus::Accepted | SubmissionStatus::Duplicate
+                    ) =>
+            {
+                let texts = Texts::new(language);
+                let section = isolated(&stored.section);
+                Ok(self.message(language, StatusCode::OK, already(texts, &section)))
+            }
+            _ => Err(refuse(request, language, failure)),
+        }
+    }
+
     /// A page's language: the sign-up's when it names a shipped one, else the one
     /// negotiated for the request.
     fn language(&self, request: &HttpRequest, stored: Option<&str>) -> &'static str {
@@ -744,9 +786,14 @@ pub async fn confirm_page(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = pages
-        .verify(LinkPurpose::Confirm, &token)
-        .map_err(|failure| refuse_negotiated(&request, failure))?;
+    let id = match pages.verify(LinkPurpose::Confirm, &token) {
+        Ok(id) => id,
+        Err(failure) => {
+            return pages
+                .refuse_link(&request, LinkPurpose::Confirm, &token, failure)
+                .await;
+        }
+    };
     let stored = pages
         .stored(id)
         .await
@@ -813,9 +860,14 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = pages
-        .verify(LinkPurpose::Confirm, &token)
-        .map_err(|failure| refuse_negotiated(&request, failure))?;
+    let id = match pages.verify(LinkPurpose::Confirm, &token) {
+        Ok(id) => id,
+        Err(failure) => {
+            return pages
+                .refuse_link(&request, LinkPurpose::Confirm, &token, failure)
+                .await;
+        }
+    };
     // Read first for its language, so that every refusal is in the visitor's.
     let stored = pages
         .stored(id)
@@ -883,9 +935,14 @@ pub async fn withdraw_page(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = pages
-        .verify(LinkPurpose::Withdraw, &token)
-        .map_err(|failure| refuse_negotiated(&request, failure))?;
+    let id = match pages.verify(LinkPurpose::Withdraw, &token) {
+        Ok(id) => id,
+        Err(failure) => {
+            return pages
+                .refuse_link(&request, LinkPurpose::Withdraw, &token, failure)
+                .await;
+        }
+    };
     let stored = pages
         .stored(id)
         .await
@@ -925,9 +982,14 @@ pub async fn withdraw(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = pages
-        .verify(LinkPurpose::Withdraw, &token)
-        .map_err(|failure| refuse_negotiated(&request, failure))?;
+    let id = match pages.verify(LinkPurpose::Withdraw, &token) {
+        Ok(id) => id,
+        Err(failure) => {
+            return pages
+                .refuse_link(&request, LinkPurpose::Withdraw, &token, failure)
+                .await;
+        }
+    };
     let stored = pages
         .stored(id)
         .await
@@ -1082,9 +1144,14 @@ pub async fn my_data(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = pages
-        .verify(LinkPurpose::Access, &token)
-        .map_err(|failure| refuse_negotiated(&request, failure))?;
+    let id = match pages.verify(LinkPurpose::Access, &token) {
+        Ok(id) => id,
+        Err(failure) => {
+            return pages
+                .refuse_link(&request, LinkPurpose::Access, &token, failure)
+                .await;
+        }
+    };
     let sign_ups = if super::is_head(&request) {
         pages
             .read(move |connection| submissions::of_same_address(connection, id))

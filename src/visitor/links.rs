@@ -86,6 +86,25 @@ impl VisitorLinkKey {
         token: &str,
         now: Timestamp,
     ) -> Result<(SubmissionId, Timestamp), LinkError> {
+        let (id, expires) = self.verify_signature(purpose, token)?;
+        if now >= expires {
+            return Err(LinkError::Expired);
+        }
+        Ok((id, expires))
+    }
+
+    /// The sign-up `token` names and its expiry, if this key signed it for `purpose`,
+    /// whether or not it has expired: a page refusing an expired link still speaks its
+    /// sign-up's language, and tells a visitor whose sign-up was confirmed meanwhile
+    /// so.
+    ///
+    /// # Errors
+    /// [`LinkError::Malformed`] or [`LinkError::Tampered`], as [`Self::verify`].
+    pub fn verify_signature(
+        &self,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<(SubmissionId, Timestamp), LinkError> {
         let bytes = decode_base64(token)?;
         let bytes: [u8; TOKEN_BYTES] = bytes.try_into().map_err(|_| LinkError::Malformed)?;
         if bytes[0] != VERSION || bytes[1] != purpose.byte() {
@@ -97,11 +116,7 @@ impl VisitorLinkKey {
         if !bool::from(expected.ct_eq(&bytes[26..])) {
             return Err(LinkError::Tampered);
         }
-        let expires = expiry_instant(expiry)?;
-        if now >= expires {
-            return Err(LinkError::Expired);
-        }
-        Ok((SubmissionId::from_bytes(id), expires))
+        Ok((SubmissionId::from_bytes(id), expiry_instant(expiry)?))
     }
 
     /// The hidden form value a page served for `token` carries: its POST must send it
@@ -179,6 +194,15 @@ mod tests {
         assert_eq!(
             key(1).verify(LinkPurpose::Withdraw, &token, at(NOW + 60)),
             Err(LinkError::Expired)
+        );
+        // Past its expiry the signature still names the sign-up, for the refusal's words.
+        assert_eq!(
+            key(1).verify_signature(LinkPurpose::Withdraw, &token),
+            Ok((id, at(NOW + 60)))
+        );
+        assert_eq!(
+            key(2).verify_signature(LinkPurpose::Withdraw, &token),
+            Err(LinkError::Tampered)
         );
     }
 

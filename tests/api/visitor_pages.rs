@@ -403,6 +403,65 @@ fn tampered(token: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// An expired link whose sign-up is still stored speaks the sign-up's language; an
+/// expired confirm link of a sign-up confirmed meanwhile says it is confirmed, not
+/// that it was deleted.
+#[tokio::test]
+async fn an_expired_link_of_a_stored_sign_up_speaks_its_language_and_knows_it_was_confirmed() {
+    let app = app_with_visitors().await;
+    let id = sign_up(&app, ADDRESS, "NO", "nb").await;
+    let key = visitor_key(&app);
+    let parsed = SubmissionId::parse(&id).unwrap();
+    let past = Timestamp::now().minus(Duration::from_secs(60));
+    let english = [("Accept-Language", "en")];
+    let get_in_english = |path: String| {
+        let request = app
+            .client
+            .get(app.url(&path))
+            .header(english[0].0, english[0].1);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+
+    let expired_confirm = format!("/confirm/{}", key.issue(LinkPurpose::Confirm, parsed, past));
+    let (status, page) = get_in_english(expired_confirm.clone()).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(
+        page.contains(&shown("nb", "visitor_error_confirm_expired_title")),
+        "{page}"
+    );
+    let (status, page) = get_in_english(format!(
+        "/withdraw/{}",
+        key.issue(LinkPurpose::Withdraw, parsed, past)
+    ))
+    .await;
+    assert_eq!(status, 410, "{page}");
+    assert!(
+        page.contains(&shown("nb", "visitor_error_expired_title")),
+        "{page}"
+    );
+
+    let confirm = token(&app, LinkPurpose::Confirm, &id);
+    let csrf = key.csrf_value(&confirm);
+    let (status, _, page) = post(
+        &app,
+        &format!("/confirm/{confirm}"),
+        &[("csrf", &csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let (status, page) = get_in_english(expired_confirm).await;
+    assert_eq!(status, 200, "confirmed meanwhile: {page}");
+    assert!(
+        page.contains(&shown("nb", "visitor_already_title")),
+        "{page}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn refused_links_get_a_clear_page_with_their_status_never_a_500() {
     let app = app_with_visitors().await;
