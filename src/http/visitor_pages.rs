@@ -182,6 +182,14 @@ pub(super) fn failure_page(
     .render()
 }
 
+/// A verified link's sign-up as stored now (`None`: no longer stored), and the language
+/// its page speaks.
+struct Linked {
+    id: SubmissionId,
+    stored: Option<StoredSubmission>,
+    language: &'static str,
+}
+
 /// What the visitor's pages need, built at start-up when some section mails its
 /// visitors.
 pub struct VisitorPages {
@@ -250,6 +258,35 @@ impl VisitorPages {
             .map_err(|error| VisitorFailure::of_link(purpose, error))?;
         tracing::Span::current().record("id", tracing::field::display(id));
         Ok(id)
+    }
+
+    /// Verifies `token` for `purpose` and reads the sign-up it names: how a link's page
+    /// starts. `Err` holds the whole answer to a refused link ([`Self::refuse_link`]),
+    /// or the refusal of a failed read in the negotiated language.
+    async fn open(
+        &self,
+        request: &HttpRequest,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<Linked, Result<HttpResponse, ErrorResponse>> {
+        let id = match self.verify(purpose, token) {
+            Ok(id) => id,
+            Err(failure) => return Err(self.refuse_link(request, purpose, token, failure).await),
+        };
+        // Read first for its language, so that every refusal is in the visitor's.
+        let stored = self
+            .stored(id)
+            .await
+            .map_err(|error| Err(refuse_negotiated(request, error)))?;
+        let language = self.language(
+            request,
+            stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
+        );
+        Ok(Linked {
+            id,
+            stored,
+            language,
+        })
     }
 
     /// The answer to a link `verify` refused. A genuine link past its expiry is
@@ -786,22 +823,14 @@ pub async fn confirm_page(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = match pages.verify(LinkPurpose::Confirm, &token) {
-        Ok(id) => id,
-        Err(failure) => {
-            return pages
-                .refuse_link(&request, LinkPurpose::Confirm, &token, failure)
-                .await;
-        }
+    let Linked {
+        id: _,
+        stored,
+        language,
+    } = match pages.open(&request, LinkPurpose::Confirm, &token).await {
+        Ok(linked) => linked,
+        Err(answer) => return answer,
     };
-    let stored = pages
-        .stored(id)
-        .await
-        .map_err(|error| refuse_negotiated(&request, error))?;
-    let language = pages.language(
-        &request,
-        stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
-    );
     let Some(stored) = stored.filter(|s| s.status != SubmissionStatus::Spam) else {
         return Err(refuse(&request, language, VisitorFailure::Gone));
     };
@@ -860,23 +889,14 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = match pages.verify(LinkPurpose::Confirm, &token) {
-        Ok(id) => id,
-        Err(failure) => {
-            return pages
-                .refuse_link(&request, LinkPurpose::Confirm, &token, failure)
-                .await;
-        }
+    let Linked {
+        id,
+        stored,
+        language,
+    } = match pages.open(&request, LinkPurpose::Confirm, &token).await {
+        Ok(linked) => linked,
+        Err(answer) => return answer,
     };
-    // Read first for its language, so that every refusal is in the visitor's.
-    let stored = pages
-        .stored(id)
-        .await
-        .map_err(|error| refuse_negotiated(&request, error))?;
-    let language = pages.language(
-        &request,
-        stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
-    );
     let fail = |error: ApiError| refuse(&request, language, error);
     pages
         .posted(&request, payload, Some(&token))
@@ -935,22 +955,14 @@ pub async fn withdraw_page(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = match pages.verify(LinkPurpose::Withdraw, &token) {
-        Ok(id) => id,
-        Err(failure) => {
-            return pages
-                .refuse_link(&request, LinkPurpose::Withdraw, &token, failure)
-                .await;
-        }
+    let Linked {
+        id: _,
+        stored,
+        language,
+    } = match pages.open(&request, LinkPurpose::Withdraw, &token).await {
+        Ok(linked) => linked,
+        Err(answer) => return answer,
     };
-    let stored = pages
-        .stored(id)
-        .await
-        .map_err(|error| refuse_negotiated(&request, error))?;
-    let language = pages.language(
-        &request,
-        stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
-    );
     if stored.is_none() {
         return Ok(pages.nothing_stored(language));
     }
@@ -982,22 +994,14 @@ pub async fn withdraw(
 ) -> Result<HttpResponse, ErrorResponse> {
     let pages = pages(&request, &state)?;
     let token = token.into_inner();
-    let id = match pages.verify(LinkPurpose::Withdraw, &token) {
-        Ok(id) => id,
-        Err(failure) => {
-            return pages
-                .refuse_link(&request, LinkPurpose::Withdraw, &token, failure)
-                .await;
-        }
+    let Linked {
+        id,
+        stored,
+        language,
+    } = match pages.open(&request, LinkPurpose::Withdraw, &token).await {
+        Ok(linked) => linked,
+        Err(answer) => return answer,
     };
-    let stored = pages
-        .stored(id)
-        .await
-        .map_err(|error| refuse_negotiated(&request, error))?;
-    let language = pages.language(
-        &request,
-        stored.as_ref().and_then(|s| s.visitor_language.as_deref()),
-    );
     let fail = |error: ApiError| refuse(&request, language, error);
     pages
         .posted(&request, payload, Some(&token))
