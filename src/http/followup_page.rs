@@ -429,17 +429,12 @@ fn pages<'a>(
         .followup
         .as_ref()
         .ok_or_else(|| ErrorResponse::of(request, ApiError::NotFound))?;
-    if let Err(limited) = state.followup_limiter.check(state.client_of(request)) {
-        state
-            .metrics
-            .rate_limited(LimitedEndpoint::Followup, limited.scope);
-        return Err(ErrorResponse::of(
-            request,
-            ApiError::RateLimited {
-                retry_after: limited.retry_after,
-            },
-        ));
-    }
+    super::within_limit(
+        request,
+        state,
+        &state.followup_limiter,
+        LimitedEndpoint::Followup,
+    )?;
     Ok(pages)
 }
 

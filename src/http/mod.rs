@@ -99,6 +99,25 @@ fn get() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
+/// Whether `request`'s client is within `limiter`; over it, the refusal is counted
+/// under `endpoint` and answered 429 with `Retry-After`.
+pub(crate) fn within_limit(
+    request: &HttpRequest,
+    state: &AppState,
+    limiter: &RateLimiter,
+    endpoint: crate::metrics::LimitedEndpoint,
+) -> Result<(), ErrorResponse> {
+    limiter.check(state.client_of(request)).map_err(|limited| {
+        state.metrics.rate_limited(endpoint, limited.scope);
+        ErrorResponse::of(
+            request,
+            ApiError::RateLimited {
+                retry_after: limited.retry_after,
+            },
+        )
+    })
+}
+
 /// Whether `request` is a HEAD, whose body is never sent.
 pub(crate) fn is_head(request: &HttpRequest) -> bool {
     request.method() == actix_web::http::Method::HEAD

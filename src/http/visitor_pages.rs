@@ -785,17 +785,12 @@ fn pages<'a>(
         .visitor
         .as_ref()
         .ok_or_else(|| ErrorResponse::of(request, ApiError::NotFound))?;
-    if let Err(limited) = state.visitor_limiter.check(state.client_of(request)) {
-        state
-            .metrics
-            .rate_limited(LimitedEndpoint::Visitor, limited.scope);
-        return Err(ErrorResponse::of(
-            request,
-            ApiError::RateLimited {
-                retry_after: limited.retry_after,
-            },
-        ));
-    }
+    super::within_limit(
+        request,
+        state,
+        &state.visitor_limiter,
+        LimitedEndpoint::Visitor,
+    )?;
     Ok(pages)
 }
 
