@@ -74,7 +74,9 @@ use askama::Template;
 use serde_json::{Value, json};
 
 use crate::config::{RateLimitSettings, Settings};
-use crate::domain::{FieldProblem, FollowupState, SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{
+    DuplicateField, FieldProblem, FollowupState, SubmissionId, SubmissionStatus, Timestamp,
+};
 use crate::erasure;
 use crate::i18n::{self, Texts};
 use crate::metrics::LimitedEndpoint;
@@ -384,7 +386,7 @@ impl VisitorPages {
             .into());
         }
         let body = read_limited(request, payload, MAX_BODY_BYTES).await?;
-        let posted = Posted::parse(&body);
+        let posted = Posted::parse(&body).map_err(BodyError::from)?;
         if let Some(token) = token
             && !self
                 .key()
@@ -749,7 +751,12 @@ struct Posted {
 }
 
 impl Posted {
-    fn parse(body: &[u8]) -> Self {
+    /// The known fields of a urlencoded body; others are ignored.
+    ///
+    /// # Errors
+    /// A known field given twice, as `/join` refuses it: which one was meant is a guess
+    /// joinform does not make (a second address would be mailed nothing, silently).
+    fn parse(body: &[u8]) -> Result<Self, DuplicateField> {
         let mut posted = Self::default();
         for (name, value) in url::form_urlencoded::parse(body) {
             let slot = match name.as_ref() {
@@ -757,11 +764,12 @@ impl Posted {
                 "email" => &mut posted.email,
                 _ => continue,
             };
-            if slot.is_none() {
-                *slot = Some(value.into_owned());
+            if slot.is_some() {
+                return Err(DuplicateField(name.into_owned()));
             }
+            *slot = Some(value.into_owned());
         }
-        posted
+        Ok(posted)
     }
 }
 

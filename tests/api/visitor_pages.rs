@@ -403,6 +403,26 @@ fn tampered(token: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// `/my-data` refuses an address given twice, as `/join` refuses any field given twice:
+/// which one was meant is not guessed (the other would silently get nothing).
+#[tokio::test]
+async fn my_data_refuses_an_address_given_twice() {
+    let app = app_with_visitors().await;
+    let (status, _, page) = post(
+        &app,
+        "/my-data",
+        &[
+            ("email", "nobody@example.org"),
+            ("email", "kari@example.org"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(access_mails(&app), 0);
+    app.stop().await;
+}
+
 /// An expired link whose sign-up is still stored speaks the sign-up's language; an
 /// expired confirm link of a sign-up confirmed meanwhile says it is confirmed, not
 /// that it was deleted.
