@@ -191,6 +191,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .wrap(noindex())
                 .route("/{token}", get().to(visitor_pages::confirm_page))
                 .route("/{token}", web::post().to(visitor_pages::confirm))
+                .route("/{token}/", get().to(visitor_pages::without_trailing_slash))
                 .default_service(web::to(not_found)),
         )
         .service(
@@ -198,6 +199,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .wrap(noindex())
                 .route("/{token}", get().to(visitor_pages::withdraw_page))
                 .route("/{token}", web::post().to(visitor_pages::withdraw))
+                .route("/{token}/", get().to(visitor_pages::without_trailing_slash))
                 .default_service(web::to(not_found)),
         )
         .service(
@@ -206,6 +208,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("", get().to(visitor_pages::my_data_form))
                 .route("", web::post().to(visitor_pages::request_my_data))
                 .route("/{token}", get().to(visitor_pages::my_data))
+                .route("/{token}/", get().to(visitor_pages::without_trailing_slash))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));

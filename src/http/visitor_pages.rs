@@ -773,6 +773,28 @@ impl Posted {
     }
 }
 
+/// GET of a link with a slash after its token, as some mail programs write a link at
+/// the end of a line: a permanent redirect to the link itself. The target is relative
+/// (`../{token}`), so it holds behind a proxy's path prefix too; anything not shaped
+/// like a token is 404 as any unknown path.
+pub async fn without_trailing_slash(
+    request: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ErrorResponse> {
+    let token = token.into_inner();
+    let shaped = !token.is_empty()
+        && token.len() <= crate::followup::links::MAX_TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if !shaped {
+        return Err(ErrorResponse::of(&request, ApiError::NotFound));
+    }
+    Ok(HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, format!("../{token}")))
+        .finish())
+}
+
 /// The visitor's pages' limiter: the form's per-client limits
 /// (`rate_limit.per_ip_per_minute` with `rate_limit.per_ip_burst`) and
 /// `rate_limit.global_per_second` for everyone together, in an instance of its own. A

@@ -403,6 +403,42 @@ fn tampered(token: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// A link with a slash after its token (mail programs add one at a line's end) is
+/// redirected to the link itself, relative so that a proxy's prefix holds.
+#[tokio::test]
+async fn a_link_with_a_trailing_slash_leads_to_the_link() {
+    let app = app_with_visitors().await;
+    let id = sign_up(&app, ADDRESS, "NO", "nb").await;
+    for (path, purpose) in [
+        ("confirm", LinkPurpose::Confirm),
+        ("withdraw", LinkPurpose::Withdraw),
+        ("my-data", LinkPurpose::Access),
+    ] {
+        let link = token(&app, purpose, &id);
+        let response = app
+            .client
+            .get(app.url(&format!("/{path}/{link}/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 308, "{path}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("../{link}"), "{path}");
+        // Resolved against the slashed address, it is the link itself.
+        let target = reqwest::Url::parse(&app.url(&format!("/{path}/{link}/")))
+            .unwrap()
+            .join(&location)
+            .unwrap();
+        assert_eq!(target.path(), format!("/{path}/{link}"), "{path}");
+        let (status, _, page) = get(&app, target.path()).await;
+        assert_eq!(status, 200, "{path}: {page}");
+    }
+    let (status, _, _) = get(&app, "/confirm/not%20a%20token/").await;
+    assert_eq!(status, 404);
+    assert_eq!(mails_about(&app, &id), ["confirmation"], "nothing was done");
+    app.stop().await;
+}
+
 /// `/my-data` refuses an address given twice, as `/join` refuses any field given twice:
 /// which one was meant is not guessed (the other would silently get nothing).
 #[tokio::test]
