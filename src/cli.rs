@@ -461,9 +461,9 @@ pub fn followup_list(
             entry.section,
             entry.country.as_str(),
             entry.created_at,
-            human(now.since(entry.created_at)),
+            human(now.since(entry.waiting_since)),
             entry.state,
-            if entry.created_at < overdue_before {
+            if entry.waiting_since < overdue_before {
                 " (overdue)"
             } else {
                 ""

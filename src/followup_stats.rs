@@ -56,11 +56,11 @@ pub fn window_figures<'a>(
     let deadline_passed_before = now.minus(remind_after);
     let mut figures = WindowFigures::default();
     let mut waits = Vec::new();
-    for row in rows.into_iter().filter(|row| row.created_at >= start) {
+    for row in rows.into_iter().filter(|row| row.waiting_since >= start) {
         figures.signed_up += 1;
         match row.contacted_at {
             Some(contacted_at) => {
-                let wait = contacted_at.since(row.created_at);
+                let wait = contacted_at.since(row.waiting_since);
                 figures.contacted += 1;
                 figures.decided += 1;
                 if wait <= remind_after {
@@ -70,7 +70,7 @@ pub fn window_figures<'a>(
             }
             // Overdue as everywhere else (`store::followup::waiting`): waiting longer
             // than `remind_after`, i.e. signed up strictly before now less it.
-            None if row.created_at < deadline_passed_before => figures.decided += 1,
+            None if row.waiting_since < deadline_passed_before => figures.decided += 1,
             None => {}
         }
     }
@@ -139,11 +139,11 @@ mod tests {
 
     /// A sign-up `ago` seconds before `now`, contacted `wait` seconds after it.
     fn row(section: &str, now: Timestamp, ago: u64, wait: Option<u64>) -> ContactTime {
-        let created_at = at(now, ago);
+        let waiting_since = at(now, ago);
         ContactTime {
             section: section.to_owned(),
-            created_at,
-            contacted_at: wait.map(|wait| created_at.plus(secs(wait))),
+            waiting_since,
+            contacted_at: wait.map(|wait| waiting_since.plus(secs(wait))),
         }
     }
 

@@ -69,9 +69,9 @@ pub(super) async fn list(
             first_name: entry.first_name().to_owned(),
             country: entry.country.as_str().to_owned(),
             signed_up_at: entry.created_at.to_string(),
-            age_seconds: now.since(entry.created_at).as_secs(),
+            age_seconds: now.since(entry.waiting_since).as_secs(),
             state: entry.state.as_str(),
-            overdue: entry.created_at < overdue_before,
+            overdue: entry.waiting_since < overdue_before,
             section: entry.section,
         })
         .collect();

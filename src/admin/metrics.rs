@@ -34,7 +34,7 @@ pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, Admin
         let first_contacts = followup::first_contacts(&connection)?
             .into_iter()
             .filter_map(|row| {
-                let wait = row.contacted_at?.since(row.created_at);
+                let wait = row.contacted_at?.since(row.waiting_since);
                 Some((row.section, wait))
             })
             .collect();

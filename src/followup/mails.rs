@@ -185,7 +185,7 @@ impl FollowupMails {
         };
         let mut list = Vec::with_capacity(overdue.len() * 2);
         for entry in &overdue {
-            let waited = duration_text(now.since(entry.created_at), &texts.units);
+            let waited = duration_text(now.since(entry.waiting_since), &texts.units);
             let suffix = format!(
                 " ({})",
                 render(&texts.reminder.waiting, &[("waited", &waited)])

@@ -244,7 +244,7 @@ impl FollowupPages {
             first_name: isolated(entry.first_name()),
             country,
             signed_up: date_of(entry.created_at),
-            age: age(words, entry.created_at, now),
+            age: age(words, entry.waiting_since, now),
         }
     }
 

@@ -18,6 +18,10 @@ use super::audit::{self, Action};
 pub struct FollowupEntry {
     pub id: SubmissionId,
     pub created_at: Timestamp,
+    /// Since when its section could act on it, which waiting, overdue and time to first
+    /// contact count from: the sign-up, or (double opt-in) its confirmation, which may
+    /// come days later.
+    pub waiting_since: Timestamp,
     pub section: String,
     pub country: CountryCode,
     /// The whole name as given; pages show the first word of it.
@@ -33,7 +37,7 @@ pub struct FollowupEntry {
 
 impl FollowupEntry {
     const COLUMNS: &str = "id, created_at, section, country, name, followup, followup_at, \
-        followup_by, contacted_at";
+        followup_by, contacted_at, coalesce(confirmed_at, created_at)";
 
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let created_at: Timestamp = row.get(1)?;
@@ -47,6 +51,7 @@ impl FollowupEntry {
             state_at: row.get::<_, Option<Timestamp>>(6)?.unwrap_or(created_at),
             state_by: row.get(7)?,
             contacted_at: row.get(8)?,
+            waiting_since: row.get(9)?,
         })
     }
 
@@ -73,8 +78,9 @@ pub fn entry(
         .optional()?)
 }
 
-/// Sign-ups still `new` (nobody has contacted them), oldest first: in `sections` when
-/// given (`Some(&[])` selects nothing), signed up before `before` when given (the
+/// Sign-ups still `new` (nobody has contacted them), longest waiting first: in
+/// `sections` when given (`Some(&[])` selects nothing), waiting since before `before`
+/// ([`FollowupEntry::waiting_since`]) when given (the
 /// overdue ones, with `before` = now less `followup.remind_after`), at most `limit`
 /// when given (pages and mails show the longest-waiting and count the rest with
 /// [`waiting_counts`] or [`open_counts`]).
@@ -102,13 +108,17 @@ pub fn waiting(
     }
     if let Some(before) = &before {
         values.push(before);
-        conditions.push(format!("created_at < ?{}", values.len()));
+        conditions.push(format!(
+            "coalesce(confirmed_at, created_at) < ?{}",
+            values.len()
+        ));
     }
     // -1 is SQLite's "no limit".
     let limit = limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
     values.push(&limit);
     let mut statement = connection.prepare(&format!(
-        "SELECT {} FROM submissions WHERE {} ORDER BY created_at, id LIMIT ?{}",
+        "SELECT {} FROM submissions WHERE {} ORDER BY coalesce(confirmed_at, created_at), id
+         LIMIT ?{}",
         FollowupEntry::COLUMNS,
         conditions.join(" AND "),
         values.len()
@@ -196,18 +206,19 @@ pub fn open_counts(
     .collect()
 }
 
-/// A section's sign-ups left waiting: still `new`, signed up before a bound.
+/// A section's sign-ups left waiting: still `new`, waiting since before a bound
+/// ([`FollowupEntry::waiting_since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
     pub section: String,
     pub count: u64,
-    /// The sign-up time of the one waiting longest.
+    /// Since when the one waiting longest has waited.
     pub oldest: Timestamp,
-    /// The sign-up time of the one waiting shortest: the last to pass the bound.
+    /// Since when the one waiting shortest has waited: the last to pass the bound.
     pub newest: Timestamp,
 }
 
-/// Per section, the sign-ups still `new` that signed up before `before`, sections in
+/// Per section, the sign-ups still `new` waiting since before `before`, sections in
 /// name order. Counts and times only: what an escalation and the overdue gauge need.
 ///
 /// # Errors
@@ -217,8 +228,10 @@ pub fn waiting_counts(
     before: Timestamp,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, count(*), min(created_at), max(created_at) FROM submissions
-         WHERE followup = 'new' AND created_at < ?1
+        "SELECT section, count(*), min(coalesce(confirmed_at, created_at)),
+                max(coalesce(confirmed_at, created_at))
+         FROM submissions
+         WHERE followup = 'new' AND coalesce(confirmed_at, created_at) < ?1
          GROUP BY section ORDER BY section",
     )?;
     let rows = statement.query_map([before], |row| {
@@ -236,7 +249,8 @@ pub fn waiting_counts(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactTime {
     pub section: String,
-    pub created_at: Timestamp,
+    /// Since when its section could act on it: the sign-up, or its confirmation.
+    pub waiting_since: Timestamp,
     /// `None` while nobody has marked it.
     pub contacted_at: Option<Timestamp>,
 }
@@ -252,14 +266,14 @@ pub fn contact_times(
     since: Timestamp,
 ) -> Result<Vec<ContactTime>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, created_at, contacted_at FROM submissions
+        "SELECT section, coalesce(confirmed_at, created_at), contacted_at FROM submissions
          WHERE id >= ?1 AND created_at >= ?2 AND followup IS NOT NULL
          ORDER BY id",
     )?;
     let rows = statement.query_map(params![SubmissionId::at_or_before(since), since], |row| {
         Ok(ContactTime {
             section: row.get(0)?,
-            created_at: row.get(1)?,
+            waiting_since: row.get(1)?,
             contacted_at: row.get(2)?,
         })
     })?;
@@ -326,13 +340,13 @@ pub fn marked_between(
 /// A failed query, or a row this version cannot read.
 pub fn first_contacts(connection: &Connection) -> Result<Vec<ContactTime>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, created_at, contacted_at FROM submissions
+        "SELECT section, coalesce(confirmed_at, created_at), contacted_at FROM submissions
          WHERE followup IS NOT NULL AND contacted_at IS NOT NULL",
     )?;
     let rows = statement.query_map([], |row| {
         Ok(ContactTime {
             section: row.get(0)?,
-            created_at: row.get(1)?,
+            waiting_since: row.get(1)?,
             contacted_at: row.get(2)?,
         })
     })?;

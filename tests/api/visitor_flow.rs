@@ -1011,3 +1011,63 @@ async fn a_notices_withdraw_link_after_withdrawing_says_nothing_is_stored() {
     );
     app.stop().await;
 }
+
+/// A double opt-in sign-up confirmed days after it was made waits from its
+/// confirmation: its section could not act on it before. So it is not overdue at once,
+/// and its wait and time to first contact count from then.
+#[tokio::test]
+async fn a_sign_up_confirmed_late_waits_from_its_confirmation() {
+    let app = double_opt_in_app().await;
+    let late = sign_up(&app, "late@example.org", "SE").await;
+    let late = age_submission(&app, &late, 4, 0);
+    let old = sign_up(&app, "old@example.org", "NO").await;
+    let old = age_submission(&app, &old, 4, 0);
+    let confirm = crate::visitor_pages::token(&app, joinform::visitor::LinkPurpose::Confirm, &late);
+    let csrf = crate::visitor_pages::visitor_key(&app).csrf_value(&confirm);
+    let response = app
+        .client
+        .post(app.url(&format!("/confirm/{confirm}")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    let config = write_config(&app);
+    let output = run_cli(&config, &["followup", "list"], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    let line_of = |id: &str| {
+        listing
+            .lines()
+            .find(|line| line.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} listed: {listing}"))
+            .to_owned()
+    };
+    assert!(line_of(&old).ends_with("(overdue)"), "{listing}");
+    assert!(
+        !line_of(&late).contains("overdue"),
+        "confirmed a moment ago: not overdue although made 4 days ago\n{listing}"
+    );
+    let output = run_cli(&config, &["followup", "list", "--overdue"], None).await;
+    assert!(!stdout(&output).contains(&late), "{}", stdout(&output));
+
+    // Contacted an hour after confirming: the time to first contact is that hour.
+    let connection = connect(&app);
+    connection
+        .execute(
+            "UPDATE submissions SET followup = 'contacted',
+                    contacted_at = strftime('%Y-%m-%dT%H:%M:%f000Z', confirmed_at, '+3600 seconds')
+             WHERE id = ?1",
+            [&late],
+        )
+        .unwrap();
+    let contact = joinform::store::followup::first_contacts(&connection).unwrap();
+    let wait = contact
+        .iter()
+        .find_map(|row| Some(row.contacted_at?.since(row.waiting_since)))
+        .unwrap();
+    // SQLite's strftime keeps milliseconds, so the hour may be a fraction short.
+    assert!((3599..=3600).contains(&wait.as_secs()), "{wait:?}");
+    app.stop().await;
+}
