@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use strum::VariantArray;
 
-use crate::domain::{FollowupState, MailKind, SpamReason};
+use crate::domain::{FollowupState, MailKind, PowVerdict, SpamReason};
 use crate::spam::LimitScope;
 use crate::store::outbox::DeliveryState;
 use crate::store::{Admission, AdmissionOutcome};
@@ -35,6 +35,11 @@ struct OutcomeLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -76,6 +81,8 @@ struct LimitLabels {
 pub enum LimitedEndpoint {
     Join,
     Token,
+    /// GET /join/challenge (proof of work).
+    Challenge,
     /// The follow-up pages (`/followup/…`).
     Followup,
     /// The visitor's pages (`/confirm/…`, `/withdraw/…`, `/my-data`).
@@ -92,6 +99,7 @@ pub struct Metrics {
     registry: Registry,
     submissions: Family<OutcomeLabel, Counter>,
     spam_reasons: Family<ReasonLabel, Counter>,
+    pow_verdicts: Family<ResultLabel, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
     request_duration: Family<RouteLabel, Histogram>,
     delivery_attempts: Family<DeliveryLabels, Counter>,
@@ -130,6 +138,12 @@ impl Metrics {
             "spam_verdicts",
             "Spam verdicts by reason (one submission may have several)",
             spam_reasons.clone(),
+        );
+        let pow_verdicts = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "pow_verdicts",
+            "Proofs of work posted with valid submissions, by what they came to",
+            pow_verdicts.clone(),
         );
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register(
@@ -179,6 +193,11 @@ impl Metrics {
                 reason: reason.code(),
             });
         }
+        for &verdict in PowVerdict::VARIANTS {
+            let _ = pow_verdicts.get_or_create(&ResultLabel {
+                result: verdict.code(),
+            });
+        }
         for &endpoint in LimitedEndpoint::VARIANTS {
             for &scope in LimitScope::VARIANTS {
                 let _ = rate_limited.get_or_create(&LimitLabels {
@@ -191,6 +210,7 @@ impl Metrics {
             registry,
             submissions,
             spam_reasons,
+            pow_verdicts,
             rate_limited,
             request_duration,
             delivery_attempts,
@@ -291,6 +311,15 @@ impl Metrics {
                     .inc();
             }
         }
+    }
+
+    /// What a submission's proof of work came to, once its single use was checked.
+    pub fn proof_of_work(&self, verdict: PowVerdict) {
+        self.pow_verdicts
+            .get_or_create(&ResultLabel {
+                result: verdict.code(),
+            })
+            .inc();
     }
 
     pub fn rate_limited(&self, endpoint: LimitedEndpoint, scope: LimitScope) {

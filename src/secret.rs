@@ -69,6 +69,9 @@ pub enum KeyPurpose {
     VisitorLink,
     /// The keyed hash of an address in `visitor_mails` (one mail a day per address).
     VisitorAddress,
+    /// The HMAC that signs proof-of-work challenges (`spam::altcha`): a key apart from
+    /// form tokens', so neither signature passes as the other.
+    ProofOfWork,
 }
 
 impl KeyPurpose {
@@ -79,6 +82,7 @@ impl KeyPurpose {
             Self::FollowupLink => b"joinform followup link v1",
             Self::VisitorLink => b"joinform visitor link v1",
             Self::VisitorAddress => b"joinform visitor address v1",
+            Self::ProofOfWork => b"joinform proof of work v1",
         }
     }
 }
@@ -120,7 +124,8 @@ impl ServerSecret {
             KeyPurpose::FormToken
             | KeyPurpose::FollowupLink
             | KeyPurpose::VisitorLink
-            | KeyPurpose::VisitorAddress => keyed_hash(&self.root, purpose.label()),
+            | KeyPurpose::VisitorAddress
+            | KeyPurpose::ProofOfWork => keyed_hash(&self.root, purpose.label()),
             KeyPurpose::AuditAddress => self.audit,
         }
     }

@@ -106,7 +106,7 @@ pub struct Application {
     worker: DeliveryWorker,
     /// The follow-up scheduler, when follow-up is on.
     scheduler: Option<Scheduler>,
-    limiters: [Arc<RateLimiter>; 4],
+    limiters: [Arc<RateLimiter>; 5],
     client_hasher: Arc<ClientHasher>,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
@@ -139,6 +139,7 @@ impl Application {
         let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        let challenge_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let followup_limiter = Arc::new(http::followup_page::limiter(&settings.rate_limit));
         let visitor_limiter = Arc::new(http::visitor_pages::limiter(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
@@ -250,6 +251,7 @@ impl Application {
             ),
             join_limiter: Arc::clone(&join_limiter),
             token_limiter: Arc::clone(&token_limiter),
+            challenge_limiter: Arc::clone(&challenge_limiter),
             followup_limiter: Arc::clone(&followup_limiter),
             spam,
             client_hasher: Arc::clone(&client_hasher),
@@ -335,6 +337,7 @@ impl Application {
             limiters: [
                 join_limiter,
                 token_limiter,
+                challenge_limiter,
                 followup_limiter,
                 visitor_limiter,
             ],

@@ -14,6 +14,10 @@ pub(super) const MIN_FILL: Renamed = Renamed {
     unit: Unit::Seconds,
 };
 
+/// The range of `spam.pow_maxnumber`: from a few milliseconds on a phone to many
+/// seconds.
+pub const POW_MAXNUMBER: std::ops::RangeInclusive<u64> = 1_000..=100_000_000;
+
 /// The spam checks: honeypot, form token, content rules and duplicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +49,12 @@ pub struct SpamSettings {
     pub duplicate_window: HumanDuration,
     /// Whether spam is stored (with its reasons) or discarded.
     pub keep: bool,
+    /// The proof of work's difficulty (issue 17): the largest secret number a challenge
+    /// from GET /join/challenge may hide, so the average work is half of it in SHA-256
+    /// hashes. A solution to a challenge issued easier than this now is refused.
+    pub pow_maxnumber: u64,
+    /// How long a proof-of-work challenge may be solved and posted.
+    pub pow_ttl: HumanDuration,
 }
 
 impl Default for SpamSettings {
@@ -62,6 +72,8 @@ impl Default for SpamSettings {
             threshold: 5,
             duplicate_window: HumanDuration::from_secs(24 * 3600),
             keep: true,
+            pow_maxnumber: 50_000,
+            pow_ttl: HumanDuration::from_secs(600),
         }
     }
 }
@@ -134,6 +146,21 @@ impl SpamSettings {
                 "spam.blocked_phrases",
                 "must not hold an empty phrase",
             ));
+        }
+        if !POW_MAXNUMBER.contains(&self.pow_maxnumber) {
+            return Err(ConfigError::bad(
+                "spam.pow_maxnumber",
+                format!(
+                    "must be {}..={}",
+                    POW_MAXNUMBER.start(),
+                    POW_MAXNUMBER.end()
+                ),
+            ));
+        }
+        if !(HumanDuration::from_secs(10)..=HumanDuration::from_secs(24 * 3600))
+            .contains(&self.pow_ttl)
+        {
+            return Err(ConfigError::bad("spam.pow_ttl", "must be 10s..=24h"));
         }
         if self.threshold == 0 {
             return Err(ConfigError::bad("spam.threshold", "must be at least 1"));

@@ -49,6 +49,39 @@ pub struct TokenNonce {
     pub expires_at: Timestamp,
 }
 
+/// What came of the proof of work a post carried in its `altcha` field (issue 17). The
+/// codes are stable: they are counted (`joinform_pow_verdicts_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum PowVerdict {
+    /// Solved, signed by this server, in time, hard enough and never used before.
+    Verified,
+    /// As `Verified`, but its challenge was used up by an earlier post.
+    Replayed,
+    Malformed,
+    BadSignature,
+    WrongAnswer,
+    Expired,
+    TooEasy,
+}
+
+impl PowVerdict {
+    /// The stable code: the variant's name in snake_case (`too_easy`).
+    pub fn code(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A proof of work as the request side found it; single use is the writer's to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofOfWork {
+    /// Passed every check but single use: the nonce the writer uses up in
+    /// `used_tokens` (prefixed, so it never meets a form token's nonce).
+    Solved(TokenNonce),
+    /// Refused on the request side, with why (never `Verified` or `Replayed`).
+    Refused(PowVerdict),
+}
+
 #[cfg(test)]
 mod tests {
     use strum::VariantArray;

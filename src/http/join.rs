@@ -93,6 +93,7 @@ pub async fn join(
     let mut record = SubmissionRecord::new(submission, &section.name, &state.message_domain);
     record.spam_reasons = judgement.reasons;
     record.token = judgement.token;
+    record.proof = judgement.proof;
     record.client_hash = state.client_hasher.hash(client);
     record.rules = state.admission_rules;
     record.consent_record = state.page.consent_record(&raw, &record.submission);
@@ -118,12 +119,17 @@ pub async fn join(
     }
     let id = record.id;
     span.record("id", tracing::field::display(id));
-    let admission = state
+    let admitted = state
         .writer
         .admit(record)
         .await
         .map_err(|e| fail(e.into()))?;
+    let admission = admitted.admission;
     state.metrics.admitted(&admission);
+    // Counted only, for now: issue 17's hold rules will act on it.
+    if let Some(verdict) = admitted.proof {
+        state.metrics.proof_of_work(verdict);
+    }
     if matches!(
         admission,
         Admission::Accepted { .. } | Admission::Unconfirmed { .. }
@@ -212,6 +218,43 @@ pub async fn token(
             field: crate::spam::TOKEN_FIELD,
             expires_in_seconds: issued.expires_in.as_secs(),
         }))
+}
+
+/// GET /join/challenge: a proof-of-work challenge in ALTCHA's format, for the form
+/// page's script or an ALTCHA widget's `challengeurl`. Rate limited like GET
+/// /join/token, with a quota of its own; a HEAD uses none of it.
+pub async fn challenge(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ErrorResponse> {
+    let client = state.client_of(&request);
+    let checked = if super::is_head(&request) {
+        Ok(())
+    } else {
+        state.challenge_limiter.check(client)
+    };
+    if let Err(limited) = checked {
+        state
+            .metrics
+            .rate_limited(LimitedEndpoint::Challenge, limited.scope);
+        return Err(ErrorResponse::of(
+            &request,
+            ApiError::RateLimited {
+                retry_after: limited.retry_after,
+            },
+        ));
+    }
+    let challenge = state
+        .spam
+        .proofs
+        .issue(std::time::SystemTime::now())
+        .map_err(|error| {
+            tracing::error!(%error, "cannot issue a proof-of-work challenge");
+            ErrorResponse::of(&request, ApiError::TokenUnavailable)
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(challenge))
 }
 
 fn reason_codes(reasons: &[SpamReason]) -> String {

@@ -41,6 +41,8 @@ pub struct AppState {
     /// each per sign-up.
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
+    /// GET /join/challenge's own quota, as large as the token's.
+    pub challenge_limiter: Arc<RateLimiter>,
     /// The follow-up pages' own limits (`rate_limit.followup_*`).
     pub followup_limiter: Arc<RateLimiter>,
     pub spam: SpamChecks,
@@ -168,6 +170,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/join", get().to(form_page::form))
         .route("/join", web::post().to(join::join))
         .route("/join/token", get().to(join::token))
+        .route("/join/challenge", get().to(join::challenge))
         .route("/join/thanks", get().to(form_page::thanks))
         .route("/healthz", get().to(health::healthz))
         .route("/readyz", get().to(health::readyz))

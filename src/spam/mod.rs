@@ -5,15 +5,17 @@
 //!
 //! A spam verdict never changes the answer the sender sees: probing teaches nothing.
 
+mod altcha;
 mod client;
 mod content;
 mod rate_limit;
 mod token;
 
 use crate::config::Settings;
-use crate::domain::{NewSubmission, RawForm, RawValue, SpamReason, TokenNonce};
+use crate::domain::{NewSubmission, ProofOfWork, RawForm, RawValue, SpamReason, TokenNonce};
 use crate::secret::{KeyPurpose, ServerSecret};
 
+pub use altcha::{ALTCHA_FIELD, AltchaError, Challenge, ProofsOfWork};
 pub use client::{ClientHasher, ClientIp, TrustedProxies};
 pub use content::ContentRules;
 pub use rate_limit::{LimitScope, Limited, RateLimiter};
@@ -24,6 +26,7 @@ pub struct SpamChecks {
     honeypot_field: String,
     require_token: bool,
     pub tokens: FormTokens,
+    pub proofs: ProofsOfWork,
     content: ContentRules,
     threshold: u32,
 }
@@ -34,6 +37,10 @@ pub struct SpamChecks {
 pub struct Judgement {
     pub reasons: Vec<SpamReason>,
     pub token: Option<TokenNonce>,
+    /// The proof of work in the `altcha` field, when one was posted. Recorded only:
+    /// for now a missing or refused proof changes no outcome (it adds no spam
+    /// reason); issue 17's hold rules, which come next, will act on it.
+    pub proof: Option<ProofOfWork>,
 }
 
 impl SpamChecks {
@@ -47,14 +54,19 @@ impl SpamChecks {
                 spam.min_fill.get(),
                 spam.token_max_age.get(),
             ),
+            proofs: ProofsOfWork::new(
+                secret.key(KeyPurpose::ProofOfWork),
+                spam.pow_maxnumber,
+                spam.pow_ttl.get(),
+            ),
             content: ContentRules::from_settings(spam),
             threshold: spam.threshold,
         }
     }
 
     /// The form fields these checks read, which the body decoders must keep.
-    pub fn fields(&self) -> [&str; 2] {
-        [self.honeypot_field.as_str(), TOKEN_FIELD]
+    pub fn fields(&self) -> [&str; 3] {
+        [self.honeypot_field.as_str(), TOKEN_FIELD, ALTCHA_FIELD]
     }
 
     pub fn judge(&self, raw: &RawForm, submission: &NewSubmission) -> Judgement {
@@ -76,6 +88,12 @@ impl SpamChecks {
             None if self.require_token => judgement.reasons.push(SpamReason::TokenMissing),
             None => {}
         }
+        judgement.proof = filled(ALTCHA_FIELD).map(|posted| {
+            match self.proofs.verify(posted, std::time::SystemTime::now()) {
+                Ok(nonce) => ProofOfWork::Solved(nonce),
+                Err(error) => ProofOfWork::Refused(error.verdict()),
+            }
+        });
         // Honeypot and token failures are spam by themselves; content rules add up.
         let (score, content_reasons) = self.content.score(submission);
         if score >= self.threshold {

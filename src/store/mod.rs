@@ -24,7 +24,7 @@ pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use quota::Quota;
 pub use scrub::{Erasing, erase};
-pub use submissions::{Admission, AdmissionOutcome, AdmissionRules, SubmissionRecord};
+pub use submissions::{Admission, AdmissionOutcome, AdmissionRules, Admitted, SubmissionRecord};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
 /// Where the database lives and how connections to it behave.

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    ConfirmationMode, CountryCode, FollowupState, MailKind, NewSubmission, SpamReason,
-    SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
+    ConfirmationMode, CountryCode, FollowupState, MailKind, NewSubmission, PowVerdict, ProofOfWork,
+    SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
 };
 
 use super::{Erasing, StoreError};
@@ -110,6 +110,10 @@ pub struct SubmissionRecord {
     pub spam_reasons: Vec<SpamReason>,
     /// The form token's nonce, to be used up in the same transaction.
     pub token: Option<TokenNonce>,
+    /// The proof of work posted with it, a solved one to be used up in the same
+    /// transaction. Recorded only, for now: it changes no admission (issue 17's hold
+    /// rules come next).
+    pub proof: Option<ProofOfWork>,
     /// Keyed hash of the client's address.
     pub client_hash: Option<String>,
     /// The consent text shown and its language, when the form sent them.
@@ -137,6 +141,7 @@ impl SubmissionRecord {
             message_domain: message_domain.to_owned(),
             spam_reasons: Vec::new(),
             token: None,
+            proof: None,
             client_hash: None,
             consent_record: None,
             rules: AdmissionRules::default(),
@@ -147,18 +152,52 @@ impl SubmissionRecord {
     }
 }
 
+/// What the writer tells a request: the admission, and what its proof of work came to
+/// once its single use was checked.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub admission: Admission,
+    pub proof: Option<PowVerdict>,
+}
+
+/// Uses up the record's proof of work, then [`admit`]s it, in the caller's
+/// transaction.
+pub fn admit_with_proof(
+    connection: &Connection,
+    record: &SubmissionRecord,
+) -> Result<Admitted, StoreError> {
+    let proof = match &record.proof {
+        None => None,
+        Some(ProofOfWork::Refused(verdict)) => Some(*verdict),
+        Some(ProofOfWork::Solved(nonce)) => Some(if use_nonce(connection, nonce)? {
+            PowVerdict::Verified
+        } else {
+            PowVerdict::Replayed
+        }),
+    };
+    Ok(Admitted {
+        admission: admit(connection, record)?,
+        proof,
+    })
+}
+
+/// Records `nonce` in `used_tokens`; `false` when it was there already (a replay).
+fn use_nonce(connection: &Connection, nonce: &TokenNonce) -> Result<bool, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO used_tokens (nonce, expires_at) VALUES (?1, ?2)
+         ON CONFLICT (nonce) DO NOTHING",
+    )?;
+    Ok(statement.execute(params![nonce.nonce, nonce.expires_at])? == 1)
+}
+
 /// Decides and writes one submission; the caller owns the transaction, so earlier
 /// submissions of the same batch count.
 pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admission, StoreError> {
     let mut reasons = record.spam_reasons.clone();
-    if let Some(token) = &record.token {
-        let mut statement = connection.prepare_cached(
-            "INSERT INTO used_tokens (nonce, expires_at) VALUES (?1, ?2)
-             ON CONFLICT (nonce) DO NOTHING",
-        )?;
-        if statement.execute(params![token.nonce, token.expires_at])? == 0 {
-            reasons.push(SpamReason::TokenReplayed);
-        }
+    if let Some(token) = &record.token
+        && !use_nonce(connection, token)?
+    {
+        reasons.push(SpamReason::TokenReplayed);
     }
     if !reasons.is_empty() {
         let stored = record.rules.keep_spam;
@@ -805,6 +844,57 @@ mod tests {
     }
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    /// A solved proof of work is used up once; a replay, or a proof refused on the
+    /// request side, is reported as such and (for now) changes no admission. A form
+    /// token with the same hex never meets a proof's prefixed nonce.
+    #[test]
+    fn a_proof_of_work_is_used_once_and_changes_no_admission_yet() {
+        let (_dir, connection) = database();
+        let expires_at = at("2026-11-30T12:10:00.000000Z");
+        let nonce = TokenNonce {
+            nonce: format!("pow:{}", "ab".repeat(32)),
+            expires_at,
+        };
+        let cases = [
+            (
+                "first@example.org",
+                Some(ProofOfWork::Solved(nonce.clone())),
+                Some(PowVerdict::Verified),
+            ),
+            (
+                "second@example.org",
+                Some(ProofOfWork::Solved(nonce)),
+                Some(PowVerdict::Replayed),
+            ),
+            (
+                "third@example.org",
+                Some(ProofOfWork::Refused(PowVerdict::TooEasy)),
+                Some(PowVerdict::TooEasy),
+            ),
+            ("fourth@example.org", None, None),
+        ];
+        for (email, proof, verdict) in cases {
+            let mut record = record(email, at(T0), ConfirmationMode::Off);
+            record.proof = proof;
+            let admitted = admit_with_proof(&connection, &record).unwrap();
+            assert_eq!(admitted.proof, verdict, "{email}");
+            assert!(
+                matches!(admitted.admission, Admission::Accepted { .. }),
+                "{email}: {:?}",
+                admitted.admission
+            );
+        }
+        let mut token = record("fifth@example.org", at(T0), ConfirmationMode::Off);
+        token.token = Some(TokenNonce {
+            nonce: "ab".repeat(32),
+            expires_at,
+        });
+        assert!(matches!(
+            admit(&connection, &token).unwrap(),
+            Admission::Accepted { .. }
+        ));
+    }
 
     /// A double opt-in sign-up waits, mailing its visitor only; confirming it makes it
     /// accepted, queues the section's notification as a sign-up's would be, and keeps

@@ -12,7 +12,7 @@ use crate::domain::{SubmissionId, Timestamp};
 use super::outbox::{self, Attempt};
 use super::quota::QuotaGuard;
 use super::scrub::{self, Erasing};
-use super::{Admission, StoreError, SubmissionRecord, submissions};
+use super::{Admitted, StoreError, SubmissionRecord, submissions};
 
 /// How many requests may wait for the writer before senders wait too.
 const QUEUE_CAPACITY: usize = 4096;
@@ -25,7 +25,7 @@ const MAX_BATCH: usize = 512;
 const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(250);
 
 type Reply = oneshot::Sender<Result<(), WriteFailure>>;
-type AdmissionReply = oneshot::Sender<Result<Admission, WriteFailure>>;
+type AdmissionReply = oneshot::Sender<Result<Admitted, WriteFailure>>;
 /// Work for [`Writer::run`]; it hands its result out through a channel of its own, read
 /// only once the transaction has committed.
 type Task = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
@@ -120,7 +120,7 @@ pub(super) fn start(connection: Connection, quota: Option<QuotaGuard>) -> (Write
 impl Writer {
     /// Resolves once the submission is admitted and that decision committed to disk,
     /// or with why it was not.
-    pub async fn admit(&self, record: SubmissionRecord) -> Result<Admission, WriteFailure> {
+    pub async fn admit(&self, record: SubmissionRecord) -> Result<Admitted, WriteFailure> {
         let (reply, done) = oneshot::channel();
         let span = tracing::Span::current();
         self.send(Job::Insert(Box::new(record), reply, span))
@@ -309,7 +309,7 @@ fn commit(
     connection: &mut Connection,
     batch: &[Job],
     sweep_tokens: bool,
-) -> Result<Vec<Admission>, StoreError> {
+) -> Result<Vec<Admitted>, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = Timestamp::now();
     let mut admissions = Vec::new();
@@ -321,8 +321,11 @@ fn commit(
         match job {
             Job::Insert(record, _, span) => {
                 let _entered = span.enter();
-                let admission = submissions::admit(&transaction, record)?;
-                tracing::debug!(outcome = admission.code(), "admitted, to be committed");
+                let admission = submissions::admit_with_proof(&transaction, record)?;
+                tracing::debug!(
+                    outcome = admission.admission.code(),
+                    "admitted, to be committed"
+                );
                 admissions.push(admission);
             }
             Job::RecordAttempts(attempts, _) => {

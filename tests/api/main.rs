@@ -29,6 +29,7 @@ mod mail;
 mod metrics;
 mod openapi;
 mod privacy;
+mod proof_of_work;
 mod properties;
 mod spam;
 mod storage;
