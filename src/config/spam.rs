@@ -98,6 +98,7 @@ impl SpamSettings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             && !crate::domain::STANDARD_FIELDS.contains(&honeypot.as_str())
+            && honeypot != crate::domain::PROOF_OF_WORK_FIELD
             && !form.extra_fields.iter().any(|f| &f.name == honeypot);
         if !honeypot_ok {
             return Err(ConfigError::bad(

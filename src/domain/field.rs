@@ -9,6 +9,11 @@ pub const STANDARD_FIELDS: [&str; 8] = [
     "name", "email", "country", "phone", "city", "message", "language", "consent",
 ];
 
+/// The field a proof of work (ALTCHA) is posted in: the name the standard widget
+/// posts, so no configured field may take it. Other control fields start with `_`,
+/// which a configured field name cannot.
+pub const PROOF_OF_WORK_FIELD: &str = "altcha";
+
 /// The name of a form field, standard or configured.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -30,6 +35,9 @@ impl FieldName {
         }
         if STANDARD_FIELDS.contains(&name) {
             return Err("is the name of a standard field");
+        }
+        if name == PROOF_OF_WORK_FIELD {
+            return Err("is the field of the proof of work (ALTCHA)");
         }
         Ok(Self(name.to_owned()))
     }
@@ -223,5 +231,9 @@ mod tests {
                 "{name}"
             );
         }
+        assert_eq!(
+            FieldName::parse_extra(PROOF_OF_WORK_FIELD),
+            Err("is the field of the proof of work (ALTCHA)")
+        );
     }
 }

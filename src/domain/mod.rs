@@ -17,7 +17,9 @@ mod time;
 
 pub use country::CountryCode;
 pub use email::MemberEmail;
-pub use field::{FieldError, FieldName, FieldProblem, STANDARD_FIELDS, ValidationErrors};
+pub use field::{
+    FieldError, FieldName, FieldProblem, PROOF_OF_WORK_FIELD, STANDARD_FIELDS, ValidationErrors,
+};
 pub use followup::{BadMark, FollowupState, MailKind};
 pub use id::SubmissionId;
 pub use language::LanguageTag;

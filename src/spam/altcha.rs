@@ -43,7 +43,7 @@ use crate::domain::{PowVerdict, Timestamp, TokenNonce};
 use crate::secret::{HmacSha256, SecretError, random_bytes};
 
 /// The form field the widget posts its solution in.
-pub const ALTCHA_FIELD: &str = "altcha";
+pub const ALTCHA_FIELD: &str = crate::domain::PROOF_OF_WORK_FIELD;
 
 /// The only algorithm issued and accepted.
 const ALGORITHM: &str = "SHA-256";

@@ -1041,3 +1041,21 @@ fn check_config_says_which_sections_mail_their_visitors_and_needs_a_public_url()
     assert!(!ok, "{text}");
     assert!(text.contains("double_opt_in"), "{text}");
 }
+
+#[test]
+fn no_configured_field_may_take_the_proof_of_work_field() {
+    for (file, key) in [
+        (
+            "[spam]\nhoneypot_field = \"altcha\"\n",
+            "spam.honeypot_field",
+        ),
+        (
+            "[form]\nextra_fields = [{ name = \"altcha\", max_length = 10 }]\n",
+            "form.extra_fields[0].name",
+        ),
+    ] {
+        let (ok, text) = check_config(file, &[]);
+        assert!(!ok, "{text}");
+        assert!(text.contains(key), "{text}");
+    }
+}
