@@ -21,7 +21,7 @@ use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::audit::{self, Action, AuditEntry};
 use crate::store::followup::{self, Marked};
-use crate::store::{self, StoreError, export_cursors, outbox};
+use crate::store::{self, StoreError, export_cursors, outbox, review};
 
 /// `check-config`: the settings summary and the routing table, or the first problem;
 /// then a warning for each deprecated key in use.
@@ -207,6 +207,11 @@ pub enum DataCommandError {
     UnknownSignUp(String),
     #[error(transparent)]
     BadMark(#[from] BadMark),
+    #[error(
+        "--status {0}: only `spam` can be reviewed for now (sign-ups held for review come \
+         with a later part of issue 17)"
+    )]
+    ReviewStatus(String),
 }
 
 impl From<rusqlite::Error> for DataCommandError {
@@ -665,4 +670,153 @@ fn audit_listing(entries: &[AuditEntry]) -> String {
         );
     }
     text
+}
+
+// ---- Review of sign-ups the spam checks flagged: list, release, discard. ----
+
+/// How many sign-ups `review list` shows at most; it says how many more there are.
+pub const REVIEW_LIST_LIMIT: u32 = 200;
+
+/// `review list [--status spam] [--section NAME]`: the stored spam sign-ups, newest
+/// first, at most [`REVIEW_LIST_LIMIT`]: id, time, section, country, first name and the
+/// spam reasons. No address, phone or message.
+///
+/// # Errors
+/// [`DataCommandError`]: a status other than `spam`, or the database cannot be opened
+/// or read.
+pub fn review_list(
+    settings: &Settings,
+    status: &str,
+    section: Option<&str>,
+) -> Result<String, DataCommandError> {
+    if status != "spam" {
+        return Err(DataCommandError::ReviewStatus(
+            status
+                .chars()
+                .take(32)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+        ));
+    }
+    let connection = open(settings)?;
+    let (flagged, total) = review::flagged(&connection, section, REVIEW_LIST_LIMIT)?;
+    let mut text = format!(
+        "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  reasons\n",
+        "id", "signed up", "section", "country", "first name"
+    );
+    for entry in &flagged {
+        // A bot's name may be a link or control characters: shown short and escaped.
+        let first_name: String = entry.first_name.chars().take(16).collect();
+        let _ = writeln!(
+            text,
+            "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  {}",
+            entry.id,
+            entry.created_at,
+            entry.section,
+            entry.country.as_str(),
+            first_name.escape_debug().to_string(),
+            entry.reasons.join(",")
+        );
+    }
+    let shown = u64::try_from(flagged.len()).unwrap_or(u64::MAX);
+    if total > shown {
+        let _ = writeln!(text, "…and {} more", total - shown);
+    }
+    let _ = writeln!(
+        text,
+        "{total} spam sign-up(s); `joinform review release ID…` accepts one after all, \
+         `joinform review discard ID…` erases it"
+    );
+    Ok(text)
+}
+
+/// What `review release` and `review discard` print, and whether every id given named
+/// a stored spam sign-up.
+#[derive(Debug)]
+pub struct ReviewReport {
+    pub text: String,
+    pub every_id_matched: bool,
+}
+
+/// `review release ID…`: each named spam sign-up becomes `accepted` and is notified as
+/// usual (see [`review::release`]), in one transaction with its `release` audit entry,
+/// by `cli`. Each id that is not a stored spam sign-up is named and left alone.
+///
+/// # Errors
+/// [`DataCommandError`]: the configuration's sender, or the database cannot be opened,
+/// read or written; then nothing changed.
+pub fn review_release(
+    settings: &Settings,
+    ids: &[String],
+) -> Result<ReviewReport, DataCommandError> {
+    let sender = mail::sender(&settings.mail)?;
+    let mut connection = open(settings)?;
+    let valid = parse_ids(ids);
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let reviewed = review::release(
+        &transaction,
+        &valid,
+        Timestamp::now(),
+        sender.email.domain(),
+        audit::CLI_ACTOR,
+    )?;
+    transaction.commit()?;
+    let mut report = ReviewReport {
+        text: format!(
+            "{} spam sign-up(s) released: accepted, their notifications queued (a running \
+             server sends them within a minute)\n",
+            reviewed.done.len()
+        ),
+        every_id_matched: true,
+    };
+    name_unmatched(&mut report, ids, &reviewed);
+    Ok(report)
+}
+
+/// `review discard ID…`: erases each named spam sign-up through the erasure routine
+/// (freed pages returned, WAL emptied), with its `discard` audit entry, by `cli`. Each
+/// id that is not a stored spam sign-up is named and left alone.
+///
+/// # Errors
+/// [`DataCommandError`]: the database cannot be opened, read or written; then nothing
+/// was erased.
+pub fn review_discard(
+    settings: &Settings,
+    ids: &[String],
+) -> Result<ReviewReport, DataCommandError> {
+    let mut connection = open(settings)?;
+    let valid = parse_ids(ids);
+    let reviewed = store::erase(&mut connection, |erasing| {
+        review::discard(erasing, &valid, audit::CLI_ACTOR)
+    })?;
+    let mut report = ReviewReport {
+        text: format!("{} spam sign-up(s) erased\n", reviewed.done.len()),
+        every_id_matched: true,
+    };
+    name_unmatched(&mut report, ids, &reviewed);
+    Ok(report)
+}
+
+/// The ids among `texts`; text that is no id names no row, and is reported as such.
+fn parse_ids(texts: &[String]) -> Vec<SubmissionId> {
+    texts
+        .iter()
+        .filter_map(|text| SubmissionId::parse(text))
+        .collect()
+}
+
+/// Names each of `texts` that is no id, or an id the review left alone.
+fn name_unmatched(report: &mut ReviewReport, texts: &[String], reviewed: &review::Reviewed) {
+    for text in texts {
+        let matched = SubmissionId::parse(text).is_some_and(|id| !reviewed.not_spam.contains(&id));
+        if !matched {
+            report.every_id_matched = false;
+            let _ = writeln!(
+                report.text,
+                "not a stored spam sign-up, left as it is: {}",
+                text.escape_debug()
+            );
+        }
+    }
 }

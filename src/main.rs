@@ -56,6 +56,12 @@ enum Command {
         #[command(subcommand)]
         action: FollowupAction,
     },
+    /// Review sign-ups the spam checks flagged: list them, release (accept) or discard
+    /// (erase) them.
+    Review {
+        #[command(subcommand)]
+        action: ReviewAction,
+    },
     /// Admin tokens for the admin listener.
     Token {
         #[command(subcommand)]
@@ -135,6 +141,35 @@ enum FollowupAction {
     /// Time to first contact (median, 90th percentile) over the last 30 and 90 days,
     /// the share contacted within followup.remind_after, open and overdue counts.
     Stats,
+}
+
+#[derive(Subcommand)]
+enum ReviewAction {
+    /// The stored spam sign-ups, newest first (at most 200): id, time, section,
+    /// country, first name and spam reasons; no contact details.
+    List {
+        /// Which sign-ups to review: only `spam` for now.
+        #[arg(long, default_value = "spam")]
+        status: String,
+        /// Only this section's sign-ups.
+        #[arg(long, value_name = "NAME")]
+        section: Option<String>,
+    },
+    /// Accept spam sign-ups after all: each becomes `accepted`, its follow-up `new`
+    /// from now, its notification queued as usual (audited as `release`, by `cli`).
+    /// Exits with 1 when an id is not a stored spam sign-up (left as it is).
+    Release {
+        /// Submission ids, as `review list` shows them.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Erase spam sign-ups for good, as an erasure does (audited as `discard`, by
+    /// `cli`). Exits with 1 when an id is not a stored spam sign-up (left as it is).
+    Discard {
+        /// Submission ids, as `review list` shows them.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,6 +268,22 @@ fn main() -> ExitCode {
             }
             FollowupAction::Stats => joinform::cli::followup_stats(&settings),
         }),
+        Command::Review { action } => match action {
+            ReviewAction::List { status, section } => {
+                note_unknown_section(&settings, section.as_deref());
+                print_report(joinform::cli::review_list(
+                    &settings,
+                    &status,
+                    section.as_deref(),
+                ))
+            }
+            ReviewAction::Release { ids } => {
+                print_review(joinform::cli::review_release(&settings, &ids))
+            }
+            ReviewAction::Discard { ids } => {
+                print_review(joinform::cli::review_discard(&settings, &ids))
+            }
+        },
         Command::Token {
             action: TokenAction::New { name, sections },
         } => print_report(joinform::cli::new_token(&settings, &name, &sections)),
@@ -294,6 +345,23 @@ fn print_report<E: std::error::Error>(result: Result<String, E>) -> ExitCode {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS
+        }
+        Err(error) => report_failure(&error),
+    }
+}
+
+/// Prints what a release or discard did; exits with 1 when an id was left alone.
+fn print_review(
+    result: Result<joinform::cli::ReviewReport, joinform::cli::DataCommandError>,
+) -> ExitCode {
+    match result {
+        Ok(report) => {
+            print!("{}", report.text);
+            if report.every_id_matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => report_failure(&error),
     }

@@ -8,6 +8,7 @@ pub mod export_cursors;
 pub mod followup;
 pub mod outbox;
 mod quota;
+pub mod review;
 pub mod schema;
 mod scrub;
 mod sql;

@@ -329,7 +329,7 @@ const UPGRADES: &[&str] = &[
          at          TEXT NOT NULL,
          actor       TEXT NOT NULL,
          action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
-                                                     'access')),
+                                                     'access', 'release', 'discard')),
          details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
          row_count   INTEGER,
          completed_at TEXT

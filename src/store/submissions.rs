@@ -362,20 +362,42 @@ pub fn confirm(
         )?;
         return Ok(Confirmed::AsDuplicate { section });
     }
+    accept(connection, id, &section, now, message_domain)?;
     connection.execute(
-        "UPDATE submissions SET status = 'accepted', followup = 'new', followup_at = ?2,
-                                confirmed_at = ?2, confirm_client_hash = ?3
-         WHERE id = ?1",
+        "UPDATE submissions SET confirmed_at = ?2, confirm_client_hash = ?3 WHERE id = ?1",
         params![id, now, client_hash],
+    )?;
+    Ok(Confirmed::Now { section })
+}
+
+/// Makes the stored sign-up `id` (of `section`) `accepted` at `now`: its follow-up starts
+/// `new` from `now`, and its notification is queued as a sign-up's is, with the
+/// Message-ID `<id@message_domain>` it would have had. The one step both a confirmation
+/// and an operator's release of a wrongly flagged sign-up take; the caller owns the
+/// transaction and has checked the status it comes from.
+///
+/// # Errors
+/// A failed statement.
+pub(super) fn accept(
+    connection: &Connection,
+    id: SubmissionId,
+    section: &str,
+    now: Timestamp,
+    message_domain: &str,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE submissions SET status = 'accepted', followup = 'new', followup_at = ?2
+         WHERE id = ?1",
+        params![id, now],
     )?;
     super::outbox::queue_notification(
         connection,
         id,
-        &section,
+        section,
         &format!("<{id}@{message_domain}>"),
         now,
     )?;
-    Ok(Confirmed::Now { section })
+    Ok(())
 }
 
 /// The sign-up `id` as stored, if it is.

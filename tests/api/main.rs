@@ -31,6 +31,7 @@ mod openapi;
 mod privacy;
 mod proof_of_work;
 mod properties;
+mod review;
 mod spam;
 mod storage;
 mod submit;
