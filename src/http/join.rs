@@ -184,23 +184,14 @@ pub async fn token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
-    let client = state.client_of(&request);
     // A HEAD gets no token (the body is never sent), so it does not use up the quota.
-    let checked = if super::is_head(&request) {
-        Ok(())
-    } else {
-        state.token_limiter.check(client)
-    };
-    if let Err(limited) = checked {
-        state
-            .metrics
-            .rate_limited(LimitedEndpoint::Token, limited.scope);
-        return Err(ErrorResponse::of(
+    if !super::is_head(&request) {
+        super::within_limit(
             &request,
-            ApiError::RateLimited {
-                retry_after: limited.retry_after,
-            },
-        ));
+            &state,
+            &state.token_limiter,
+            LimitedEndpoint::Token,
+        )?;
     }
     let issued = state
         .spam
@@ -227,22 +218,13 @@ pub async fn challenge(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ErrorResponse> {
-    let client = state.client_of(&request);
-    let checked = if super::is_head(&request) {
-        Ok(())
-    } else {
-        state.challenge_limiter.check(client)
-    };
-    if let Err(limited) = checked {
-        state
-            .metrics
-            .rate_limited(LimitedEndpoint::Challenge, limited.scope);
-        return Err(ErrorResponse::of(
+    if !super::is_head(&request) {
+        super::within_limit(
             &request,
-            ApiError::RateLimited {
-                retry_after: limited.retry_after,
-            },
-        ));
+            &state,
+            &state.challenge_limiter,
+            LimitedEndpoint::Challenge,
+        )?;
     }
     let challenge = state
         .spam
