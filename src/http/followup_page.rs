@@ -37,7 +37,7 @@ use crate::metrics::LimitedEndpoint;
 use crate::routing::Routing;
 use crate::spam::RateLimiter;
 use crate::store::followup::{self as followup_store, FollowupEntry};
-use crate::store::{Database, StoreError, WriteFailure};
+use crate::store::{Database, StoreError};
 
 use super::AppState;
 use super::body::read_limited;
@@ -149,18 +149,7 @@ impl FollowupPages {
         &self,
         query: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let database = self.database.clone();
-        let span = tracing::Span::current();
-        web::block(move || {
-            let _entered = span.enter();
-            query(&database.connect()?)
-        })
-        .await
-        .map_err(|_| ApiError::Store(WriteFailure::Stopped))?
-        .map_err(|error| {
-            tracing::warn!(%error, "a follow-up page cannot read the database");
-            ApiError::Store(WriteFailure::from(&error))
-        })
+        super::read_apart(&self.database, "a follow-up page", query).await
     }
 
     /// The sign-up a person token names, once its signature holds for the sign-up's

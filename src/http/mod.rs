@@ -101,6 +101,33 @@ fn get() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
+/// Runs `query` on a read connection of its own, on a blocking thread, in the caller's
+/// span: no connection is held across an `.await`. A failure is logged once as
+/// `{reader} cannot read the database` (`reader`: "a follow-up page") and answered as
+/// the store's failure.
+///
+/// # Errors
+/// [`ApiError::Store`]: the database could not be opened or read, or the blocking pool
+/// is gone.
+pub(crate) async fn read_apart<T: Send + 'static>(
+    database: &crate::store::Database,
+    reader: &'static str,
+    query: impl FnOnce(&rusqlite::Connection) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let database = database.clone();
+    let span = tracing::Span::current();
+    web::block(move || {
+        let _entered = span.enter();
+        query(&database.connect()?)
+    })
+    .await
+    .map_err(|_| ApiError::Store(crate::store::WriteFailure::Stopped))?
+    .map_err(|error| {
+        tracing::warn!(%error, "{reader} cannot read the database");
+        ApiError::Store(crate::store::WriteFailure::from(&error))
+    })
+}
+
 /// Whether `request`'s client is within `limiter`; over it, the refusal is counted
 /// under `endpoint` and answered 429 with `Retry-After`.
 pub(crate) fn within_limit(

@@ -84,7 +84,7 @@ use crate::secret::ServerSecret;
 use crate::spam::RateLimiter;
 use crate::store::audit::{self, Action};
 use crate::store::submissions::{self, Confirmed, StoredSubmission};
-use crate::store::{Database, StoreError, WriteFailure, visitor_mails};
+use crate::store::{Database, StoreError, visitor_mails};
 use crate::visitor::links::LinkError;
 use crate::visitor::{AddressHasher, LinkPurpose, VisitorLinkKey, VisitorLinks};
 
@@ -347,18 +347,7 @@ impl VisitorPages {
         &self,
         query: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let database = self.database.clone();
-        let span = tracing::Span::current();
-        web::block(move || {
-            let _entered = span.enter();
-            query(&database.connect()?)
-        })
-        .await
-        .map_err(|_| ApiError::Store(WriteFailure::Stopped))?
-        .map_err(|error| {
-            tracing::warn!(%error, "a visitor's page cannot read the database");
-            ApiError::Store(WriteFailure::from(&error))
-        })
+        super::read_apart(&self.database, "a visitor's page", query).await
     }
 
     /// The sign-up `id` as stored now, if it is.
