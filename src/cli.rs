@@ -8,7 +8,7 @@ use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
-use crate::domain::{BadMark, FollowupState, SubmissionId, Timestamp};
+use crate::domain::{BadMark, ConfirmationMode, FollowupState, SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
@@ -753,12 +753,22 @@ pub fn review_release(
     let sender = mail::sender(&settings.mail)?;
     let mut connection = open(settings)?;
     let valid = parse_ids(ids);
+    let routing = Routing::from_settings(settings)?;
+    // A section no longer configured goes to the fallback, as its mail would.
+    let confirms = |section: &str| {
+        routing
+            .by_name(section)
+            .unwrap_or(routing.fallback())
+            .confirmation
+            == ConfirmationMode::DoubleOptIn
+    };
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let reviewed = review::release(
         &transaction,
         &valid,
         Timestamp::now(),
         sender.email.domain(),
+        &confirms,
         audit::CLI_ACTOR,
     )?;
     transaction.commit()?;
@@ -771,6 +781,14 @@ pub fn review_release(
         every_id_matched: true,
     };
     name_unmatched(&mut report, ids, &reviewed);
+    for id in &reviewed.needs_confirmation {
+        report.every_id_matched = false;
+        let _ = writeln!(
+            report.text,
+            "of a double opt-in section, left as it is: {id} (its section hears of a person \
+             only once they confirm; they can sign up again)"
+        );
+    }
     Ok(report)
 }
 

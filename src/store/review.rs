@@ -75,6 +75,9 @@ pub fn flagged(
 pub struct Reviewed {
     pub done: Vec<SubmissionId>,
     pub not_spam: Vec<SubmissionId>,
+    /// Spam of a section that asks its visitors to confirm (double opt-in), left as it
+    /// is by a release (see [`release`]).
+    pub needs_confirmation: Vec<SubmissionId>,
 }
 
 /// A stored spam sign-up and its section.
@@ -113,6 +116,11 @@ fn spam_among(
 /// to the visitor. Audited as `release` by `actor`, with the ids and their count, when
 /// any was released.
 ///
+/// A sign-up of a section where `confirms(section)` (double opt-in) is not released:
+/// its section may hear of a person only once that person confirmed, and an operator
+/// cannot confirm for them (the visitor signs up again instead). It is listed in
+/// [`Reviewed::needs_confirmation`].
+///
 /// # Errors
 /// A failed statement; the caller's transaction then rolls back.
 pub fn release(
@@ -120,15 +128,26 @@ pub fn release(
     ids: &[SubmissionId],
     now: Timestamp,
     message_domain: &str,
+    confirms: &dyn Fn(&str) -> bool,
     actor: &str,
 ) -> Result<Reviewed, StoreError> {
     let (spam, not_spam) = spam_among(connection, ids)?;
-    for (id, section) in &spam {
-        accept(connection, *id, section, now, message_domain)?;
+    let mut done = Vec::new();
+    let mut needs_confirmation = Vec::new();
+    for (id, section) in spam {
+        if confirms(&section) {
+            needs_confirmation.push(id);
+        } else {
+            accept(connection, id, &section, now, message_domain)?;
+            done.push(id);
+        }
     }
-    let done: Vec<SubmissionId> = spam.into_iter().map(|(id, _)| id).collect();
     record(connection, actor, Action::Release, &done)?;
-    Ok(Reviewed { done, not_spam })
+    Ok(Reviewed {
+        done,
+        not_spam,
+        needs_confirmation,
+    })
 }
 
 /// Erases the spam sign-ups among `ids`, inside [`super::erase`] (which returns the
@@ -152,7 +171,11 @@ pub fn discard(
         }
     }
     record(connection, actor, Action::Discard, &done)?;
-    Ok(Reviewed { done, not_spam })
+    Ok(Reviewed {
+        done,
+        not_spam,
+        needs_confirmation: Vec::new(),
+    })
 }
 
 fn record(

@@ -210,3 +210,39 @@ async fn ids_that_are_no_spam_are_named_and_left_alone() {
     assert_eq!(state_of(&app, &flagged).unwrap().0, "accepted");
     app.stop().await;
 }
+
+/// Spam of a double opt-in section is not released: its section may hear of a person
+/// only once they confirmed, which an operator cannot do for them. Another section's
+/// spam in the same command is released.
+#[tokio::test]
+async fn spam_of_a_double_opt_in_section_is_not_released() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.public_url = Some("https://join.example.org".into());
+        settings.followup.enabled = Some(false);
+        let sweden = settings
+            .sections
+            .iter_mut()
+            .find(|section| section.name == "Sweden")
+            .unwrap();
+        sweden.confirmation = Some(joinform::domain::ConfirmationMode::DoubleOptIn);
+    })
+    .await;
+    let swede = spam(&app, "Sven Svensson", "sven", "SE", "Hej").await;
+    let norwegian = spam(&app, "Kari Nordmann", "kari", "NO", "Hei").await;
+    let config = write_config(&app);
+    let output = run_cli(&config, &["review", "release", &swede, &norwegian], None).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "of a double opt-in section, left as it is: {swede}"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(state_of(&app, &swede).unwrap().0, "spam");
+    assert_eq!(state_of(&app, &norwegian).unwrap().0, "accepted");
+    let audit = audit_of(&app, "release");
+    assert_eq!(audit.len(), 1);
+    assert!(!audit[0].2.contains(&swede), "{}", audit[0].2);
+    app.stop().await;
+}
