@@ -1,4 +1,4 @@
--- joinform's whole schema at the current version (PRAGMA user_version = 6).
+-- joinform's whole schema at the current version (PRAGMA user_version = 7).
 -- A new database file gets this text as it is; an older file is upgraded step by step
 -- by the numbered upgrades in src/store/schema.rs. Keep both in step.
 
@@ -32,14 +32,15 @@ CREATE TABLE submissions (
     -- or more values has SQLite build a temporary B-tree each time it checks a row.
     status      TEXT NOT NULL DEFAULT 'accepted'
                 CHECK (status = 'accepted' OR status = 'duplicate' OR status = 'spam'
-                       OR status = 'unconfirmed'),
+                       OR status = 'unconfirmed' OR status = 'held'),
     -- The section the submission was routed to (or the fallback's name). Added in
     -- version 2, hence last and with a default for rows from before.
     section     TEXT NOT NULL DEFAULT '',
     -- Columns from version 3 (spam defence, consent record).
     -- The address as duplicates and erasure match it: lower-case, domain IDNA-mapped.
     email_key   TEXT NOT NULL DEFAULT '',
-    -- Why a submission is spam: a JSON array of reason codes; NULL when it is not.
+    -- Why a submission is spam, or why it is held (status 'held', version 7: a flood
+    -- was on and it proved nothing): a JSON array of reason codes; NULL otherwise.
     spam_reasons TEXT CHECK (spam_reasons IS NULL OR json_valid(spam_reasons)),
     -- 1 when the address signed up before, outside the duplicate window.
     is_returning INTEGER NOT NULL DEFAULT 0 CHECK (is_returning IN (0, 1)),
@@ -85,6 +86,10 @@ CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at, sta
 CREATE INDEX submissions_open ON submissions (followup, section, created_at)
     WHERE followup = 'new' OR followup = 'contacted';
 
+-- The sign-ups held during a flood (version 7), by section and time: the review lists
+-- them and the overflow mail counts them, however many the flood left.
+CREATE INDEX submissions_held ON submissions (section, created_at) WHERE status = 'held';
+
 -- Mail to a section's contacts: notifications, written in the same transaction as the
 -- submission, and the follow-up's reminders, escalations and digests, which the
 -- scheduler queues; and mail to visitors (confirmation, notice, access link). Every
@@ -100,7 +105,7 @@ CREATE TABLE outbox (
                     CHECK (kind = 'notification' OR kind = 'reminder'
                            OR kind = 'escalation' OR kind = 'digest'
                            OR kind = 'confirmation' OR kind = 'notice'
-                           OR kind = 'access'),
+                           OR kind = 'access' OR kind = 'overflow'),
     -- The section the mail is for (the fallback's name for an escalation).
     section         TEXT NOT NULL,
     -- The UTC day (2026-11-30) a reminder or escalation is for, or the day or ISO week
@@ -110,9 +115,12 @@ CREATE TABLE outbox (
     -- Stable across retries, so a receiver can spot a duplicate delivery.
     message_id      TEXT NOT NULL,
     -- 'cancelled': a reminder that had nobody left to remind of when its turn came.
+    -- 'waiting' (version 7): a notification past its section's
+    -- mail.max_notifications_per_section_per_hour, to go out in the section's next
+    -- overflow mail.
     state           TEXT NOT NULL DEFAULT 'pending'
                     CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'
-                           OR state = 'cancelled'),
+                           OR state = 'cancelled' OR state = 'waiting'),
     attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     created_at      TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
@@ -130,6 +138,14 @@ CREATE INDEX outbox_by_submission ON outbox (submission_id) WHERE submission_id 
 -- The mails sent to visitors in the last hour (rate_limit.visitor_mails_per_hour).
 CREATE INDEX outbox_to_visitors ON outbox (sent_at)
     WHERE kind = 'confirmation' OR kind = 'notice' OR kind = 'access';
+-- Version 7, notification overflow: the notifications each section was sent in the
+-- last hour; the ones waiting for the section's overflow mail; and at most one overflow
+-- mail pending per section, with the time of the last one sent.
+CREATE INDEX outbox_notified ON outbox (section, sent_at) WHERE kind = 'notification';
+CREATE INDEX outbox_waiting ON outbox (section) WHERE state = 'waiting';
+CREATE UNIQUE INDEX outbox_one_overflow ON outbox (section)
+    WHERE kind = 'overflow' AND state = 'pending';
+CREATE INDEX outbox_overflows ON outbox (section, sent_at) WHERE kind = 'overflow';
 
 -- A deleted submission takes the mails about it with it, however it is deleted
 -- (erasure, withdrawal, retention, or an operator's own SQL), as the foreign key of

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::retention;
 use crate::routing::Routing;
 use crate::secret::{SecretError, ServerSecret};
-use crate::spam::{ClientHasher, RateLimiter, SpamChecks, TrustedProxies};
+use crate::spam::{ClientHasher, FloodGauge, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::{AdmissionRules, Checkpointer, StoreError, Writer, WriterThread};
 use crate::visitor::{VisitorLinkKey, VisitorLinks, VisitorMails};
 
@@ -139,7 +139,12 @@ impl Application {
         let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
         let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
-        let challenge_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        let challenge_limiter = Arc::new(RateLimiter::per_client_only(&settings.rate_limit));
+        let flood = Arc::new(FloodGauge::new(
+            settings.spam.pow_baseline_per_minute,
+            settings.spam.pow_maxnumber,
+            settings.spam.pow_peak_maxnumber,
+        ));
         let followup_limiter = Arc::new(http::followup_page::limiter(&settings.rate_limit));
         let visitor_limiter = Arc::new(http::visitor_pages::limiter(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
@@ -252,6 +257,7 @@ impl Application {
             join_limiter: Arc::clone(&join_limiter),
             token_limiter: Arc::clone(&token_limiter),
             challenge_limiter: Arc::clone(&challenge_limiter),
+            flood,
             followup_limiter: Arc::clone(&followup_limiter),
             spam,
             client_hasher: Arc::clone(&client_hasher),

@@ -33,6 +33,10 @@ pub struct MailSettings {
     /// The most messages sent per second: protects the mail server and leaves the CPU
     /// to sign-ups when a backlog is drained.
     pub max_per_second: u32,
+    /// The most notifications a section's contacts get one by one in an hour (issue
+    /// 17); past it, further ones wait and go out listed in one overflow mail, at most
+    /// one an hour per section.
+    pub max_notifications_per_section_per_hour: u32,
     /// The SMTP server, used when `transport` is `smtp`.
     pub smtp: SmtpSettings,
 }
@@ -91,6 +95,7 @@ impl Default for MailSettings {
             retry_max: HumanDuration::from_secs(3600),
             give_up_after: HumanDuration::from_secs(3 * 24 * 3600),
             max_per_second: 20,
+            max_notifications_per_section_per_hour: 60,
             smtp: SmtpSettings::default(),
         }
     }
@@ -136,6 +141,11 @@ impl MailSettings {
             ));
         }
         within("mail.max_per_second", self.max_per_second, 1..=10_000)?;
+        within(
+            "mail.max_notifications_per_section_per_hour",
+            self.max_notifications_per_section_per_hour,
+            1..=100_000,
+        )?;
         self.smtp.check(self.transport)
     }
 }

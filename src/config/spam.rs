@@ -49,12 +49,19 @@ pub struct SpamSettings {
     pub duplicate_window: HumanDuration,
     /// Whether spam is stored (with its reasons) or discarded.
     pub keep: bool,
-    /// The proof of work's difficulty (issue 17): the largest secret number a challenge
-    /// from GET /join/challenge may hide, so the average work is half of it in SHA-256
-    /// hashes. A solution to a challenge issued easier than this now is refused.
+    /// The proof of work's quiet difficulty (issue 17): the largest secret number a
+    /// challenge from GET /join/challenge may hide, so the average work is half of it
+    /// in SHA-256 hashes. A solution to a challenge issued easier than this is refused.
     pub pow_maxnumber: u64,
+    /// The hardest a challenge gets under a flood (its `maxnumber`), whatever the rate.
+    pub pow_peak_maxnumber: u64,
     /// How long a proof-of-work challenge may be solved and posted.
     pub pow_ttl: HumanDuration,
+    /// A quiet day's peak of sign-ups a minute. Over it, challenges grow harder (with
+    /// the square of the rate's ratio to it) and sign-ups without a valid proof of
+    /// work are held for review instead of notified; a minute after the rate falls
+    /// back under it, both end.
+    pub pow_baseline_per_minute: u32,
 }
 
 impl Default for SpamSettings {
@@ -73,7 +80,9 @@ impl Default for SpamSettings {
             duplicate_window: HumanDuration::from_secs(24 * 3600),
             keep: true,
             pow_maxnumber: 50_000,
+            pow_peak_maxnumber: 5_000_000,
             pow_ttl: HumanDuration::from_secs(600),
+            pow_baseline_per_minute: 20,
         }
     }
 }
@@ -156,6 +165,28 @@ impl SpamSettings {
                     POW_MAXNUMBER.start(),
                     POW_MAXNUMBER.end()
                 ),
+            ));
+        }
+        if !POW_MAXNUMBER.contains(&self.pow_peak_maxnumber) {
+            return Err(ConfigError::bad(
+                "spam.pow_peak_maxnumber",
+                format!(
+                    "must be {}..={}",
+                    POW_MAXNUMBER.start(),
+                    POW_MAXNUMBER.end()
+                ),
+            ));
+        }
+        if self.pow_peak_maxnumber < self.pow_maxnumber {
+            return Err(ConfigError::bad(
+                "spam.pow_peak_maxnumber",
+                "must not be lower than spam.pow_maxnumber",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.pow_baseline_per_minute) {
+            return Err(ConfigError::bad(
+                "spam.pow_baseline_per_minute",
+                "must be 1..=1000000",
             ));
         }
         if !(HumanDuration::from_secs(10)..=HumanDuration::from_secs(24 * 3600))

@@ -97,11 +97,15 @@ pub enum MailKind {
     Notice,
     /// To a visitor who asked on `/my-data`: the link to what is stored about them.
     Access,
+    /// To a section's contacts, at most one an hour: the notifications past
+    /// `mail.max_notifications_per_section_per_hour`, listed in one mail, and how many
+    /// sign-ups a flood left held for review.
+    Overflow,
 }
 
 impl MailKind {
     /// The code: `notification`, `reminder`, `escalation`, `digest`, `confirmation`,
-    /// `notice` or `access`.
+    /// `notice`, `access` or `overflow`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

@@ -25,7 +25,7 @@ pub use id::SubmissionId;
 pub use language::LanguageTag;
 pub use name::MemberName;
 pub use phone::PhoneNumber;
-pub use spam::{PowVerdict, ProofOfWork, SpamReason, TokenNonce};
+pub use spam::{HoldReason, PowVerdict, ProofOfWork, SpamReason, TokenNonce};
 pub use status::{ConfirmationMode, SubmissionStatus};
 pub use submission::{
     Consent, DuplicateField, ExtraFieldSpec, ExtraValues, FormSchema, NewSubmission, RawForm,

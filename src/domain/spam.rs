@@ -41,6 +41,25 @@ impl SpamReason {
     }
 }
 
+/// Why a sign-up is held for review rather than notified (issue 17): a flood was on and
+/// it carried no valid proof of work. Stored first in the held row's `spam_reasons`,
+/// followed by `no_proof` or the refused proof's verdict (`proof_expired`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum HoldReason {
+    /// Sign-ups came in at or over `spam.pow_baseline_per_minute` in the last minute.
+    OverBaseline,
+    /// Requests came in past `rate_limit.global_per_second`.
+    OverGlobalLimit,
+}
+
+impl HoldReason {
+    /// The stable code: `over_baseline` or `over_global_limit`.
+    pub fn code(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// The nonce of a token that passed every check but single use, and when the token
 /// expires (after which the nonce need not be remembered).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,10 +14,15 @@ pub enum SubmissionStatus {
     /// to them; never notified or exported unless asked for, and purged after
     /// `form.confirm_within`.
     Unconfirmed,
+    /// Held during a flood: it proved nothing (no valid proof of work) while sign-ups
+    /// came in faster than `spam.pow_baseline_per_minute`, or past
+    /// `rate_limit.global_per_second`. Stored and answered like a sign-up, never
+    /// notified or followed up until a review releases it.
+    Held,
 }
 
 impl SubmissionStatus {
-    /// The code: `accepted`, `duplicate`, `spam` or `unconfirmed`.
+    /// The code: `accepted`, `duplicate`, `spam`, `unconfirmed` or `held`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

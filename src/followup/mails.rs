@@ -377,7 +377,8 @@ impl FollowupMail for FollowupMails {
             MailKind::Notification
             | MailKind::Confirmation
             | MailKind::Notice
-            | MailKind::Access => Ok(None),
+            | MailKind::Access
+            | MailKind::Overflow => Ok(None),
         }
     }
 

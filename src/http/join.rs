@@ -4,8 +4,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::domain::{ConfirmationMode, LanguageTag, NewSubmission, SpamReason};
+use crate::domain::{ConfirmationMode, HoldReason, LanguageTag, NewSubmission, SpamReason};
 use crate::metrics::LimitedEndpoint;
+use crate::spam::LimitScope;
 use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;
@@ -27,8 +28,13 @@ struct Received<'a> {
 
 /// Limit → decode → parse → judge → route → admit (with its notification) → answer.
 /// The answer is sent only once the decision is committed to disk; mail is the
-/// worker's business. Spam, duplicates and over-limit posts get the very answer a
-/// sign-up gets, so probing teaches nothing.
+/// worker's business. Spam, duplicates, held and over-limit posts get the very answer
+/// a sign-up gets, so probing teaches nothing.
+///
+/// In a flood (issue 17) the door stays open: only a single address over its own
+/// limit gets 429. Past `rate_limit.global_per_second`, or while sign-ups come in at
+/// or over `spam.pow_baseline_per_minute`, a sign-up without a verified proof of work
+/// is stored `held` for review instead of notified.
 #[tracing::instrument(name = "join", skip_all, fields(id = tracing::field::Empty, country = tracing::field::Empty, section = tracing::field::Empty))]
 pub async fn join(
     request: HttpRequest,
@@ -38,16 +44,27 @@ pub async fn join(
     let mode = ResponseMode::of(&request);
     let fail = |error: ApiError| ErrorResponse::of(&request, error);
     let client = state.client_of(&request);
-    if let Err(limited) = state.join_limiter.check(client) {
-        state
-            .metrics
-            .rate_limited(LimitedEndpoint::Join, limited.scope);
-        // Reading the (small) body keeps the connection usable for the next request.
-        discard_body(payload, state.max_body_bytes).await;
-        return Err(fail(ApiError::RateLimited {
-            retry_after: limited.retry_after,
-        }));
-    }
+    let over_global_limit = match state.join_limiter.check(client) {
+        Ok(()) => false,
+        // The ceiling guards the organisers' inboxes, not the door: the sign-up is
+        // taken, and held unless it proves itself.
+        Err(limited) if limited.scope == LimitScope::Global => {
+            state
+                .metrics
+                .rate_limited(LimitedEndpoint::Join, limited.scope);
+            true
+        }
+        Err(limited) => {
+            state
+                .metrics
+                .rate_limited(LimitedEndpoint::Join, limited.scope);
+            // Reading the (small) body keeps the connection usable for the next request.
+            discard_body(payload, state.max_body_bytes).await;
+            return Err(fail(ApiError::RateLimited {
+                retry_after: limited.retry_after,
+            }));
+        }
+    };
     let raw = read_form(&request, payload, &state.schema, state.max_body_bytes)
         .await
         .map_err(|error| match error {
@@ -85,6 +102,9 @@ pub async fn join(
         }
     };
     let judgement = state.spam.judge(&raw, &submission);
+    // Counted as it is decided, not once written: however many posts are in flight,
+    // no more than the baseline a minute get through unproved.
+    let intake = state.flood.take_in(std::time::Instant::now());
     let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
     let record_country = submission.country;
@@ -94,6 +114,13 @@ pub async fn join(
     record.spam_reasons = judgement.reasons;
     record.token = judgement.token;
     record.proof = judgement.proof;
+    record.hold = if over_global_limit {
+        Some(HoldReason::OverGlobalLimit)
+    } else if intake.over_baseline {
+        Some(HoldReason::OverBaseline)
+    } else {
+        None
+    };
     record.client_hash = state.client_hasher.hash(client);
     record.rules = state.admission_rules;
     record.consent_record = state.page.consent_record(&raw, &record.submission);
@@ -126,13 +153,13 @@ pub async fn join(
         .map_err(|e| fail(e.into()))?;
     let admission = admitted.admission;
     state.metrics.admitted(&admission);
-    // Counted only, for now: issue 17's hold rules will act on it.
     if let Some(verdict) = admitted.proof {
         state.metrics.proof_of_work(verdict);
     }
+    // A held sign-up may be due an overflow mail to its section.
     if matches!(
         admission,
-        Admission::Accepted { .. } | Admission::Unconfirmed { .. }
+        Admission::Accepted { .. } | Admission::Unconfirmed { .. } | Admission::Held { .. }
     ) {
         state.delivery.notify_one();
     }
@@ -212,8 +239,9 @@ pub async fn token(
 }
 
 /// GET /join/challenge: a proof-of-work challenge in ALTCHA's format, for the form
-/// page's script or an ALTCHA widget's `challengeurl`. Rate limited like GET
-/// /join/token, with a quota of its own; a HEAD uses none of it.
+/// page's script or an ALTCHA widget's `challengeurl`, as hard as the flood gauge
+/// says now. Rate limited per client like GET /join/token, with a quota of its own
+/// and no global ceiling; a HEAD uses none of it.
 pub async fn challenge(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -226,10 +254,11 @@ pub async fn challenge(
             LimitedEndpoint::Challenge,
         )?;
     }
+    let difficulty = state.flood.difficulty(std::time::Instant::now());
     let challenge = state
         .spam
         .proofs
-        .issue(std::time::SystemTime::now())
+        .issue_at(std::time::SystemTime::now(), difficulty)
         .map_err(|error| {
             tracing::error!(%error, "cannot issue a proof-of-work challenge");
             ErrorResponse::of(&request, ApiError::TokenUnavailable)

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use crate::domain::FormSchema;
 use crate::metrics::Metrics;
 use crate::routing::Routing;
-use crate::spam::{ClientHasher, ClientIp, RateLimiter, SpamChecks, TrustedProxies};
+use crate::spam::{ClientHasher, ClientIp, FloodGauge, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::{AdmissionRules, Writer};
 
 use error::{ApiError, ErrorResponse};
@@ -41,8 +41,12 @@ pub struct AppState {
     /// each per sign-up.
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
-    /// GET /join/challenge's own quota, as large as the token's.
+    /// GET /join/challenge's own quota per client, as large as the token's, and no
+    /// ceiling for everyone: real visitors must reach it in a flood.
     pub challenge_limiter: Arc<RateLimiter>,
+    /// The intake rate: how hard challenges are, and whether unproved sign-ups are
+    /// held (issue 17).
+    pub flood: Arc<FloodGauge>,
     /// The follow-up pages' own limits (`rate_limit.followup_*`).
     pub followup_limiter: Arc<RateLimiter>,
     pub spam: SpamChecks,

@@ -594,6 +594,7 @@ fn status_key(status: SubmissionStatus) -> &'static str {
         SubmissionStatus::Duplicate => "visitor_status_duplicate",
         SubmissionStatus::Spam => "visitor_status_spam",
         SubmissionStatus::Unconfirmed => "visitor_status_unconfirmed",
+        SubmissionStatus::Held => "visitor_status_held",
     }
 }
 

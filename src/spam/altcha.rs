@@ -22,8 +22,10 @@
 //! parameters (`expires`, `maxnumber`). A client that changes a parameter changes the
 //! hash, which it cannot sign. `maxnumber` in the challenge JSON is a hint for the
 //! widget and is never read back; the salt's copy is the one compared with
-//! `spam.pow_maxnumber`, so a challenge issued before the difficulty rose is refused as
-//! too easy. Our salts end with `&`, and a solution's salt must too: otherwise digits
+//! `spam.pow_maxnumber`, so a challenge issued before an operator raised the quiet
+//! difficulty is refused as too easy. One issued easier as a flood began stays good
+//! until it expires (`spam.pow_ttl`): a visitor who opened the page before the flood is
+//! not turned away, and a stock of them is bounded by the challenge limit and the ttl. Our salts end with `&`, and a solution's salt must too: otherwise digits
 //! could move between the salt's last parameter and the number (`…expires=17` + `42`
 //! hashes as `…expires=174` + `2`), lengthening a challenge's life under the same
 //! signature. The number has no `&`, so the last `&` fixes where the salt ends.
@@ -120,26 +122,35 @@ impl ProofsOfWork {
         }
     }
 
-    /// A fresh challenge: a random salt with its expiry and difficulty, and a random
-    /// number in `0..=maxnumber` (the remainder of 64 random bits: its bias, below
-    /// 2⁻³⁶ for the largest allowed `maxnumber`, helps nobody).
+    /// A fresh challenge of the quiet difficulty (`spam.pow_maxnumber`).
     ///
     /// # Errors
     /// The system's random number generator failed.
     pub fn issue(&self, now: SystemTime) -> Result<Challenge, SecretError> {
+        self.issue_at(now, self.maxnumber)
+    }
+
+    /// A fresh challenge: a random salt with its expiry and difficulty, and a random
+    /// number in `0..=maxnumber` (the remainder of 64 random bits: its bias, below
+    /// 2⁻³⁶ for the largest allowed `maxnumber`, helps nobody). `maxnumber` is what the
+    /// flood gauge asks for now, never below the quiet difficulty.
+    ///
+    /// # Errors
+    /// The system's random number generator failed.
+    pub fn issue_at(&self, now: SystemTime, maxnumber: u64) -> Result<Challenge, SecretError> {
+        let maxnumber = maxnumber.max(self.maxnumber);
         let expires = unix_seconds(now).saturating_add(self.ttl.as_secs());
         let salt = format!(
-            "{}?expires={expires}&maxnumber={}&",
+            "{}?expires={expires}&maxnumber={maxnumber}&",
             hex::encode(random_bytes::<12>()?),
-            self.maxnumber
         );
-        let number = u64::from_le_bytes(random_bytes::<8>()?) % (self.maxnumber + 1);
+        let number = u64::from_le_bytes(random_bytes::<8>()?) % (maxnumber + 1);
         let challenge = hex::encode(hash(&salt, number));
         let signature = hex::encode(self.mac(&challenge).finalize().into_bytes());
         Ok(Challenge {
             algorithm: ALGORITHM.to_owned(),
             challenge,
-            maxnumber: self.maxnumber,
+            maxnumber,
             salt,
             signature,
         })

@@ -8,6 +8,7 @@
 mod altcha;
 mod client;
 mod content;
+mod flood;
 mod rate_limit;
 mod token;
 
@@ -18,6 +19,7 @@ use crate::secret::{KeyPurpose, ServerSecret};
 pub use altcha::{ALTCHA_FIELD, AltchaError, Challenge, ProofsOfWork};
 pub use client::{ClientHasher, ClientIp, TrustedProxies};
 pub use content::ContentRules;
+pub use flood::{FloodGauge, Intake};
 pub use rate_limit::{LimitScope, Limited, RateLimiter};
 pub use token::{FormTokens, IssuedToken, TOKEN_FIELD};
 
@@ -37,9 +39,9 @@ pub struct SpamChecks {
 pub struct Judgement {
     pub reasons: Vec<SpamReason>,
     pub token: Option<TokenNonce>,
-    /// The proof of work in the `altcha` field, when one was posted. Recorded only:
-    /// for now a missing or refused proof changes no outcome (it adds no spam
-    /// reason); issue 17's hold rules, which come next, will act on it.
+    /// The proof of work in the `altcha` field, when one was posted. A missing or
+    /// refused proof adds no spam reason: it only matters during a flood, when a
+    /// sign-up without a verified one is held (`store::submissions::admit_with_proof`).
     pub proof: Option<ProofOfWork>,
 }
 

@@ -51,6 +51,13 @@ impl RateLimiter {
         )
     }
 
+    /// The per-client limits of `[rate_limit]` and no ceiling for everyone: for
+    /// GET /join/challenge, which costs one HMAC, and which real visitors must still
+    /// reach in a flood, to prove themselves.
+    pub fn per_client_only(settings: &RateLimitSettings) -> Self {
+        Self::new(settings.per_ip_per_minute, settings.per_ip_burst, u32::MAX)
+    }
+
     /// `per_minute` requests a minute per client, up to `burst` at once, and
     /// `global_per_second` for everyone together; each at least 1.
     pub fn new(per_minute: u32, burst: u32, global_per_second: u32) -> Self {

@@ -453,10 +453,13 @@ pub enum DeliveryState {
     Failed,
     /// A reminder with nobody left to remind of when its turn came: not sent.
     Cancelled,
+    /// A notification past its section's `mail.max_notifications_per_section_per_hour`:
+    /// it goes out listed in the section's next overflow mail.
+    Waiting,
 }
 
 impl DeliveryState {
-    /// `pending`, `sent`, `failed` or `cancelled`.
+    /// `pending`, `sent`, `failed`, `cancelled` or `waiting`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

@@ -14,7 +14,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -338,6 +338,91 @@ const UPGRADES: &[&str] = &[
          SELECT id, at, actor, action, details, row_count, completed_at FROM audit;
      DROP TABLE audit;
      ALTER TABLE audit_v6 RENAME TO audit;",
+    // 6 → 7: flood defence (issue 17). Sign-ups may be `held`, notifications past a
+    // section's hourly cap `waiting` for the section's `overflow` mail: the checks gain
+    // values, so both tables are rebuilt by the procedure of 3 → 4 into schema.sql's
+    // definition at version 7, with the indexes the hold and the overflow read.
+    "CREATE TABLE submissions_v7 (
+         id          TEXT PRIMARY KEY NOT NULL,
+         created_at  TEXT NOT NULL,
+         name        TEXT NOT NULL,
+         email       TEXT NOT NULL,
+         country     TEXT NOT NULL CHECK (length(country) = 2),
+         phone       TEXT,
+         city        TEXT,
+         message     TEXT,
+         language    TEXT,
+         consent     INTEGER NOT NULL CHECK (consent IN (0, 1)),
+         extra       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+         status      TEXT NOT NULL DEFAULT 'accepted'
+                     CHECK (status = 'accepted' OR status = 'duplicate' OR status = 'spam'
+                            OR status = 'unconfirmed' OR status = 'held'),
+         section     TEXT NOT NULL DEFAULT '',
+         email_key   TEXT NOT NULL DEFAULT '',
+         spam_reasons TEXT CHECK (spam_reasons IS NULL OR json_valid(spam_reasons)),
+         is_returning INTEGER NOT NULL DEFAULT 0 CHECK (is_returning IN (0, 1)),
+         client_hash TEXT,
+         consent_text TEXT,
+         consent_language TEXT,
+         followup    TEXT CHECK (followup IS NULL OR followup = 'new' OR followup = 'contacted'
+                                 OR followup = 'joined' OR followup = 'declined'
+                                 OR followup = 'unreachable'),
+         followup_at TEXT,
+         followup_by TEXT,
+         contacted_at TEXT,
+         visitor_language TEXT,
+         consent_version TEXT,
+         confirmed_at TEXT,
+         confirm_client_hash TEXT
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO submissions_v7 SELECT * FROM submissions;
+     DROP TABLE submissions;
+     ALTER TABLE submissions_v7 RENAME TO submissions;
+     CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at, status);
+     CREATE INDEX submissions_open ON submissions (followup, section, created_at)
+         WHERE followup = 'new' OR followup = 'contacted';
+     CREATE INDEX submissions_held ON submissions (section, created_at)
+         WHERE status = 'held';
+
+     CREATE TABLE outbox_v7 (
+         id              TEXT PRIMARY KEY NOT NULL,
+         kind            TEXT NOT NULL DEFAULT 'notification'
+                         CHECK (kind = 'notification' OR kind = 'reminder'
+                                OR kind = 'escalation' OR kind = 'digest'
+                                OR kind = 'confirmation' OR kind = 'notice'
+                                OR kind = 'access' OR kind = 'overflow'),
+         section         TEXT NOT NULL,
+         period          TEXT,
+         message_id      TEXT NOT NULL,
+         state           TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state = 'pending' OR state = 'sent' OR state = 'failed'
+                                OR state = 'cancelled' OR state = 'waiting'),
+         attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+         created_at      TEXT NOT NULL,
+         next_attempt_at TEXT NOT NULL,
+         sent_at         TEXT,
+         last_error      TEXT,
+         submission_id   TEXT
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO outbox_v7 SELECT * FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_v7 RENAME TO outbox;
+     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+     CREATE UNIQUE INDEX outbox_once ON outbox (kind, section, period)
+         WHERE period IS NOT NULL;
+     CREATE INDEX outbox_by_submission ON outbox (submission_id)
+         WHERE submission_id IS NOT NULL;
+     CREATE INDEX outbox_to_visitors ON outbox (sent_at)
+         WHERE kind = 'confirmation' OR kind = 'notice' OR kind = 'access';
+     CREATE INDEX outbox_notified ON outbox (section, sent_at) WHERE kind = 'notification';
+     CREATE INDEX outbox_waiting ON outbox (section) WHERE state = 'waiting';
+     CREATE UNIQUE INDEX outbox_one_overflow ON outbox (section)
+         WHERE kind = 'overflow' AND state = 'pending';
+     CREATE INDEX outbox_overflows ON outbox (section, sent_at) WHERE kind = 'overflow';
+     CREATE TRIGGER submissions_take_their_mails AFTER DELETE ON submissions
+     BEGIN
+         DELETE FROM outbox WHERE submission_id = old.id;
+     END;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    ConfirmationMode, CountryCode, FollowupState, MailKind, NewSubmission, PowVerdict, ProofOfWork,
-    SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
+    ConfirmationMode, CountryCode, FollowupState, HoldReason, MailKind, NewSubmission, PowVerdict,
+    ProofOfWork, SpamReason, SubmissionId, SubmissionStatus, Timestamp, TokenNonce,
 };
 
 use super::{Erasing, StoreError};
@@ -46,6 +46,10 @@ pub enum Admission {
     /// whether a confirmation mail was queued (not when the address had a mail in the
     /// last day).
     Unconfirmed { visitor_mail: bool },
+    /// Held during a flood (status `held`): it would have been accepted, but proved
+    /// nothing while [`SubmissionRecord::hold`] said to hold such sign-ups. Nobody is
+    /// mailed until a review releases it.
+    Held { reason: HoldReason },
     /// Stored with status `duplicate`; nobody is mailed.
     Duplicate,
     /// Spam, stored with its reasons when `keep_spam`, else dropped.
@@ -64,6 +68,7 @@ pub enum AdmissionOutcome {
     Accepted,
     Returning,
     Unconfirmed,
+    Held,
     Duplicate,
     Spam,
     SpamDiscarded,
@@ -81,6 +86,7 @@ impl Admission {
                 returning: true, ..
             } => AdmissionOutcome::Returning,
             Self::Unconfirmed { .. } => AdmissionOutcome::Unconfirmed,
+            Self::Held { .. } => AdmissionOutcome::Held,
             Self::Duplicate => AdmissionOutcome::Duplicate,
             Self::Spam { stored: true, .. } => AdmissionOutcome::Spam,
             Self::Spam { stored: false, .. } => AdmissionOutcome::SpamDiscarded,
@@ -111,9 +117,11 @@ pub struct SubmissionRecord {
     /// The form token's nonce, to be used up in the same transaction.
     pub token: Option<TokenNonce>,
     /// The proof of work posted with it, a solved one to be used up in the same
-    /// transaction. Recorded only, for now: it changes no admission (issue 17's hold
-    /// rules come next).
+    /// transaction.
     pub proof: Option<ProofOfWork>,
+    /// Set while a flood is on (issue 17): the sign-up is held, not accepted, unless
+    /// its proof of work is verified here.
+    pub hold: Option<HoldReason>,
     /// Keyed hash of the client's address.
     pub client_hash: Option<String>,
     /// The consent text shown and its language, when the form sent them.
@@ -142,6 +150,7 @@ impl SubmissionRecord {
             spam_reasons: Vec::new(),
             token: None,
             proof: None,
+            hold: None,
             client_hash: None,
             consent_record: None,
             rules: AdmissionRules::default(),
@@ -175,8 +184,13 @@ pub fn admit_with_proof(
             PowVerdict::Replayed
         }),
     };
+    // A verified proof is what lets a sign-up through a flood; anything else is held.
+    let hold = record
+        .hold
+        .filter(|_| proof != Some(PowVerdict::Verified))
+        .map(|reason| (reason, proof));
     Ok(Admitted {
-        admission: admit(connection, record)?,
+        admission: decide(connection, record, hold)?,
         proof,
     })
 }
@@ -191,8 +205,23 @@ fn use_nonce(connection: &Connection, nonce: &TokenNonce) -> Result<bool, StoreE
 }
 
 /// Decides and writes one submission; the caller owns the transaction, so earlier
-/// submissions of the same batch count.
+/// submissions of the same batch count. Its proof of work is not looked at: with
+/// [`SubmissionRecord::hold`] set, it is held where it would be accepted.
+///
+/// # Errors
+/// A failed statement; the caller's transaction then rolls back.
 pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admission, StoreError> {
+    decide(connection, record, record.hold.map(|reason| (reason, None)))
+}
+
+/// Why a sign-up is held and the verdict on its proof of work (`None`: it had none).
+type Hold = (HoldReason, Option<PowVerdict>);
+
+fn decide(
+    connection: &Connection,
+    record: &SubmissionRecord,
+    hold: Option<Hold>,
+) -> Result<Admission, StoreError> {
     let mut reasons = record.spam_reasons.clone();
     if let Some(token) = &record.token
         && !use_nonce(connection, token)?
@@ -239,6 +268,22 @@ pub fn admit(connection: &Connection, record: &SubmissionRecord) -> Result<Admis
         }
         last => {
             let returning = last.is_some();
+            if let Some((reason, proof)) = hold {
+                // Why, for the review: the flood's reason, then what became of the proof.
+                let proof = proof.map_or_else(
+                    || "no_proof".to_owned(),
+                    |verdict| format!("proof_{}", verdict.code()),
+                );
+                let codes = serde_json::to_string(&[reason.code(), proof.as_str()])?;
+                insert(
+                    connection,
+                    record,
+                    SubmissionStatus::Held,
+                    Some(&codes),
+                    returning,
+                )?;
+                return Ok(Admission::Held { reason });
+            }
             if record.confirmation == ConfirmationMode::DoubleOptIn {
                 insert(
                     connection,
@@ -344,7 +389,8 @@ pub fn confirm(
         SubmissionStatus::Accepted | SubmissionStatus::Duplicate => {
             return Ok(Confirmed::Already { section });
         }
-        SubmissionStatus::Spam => return Ok(Confirmed::Gone),
+        // A held sign-up was never sent a confirmation link: one naming it is not ours.
+        SubmissionStatus::Spam | SubmissionStatus::Held => return Ok(Confirmed::Gone),
     }
     let window_start = now.minus(duplicate_window);
     let recent: bool = connection.query_row(
@@ -868,10 +914,10 @@ mod tests {
     const T0: &str = "2026-11-30T12:00:00.000000Z";
 
     /// A solved proof of work is used up once; a replay, or a proof refused on the
-    /// request side, is reported as such and (for now) changes no admission. A form
-    /// token with the same hex never meets a proof's prefixed nonce.
+    /// request side, is reported as such and, out of a flood, changes no admission. A
+    /// form token with the same hex never meets a proof's prefixed nonce.
     #[test]
-    fn a_proof_of_work_is_used_once_and_changes_no_admission_yet() {
+    fn a_proof_of_work_is_used_once_and_out_of_a_flood_changes_no_admission() {
         let (_dir, connection) = database();
         let expires_at = at("2026-11-30T12:10:00.000000Z");
         let nonce = TokenNonce {
@@ -916,6 +962,88 @@ mod tests {
             admit(&connection, &token).unwrap(),
             Admission::Accepted { .. }
         ));
+    }
+
+    /// In a flood, only a verified proof lets a sign-up through: the rest are held
+    /// (with why, for the review), nobody mailed, visitor or section; duplicates and
+    /// spam stay what they are.
+    #[test]
+    fn in_a_flood_only_a_verified_proof_passes_and_the_rest_are_held_with_why() {
+        let (_dir, connection) = database();
+        let nonce = TokenNonce {
+            nonce: format!("pow:{}", "cd".repeat(32)),
+            expires_at: at("2026-11-30T12:10:00.000000Z"),
+        };
+        let cases = [
+            (
+                "proved@example.org",
+                Some(ProofOfWork::Solved(nonce.clone())),
+                None,
+            ),
+            (
+                "replayed@example.org",
+                Some(ProofOfWork::Solved(nonce)),
+                Some(r#"["over_baseline","proof_replayed"]"#),
+            ),
+            (
+                "expired@example.org",
+                Some(ProofOfWork::Refused(PowVerdict::Expired)),
+                Some(r#"["over_baseline","proof_expired"]"#),
+            ),
+            (
+                "none@example.org",
+                None,
+                Some(r#"["over_baseline","no_proof"]"#),
+            ),
+        ];
+        for (email, proof, held_because) in cases {
+            let mut record = record(email, at(T0), ConfirmationMode::Notice);
+            record.proof = proof;
+            record.hold = Some(HoldReason::OverBaseline);
+            let admission = admit_with_proof(&connection, &record).unwrap().admission;
+            let stored = by_id(&connection, record.id).unwrap().unwrap();
+            let reasons: Option<String> = connection
+                .query_row(
+                    "SELECT spam_reasons FROM submissions WHERE id = ?1",
+                    [record.id],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            match held_because {
+                None => {
+                    assert!(matches!(admission, Admission::Accepted { .. }), "{email}");
+                    assert_eq!(stored.status, SubmissionStatus::Accepted);
+                }
+                Some(why) => {
+                    assert_eq!(
+                        admission,
+                        Admission::Held {
+                            reason: HoldReason::OverBaseline
+                        },
+                        "{email}"
+                    );
+                    assert_eq!(stored.status, SubmissionStatus::Held);
+                    assert_eq!(stored.followup, None, "not followed up while held");
+                    assert_eq!(reasons.as_deref(), Some(why));
+                }
+            }
+        }
+        let queued = outbox(&connection);
+        assert_eq!(
+            queued.len(),
+            2,
+            "the proved sign-up's notification and notice only: {queued:?}"
+        );
+        let mut spam = record("spam@example.org", at(T0), ConfirmationMode::Off);
+        spam.spam_reasons = vec![SpamReason::Honeypot];
+        spam.hold = Some(HoldReason::OverGlobalLimit);
+        assert!(matches!(
+            admit(&connection, &spam).unwrap(),
+            Admission::Spam { .. }
+        ));
+        let mut again = record("proved@example.org", at(T0), ConfirmationMode::Off);
+        again.hold = Some(HoldReason::OverGlobalLimit);
+        assert_eq!(admit(&connection, &again).unwrap(), Admission::Duplicate);
     }
 
     /// A double opt-in sign-up waits, mailing its visitor only; confirming it makes it

@@ -199,7 +199,8 @@ impl VisitorMails {
             MailKind::Notification
             | MailKind::Reminder
             | MailKind::Escalation
-            | MailKind::Digest => return Ok(None),
+            | MailKind::Digest
+            | MailKind::Overflow => return Ok(None),
         };
         // Every mail to a visitor carries their way out (GDPR articles 7(3) and 17).
         blocks.push(vec![

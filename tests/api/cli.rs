@@ -662,7 +662,7 @@ fn assert_no_personal_data(text: &str) {
 
 fn counts_block(pending: u32, sent: u32, failed: u32) -> String {
     format!(
-        "outbox:\n  pending   {pending}\n  sent      {sent}\n  failed    {failed}\n  cancelled 0\n"
+        "outbox:\n  pending   {pending}\n  sent      {sent}\n  failed    {failed}\n  cancelled 0\n  waiting   0\n"
     )
 }
 

@@ -45,7 +45,14 @@ async fn a_new_database_is_created_with_the_whole_schema() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes, ["submissions_by_email_key", "submissions_open"]);
+    assert_eq!(
+        indexes,
+        [
+            "submissions_by_email_key",
+            "submissions_held",
+            "submissions_open"
+        ]
+    );
     app.stop().await;
 }
 
