@@ -22,8 +22,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use strum::VariantArray;
 
-use crate::domain::{FollowupState, MailKind, PowVerdict, SpamReason};
-use crate::spam::LimitScope;
+use crate::domain::{FollowupState, HoldReason, MailKind, PowVerdict, SpamReason};
+use crate::spam::{FloodGauge, LimitScope};
 use crate::store::outbox::DeliveryState;
 use crate::store::{Admission, AdmissionOutcome};
 
@@ -100,6 +100,8 @@ pub struct Metrics {
     submissions: Family<OutcomeLabel, Counter>,
     spam_reasons: Family<ReasonLabel, Counter>,
     pow_verdicts: Family<ResultLabel, Counter>,
+    holds: Family<ReasonLabel, Counter>,
+    flood: Arc<Mutex<Option<Arc<FloodGauge>>>>,
     rate_limited: Family<LimitLabels, Counter>,
     request_duration: Family<RouteLabel, Histogram>,
     delivery_attempts: Family<DeliveryLabels, Counter>,
@@ -145,10 +147,19 @@ impl Metrics {
             "Proofs of work posted with valid submissions, by what they came to",
             pow_verdicts.clone(),
         );
+        let holds = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "holds",
+            "Sign-ups held for review in a flood (no verified proof of work), by why",
+            holds.clone(),
+        );
+        let flood = Arc::new(Mutex::new(None));
+        registry.register_collector(Box::new(FloodCollector(Arc::clone(&flood))));
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register(
             "rate_limited_requests",
-            "Requests refused with 429, by endpoint and by which limit",
+            "Requests refused with 429, by endpoint and by which limit (past the global \
+             limit, POST /join holds sign-ups instead: see holds)",
             rate_limited.clone(),
         );
         let request_duration = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
@@ -198,6 +209,11 @@ impl Metrics {
                 result: verdict.code(),
             });
         }
+        for &reason in HoldReason::VARIANTS {
+            let _ = holds.get_or_create(&ReasonLabel {
+                reason: reason.code(),
+            });
+        }
         for &endpoint in LimitedEndpoint::VARIANTS {
             for &scope in LimitScope::VARIANTS {
                 let _ = rate_limited.get_or_create(&LimitLabels {
@@ -211,6 +227,8 @@ impl Metrics {
             submissions,
             spam_reasons,
             pow_verdicts,
+            holds,
+            flood,
             rate_limited,
             request_duration,
             delivery_attempts,
@@ -302,6 +320,13 @@ impl Metrics {
                 outcome: admission.code(),
             })
             .inc();
+        if let Admission::Held { reason } = admission {
+            self.holds
+                .get_or_create(&ReasonLabel {
+                    reason: reason.code(),
+                })
+                .inc();
+        }
         if let Admission::Spam { reasons, .. } = admission {
             for reason in reasons {
                 self.spam_reasons
@@ -311,6 +336,11 @@ impl Metrics {
                     .inc();
             }
         }
+    }
+
+    /// Shows `gauge`'s intake rate and challenge difficulty, read at each scrape.
+    pub fn watch_flood(&self, gauge: Arc<FloodGauge>) {
+        *self.flood.lock().unwrap_or_else(PoisonError::into_inner) = Some(gauge);
     }
 
     /// What a submission's proof of work came to, once its single use was checked.
@@ -381,6 +411,47 @@ struct FollowupSeries {
     open: Vec<(String, FollowupState, u64)>,
     overdue: Option<Vec<(String, u64)>>,
     first_contact: Vec<(String, Histogram)>,
+}
+
+/// The flood gauge's figures, read when scraped, so they fall back with the rate even
+/// when nothing is posted.
+#[derive(Debug)]
+struct FloodCollector(Arc<Mutex<Option<Arc<FloodGauge>>>>);
+
+impl Collector for FloodCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauge = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(gauge) = gauge else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let figures = [
+            (
+                "signups_last_minute",
+                "Sign-ups taken in during the last minute (the flood gauge's rate)",
+                u64::from(gauge.per_minute(now)),
+            ),
+            (
+                "signups_baseline_per_minute",
+                "spam.pow_baseline_per_minute: over it, unproved sign-ups are held",
+                u64::from(gauge.baseline()),
+            ),
+            (
+                "pow_maxnumber",
+                "The maxnumber of the proof-of-work challenges issued now (their difficulty)",
+                gauge.difficulty(now),
+            ),
+        ];
+        for (name, help, value) in figures {
+            let metric = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes the follow-up series, as last set, into each exposition.

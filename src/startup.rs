@@ -148,6 +148,7 @@ impl Application {
         let followup_limiter = Arc::new(http::followup_page::limiter(&settings.rate_limit));
         let visitor_limiter = Arc::new(http::visitor_pages::limiter(&settings.rate_limit));
         let metrics = Arc::new(Metrics::new());
+        metrics.watch_flood(Arc::clone(&flood));
         let (writer, writer_thread) = database.start_writer().map_err(database_error)?;
         let checkpointer = database.start_checkpointer().map_err(database_error)?;
 

@@ -47,13 +47,8 @@ pub async fn join(
     let over_global_limit = match state.join_limiter.check(client) {
         Ok(()) => false,
         // The ceiling guards the organisers' inboxes, not the door: the sign-up is
-        // taken, and held unless it proves itself.
-        Err(limited) if limited.scope == LimitScope::Global => {
-            state
-                .metrics
-                .rate_limited(LimitedEndpoint::Join, limited.scope);
-            true
-        }
+        // taken, and held unless it proves itself (counted as held once written).
+        Err(limited) if limited.scope == LimitScope::Global => true,
         Err(limited) => {
             state
                 .metrics

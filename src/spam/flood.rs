@@ -16,6 +16,7 @@ use std::time::Instant;
 const WINDOW_SECONDS: u64 = 60;
 
 /// The difficulty and hold rule of the moment, from the intake rate.
+#[derive(Debug)]
 pub struct FloodGauge {
     started: Instant,
     baseline: u32,

@@ -67,6 +67,13 @@ async fn metrics_count_submissions_spam_limits_outbox_deliveries_and_latency() {
             r#"joinform_request_duration_seconds_count{route="/join"}"#,
             4.0,
         ),
+        // The flood gauge: the three valid posts (the 429 was never taken in), under
+        // the baseline, so challenges cost the quiet difficulty and nobody is held.
+        ("joinform_signups_last_minute", 3.0),
+        ("joinform_signups_baseline_per_minute", 1_000_000.0),
+        ("joinform_pow_maxnumber", 50_000.0),
+        (r#"joinform_holds_total{reason="over_baseline"}"#, 0.0),
+        (r#"joinform_submissions_total{outcome="held"}"#, 0.0),
     ] {
         assert_eq!(
             metric_value(&text, series),

@@ -526,10 +526,16 @@ async fn past_the_global_ceiling_sign_ups_are_held_not_refused() {
         "past the ceiling, unproved sign-ups are held: {statuses:?}"
     );
     let metrics = app.metrics.render().unwrap();
-    let over = crate::metrics::metric_value(
-        &metrics,
-        r#"joinform_rate_limited_requests_total{endpoint="join",scope="global"}"#,
+    let counted = |series: &str| crate::metrics::metric_value(&metrics, series);
+    assert_eq!(
+        counted(r#"joinform_holds_total{reason="over_global_limit"}"#),
+        Some(held as f64),
+        "{metrics}"
     );
-    assert_eq!(over, Some(held as f64), "{metrics}");
+    assert_eq!(
+        counted(r#"joinform_rate_limited_requests_total{endpoint="join",scope="global"}"#),
+        Some(0.0),
+        "nobody was refused"
+    );
     app.stop().await;
 }
