@@ -359,12 +359,13 @@ pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
         )
     })?;
     Ok(format!(
-        "deleted {} accepted or duplicate submission(s) older than {}, {} spam older than {}, \
-         {} unconfirmed sign-up(s) older than {}, \
+        "deleted {} accepted or duplicate submission(s) older than {}, {} spam and {} held \
+         older than {}, {} unconfirmed sign-up(s) older than {}, \
          {} sent or failed notification(s) older than {}\n",
         report.accepted,
         settings.retention.accepted.in_file_units(),
         report.spam,
+        report.held,
         settings.retention.spam.in_file_units(),
         report.unconfirmed,
         settings.form.confirm_within.in_file_units(),

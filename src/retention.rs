@@ -21,6 +21,9 @@ pub struct PurgeReport {
     pub accepted: u64,
     /// Spam past `retention.spam`.
     pub spam: u64,
+    /// Sign-ups held in a flood and never released, past `retention.spam` too: a
+    /// review had that long to find the people among them.
+    pub held: u64,
     /// Double opt-in sign-ups their visitors did not confirm within
     /// `form.confirm_within`.
     pub unconfirmed: u64,
@@ -53,6 +56,11 @@ pub fn purge(
             &[SubmissionStatus::Spam],
             cutoff(policy.spam),
         )?,
+        held: submissions::erase_created_before(
+            connection,
+            &[SubmissionStatus::Held],
+            cutoff(policy.spam),
+        )?,
         unconfirmed: submissions::erase_created_before(
             connection,
             &[SubmissionStatus::Unconfirmed],
@@ -67,6 +75,7 @@ pub fn purge(
         &json!({
             "accepted": report.accepted,
             "spam": report.spam,
+            "held": report.held,
             "unconfirmed": report.unconfirmed,
             "outbox": report.outbox,
             "accepted_after": policy.accepted.in_file_units(),
@@ -74,7 +83,7 @@ pub fn purge(
             "outbox_after": policy.outbox.in_file_units(),
             "unconfirmed_after": confirm_within.in_file_units(),
         }),
-        report.accepted + report.spam + report.unconfirmed + report.outbox,
+        report.accepted + report.spam + report.held + report.unconfirmed + report.outbox,
     )?;
     Ok(report)
 }
@@ -103,6 +112,7 @@ pub async fn run_daily(
             Ok(report) => tracing::info!(
                 accepted = report.accepted,
                 spam = report.spam,
+                held = report.held,
                 unconfirmed = report.unconfirmed,
                 outbox = report.outbox,
                 "retention purge done"

@@ -207,6 +207,8 @@ impl Settings {
              mail transport:   {}\n\
              spam checks:      honeypot `{}`, token {}, threshold {}, spam {}\n\
              rate limits:      {}/min per client (burst {}), {}/s overall, {} per address a day\n\
+             flood defence:    over {} sign-ups/min or {}/s, unproved sign-ups are held; \
+             proof of work {}..{}; {} notifications/h per section, then one overflow mail\n\
              trusted proxies:  {} (reading {})\n\
              {}{}",
             self.server.listen,
@@ -249,6 +251,11 @@ impl Settings {
             self.rate_limit.per_ip_burst,
             self.rate_limit.global_per_second,
             self.rate_limit.per_email_per_day,
+            self.spam.pow_baseline_per_minute,
+            self.rate_limit.global_per_second,
+            self.spam.pow_maxnumber,
+            self.spam.pow_peak_maxnumber,
+            self.mail.max_notifications_per_section_per_hour,
             if self.server.trusted_proxies.is_empty() {
                 "none".to_owned()
             } else {

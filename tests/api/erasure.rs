@@ -176,7 +176,7 @@ async fn forget_from_the_command_line_erases_every_trace() {
 }
 
 /// Days old, status, outbox state: what each row is made into before a purge.
-const AGES: [(&str, u64, &str, Option<&str>); 9] = [
+const AGES: [(&str, u64, &str, Option<&str>); 11] = [
     ("accepted past its window", 731, "accepted", Some("sent")),
     ("accepted within its window", 729, "accepted", Some("sent")),
     ("duplicate past the accepted window", 731, "duplicate", None),
@@ -206,6 +206,8 @@ const AGES: [(&str, u64, &str, Option<&str>); 9] = [
         "accepted",
         Some("sent"),
     ),
+    ("held past the spam window", 31, "held", None),
+    ("held within the spam window", 29, "held", None),
 ];
 
 async fn aged_rows(app: &TestApp) -> Vec<String> {
@@ -274,9 +276,13 @@ fn exists(app: &TestApp, table: &str, column: &str, id: &str) -> bool {
 }
 
 fn assert_windows_held(app: &TestApp, ids: &[String]) {
-    let submission_kept = [false, true, false, false, true, true, true, true, true];
+    let submission_kept = [
+        false, true, false, false, true, true, true, true, true, false, true,
+    ];
     // A deleted submission's notification goes with it; the others by their own window.
-    let outbox_kept = [false, false, false, false, false, false, false, true, true];
+    let outbox_kept = [
+        false, false, false, false, false, false, false, true, true, false, false,
+    ];
     for (n, (what, ..)) in AGES.iter().enumerate() {
         assert_eq!(
             exists(app, "submissions", "id", &ids[n]),
@@ -307,13 +313,14 @@ async fn purge_respects_each_window_and_is_audited() {
     let details: Value = serde_json::from_str(&purges[0].2).unwrap();
     assert_eq!(details["accepted"], 2, "{details}");
     assert_eq!(details["spam"], 1, "{details}");
+    assert_eq!(details["held"], 1, "{details}");
     assert_eq!(details["outbox"], 3, "{details}");
     assert!(purges[0].4.is_some());
     assert_purged_rows_leave_no_trace(&app, &stderr(&output));
     app.stop().await;
 }
 
-/// The addresses of the rows a purge deletes ([`AGES`] 0, 2 and 3) are in neither the
+/// The addresses of the rows a purge deletes ([`AGES`] 0, 2, 3 and 9) are in neither the
 /// database file nor its WAL, as joinform left them; a kept row's address is; the pages
 /// they freed went back to the file system.
 fn assert_purged_rows_leave_no_trace(app: &TestApp, log: &str) {
@@ -325,7 +332,7 @@ fn assert_purged_rows_leave_no_trace(app: &TestApp, log: &str) {
         database_files_contain(app, "p1@example.org"),
         "the probe can see a kept row"
     );
-    for n in [0, 2, 3] {
+    for n in [0, 2, 3, 9] {
         let needle = format!("p{n}@example.org");
         assert!(
             !database_files_contain(app, &needle),
