@@ -269,12 +269,19 @@ fn decide(
         last => {
             let returning = last.is_some();
             if let Some((reason, proof)) = hold {
-                // Why, for the review: the flood's reason, then what became of the proof.
+                // Why, for the review: the flood's reason, then what became of the proof,
+                // and `form_token` when it came with a valid form token (the form page
+                // without JavaScript): not enough to pass, since a token costs a bot
+                // only a request, but a hint of a person for whoever reviews.
                 let proof = proof.map_or_else(
                     || "no_proof".to_owned(),
                     |verdict| format!("proof_{}", verdict.code()),
                 );
-                let codes = serde_json::to_string(&[reason.code(), proof.as_str()])?;
+                let mut codes = vec![reason.code(), proof.as_str()];
+                if record.token.is_some() {
+                    codes.push("form_token");
+                }
+                let codes = serde_json::to_string(&codes)?;
                 insert(
                     connection,
                     record,
@@ -995,10 +1002,21 @@ mod tests {
                 None,
                 Some(r#"["over_baseline","no_proof"]"#),
             ),
+            (
+                "token@example.org",
+                None,
+                Some(r#"["over_baseline","no_proof","form_token"]"#),
+            ),
         ];
         for (email, proof, held_because) in cases {
             let mut record = record(email, at(T0), ConfirmationMode::Notice);
             record.proof = proof;
+            if email.starts_with("token") {
+                record.token = Some(TokenNonce {
+                    nonce: "ef".repeat(32),
+                    expires_at: at("2026-12-01T12:00:00.000000Z"),
+                });
+            }
             record.hold = Some(HoldReason::OverBaseline);
             let admission = admit_with_proof(&connection, &record).unwrap().admission;
             let stored = by_id(&connection, record.id).unwrap().unwrap();
