@@ -80,7 +80,7 @@ struct ExportArgs {
     /// Only this country (ISO 3166-1 alpha-2).
     #[arg(long, value_name = "CC", value_parser = parse_country)]
     country: Option<joinform::domain::CountryCode>,
-    /// accepted, duplicate, spam, unconfirmed or all (every one but unconfirmed).
+    /// accepted, duplicate, spam, unconfirmed, held or all (every one but unconfirmed).
     #[arg(long, default_value = "accepted")]
     status: StatusFilter,
     /// Signed up from this date (UTC) or RFC 3339 time on.

@@ -62,11 +62,13 @@ pub enum StatusFilter {
     Duplicate,
     Spam,
     Unconfirmed,
+    /// Held in a flood, waiting for a review (issue 17).
+    Held,
     All,
 }
 
 impl StatusFilter {
-    /// `accepted`, `duplicate`, `spam`, `unconfirmed` or `all`.
+    /// `accepted`, `duplicate`, `spam`, `unconfirmed`, `held` or `all`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -156,7 +158,10 @@ impl ExportFilter {
         if followed_up
             && matches!(
                 self.status,
-                StatusFilter::Duplicate | StatusFilter::Spam | StatusFilter::Unconfirmed
+                StatusFilter::Duplicate
+                    | StatusFilter::Spam
+                    | StatusFilter::Unconfirmed
+                    | StatusFilter::Held
             )
         {
             return Err(FilterError::FollowupNotAccepted(self.status));
@@ -174,6 +179,7 @@ impl ExportFilter {
                 StatusFilter::Duplicate => Some(SubmissionStatus::Duplicate),
                 StatusFilter::Spam => Some(SubmissionStatus::Spam),
                 StatusFilter::Unconfirmed => Some(SubmissionStatus::Unconfirmed),
+                StatusFilter::Held => Some(SubmissionStatus::Held),
                 StatusFilter::All => None,
             },
             since: self.since,

@@ -721,3 +721,44 @@ async fn an_export_file_is_private_even_when_it_existed_and_never_a_symbolic_lin
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "someone else's");
     app.stop().await;
 }
+
+/// Sign-ups held in a flood are exported only when asked for (`held`, or `all`), as
+/// spam is: most of them are bots.
+#[tokio::test]
+async fn held_sign_ups_are_exported_only_when_asked_for() {
+    let mut token = String::new();
+    let app = spawn_app_with(|settings| {
+        // Over a baseline of one a minute, every sign-up but the first is held.
+        settings.spam.pow_baseline_per_minute = 1;
+        token = add_token(settings, "head office", &[]);
+    })
+    .await;
+    let mut ids = Vec::new();
+    for local in ["first", "second", "third"] {
+        let body = json!({"name": "Per Hansen", "email": format!("{local}@example.org"),
+                          "country": "NO", "consent": true});
+        ids.push(created_id(app.post_json(&body).await).await);
+    }
+    let exported = |status: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let query = format!("/admin/submissions?format=json&status={status}");
+            let response = admin_get(app, &query, token).await;
+            let rows: Vec<Value> = json_answer(response, 200, status).await;
+            let mut ids: Vec<String> = rows
+                .iter()
+                .map(|row| row["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            (ids, rows)
+        }
+    };
+    assert_eq!(exported("accepted").await.0, ids[..1]);
+    let (held, rows) = exported("held").await;
+    assert_eq!(held, ids[1..]);
+    assert!(rows.iter().all(|row| row["status"] == "held"), "{rows:?}");
+    assert_eq!(exported("all").await.0, ids);
+    let response = admin_get(&app, "/admin/submissions?status=held&followup=new", &token).await;
+    assert_eq!(response.status(), 400, "nobody follows up a held sign-up");
+    app.stop().await;
+}
