@@ -30,6 +30,9 @@ pub const LIST_LIMIT: usize = 250;
 /// What an overflow mail says, read on one connection.
 #[derive(Debug, Clone)]
 pub struct OverflowContent {
+    /// When it was read: the mail is dated so, and the next one's held sign-ups "new
+    /// since the last" count from here.
+    pub as_of: Timestamp,
     /// The waiting notifications it lists, oldest first, at most [`LIST_LIMIT`].
     pub listed: Vec<DueNotification>,
     /// Waiting ones past the listed ones.
@@ -48,6 +51,7 @@ impl OverflowContent {
     /// # Errors
     /// [`BuildError::Unreadable`] when the database cannot be read (tried again later).
     pub fn read(connection: &Connection, due: &DueOverflow) -> Result<Self, BuildError> {
+        let as_of = Timestamp::now();
         let unreadable =
             |error: crate::store::StoreError| BuildError::Unreadable(error.to_string());
         let (mut listed, total) =
@@ -61,6 +65,7 @@ impl OverflowContent {
         let (held_new, held_total) =
             submissions::held_counts(connection, &due.section, last).map_err(unreadable)?;
         Ok(Self {
+            as_of,
             listed,
             more: total.saturating_sub(shown),
             more_since,
@@ -73,6 +78,14 @@ impl OverflowContent {
     pub fn listed_ids(&self) -> Vec<SubmissionId> {
         self.listed.iter().map(|due| due.submission.id).collect()
     }
+}
+
+/// What a sent overflow mail covered: the waiting notifications it listed, and when its
+/// content was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    pub listed: Vec<SubmissionId>,
+    pub as_of: Timestamp,
 }
 
 /// The overflow mail for `due`, to `section`'s contacts (the fallback's when the section

@@ -20,7 +20,7 @@ use crate::store::outbox::{
 use crate::store::{Database, StoreError, Writer};
 
 use super::message::{self, BuildError};
-use super::overflow::{self, OverflowContent};
+use super::overflow::{self, Covered, OverflowContent};
 use super::templates::Templates;
 use super::transport::{DeliveryError, Mailer};
 
@@ -136,9 +136,8 @@ pub struct DeliveryWorker {
     pub notifications_per_section_per_hour: u32,
 }
 
-/// What a built mail carries beside the message: the waiting notifications an overflow
-/// mail lists, to be marked sent with it (empty for any other mail).
-type Built = (Message, Vec<SubmissionId>);
+/// A built mail, and for an overflow mail what it covered (recorded with it).
+type Built = (Message, Option<Covered>);
 
 impl DeliveryWorker {
     /// Runs until `shutdown` turns true; an attempt under way is finished and recorded
@@ -258,7 +257,7 @@ impl DeliveryWorker {
                 }
             }
             let result = match attempt {
-                Attempt::Sent | Attempt::SentListing { .. } => Some(DeliveryResult::Sent),
+                Attempt::Sent | Attempt::SentOverflow { .. } => Some(DeliveryResult::Sent),
                 Attempt::Retry { .. } => Some(DeliveryResult::Retry),
                 Attempt::Failed { .. } => Some(DeliveryResult::Failed),
                 Attempt::Cancelled | Attempt::Deferred { .. } | Attempt::Waiting { .. } => None,
@@ -386,7 +385,7 @@ impl DeliveryWorker {
                     &self.templates,
                     link.as_deref(),
                 )
-                .map(|message| Some((message, Vec::new())))
+                .map(|message| Some((message, None)))
             }),
             DueMail::Scheduled(scheduled) => alone(self.build_scheduled(scheduled).await),
             DueMail::Visitor(visitor) => alone(span.in_scope(|| match &self.visitor {
@@ -396,15 +395,15 @@ impl DeliveryWorker {
             DueMail::Overflow(overflow) => {
                 let built = self.build_overflow(overflow, section).await;
                 span.in_scope(|| {
-                    if let Ok(Some((_, listed))) = &built {
-                        tracing::info!(listed = listed.len(), "overflow mail built");
+                    if let Ok(Some((_, Some(covered)))) = &built {
+                        tracing::info!(listed = covered.listed.len(), "overflow mail built");
                     }
                 });
                 built
             }
         };
         let _entered = span.enter();
-        let (message, listed) = match built {
+        let (message, covered) = match built {
             Ok(Some(built)) => built,
             Ok(None) => {
                 tracing::info!("nothing left to say: cancelled");
@@ -441,10 +440,13 @@ impl DeliveryWorker {
         match result {
             Ok(()) => {
                 tracing::info!("mail sent");
-                if listed.is_empty() {
-                    Attempt::Sent
-                } else {
-                    Attempt::SentListing { listed }
+                match covered {
+                    None => Attempt::Sent,
+                    Some(Covered { listed, as_of }) => Attempt::SentOverflow {
+                        listed,
+                        as_of,
+                        message_domain: self.message_domain(),
+                    },
                 }
             }
             Err(DeliveryError::Permanent(error)) => {
@@ -505,7 +507,7 @@ impl DeliveryWorker {
         })
         .await
         .map_err(|_| BuildError::Unreadable("the build task stopped".to_owned()))??;
-        let now = Timestamp::now();
+        let now = content.as_of;
         // Signed for the section each sign-up is stored under, as its notification's.
         let link = |listed: &outbox::DueNotification| {
             let submission = &listed.submission;
@@ -523,7 +525,13 @@ impl DeliveryWorker {
             link,
             now,
         )?;
-        Ok(message.map(|message| (message, content.listed_ids())))
+        Ok(message.map(|message| {
+            let covered = Covered {
+                listed: content.listed_ids(),
+                as_of: content.as_of,
+            };
+            (message, Some(covered))
+        }))
     }
 
     /// Runs a read off the async threads on a connection of its own, opened and
@@ -542,7 +550,7 @@ impl DeliveryWorker {
 
 /// A built mail that lists nothing beside itself.
 fn alone(built: Result<Option<Message>, BuildError>) -> Result<Option<Built>, BuildError> {
-    built.map(|message| message.map(|message| (message, Vec::new())))
+    built.map(|message| message.map(|message| (message, None)))
 }
 
 /// Spaces sends at least `interval` apart. Only a send uses up the interval: a row that

@@ -561,11 +561,15 @@ pub fn next_due(connection: &Connection) -> Result<Option<Timestamp>, StoreError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     Sent,
-    /// An overflow mail sent: it is `sent`, and so are the waiting notifications it
-    /// listed (by id), at the same time. Ones that began to wait after it was built
-    /// are not among them and wait for the next.
-    SentListing {
+    /// An overflow mail sent. It and the waiting notifications it listed (by id) are
+    /// `sent`, dated `as_of`, the instant its content was read: the next one's sign-ups
+    /// "held since the last" count from there. A notification that began to wait, or a
+    /// sign-up held, after that is left for the next, which is queued
+    /// ([`ensure_overflow`], its Message-ID at `message_domain`).
+    SentOverflow {
         listed: Vec<SubmissionId>,
+        as_of: Timestamp,
+        message_domain: String,
     },
     /// A transient failure: try again at the given time.
     Retry {
@@ -607,8 +611,20 @@ pub fn record_attempt(
 ) -> Result<(), StoreError> {
     match attempt {
         Attempt::Sent => mark_sent(connection, id, now)?,
-        Attempt::SentListing { listed } => {
-            mark_sent(connection, id, now)?;
+        Attempt::SentOverflow {
+            listed,
+            as_of,
+            message_domain,
+        } => {
+            let section: Option<String> = connection
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                                       last_error = NULL
+                     WHERE id = ?1 AND state = 'pending' AND kind = 'overflow'
+                     RETURNING section",
+                )?
+                .query_row(params![id, as_of], |row| row.get(0))
+                .optional()?;
             // They were in a mail that left: sent, whatever became of the overflow row
             // meanwhile (a retry command cannot unsend them).
             let mut statement = connection.prepare_cached(
@@ -616,9 +632,16 @@ pub fn record_attempt(
                  WHERE id = ?1 AND state = 'waiting' AND kind = 'notification'",
             )?;
             for listed in listed {
-                statement.execute(params![listed, now])?;
+                statement.execute(params![listed, as_of])?;
             }
-            1
+            // What arrived while it was written and sent found it still pending, so
+            // queued nothing: the next is queued here.
+            if let Some(section) = &section
+                && left_for_next(connection, section, *as_of)?
+            {
+                ensure_overflow(connection, section, message_domain, now)?;
+            }
+            usize::from(section.is_some())
         }
         Attempt::Waiting { message_domain } => {
             let section: Option<String> = connection
@@ -660,6 +683,22 @@ pub fn record_attempt(
             .execute(params![id])?,
     };
     Ok(())
+}
+
+/// Whether `section` has notifications waiting, or sign-ups held after `as_of`: what an
+/// overflow mail read at `as_of` left for the next. Two index probes.
+fn left_for_next(
+    connection: &Connection,
+    section: &str,
+    as_of: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'waiting' AND section = ?1)
+                 OR EXISTS (SELECT 1 FROM submissions
+                            WHERE status = 'held' AND section = ?1 AND created_at > ?2)",
+        )?
+        .query_row(params![section, as_of], |row| row.get(0))?)
 }
 
 fn mark_sent(
@@ -1031,11 +1070,15 @@ mod tests {
         let DueMail::Overflow(overflow) = &due_rows(&connection, t0.plus(MINUTE * 3))[0] else {
             panic!("an overflow row");
         };
+        // Read at `sent_at`, recorded a second later.
         let sent_at = t0.plus(MINUTE * 3);
-        let listing = Attempt::SentListing {
+        let listing = Attempt::SentOverflow {
             listed: vec![first, second],
+            as_of: sent_at,
+            message_domain: "example.org".into(),
         };
-        record_attempt(&connection, overflow.id, &listing, sent_at).unwrap();
+        let recorded = sent_at.plus(Duration::from_secs(1));
+        record_attempt(&connection, overflow.id, &listing, recorded).unwrap();
         assert_eq!(state(&connection, overflow.id), "sent");
         for id in [first, second] {
             assert_eq!(state(&connection, id), "sent");
@@ -1050,14 +1093,30 @@ mod tests {
             3,
             "the listed ones count against the cap"
         );
-        // Nothing pending lists the late one now: the worker's start queues one.
+        // The late one began to wait while the mail was pending: the next is queued
+        // with the mail's recording, an hour after it.
+        let next = overflows(&connection, "Norway");
+        assert_eq!(next.len(), 2);
         assert_eq!(
-            ensure_overflows_for_waiting(&connection, "example.org", sent_at).unwrap(),
+            (next[1].0.as_str(), next[1].1),
+            ("pending", sent_at.plus(OVERFLOW_WINDOW))
+        );
+        // Should that one fail for good, the worker's start queues another.
+        let DueMail::Overflow(next) = &due_rows(&connection, t0.plus(OVERFLOW_WINDOW * 2))[0]
+        else {
+            panic!("an overflow row");
+        };
+        let failed = Attempt::Failed {
+            error: "550 no".into(),
+        };
+        record_attempt(&connection, next.id, &failed, recorded).unwrap();
+        assert_eq!(
+            ensure_overflows_for_waiting(&connection, "example.org", recorded).unwrap(),
             1
         );
         assert_eq!(
-            overflows(&connection, "Norway")[1].1,
-            sent_at.plus(OVERFLOW_WINDOW)
+            ensure_overflows_for_waiting(&connection, "example.org", recorded).unwrap(),
+            0
         );
         // Retention leaves a waiting row alone.
         let after = sent_at.plus(OVERFLOW_WINDOW * 100);
@@ -1067,6 +1126,59 @@ mod tests {
         .unwrap();
         assert!(erased >= 3, "{erased}");
         assert_eq!(state(&connection, late), "waiting");
+    }
+
+    /// A sign-up held while an overflow mail was being written and sent found it
+    /// pending, so queued nothing: recording the mail queues the next, and the sign-up
+    /// is new to that one.
+    #[test]
+    fn a_sign_up_held_while_an_overflow_mail_was_sent_gets_the_next_one() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        ensure_overflow(&connection, "Norway", "example.org", t0).unwrap();
+        let DueMail::Overflow(overflow) = &due_rows(&connection, t0)[0] else {
+            panic!("an overflow row");
+        };
+        let as_of = t0.plus(MINUTE);
+        let submission = NewSubmission {
+            name: MemberName::parse("Kari Nordmann").unwrap(),
+            email: MemberEmail::parse("held@example.org").unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: ExtraValues::default(),
+        };
+        let mut held = submissions::SubmissionRecord::new(submission, "Norway", "example.org");
+        held.created_at = as_of.plus(Duration::from_millis(200));
+        held.hold = Some(crate::domain::HoldReason::OverBaseline);
+        assert!(matches!(
+            submissions::admit(&connection, &held).unwrap(),
+            Admission::Held { .. }
+        ));
+        assert_eq!(overflows(&connection, "Norway").len(), 1, "one was pending");
+        let sent = Attempt::SentOverflow {
+            listed: Vec::new(),
+            as_of,
+            message_domain: "example.org".into(),
+        };
+        let recorded = as_of.plus(Duration::from_secs(1));
+        record_attempt(&connection, overflow.id, &sent, recorded).unwrap();
+        let rows = overflows(&connection, "Norway");
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[1].1, as_of.plus(OVERFLOW_WINDOW));
+        assert_eq!(
+            submissions::held_counts(
+                &connection,
+                "Norway",
+                last_overflow_sent(&connection, "Norway").unwrap()
+            )
+            .unwrap(),
+            (1, 1),
+            "new to the next"
+        );
     }
 
     /// `outbox retry` of a failed overflow mail: back to pending when its section has
