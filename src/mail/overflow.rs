@@ -106,6 +106,23 @@ pub fn message(
     link: impl Fn(&DueNotification) -> Option<String>,
     now: Timestamp,
 ) -> Result<Option<Message>, BuildError> {
+    let Some((subject, text)) =
+        subject_and_body(&due.section, content, section, templates, cap, link)?
+    else {
+        return Ok(None);
+    };
+    message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+}
+
+/// The subject and plain-text body of [`message`]; `None` when it has nothing to say.
+fn subject_and_body(
+    name: &str,
+    content: &OverflowContent,
+    section: &Section,
+    templates: &Templates,
+    cap: u32,
+    link: impl Fn(&DueNotification) -> Option<String>,
+) -> Result<Option<(String, String)>, BuildError> {
     if content.listed.is_empty() && content.held_new == 0 {
         return Ok(None);
     }
@@ -115,7 +132,6 @@ pub fn message(
     let texts = templates
         .overflow(&section.language)
         .ok_or(BuildError::NoTemplate)?;
-    let name = due.section.as_str();
     let (count, held, new) = (
         content.listed.len().to_string(),
         content.held_total.to_string(),
@@ -192,15 +208,7 @@ pub fn message(
     let text = OverflowBody { blocks, footer }
         .render()
         .map_err(BuildError::Body)?;
-    message::to_section(
-        section,
-        from,
-        render(subject, &values),
-        &due.message_id,
-        now,
-        text,
-    )
-    .map(Some)
+    Ok(Some((render(subject, &values), text)))
 }
 
 /// One listed sign-up: a heading with its number and name, then what its notification
@@ -297,6 +305,148 @@ struct OverflowBody<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ConfirmationMode, CountryCode, LanguageTag, SubmissionStatus};
+    use crate::store::submissions::StoredSubmission;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn waiting(n: u8, message: Option<&str>) -> DueNotification {
+        let id = format!("01900000-0000-7000-8000-0000000000{n:02}");
+        DueNotification {
+            message_id: format!("<{id}@example.org>"),
+            section: "United Kingdom".into(),
+            attempts: 0,
+            queued_at: at("2026-11-30T12:00:00.000000Z"),
+            submission: StoredSubmission {
+                id: SubmissionId::parse(&id).unwrap(),
+                created_at: at("2026-11-30T12:00:00.000000Z"),
+                name: format!("Person {n}"),
+                email: format!("p{n}@example.org"),
+                country: CountryCode::parse("GB").unwrap(),
+                phone: None,
+                city: None,
+                message: message.map(str::to_owned),
+                language: Some("en".into()),
+                consent: true,
+                extra: serde_json::from_str(r#"{"member_of":"Unite"}"#).unwrap(),
+                status: SubmissionStatus::Accepted,
+                section: "United Kingdom".into(),
+                is_returning: false,
+                followup: None,
+                followup_at: None,
+                followup_by: None,
+                contacted_at: None,
+                consent_text: None,
+                consent_language: None,
+                consent_version: None,
+                visitor_language: None,
+                confirmed_at: None,
+            },
+        }
+    }
+
+    fn section() -> Section {
+        Section {
+            name: "United Kingdom".into(),
+            countries: Vec::new(),
+            contacts: Vec::new(),
+            language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: ConfirmationMode::Off,
+        }
+    }
+
+    fn content(listed: Vec<DueNotification>, more: u64, held: (u64, u64)) -> OverflowContent {
+        OverflowContent {
+            as_of: at("2026-11-30T13:00:00.000000Z"),
+            listed,
+            more,
+            more_since: (more > 0).then(|| at("2026-11-30T12:30:00.000000Z")),
+            held_new: held.0,
+            held_total: held.1,
+        }
+    }
+
+    fn text(content: &OverflowContent) -> Option<(String, String)> {
+        let templates = Templates::load().unwrap();
+        let link = |due: &DueNotification| {
+            Some(format!(
+                "https://join.example.org/followup/{}",
+                due.submission.id
+            ))
+        };
+        subject_and_body("United Kingdom", content, &section(), &templates, 60, link).unwrap()
+    }
+
+    /// The layout, to the byte: a numbered entry per sign-up as its notification
+    /// would have told of it, the rest counted with the command that exports them,
+    /// then the held ones as counts with where to review them.
+    #[test]
+    fn the_mail_lists_each_sign_up_counts_the_rest_and_the_held() {
+        let listed = vec![waiting(1, Some("Hello.\nCall me.")), waiting(2, None)];
+        let (subject, body) = text(&content(listed, 3, (4, 9))).unwrap();
+        assert_eq!(
+            subject,
+            "Sign-up summary for United Kingdom: 2 listed, 9 held for review"
+        );
+        let expected = "\
+United Kingdom had more sign-ups in the last hour than are mailed one by one (60 an hour), so these come in one mail instead, oldest first. Write to each person at the address given.
+
+1. Person 1
+   Email:                   p1@example.org
+   Country:                 United Kingdom (GB)
+   Language:                en
+   Consent to be contacted: yes
+   Received (UTC):          2026-11-30T12:00:00.000000Z
+   Submission id:           01900000-0000-7000-8000-000000000001
+   Message:
+     Hello.
+     Call me.
+   Other answers:
+     member_of: Unite
+   Follow-up: mark when you have contacted them: https://join.example.org/followup/01900000-0000-7000-8000-000000000001
+
+2. Person 2
+   Email:                   p2@example.org
+   Country:                 United Kingdom (GB)
+   Language:                en
+   Consent to be contacted: yes
+   Received (UTC):          2026-11-30T12:00:00.000000Z
+   Submission id:           01900000-0000-7000-8000-000000000002
+   Other answers:
+     member_of: Unite
+   Follow-up: mark when you have contacted them: https://join.example.org/followup/01900000-0000-7000-8000-000000000002
+
+…and 3 more, in the next summary. To export them now: joinform export --section \"United Kingdom\" --since 2026-11-30T12:30:00.000000Z
+
+Held for review: 4 new since the last summary, 9 in all. A flood of sign-ups is on, and these came without a completed challenge: nobody has been told of them, and this mail does not name them.
+
+To review them (release or discard), on the server: joinform review list --status held --section \"United Kingdom\"
+or on the admin listener: GET /admin/review?status=held&section=United%20Kingdom
+
+-- 
+Sent by joinform. This message holds personal data: please keep it within the organisation.
+";
+        assert_eq!(body, expected);
+    }
+
+    /// Held sign-ups only: counts, and the footer of a mail without personal data;
+    /// nothing waiting and nobody newly held: nothing to send.
+    #[test]
+    fn held_only_is_counts_only_and_nothing_new_is_nothing_to_send() {
+        let (subject, body) = text(&content(Vec::new(), 0, (2, 2))).unwrap();
+        assert_eq!(
+            subject,
+            "Sign-up summary for United Kingdom: 2 held for review"
+        );
+        assert!(body.starts_with("Held for review: 2 new since the last summary, 2 in all."));
+        assert!(
+            body.ends_with("This message holds no personal data.\n"),
+            "{body}"
+        );
+        assert_eq!(text(&content(Vec::new(), 0, (0, 5))), None);
+    }
 
     #[test]
     fn a_section_name_is_one_shell_word() {
