@@ -122,6 +122,14 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxRep
             "{} failed row(s) put back to pending",
             retried.changed
         );
+        if retried.folded > 0 {
+            let _ = writeln!(
+                report,
+                "{} failed overflow mail(s) cancelled: their section has one pending, \
+                 which lists everything they would have",
+                retried.folded
+            );
+        }
         let mut unmatched = 0;
         for (text, id) in ids.iter().zip(&parsed) {
             if id.is_none_or(|id| retried.not_failed.contains(&id)) {
@@ -134,7 +142,7 @@ pub fn outbox(settings: &Settings, retry: Option<&[String]>) -> Result<OutboxRep
             }
         }
         every_id_matched = unmatched == 0;
-        if retried.changed > 0 {
+        if retried.changed + retried.folded > 0 {
             report.push_str("a running server sends them within a minute\n");
         }
     }

@@ -216,6 +216,9 @@ impl Application {
             followup: followup_mails,
             visitor: visitor_mails,
             visitor_mails_per_hour: settings.rate_limit.visitor_mails_per_hour,
+            notifications_per_section_per_hour: settings
+                .mail
+                .max_notifications_per_section_per_hour,
         };
         let schema = settings.form.schema().with_control_fields(
             spam.fields()

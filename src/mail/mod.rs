@@ -2,6 +2,7 @@
 //! the outbox worker that delivers.
 
 pub mod message;
+pub mod overflow;
 pub mod templates;
 pub mod transport;
 pub mod worker;

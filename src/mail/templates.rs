@@ -29,6 +29,33 @@ pub struct Template {
     /// English ones ([`Templates::followup`]).
     #[serde(default)]
     pub followup: Option<FollowupTexts>,
+    /// The overflow mail's texts (`[overflow]`); a language without them gets the
+    /// English ones ([`Templates::overflow`]).
+    #[serde(default)]
+    pub overflow: Option<OverflowTexts>,
+}
+
+/// `[overflow]`: the overflow mail's sentences (sign-ups past
+/// `mail.max_notifications_per_section_per_hour` in one mail, and held counts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowTexts {
+    /// `{section}`, `{count}`, `{held}`: sign-ups listed and held.
+    pub subject: String,
+    /// `{section}`, `{count}`: sign-ups listed, none held.
+    pub subject_listed: String,
+    /// `{section}`, `{held}`: held sign-ups only.
+    pub subject_held: String,
+    /// `{section}`, `{cap}`: above the list.
+    pub intro: String,
+    /// `{count}`, `{command}`: the sign-ups past the listed ones.
+    pub more: String,
+    /// `{new}`, `{held}`: how many are held.
+    pub held: String,
+    /// `{command}`: the review command.
+    pub review: String,
+    /// `{address}`: the review on the admin listener.
+    pub review_admin: String,
 }
 
 /// `[followup]`: the notification's link line and the reminder, escalation and digest
@@ -202,6 +229,18 @@ impl Templates {
             })
     }
 
+    /// The overflow mail's texts for `language`: its template's, else English's. `None`
+    /// only if the English template has none.
+    pub fn overflow(&self, language: &LanguageTag) -> Option<&OverflowTexts> {
+        self.for_language(language)
+            .and_then(|template| template.overflow.as_ref())
+            .or_else(|| {
+                self.by_language
+                    .get(DEFAULT_LANGUAGE)
+                    .and_then(|(_, template)| template.overflow.as_ref())
+            })
+    }
+
     /// Whether `language` (or its primary language) has a template of its own.
     pub fn has_language(&self, language: &LanguageTag) -> bool {
         let tag = language.as_str().to_ascii_lowercase();
@@ -312,6 +351,7 @@ mod tests {
         for language in templates.languages() {
             let tag = LanguageTag::parse(language).unwrap().unwrap();
             assert!(templates.followup(&tag).is_some(), "{language}");
+            assert!(templates.overflow(&tag).is_some(), "{language}");
         }
         let swedish = LanguageTag::parse("sv").unwrap().unwrap();
         assert!(

@@ -1,6 +1,7 @@
 //! The delivery worker: sends due outbox rows, records each attempt, and retries
 //! transient failures with exponential backoff and jitter until it gives up.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,13 @@ use crate::config::MailSettings;
 use crate::domain::{SubmissionId, Timestamp};
 use crate::metrics::{DeliveryResult, Metrics};
 use crate::routing::Routing;
-use crate::store::outbox::{self, Attempt, DueMail, DueScheduled, DueVisitorMail};
+use crate::store::outbox::{
+    self, Attempt, DueMail, DueOverflow, DueScheduled, DueVisitorMail, OVERFLOW_WINDOW,
+};
 use crate::store::{Database, StoreError, Writer};
 
 use super::message::{self, BuildError};
+use super::overflow::{self, Covered, OverflowContent};
 use super::templates::Templates;
 use super::transport::{DeliveryError, Mailer};
 
@@ -127,7 +131,13 @@ pub struct DeliveryWorker {
     pub visitor: Option<Arc<dyn VisitorMail>>,
     /// `rate_limit.visitor_mails_per_hour`: past it, mails to visitors wait.
     pub visitor_mails_per_hour: u32,
+    /// `mail.max_notifications_per_section_per_hour`: past it, a section's
+    /// notifications wait for its overflow mail.
+    pub notifications_per_section_per_hour: u32,
 }
+
+/// A built mail, and for an overflow mail what it covered (recorded with it).
+type Built = (Message, Option<Covered>);
 
 impl DeliveryWorker {
     /// Runs until `shutdown` turns true; an attempt under way is finished and recorded
@@ -149,6 +159,23 @@ impl DeliveryWorker {
             ),
             Err(failure) => {
                 tracing::warn!(%failure, "cannot release the mails to visitors held by the hourly cap")
+            }
+        }
+        // Notifications left waiting with no overflow mail to list them (one failed for
+        // good, or the server stopped in between) get one.
+        let domain = self.message_domain();
+        match self
+            .writer
+            .run(move |c| outbox::ensure_overflows_for_waiting(c, &domain, Timestamp::now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => tracing::info!(
+                queued,
+                "waiting notifications had no overflow mail: one queued per section"
+            ),
+            Err(failure) => {
+                tracing::warn!(%failure, "cannot queue overflow mails for waiting notifications")
             }
         }
         while !*shutdown.borrow() {
@@ -185,11 +212,13 @@ impl DeliveryWorker {
         let mut handled = 0;
         // Mails to visitors sent this round, not yet recorded in the outbox.
         let mut visitor_sent = 0_u64;
+        // Per section: its notifications sent in the last hour, counting this round's.
+        let mut notified = HashMap::new();
         for mail in &due {
             if *shutdown.borrow() {
                 break;
             }
-            pace.wait().await;
+            pace.ready().await;
             handled += 1;
             // The batch was read up to `BATCH` sends ago, seconds or minutes at a slow
             // pace or server: a submission erased since (`forget`, `purge`) must not be
@@ -199,22 +228,39 @@ impl DeliveryWorker {
                 tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
                 continue;
             }
-            let attempt = match self.visitor_cap_reached(mail, visitor_sent).await? {
-                Some(at) => {
-                    tracing::info!(%id, kind = %mail.kind(),
-                        "rate_limit.visitor_mails_per_hour reached: the mail waits");
-                    Attempt::Deferred { at }
+            let attempt = if let Some(at) = self.visitor_cap_reached(mail, visitor_sent).await? {
+                tracing::info!(%id, kind = %mail.kind(),
+                    "rate_limit.visitor_mails_per_hour reached: the mail waits");
+                Attempt::Deferred { at }
+            } else if self.notification_cap_reached(mail, &mut notified).await? {
+                tracing::info!(%id, section = %mail.section(),
+                    "mail.max_notifications_per_section_per_hour reached: \
+                     the notification waits for the section's overflow mail");
+                Attempt::Waiting {
+                    message_domain: self.message_domain(),
                 }
-                None => self.deliver(mail).await,
+            } else {
+                if matches!(mail, DueMail::Overflow(_)) && !attempts.is_empty() {
+                    // It lists what waits as recorded: this round's first.
+                    self.record(std::mem::take(&mut attempts)).await?;
+                }
+                pace.used();
+                self.deliver(mail).await
             };
-            if mail.kind().is_to_visitor() && attempt == Attempt::Sent {
-                visitor_sent += 1;
+            if attempt == Attempt::Sent {
+                if mail.kind().is_to_visitor() {
+                    visitor_sent += 1;
+                } else if let Some(sent) = notified.get_mut(mail.section())
+                    && matches!(mail, DueMail::Notification(_))
+                {
+                    *sent += 1;
+                }
             }
             let result = match attempt {
-                Attempt::Sent => Some(DeliveryResult::Sent),
+                Attempt::Sent | Attempt::SentOverflow { .. } => Some(DeliveryResult::Sent),
                 Attempt::Retry { .. } => Some(DeliveryResult::Retry),
                 Attempt::Failed { .. } => Some(DeliveryResult::Failed),
-                Attempt::Cancelled | Attempt::Deferred { .. } => None,
+                Attempt::Cancelled | Attempt::Deferred { .. } | Attempt::Waiting { .. } => None,
             };
             if let Some(result) = result {
                 self.metrics.delivery_attempt(mail.kind(), result);
@@ -222,12 +268,54 @@ impl DeliveryWorker {
             attempts.push((id, attempt));
         }
         let full_batch = handled == BATCH;
-        if let Err(failure) = self.writer.record_attempts(attempts).await {
-            // The rows stay pending and are sent again: at-least-once delivery.
-            tracing::error!(error = %failure, "cannot record delivery attempts");
-            return Err(StoreError::WriterStopped);
-        }
+        self.record(attempts).await?;
         Ok(Some(full_batch))
+    }
+
+    /// Records what came of a round's attempts.
+    async fn record(&self, attempts: Vec<(SubmissionId, Attempt)>) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .record_attempts(attempts)
+            .await
+            .map_err(|failure| {
+                // The rows stay pending and are sent again: at-least-once delivery.
+                tracing::error!(error = %failure, "cannot record delivery attempts");
+                StoreError::WriterStopped
+            })
+    }
+
+    /// Whether `mail` is a notification of a section that was sent
+    /// `mail.max_notifications_per_section_per_hour` in the last hour. `notified` holds
+    /// each section's count as first read this round, plus what the round sent since.
+    async fn notification_cap_reached(
+        &self,
+        mail: &DueMail,
+        notified: &mut HashMap<String, u64>,
+    ) -> Result<bool, StoreError> {
+        let DueMail::Notification(notification) = mail else {
+            return Ok(false);
+        };
+        let sent = match notified.get(&notification.section) {
+            Some(sent) => *sent,
+            None => {
+                let section = notification.section.clone();
+                let since = Timestamp::now().minus(OVERFLOW_WINDOW);
+                let sent = self
+                    .read(move |c| outbox::notifications_sent_since(c, &section, since))
+                    .await?;
+                notified.insert(notification.section.clone(), sent);
+                sent
+            }
+        };
+        Ok(sent >= u64::from(self.notifications_per_section_per_hour))
+    }
+
+    /// The domain of the sender's address, for the Message-IDs of mails it queues.
+    fn message_domain(&self) -> String {
+        self.from.email.domain().to_owned()
     }
 
     /// For a mail to a visitor when `rate_limit.visitor_mails_per_hour` were sent in the
@@ -282,7 +370,7 @@ impl DeliveryWorker {
         let attempts = due.attempts() + 1;
         let span = tracing::info_span!("deliver", id = %due.id(), kind = %due.kind(),
             section = %section.name, attempts);
-        let built = match due {
+        let built: Result<Option<Built>, BuildError> = match due {
             DueMail::Notification(notification) => span.in_scope(|| {
                 // Signed for the section the sign-up is stored under, which the page
                 // checks the link against, even when it is mailed to the fallback.
@@ -297,17 +385,26 @@ impl DeliveryWorker {
                     &self.templates,
                     link.as_deref(),
                 )
-                .map(Some)
+                .map(|message| Some((message, None)))
             }),
-            DueMail::Scheduled(scheduled) => self.build_scheduled(scheduled).await,
-            DueMail::Visitor(visitor) => span.in_scope(|| match &self.visitor {
+            DueMail::Scheduled(scheduled) => alone(self.build_scheduled(scheduled).await),
+            DueMail::Visitor(visitor) => alone(span.in_scope(|| match &self.visitor {
                 Some(builder) => builder.build(visitor, &self.from, Timestamp::now()),
                 None => Ok(None),
-            }),
+            })),
+            DueMail::Overflow(overflow) => {
+                let built = self.build_overflow(overflow, section).await;
+                span.in_scope(|| {
+                    if let Ok(Some((_, Some(covered)))) = &built {
+                        tracing::info!(listed = covered.listed.len(), "overflow mail built");
+                    }
+                });
+                built
+            }
         };
         let _entered = span.enter();
-        let message = match built {
-            Ok(Some(message)) => message,
+        let (message, covered) = match built {
+            Ok(Some(built)) => built,
             Ok(None) => {
                 tracing::info!("nothing left to say: cancelled");
                 return Attempt::Cancelled;
@@ -343,7 +440,14 @@ impl DeliveryWorker {
         match result {
             Ok(()) => {
                 tracing::info!("mail sent");
-                Attempt::Sent
+                match covered {
+                    None => Attempt::Sent,
+                    Some(Covered { listed, as_of }) => Attempt::SentOverflow {
+                        listed,
+                        as_of,
+                        message_domain: self.message_domain(),
+                    },
+                }
             }
             Err(DeliveryError::Permanent(error)) => {
                 tracing::error!(%error, "mail refused permanently: failed");
@@ -386,6 +490,50 @@ impl DeliveryWorker {
         .map_err(|_| BuildError::Unreadable("the build task stopped".to_owned()))?
     }
 
+    /// An overflow mail, built on a read connection from the data as it is now, to
+    /// `section` (the row's, or the fallback); `Ok(None)` when it has nothing to say.
+    async fn build_overflow(
+        &self,
+        due: &DueOverflow,
+        section: &crate::routing::Section,
+    ) -> Result<Option<Built>, BuildError> {
+        let database = self.database.clone();
+        let read = due.clone();
+        let content = tokio::task::spawn_blocking(move || {
+            let connection = database
+                .connect()
+                .map_err(|error| BuildError::Unreadable(error.to_string()))?;
+            OverflowContent::read(&connection, &read)
+        })
+        .await
+        .map_err(|_| BuildError::Unreadable("the build task stopped".to_owned()))??;
+        let now = content.as_of;
+        // Signed for the section each sign-up is stored under, as its notification's.
+        let link = |listed: &outbox::DueNotification| {
+            let submission = &listed.submission;
+            self.followup.as_ref().and_then(|followup| {
+                followup.notification_link(submission.id, &submission.section, now)
+            })
+        };
+        let message = overflow::message(
+            due,
+            &content,
+            section,
+            &self.from,
+            &self.templates,
+            self.notifications_per_section_per_hour,
+            link,
+            now,
+        )?;
+        Ok(message.map(|message| {
+            let covered = Covered {
+                listed: content.listed_ids(),
+                as_of: content.as_of,
+            };
+            (message, Some(covered))
+        }))
+    }
+
     /// Runs a read off the async threads on a connection of its own, opened and
     /// closed there: no connection lives across an `.await`. A read happens at most
     /// once per round, so opening one costs little.
@@ -400,7 +548,13 @@ impl DeliveryWorker {
     }
 }
 
-/// Spaces sends at least `interval` apart.
+/// A built mail that lists nothing beside itself.
+fn alone(built: Result<Option<Message>, BuildError>) -> Result<Option<Built>, BuildError> {
+    built.map(|message| message.map(|message| (message, None)))
+}
+
+/// Spaces sends at least `interval` apart. Only a send uses up the interval: a row that
+/// is not sent (it waits, or is no longer pending) costs no time of its own.
 struct Pace {
     interval: Duration,
     next: tokio::time::Instant,
@@ -414,8 +568,13 @@ impl Pace {
         }
     }
 
-    async fn wait(&mut self) {
+    /// Waits until the next send may go.
+    async fn ready(&self) {
         tokio::time::sleep_until(self.next).await;
+    }
+
+    /// A send goes now: the next waits `interval`.
+    fn used(&mut self) {
         self.next = tokio::time::Instant::now() + self.interval;
     }
 }

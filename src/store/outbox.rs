@@ -4,6 +4,13 @@
 //!
 //! Rows are keyed by a UUID v7 ([`SubmissionId`]'s form): a notification's is its
 //! submission's, any other mail gets a fresh one.
+//!
+//! Overflow (issue 17): a notification due while its section was sent
+//! `mail.max_notifications_per_section_per_hour` in the last hour is not sent but
+//! `waiting`; the section's one pending overflow row ([`ensure_overflow`]) lists every
+//! waiting one in a single mail, at most one such mail an hour per section.
+
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -112,6 +119,159 @@ pub fn visitor_mails_sent_since(
     Ok((u64::try_from(sent).unwrap_or(0), first))
 }
 
+/// How far back the notification cap counts, and how far apart a section's overflow
+/// mails are: an hour.
+pub const OVERFLOW_WINDOW: Duration = Duration::from_secs(3600);
+
+/// How many notifications of `section` were sent at or after `since`, one by one or
+/// listed in an overflow mail (both count against
+/// `mail.max_notifications_per_section_per_hour`). Reads `outbox_notified` alone.
+///
+/// # Errors
+/// A failed query.
+pub fn notifications_sent_since(
+    connection: &Connection,
+    section: &str,
+    since: Timestamp,
+) -> Result<u64, StoreError> {
+    let sent: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM outbox
+             WHERE kind = 'notification' AND section = ?1 AND sent_at >= ?2",
+        )?
+        .query_row(params![section, since], |row| row.get(0))?;
+    Ok(u64::try_from(sent).unwrap_or(0))
+}
+
+/// When `section`'s last overflow mail was sent, if one was (as far as retention
+/// keeps rows).
+///
+/// # Errors
+/// A failed query.
+pub fn last_overflow_sent(
+    connection: &Connection,
+    section: &str,
+) -> Result<Option<Timestamp>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT max(sent_at) FROM outbox WHERE kind = 'overflow' AND section = ?1")?
+        .query_row([section], |row| row.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Makes sure `section` has its one pending overflow mail, due at `now`, or an hour
+/// after its last overflow mail was sent if that is later: at most one an hour. Its id
+/// is a fresh UUID v7, its Message-ID at `message_domain`. Returns whether a row was
+/// queued (`false`: one was pending already). The caller owns the transaction.
+///
+/// Runs for each notification that waits and each sign-up held during a flood, so
+/// its usual case (a row is pending) costs one probe of `outbox_one_overflow`.
+///
+/// # Errors
+/// A failed statement.
+pub fn ensure_overflow(
+    connection: &Connection,
+    section: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let pending = connection
+        .prepare_cached(
+            "SELECT 1 FROM outbox WHERE kind = 'overflow' AND state = 'pending' AND section = ?1",
+        )?
+        .query_row([section], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if pending {
+        return Ok(false);
+    }
+    let due = last_overflow_sent(connection, section)?
+        .map_or(now, |last| last.plus(OVERFLOW_WINDOW).max(now));
+    let id = SubmissionId::generate();
+    // The unique partial index, not the probe above, is what keeps it to one.
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO outbox (id, kind, section, message_id, created_at, next_attempt_at)
+             VALUES (?1, 'overflow', ?2, ?3, ?4, ?5)
+             ON CONFLICT (section) WHERE kind = 'overflow' AND state = 'pending' DO NOTHING",
+        )?
+        .execute(params![
+            id,
+            section,
+            format!("<{id}@{message_domain}>"),
+            now,
+            due
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Gives every section with waiting notifications but no pending overflow mail one
+/// (as [`ensure_overflow`]): after an overflow mail failed for good, or a crash, none
+/// is left waiting for a mail that will not come. Returns how many were queued. The
+/// worker calls it as it starts.
+///
+/// # Errors
+/// A failed statement.
+pub fn ensure_overflows_for_waiting(
+    connection: &Connection,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let sections: Vec<String> = connection
+        .prepare("SELECT DISTINCT section FROM outbox WHERE state = 'waiting'")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut queued = 0;
+    for section in sections {
+        if ensure_overflow(connection, &section, message_domain, now)? {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// The notifications of `section` waiting for its overflow mail, oldest first, at most
+/// `limit` of them, with their sign-ups as stored now (an erased one is gone with its
+/// row); and how many wait in all.
+///
+/// # Errors
+/// A failed query, or a row this version cannot read.
+pub fn waiting_notifications(
+    connection: &Connection,
+    section: &str,
+    limit: usize,
+) -> Result<(Vec<DueNotification>, u64), StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT o.message_id, o.section, o.attempts, o.created_at, {}
+         FROM outbox o JOIN submissions s ON s.id = o.submission_id
+         WHERE o.state = 'waiting' AND o.section = ?1 AND o.kind = 'notification'
+         ORDER BY o.created_at, o.id
+         LIMIT ?2",
+        StoredSubmission::COLUMNS
+    ))?;
+    let listed = statement
+        .query_map(
+            params![section, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| {
+                Ok(DueNotification {
+                    message_id: row.get(0)?,
+                    section: row.get(1)?,
+                    attempts: row.get(2)?,
+                    queued_at: row.get(3)?,
+                    submission: StoredSubmission::from_row(row, 4)?,
+                })
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM outbox
+             WHERE state = 'waiting' AND section = ?1 AND kind = 'notification'",
+        )?
+        .query_row([section], |row| row.get(0))?;
+    Ok((listed, u64::try_from(total).unwrap_or(0)))
+}
+
 /// A pending notification with the submission it tells of, as stored.
 #[derive(Debug, Clone)]
 pub struct DueNotification {
@@ -163,12 +323,28 @@ pub struct DueVisitorMail {
     pub submission: StoredSubmission,
 }
 
+/// A pending overflow mail of a section. What it lists is read when it is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueOverflow {
+    /// The row's own id.
+    pub id: SubmissionId,
+    /// The section whose waiting notifications and held sign-ups it tells of.
+    pub section: String,
+    /// `<unique@sender-domain>`, the same for every attempt.
+    pub message_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued: the give-up clock counts from here.
+    pub queued_at: Timestamp,
+}
+
 /// A pending row whose time has come.
 #[derive(Debug, Clone)]
 pub enum DueMail {
     Notification(Box<DueNotification>),
     Scheduled(DueScheduled),
     Visitor(Box<DueVisitorMail>),
+    Overflow(DueOverflow),
 }
 
 impl DueMail {
@@ -178,6 +354,7 @@ impl DueMail {
             Self::Notification(due) => due.submission.id,
             Self::Scheduled(due) => due.id,
             Self::Visitor(due) => due.id,
+            Self::Overflow(due) => due.id,
         }
     }
 
@@ -186,6 +363,7 @@ impl DueMail {
             Self::Notification(_) => MailKind::Notification,
             Self::Scheduled(due) => due.kind,
             Self::Visitor(due) => due.kind,
+            Self::Overflow(_) => MailKind::Overflow,
         }
     }
 
@@ -195,6 +373,7 @@ impl DueMail {
             Self::Notification(due) => &due.section,
             Self::Scheduled(due) => &due.section,
             Self::Visitor(due) => &due.submission.section,
+            Self::Overflow(due) => &due.section,
         }
     }
 
@@ -203,6 +382,7 @@ impl DueMail {
             Self::Notification(due) => due.attempts,
             Self::Scheduled(due) => due.attempts,
             Self::Visitor(due) => due.attempts,
+            Self::Overflow(due) => due.attempts,
         }
     }
 
@@ -212,6 +392,7 @@ impl DueMail {
             Self::Notification(due) => due.queued_at,
             Self::Scheduled(due) => due.queued_at,
             Self::Visitor(due) => due.queued_at,
+            Self::Overflow(due) => due.queued_at,
         }
     }
 }
@@ -263,6 +444,13 @@ pub fn due(
                     })
                     .transpose()?,
                 MailKind::Notification => None,
+                MailKind::Overflow => Some(DueMail::Overflow(DueOverflow {
+                    id: row.get(0)?,
+                    section: row.get(2)?,
+                    message_id: row.get(4)?,
+                    attempts: row.get(5)?,
+                    queued_at: row.get(6)?,
+                })),
                 kind => Some(DueMail::Scheduled(DueScheduled {
                     id: row.get(0)?,
                     kind,
@@ -373,6 +561,16 @@ pub fn next_due(connection: &Connection) -> Result<Option<Timestamp>, StoreError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     Sent,
+    /// An overflow mail sent. It and the waiting notifications it listed (by id) are
+    /// `sent`, dated `as_of`, the instant its content was read: the next one's sign-ups
+    /// "held since the last" count from there. A notification that began to wait, or a
+    /// sign-up held, after that is left for the next, which is queued
+    /// ([`ensure_overflow`], its Message-ID at `message_domain`).
+    SentOverflow {
+        listed: Vec<SubmissionId>,
+        as_of: Timestamp,
+        message_domain: String,
+    },
     /// A transient failure: try again at the given time.
     Retry {
         at: Timestamp,
@@ -390,6 +588,13 @@ pub enum Attempt {
     Deferred {
         at: Timestamp,
     },
+    /// A notification past its section's `mail.max_notifications_per_section_per_hour`:
+    /// not tried, no attempt counted; it becomes `waiting` and the section's pending
+    /// overflow mail is made sure of ([`ensure_overflow`], its Message-ID at
+    /// `message_domain`).
+    Waiting {
+        message_domain: String,
+    },
 }
 
 /// Records an attempt's outcome for the row `id`; the caller owns the transaction. Only
@@ -405,13 +610,53 @@ pub fn record_attempt(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     match attempt {
-        Attempt::Sent => connection
-            .prepare_cached(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
-                                   last_error = NULL
-                 WHERE id = ?1 AND state = 'pending'",
-            )?
-            .execute(params![id, now])?,
+        Attempt::Sent => mark_sent(connection, id, now)?,
+        Attempt::SentOverflow {
+            listed,
+            as_of,
+            message_domain,
+        } => {
+            let section: Option<String> = connection
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                                       last_error = NULL
+                     WHERE id = ?1 AND state = 'pending' AND kind = 'overflow'
+                     RETURNING section",
+                )?
+                .query_row(params![id, as_of], |row| row.get(0))
+                .optional()?;
+            // They were in a mail that left: sent, whatever became of the overflow row
+            // meanwhile (a retry command cannot unsend them).
+            let mut statement = connection.prepare_cached(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2
+                 WHERE id = ?1 AND state = 'waiting' AND kind = 'notification'",
+            )?;
+            for listed in listed {
+                statement.execute(params![listed, as_of])?;
+            }
+            // What arrived while it was written and sent found it still pending, so
+            // queued nothing: the next is queued here.
+            if let Some(section) = &section
+                && left_for_next(connection, section, *as_of)?
+            {
+                ensure_overflow(connection, section, message_domain, now)?;
+            }
+            usize::from(section.is_some())
+        }
+        Attempt::Waiting { message_domain } => {
+            let section: Option<String> = connection
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'waiting', last_error = NULL
+                     WHERE id = ?1 AND state = 'pending' AND kind = 'notification'
+                     RETURNING section",
+                )?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            if let Some(section) = &section {
+                ensure_overflow(connection, section, message_domain, now)?;
+            }
+            usize::from(section.is_some())
+        }
         Attempt::Retry { at, error } => connection
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
@@ -438,6 +683,36 @@ pub fn record_attempt(
             .execute(params![id])?,
     };
     Ok(())
+}
+
+/// Whether `section` has notifications waiting, or sign-ups held after `as_of`: what an
+/// overflow mail read at `as_of` left for the next. Two index probes.
+fn left_for_next(
+    connection: &Connection,
+    section: &str,
+    as_of: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'waiting' AND section = ?1)
+                 OR EXISTS (SELECT 1 FROM submissions
+                            WHERE status = 'held' AND section = ?1 AND created_at > ?2)",
+        )?
+        .query_row(params![section, as_of], |row| row.get(0))?)
+}
+
+fn mark_sent(
+    connection: &Connection,
+    id: SubmissionId,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                               last_error = NULL
+             WHERE id = ?1 AND state = 'pending'",
+        )?
+        .execute(params![id, now])?)
 }
 
 /// Where a notification stands, as the `state` column holds it: the lower-case name.
@@ -527,35 +802,48 @@ pub fn failed(connection: &Connection) -> Result<Vec<FailedMail>, StoreError> {
 pub struct Retried {
     /// Rows put back to pending.
     pub changed: usize,
+    /// Failed overflow mails of a section that has a pending one already (a section
+    /// has one at most): cancelled, since that one lists all they would have.
+    pub folded: usize,
     /// The ids asked for that named no failed row (unknown, pending or sent).
     pub not_failed: Vec<SubmissionId>,
 }
 
 /// Puts failed rows back to pending, due now: the given ids, or every failed row when
 /// `ids` is empty. Attempts restart from zero, and so does the give-up clock, which
-/// counts from `created_at`.
+/// counts from `created_at`. A failed overflow mail whose section has one pending
+/// already is folded into it ([`Retried::folded`]).
+///
+/// # Errors
+/// A failed statement.
 pub fn retry_failed(
     connection: &Connection,
     ids: &[SubmissionId],
     now: Timestamp,
 ) -> Result<Retried, StoreError> {
     let mut retried = Retried::default();
+    // OR IGNORE: an overflow row that would be a section's second pending one stays
+    // failed here, and is folded below.
     if ids.is_empty() {
         retried.changed = connection.execute(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
-                               created_at = ?1
+            "UPDATE OR IGNORE outbox SET state = 'pending', attempts = 0,
+                                         next_attempt_at = ?1, created_at = ?1
              WHERE state = 'failed'",
             [now],
         )?;
+        retried.folded = fold_failed_overflow(connection, None)?;
     } else {
         let mut statement = connection.prepare(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
-                               created_at = ?1
+            "UPDATE OR IGNORE outbox SET state = 'pending', attempts = 0,
+                                         next_attempt_at = ?1, created_at = ?1
              WHERE state = 'failed' AND id = ?2",
         )?;
         for id in ids {
             match statement.execute(params![now, id])? {
-                0 => retried.not_failed.push(*id),
+                0 => match fold_failed_overflow(connection, Some(*id))? {
+                    0 => retried.not_failed.push(*id),
+                    folded => retried.folded += folded,
+                },
                 changed => retried.changed += changed,
             }
         }
@@ -563,8 +851,25 @@ pub fn retry_failed(
     Ok(retried)
 }
 
-/// Deletes delivered, failed and cancelled mails queued before `cutoff` (retention).
-/// Returns how many rows went.
+/// Cancels the failed overflow row `id` (every one, with `None`) whose section has a
+/// pending overflow row. Returns how many.
+fn fold_failed_overflow(
+    connection: &Connection,
+    id: Option<SubmissionId>,
+) -> Result<usize, StoreError> {
+    Ok(connection.execute(
+        "UPDATE outbox SET state = 'cancelled',
+                           last_error = 'folded into the section''s pending overflow mail'
+         WHERE state = 'failed' AND kind = 'overflow' AND (?1 IS NULL OR id = ?1)
+           AND section IN (SELECT section FROM outbox
+                           WHERE kind = 'overflow' AND state = 'pending')",
+        [id],
+    )?)
+}
+
+/// Deletes delivered, failed and cancelled mails queued before `cutoff` (retention);
+/// a waiting notification stays until its overflow mail has gone. Returns how many
+/// rows went.
 ///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
@@ -573,8 +878,352 @@ pub fn erase_finished_before(
     cutoff: Timestamp,
 ) -> Result<u64, StoreError> {
     let deleted = connection.execute(
-        "DELETE FROM outbox WHERE state <> 'pending' AND created_at < ?1",
+        "DELETE FROM outbox
+         WHERE state <> 'pending' AND state <> 'waiting' AND created_at < ?1",
         [cutoff],
     )?;
     Ok(super::submissions::count(deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Consent, CountryCode, ExtraValues, MemberEmail, MemberName, NewSubmission,
+    };
+    use crate::store::Database;
+    use crate::store::submissions::{self, Admission};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    /// An accepted sign-up of `email` to `section` at `now`, its notification queued.
+    fn sign_up(
+        connection: &Connection,
+        email: &str,
+        section: &str,
+        now: Timestamp,
+    ) -> SubmissionId {
+        let submission = NewSubmission {
+            name: MemberName::parse("Kari Nordmann").unwrap(),
+            email: MemberEmail::parse(email).unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: ExtraValues::default(),
+        };
+        let mut record = submissions::SubmissionRecord::new(submission, section, "example.org");
+        record.created_at = now;
+        assert!(matches!(
+            submissions::admit(connection, &record).unwrap(),
+            Admission::Accepted { .. }
+        ));
+        record.id
+    }
+
+    /// The overflow rows of `section`: (state, next_attempt_at, message_id).
+    fn overflows(connection: &Connection, section: &str) -> Vec<(String, Timestamp, String)> {
+        connection
+            .prepare(
+                "SELECT state, next_attempt_at, message_id FROM outbox
+                 WHERE kind = 'overflow' AND section = ?1 ORDER BY created_at",
+            )
+            .unwrap()
+            .query_map([section], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn state(connection: &Connection, id: SubmissionId) -> String {
+        connection
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    }
+
+    /// However often it is asked for, a section has one pending overflow mail, due at
+    /// once when it never had one; another section has its own.
+    #[test]
+    fn a_section_has_one_pending_overflow_mail_due_at_once_at_first() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        assert!(ensure_overflow(&connection, "Norway", "example.org", t0).unwrap());
+        for later in 1..5 {
+            let now = t0.plus(MINUTE * later);
+            assert!(!ensure_overflow(&connection, "Norway", "example.org", now).unwrap());
+        }
+        assert!(ensure_overflow(&connection, "Sweden", "example.org", t0).unwrap());
+        let norway = overflows(&connection, "Norway");
+        assert_eq!(norway.len(), 1, "{norway:?}");
+        let (state, due, message_id) = &norway[0];
+        assert_eq!((state.as_str(), *due), ("pending", t0));
+        assert!(message_id.starts_with('<') && message_id.ends_with("@example.org>"));
+        assert_eq!(overflows(&connection, "Sweden").len(), 1);
+        let pending = due_rows(&connection, t0);
+        assert_eq!(pending.len(), 2);
+        assert!(
+            pending
+                .iter()
+                .all(|mail| matches!(mail, DueMail::Overflow(_))
+                    && mail.kind() == MailKind::Overflow)
+        );
+    }
+
+    fn due_rows(connection: &Connection, now: Timestamp) -> Vec<DueMail> {
+        due(connection, now, 100).unwrap()
+    }
+
+    /// After an overflow mail was sent, the section's next is due an hour after it, or
+    /// at once when that hour has passed: at most one an hour.
+    #[test]
+    fn the_next_overflow_mail_is_due_an_hour_after_the_last_was_sent() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        ensure_overflow(&connection, "Norway", "example.org", t0).unwrap();
+        let DueMail::Overflow(first) = &due_rows(&connection, t0)[0] else {
+            panic!("an overflow row");
+        };
+        let sent_at = t0.plus(MINUTE);
+        record_attempt(&connection, first.id, &Attempt::Sent, sent_at).unwrap();
+        assert_eq!(
+            last_overflow_sent(&connection, "Norway").unwrap(),
+            Some(sent_at)
+        );
+        let t1 = t0.plus(MINUTE * 10);
+        assert!(ensure_overflow(&connection, "Norway", "example.org", t1).unwrap());
+        let rows = overflows(&connection, "Norway");
+        assert_eq!(rows[1].0, "pending");
+        assert_eq!(
+            rows[1].1,
+            sent_at.plus(OVERFLOW_WINDOW),
+            "an hour after the last"
+        );
+        assert!(due_rows(&connection, t1).is_empty(), "not due before then");
+        // It is cancelled (nothing to say); long after, the next is due at once.
+        let DueMail::Overflow(second) = &due_rows(&connection, t0.plus(OVERFLOW_WINDOW * 2))[0]
+        else {
+            panic!("an overflow row");
+        };
+        record_attempt(&connection, second.id, &Attempt::Cancelled, t1).unwrap();
+        let t2 = t0.plus(OVERFLOW_WINDOW * 3);
+        ensure_overflow(&connection, "Norway", "example.org", t2).unwrap();
+        assert_eq!(overflows(&connection, "Norway")[2].1, t2);
+    }
+
+    /// A notification past the cap waits (no attempt) and queues its section's overflow
+    /// mail; the mail sent marks exactly the ones it listed sent, at its own time.
+    #[test]
+    fn waiting_notifications_are_sent_with_the_overflow_mail_that_listed_them() {
+        let (_dir, mut connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        let sent = sign_up(&connection, "a@example.org", "Norway", t0);
+        record_attempt(&connection, sent, &Attempt::Sent, t0).unwrap();
+        let since = t0.minus(OVERFLOW_WINDOW);
+        assert_eq!(
+            notifications_sent_since(&connection, "Norway", since).unwrap(),
+            1
+        );
+        assert_eq!(
+            notifications_sent_since(&connection, "Sweden", since).unwrap(),
+            0
+        );
+        let waiting = Attempt::Waiting {
+            message_domain: "example.org".into(),
+        };
+        let first = sign_up(&connection, "b@example.org", "Norway", t0);
+        let second = sign_up(&connection, "c@example.org", "Norway", t0.plus(MINUTE));
+        for id in [first, second] {
+            record_attempt(&connection, id, &waiting, t0.plus(MINUTE)).unwrap();
+            assert_eq!(state(&connection, id), "waiting");
+        }
+        let attempts: i64 = connection
+            .query_row(
+                "SELECT attempts FROM outbox WHERE id = ?1",
+                [first],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(attempts, 0, "no attempt counted");
+        assert_eq!(overflows(&connection, "Norway").len(), 1);
+        let (listed, total) = waiting_notifications(&connection, "Norway", 1).unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].submission.id, first, "oldest first");
+        let late = sign_up(&connection, "d@example.org", "Norway", t0.plus(MINUTE * 2));
+        record_attempt(&connection, late, &waiting, t0.plus(MINUTE * 2)).unwrap();
+        let DueMail::Overflow(overflow) = &due_rows(&connection, t0.plus(MINUTE * 3))[0] else {
+            panic!("an overflow row");
+        };
+        // Read at `sent_at`, recorded a second later.
+        let sent_at = t0.plus(MINUTE * 3);
+        let listing = Attempt::SentOverflow {
+            listed: vec![first, second],
+            as_of: sent_at,
+            message_domain: "example.org".into(),
+        };
+        let recorded = sent_at.plus(Duration::from_secs(1));
+        record_attempt(&connection, overflow.id, &listing, recorded).unwrap();
+        assert_eq!(state(&connection, overflow.id), "sent");
+        for id in [first, second] {
+            assert_eq!(state(&connection, id), "sent");
+        }
+        assert_eq!(
+            state(&connection, late),
+            "waiting",
+            "not in the mail: waits on"
+        );
+        assert_eq!(
+            notifications_sent_since(&connection, "Norway", since).unwrap(),
+            3,
+            "the listed ones count against the cap"
+        );
+        // The late one began to wait while the mail was pending: the next is queued
+        // with the mail's recording, an hour after it.
+        let next = overflows(&connection, "Norway");
+        assert_eq!(next.len(), 2);
+        assert_eq!(
+            (next[1].0.as_str(), next[1].1),
+            ("pending", sent_at.plus(OVERFLOW_WINDOW))
+        );
+        // Should that one fail for good, the worker's start queues another.
+        let DueMail::Overflow(next) = &due_rows(&connection, t0.plus(OVERFLOW_WINDOW * 2))[0]
+        else {
+            panic!("an overflow row");
+        };
+        let failed = Attempt::Failed {
+            error: "550 no".into(),
+        };
+        record_attempt(&connection, next.id, &failed, recorded).unwrap();
+        assert_eq!(
+            ensure_overflows_for_waiting(&connection, "example.org", recorded).unwrap(),
+            1
+        );
+        assert_eq!(
+            ensure_overflows_for_waiting(&connection, "example.org", recorded).unwrap(),
+            0
+        );
+        // Retention leaves a waiting row alone.
+        let after = sent_at.plus(OVERFLOW_WINDOW * 100);
+        let erased = crate::store::scrub::erase(&mut connection, |erasing| {
+            erase_finished_before(erasing, after)
+        })
+        .unwrap();
+        assert!(erased >= 3, "{erased}");
+        assert_eq!(state(&connection, late), "waiting");
+    }
+
+    /// A sign-up held while an overflow mail was being written and sent found it
+    /// pending, so queued nothing: recording the mail queues the next, and the sign-up
+    /// is new to that one.
+    #[test]
+    fn a_sign_up_held_while_an_overflow_mail_was_sent_gets_the_next_one() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        ensure_overflow(&connection, "Norway", "example.org", t0).unwrap();
+        let DueMail::Overflow(overflow) = &due_rows(&connection, t0)[0] else {
+            panic!("an overflow row");
+        };
+        let as_of = t0.plus(MINUTE);
+        let submission = NewSubmission {
+            name: MemberName::parse("Kari Nordmann").unwrap(),
+            email: MemberEmail::parse("held@example.org").unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: ExtraValues::default(),
+        };
+        let mut held = submissions::SubmissionRecord::new(submission, "Norway", "example.org");
+        held.created_at = as_of.plus(Duration::from_millis(200));
+        held.hold = Some(crate::domain::HoldReason::OverBaseline);
+        assert!(matches!(
+            submissions::admit(&connection, &held).unwrap(),
+            Admission::Held { .. }
+        ));
+        assert_eq!(overflows(&connection, "Norway").len(), 1, "one was pending");
+        let sent = Attempt::SentOverflow {
+            listed: Vec::new(),
+            as_of,
+            message_domain: "example.org".into(),
+        };
+        let recorded = as_of.plus(Duration::from_secs(1));
+        record_attempt(&connection, overflow.id, &sent, recorded).unwrap();
+        let rows = overflows(&connection, "Norway");
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[1].1, as_of.plus(OVERFLOW_WINDOW));
+        assert_eq!(
+            submissions::held_counts(
+                &connection,
+                "Norway",
+                last_overflow_sent(&connection, "Norway").unwrap()
+            )
+            .unwrap(),
+            (1, 1),
+            "new to the next"
+        );
+    }
+
+    /// `outbox retry` of a failed overflow mail: back to pending when its section has
+    /// none pending; folded (cancelled) into the pending one otherwise.
+    #[test]
+    fn a_failed_overflow_mail_is_retried_or_folded_into_the_pending_one() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        let fail = |connection: &Connection| {
+            let DueMail::Overflow(overflow) = &due_rows(connection, t0)[0] else {
+                panic!("an overflow row");
+            };
+            let failed = Attempt::Failed {
+                error: "550 no".into(),
+            };
+            record_attempt(connection, overflow.id, &failed, t0).unwrap();
+            overflow.id
+        };
+        ensure_overflow(&connection, "Norway", "example.org", t0).unwrap();
+        let first = fail(&connection);
+        ensure_overflow(&connection, "Norway", "example.org", t0).unwrap();
+        let second = fail(&connection);
+        let retried = retry_failed(&connection, &[], t0).unwrap();
+        assert_eq!((retried.changed, retried.folded), (1, 1));
+        let states = [state(&connection, first), state(&connection, second)];
+        assert!(
+            states.contains(&"pending".to_owned()) && states.contains(&"cancelled".to_owned()),
+            "{states:?}"
+        );
+        ensure_overflow(&connection, "Sweden", "example.org", t0).unwrap();
+        let DueMail::Overflow(sweden) = due_rows(&connection, t0)
+            .into_iter()
+            .find(|mail| mail.section() == "Sweden")
+            .unwrap()
+        else {
+            panic!("an overflow row");
+        };
+        let failed = Attempt::Failed {
+            error: "550 no".into(),
+        };
+        record_attempt(&connection, sweden.id, &failed, t0).unwrap();
+        ensure_overflow(&connection, "Sweden", "example.org", t0).unwrap();
+        let retried = retry_failed(&connection, &[sweden.id], t0).unwrap();
+        assert_eq!((retried.changed, retried.folded), (0, 1));
+        assert!(retried.not_failed.is_empty());
+        assert_eq!(state(&connection, sweden.id), "cancelled");
+    }
 }

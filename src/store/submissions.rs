@@ -289,6 +289,14 @@ fn decide(
                     Some(&codes),
                     returning,
                 )?;
+                // The section hears of its held sign-ups in its overflow mail: at once
+                // when it had none this hour, else in the next (one probe, mostly).
+                super::outbox::ensure_overflow(
+                    connection,
+                    &record.section,
+                    &record.message_domain,
+                    record.created_at,
+                )?;
                 return Ok(Admission::Held { reason });
             }
             if record.confirmation == ConfirmationMode::DoubleOptIn {
@@ -342,6 +350,31 @@ fn queue_visitor_mail(
         record.created_at,
     )?;
     Ok(true)
+}
+
+/// How many sign-ups of `section` are held: created after `since` (all of them when
+/// `None`), and in all. Counts only, read from `submissions_held` alone, for the
+/// section's overflow mail.
+///
+/// # Errors
+/// A failed query.
+pub fn held_counts(
+    connection: &Connection,
+    section: &str,
+    since: Option<Timestamp>,
+) -> Result<(u64, u64), StoreError> {
+    let (new, total): (i64, i64) = connection
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE ?2 IS NULL OR created_at > ?2), count(*)
+             FROM submissions WHERE status = 'held' AND section = ?1",
+        )?
+        .query_row(params![section, since], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok((
+        u64::try_from(new).unwrap_or(0),
+        u64::try_from(total).unwrap_or(0),
+    ))
 }
 
 /// The first 16 hex digits of the SHA-256 of a consent text: names its exact wording,
@@ -1046,6 +1079,19 @@ mod tests {
                 }
             }
         }
+        // The held ones' section is told in one overflow mail, counts only.
+        let overflows: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'overflow' AND state = 'pending'
+                   AND section = 'Norway' AND submission_id IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(overflows, 1, "one overflow mail, however many are held");
+        connection
+            .execute("DELETE FROM outbox WHERE kind = 'overflow'", [])
+            .unwrap();
         let queued = outbox(&connection);
         assert_eq!(
             queued.len(),

@@ -19,6 +19,14 @@ const LOAD_ENV: &[(&str, &str)] = &[
     ("JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE", "1000000"),
     ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "1000000"),
     ("JOINFORM_RATE_LIMIT__GLOBAL_PER_SECOND", "1000000"),
+    // Nor is the load a flood (its sign-ups would be held, not notified), nor an
+    // overflow of one section's notifications (they would go out listed in one mail):
+    // each acknowledged sign-up must have its own notification.
+    ("JOINFORM_SPAM__POW_BASELINE_PER_MINUTE", "1000000"),
+    (
+        "JOINFORM_MAIL__MAX_NOTIFICATIONS_PER_SECTION_PER_HOUR",
+        "100000",
+    ),
     ("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s"),
 ];
 
@@ -122,6 +130,10 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_delivery_resumes() {
     // Restart: the database opens, is whole, and every notification goes out.
     let server = Joinform::serve(dir.path())
         .env("JOINFORM_MAIL__MAX_PER_SECOND", "10000")
+        .env(
+            "JOINFORM_MAIL__MAX_NOTIFICATIONS_PER_SECTION_PER_HOUR",
+            "100000",
+        )
         .start();
     let health = reqwest::get(server.url("/readyz")).await.unwrap();
     assert_eq!(health.status(), 200);

@@ -28,6 +28,7 @@ mod limits;
 mod mail;
 mod metrics;
 mod openapi;
+mod overflow;
 mod privacy;
 mod proof_of_work;
 mod properties;
