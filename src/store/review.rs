@@ -1,18 +1,20 @@
-//! Review of what the spam checks flagged: the stored spam sign-ups listed, released
-//! (accepted after all, and notified as usual) or discarded (erased). A wrongly flagged
-//! person is otherwise lost to the organisers.
-//!
-//! Only `spam` is reviewed for now; issue 17's `held` status will join it here.
+//! Review of the sign-ups nobody was told of: those held during a flood (`held`) and
+//! those the spam checks flagged (`spam`). They are listed, released (accepted after
+//! all, and notified as usual) or discarded (erased). A person held or wrongly flagged
+//! is otherwise lost to the organisers.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::json;
 
 use super::audit::{self, Action};
 use super::submissions::{accept, count};
 use super::{Erasing, StoreError};
-use crate::domain::{CountryCode, SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{CountryCode, ReviewStatus, SubmissionId, SubmissionStatus, Timestamp};
 
-/// One spam sign-up as a review lists it: no address, phone, message or full name.
+/// One held or spam sign-up as a review lists it: no address, phone, message or full
+/// name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flagged {
     pub id: SubmissionId,
@@ -21,34 +23,96 @@ pub struct Flagged {
     pub country: CountryCode,
     /// The first word of the name, enough to recognise a person among bots.
     pub first_name: String,
-    /// The spam reasons' codes, as stored (`honeypot`, `link_in_name`…).
+    pub status: ReviewStatus,
+    /// Why, as stored: the spam reasons' codes (`honeypot`, `link_in_name`…), or for a
+    /// held sign-up the flood's reason and what became of its proof of work
+    /// (`over_baseline`, `no_proof`).
     pub reasons: Vec<String>,
 }
 
-/// The newest `limit` spam sign-ups (of `section` only, when given), newest first, and
-/// how many there are in all.
+/// What [`flagged`] found: the newest sign-ups, and how many of each status there are
+/// in all (within the same filters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub items: Vec<Flagged>,
+    pub held: u64,
+    pub spam: u64,
+}
+
+impl Listing {
+    /// Every sign-up the filters select, shown or not.
+    pub fn total(&self) -> u64 {
+        self.held.saturating_add(self.spam)
+    }
+}
+
+/// Conditions on `status` and `section`, with their values numbered from `?1`.
+fn conditions<'v>(
+    statuses: &[ReviewStatus],
+    sections: Option<&'v [String]>,
+    values: &mut Vec<&'v dyn ToSql>,
+) -> String {
+    let statuses: Vec<String> = statuses
+        .iter()
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    // The codes are our own constants, never input: they are written into the SQL.
+    let mut conditions = vec![format!("status IN ({})", statuses.join(", "))];
+    if let Some(sections) = sections {
+        let mut alternatives = Vec::new();
+        for section in sections {
+            values.push(section);
+            alternatives.push(format!("section = ?{}", values.len()));
+        }
+        // `Some(&[])` selects nothing, as for follow-up lists.
+        alternatives.push("0".to_owned());
+        conditions.push(format!("({})", alternatives.join(" OR ")));
+    }
+    conditions.join(" AND ")
+}
+
+/// The newest `limit` sign-ups of `statuses` (in `sections` only, when given;
+/// `Some(&[])` selects nothing), newest first, and how many of each status there are
+/// in all.
 ///
 /// # Errors
 /// A failed query.
 pub fn flagged(
     connection: &Connection,
-    section: Option<&str>,
+    statuses: &[ReviewStatus],
+    sections: Option<&[String]>,
     limit: u32,
-) -> Result<(Vec<Flagged>, u64), StoreError> {
-    let total: i64 = connection.query_row(
-        "SELECT count(*) FROM submissions
-         WHERE status = 'spam' AND (?1 IS NULL OR section = ?1)",
-        [section],
-        |row| row.get(0),
-    )?;
-    let mut statement = connection.prepare(
-        "SELECT id, created_at, section, country, name, spam_reasons FROM submissions
-         WHERE status = 'spam' AND (?1 IS NULL OR section = ?1)
-         ORDER BY created_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = statement.query_map(params![section, limit], |row| {
+) -> Result<Listing, StoreError> {
+    if statuses.is_empty() {
+        return Ok(Listing::default());
+    }
+    let mut values: Vec<&dyn ToSql> = Vec::new();
+    let conditions = conditions(statuses, sections, &mut values);
+    let mut listing = Listing::default();
+    let mut statement = connection.prepare(&format!(
+        "SELECT status, count(*) FROM submissions WHERE {conditions} GROUP BY status"
+    ))?;
+    let mut rows = statement.query(values.as_slice())?;
+    while let Some(row) = rows.next()? {
+        let status: SubmissionStatus = row.get(0)?;
+        let number = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+        match status {
+            SubmissionStatus::Held => listing.held = number,
+            SubmissionStatus::Spam => listing.spam = number,
+            _ => {}
+        }
+    }
+    values.push(&limit);
+    let mut statement = connection.prepare(&format!(
+        "SELECT id, created_at, section, country, name, status, spam_reasons
+         FROM submissions WHERE {conditions}
+         ORDER BY created_at DESC, id DESC LIMIT ?{}",
+        values.len()
+    ))?;
+    let rows = statement.query_map(values.as_slice(), |row| {
         let name: String = row.get(4)?;
-        let reasons: Option<String> = row.get(5)?;
+        let status: SubmissionStatus = row.get(5)?;
+        let reasons: Option<String> = row.get(6)?;
         Ok(Flagged {
             id: row.get(0)?,
             created_at: row.get(1)?,
@@ -59,123 +123,240 @@ pub fn flagged(
                 .next()
                 .unwrap_or_default()
                 .to_owned(),
+            // The query selects only these two.
+            status: if status == SubmissionStatus::Held {
+                ReviewStatus::Held
+            } else {
+                ReviewStatus::Spam
+            },
             // The column is CHECKed to be valid JSON; a list of codes is all we write.
             reasons: reasons
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .unwrap_or_default(),
         })
     })?;
-    let rows = rows.collect::<Result<_, _>>()?;
-    Ok((rows, u64::try_from(total).unwrap_or(0)))
+    listing.items = rows.collect::<Result<_, _>>()?;
+    Ok(listing)
 }
 
-/// What a release or a discard did: the ids it changed, and the ids given that were no
-/// stored spam sign-up (unknown, or accepted…), which it left alone.
+/// What a release or a discard did with one id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    /// Accepted, its notification queued.
+    Released,
+    /// Its address had a sign-up the section heard of within the duplicate window:
+    /// made a `duplicate`, nobody told again.
+    Duplicate,
+    /// Of a double opt-in section: left as it is (see [`release`]).
+    NeedsConfirmation,
+    /// Erased.
+    Discarded,
+    /// No held or spam sign-up the reviewer may see (unknown, erased, accepted
+    /// already, or of a section outside the reviewer's scope): left alone.
+    NotFound,
+}
+
+impl Outcome {
+    /// The code: `released`, `duplicate`, `needs_confirmation`, `discarded` or
+    /// `not_found`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// What a release or a discard did: each id given once, in the order given, with its
+/// [`Outcome`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reviewed {
-    pub done: Vec<SubmissionId>,
-    pub not_spam: Vec<SubmissionId>,
-    /// Spam of a section that asks its visitors to confirm (double opt-in), left as it
-    /// is by a release (see [`release`]).
-    pub needs_confirmation: Vec<SubmissionId>,
+pub struct Reviewed(pub Vec<(SubmissionId, Outcome)>);
+
+impl Reviewed {
+    /// The ids that came to `outcome`, in the order given.
+    pub fn with(&self, outcome: Outcome) -> Vec<SubmissionId> {
+        self.0
+            .iter()
+            .filter(|(_, came_to)| *came_to == outcome)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// What became of `id`, if it was given.
+    pub fn outcome_of(&self, id: SubmissionId) -> Option<Outcome> {
+        self.0
+            .iter()
+            .find(|(given, _)| *given == id)
+            .map(|(_, outcome)| *outcome)
+    }
 }
 
-/// A stored spam sign-up and its section.
-type SpamOf = (SubmissionId, String);
+/// Who reviews: the audit's actor (`cli`, or an admin token's name), and the sections
+/// they may see. A sign-up of a section they may not see is treated exactly as an
+/// unknown id, so a scoped token learns nothing of other sections.
+pub struct Reviewer<'a> {
+    pub actor: &'a str,
+    pub may_see: &'a dyn Fn(&str) -> bool,
+}
 
-/// Splits `ids` into the stored spam sign-ups (with their sections) and the rest; an id
-/// given twice counts once.
-fn spam_among(
+/// What a release needs besides the ids: the time, the duplicate window
+/// (`spam.duplicate_window`), the sender's domain for Message-IDs, and which sections
+/// ask their visitors to confirm (double opt-in).
+pub struct Release<'a> {
+    pub now: Timestamp,
+    pub duplicate_window: Duration,
+    pub message_domain: &'a str,
+    pub confirms: &'a dyn Fn(&str) -> bool,
+}
+
+/// A stored held or spam sign-up the reviewer may see: its section and address key.
+struct Pending {
+    section: String,
+    email_key: String,
+}
+
+/// The held or spam sign-up `id`, if the reviewer may see it.
+fn pending(
     connection: &Connection,
-    ids: &[SubmissionId],
-) -> Result<(Vec<SpamOf>, Vec<SubmissionId>), StoreError> {
-    let mut statement =
-        connection.prepare_cached("SELECT status, section FROM submissions WHERE id = ?1")?;
-    let mut spam: Vec<SpamOf> = Vec::new();
-    let mut not_spam = Vec::new();
+    id: SubmissionId,
+    reviewer: &Reviewer<'_>,
+) -> Result<Option<Pending>, StoreError> {
+    let found: Option<(SubmissionStatus, String, String)> = connection
+        .prepare_cached("SELECT status, section, email_key FROM submissions WHERE id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    Ok(found.and_then(|(status, section, email_key)| {
+        let reviewable = matches!(status, SubmissionStatus::Held | SubmissionStatus::Spam);
+        (reviewable && (reviewer.may_see)(&section)).then_some(Pending { section, email_key })
+    }))
+}
+
+/// `ids` without repeats, in the order given.
+fn once_each(ids: &[SubmissionId]) -> Vec<SubmissionId> {
+    let mut seen = Vec::with_capacity(ids.len());
     for &id in ids {
-        if spam.iter().any(|(seen, _)| *seen == id) || not_spam.contains(&id) {
-            continue;
-        }
-        let found: Option<(SubmissionStatus, String)> = statement
-            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        match found {
-            Some((SubmissionStatus::Spam, section)) => spam.push((id, section)),
-            _ => not_spam.push(id),
+        if !seen.contains(&id) {
+            seen.push(id);
         }
     }
-    Ok((spam, not_spam))
+    seen
 }
 
-/// Releases the spam sign-ups among `ids` at `now`, in the caller's (`IMMEDIATE`)
-/// transaction: each becomes `accepted` through the step a confirmation takes, so its
-/// follow-up starts `new` from `now` and its notification is queued for the running
-/// server's worker. Its `spam_reasons` are kept: the record of why it was flagged,
-/// for judging the checks later (nothing reads them to decide anything). No mail goes
-/// to the visitor. Audited as `release` by `actor`, with the ids and their count, when
-/// any was released.
+/// Releases the held and spam sign-ups among `ids`, in the caller's (`IMMEDIATE`)
+/// transaction. Each becomes `accepted` through the step a confirmation takes, so its
+/// follow-up starts `new` from `release.now` and its notification is queued for the
+/// running server's worker. Its `spam_reasons` are kept: the record of why it was held
+/// or flagged, for judging the checks later (nothing reads them to decide anything). No
+/// mail goes to the visitor.
 ///
-/// A sign-up of a section where `confirms(section)` (double opt-in) is not released:
-/// its section may hear of a person only once that person confirmed, and an operator
-/// cannot confirm for them (the visitor signs up again instead). It is listed in
-/// [`Reviewed::needs_confirmation`].
+/// A person is never notified twice: when the sign-up's address has an `accepted`
+/// sign-up the section heard of within `release.duplicate_window` before `now` (it came,
+/// was confirmed, or was released in that time, this release's earlier ids included),
+/// the sign-up becomes a `duplicate` instead, as it would have on arrival.
+///
+/// A sign-up of a section where `release.confirms(section)` (double opt-in) is not
+/// released: its section may hear of a person only once that person confirmed, and an
+/// operator cannot confirm for them (the visitor signs up again instead).
+///
+/// Released twice, a sign-up is `not_found` the second time: it is held or spam no
+/// more. Audited as `release` by the reviewer, with the ids changed (`duplicates`: those
+/// made duplicates) and their count, when any changed.
 ///
 /// # Errors
 /// A failed statement; the caller's transaction then rolls back.
 pub fn release(
     connection: &Connection,
     ids: &[SubmissionId],
-    now: Timestamp,
-    message_domain: &str,
-    confirms: &dyn Fn(&str) -> bool,
-    actor: &str,
+    release: &Release<'_>,
+    reviewer: &Reviewer<'_>,
 ) -> Result<Reviewed, StoreError> {
-    let (spam, not_spam) = spam_among(connection, ids)?;
-    let mut done = Vec::new();
-    let mut needs_confirmation = Vec::new();
-    for (id, section) in spam {
-        if confirms(&section) {
-            needs_confirmation.push(id);
-        } else {
-            accept(connection, id, &section, now, message_domain)?;
-            done.push(id);
-        }
+    let window_start = release.now.minus(release.duplicate_window);
+    // When the section was told: on arrival (`created_at`), on confirmation
+    // (`confirmed_at`), or on a release (when its follow-up started, `followup_at`;
+    // a later mark moves that on, which only means the section dealt with them since).
+    let mut heard_of = connection.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM submissions
+                        WHERE email_key = ?1 AND status = 'accepted'
+                          AND (created_at > ?2 OR confirmed_at > ?2 OR followup_at > ?2))",
+    )?;
+    let mut outcomes = Vec::new();
+    for id in once_each(ids) {
+        let outcome = match pending(connection, id, reviewer)? {
+            None => Outcome::NotFound,
+            Some(found) if (release.confirms)(&found.section) => Outcome::NeedsConfirmation,
+            Some(found) => {
+                let recent: bool =
+                    heard_of.query_row(params![found.email_key, window_start], |row| row.get(0))?;
+                if recent {
+                    connection.execute(
+                        "UPDATE submissions SET status = 'duplicate' WHERE id = ?1",
+                        [id],
+                    )?;
+                    Outcome::Duplicate
+                } else {
+                    accept(
+                        connection,
+                        id,
+                        &found.section,
+                        release.now,
+                        release.message_domain,
+                    )?;
+                    Outcome::Released
+                }
+            }
+        };
+        outcomes.push((id, outcome));
     }
-    record(connection, actor, Action::Release, &done)?;
-    Ok(Reviewed {
-        done,
-        not_spam,
-        needs_confirmation,
-    })
+    let reviewed = Reviewed(outcomes);
+    let changed: Vec<SubmissionId> = reviewed
+        .0
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Outcome::Released | Outcome::Duplicate))
+        .map(|(id, _)| *id)
+        .collect();
+    record(
+        connection,
+        reviewer.actor,
+        Action::Release,
+        &changed,
+        Some(&reviewed.with(Outcome::Duplicate)),
+    )?;
+    Ok(reviewed)
 }
 
-/// Erases the spam sign-ups among `ids`, inside [`super::erase`] (which returns the
-/// freed pages and empties the WAL once it commits). Audited as `discard` by `actor`,
-/// with the ids and their count, when any was discarded.
+/// Erases the held and spam sign-ups among `ids`, inside [`super::erase`] (which
+/// returns the freed pages and empties the WAL once it commits). Audited as `discard`
+/// by the reviewer, with the ids and their count, when any was discarded.
 ///
 /// # Errors
 /// A failed statement; the erasure then rolls back.
 pub fn discard(
     connection: &Erasing<'_>,
     ids: &[SubmissionId],
-    actor: &str,
+    reviewer: &Reviewer<'_>,
 ) -> Result<Reviewed, StoreError> {
-    let (spam, not_spam) = spam_among(connection, ids)?;
-    let mut statement =
-        connection.prepare_cached("DELETE FROM submissions WHERE id = ?1 AND status = 'spam'")?;
-    let mut done = Vec::new();
-    for (id, _) in spam {
-        if statement.execute([id])? == 1 {
-            done.push(id);
-        }
+    let mut statement = connection.prepare_cached(
+        "DELETE FROM submissions WHERE id = ?1 AND (status = 'held' OR status = 'spam')",
+    )?;
+    let mut outcomes = Vec::new();
+    for id in once_each(ids) {
+        let erased = pending(connection, id, reviewer)?.is_some() && statement.execute([id])? == 1;
+        outcomes.push((
+            id,
+            if erased {
+                Outcome::Discarded
+            } else {
+                Outcome::NotFound
+            },
+        ));
     }
-    record(connection, actor, Action::Discard, &done)?;
-    Ok(Reviewed {
-        done,
-        not_spam,
-        needs_confirmation: Vec::new(),
-    })
+    let reviewed = Reviewed(outcomes);
+    record(
+        connection,
+        reviewer.actor,
+        Action::Discard,
+        &reviewed.with(Outcome::Discarded),
+        None,
+    )?;
+    Ok(reviewed)
 }
 
 fn record(
@@ -183,18 +364,244 @@ fn record(
     actor: &str,
     action: Action,
     ids: &[SubmissionId],
+    duplicates: Option<&[SubmissionId]>,
 ) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let texts = |ids: &[SubmissionId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
     let rows = count(ids.len());
-    audit::record(
-        connection,
-        actor,
-        action,
-        &json!({ "ids": texts, "count": rows }),
-        rows,
-    )?;
+    let mut details = json!({ "ids": texts(ids), "count": rows });
+    if let Some(duplicates) = duplicates {
+        details["duplicates"] = texts(duplicates).into();
+    }
+    audit::record(connection, actor, action, &details, rows)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Consent, ExtraValues, HoldReason, MailKind, MemberEmail, MemberName, NewSubmission,
+    };
+    use crate::store::Database;
+    use crate::store::submissions::{Admission, SubmissionRecord, admit};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    /// Stores a sign-up of `email` to `section` `ago` before now: held when `hold`,
+    /// else accepted.
+    fn sign_up(
+        connection: &Connection,
+        email: &str,
+        section: &str,
+        ago: Duration,
+        hold: bool,
+    ) -> SubmissionId {
+        let submission = NewSubmission {
+            name: MemberName::parse("Kari Nordmann").unwrap(),
+            email: MemberEmail::parse(email).unwrap(),
+            country: CountryCode::parse("NO").unwrap(),
+            phone: None,
+            city: None,
+            message: None,
+            language: None,
+            consent: Consent(true),
+            extra: ExtraValues::default(),
+        };
+        let mut record = SubmissionRecord::new(submission, section, "example.org");
+        record.created_at = Timestamp::now().minus(ago);
+        record.hold = hold.then_some(HoldReason::OverBaseline);
+        let admission = admit(connection, &record).unwrap();
+        let expected = if hold {
+            matches!(admission, Admission::Held { .. })
+        } else {
+            matches!(admission, Admission::Accepted { .. })
+        };
+        assert!(expected, "{email}: {admission:?}");
+        record.id
+    }
+
+    fn status(connection: &Connection, id: SubmissionId) -> Option<String> {
+        connection
+            .query_row("SELECT status FROM submissions WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .optional()
+            .unwrap()
+    }
+
+    /// The notifications queued about `id`.
+    fn notifications(connection: &Connection, id: SubmissionId) -> usize {
+        let kinds: Vec<MailKind> = connection
+            .prepare("SELECT kind FROM outbox WHERE submission_id = ?1")
+            .unwrap()
+            .query_map([id], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        kinds
+            .iter()
+            .filter(|kind| **kind == MailKind::Notification)
+            .count()
+    }
+
+    fn audit_details(connection: &Connection, action: &str) -> Vec<serde_json::Value> {
+        connection
+            .prepare("SELECT details FROM audit WHERE action = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([action], |row| row.get::<_, String>(0))
+            .unwrap()
+            .map(|text| serde_json::from_str(&text.unwrap()).unwrap())
+            .collect()
+    }
+
+    fn everyone<'a>() -> Reviewer<'a> {
+        Reviewer {
+            actor: "cli",
+            may_see: &|_| true,
+        }
+    }
+
+    fn releasing<'a>() -> Release<'a> {
+        Release {
+            now: Timestamp::now(),
+            duplicate_window: 24 * HOUR,
+            message_domain: "example.org",
+            confirms: &|_| false,
+        }
+    }
+
+    #[test]
+    fn held_and_spam_are_listed_by_status_and_section_with_totals() {
+        let (_dir, connection) = database();
+        let held = sign_up(&connection, "kari@example.org", "Norway", HOUR, true);
+        let other = sign_up(&connection, "sven@example.org", "Sweden", HOUR, true);
+        sign_up(&connection, "ola@example.org", "Norway", HOUR, false);
+        let listing = flagged(&connection, &[ReviewStatus::Held], None, 10).unwrap();
+        assert_eq!((listing.held, listing.spam, listing.total()), (2, 0, 2));
+        let norway = ["Norway".to_owned()];
+        let listing = flagged(
+            &connection,
+            &[ReviewStatus::Held, ReviewStatus::Spam],
+            Some(&norway),
+            10,
+        )
+        .unwrap();
+        let ids: Vec<_> = listing.items.iter().map(|item| item.id).collect();
+        assert_eq!(ids, [held]);
+        assert_eq!(listing.items[0].status, ReviewStatus::Held);
+        assert_eq!(listing.items[0].first_name, "Kari");
+        assert_eq!(listing.items[0].reasons, ["over_baseline", "no_proof"]);
+        assert!(
+            flagged(&connection, &[ReviewStatus::Held], Some(&[]), 10)
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        let listing = flagged(&connection, &[ReviewStatus::Spam], None, 10).unwrap();
+        assert_eq!(listing.total(), 0);
+        assert!(!listing.items.iter().any(|item| item.id == other));
+    }
+
+    #[test]
+    fn a_release_accepts_and_notifies_once_and_a_second_does_nothing() {
+        let (_dir, connection) = database();
+        let id = sign_up(&connection, "kari@example.org", "Norway", HOUR, true);
+        assert_eq!(notifications(&connection, id), 0);
+        let reviewed = release(&connection, &[id, id], &releasing(), &everyone()).unwrap();
+        assert_eq!(reviewed.0, [(id, Outcome::Released)]);
+        assert_eq!(status(&connection, id).as_deref(), Some("accepted"));
+        assert_eq!(notifications(&connection, id), 1);
+        let again = release(&connection, &[id], &releasing(), &everyone()).unwrap();
+        assert_eq!(again.0, [(id, Outcome::NotFound)]);
+        assert_eq!(notifications(&connection, id), 1);
+        assert_eq!(
+            audit_details(&connection, "release"),
+            [json!({"ids": [id.to_string()], "count": 1, "duplicates": []})]
+        );
+    }
+
+    /// An address the section heard of within the duplicate window (accepted
+    /// meanwhile, or released earlier in the same release) is not notified again.
+    #[test]
+    fn an_address_heard_of_within_the_window_becomes_a_duplicate() {
+        let (_dir, connection) = database();
+        let held = sign_up(&connection, "kari@example.org", "Norway", 2 * HOUR, true);
+        sign_up(&connection, "kari@example.org", "Norway", HOUR, false);
+        let first = sign_up(&connection, "sven@example.org", "Norway", 50 * HOUR, true);
+        let second = sign_up(&connection, "sven@example.org", "Norway", 49 * HOUR, true);
+        let reviewed = release(
+            &connection,
+            &[held, first, second],
+            &releasing(),
+            &everyone(),
+        )
+        .unwrap();
+        assert_eq!(
+            reviewed.0,
+            [
+                (held, Outcome::Duplicate),
+                (first, Outcome::Released),
+                (second, Outcome::Duplicate)
+            ]
+        );
+        assert_eq!(status(&connection, held).as_deref(), Some("duplicate"));
+        assert_eq!(notifications(&connection, held), 0);
+        assert_eq!(notifications(&connection, second), 0);
+        let details = &audit_details(&connection, "release")[0];
+        assert_eq!(details["count"], 3);
+        assert_eq!(
+            details["duplicates"],
+            json!([held.to_string(), second.to_string()])
+        );
+    }
+
+    #[test]
+    fn out_of_scope_and_double_opt_in_sign_ups_are_left_alone() {
+        let (_dir, connection) = database();
+        let norway = sign_up(&connection, "kari@example.org", "Norway", HOUR, true);
+        let sweden = sign_up(&connection, "sven@example.org", "Sweden", HOUR, true);
+        let scoped = Reviewer {
+            actor: "norway",
+            may_see: &|section| section == "Norway",
+        };
+        let confirming = Release {
+            confirms: &|section| section == "Norway",
+            ..releasing()
+        };
+        let reviewed = release(&connection, &[norway, sweden], &confirming, &scoped).unwrap();
+        assert_eq!(
+            reviewed.0,
+            [
+                (norway, Outcome::NeedsConfirmation),
+                (sweden, Outcome::NotFound)
+            ]
+        );
+        assert!(audit_details(&connection, "release").is_empty());
+        let mut connection = connection;
+        let discarded = crate::store::erase(&mut connection, |erasing| {
+            discard(erasing, &[norway, sweden], &scoped)
+        })
+        .unwrap();
+        assert_eq!(
+            discarded.0,
+            [(norway, Outcome::Discarded), (sweden, Outcome::NotFound)]
+        );
+        assert_eq!(status(&connection, norway), None);
+        assert_eq!(status(&connection, sweden).as_deref(), Some("held"));
+        assert_eq!(
+            audit_details(&connection, "discard"),
+            [json!({"ids": [norway.to_string()], "count": 1})]
+        );
+    }
 }
