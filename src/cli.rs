@@ -871,7 +871,9 @@ fn parse_ids(texts: &[String]) -> Vec<SubmissionId> {
 fn name_unmatched(report: &mut ReviewReport, texts: &[String], reviewed: &review::Reviewed) {
     for text in texts {
         let matched = SubmissionId::parse(text).is_some_and(|id| {
-            reviewed.outcome_of(id).is_some_and(|outcome| outcome != review::Outcome::NotFound)
+            reviewed
+                .outcome_of(id)
+                .is_some_and(|outcome| outcome != review::Outcome::NotFound)
         });
         if !matched {
             report.every_id_matched = false;

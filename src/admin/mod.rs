@@ -1,5 +1,5 @@
-//! The admin listener: exports, erasure and follow-up for operators and national
-//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
+//! The admin listener: exports, erasure, follow-up and the review of held and spam
+//! sign-ups for operators and national organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
 //! exists on the public listener, and a firewall can keep it private.
 
 pub mod auth;
@@ -8,6 +8,7 @@ mod export;
 mod followup;
 mod forget;
 mod metrics;
+mod review;
 
 use actix_web::web;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use crate::config::{ConfigError, Settings};
 use crate::domain::Timestamp;
 use crate::metrics::Metrics;
+use crate::routing::Routing;
 use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
 
@@ -45,6 +47,15 @@ pub struct AdminState {
     pub followup_enabled: bool,
     /// The configured sections and the fallback: each has every follow-up series.
     pub sections: Vec<String>,
+    /// Which sections ask their visitors to confirm: a review does not release theirs.
+    pub routing: Arc<Routing>,
+    /// `spam.duplicate_window`: a released sign-up whose address its section heard of
+    /// this recently becomes a duplicate.
+    pub duplicate_window: Duration,
+    /// The sender's domain, for the Message-ID of a released sign-up's notification.
+    pub message_domain: String,
+    /// Wakes the delivery worker once a release queued notifications.
+    pub delivery: Arc<tokio::sync::Notify>,
 }
 
 impl AdminState {
@@ -54,8 +65,16 @@ impl AdminState {
         database: Database,
         secret: ServerSecret,
         metrics: Arc<Metrics>,
+        delivery: Arc<tokio::sync::Notify>,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
+            routing: Arc::new(Routing::from_settings(settings)?),
+            duplicate_window: settings.spam.duplicate_window.get(),
+            message_domain: crate::mail::sender(&settings.mail)?
+                .email
+                .domain()
+                .to_owned(),
+            delivery,
             writer,
             database,
             tokens: Tokens::from_settings(&settings.admin.tokens)?,
@@ -92,6 +111,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/admin/forget", web::post().to(forget::forget))
         .route("/admin/followup", web::get().to(followup::list))
         .route("/admin/followup/{id}", web::post().to(followup::mark))
+        .route("/admin/review", web::get().to(review::list))
+        .route("/admin/review/release", web::post().to(review::release))
+        .route("/admin/review/discard", web::post().to(review::discard))
         .route("/metrics", web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
 }

@@ -433,9 +433,11 @@ mod tests {
 
     fn status(connection: &Connection, id: SubmissionId) -> Option<String> {
         connection
-            .query_row("SELECT status FROM submissions WHERE id = ?1", [id], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT status FROM submissions WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
             .optional()
             .unwrap()
     }
