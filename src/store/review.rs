@@ -46,31 +46,6 @@ impl Listing {
     }
 }
 
-/// Conditions on `status` and `section`, with their values numbered from `?1`.
-fn conditions<'v>(
-    statuses: &[ReviewStatus],
-    sections: Option<&'v [String]>,
-    values: &mut Vec<&'v dyn ToSql>,
-) -> String {
-    let statuses: Vec<String> = statuses
-        .iter()
-        .map(|status| format!("'{}'", status.as_str()))
-        .collect();
-    // The codes are our own constants, never input: they are written into the SQL.
-    let mut conditions = vec![format!("status IN ({})", statuses.join(", "))];
-    if let Some(sections) = sections {
-        let mut alternatives = Vec::new();
-        for section in sections {
-            values.push(section);
-            alternatives.push(format!("section = ?{}", values.len()));
-        }
-        // `Some(&[])` selects nothing, as for follow-up lists.
-        alternatives.push("0".to_owned());
-        conditions.push(format!("({})", alternatives.join(" OR ")));
-    }
-    conditions.join(" AND ")
-}
-
 /// The newest `limit` sign-ups of `statuses` (in `sections` only, when given;
 /// `Some(&[])` selects nothing), newest first, and how many of each status there are
 /// in all.
@@ -83,59 +58,75 @@ pub fn flagged(
     sections: Option<&[String]>,
     limit: u32,
 ) -> Result<Listing, StoreError> {
-    if statuses.is_empty() {
-        return Ok(Listing::default());
+    let mut listing = Listing::default();
+    if sections.is_some_and(<[String]>::is_empty) {
+        return Ok(listing);
     }
     let mut values: Vec<&dyn ToSql> = Vec::new();
-    let conditions = conditions(statuses, sections, &mut values);
-    let mut listing = Listing::default();
-    let mut statement = connection.prepare(&format!(
-        "SELECT status, count(*) FROM submissions WHERE {conditions} GROUP BY status"
-    ))?;
-    let mut rows = statement.query(values.as_slice())?;
-    while let Some(row) = rows.next()? {
-        let status: SubmissionStatus = row.get(0)?;
-        let number = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-        match status {
-            SubmissionStatus::Held => listing.held = number,
-            SubmissionStatus::Spam => listing.spam = number,
-            _ => {}
-        }
+    let mut in_sections = String::new();
+    if let Some(sections) = sections {
+        let places: Vec<String> = sections
+            .iter()
+            .map(|section| {
+                values.push(section);
+                format!("?{}", values.len())
+            })
+            .collect();
+        in_sections = format!(" AND section IN ({})", places.join(", "));
     }
     values.push(&limit);
-    let mut statement = connection.prepare(&format!(
-        "SELECT id, created_at, section, country, name, status, spam_reasons
-         FROM submissions WHERE {conditions}
-         ORDER BY created_at DESC, id DESC LIMIT ?{}",
-        values.len()
-    ))?;
-    let rows = statement.query_map(values.as_slice(), |row| {
-        let name: String = row.get(4)?;
-        let status: SubmissionStatus = row.get(5)?;
-        let reasons: Option<String> = row.get(6)?;
-        Ok(Flagged {
-            id: row.get(0)?,
-            created_at: row.get(1)?,
-            section: row.get(2)?,
-            country: row.get(3)?,
-            first_name: name
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            // The query selects only these two.
-            status: if status == SubmissionStatus::Held {
-                ReviewStatus::Held
-            } else {
-                ReviewStatus::Spam
-            },
-            // The column is CHECKed to be valid JSON; a list of codes is all we write.
-            reasons: reasons
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or_default(),
-        })
-    })?;
-    listing.items = rows.collect::<Result<_, _>>()?;
+    let limit_place = values.len();
+    // One status at a time: `status = 'held'` lets SQLite use the held sign-ups' own
+    // index (a flood may leave many), which a condition on both statuses would not.
+    for &status in statuses {
+        // The code is our own constant, never input: it is written into the SQL.
+        let selected = format!("status = '{}'{in_sections}", status.as_str());
+        let number: i64 = connection.query_row(
+            &format!("SELECT count(*) FROM submissions WHERE {selected}"),
+            &values[..limit_place - 1],
+            |row| row.get(0),
+        )?;
+        let number = u64::try_from(number).unwrap_or(0);
+        match status {
+            ReviewStatus::Held => listing.held = number,
+            ReviewStatus::Spam => listing.spam = number,
+        }
+        let mut statement = connection.prepare(&format!(
+            "SELECT id, created_at, section, country, name, spam_reasons FROM submissions
+             WHERE {selected} ORDER BY created_at DESC, id DESC LIMIT ?{limit_place}"
+        ))?;
+        let rows = statement.query_map(values.as_slice(), |row| {
+            let name: String = row.get(4)?;
+            let reasons: Option<String> = row.get(5)?;
+            Ok(Flagged {
+                id: row.get(0)?,
+                created_at: row.get(1)?,
+                section: row.get(2)?,
+                country: row.get(3)?,
+                first_name: name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status,
+                // The column is CHECKed to be valid JSON; a list of codes is all we
+                // write.
+                reasons: reasons
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
+            })
+        })?;
+        for row in rows {
+            listing.items.push(row?);
+        }
+    }
+    // Newest first across both statuses, as each query ordered its own.
+    listing
+        .items
+        .sort_by_key(|item| std::cmp::Reverse((item.created_at, item.id)));
+    listing
+        .items
+        .truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(listing)
 }
 
@@ -384,6 +375,7 @@ mod tests {
     use super::*;
     use crate::domain::{
         Consent, ExtraValues, HoldReason, MailKind, MemberEmail, MemberName, NewSubmission,
+        SpamReason,
     };
     use crate::store::Database;
     use crate::store::submissions::{Admission, SubmissionRecord, admit};
@@ -407,6 +399,22 @@ mod tests {
         ago: Duration,
         hold: bool,
     ) -> SubmissionId {
+        store(connection, email, section, ago, hold, false)
+    }
+
+    /// Stores a sign-up the honeypot caught.
+    fn spam(connection: &Connection, email: &str, section: &str, ago: Duration) -> SubmissionId {
+        store(connection, email, section, ago, false, true)
+    }
+
+    fn store(
+        connection: &Connection,
+        email: &str,
+        section: &str,
+        ago: Duration,
+        hold: bool,
+        spam: bool,
+    ) -> SubmissionId {
         let submission = NewSubmission {
             name: MemberName::parse("Kari Nordmann").unwrap(),
             email: MemberEmail::parse(email).unwrap(),
@@ -421,8 +429,13 @@ mod tests {
         let mut record = SubmissionRecord::new(submission, section, "example.org");
         record.created_at = Timestamp::now().minus(ago);
         record.hold = hold.then_some(HoldReason::OverBaseline);
+        if spam {
+            record.spam_reasons = vec![SpamReason::Honeypot];
+        }
         let admission = admit(connection, &record).unwrap();
-        let expected = if hold {
+        let expected = if spam {
+            matches!(admission, Admission::Spam { stored: true, .. })
+        } else if hold {
             matches!(admission, Admission::Held { .. })
         } else {
             matches!(admission, Admission::Accepted { .. })
@@ -513,6 +526,21 @@ mod tests {
         let listing = flagged(&connection, &[ReviewStatus::Spam], None, 10).unwrap();
         assert_eq!(listing.total(), 0);
         assert!(!listing.items.iter().any(|item| item.id == other));
+
+        // Both statuses, newest first across them, at most `limit`, counted in full.
+        let bot = spam(&connection, "bot@example.org", "Norway", HOUR / 2);
+        let listing = flagged(
+            &connection,
+            &[ReviewStatus::Held, ReviewStatus::Spam],
+            None,
+            2,
+        )
+        .unwrap();
+        assert_eq!((listing.held, listing.spam), (2, 1));
+        assert_eq!(listing.items.len(), 2);
+        assert_eq!(listing.items[0].id, bot);
+        assert_eq!(listing.items[0].status, ReviewStatus::Spam);
+        assert_eq!(listing.items[0].reasons, ["honeypot"]);
     }
 
     #[test]
