@@ -22,6 +22,7 @@ use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::audit::{self, Action, AuditEntry};
 use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox, review};
+use crate::visitor::AddressHasher;
 
 /// `check-config`: the settings summary and the routing table, or the first problem;
 /// then a warning for each deprecated key in use.
@@ -767,13 +768,15 @@ pub struct ReviewReport {
 
 /// `review release ID…`: each named held or spam sign-up becomes `accepted` and is
 /// notified as usual, or a `duplicate` when the section heard of its address within
-/// `spam.duplicate_window` (see [`review::release`]), in one transaction with its
-/// `release` audit entry, by `cli`. Each id that is not a stored held or spam sign-up
-/// is named and left alone.
+/// `spam.duplicate_window`, or of a double opt-in section `unconfirmed` and mailed its
+/// confirmation link (see [`review::release`]), in one transaction with its `release`
+/// audit entry, by `cli`. Each id that is not a stored held or spam sign-up is named
+/// and left alone.
 ///
 /// # Errors
-/// [`DataCommandError`]: the configuration's sender, or the database cannot be opened,
-/// read or written; then nothing changed.
+/// [`DataCommandError`]: the configuration's sender, the server secret (read only when
+/// a section asks to confirm), or the database cannot be opened, read or written; then
+/// nothing changed.
 pub fn review_release(
     settings: &Settings,
     ids: &[String],
@@ -782,6 +785,19 @@ pub fn review_release(
     let mut connection = open(settings)?;
     let valid = parse_ids(ids);
     let routing = Routing::from_settings(settings)?;
+    // A double opt-in section's visitors are mailed a confirmation link, their one mail a
+    // day claimed under the keyed hash of their address: the secret is read only then.
+    let addresses = if routing.any_confirms() {
+        Some(AddressHasher::from_secret(&ServerSecret::load(
+            settings.spam.expose_secret(),
+            &settings.storage.database,
+        )?))
+    } else {
+        None
+    };
+    let address_hash = addresses
+        .as_ref()
+        .map(|hasher| move |key: &str| hasher.hash(key));
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let reviewed = review::release(
         &transaction,
@@ -791,6 +807,10 @@ pub fn review_release(
             duplicate_window: settings.spam.duplicate_window.get(),
             message_domain: sender.email.domain(),
             confirms: &|section| routing.confirms(section),
+            confirming: address_hash.as_ref().map(|hash| review::Confirming {
+                address_hash: hash,
+                confirm_within: settings.form.confirm_within.get(),
+            }),
         },
         &review::Reviewer {
             actor: audit::CLI_ACTOR,
@@ -814,12 +834,21 @@ pub fn review_release(
         );
     }
     name_unmatched(&mut report, ids, &reviewed);
+    for id in reviewed.with(review::Outcome::ConfirmationSent) {
+        let _ = writeln!(
+            report.text,
+            "of a double opt-in section, mailed a confirmation link: {id} (its section \
+             hears of the person once they confirm)"
+        );
+    }
     for id in reviewed.with(review::Outcome::NeedsConfirmation) {
         report.every_id_matched = false;
         let _ = writeln!(
             report.text,
             "of a double opt-in section, left as it is: {id} (its section hears of a person \
-             only once they confirm; they can sign up again)"
+             only once they confirm, and no confirmation link can go now: its address had \
+             a mail in the last day, or the link would work for less than a day; release \
+             it again tomorrow, or the person can sign up again)"
         );
     }
     Ok(report)

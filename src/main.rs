@@ -159,9 +159,10 @@ enum ReviewAction {
     },
     /// Accept held or spam sign-ups after all: each becomes `accepted`, its follow-up
     /// `new` from now, its notification queued as usual; one whose address its section
-    /// heard of within spam.duplicate_window becomes a `duplicate`, not notified again
-    /// (audited as `release`, by `cli`). Exits with 1 when an id is not a stored held
-    /// or spam sign-up, or is of a double opt-in section (left as it is).
+    /// heard of within spam.duplicate_window becomes a `duplicate`, not notified again;
+    /// one of a double opt-in section is mailed its confirmation link (audited as
+    /// `release`, by `cli`). Exits with 1 when an id is not a stored held or spam
+    /// sign-up, or a confirmation link cannot go now (left as it is).
     Release {
         /// Submission ids, as `review list` shows them.
         #[arg(required = true)]

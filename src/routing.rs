@@ -165,6 +165,12 @@ impl Routing {
             == crate::domain::ConfirmationMode::DoubleOptIn
     }
 
+    /// Whether any section (or the fallback) asks its visitors to confirm.
+    pub fn any_confirms(&self) -> bool {
+        self.sections_and_fallback()
+            .any(|section| section.confirmation == crate::domain::ConfirmationMode::DoubleOptIn)
+    }
+
     pub fn fallback(&self) -> &Section {
         &self.fallback
     }

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::routing::Routing;
 use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
+use crate::visitor::AddressHasher;
 
 pub use auth::{AdminToken, FailedAuthLimiter, Tokens};
 pub use error::AdminError;
@@ -56,6 +57,11 @@ pub struct AdminState {
     pub message_domain: String,
     /// Wakes the delivery worker once a release queued notifications.
     pub delivery: Arc<tokio::sync::Notify>,
+    /// For a release in a double opt-in section: the keyed hash of a visitor's address
+    /// that holds its one mail a day (`None` when no section asks to confirm), and
+    /// `form.confirm_within`.
+    pub visitor_addresses: Option<AddressHasher>,
+    pub confirm_within: Duration,
 }
 
 impl AdminState {
@@ -67,8 +73,13 @@ impl AdminState {
         metrics: Arc<Metrics>,
         delivery: Arc<tokio::sync::Notify>,
     ) -> Result<Self, ConfigError> {
+        let routing = Routing::from_settings(settings)?;
         Ok(Self {
-            routing: Arc::new(Routing::from_settings(settings)?),
+            visitor_addresses: routing
+                .any_confirms()
+                .then(|| AddressHasher::from_secret(&secret)),
+            confirm_within: settings.form.confirm_within.get(),
+            routing: Arc::new(routing),
             duplicate_window: settings.spam.duplicate_window.get(),
             message_domain: crate::mail::sender(&settings.mail)?
                 .email

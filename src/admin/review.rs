@@ -210,9 +210,14 @@ pub(super) async fn release(
     let routing = std::sync::Arc::clone(&state.routing);
     let duplicate_window = state.duplicate_window;
     let message_domain = state.message_domain.clone();
+    let addresses = state.visitor_addresses.clone();
+    let confirm_within = state.confirm_within;
     let reviewed = state
         .writer
         .run(move |connection| {
+            let address_hash = addresses
+                .as_ref()
+                .map(|hasher| move |key: &str| hasher.hash(key));
             review::release(
                 connection,
                 &ids,
@@ -221,6 +226,10 @@ pub(super) async fn release(
                     duplicate_window,
                     message_domain: &message_domain,
                     confirms: &|section| routing.confirms(section),
+                    confirming: address_hash.as_ref().map(|hash| review::Confirming {
+                        address_hash: hash,
+                        confirm_within,
+                    }),
                 },
                 &Reviewer {
                     actor: &token.name,
@@ -230,12 +239,14 @@ pub(super) async fn release(
         })
         .await?;
     let released = reviewed.with(Outcome::Released).len();
-    if released > 0 {
-        // The notifications are queued: the worker need not wait for its next round.
+    let asked_to_confirm = reviewed.with(Outcome::ConfirmationSent).len();
+    if released > 0 || asked_to_confirm > 0 {
+        // The mails are queued: the worker need not wait for its next round.
         state.delivery.notify_one();
     }
     tracing::info!(
         released,
+        asked_to_confirm,
         duplicates = reviewed.with(Outcome::Duplicate).len(),
         "sign-ups released"
     );

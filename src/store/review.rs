@@ -11,7 +11,9 @@ use serde_json::json;
 use super::audit::{self, Action};
 use super::submissions::{accept, count};
 use super::{Erasing, StoreError};
-use crate::domain::{CountryCode, ReviewStatus, SubmissionId, SubmissionStatus, Timestamp};
+use crate::domain::{
+    CountryCode, MailKind, ReviewStatus, SubmissionId, SubmissionStatus, Timestamp,
+};
 
 /// One held or spam sign-up as a review lists it: no address, phone, message or full
 /// name.
@@ -139,7 +141,11 @@ pub enum Outcome {
     /// Its address had a sign-up the section heard of within the duplicate window:
     /// made a `duplicate`, nobody told again.
     Duplicate,
-    /// Of a double opt-in section: left as it is (see [`release`]).
+    /// Of a double opt-in section: made `unconfirmed` and its visitor mailed a
+    /// confirmation link, as on arrival; its section hears of them once they confirm.
+    ConfirmationSent,
+    /// Of a double opt-in section, and no confirmation link can go now (see
+    /// [`release`]): left as it is.
     NeedsConfirmation,
     /// Erased.
     Discarded,
@@ -149,8 +155,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The code: `released`, `duplicate`, `needs_confirmation`, `discarded` or
-    /// `not_found`.
+    /// The code: `released`, `duplicate`, `confirmation_sent`, `needs_confirmation`,
+    /// `discarded` or `not_found`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -189,19 +195,36 @@ pub struct Reviewer<'a> {
 }
 
 /// What a release needs besides the ids: the time, the duplicate window
-/// (`spam.duplicate_window`), the sender's domain for Message-IDs, and which sections
-/// ask their visitors to confirm (double opt-in).
+/// (`spam.duplicate_window`), the sender's domain for Message-IDs, which sections ask
+/// their visitors to confirm (double opt-in), and how to ask them.
 pub struct Release<'a> {
     pub now: Timestamp,
     pub duplicate_window: Duration,
     pub message_domain: &'a str,
     pub confirms: &'a dyn Fn(&str) -> bool,
+    /// `None`: no confirmation link can be mailed (no section mails its visitors).
+    pub confirming: Option<Confirming<'a>>,
 }
 
-/// A stored held or spam sign-up the reviewer may see: its section and address key.
+/// How a release mails a confirmation link to the visitor of a double opt-in section.
+pub struct Confirming<'a> {
+    /// The keyed hash of an address key that holds its one mail a day
+    /// (`visitor_mails`), as the join handler makes it.
+    pub address_hash: &'a dyn Fn(&str) -> String,
+    /// `form.confirm_within`: a confirm link works this long after the sign-up, and
+    /// the purge deletes an unconfirmed sign-up after it.
+    pub confirm_within: Duration,
+}
+
+/// The time a released sign-up's visitor must have left to confirm: a link that works
+/// for less is not worth a mail (it may expire before it is read).
+const CONFIRM_AT_LEAST: Duration = Duration::from_secs(24 * 3600);
+
+/// A stored held or spam sign-up the reviewer may see.
 struct Pending {
     section: String,
     email_key: String,
+    created_at: Timestamp,
 }
 
 /// The held or spam sign-up `id`, if the reviewer may see it.
@@ -210,13 +233,24 @@ fn pending(
     id: SubmissionId,
     reviewer: &Reviewer<'_>,
 ) -> Result<Option<Pending>, StoreError> {
-    let found: Option<(SubmissionStatus, String, String)> = connection
-        .prepare_cached("SELECT status, section, email_key FROM submissions WHERE id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    let found: Option<(SubmissionStatus, Pending)> = connection
+        .prepare_cached(
+            "SELECT status, section, email_key, created_at FROM submissions WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                row.get(0)?,
+                Pending {
+                    section: row.get(1)?,
+                    email_key: row.get(2)?,
+                    created_at: row.get(3)?,
+                },
+            ))
+        })
         .optional()?;
-    Ok(found.and_then(|(status, section, email_key)| {
+    Ok(found.and_then(|(status, found)| {
         let reviewable = matches!(status, SubmissionStatus::Held | SubmissionStatus::Spam);
-        (reviewable && (reviewer.may_see)(&section)).then_some(Pending { section, email_key })
+        (reviewable && (reviewer.may_see)(&found.section)).then_some(found)
     }))
 }
 
@@ -236,7 +270,7 @@ fn once_each(ids: &[SubmissionId]) -> Vec<SubmissionId> {
 /// follow-up starts `new` from `release.now` and its notification is queued for the
 /// running server's worker. Its `spam_reasons` are kept: the record of why it was held
 /// or flagged, for judging the checks later (nothing reads them to decide anything). No
-/// mail goes to the visitor.
+/// mail goes to the visitor (but for a confirmation link, below).
 ///
 /// A person is never notified twice: when the sign-up's address has an `accepted`
 /// sign-up the section heard of within `release.duplicate_window` before `now` (it came,
@@ -244,12 +278,18 @@ fn once_each(ids: &[SubmissionId]) -> Vec<SubmissionId> {
 /// the sign-up becomes a `duplicate` instead, as it would have on arrival.
 ///
 /// A sign-up of a section where `release.confirms(section)` (double opt-in) is not
-/// released: its section may hear of a person only once that person confirmed, and an
-/// operator cannot confirm for them (the visitor signs up again instead).
+/// accepted: its section may hear of a person only once that person confirmed, which
+/// an operator cannot do for them. It becomes `unconfirmed` and its visitor is mailed a
+/// confirmation link, as on arrival (the address's one mail a day claimed). It is left
+/// as it is, [`Outcome::NeedsConfirmation`], when that cannot be done now: no
+/// `release.confirming`, less than a day left of its link (`form.confirm_within` after
+/// the sign-up, when the purge deletes it anyway), or a mail to the address in the last
+/// day (a release tomorrow can send it).
 ///
 /// Released twice, a sign-up is `not_found` the second time: it is held or spam no
 /// more. Audited as `release` by the reviewer, with the ids changed (`duplicates`: those
-/// made duplicates) and their count, when any changed.
+/// made duplicates; `asked_to_confirm`: those mailed a confirmation link) and their
+/// count, when any changed.
 ///
 /// # Errors
 /// A failed statement; the caller's transaction then rolls back.
@@ -272,7 +312,6 @@ pub fn release(
     for id in once_each(ids) {
         let outcome = match pending(connection, id, reviewer)? {
             None => Outcome::NotFound,
-            Some(found) if (release.confirms)(&found.section) => Outcome::NeedsConfirmation,
             Some(found) => {
                 let recent: bool =
                     heard_of.query_row(params![found.email_key, window_start], |row| row.get(0))?;
@@ -282,6 +321,8 @@ pub fn release(
                         [id],
                     )?;
                     Outcome::Duplicate
+                } else if (release.confirms)(&found.section) {
+                    ask_to_confirm(connection, id, &found, release)?
                 } else {
                     accept(
                         connection,
@@ -300,7 +341,12 @@ pub fn release(
     let changed: Vec<SubmissionId> = reviewed
         .0
         .iter()
-        .filter(|(_, outcome)| matches!(outcome, Outcome::Released | Outcome::Duplicate))
+        .filter(|(_, outcome)| {
+            matches!(
+                outcome,
+                Outcome::Released | Outcome::Duplicate | Outcome::ConfirmationSent
+            )
+        })
         .map(|(id, _)| *id)
         .collect();
     record(
@@ -308,9 +354,46 @@ pub fn release(
         reviewer.actor,
         Action::Release,
         &changed,
-        Some(&reviewed.with(Outcome::Duplicate)),
+        Some((
+            &reviewed.with(Outcome::Duplicate),
+            &reviewed.with(Outcome::ConfirmationSent),
+        )),
     )?;
     Ok(reviewed)
+}
+
+/// Makes the held or spam sign-up `id` of a double opt-in section `unconfirmed` and
+/// queues its confirmation mail, when it can (see [`release`]).
+fn ask_to_confirm(
+    connection: &Connection,
+    id: SubmissionId,
+    found: &Pending,
+    release: &Release<'_>,
+) -> Result<Outcome, StoreError> {
+    let Some(confirming) = &release.confirming else {
+        return Ok(Outcome::NeedsConfirmation);
+    };
+    let expires = found.created_at.plus(confirming.confirm_within);
+    if expires < release.now.plus(CONFIRM_AT_LEAST) {
+        return Ok(Outcome::NeedsConfirmation);
+    }
+    let address_hash = (confirming.address_hash)(&found.email_key);
+    if !super::visitor_mails::claim(connection, &address_hash, release.now)? {
+        return Ok(Outcome::NeedsConfirmation);
+    }
+    connection.execute(
+        "UPDATE submissions SET status = 'unconfirmed' WHERE id = ?1",
+        [id],
+    )?;
+    super::outbox::queue_about(
+        connection,
+        MailKind::Confirmation,
+        id,
+        &found.section,
+        release.message_domain,
+        release.now,
+    )?;
+    Ok(Outcome::ConfirmationSent)
 }
 
 /// Erases the held and spam sign-ups among `ids`, inside [`super::erase`] (which
@@ -355,7 +438,7 @@ fn record(
     actor: &str,
     action: Action,
     ids: &[SubmissionId],
-    duplicates: Option<&[SubmissionId]>,
+    released: Option<(&[SubmissionId], &[SubmissionId])>,
 ) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
@@ -363,8 +446,9 @@ fn record(
     let texts = |ids: &[SubmissionId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
     let rows = count(ids.len());
     let mut details = json!({ "ids": texts(ids), "count": rows });
-    if let Some(duplicates) = duplicates {
+    if let Some((duplicates, asked_to_confirm)) = released {
         details["duplicates"] = texts(duplicates).into();
+        details["asked_to_confirm"] = texts(asked_to_confirm).into();
     }
     audit::record(connection, actor, action, &details, rows)?;
     Ok(())
@@ -374,8 +458,7 @@ fn record(
 mod tests {
     use super::*;
     use crate::domain::{
-        Consent, ExtraValues, HoldReason, MailKind, MemberEmail, MemberName, NewSubmission,
-        SpamReason,
+        Consent, ExtraValues, HoldReason, MemberEmail, MemberName, NewSubmission, SpamReason,
     };
     use crate::store::Database;
     use crate::store::submissions::{Admission, SubmissionRecord, admit};
@@ -493,6 +576,7 @@ mod tests {
             duplicate_window: 24 * HOUR,
             message_domain: "example.org",
             confirms: &|_| false,
+            confirming: None,
         }
     }
 
@@ -557,7 +641,10 @@ mod tests {
         assert_eq!(notifications(&connection, id), 1);
         assert_eq!(
             audit_details(&connection, "release"),
-            [json!({"ids": [id.to_string()], "count": 1, "duplicates": []})]
+            [
+                json!({"ids": [id.to_string()], "count": 1, "duplicates": [],
+                    "asked_to_confirm": []})
+            ]
         );
     }
 
@@ -632,6 +719,60 @@ mod tests {
         assert_eq!(
             audit_details(&connection, "discard"),
             [json!({"ids": [norway.to_string()], "count": 1})]
+        );
+    }
+
+    /// Double opt-in: the visitor is mailed a confirmation link, as on arrival, when
+    /// the address had no mail in the last day and the link has a day left to work.
+    #[test]
+    fn a_double_opt_in_sign_up_is_sent_a_confirmation_when_it_can_be() {
+        let (_dir, connection) = database();
+        let fresh = sign_up(&connection, "kari@example.org", "Norway", HOUR, true);
+        let again = sign_up(&connection, "kari@example.org", "Norway", HOUR / 2, true);
+        let old = sign_up(
+            &connection,
+            "sven@example.org",
+            "Norway",
+            7 * 24 * HOUR,
+            true,
+        );
+        let hash = |key: &str| format!("hash of {key}");
+        let confirming = Release {
+            confirms: &|section| section == "Norway",
+            confirming: Some(Confirming {
+                address_hash: &hash,
+                confirm_within: 7 * 24 * HOUR + HOUR / 2,
+            }),
+            ..releasing()
+        };
+        let reviewed =
+            release(&connection, &[fresh, again, old], &confirming, &everyone()).unwrap();
+        assert_eq!(
+            reviewed.0,
+            [
+                (fresh, Outcome::ConfirmationSent),
+                (again, Outcome::NeedsConfirmation),
+                (old, Outcome::NeedsConfirmation)
+            ]
+        );
+        assert_eq!(status(&connection, fresh).as_deref(), Some("unconfirmed"));
+        assert_eq!(status(&connection, again).as_deref(), Some("held"));
+        assert_eq!(status(&connection, old).as_deref(), Some("held"));
+        let kinds: Vec<MailKind> = connection
+            .prepare("SELECT kind FROM outbox WHERE submission_id = ?1")
+            .unwrap()
+            .query_map([fresh], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, [MailKind::Confirmation]);
+        assert_eq!(notifications(&connection, fresh), 0);
+        assert_eq!(
+            audit_details(&connection, "release"),
+            [
+                json!({"ids": [fresh.to_string()], "count": 1, "duplicates": [],
+                    "asked_to_confirm": [fresh.to_string()]})
+            ]
         );
     }
 }

@@ -208,7 +208,10 @@ async fn a_released_sign_up_is_accepted_notified_and_audited() {
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].0, "cli");
     let details: Value = serde_json::from_str(&audit[0].2).unwrap();
-    assert_eq!(details, json!({"ids": [id], "count": 1, "duplicates": []}));
+    assert_eq!(
+        details,
+        json!({"ids": [id], "count": 1, "duplicates": [], "asked_to_confirm": []})
+    );
     assert_eq!(audit[0].3, Some(1));
 
     // Released once: a second release names it and changes nothing.
@@ -293,11 +296,12 @@ async fn ids_that_are_no_spam_are_named_and_left_alone() {
     app.stop().await;
 }
 
-/// Spam of a double opt-in section is not released: its section may hear of a person
-/// only once they confirmed, which an operator cannot do for them. Another section's
-/// spam in the same command is released.
+/// A sign-up of a double opt-in section is not accepted by a release: its section may
+/// hear of a person only once they confirmed, which an operator cannot do for them. It
+/// is mailed its confirmation link instead, as on arrival, unless its address had a mail
+/// in the last day. Another section's sign-up in the same command is released.
 #[tokio::test]
-async fn spam_of_a_double_opt_in_section_is_not_released() {
+async fn a_double_opt_in_sign_up_is_mailed_a_confirmation_link_on_release() {
     let app = crate::helpers::spawn_app_with(|settings| {
         settings.server.public_url = Some("https://join.example.org".into());
         settings.followup.enabled = Some(false);
@@ -313,19 +317,58 @@ async fn spam_of_a_double_opt_in_section_is_not_released() {
     let norwegian = spam(&app, "Kari Nordmann", "kari", "NO", "Hei").await;
     let config = write_config(&app);
     let output = run_cli(&config, &["review", "release", &swede, &norwegian], None).await;
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stdout(&output).contains(&format!(
-            "of a double opt-in section, left as it is: {swede}"
+            "of a double opt-in section, mailed a confirmation link: {swede}"
         )),
         "{}",
         stdout(&output)
     );
-    assert_eq!(state_of(&app, &swede).unwrap().0, "spam");
+    assert_eq!(state_of(&app, &swede).unwrap().0, "unconfirmed");
     assert_eq!(state_of(&app, &norwegian).unwrap().0, "accepted");
+    assert_eq!(notifications_about(&app, &swede), 0);
+    let confirmations: i64 = connect(&app)
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE submission_id = ?1 AND kind = 'confirmation'",
+            [&swede],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(confirmations, 1);
     let audit = audit_of(&app, "release");
     assert_eq!(audit.len(), 1);
-    assert!(!audit[0].2.contains(&swede), "{}", audit[0].2);
+    let details: Value = serde_json::from_str(&audit[0].2).unwrap();
+    assert_eq!(details["asked_to_confirm"], json!([swede]));
+
+    // The address was mailed today: a second sign-up of it is left for another day.
+    let again = spam(&app, "Sven Svensson", "sven", "SE", "Hej igen").await;
+    let output = run_cli(&config, &["review", "release", &again], None).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "of a double opt-in section, left as it is: {again}"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(state_of(&app, &again).unwrap().0, "spam");
+    assert_eq!(audit_of(&app, "release").len(), 1);
+
+    // The link mailed works as a sign-up's: confirmed, the section hears of them once.
+    let confirm =
+        crate::visitor_pages::token(&app, joinform::visitor::LinkPurpose::Confirm, &swede);
+    let csrf = crate::visitor_pages::visitor_key(&app).csrf_value(&confirm);
+    let response = app
+        .client
+        .post(app.url(&format!("/confirm/{confirm}")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(state_of(&app, &swede).unwrap().0, "accepted");
+    assert_eq!(notifications_about(&app, &swede), 1);
     app.stop().await;
 }
 
@@ -399,7 +442,7 @@ async fn a_released_held_sign_up_notifies_its_section_once() {
     let details: Value = serde_json::from_str(&audit[0].2).unwrap();
     assert_eq!(
         details,
-        json!({"ids": [kari], "count": 1, "duplicates": []})
+        json!({"ids": [kari], "count": 1, "duplicates": [], "asked_to_confirm": []})
     );
     app.stop().await;
 }
@@ -432,7 +475,7 @@ async fn a_held_sign_up_whose_address_was_accepted_meanwhile_becomes_a_duplicate
     let details: Value = serde_json::from_str(&audit[0].2).unwrap();
     assert_eq!(
         details,
-        json!({"ids": [kari], "count": 1, "duplicates": [kari]})
+        json!({"ids": [kari], "count": 1, "duplicates": [kari], "asked_to_confirm": []})
     );
     app.stop().await;
 }
