@@ -20,6 +20,9 @@ const LOAD_ENV: &[(&str, &str)] = &[
     ("JOINFORM_RATE_LIMIT__PER_IP_BURST", "1000000"),
     ("JOINFORM_RATE_LIMIT__GLOBAL_PER_SECOND", "1000000"),
     ("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s"),
+    // Nor a flood: past spam.pow_baseline_per_minute, sign-ups without a proof of work
+    // are held, never notified, and these tests count the notifications.
+    ("JOINFORM_SPAM__POW_BASELINE_PER_MINUTE", "1000000"),
 ];
 
 /// Posts unique sign-ups on `connections` connections until the server stops answering;
