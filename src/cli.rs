@@ -8,7 +8,7 @@ use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
-use crate::domain::{BadMark, ConfirmationMode, FollowupState, SubmissionId, Timestamp};
+use crate::domain::{BadMark, FollowupState, ReviewStatus, SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
     ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
@@ -22,6 +22,7 @@ use crate::secret::{SecretError, ServerSecret, random_bytes};
 use crate::store::audit::{self, Action, AuditEntry};
 use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox, review};
+use crate::visitor::AddressHasher;
 
 /// `check-config`: the settings summary and the routing table, or the first problem;
 /// then a warning for each deprecated key in use.
@@ -215,10 +216,7 @@ pub enum DataCommandError {
     UnknownSignUp(String),
     #[error(transparent)]
     BadMark(#[from] BadMark),
-    #[error(
-        "--status {0}: only `spam` can be reviewed for now (sign-ups held for review come \
-         with a later part of issue 17)"
-    )]
+    #[error("--status {0}: sign-ups to review are `held` or `spam`")]
     ReviewStatus(String),
 }
 
@@ -681,80 +679,113 @@ fn audit_listing(entries: &[AuditEntry]) -> String {
     text
 }
 
-// ---- Review of sign-ups the spam checks flagged: list, release, discard. ----
+// ---- Review of held and spam sign-ups: list, release, discard. ----
 
 /// How many sign-ups `review list` shows at most; it says how many more there are.
 pub const REVIEW_LIST_LIMIT: u32 = 200;
 
-/// `review list [--status spam] [--section NAME]`: the stored spam sign-ups, newest
-/// first, at most [`REVIEW_LIST_LIMIT`]: id, time, section, country, first name and the
-/// spam reasons. No address, phone or message.
+/// The statuses `review list --status TEXT` names; without `--status`, both: an
+/// operator looking after a flood should see every person waiting, and a person
+/// wrongly flagged as spam is as lost as one held, so neither is hidden by default.
 ///
 /// # Errors
-/// [`DataCommandError`]: a status other than `spam`, or the database cannot be opened
-/// or read.
+/// [`DataCommandError::ReviewStatus`]: neither `held` nor `spam`.
+pub fn review_statuses(status: Option<&str>) -> Result<Vec<ReviewStatus>, DataCommandError> {
+    use strum::VariantArray as _;
+    match status {
+        None => Ok(ReviewStatus::VARIANTS.to_vec()),
+        Some(text) => text.parse().map(|status| vec![status]).map_err(|_| {
+            DataCommandError::ReviewStatus(
+                text.chars()
+                    .take(32)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string(),
+            )
+        }),
+    }
+}
+
+/// `review list [--status held|spam] [--section NAME]`: the stored held and spam
+/// sign-ups (those of `status` only, when given), newest first, at most
+/// [`REVIEW_LIST_LIMIT`]: id, time, section, country, first name, status and why, then
+/// how many of each there are. No address, phone or message.
+///
+/// # Errors
+/// [`DataCommandError`]: a status other than `held` or `spam`, or the database cannot
+/// be opened or read.
 pub fn review_list(
     settings: &Settings,
-    status: &str,
+    status: Option<&str>,
     section: Option<&str>,
 ) -> Result<String, DataCommandError> {
-    if status != "spam" {
-        return Err(DataCommandError::ReviewStatus(
-            status
-                .chars()
-                .take(32)
-                .collect::<String>()
-                .escape_debug()
-                .to_string(),
-        ));
-    }
+    let statuses = review_statuses(status)?;
     let connection = open(settings)?;
-    let (flagged, total) = review::flagged(&connection, section, REVIEW_LIST_LIMIT)?;
+    let sections = section.map(|name| vec![name.to_owned()]);
+    let listing = review::flagged(
+        &connection,
+        &statuses,
+        sections.as_deref(),
+        REVIEW_LIST_LIMIT,
+    )?;
     let mut text = format!(
-        "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  reasons\n",
-        "id", "signed up", "section", "country", "first name"
+        "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  {:<6}  reasons\n",
+        "id", "signed up", "section", "country", "first name", "status"
     );
-    for entry in &flagged {
+    for entry in &listing.items {
         // A bot's name may be a link or control characters: shown short and escaped.
         let first_name: String = entry.first_name.chars().take(16).collect();
         let _ = writeln!(
             text,
-            "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  {}",
+            "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  {:<6}  {}",
             entry.id,
             entry.created_at,
             entry.section,
             entry.country.as_str(),
             first_name.escape_debug().to_string(),
+            entry.status.as_str(),
             entry.reasons.join(",")
         );
     }
-    let shown = u64::try_from(flagged.len()).unwrap_or(u64::MAX);
-    if total > shown {
-        let _ = writeln!(text, "…and {} more", total - shown);
+    let shown = u64::try_from(listing.items.len()).unwrap_or(u64::MAX);
+    if listing.total() > shown {
+        let _ = writeln!(text, "…and {} more", listing.total() - shown);
     }
+    let totals: Vec<String> = statuses
+        .iter()
+        .map(|status| match status {
+            ReviewStatus::Held => format!("{} held sign-up(s)", listing.held),
+            ReviewStatus::Spam => format!("{} spam sign-up(s)", listing.spam),
+        })
+        .collect();
     let _ = writeln!(
         text,
-        "{total} spam sign-up(s); `joinform review release ID…` accepts one after all, \
-         `joinform review discard ID…` erases it"
+        "{}; `joinform review release ID…` accepts one after all, \
+         `joinform review discard ID…` erases it",
+        totals.join(", ")
     );
     Ok(text)
 }
 
 /// What `review release` and `review discard` print, and whether every id given named
-/// a stored spam sign-up.
+/// a stored held or spam sign-up that was released or discarded.
 #[derive(Debug)]
 pub struct ReviewReport {
     pub text: String,
     pub every_id_matched: bool,
 }
 
-/// `review release ID…`: each named spam sign-up becomes `accepted` and is notified as
-/// usual (see [`review::release`]), in one transaction with its `release` audit entry,
-/// by `cli`. Each id that is not a stored spam sign-up is named and left alone.
+/// `review release ID…`: each named held or spam sign-up becomes `accepted` and is
+/// notified as usual, or a `duplicate` when the section heard of its address within
+/// `spam.duplicate_window`, or of a double opt-in section `unconfirmed` and mailed its
+/// confirmation link (see [`review::release`]), in one transaction with its `release`
+/// audit entry, by `cli`. Each id that is not a stored held or spam sign-up is named
+/// and left alone.
 ///
 /// # Errors
-/// [`DataCommandError`]: the configuration's sender, or the database cannot be opened,
-/// read or written; then nothing changed.
+/// [`DataCommandError`]: the configuration's sender, the server secret (read only when
+/// a section asks to confirm), or the database cannot be opened, read or written; then
+/// nothing changed.
 pub fn review_release(
     settings: &Settings,
     ids: &[String],
@@ -763,47 +794,78 @@ pub fn review_release(
     let mut connection = open(settings)?;
     let valid = parse_ids(ids);
     let routing = Routing::from_settings(settings)?;
-    // A section no longer configured goes to the fallback, as its mail would.
-    let confirms = |section: &str| {
-        routing
-            .by_name(section)
-            .unwrap_or(routing.fallback())
-            .confirmation
-            == ConfirmationMode::DoubleOptIn
+    // A double opt-in section's visitors are mailed a confirmation link, their one mail a
+    // day claimed under the keyed hash of their address: the secret is read only then.
+    let addresses = if routing.any_confirms() {
+        Some(AddressHasher::from_secret(&ServerSecret::load(
+            settings.spam.expose_secret(),
+            &settings.storage.database,
+        )?))
+    } else {
+        None
     };
+    let address_hash = addresses
+        .as_ref()
+        .map(|hasher| move |key: &str| hasher.hash(key));
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let reviewed = review::release(
         &transaction,
         &valid,
-        Timestamp::now(),
-        sender.email.domain(),
-        &confirms,
-        audit::CLI_ACTOR,
+        &review::Release {
+            now: Timestamp::now(),
+            duplicate_window: settings.spam.duplicate_window.get(),
+            message_domain: sender.email.domain(),
+            confirms: &|section| routing.confirms(section),
+            confirming: address_hash.as_ref().map(|hash| review::Confirming {
+                address_hash: hash,
+                confirm_within: settings.form.confirm_within.get(),
+            }),
+        },
+        &review::Reviewer {
+            actor: audit::CLI_ACTOR,
+            may_see: &|_| true,
+        },
     )?;
     transaction.commit()?;
     let mut report = ReviewReport {
         text: format!(
-            "{} spam sign-up(s) released: accepted, their notifications queued (a running \
+            "{} sign-up(s) released: accepted, their notifications queued (a running \
              server sends them within a minute)\n",
-            reviewed.done.len()
+            reviewed.with(review::Outcome::Released).len()
         ),
         every_id_matched: true,
     };
+    for id in reviewed.with(review::Outcome::Duplicate) {
+        let _ = writeln!(
+            report.text,
+            "made a duplicate, not notified: {id} (its section heard of this address \
+             within spam.duplicate_window)"
+        );
+    }
     name_unmatched(&mut report, ids, &reviewed);
-    for id in &reviewed.needs_confirmation {
+    for id in reviewed.with(review::Outcome::ConfirmationSent) {
+        let _ = writeln!(
+            report.text,
+            "of a double opt-in section, mailed a confirmation link: {id} (its section \
+             hears of the person once they confirm)"
+        );
+    }
+    for id in reviewed.with(review::Outcome::NeedsConfirmation) {
         report.every_id_matched = false;
         let _ = writeln!(
             report.text,
             "of a double opt-in section, left as it is: {id} (its section hears of a person \
-             only once they confirm; they can sign up again)"
+             only once they confirm, and no confirmation link can go now: its address had \
+             a mail in the last day, or the link would work for less than a day; release \
+             it again tomorrow, or the person can sign up again)"
         );
     }
     Ok(report)
 }
 
-/// `review discard ID…`: erases each named spam sign-up through the erasure routine
-/// (freed pages returned, WAL emptied), with its `discard` audit entry, by `cli`. Each
-/// id that is not a stored spam sign-up is named and left alone.
+/// `review discard ID…`: erases each named held or spam sign-up through the erasure
+/// routine (freed pages returned, WAL emptied), with its `discard` audit entry, by
+/// `cli`. Each id that is not a stored held or spam sign-up is named and left alone.
 ///
 /// # Errors
 /// [`DataCommandError`]: the database cannot be opened, read or written; then nothing
@@ -815,10 +877,20 @@ pub fn review_discard(
     let mut connection = open(settings)?;
     let valid = parse_ids(ids);
     let reviewed = store::erase(&mut connection, |erasing| {
-        review::discard(erasing, &valid, audit::CLI_ACTOR)
+        review::discard(
+            erasing,
+            &valid,
+            &review::Reviewer {
+                actor: audit::CLI_ACTOR,
+                may_see: &|_| true,
+            },
+        )
     })?;
     let mut report = ReviewReport {
-        text: format!("{} spam sign-up(s) erased\n", reviewed.done.len()),
+        text: format!(
+            "{} sign-up(s) erased\n",
+            reviewed.with(review::Outcome::Discarded).len()
+        ),
         every_id_matched: true,
     };
     name_unmatched(&mut report, ids, &reviewed);
@@ -833,15 +905,19 @@ fn parse_ids(texts: &[String]) -> Vec<SubmissionId> {
         .collect()
 }
 
-/// Names each of `texts` that is no id, or an id the review left alone.
+/// Names each of `texts` that is no id, or an id that is no held or spam sign-up.
 fn name_unmatched(report: &mut ReviewReport, texts: &[String], reviewed: &review::Reviewed) {
     for text in texts {
-        let matched = SubmissionId::parse(text).is_some_and(|id| !reviewed.not_spam.contains(&id));
+        let matched = SubmissionId::parse(text).is_some_and(|id| {
+            reviewed
+                .outcome_of(id)
+                .is_some_and(|outcome| outcome != review::Outcome::NotFound)
+        });
         if !matched {
             report.every_id_matched = false;
             let _ = writeln!(
                 report.text,
-                "not a stored spam sign-up, left as it is: {}",
+                "not a stored held or spam sign-up, left as it is: {}",
                 text.escape_debug()
             );
         }

@@ -56,8 +56,8 @@ enum Command {
         #[command(subcommand)]
         action: FollowupAction,
     },
-    /// Review sign-ups the spam checks flagged: list them, release (accept) or discard
-    /// (erase) them.
+    /// Review the sign-ups nobody was told of, those held during a flood and those the
+    /// spam checks flagged: list them, release (accept) or discard (erase) them.
     Review {
         #[command(subcommand)]
         action: ReviewAction,
@@ -145,26 +145,32 @@ enum FollowupAction {
 
 #[derive(Subcommand)]
 enum ReviewAction {
-    /// The stored spam sign-ups, newest first (at most 200): id, time, section,
-    /// country, first name and spam reasons; no contact details.
+    /// The stored held and spam sign-ups, newest first (at most 200): id, time,
+    /// section, country, first name, status and why; no contact details. Then how
+    /// many of each there are.
     List {
-        /// Which sign-ups to review: only `spam` for now.
-        #[arg(long, default_value = "spam")]
-        status: String,
+        /// Only `held` (held during a flood) or only `spam` (flagged by the spam
+        /// checks); both when not given.
+        #[arg(long, value_name = "held|spam")]
+        status: Option<String>,
         /// Only this section's sign-ups.
         #[arg(long, value_name = "NAME")]
         section: Option<String>,
     },
-    /// Accept spam sign-ups after all: each becomes `accepted`, its follow-up `new`
-    /// from now, its notification queued as usual (audited as `release`, by `cli`).
-    /// Exits with 1 when an id is not a stored spam sign-up (left as it is).
+    /// Accept held or spam sign-ups after all: each becomes `accepted`, its follow-up
+    /// `new` from now, its notification queued as usual; one whose address its section
+    /// heard of within spam.duplicate_window becomes a `duplicate`, not notified again;
+    /// one of a double opt-in section is mailed its confirmation link (audited as
+    /// `release`, by `cli`). Exits with 1 when an id is not a stored held or spam
+    /// sign-up, or a confirmation link cannot go now (left as it is).
     Release {
         /// Submission ids, as `review list` shows them.
         #[arg(required = true)]
         ids: Vec<String>,
     },
-    /// Erase spam sign-ups for good, as an erasure does (audited as `discard`, by
-    /// `cli`). Exits with 1 when an id is not a stored spam sign-up (left as it is).
+    /// Erase held or spam sign-ups for good, as an erasure does (audited as `discard`,
+    /// by `cli`). Exits with 1 when an id is not a stored held or spam sign-up (left as
+    /// it is).
     Discard {
         /// Submission ids, as `review list` shows them.
         #[arg(required = true)]
@@ -273,7 +279,7 @@ fn main() -> ExitCode {
                 note_unknown_section(&settings, section.as_deref());
                 print_report(joinform::cli::review_list(
                     &settings,
-                    &status,
+                    status.as_deref(),
                     section.as_deref(),
                 ))
             }

@@ -158,6 +158,19 @@ impl Routing {
             .find(|section| section.name == name)
     }
 
+    /// Whether the section `name` asks its visitors to confirm (double opt-in); a
+    /// section no longer configured goes by the fallback, as its mail would.
+    pub fn confirms(&self, name: &str) -> bool {
+        self.by_name(name).unwrap_or(&self.fallback).confirmation
+            == crate::domain::ConfirmationMode::DoubleOptIn
+    }
+
+    /// Whether any section (or the fallback) asks its visitors to confirm.
+    pub fn any_confirms(&self) -> bool {
+        self.sections_and_fallback()
+            .any(|section| section.confirmation == crate::domain::ConfirmationMode::DoubleOptIn)
+    }
+
     pub fn fallback(&self) -> &Section {
         &self.fallback
     }

@@ -253,7 +253,7 @@ impl Application {
             success_url: settings.form.success_url.clone(),
             routing,
             message_domain,
-            delivery,
+            delivery: Arc::clone(&delivery),
             trusted_proxies: TrustedProxies::new(
                 settings.server.trusted_proxies.clone(),
                 settings.server.forwarding_header,
@@ -297,6 +297,7 @@ impl Application {
             database.clone(),
             secret.clone(),
             Arc::clone(&metrics),
+            Arc::clone(&delivery),
         )?);
         let admin_server = HttpServer::new(move || {
             App::new()

@@ -30,6 +30,9 @@ pub enum AdminError {
     /// A field of the body that cannot be taken: its name and why.
     #[error("{0}: {1}")]
     BadField(&'static str, String),
+    /// A body in a format the route does not take: what it takes.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     #[error("the audit trail cannot be written, so nothing was done")]
     AuditUnavailable(#[source] WriteFailure),
     #[error("the database cannot do this now")]
@@ -49,6 +52,7 @@ impl AdminError {
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::SectionOutOfScope | Self::NeedsFullAccess => "forbidden",
             Self::BadFilter(_) | Self::BadRequest(_) | Self::BadField(..) => "bad_request",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::AuditUnavailable(_)
             | Self::Write(_)
             | Self::Read(_)
@@ -67,6 +71,7 @@ impl ResponseError for AdminError {
             Self::BadFilter(_) | Self::BadRequest(_) | Self::BadField(..) => {
                 StatusCode::BAD_REQUEST
             }
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::AuditUnavailable(_)
             | Self::Write(_)
             | Self::Read(_)

@@ -1,5 +1,5 @@
-//! The admin listener: exports, erasure and follow-up for operators and national
-//! organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
+//! The admin listener: exports, erasure, follow-up and the review of held and spam
+//! sign-ups for operators and national organisers. It is a separate HTTP server on `admin.listen`, so none of these routes
 //! exists on the public listener, and a firewall can keep it private.
 
 pub mod auth;
@@ -8,6 +8,7 @@ mod export;
 mod followup;
 mod forget;
 mod metrics;
+mod review;
 
 use actix_web::web;
 
@@ -17,8 +18,10 @@ use std::time::Duration;
 use crate::config::{ConfigError, Settings};
 use crate::domain::Timestamp;
 use crate::metrics::Metrics;
+use crate::routing::Routing;
 use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
+use crate::visitor::AddressHasher;
 
 pub use auth::{AdminToken, FailedAuthLimiter, Tokens};
 pub use error::AdminError;
@@ -45,6 +48,20 @@ pub struct AdminState {
     pub followup_enabled: bool,
     /// The configured sections and the fallback: each has every follow-up series.
     pub sections: Vec<String>,
+    /// Which sections ask their visitors to confirm: a review does not release theirs.
+    pub routing: Arc<Routing>,
+    /// `spam.duplicate_window`: a released sign-up whose address its section heard of
+    /// this recently becomes a duplicate.
+    pub duplicate_window: Duration,
+    /// The sender's domain, for the Message-ID of a released sign-up's notification.
+    pub message_domain: String,
+    /// Wakes the delivery worker once a release queued notifications.
+    pub delivery: Arc<tokio::sync::Notify>,
+    /// For a release in a double opt-in section: the keyed hash of a visitor's address
+    /// that holds its one mail a day (`None` when no section asks to confirm), and
+    /// `form.confirm_within`.
+    pub visitor_addresses: Option<AddressHasher>,
+    pub confirm_within: Duration,
 }
 
 impl AdminState {
@@ -54,8 +71,21 @@ impl AdminState {
         database: Database,
         secret: ServerSecret,
         metrics: Arc<Metrics>,
+        delivery: Arc<tokio::sync::Notify>,
     ) -> Result<Self, ConfigError> {
+        let routing = Routing::from_settings(settings)?;
         Ok(Self {
+            visitor_addresses: routing
+                .any_confirms()
+                .then(|| AddressHasher::from_secret(&secret)),
+            confirm_within: settings.form.confirm_within.get(),
+            routing: Arc::new(routing),
+            duplicate_window: settings.spam.duplicate_window.get(),
+            message_domain: crate::mail::sender(&settings.mail)?
+                .email
+                .domain()
+                .to_owned(),
+            delivery,
             writer,
             database,
             tokens: Tokens::from_settings(&settings.admin.tokens)?,
@@ -92,6 +122,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/admin/forget", web::post().to(forget::forget))
         .route("/admin/followup", web::get().to(followup::list))
         .route("/admin/followup/{id}", web::post().to(followup::mark))
+        .route("/admin/review", web::get().to(review::list))
+        .route("/admin/review/release", web::post().to(review::release))
+        .route("/admin/review/discard", web::post().to(review::discard))
         .route("/metrics", web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
 }

@@ -26,7 +26,7 @@ pub use language::LanguageTag;
 pub use name::MemberName;
 pub use phone::PhoneNumber;
 pub use spam::{HoldReason, PowVerdict, ProofOfWork, SpamReason, TokenNonce};
-pub use status::{ConfirmationMode, SubmissionStatus};
+pub use status::{ConfirmationMode, ReviewStatus, SubmissionStatus};
 pub use submission::{
     Consent, DuplicateField, ExtraFieldSpec, ExtraValues, FormSchema, NewSubmission, RawForm,
     RawValue,

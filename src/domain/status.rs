@@ -28,6 +28,33 @@ impl SubmissionStatus {
     }
 }
 
+/// The statuses an operator reviews (`joinform review`, `/admin/review`): sign-ups
+/// held during a flood and sign-ups the spam checks flagged. Both are released or
+/// discarded the same way.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ReviewStatus {
+    Held,
+    Spam,
+}
+
+impl ReviewStatus {
+    /// The code, as the `status` column holds it: `held` or `spam`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The stored status this is.
+    pub fn stored(self) -> SubmissionStatus {
+        match self {
+            Self::Held => SubmissionStatus::Held,
+            Self::Spam => SubmissionStatus::Spam,
+        }
+    }
+}
+
 /// What a visitor hears after a sign-up is accepted (`form.confirmation`, overridable
 /// per section). Spam and duplicates never cause a mail to a visitor.
 #[derive(

@@ -1,5 +1,5 @@
-//! The `audit` table: every export, erasure, purge, follow-up change and review of spam,
-//! written before any data moves.
+//! The `audit` table: every export, erasure, purge, follow-up change and review of held
+//! and spam sign-ups, written before any data moves.
 //! Rows never hold a token or an address; erasures hold a keyed hash of the address.
 
 use rusqlite::{Connection, params};
@@ -26,9 +26,9 @@ pub enum Action {
     Followup,
     /// A visitor was shown what is stored about them (GDPR article 15).
     Access,
-    /// Sign-ups wrongly flagged as spam were accepted by an operator.
+    /// Held or spam sign-ups were accepted (or made duplicates) by an operator.
     Release,
-    /// Sign-ups flagged as spam were erased by an operator.
+    /// Held or spam sign-ups were erased by an operator.
     Discard,
 }
 

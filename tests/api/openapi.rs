@@ -263,6 +263,28 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
     ] {
         requests.push(("post", "/admin/followup/{id}".to_owned(), request));
     }
+    let review = |path: &str| client.post(format!("{}{path}", app.admin_address));
+    requests.push((
+        "get",
+        "/admin/review".to_owned(),
+        client
+            .get(format!("{}/admin/review?status=maybe", app.admin_address))
+            .bearer_auth(&token),
+    ));
+    for path in ["/admin/review/release", "/admin/review/discard"] {
+        for request in [
+            review(path)
+                .bearer_auth(&token)
+                .json(&json!({"ids": [unknown]})),
+            review(path).bearer_auth(&token).json(&json!({"ids": []})),
+            review(path)
+                .bearer_auth(&token)
+                .form(&[("ids", unknown.as_str())]),
+            review(path).json(&json!({"ids": [unknown]})),
+        ] {
+            requests.push(("post", path.to_owned(), request));
+        }
+    }
     let key = link_key(&app);
     let followup = |token: &str| client.post(app.url(&format!("/followup/{token}")));
     let person_csrf = csrf_value(&key, &person);
