@@ -28,9 +28,6 @@ const LOAD_ENV: &[(&str, &str)] = &[
         "100000",
     ),
     ("JOINFORM_SERVER__SHUTDOWN_TIMEOUT", "10s"),
-    // Nor a flood: past spam.pow_baseline_per_minute, sign-ups without a proof of work
-    // are held, never notified, and these tests count the notifications.
-    ("JOINFORM_SPAM__POW_BASELINE_PER_MINUTE", "1000000"),
 ];
 
 /// Posts unique sign-ups on `connections` connections until the server stops answering;
