@@ -259,11 +259,12 @@ async fn with_javascript_the_form_works_in_place_and_looks_right() {
         weight.as_u64().unwrap() <= MAX_PAGE_BYTES as u64,
         "page weight {weight}"
     );
-    // Nothing else is fetched (the browser's own favicon probe aside).
+    // Nothing else is fetched (the browser's own favicon probe aside) but the
+    // proof-of-work challenge, from this server.
     let fetched = browser
         .script(
             "return performance.getEntriesByType('resource').map(r => r.name)\
-             .filter(n => !n.endsWith('/favicon.ico'))",
+             .filter(n => !n.endsWith('/favicon.ico') && n != location.origin + '/join/challenge')",
         )
         .await;
     assert_eq!(fetched, json!([]));
