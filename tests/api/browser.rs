@@ -1141,6 +1141,38 @@ async fn without_webcrypto_the_scripts_own_sha256_solves_a_proof_of_work_the_ser
     browser.stop().await;
 }
 
+/// A solution whose challenge expired while the page sat open is not sent: the script
+/// solves a fresh challenge first.
+#[tokio::test]
+async fn a_solution_that_expired_while_the_page_sat_open_is_renewed_before_the_send() {
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = app_for_browser(|s| {
+        s.spam.pow_ttl = joinform::config::HumanDuration::from_secs(10);
+    })
+    .await;
+    browser
+        .client
+        .goto(&app.url("/join?lang=en"))
+        .await
+        .unwrap();
+    let first = pow_settled(&browser, Duration::from_secs(60)).await;
+    assert_eq!(first.state, "solved", "{first:?}");
+    let first_payload = browser
+        .script("return document.getElementById('join').elements.altcha.value")
+        .await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    send_with_verified_proof(&browser, &app, "amina@example.org").await;
+    assert_eq!(
+        crate::proof_of_work::pow_verdicts(&app, "expired").await,
+        Some(0.0)
+    );
+    assert!(first_payload.as_str().is_some_and(|p| !p.is_empty()));
+    app.stop().await;
+    browser.stop().await;
+}
+
 /// A challenge the page cannot get (here: over its quota) leaves the field empty,
 /// and the form is sent without it, at once.
 #[tokio::test]
