@@ -4,7 +4,8 @@
 //!
 //! The page works without JavaScript: it is a plain form that posts to `/join`. A small
 //! inline script (templates/form.js), where it runs, posts the same fields with fetch,
-//! shows problems in place, and renews the form token when the page sat open long.
+//! shows problems in place, renews the form token when the page sat open long, and
+//! solves a proof-of-work challenge from GET `/join/challenge` while the visitor types.
 //! Nothing is loaded from anywhere else, so the visit leaks to no third party.
 //!
 //! This module gathers what the page shows: the fields in order, each with its label,
@@ -37,6 +38,11 @@ pub const LANGUAGE_FIELD: &str = "_lang";
 
 /// Where the page's script fetches a fresh form token.
 const TOKEN_PATH: &str = "/join/token";
+
+/// Where the page's script fetches the proof-of-work challenge it solves while the
+/// visitor types (issue 17); the solution goes into the hidden field
+/// [`crate::domain::PROOF_OF_WORK_FIELD`], empty without the script.
+const CHALLENGE_PATH: &str = "/join/challenge";
 
 /// The built-in success page, which speaks the visitor's language when told it.
 const THANKS_PATH: &str = "/join/thanks";
@@ -130,6 +136,8 @@ struct FormTemplate<'a> {
     summary: Vec<SummaryItem>,
     token_path: &'static str,
     token: &'a PageToken,
+    challenge_path: &'static str,
+    proof_field: &'static str,
     thanks: String,
     /// Where the script goes when the answer says the visitor must confirm by mail.
     thanks_confirm: String,
@@ -423,6 +431,8 @@ impl FormPage {
             summary,
             token_path: TOKEN_PATH,
             token,
+            challenge_path: CHALLENGE_PATH,
+            proof_field: crate::domain::PROOF_OF_WORK_FIELD,
             thanks: self.success_location(Some(language), false),
             thanks_confirm: self.success_location(Some(language), true),
             language_field: LANGUAGE_FIELD,

@@ -19,7 +19,7 @@ pub fn solve(challenge: &Value) -> u64 {
         .expect("the challenge has a solution up to maxnumber")
 }
 
-async fn pow_verdicts(app: &TestApp, result: &str) -> Option<f64> {
+pub(crate) async fn pow_verdicts(app: &TestApp, result: &str) -> Option<f64> {
     let text = app
         .client
         .get(format!("{}/metrics", app.admin_address))
