@@ -79,8 +79,8 @@ impl Default for SpamSettings {
             threshold: 5,
             duplicate_window: HumanDuration::from_secs(24 * 3600),
             keep: true,
-            pow_maxnumber: 50_000,
-            pow_peak_maxnumber: 5_000_000,
+            pow_maxnumber: 2_000,
+            pow_peak_maxnumber: 200_000,
             pow_ttl: HumanDuration::from_secs(600),
             pow_baseline_per_minute: 20,
         }

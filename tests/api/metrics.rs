@@ -71,7 +71,7 @@ async fn metrics_count_submissions_spam_limits_outbox_deliveries_and_latency() {
         // the baseline, so challenges cost the quiet difficulty and nobody is held.
         ("joinform_signups_last_minute", 3.0),
         ("joinform_signups_baseline_per_minute", 1_000_000.0),
-        ("joinform_pow_maxnumber", 50_000.0),
+        ("joinform_pow_maxnumber", 2_000.0),
         (r#"joinform_holds_total{reason="over_baseline"}"#, 0.0),
         (r#"joinform_submissions_total{outcome="held"}"#, 0.0),
     ] {
