@@ -72,7 +72,10 @@ CREATE TABLE submissions (
     -- Double opt-in proof: when the visitor confirmed, and a keyed hash of the
     -- confirming client's address (the same daily key as client_hash).
     confirmed_at TEXT,
-    confirm_client_hash TEXT
+    confirm_client_hash TEXT,
+    -- Version 7: when a review released it from `held` or `spam`. Its follow-up counts
+    -- from then, as a confirmed one's counts from its confirmation.
+    released_at TEXT
 ) STRICT, WITHOUT ROWID;
 
 -- The admission check (the address's sign-ups of the last day, its last accepted one)

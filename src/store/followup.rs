@@ -20,7 +20,7 @@ pub struct FollowupEntry {
     pub created_at: Timestamp,
     /// Since when its section could act on it, which waiting, overdue and time to first
     /// contact count from: the sign-up, or (double opt-in) its confirmation, which may
-    /// come days later.
+    /// come days later, or its release by a review (held in a flood, or taken for spam).
     pub waiting_since: Timestamp,
     pub section: String,
     pub country: CountryCode,
@@ -37,7 +37,7 @@ pub struct FollowupEntry {
 
 impl FollowupEntry {
     const COLUMNS: &str = "id, created_at, section, country, name, followup, followup_at, \
-        followup_by, contacted_at, coalesce(confirmed_at, created_at)";
+        followup_by, contacted_at, coalesce(released_at, confirmed_at, created_at)";
 
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let created_at: Timestamp = row.get(1)?;
@@ -109,7 +109,7 @@ pub fn waiting(
     if let Some(before) = &before {
         values.push(before);
         conditions.push(format!(
-            "coalesce(confirmed_at, created_at) < ?{}",
+            "coalesce(released_at, confirmed_at, created_at) < ?{}",
             values.len()
         ));
     }
@@ -117,7 +117,7 @@ pub fn waiting(
     let limit = limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
     values.push(&limit);
     let mut statement = connection.prepare(&format!(
-        "SELECT {} FROM submissions WHERE {} ORDER BY coalesce(confirmed_at, created_at), id
+        "SELECT {} FROM submissions WHERE {} ORDER BY coalesce(released_at, confirmed_at, created_at), id
          LIMIT ?{}",
         FollowupEntry::COLUMNS,
         conditions.join(" AND "),
@@ -228,10 +228,10 @@ pub fn waiting_counts(
     before: Timestamp,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, count(*), min(coalesce(confirmed_at, created_at)),
-                max(coalesce(confirmed_at, created_at))
+        "SELECT section, count(*), min(coalesce(released_at, confirmed_at, created_at)),
+                max(coalesce(released_at, confirmed_at, created_at))
          FROM submissions
-         WHERE followup = 'new' AND coalesce(confirmed_at, created_at) < ?1
+         WHERE followup = 'new' AND coalesce(released_at, confirmed_at, created_at) < ?1
          GROUP BY section ORDER BY section",
     )?;
     let rows = statement.query_map([before], |row| {
@@ -266,7 +266,7 @@ pub fn contact_times(
     since: Timestamp,
 ) -> Result<Vec<ContactTime>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, coalesce(confirmed_at, created_at), contacted_at FROM submissions
+        "SELECT section, coalesce(released_at, confirmed_at, created_at), contacted_at FROM submissions
          WHERE id >= ?1 AND created_at >= ?2 AND followup IS NOT NULL
          ORDER BY id",
     )?;
@@ -340,7 +340,7 @@ pub fn marked_between(
 /// A failed query, or a row this version cannot read.
 pub fn first_contacts(connection: &Connection) -> Result<Vec<ContactTime>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT section, coalesce(confirmed_at, created_at), contacted_at FROM submissions
+        "SELECT section, coalesce(released_at, confirmed_at, created_at), contacted_at FROM submissions
          WHERE followup IS NOT NULL AND contacted_at IS NOT NULL",
     )?;
     let rows = statement.query_map([], |row| {

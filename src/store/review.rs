@@ -301,12 +301,12 @@ pub fn release(
 ) -> Result<Reviewed, StoreError> {
     let window_start = release.now.minus(release.duplicate_window);
     // When the section was told: on arrival (`created_at`), on confirmation
-    // (`confirmed_at`), or on a release (when its follow-up started, `followup_at`;
-    // a later mark moves that on, which only means the section dealt with them since).
+    // (`confirmed_at`), or on a release (`released_at`, an earlier one of this batch
+    // included).
     let mut heard_of = connection.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM submissions
                         WHERE email_key = ?1 AND status = 'accepted'
-                          AND (created_at > ?2 OR confirmed_at > ?2 OR followup_at > ?2))",
+                          AND (created_at > ?2 OR confirmed_at > ?2 OR released_at > ?2))",
     )?;
     let mut outcomes = Vec::new();
     for id in once_each(ids) {
@@ -330,6 +330,11 @@ pub fn release(
                         &found.section,
                         release.now,
                         release.message_domain,
+                    )?;
+                    // Its section can act on it from now: follow-up waits count from here.
+                    connection.execute(
+                        "UPDATE submissions SET released_at = ?2 WHERE id = ?1",
+                        params![id, release.now],
                     )?;
                     Outcome::Released
                 }
@@ -632,10 +637,21 @@ mod tests {
         let (_dir, connection) = database();
         let id = sign_up(&connection, "kari@example.org", "Norway", HOUR, true);
         assert_eq!(notifications(&connection, id), 0);
-        let reviewed = release(&connection, &[id, id], &releasing(), &everyone()).unwrap();
+        let now_releasing = releasing();
+        let reviewed = release(&connection, &[id, id], &now_releasing, &everyone()).unwrap();
         assert_eq!(reviewed.0, [(id, Outcome::Released)]);
         assert_eq!(status(&connection, id).as_deref(), Some("accepted"));
         assert_eq!(notifications(&connection, id), 1);
+        // Its section can act on it from the release, not from the sign-up an hour
+        // before: follow-up waits (reminders, overdue) count from then.
+        let waiting = crate::store::followup::waiting(&connection, None, None, None).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            waiting[0].waiting_since.to_string(),
+            now_releasing.now.to_string(),
+            "stored to the microsecond"
+        );
+        assert!(waiting[0].created_at < now_releasing.now);
         let again = release(&connection, &[id], &releasing(), &everyone()).unwrap();
         assert_eq!(again.0, [(id, Outcome::NotFound)]);
         assert_eq!(notifications(&connection, id), 1);

@@ -341,7 +341,8 @@ const UPGRADES: &[&str] = &[
     // 6 → 7: flood defence (issue 17). Sign-ups may be `held`, notifications past a
     // section's hourly cap `waiting` for the section's `overflow` mail: the checks gain
     // values, so both tables are rebuilt by the procedure of 3 → 4 into schema.sql's
-    // definition at version 7, with the indexes the hold and the overflow read.
+    // definition at version 7, with the indexes the hold and the overflow read, and
+    // `released_at` for sign-ups a review released.
     "CREATE TABLE submissions_v7 (
          id          TEXT PRIMARY KEY NOT NULL,
          created_at  TEXT NOT NULL,
@@ -373,9 +374,10 @@ const UPGRADES: &[&str] = &[
          visitor_language TEXT,
          consent_version TEXT,
          confirmed_at TEXT,
-         confirm_client_hash TEXT
+         confirm_client_hash TEXT,
+         released_at TEXT
      ) STRICT, WITHOUT ROWID;
-     INSERT INTO submissions_v7 SELECT * FROM submissions;
+     INSERT INTO submissions_v7 SELECT *, NULL FROM submissions;
      DROP TABLE submissions;
      ALTER TABLE submissions_v7 RENAME TO submissions;
      CREATE INDEX submissions_by_email_key ON submissions (email_key, created_at, status);
