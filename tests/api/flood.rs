@@ -277,7 +277,8 @@ async fn bot(app: &TestApp, n: u32) -> Answer {
     answer(Who::Bot, email, false, request).await
 }
 
-/// A surname from `n` without digits, which a name may not carry.
+/// A surname from `n` without digits (a name with digits scores as spam), so that each
+/// bot looks like a different person.
 fn name_suffix(n: u32) -> String {
     format!("{n:o}")
         .chars()
