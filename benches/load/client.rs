@@ -247,7 +247,7 @@ async fn connect(port: u16) -> std::io::Result<TcpStream> {
 }
 
 /// A POST of the form as a browser's fetch would send it, with submission number `n`.
-fn build_request(request: &mut Vec<u8>, path: &str, n: u64) {
+pub(crate) fn build_request(request: &mut Vec<u8>, path: &str, n: u64) {
     let mut body = String::with_capacity(128);
     let _ = write!(
         body,
@@ -264,7 +264,7 @@ fn build_request(request: &mut Vec<u8>, path: &str, n: u64) {
 }
 
 /// Writes one request and reads its whole response; returns the status code.
-async fn exchange(
+pub(crate) async fn exchange(
     stream: &mut TcpStream,
     request: &[u8],
     buffer: &mut Vec<u8>,

@@ -18,6 +18,7 @@ mod durability;
 mod email_corpus;
 mod erasure;
 mod export;
+mod flood;
 mod followup_mails;
 mod followup_operators;
 mod followup_pages;

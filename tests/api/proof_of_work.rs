@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, spawn_app_with, valid_json};
 use crate::metrics::metric_value;
 
 /// Tries every number up to `maxnumber`, as the widget does.
-pub fn solve(challenge: &Value) -> u64 {
+pub(crate) fn solve(challenge: &Value) -> u64 {
     let salt = challenge["salt"].as_str().unwrap();
     let target = challenge["challenge"].as_str().unwrap();
     let maxnumber = challenge["maxnumber"].as_u64().unwrap();

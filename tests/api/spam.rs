@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, spawn_app_with, valid_json};
 
 /// An HTTP client whose connections come from `local` (any 127.x address reaches the
 /// server on 127.0.0.1, so tests can play several clients and a proxy).
-fn client_from(local: &str) -> reqwest::Client {
+pub(crate) fn client_from(local: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(local.parse::<IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())
