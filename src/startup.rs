@@ -138,7 +138,9 @@ impl Application {
         let spam = SpamChecks::from_settings(settings, &secret);
         let client_hasher = Arc::new(ClientHasher::new()?);
         let join_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
-        let token_limiter = Arc::new(RateLimiter::from_settings(&settings.rate_limit));
+        // Like challenges, form tokens (one HMAC each) have no ceiling for everyone:
+        // in a flood the form page must still hand real visitors theirs.
+        let token_limiter = Arc::new(RateLimiter::per_client_only(&settings.rate_limit));
         let challenge_limiter = Arc::new(RateLimiter::per_client_only(&settings.rate_limit));
         let flood = Arc::new(FloodGauge::new(
             settings.spam.pow_baseline_per_minute,

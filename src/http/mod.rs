@@ -38,7 +38,8 @@ pub struct AppState {
     pub delivery: Arc<Notify>,
     pub trusted_proxies: TrustedProxies,
     /// POST /join and GET /join/token are limited separately: a visitor needs one of
-    /// each per sign-up.
+    /// each per sign-up. Tokens have no ceiling for everyone (see
+    /// [`RateLimiter::per_client_only`]).
     pub join_limiter: Arc<RateLimiter>,
     pub token_limiter: Arc<RateLimiter>,
     /// GET /join/challenge's own quota per client, as large as the token's, and no

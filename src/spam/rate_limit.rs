@@ -52,8 +52,8 @@ impl RateLimiter {
     }
 
     /// The per-client limits of `[rate_limit]` and no ceiling for everyone: for
-    /// GET /join/challenge, which costs one HMAC, and which real visitors must still
-    /// reach in a flood, to prove themselves.
+    /// GET /join/challenge and form tokens (GET /join/token, the form page), which cost
+    /// one HMAC each, and which real visitors must still get in a flood.
     pub fn per_client_only(settings: &RateLimitSettings) -> Self {
         Self::new(settings.per_ip_per_minute, settings.per_ip_burst, u32::MAX)
     }
