@@ -2,7 +2,7 @@
 //!
 //! A release joinform with its shipped defaults (per address 10 posts a minute, a burst
 //! of 5; a ceiling of 200 a second; a baseline of 20 sign-ups a minute; challenges of
-//! 50 000 up to 5 000 000) on a fresh database, twice:
+//! 2 000 up to 200 000) on a fresh database, twice:
 //! - **quiet**: real visitors alone, LOAD_FLOOD_VISITORS_PER_SECOND (10) of them, each
 //!   from an address of its own (127.2.x.y), every other one as the form page's script
 //!   (a challenge solved, Accept: application/json, 201), the others as a plain HTML
