@@ -830,7 +830,9 @@ pub fn review_release(
     let mut report = ReviewReport {
         text: format!(
             "{} sign-up(s) released: accepted, their notifications queued (a running \
-             server sends them within a minute)\n",
+             server sends them within a minute, or, past \
+             mail.max_notifications_per_section_per_hour, in the section's next overflow \
+             mail)\n",
             reviewed.with(review::Outcome::Released).len()
         ),
         every_id_matched: true,

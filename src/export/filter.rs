@@ -16,7 +16,7 @@ pub enum FilterError {
     BadTime(String),
     #[error("`{0}` is not an ISO 3166-1 alpha-2 country code")]
     BadCountry(String),
-    #[error("`{0}` is not a status: accepted, duplicate, spam, unconfirmed or all")]
+    #[error("`{0}` is not a status: accepted, duplicate, spam, unconfirmed, held or all")]
     BadStatus(String),
     #[error("`{0}` is not a format: csv, json or ndjson")]
     BadFormat(String),

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use crate::domain::{ConfirmationMode, HoldReason, LanguageTag, NewSubmission, SpamReason};
 use crate::metrics::LimitedEndpoint;
-use crate::spam::LimitScope;
 use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;
@@ -44,22 +43,16 @@ pub async fn join(
     let mode = ResponseMode::of(&request);
     let fail = |error: ApiError| ErrorResponse::of(&request, error);
     let client = state.client_of(&request);
-    let over_global_limit = match state.join_limiter.check(client) {
-        Ok(()) => false,
-        // The ceiling guards the organisers' inboxes, not the door: the sign-up is
-        // taken, and held unless it proves itself (counted as held once written).
-        Err(limited) if limited.scope == LimitScope::Global => true,
-        Err(limited) => {
-            state
-                .metrics
-                .rate_limited(LimitedEndpoint::Join, limited.scope);
-            // Reading the (small) body keeps the connection usable for the next request.
-            discard_body(payload, state.max_body_bytes).await;
-            return Err(fail(ApiError::RateLimited {
-                retry_after: limited.retry_after,
-            }));
-        }
-    };
+    if let Err(limited) = state.join_limiter.check_client(client) {
+        state
+            .metrics
+            .rate_limited(LimitedEndpoint::Join, limited.scope);
+        // Reading the (small) body keeps the connection usable for the next request.
+        discard_body(payload, state.max_body_bytes).await;
+        return Err(fail(ApiError::RateLimited {
+            retry_after: limited.retry_after,
+        }));
+    }
     let raw = read_form(&request, payload, &state.schema, state.max_body_bytes)
         .await
         .map_err(|error| match error {
@@ -97,6 +90,10 @@ pub async fn join(
         }
     };
     let judgement = state.spam.judge(&raw, &submission);
+    // The ceiling guards the organisers' inboxes, not the door: past it the sign-up is
+    // taken, and held unless it proves itself. Counted only for posts that parsed, so
+    // that a flood of invalid ones cannot spend it.
+    let over_global_limit = state.join_limiter.check_global().is_err();
     // Counted as it is decided, not once written: however many posts are in flight,
     // no more than the baseline a minute get through unproved.
     let intake = state.flood.take_in(std::time::Instant::now());
@@ -158,8 +155,16 @@ pub async fn join(
     ) {
         state.delivery.notify_one();
     }
+    // Why, as stored: spam's reasons, or the hold's reason and what became of the proof.
     let reasons = match &admission {
         Admission::Spam { reasons, .. } => reason_codes(reasons),
+        Admission::Held { reason } => format!(
+            "{},{}",
+            reason.code(),
+            admitted
+                .proof
+                .map_or_else(|| "no_proof".to_owned(), |v| format!("proof_{}", v.code()))
+        ),
         _ => String::new(),
     };
     // Written once: the answer and the log line carry the same text.

@@ -107,10 +107,12 @@ pub fn notification(
         .message_id(Some(due.message_id.clone()))
         .header(AutoSubmitted);
     // Dated when the section could first hear of the person: a double opt-in sign-up
-    // confirmed days later must not sort days back in the organisers' inbox.
+    // confirmed, or a held one released, days later must not sort days back in the
+    // organisers' inbox.
     builder = builder.date(
         submission
-            .confirmed_at
+            .released_at
+            .or(submission.confirmed_at)
             .unwrap_or(submission.created_at)
             .to_system_time(),
     );
@@ -258,6 +260,7 @@ mod tests {
                 consent_version: None,
                 visitor_language: None,
                 confirmed_at: None,
+                released_at: None,
             },
         }
     }
@@ -287,6 +290,38 @@ mod tests {
             render(&texts.notification_link, &[("link", link)])
         });
         body(&due, &section, template, "Norway (NO)", &values, followup).unwrap()
+    }
+
+    /// A notification is dated when its section could first hear of the person: the
+    /// sign-up, else its confirmation, else its release by a review, whichever is last
+    /// set; so one released days later does not sort days back in the inbox.
+    #[test]
+    fn a_notification_is_dated_when_the_section_could_first_hear_of_the_person() {
+        let templates = Templates::load().unwrap();
+        let section = Section {
+            name: "Norway".into(),
+            countries: Vec::new(),
+            contacts: vec!["oslo@example.org".parse().unwrap()],
+            language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: crate::domain::ConfirmationMode::Off,
+        };
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let date_of = |due: &DueNotification| {
+            let message = notification(due, &section, &from, &templates, None).unwrap();
+            let text = String::from_utf8(message.formatted()).unwrap();
+            text.lines()
+                .find_map(|line| line.strip_prefix("Date: "))
+                .unwrap()
+                .to_owned()
+        };
+        let mut due = due(false);
+        assert_eq!(date_of(&due), "Fri, 02 Jan 2026 03:04:05 +0000");
+        due.submission.confirmed_at =
+            Some(Timestamp::parse("2026-01-03T10:00:00.000000Z").unwrap());
+        assert_eq!(date_of(&due), "Sat, 03 Jan 2026 10:00:00 +0000");
+        due.submission.confirmed_at = None;
+        due.submission.released_at = Some(Timestamp::parse("2026-01-05T08:30:00.000000Z").unwrap());
+        assert_eq!(date_of(&due), "Mon, 05 Jan 2026 08:30:00 +0000");
     }
 
     /// The layout of templates/mail/notification.txt, to the byte: what organisers'

@@ -75,12 +75,29 @@ impl RateLimiter {
     /// Counts one request from `client`. The client's own quota is checked first, so
     /// a single flooder does not use up the shared ceiling.
     pub fn check(&self, client: ClientIp) -> Result<(), Limited> {
+        self.check_client(client)?;
+        self.check_global()
+    }
+
+    /// Counts one request from `client` against its own quota only.
+    ///
+    /// # Errors
+    /// [`Limited`] with [`LimitScope::Client`] when it is over it.
+    pub fn check_client(&self, client: ClientIp) -> Result<(), Limited> {
         self.per_client
             .check_key(&client.limit_key())
             .map_err(|not_until| Limited {
                 scope: LimitScope::Client,
                 retry_after: not_until.wait_time_from(self.clock.now()),
-            })?;
+            })
+    }
+
+    /// Counts one request against the ceiling for everyone only: POST /join counts a
+    /// post once it has parsed, so a flood of invalid posts cannot spend it.
+    ///
+    /// # Errors
+    /// [`Limited`] with [`LimitScope::Global`] when it is over it.
+    pub fn check_global(&self) -> Result<(), Limited> {
         self.global.check().map_err(|not_until| Limited {
             scope: LimitScope::Global,
             retry_after: not_until.wait_time_from(self.clock.now()),

@@ -248,11 +248,16 @@ fn decide(
         .created_at
         .minus(std::time::Duration::from_secs(24 * 3600));
     // One seek to the address's index entries and a walk over them (an address has
-    // few) gives both the last day's count and the last accepted sign-up; the index
-    // holds the status, so no row is read.
+    // few) gives both the last day's count and when its section last heard of it.
+    // Held sign-ups are not counted: anyone can post an address without a proof in a
+    // flood, and must not use up its person's day that way. The section heard of an
+    // accepted sign-up when it arrived, was confirmed or was released: only those
+    // rows are read for the two times beyond the index.
     let mut statement = connection.prepare_cached(
-        "SELECT count(*) FILTER (WHERE created_at > ?2 AND status <> 'spam'),
-                max(created_at) FILTER (WHERE status = 'accepted')
+        "SELECT count(*) FILTER (WHERE created_at > ?2 AND status <> 'spam'
+                                       AND status <> 'held'),
+                max(coalesce(released_at, confirmed_at, created_at))
+                    FILTER (WHERE status = 'accepted')
          FROM submissions WHERE email_key = ?1",
     )?;
     let (today, last_accepted): (i64, Option<Timestamp>) =
@@ -727,6 +732,8 @@ pub struct StoredSubmission {
     pub visitor_language: Option<String>,
     /// When the visitor confirmed (double opt-in).
     pub confirmed_at: Option<Timestamp>,
+    /// When a review released it from `held` or `spam`.
+    pub released_at: Option<Timestamp>,
 }
 
 impl StoredSubmission {
@@ -736,7 +743,7 @@ impl StoredSubmission {
         s.phone, s.city, s.message, s.language, s.consent, s.extra, s.status, s.section, \
         s.is_returning, s.followup, s.followup_at, s.followup_by, s.contacted_at, \
         s.consent_text, s.consent_language, s.consent_version, s.visitor_language, \
-        s.confirmed_at";
+        s.confirmed_at, s.released_at";
 
     /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
@@ -766,6 +773,7 @@ impl StoredSubmission {
             consent_version: row.get(first + 20)?,
             visitor_language: row.get(first + 21)?,
             confirmed_at: row.get(first + 22)?,
+            released_at: row.get(first + 23)?,
         })
     }
 }
@@ -1107,6 +1115,50 @@ mod tests {
         ));
         let mut again = record("proved@example.org", at(T0), ConfirmationMode::Off);
         again.hold = Some(HoldReason::OverGlobalLimit);
+        assert_eq!(admit(&connection, &again).unwrap(), Admission::Duplicate);
+    }
+
+    /// Sign-ups held in a flood do not use up their address's day: anyone can post a
+    /// known person's address without a proof, and must not lock them out that way.
+    #[test]
+    fn held_sign_ups_do_not_count_against_the_daily_limit() {
+        let (_dir, connection) = database();
+        for _ in 0..3 {
+            let mut held = record("kari@example.org", at(T0), ConfirmationMode::Off);
+            held.rules.per_email_per_day = 2;
+            held.hold = Some(HoldReason::OverBaseline);
+            assert!(matches!(
+                admit(&connection, &held).unwrap(),
+                Admission::Held { .. }
+            ));
+        }
+        let mut real = record("kari@example.org", at(T0), ConfirmationMode::Off);
+        real.rules.per_email_per_day = 2;
+        assert!(matches!(
+            admit(&connection, &real).unwrap(),
+            Admission::Accepted { .. }
+        ));
+    }
+
+    /// The duplicate window runs from when the section heard of the person: a sign-up
+    /// released (or confirmed) a minute ago, though made two days ago, makes a new one
+    /// a duplicate, not a second notification.
+    #[test]
+    fn the_duplicate_window_runs_from_a_release() {
+        let (_dir, connection) = database();
+        let old = record(
+            "kari@example.org",
+            at("2026-11-28T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        admit(&connection, &old).unwrap();
+        connection
+            .execute(
+                "UPDATE submissions SET released_at = ?2 WHERE id = ?1",
+                params![old.id, at("2026-11-30T11:59:00.000000Z")],
+            )
+            .unwrap();
+        let again = record("kari@example.org", at(T0), ConfirmationMode::Off);
         assert_eq!(admit(&connection, &again).unwrap(), Admission::Duplicate);
     }
 

@@ -388,6 +388,7 @@ mod tests {
                 consent_version: Some("0123456789abcdef".into()),
                 visitor_language: language.map(str::to_owned),
                 confirmed_at: None,
+                released_at: None,
             },
         }
     }

@@ -307,7 +307,9 @@ async fn held_sign_ups_are_counted_in_one_overflow_mail_that_names_none() {
         format!("{SUMMARY}: {count} held for review")
     );
     for said in [
-        format!("Held for review: {count} new since the last summary, {count} in all."),
+        format!(
+            "Held for review: {count} in all, {count} of them since the last summary (if any)."
+        ),
         "joinform review list --status held --section \"United Kingdom\"".to_owned(),
         "GET /admin/review?status=held&section=United%20Kingdom".to_owned(),
         "This message holds no personal data.".to_owned(),

@@ -504,6 +504,25 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     app.stop().await;
 }
 
+/// The global ceiling counts posts that parsed: a flood of invalid ones (refused with
+/// 422, stored nowhere) cannot spend it and get real visitors held.
+#[tokio::test]
+async fn invalid_posts_do_not_spend_the_global_ceiling() {
+    let app = spawn_app_with(|s| s.rate_limit.global_per_second = 2).await;
+    for index in 0..20 {
+        let client = client_from(&format!("127.0.2.{}", index + 1));
+        let body = with(&[("email", "not an address")]);
+        assert_eq!(post_from(&app, &client, &body).await.status(), 422);
+    }
+    let client = client_from("127.0.2.100");
+    let body = with(&[("email", "real@example.org")]);
+    let response = post_from(&app, &client, &body).await;
+    assert_eq!(response.status(), 201);
+    let id = crate::helpers::created_id(response).await;
+    assert_eq!(app.row(&id).expect("stored").status.as_str(), "accepted");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn past_the_global_ceiling_sign_ups_are_held_not_refused() {
     let app = spawn_app_with(|s| s.rate_limit.global_per_second = 2).await;
