@@ -210,6 +210,14 @@ impl ErrorResponse {
 
     /// Words validation messages, the answer to a body that is not UTF-8 and an error
     /// page in `language` (the page the visitor filled in, or the browser's language).
+    /// The same error as JSON, whatever the request asked for: for endpoints that only
+    /// ever answer JSON (GET /join/token, GET /join/challenge), which scripts and
+    /// widgets call with `fetch()`'s default `Accept: */*`.
+    pub fn as_json(mut self) -> Self {
+        self.mode = ResponseMode::Json;
+        self
+    }
+
     pub fn in_language(mut self, language: &'static str) -> Self {
         self.language = Some(language);
         self

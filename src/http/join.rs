@@ -218,7 +218,8 @@ pub async fn token(
             &state,
             &state.token_limiter,
             LimitedEndpoint::Token,
-        )?;
+        )
+        .map_err(ErrorResponse::as_json)?;
     }
     let issued = state
         .spam
@@ -226,7 +227,7 @@ pub async fn token(
         .issue(std::time::SystemTime::now())
         .map_err(|error| {
             tracing::error!(%error, "cannot issue a form token");
-            ErrorResponse::of(&request, ApiError::TokenUnavailable)
+            ErrorResponse::of(&request, ApiError::TokenUnavailable).as_json()
         })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -252,7 +253,8 @@ pub async fn challenge(
             &state,
             &state.challenge_limiter,
             LimitedEndpoint::Challenge,
-        )?;
+        )
+        .map_err(ErrorResponse::as_json)?;
     }
     let difficulty = state.flood.difficulty(std::time::Instant::now());
     let challenge = state
@@ -261,7 +263,7 @@ pub async fn challenge(
         .issue_at(std::time::SystemTime::now(), difficulty)
         .map_err(|error| {
             tracing::error!(%error, "cannot issue a proof-of-work challenge");
-            ErrorResponse::of(&request, ApiError::TokenUnavailable)
+            ErrorResponse::of(&request, ApiError::TokenUnavailable).as_json()
         })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -89,3 +89,31 @@ async fn a_solved_challenge_is_verified_once_and_a_replay_is_counted_but_still_a
     assert_eq!(pow_verdicts(&app, "malformed").await, Some(1.0));
     app.stop().await;
 }
+
+/// GET /join/challenge and GET /join/token answer only JSON, so over their quota they
+/// say so in JSON too, whatever `Accept` says: a widget's `fetch()` sends `*/*`.
+#[tokio::test]
+async fn over_quota_the_json_endpoints_answer_json_whatever_the_accept_header() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.per_ip_per_minute = 1;
+        s.rate_limit.per_ip_burst = 1;
+    })
+    .await;
+    for path in ["/join/challenge", "/join/token"] {
+        let fetch = || app.client.get(app.url(path)).header("accept", "*/*").send();
+        assert_eq!(fetch().await.unwrap().status(), 200, "{path}");
+        let refused = fetch().await.unwrap();
+        assert_eq!(refused.status(), 429, "{path}");
+        assert!(refused.headers().contains_key("retry-after"), "{path}");
+        assert!(
+            refused.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited", "{path}");
+    }
+    app.stop().await;
+}
