@@ -816,10 +816,9 @@ pub fn review_release(
             duplicate_window: settings.spam.duplicate_window.get(),
             message_domain: sender.email.domain(),
             confirms: &|section| routing.confirms(section),
-            confirming: address_hash.as_ref().map(|hash| review::Confirming {
-                address_hash: hash,
-                confirm_within: settings.form.confirm_within.get(),
-            }),
+            confirming: address_hash
+                .as_ref()
+                .map(|hash| review::Confirming { address_hash: hash }),
         },
         &review::Reviewer {
             actor: audit::CLI_ACTOR,
@@ -858,8 +857,8 @@ pub fn review_release(
             report.text,
             "of a double opt-in section, left as it is: {id} (its section hears of a person \
              only once they confirm, and no confirmation link can go now: its address had \
-             a mail in the last day, or the link would work for less than a day; release \
-             it again tomorrow, or the person can sign up again)"
+             a mail in the last day; release it again tomorrow, or the person can sign up \
+             again)"
         );
     }
     Ok(report)

@@ -61,11 +61,7 @@ pub fn purge(
             &[SubmissionStatus::Held],
             cutoff(policy.spam),
         )?,
-        unconfirmed: submissions::erase_created_before(
-            connection,
-            &[SubmissionStatus::Unconfirmed],
-            cutoff(confirm_within),
-        )?,
+        unconfirmed: submissions::erase_unconfirmed_before(connection, cutoff(confirm_within))?,
         outbox: outbox::erase_finished_before(connection, cutoff(policy.outbox))?,
     };
     audit::record(

@@ -58,10 +58,8 @@ pub struct AdminState {
     /// Wakes the delivery worker once a release queued notifications.
     pub delivery: Arc<tokio::sync::Notify>,
     /// For a release in a double opt-in section: the keyed hash of a visitor's address
-    /// that holds its one mail a day (`None` when no section asks to confirm), and
-    /// `form.confirm_within`.
+    /// that holds its one mail a day (`None` when no section asks to confirm).
     pub visitor_addresses: Option<AddressHasher>,
-    pub confirm_within: Duration,
 }
 
 impl AdminState {
@@ -78,7 +76,6 @@ impl AdminState {
             visitor_addresses: routing
                 .any_confirms()
                 .then(|| AddressHasher::from_secret(&secret)),
-            confirm_within: settings.form.confirm_within.get(),
             routing: Arc::new(routing),
             duplicate_window: settings.spam.duplicate_window.get(),
             message_domain: crate::mail::sender(&settings.mail)?

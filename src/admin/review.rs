@@ -211,7 +211,6 @@ pub(super) async fn release(
     let duplicate_window = state.duplicate_window;
     let message_domain = state.message_domain.clone();
     let addresses = state.visitor_addresses.clone();
-    let confirm_within = state.confirm_within;
     let reviewed = state
         .writer
         .run(move |connection| {
@@ -226,10 +225,9 @@ pub(super) async fn release(
                     duplicate_window,
                     message_domain: &message_domain,
                     confirms: &|section| routing.confirms(section),
-                    confirming: address_hash.as_ref().map(|hash| review::Confirming {
-                        address_hash: hash,
-                        confirm_within,
-                    }),
+                    confirming: address_hash
+                        .as_ref()
+                        .map(|hash| review::Confirming { address_hash: hash }),
                 },
                 &Reviewer {
                     actor: &token.name,

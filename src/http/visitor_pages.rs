@@ -865,7 +865,7 @@ pub async fn confirm_page(
                 &fixed(
                     &pages
                         .links
-                        .unconfirmed_deleted_by(stored.created_at)
+                        .unconfirmed_deleted_by(stored.released_at.unwrap_or(stored.created_at))
                         .date_text(),
                 ),
             ),

@@ -240,9 +240,20 @@ impl DeliveryWorker {
                     message_domain: self.message_domain(),
                 }
             } else {
-                if matches!(mail, DueMail::Overflow(_)) && !attempts.is_empty() {
-                    // It lists what waits as recorded: this round's first.
+                if let DueMail::Overflow(overflow) = mail {
+                    // It lists what waits as recorded: this round's first, and the
+                    // section's notifications due but not reached yet, past its cap.
                     self.record(std::mem::take(&mut attempts)).await?;
+                    let section = overflow.section.clone();
+                    let cap = self.notifications_per_section_per_hour;
+                    self.writer
+                        .run(move |c| outbox::wait_due_past_cap(c, &section, cap, Timestamp::now()))
+                        .await
+                        .map_err(|failure| {
+                            tracing::error!(error = %failure,
+                                "cannot move due notifications into the overflow mail");
+                            StoreError::WriterStopped
+                        })?;
                 }
                 pace.used();
                 self.deliver(mail).await

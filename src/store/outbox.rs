@@ -143,6 +143,31 @@ pub fn notifications_sent_since(
     Ok(u64::try_from(sent).unwrap_or(0))
 }
 
+/// Just before `section`'s overflow mail is built: when the section was sent `cap`
+/// notifications or more in the last hour, its notifications already due by `now`
+/// (not yet reached by the worker) wait for that mail too, instead of the next one an
+/// hour later. Returns how many it moved.
+///
+/// # Errors
+/// A failed statement.
+pub fn wait_due_past_cap(
+    connection: &Connection,
+    section: &str,
+    cap: u32,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    if notifications_sent_since(connection, section, now.minus(OVERFLOW_WINDOW))? < u64::from(cap) {
+        return Ok(0);
+    }
+    Ok(connection
+        .prepare_cached(
+            "UPDATE outbox SET state = 'waiting', last_error = NULL
+             WHERE kind = 'notification' AND section = ?1 AND state = 'pending'
+               AND next_attempt_at <= ?2",
+        )?
+        .execute(params![section, now])?)
+}
+
 /// When `section`'s last overflow mail was sent, if one was (as far as retention
 /// keeps rows).
 ///
@@ -982,6 +1007,36 @@ mod tests {
                 .iter()
                 .all(|mail| matches!(mail, DueMail::Overflow(_))
                     && mail.kind() == MailKind::Overflow)
+        );
+    }
+
+    /// Built at the start of a flood (for its first held sign-up), an overflow mail
+    /// takes along the section's notifications already due past its cap, rather than
+    /// leaving them for the next one an hour later; under the cap, none.
+    #[test]
+    fn notifications_due_past_the_cap_wait_for_the_overflow_mail_being_built() {
+        let (_dir, connection) = database();
+        let t0 = at("2026-11-30T12:00:00.000000Z");
+        let sent: Vec<SubmissionId> = ["a@example.org", "b@example.org"]
+            .into_iter()
+            .map(|email| sign_up(&connection, email, "Norway", t0))
+            .collect();
+        for id in &sent {
+            record_attempt(&connection, *id, &Attempt::Sent, t0).unwrap();
+        }
+        let due_now = sign_up(&connection, "c@example.org", "Norway", t0.plus(MINUTE));
+        let sweden = sign_up(&connection, "d@example.org", "Sweden", t0.plus(MINUTE));
+        let now = t0.plus(MINUTE * 2);
+        assert_eq!(wait_due_past_cap(&connection, "Norway", 3, now).unwrap(), 0);
+        assert_eq!(state(&connection, due_now), "pending", "under the cap");
+        assert_eq!(wait_due_past_cap(&connection, "Norway", 2, now).unwrap(), 1);
+        assert_eq!(state(&connection, due_now), "waiting");
+        assert_eq!(state(&connection, sweden), "pending", "another section's");
+        let later = t0.plus(MINUTE * 61);
+        assert_eq!(
+            wait_due_past_cap(&connection, "Norway", 2, later).unwrap(),
+            0,
+            "an hour on, the sends have left the window"
         );
     }
 

@@ -211,20 +211,12 @@ pub struct Confirming<'a> {
     /// The keyed hash of an address key that holds its one mail a day
     /// (`visitor_mails`), as the join handler makes it.
     pub address_hash: &'a dyn Fn(&str) -> String,
-    /// `form.confirm_within`: a confirm link works this long after the sign-up, and
-    /// the purge deletes an unconfirmed sign-up after it.
-    pub confirm_within: Duration,
 }
-
-/// The time a released sign-up's visitor must have left to confirm: a link that works
-/// for less is not worth a mail (it may expire before it is read).
-const CONFIRM_AT_LEAST: Duration = Duration::from_secs(24 * 3600);
 
 /// A stored held or spam sign-up the reviewer may see.
 struct Pending {
     section: String,
     email_key: String,
-    created_at: Timestamp,
 }
 
 /// The held or spam sign-up `id`, if the reviewer may see it.
@@ -234,16 +226,13 @@ fn pending(
     reviewer: &Reviewer<'_>,
 ) -> Result<Option<Pending>, StoreError> {
     let found: Option<(SubmissionStatus, Pending)> = connection
-        .prepare_cached(
-            "SELECT status, section, email_key, created_at FROM submissions WHERE id = ?1",
-        )?
+        .prepare_cached("SELECT status, section, email_key FROM submissions WHERE id = ?1")?
         .query_row([id], |row| {
             Ok((
                 row.get(0)?,
                 Pending {
                     section: row.get(1)?,
                     email_key: row.get(2)?,
-                    created_at: row.get(3)?,
                 },
             ))
         })
@@ -282,9 +271,9 @@ fn once_each(ids: &[SubmissionId]) -> Vec<SubmissionId> {
 /// an operator cannot do for them. It becomes `unconfirmed` and its visitor is mailed a
 /// confirmation link, as on arrival (the address's one mail a day claimed). It is left
 /// as it is, [`Outcome::NeedsConfirmation`], when that cannot be done now: no
-/// `release.confirming`, less than a day left of its link (`form.confirm_within` after
-/// the sign-up, when the purge deletes it anyway), or a mail to the address in the last
-/// day (a release tomorrow can send it).
+/// `release.confirming`, or a mail to the address in the last day (a release tomorrow
+/// can send it). Its visitor has `form.confirm_within` from the release (`released_at`),
+/// however long it was held: the link, the pages and the purge all count from then.
 ///
 /// Released twice, a sign-up is `not_found` the second time: it is held or spam no
 /// more. Audited as `release` by the reviewer, with the ids changed (`duplicates`: those
@@ -378,17 +367,15 @@ fn ask_to_confirm(
     let Some(confirming) = &release.confirming else {
         return Ok(Outcome::NeedsConfirmation);
     };
-    let expires = found.created_at.plus(confirming.confirm_within);
-    if expires < release.now.plus(CONFIRM_AT_LEAST) {
-        return Ok(Outcome::NeedsConfirmation);
-    }
     let address_hash = (confirming.address_hash)(&found.email_key);
     if !super::visitor_mails::claim(connection, &address_hash, release.now)? {
         return Ok(Outcome::NeedsConfirmation);
     }
+    // Its visitor has `form.confirm_within` from now, not from the sign-up: a review a
+    // week after a flood must still be able to let the person confirm.
     connection.execute(
-        "UPDATE submissions SET status = 'unconfirmed' WHERE id = ?1",
-        [id],
+        "UPDATE submissions SET status = 'unconfirmed', released_at = ?2 WHERE id = ?1",
+        params![id, release.now],
     )?;
     super::outbox::queue_about(
         connection,
@@ -757,7 +744,6 @@ mod tests {
             confirms: &|section| section == "Norway",
             confirming: Some(Confirming {
                 address_hash: &hash,
-                confirm_within: 7 * 24 * HOUR + HOUR / 2,
             }),
             ..releasing()
         };
@@ -768,12 +754,26 @@ mod tests {
             [
                 (fresh, Outcome::ConfirmationSent),
                 (again, Outcome::NeedsConfirmation),
-                (old, Outcome::NeedsConfirmation)
+                // Held a week, past form.confirm_within from its sign-up: its visitor
+                // gets the whole window from the release all the same.
+                (old, Outcome::ConfirmationSent)
             ]
         );
         assert_eq!(status(&connection, fresh).as_deref(), Some("unconfirmed"));
         assert_eq!(status(&connection, again).as_deref(), Some("held"));
-        assert_eq!(status(&connection, old).as_deref(), Some("held"));
+        assert_eq!(status(&connection, old).as_deref(), Some("unconfirmed"));
+        let released: Option<Timestamp> = connection
+            .query_row(
+                "SELECT released_at FROM submissions WHERE id = ?1",
+                [old],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            released.map(|at| at.to_string()),
+            Some(confirming.now.to_string()),
+            "the wait for its visitor starts at the release"
+        );
         let kinds: Vec<MailKind> = connection
             .prepare("SELECT kind FROM outbox WHERE submission_id = ?1")
             .unwrap()
@@ -786,8 +786,8 @@ mod tests {
         assert_eq!(
             audit_details(&connection, "release"),
             [
-                json!({"ids": [fresh.to_string()], "count": 1, "duplicates": [],
-                    "asked_to_confirm": [fresh.to_string()]})
+                json!({"ids": [fresh.to_string(), old.to_string()], "count": 2,
+                    "duplicates": [], "asked_to_confirm": [fresh.to_string(), old.to_string()]})
             ]
         );
     }

@@ -686,6 +686,24 @@ pub fn erase_created_before(
     Ok(count(deleted))
 }
 
+/// Deletes the `unconfirmed` sign-ups whose wait for their visitor began before
+/// `cutoff`: at the sign-up, or at a review's release (`released_at`), which gives the
+/// visitor `form.confirm_within` from then. Returns how many went.
+///
+/// # Errors
+/// A failed statement.
+pub fn erase_unconfirmed_before(
+    connection: &Erasing<'_>,
+    cutoff: Timestamp,
+) -> Result<u64, StoreError> {
+    let deleted = connection.execute(
+        "DELETE FROM submissions
+         WHERE status = 'unconfirmed' AND coalesce(released_at, created_at) < ?1",
+        [cutoff],
+    )?;
+    Ok(count(deleted))
+}
+
 /// A count of rows SQLite reports, as the reports give it.
 pub(super) fn count(rows: usize) -> u64 {
     u64::try_from(rows).unwrap_or(u64::MAX)

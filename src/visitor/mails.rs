@@ -118,21 +118,18 @@ impl VisitorMails {
         now: Timestamp,
     ) -> Option<Vec<Vec<String>>> {
         let submission = &due.submission;
-        let expires = self.links.confirm_expiry(submission.created_at);
+        // A sign-up a review released to be confirmed waits from its release.
+        let since = submission.released_at.unwrap_or(submission.created_at);
+        let expires = self.links.confirm_expiry(since);
         if submission.status != SubmissionStatus::Unconfirmed || now >= expires {
             return None;
         }
         let until = words.fixed(&expires.date_text());
-        let deleted = words.fixed(
-            &self
-                .links
-                .unconfirmed_deleted_by(submission.created_at)
-                .date_text(),
-        );
+        let deleted = words.fixed(&self.links.unconfirmed_deleted_by(since).date_text());
         Some(vec![
             vec![
                 words.get("mail_confirmation_intro").to_owned(),
-                self.links.confirm(submission.id, submission.created_at),
+                self.links.confirm(submission.id, since),
             ],
             vec![
                 words.fill("mail_confirmation_until", &[("date", &until)]),
