@@ -706,10 +706,19 @@ pub fn review_statuses(status: Option<&str>) -> Result<Vec<ReviewStatus>, DataCo
     }
 }
 
-/// `review list [--status held|spam] [--section NAME]`: the stored held and spam
-/// sign-ups (those of `status` only, when given), newest first, at most
-/// [`REVIEW_LIST_LIMIT`]: id, time, section, country, first name, status and why, then
-/// how many of each there are. No address, phone or message.
+/// How `review list` prints: at most `limit` rows ([`REVIEW_LIST_LIMIT`] unless told),
+/// and with `ids_only`, the ids alone, one a line, for a pipe into `review release` or
+/// `review discard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewListing {
+    pub limit: u32,
+    pub ids_only: bool,
+}
+
+/// `review list [--status held|spam] [--section NAME] [--limit N] [--ids-only]`: the
+/// stored held and spam sign-ups (those of `status` only, when given), newest first, at
+/// most `how.limit`: id, time, section, country, first name, status and why, then how
+/// many of each there are. No address, phone or message.
 ///
 /// # Errors
 /// [`DataCommandError`]: a status other than `held` or `spam`, or the database cannot
@@ -718,16 +727,19 @@ pub fn review_list(
     settings: &Settings,
     status: Option<&str>,
     section: Option<&str>,
+    how: &ReviewListing,
 ) -> Result<String, DataCommandError> {
     let statuses = review_statuses(status)?;
     let connection = open(settings)?;
     let sections = section.map(|name| vec![name.to_owned()]);
-    let listing = review::flagged(
-        &connection,
-        &statuses,
-        sections.as_deref(),
-        REVIEW_LIST_LIMIT,
-    )?;
+    let listing = review::flagged(&connection, &statuses, sections.as_deref(), how.limit)?;
+    if how.ids_only {
+        let mut ids = String::new();
+        for entry in &listing.items {
+            let _ = writeln!(ids, "{}", entry.id);
+        }
+        return Ok(ids);
+    }
     let mut text = format!(
         "{:<36}  {:<27}  {:<20}  {:<7}  {:<16}  {:<6}  reasons\n",
         "id", "signed up", "section", "country", "first name", "status"

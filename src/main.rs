@@ -145,9 +145,9 @@ enum FollowupAction {
 
 #[derive(Subcommand)]
 enum ReviewAction {
-    /// The stored held and spam sign-ups, newest first (at most 200): id, time,
-    /// section, country, first name, status and why; no contact details. Then how
-    /// many of each there are.
+    /// The stored held and spam sign-ups, newest first (at most 200, or --limit): id,
+    /// time, section, country, first name, status and why; no contact details. Then
+    /// how many of each there are.
     List {
         /// Only `held` (held during a flood) or only `spam` (flagged by the spam
         /// checks); both when not given.
@@ -156,6 +156,14 @@ enum ReviewAction {
         /// Only this section's sign-ups.
         #[arg(long, value_name = "NAME")]
         section: Option<String>,
+        /// How many to list at most (1..=100000).
+        #[arg(long, value_name = "N", default_value_t = joinform::cli::REVIEW_LIST_LIMIT,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// Print only the ids, one a line, nothing else: for
+        /// `joinform review list --status held --ids-only | xargs joinform review discard`.
+        #[arg(long)]
+        ids_only: bool,
     },
     /// Accept held or spam sign-ups after all: each becomes `accepted`, its follow-up
     /// `new` from now, its notification queued as usual; one whose address its section
@@ -275,12 +283,18 @@ fn main() -> ExitCode {
             FollowupAction::Stats => joinform::cli::followup_stats(&settings),
         }),
         Command::Review { action } => match action {
-            ReviewAction::List { status, section } => {
+            ReviewAction::List {
+                status,
+                section,
+                limit,
+                ids_only,
+            } => {
                 note_unknown_section(&settings, section.as_deref());
                 print_report(joinform::cli::review_list(
                     &settings,
                     status.as_deref(),
                     section.as_deref(),
+                    &joinform::cli::ReviewListing { limit, ids_only },
                 ))
             }
             ReviewAction::Release { ids } => {

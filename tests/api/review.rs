@@ -403,6 +403,44 @@ async fn held_and_spam_are_listed_together_each_labelled_or_by_status() {
     app.stop().await;
 }
 
+/// After a flood, the ids alone, as many as asked for, newest first: what a pipe into
+/// `review discard` (or `release`) needs, and nothing else on the line.
+#[tokio::test]
+async fn review_list_gives_the_ids_alone_for_a_pipe_and_as_many_as_asked() {
+    let app = flooded(|_| {}).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(held(&app, "Bot", &format!("bot{n}"), "NO").await);
+    }
+    let config = write_config(&app);
+    let output = run_cli(
+        &config,
+        &[
+            "review",
+            "list",
+            "--status",
+            "held",
+            "--ids-only",
+            "--limit",
+            "2",
+        ],
+        None,
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Vec<String> = stdout(&output).lines().map(str::to_owned).collect();
+    assert_eq!(listed, [ids[2].clone(), ids[1].clone()], "newest first");
+    let mut discard = vec!["review", "discard"];
+    discard.extend(listed.iter().map(String::as_str));
+    let output = run_cli(&config, &discard, None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run_cli(&config, &["review", "list", "--ids-only"], None).await;
+    assert_eq!(stdout(&output).trim(), ids[0], "only the oldest is left");
+    let output = run_cli(&config, &["review", "list", "--limit", "0"], None).await;
+    assert!(!output.status.success(), "a limit of 0 is refused");
+    app.stop().await;
+}
+
 /// The point of a review: a released sign-up reaches its section, exactly once.
 #[tokio::test]
 async fn a_released_held_sign_up_notifies_its_section_once() {
