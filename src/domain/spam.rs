@@ -58,6 +58,29 @@ impl HoldReason {
     pub fn code(self) -> &'static str {
         self.into()
     }
+
+    /// Why a sign-up is held, as its `spam_reasons` store it and its log line says: this
+    /// reason's code; then `no_proof`, or `proof_` and the verdict on the proof it
+    /// carried; then `form_token` when it came with a valid form token (the form page
+    /// without JavaScript: not enough to pass, since a token costs a bot only a
+    /// request, but a hint of a person for whoever reviews).
+    pub fn codes(self, proof: Option<PowVerdict>, form_token: bool) -> Vec<&'static str> {
+        let proof = match proof {
+            None => "no_proof",
+            Some(PowVerdict::Verified) => "proof_verified",
+            Some(PowVerdict::Replayed) => "proof_replayed",
+            Some(PowVerdict::Malformed) => "proof_malformed",
+            Some(PowVerdict::BadSignature) => "proof_bad_signature",
+            Some(PowVerdict::WrongAnswer) => "proof_wrong_answer",
+            Some(PowVerdict::Expired) => "proof_expired",
+            Some(PowVerdict::TooEasy) => "proof_too_easy",
+        };
+        let mut codes = vec![self.code(), proof];
+        if form_token {
+            codes.push("form_token");
+        }
+        codes
+    }
 }
 
 /// The nonce of a token that passed every check but single use, and when the token

@@ -96,7 +96,7 @@ pub async fn join(
     let over_global_limit = state.join_limiter.check_global().is_err();
     // Counted as it is decided, not once written: however many posts are in flight,
     // no more than the baseline a minute get through unproved.
-    let intake = state.flood.take_in(std::time::Instant::now());
+    let over_baseline = state.flood.take_in(std::time::Instant::now());
     let section = state.routing.route(submission.country);
     let span = tracing::Span::current();
     let record_country = submission.country;
@@ -108,7 +108,7 @@ pub async fn join(
     record.proof = judgement.proof;
     record.hold = if over_global_limit {
         Some(HoldReason::OverGlobalLimit)
-    } else if intake.over_baseline {
+    } else if over_baseline {
         Some(HoldReason::OverBaseline)
     } else {
         None
@@ -137,6 +137,7 @@ pub async fn join(
             .map(str::to_owned);
     }
     let id = record.id;
+    let form_token = record.token.is_some();
     span.record("id", tracing::field::display(id));
     let admitted = state
         .writer
@@ -155,16 +156,10 @@ pub async fn join(
     ) {
         state.delivery.notify_one();
     }
-    // Why, as stored: spam's reasons, or the hold's reason and what became of the proof.
+    // Why, as stored: spam's reasons, or the hold's.
     let reasons = match &admission {
         Admission::Spam { reasons, .. } => reason_codes(reasons),
-        Admission::Held { reason } => format!(
-            "{},{}",
-            reason.code(),
-            admitted
-                .proof
-                .map_or_else(|| "no_proof".to_owned(), |v| format!("proof_{}", v.code()))
-        ),
+        Admission::Held { reason } => reason.codes(admitted.proof, form_token).join(","),
         _ => String::new(),
     };
     // Written once: the answer and the log line carry the same text.

@@ -26,16 +26,6 @@ pub struct FloodGauge {
     buckets: Mutex<[(u64, u32); WINDOW_SECONDS as usize]>,
 }
 
-/// What [`FloodGauge::take_in`] found just before counting a sign-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Intake {
-    /// Sign-ups taken in during the last minute, this one not included.
-    pub per_minute: u32,
-    /// Whether that is at or over the baseline: this sign-up is held unless it
-    /// carries a valid proof of work.
-    pub over_baseline: bool,
-}
-
 impl FloodGauge {
     /// `baseline` sign-ups a minute are a quiet day's peak; challenges cost `quiet`
     /// (their `maxnumber`) up to it, more above it, at most `peak`.
@@ -49,8 +39,10 @@ impl FloodGauge {
         }
     }
 
-    /// Counts one sign-up taken in at `now` and says how things stood before it.
-    pub fn take_in(&self, now: Instant) -> Intake {
+    /// Counts one sign-up taken in at `now`; `true` when the sign-ups of the minute
+    /// before it were already at or over the baseline: it is then held unless it
+    /// carries a valid proof of work.
+    pub fn take_in(&self, now: Instant) -> bool {
         let second = self.second(now);
         let mut buckets = self.lock();
         let per_minute = Self::sum(&buckets[..], second);
@@ -59,10 +51,7 @@ impl FloodGauge {
             *slot = (second, 0);
         }
         slot.1 = slot.1.saturating_add(1);
-        Intake {
-            per_minute,
-            over_baseline: per_minute >= self.baseline,
-        }
+        per_minute >= self.baseline
     }
 
     /// Sign-ups taken in during the minute before `now`.
@@ -130,12 +119,12 @@ mod tests {
     fn the_baseline_is_let_through_then_everything_is_over_it_until_a_minute_passes() {
         let gauge = FloodGauge::new(30, 1_000, 1_000_000);
         let now = at(&gauge, 5);
-        let over: Vec<bool> = (0..100).map(|_| gauge.take_in(now).over_baseline).collect();
+        let over: Vec<bool> = (0..100).map(|_| gauge.take_in(now)).collect();
         assert_eq!(over.iter().filter(|over| !**over).count(), 30);
         assert!(over[30..].iter().all(|over| *over));
         assert_eq!(gauge.per_minute(at(&gauge, 64)), 100, "still in the window");
         assert_eq!(gauge.per_minute(at(&gauge, 65)), 0, "a minute later");
-        assert!(!gauge.take_in(at(&gauge, 65)).over_baseline);
+        assert!(!gauge.take_in(at(&gauge, 65)));
     }
 
     #[test]

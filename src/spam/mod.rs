@@ -19,7 +19,7 @@ use crate::secret::{KeyPurpose, ServerSecret};
 pub use altcha::{ALTCHA_FIELD, AltchaError, Challenge, ProofsOfWork};
 pub use client::{ClientHasher, ClientIp, TrustedProxies};
 pub use content::ContentRules;
-pub use flood::{FloodGauge, Intake};
+pub use flood::FloodGauge;
 pub use rate_limit::{LimitScope, Limited, RateLimiter};
 pub use token::{FormTokens, IssuedToken, TOKEN_FIELD};
 

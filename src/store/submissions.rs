@@ -274,19 +274,7 @@ fn decide(
         last => {
             let returning = last.is_some();
             if let Some((reason, proof)) = hold {
-                // Why, for the review: the flood's reason, then what became of the proof,
-                // and `form_token` when it came with a valid form token (the form page
-                // without JavaScript): not enough to pass, since a token costs a bot
-                // only a request, but a hint of a person for whoever reviews.
-                let proof = proof.map_or_else(
-                    || "no_proof".to_owned(),
-                    |verdict| format!("proof_{}", verdict.code()),
-                );
-                let mut codes = vec![reason.code(), proof.as_str()];
-                if record.token.is_some() {
-                    codes.push("form_token");
-                }
-                let codes = serde_json::to_string(&codes)?;
+                let codes = serde_json::to_string(&reason.codes(proof, record.token.is_some()))?;
                 insert(
                     connection,
                     record,
