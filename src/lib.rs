@@ -16,6 +16,7 @@ pub mod http;
 pub mod i18n;
 pub mod mail;
 pub mod metrics;
+pub mod openpgp;
 pub mod owner_only;
 pub mod probe;
 pub mod retention;

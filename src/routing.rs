@@ -3,11 +3,18 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use lettre::message::Mailbox;
 
 use crate::config::{ConfigError, Settings};
-use crate::domain::{ConfirmationMode, CountryCode, LanguageTag};
+use crate::domain::{ConfirmationMode, CountryCode, LanguageTag, Timestamp};
+use crate::openpgp::{self, Certificate};
+
+/// A key that expires within this long of start-up is warned about (`check-config`,
+/// the start-up log): mail encrypted to it soon cannot be read by new software.
+pub const KEY_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 
 /// A section (or the fallback) with everything parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +25,16 @@ pub struct Section {
     pub language: LanguageTag,
     /// What a visitor routed here hears: the section's `confirmation`, else the form's.
     pub confirmation: ConfirmationMode,
+    /// The contacts' OpenPGP keys (`pgp_keys`), each checked usable for encryption:
+    /// mail about sign-ups to this section is encrypted to all of them. Empty: clear.
+    pub pgp_keys: Vec<Certificate>,
+}
+
+impl Section {
+    /// Whether mail with personal data to this section is encrypted (it has keys).
+    pub fn encrypts(&self) -> bool {
+        !self.pgp_keys.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +42,34 @@ pub struct Routing {
     sections: Vec<Section>,
     by_country: HashMap<CountryCode, usize>,
     fallback: Section,
+    /// `storage.seal_keys`: empty unless storage is sealed.
+    seal_keys: Vec<Certificate>,
+}
+
+/// Reads and checks the keys at `paths` (`key` names them in errors, as
+/// `sections[0].pgp_keys[1]`).
+fn read_keys(
+    key: &str,
+    paths: &[PathBuf],
+    now: SystemTime,
+) -> Result<Vec<Certificate>, ConfigError> {
+    let mut keys: Vec<Certificate> = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let found = openpgp::read_certificates(path, now)
+            .map_err(|error| ConfigError::bad(format!("{key}[{index}]"), error.to_string()))?;
+        for certificate in found {
+            // The same key listed twice would be encrypted to twice: harmless, but
+            // a sign of a mistake in the list.
+            if keys.contains(&certificate) {
+                return Err(ConfigError::bad(
+                    format!("{key}[{index}]"),
+                    format!("key {} is listed twice", certificate.fingerprint()),
+                ));
+            }
+            keys.push(certificate);
+        }
+    }
+    Ok(keys)
 }
 
 fn parse_contacts(key: &str, contacts: &[String]) -> Result<Vec<Mailbox>, ConfigError> {
@@ -72,7 +117,21 @@ fn parse_name(key: &str, name: &str) -> Result<String, ConfigError> {
 }
 
 impl Routing {
+    /// The routing `settings` describe, with every OpenPGP key read and checked now.
+    ///
+    /// # Errors
+    /// The first unusable value, by its key: a bad name, country, contact or language;
+    /// a key file unreadable, revoked, expired or unable to encrypt; in a sealed
+    /// installation, a section without `pgp_keys` or one that mails its visitors.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::from_settings_at(settings, SystemTime::now())
+    }
+
+    /// As [`Routing::from_settings`], checking keys' expiry at `now`.
+    ///
+    /// # Errors
+    /// As [`Routing::from_settings`].
+    pub fn from_settings_at(settings: &Settings, now: SystemTime) -> Result<Self, ConfigError> {
         let mut sections = Vec::with_capacity(settings.sections.len());
         let mut by_country = HashMap::new();
         for (index, raw) in settings.sections.iter().enumerate() {
@@ -114,6 +173,7 @@ impl Routing {
                 contacts: parse_contacts(&format!("{key}.contacts"), &raw.contacts)?,
                 language: parse_language(&format!("{key}.language"), &raw.language)?,
                 confirmation: settings.confirmation_of(raw.confirmation),
+                pgp_keys: read_keys(&format!("{key}.pgp_keys"), &raw.pgp_keys, now)?,
             });
         }
         let raw = settings.fallback.as_ref().ok_or_else(|| {
@@ -136,12 +196,77 @@ impl Routing {
             contacts: parse_contacts("fallback.contacts", &raw.contacts)?,
             language: parse_language("fallback.language", &raw.language)?,
             confirmation: settings.confirmation_of(raw.confirmation),
+            pgp_keys: read_keys("fallback.pgp_keys", &raw.pgp_keys, now)?,
         };
-        Ok(Self {
+        let seal_keys = read_keys("storage.seal_keys", &settings.storage.seal_keys, now)?;
+        let routing = Self {
             sections,
             by_country,
             fallback,
-        })
+            seal_keys,
+        };
+        routing.check_sealed()?;
+        Ok(routing)
+    }
+
+    /// In a sealed installation the server cannot read a sign-up back, so it can
+    /// neither mail a section in clear nor mail the visitor later.
+    fn check_sealed(&self) -> Result<(), ConfigError> {
+        if !self.is_sealed() {
+            return Ok(());
+        }
+        for (index, section) in self.sections.iter().enumerate() {
+            check_sealed_section(&format!("sections[{index}]"), section)?;
+        }
+        check_sealed_section("fallback", &self.fallback)
+    }
+
+    /// Whether storage is sealed (`storage.seal_keys` is set).
+    pub fn is_sealed(&self) -> bool {
+        !self.seal_keys.is_empty()
+    }
+
+    /// The keys a sealed submission of `section` is encrypted to: the installation's
+    /// `seal_keys`, then the section's `pgp_keys`. Empty when storage is not sealed.
+    pub fn seal_recipients<'a>(&'a self, section: &'a Section) -> Vec<&'a Certificate> {
+        if !self.is_sealed() {
+            return Vec::new();
+        }
+        let mut recipients: Vec<&Certificate> = self.seal_keys.iter().collect();
+        for key in &section.pgp_keys {
+            if !recipients.contains(&key) {
+                recipients.push(key);
+            }
+        }
+        recipients
+    }
+
+    /// Every key that expires within [`KEY_EXPIRY_WARNING`] of `now`, as lines for
+    /// `check-config` and the start-up log: where it is configured, its fingerprint
+    /// and the day it expires.
+    pub fn expiring_keys(&self, now: SystemTime) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut note = |place: &str, key: &Certificate| {
+            if key.expires_within(now, KEY_EXPIRY_WARNING)
+                && let Some(at) = key.expires_at()
+            {
+                lines.push(format!(
+                    "{place}: key {} expires on {}: renew it, or mail to it will soon be \
+                     unreadable",
+                    key.fingerprint(),
+                    Timestamp::from_system_time(at).date_text()
+                ));
+            }
+        };
+        for section in self.sections_and_fallback() {
+            for key in &section.pgp_keys {
+                note(&format!("section {}", section.name), key);
+            }
+        }
+        for key in &self.seal_keys {
+            note("storage.seal_keys", key);
+        }
+        lines
     }
 
     /// The section that hears of a sign-up from `country`.
@@ -179,7 +304,9 @@ impl Routing {
         self.sections.iter().chain(std::iter::once(&self.fallback))
     }
 
-    /// The routing table, as `check-config` prints it.
+    /// The routing table, as `check-config` prints it: each section's countries and
+    /// contacts, then whether its mail is encrypted (with each key's fingerprint) or
+    /// clear text, and whether storage is sealed.
     pub fn table(&self) -> String {
         let mut table = String::from("routing:\n");
         let contacts = |section: &Section| {
@@ -208,8 +335,66 @@ impl Routing {
             self.fallback.language,
             contacts(&self.fallback)
         );
+        table.push_str("mail to sections:\n");
+        for section in self.sections_and_fallback() {
+            if section.encrypts() {
+                let keys: Vec<&str> = section
+                    .pgp_keys
+                    .iter()
+                    .map(Certificate::fingerprint)
+                    .collect();
+                let _ = writeln!(
+                    table,
+                    "  {}: OpenPGP-encrypted (PGP/MIME) to {}",
+                    section.name,
+                    keys.join(", ")
+                );
+            } else {
+                let _ = writeln!(table, "  {}: clear text (no pgp_keys)", section.name);
+            }
+        }
+        if self.is_sealed() {
+            let keys: Vec<&str> = self
+                .seal_keys
+                .iter()
+                .map(Certificate::fingerprint)
+                .collect();
+            let _ = writeln!(
+                table,
+                "storage: sealed, personal fields encrypted to {} and each section's keys",
+                keys.join(", ")
+            );
+        } else {
+            table.push_str("storage: clear (no storage.seal_keys)\n");
+        }
         table
     }
+}
+
+fn check_sealed_section(key: &str, section: &Section) -> Result<(), ConfigError> {
+    if !section.encrypts() {
+        return Err(ConfigError::bad(
+            format!("{key}.pgp_keys"),
+            format!(
+                "storage is sealed (storage.seal_keys), so section `{}` needs pgp_keys: its \
+                 notifications are encrypted when the sign-up is stored, and the server \
+                 cannot read them afterwards",
+                section.name
+            ),
+        ));
+    }
+    if section.confirmation != ConfirmationMode::Off {
+        return Err(ConfigError::bad(
+            format!("{key}.confirmation"),
+            format!(
+                "storage is sealed (storage.seal_keys), so section `{}` cannot mail its \
+                 visitors (confirmation = \"{}\"): the server cannot read their address after \
+                 the sign-up is stored; set confirmation = \"off\"",
+                section.name, section.confirmation
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -225,6 +410,7 @@ mod tests {
                 contacts: vec!["Desk <desk@example.org>".into()],
                 language: "en".into(),
                 confirmation: None,
+                pgp_keys: Vec::new(),
             }),
             ..Settings::default()
         }
@@ -237,6 +423,7 @@ mod tests {
             contacts: contacts.iter().map(|c| (*c).to_owned()).collect(),
             language: "nb".into(),
             confirmation: None,
+            pgp_keys: Vec::new(),
         }
     }
 
@@ -310,5 +497,115 @@ mod tests {
                 other => panic!("{reason}: {other:?}"),
             }
         }
+    }
+
+    fn key(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/openpgp")
+            .join(name)
+    }
+
+    /// A section's keys are read and checked, printed by fingerprint; a section
+    /// without keys is said to be mailed in clear text.
+    #[test]
+    fn keys_are_read_per_section_and_the_table_says_who_gets_clear_text() {
+        let mut norway = section("Norway", &["NO"], &["oslo@example.org"]);
+        norway.pgp_keys = vec![key("norway.asc"), key("sweden-rsa.asc")];
+        let routing = Routing::from_settings(&settings(vec![norway], true)).unwrap();
+        let table = routing.table();
+        assert!(
+            table.contains(
+                "Norway: OpenPGP-encrypted (PGP/MIME) to 14E6B35B2E26669A693B3526E5516617CE918B09, "
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("International: clear text (no pgp_keys)"),
+            "{table}"
+        );
+        assert!(table.contains("storage: clear"), "{table}");
+        assert!(!routing.is_sealed());
+        assert!(routing.seal_recipients(routing.fallback()).is_empty());
+    }
+
+    #[test]
+    fn unusable_keys_are_refused_by_their_key_in_the_file() {
+        for (file, words) in [
+            ("expired.asc", "expired on 2020-01-02"),
+            ("revoked.asc", "is revoked"),
+            ("sign-only.asc", "can only sign"),
+            ("missing.asc", "cannot read the key file"),
+        ] {
+            let mut norway = section("Norway", &["NO"], &["oslo@example.org"]);
+            norway.pgp_keys = vec![key("norway.asc"), key(file)];
+            match Routing::from_settings(&settings(vec![norway], true)) {
+                Err(ConfigError::BadValue { key, problem }) => {
+                    assert_eq!(key, "sections[0].pgp_keys[1]", "{file}");
+                    assert!(problem.contains(words), "{file}: {problem}");
+                }
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+        let mut twice = section("Norway", &["NO"], &["oslo@example.org"]);
+        twice.pgp_keys = vec![key("norway.asc"), key("norway.asc")];
+        let error = Routing::from_settings(&settings(vec![twice], true)).unwrap_err();
+        assert!(error.to_string().contains("listed twice"), "{error}");
+    }
+
+    /// Sealed storage needs every section (and the fallback) to have keys and to mail
+    /// no visitor; its sign-ups are sealed to the operator's keys and the section's.
+    #[test]
+    fn a_sealed_installation_needs_keys_everywhere_and_no_mail_to_visitors() {
+        let keyed = |name: &str, country: &str| {
+            let mut section = section(name, &[country], &["a@example.org"]);
+            section.pgp_keys = vec![key("norway.asc")];
+            section
+        };
+        let mut sealed = settings(vec![keyed("Norway", "NO")], true);
+        sealed.storage.seal_keys = vec![key("operator.asc")];
+        let error = Routing::from_settings(&sealed).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("fallback.pgp_keys: storage is sealed"),
+            "{error}"
+        );
+        if let Some(fallback) = &mut sealed.fallback {
+            fallback.pgp_keys = vec![key("sweden-rsa.asc")];
+        }
+        let routing = Routing::from_settings(&sealed).unwrap();
+        assert!(routing.is_sealed());
+        let recipients: Vec<&str> = routing
+            .seal_recipients(routing.fallback())
+            .into_iter()
+            .map(Certificate::fingerprint)
+            .collect();
+        assert_eq!(recipients.len(), 2);
+        assert_eq!(recipients[0], "E420995879C896C6F28CDDB9893165786908C774");
+        sealed.sections[0].confirmation = Some(ConfirmationMode::Notice);
+        let error = Routing::from_settings(&sealed).unwrap_err();
+        assert!(
+            error.to_string().starts_with("sections[0].confirmation:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn keys_expiring_within_thirty_days_are_warned_about() {
+        let made = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800);
+        let mut norway = section("Norway", &["NO"], &["oslo@example.org"]);
+        norway.pgp_keys = vec![key("expired.asc")];
+        let routing = Routing::from_settings_at(&settings(vec![norway], true), made).unwrap();
+        let warnings = routing.expiring_keys(made);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with(
+            "section Norway: key 6050D9AE13E814037AF3866B4D3D3168B8F9DFE7 expires on 2020-01-02"
+        ));
+        let plain = Routing::from_settings(&settings(
+            vec![section("Norway", &["NO"], &["a@example.org"])],
+            true,
+        ))
+        .unwrap();
+        assert!(plain.expiring_keys(SystemTime::now()).is_empty());
     }
 }

@@ -178,7 +178,31 @@ impl Settings {
         })?;
         // Read by figment itself, so its errors name the file, and a bad environment
         // variable is not blamed on the file.
-        Self::extract(Some(Toml::file_exact(path)), true)
+        let mut settings = Self::extract(Some(Toml::file_exact(path)), true)?;
+        if let Some(folder) = path.parent() {
+            settings.resolve_key_paths(folder);
+        }
+        Ok(settings)
+    }
+
+    /// Makes every relative OpenPGP key path (`pgp_keys`, `storage.seal_keys`)
+    /// relative to `folder`, the configuration file's, as the file's comments promise.
+    /// Without a file (the built-in copy), they stay relative to the working folder.
+    pub fn resolve_key_paths(&mut self, folder: &Path) {
+        let resolve = |paths: &mut Vec<PathBuf>| {
+            for path in paths.iter_mut() {
+                if path.is_relative() {
+                    *path = folder.join(&*path);
+                }
+            }
+        };
+        for section in &mut self.sections {
+            resolve(&mut section.pgp_keys);
+        }
+        if let Some(fallback) = &mut self.fallback {
+            resolve(&mut fallback.pgp_keys);
+        }
+        resolve(&mut self.storage.seal_keys);
     }
 
     /// What `check-config` prints: where the settings came from and what they say.

@@ -3,6 +3,8 @@
 //! Written here as in the file; `routing::Routing` parses the countries, contacts and
 //! languages and checks them, since only it knows what a mailbox and a section are.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ConfirmationMode;
@@ -22,6 +24,11 @@ pub struct SectionSettings {
     /// What a visitor of this section hears after signing up; unset: `form.confirmation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<ConfirmationMode>,
+    /// ASCII-armoured OpenPGP public keys (`keys/norway.asc`), relative to the
+    /// configuration file's folder. With keys, every mail to the contacts that holds
+    /// personal data is PGP/MIME (RFC 3156), encrypted to all of them; without, clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pgp_keys: Vec<PathBuf>,
 }
 
 /// Who is told of sign-ups from countries no section covers, as written in the file.
@@ -37,4 +44,9 @@ pub struct FallbackSettings {
     /// What a visitor routed to the fallback hears; unset: `form.confirmation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<ConfirmationMode>,
+    /// ASCII-armoured OpenPGP public keys (`keys/norway.asc`), relative to the
+    /// configuration file's folder. With keys, every mail to the contacts that holds
+    /// personal data is PGP/MIME (RFC 3156), encrypted to all of them; without, clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pgp_keys: Vec<PathBuf>,
 }

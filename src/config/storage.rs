@@ -31,6 +31,12 @@ pub struct StorageSettings {
     /// The largest the database may grow, in MiB; 0 means no limit. A flood then
     /// fills this quota, not the disk.
     pub max_size_mib: u64,
+    /// Sealed storage: ASCII-armoured OpenPGP public keys (relative to the
+    /// configuration file's folder). When set, a submission's personal fields are
+    /// stored only as one OpenPGP message to these keys and its section's `pgp_keys`;
+    /// the server cannot read them back. Empty: stored in clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seal_keys: Vec<PathBuf>,
 }
 
 impl Default for StorageSettings {
@@ -40,6 +46,7 @@ impl Default for StorageSettings {
             busy_timeout: HumanDuration::from_secs(5),
             busy_timeout_ms: None,
             max_size_mib: 0,
+            seal_keys: Vec::new(),
         }
     }
 }

@@ -8,12 +8,13 @@
 use askama::Template as _;
 use lettre::Address;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message, SinglePart};
+use lettre::message::{Mailbox, Message, MessageBuilder, SinglePart};
 
 use crate::domain::{CountryCode, MemberEmail, MemberName, Timestamp};
 use crate::routing::Section;
 use crate::store::outbox::DueNotification;
 
+use super::pgp_mime::{self, Outer};
 use super::templates::{NotificationBody, Template, Templates, render};
 
 /// Why a notification cannot be built. Each message is complete on its own (it is
@@ -34,6 +35,9 @@ pub enum BuildError {
     /// The data the mail is built from cannot be read now: the row is tried again.
     #[error("the data cannot be read: {0}")]
     Unreadable(String),
+    /// OpenPGP encryption to the section's keys failed (never holds the content).
+    #[error("the mail cannot be encrypted: {0}")]
+    Encrypt(String),
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.
@@ -78,9 +82,13 @@ pub(crate) fn visitor_address(email: &str) -> Result<Address, BuildError> {
 /// (RFC 2045) with one `text/plain; charset=utf-8` part. `followup_link` is the
 /// sign-up's own follow-up page, shown near the trailer when follow-up is on.
 ///
+/// To a section with `pgp_keys` it is PGP/MIME (RFC 3156), the same message encrypted
+/// inside, with [`outer_notification_subject`] and the visitor's bare address as
+/// Reply-To outside (`mail::pgp_mime`).
+///
 /// # Errors
 /// [`BuildError`] when the stored name or address no longer parses, no template is
-/// built in, or lettre refuses the message.
+/// built in, lettre refuses the message, or encryption fails.
 pub fn notification(
     due: &DueNotification,
     section: &Section,
@@ -88,6 +96,53 @@ pub fn notification(
     templates: &Templates,
     followup_link: Option<&str>,
 ) -> Result<Message, BuildError> {
+    let (headers, body) = notification_parts(due, section, from, templates, followup_link)?;
+    if !section.encrypts() {
+        return headers.singlepart(body).map_err(BuildError::Message);
+    }
+    let submission = &due.submission;
+    let outer = Outer {
+        from,
+        to: &section.contacts,
+        subject: outer_notification_subject(submission.id),
+        message_id: &due.message_id,
+        date: notification_date(submission),
+        reply_to: Some(visitor_address(&submission.email)?),
+    };
+    pgp_mime::encrypt(headers, body, &section.pgp_keys, &outer)
+}
+
+/// The Subject outside an encrypted notification: no personal data, only the id that
+/// tells two apart in a list (`New sign-up 0190…`). The real one is inside.
+pub fn outer_notification_subject(id: crate::domain::SubmissionId) -> String {
+    format!("New sign-up {id}")
+}
+
+/// Dated when the section could first hear of the person: a double opt-in sign-up
+/// confirmed, or a held one released, days later must not sort days back in the
+/// organisers' inbox.
+fn notification_date(
+    submission: &crate::store::submissions::StoredSubmission,
+) -> std::time::SystemTime {
+    submission
+        .released_at
+        .or(submission.confirmed_at)
+        .unwrap_or(submission.created_at)
+        .to_system_time()
+}
+
+/// The clear notification's headers and its one body part, before they are joined
+/// in clear or encrypted.
+///
+/// # Errors
+/// As [`notification`], but for encryption.
+pub fn notification_parts(
+    due: &DueNotification,
+    section: &Section,
+    from: &Mailbox,
+    templates: &Templates,
+    followup_link: Option<&str>,
+) -> Result<(MessageBuilder, SinglePart), BuildError> {
     let template = templates
         .for_language(&section.language)
         .ok_or(BuildError::NoTemplate)?;
@@ -105,17 +160,8 @@ pub fn notification(
         .reply_to(visitor_mailbox(&name, &submission.email)?)
         .subject(render(&template.subject, &values))
         .message_id(Some(due.message_id.clone()))
-        .header(AutoSubmitted);
-    // Dated when the section could first hear of the person: a double opt-in sign-up
-    // confirmed, or a held one released, days later must not sort days back in the
-    // organisers' inbox.
-    builder = builder.date(
-        submission
-            .released_at
-            .or(submission.confirmed_at)
-            .unwrap_or(submission.created_at)
-            .to_system_time(),
-    );
+        .header(AutoSubmitted)
+        .date(notification_date(submission));
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }
@@ -125,9 +171,7 @@ pub fn notification(
         Some(render(&texts.notification_link, &[("link", link)]))
     });
     let text = body(due, section, template, &country, &values, followup)?;
-    builder
-        .singlepart(SinglePart::plain(text))
-        .map_err(BuildError::Message)
+    Ok((builder, SinglePart::plain(text)))
 }
 
 /// The country as organisers read it: its name in the mail's language, with the code
@@ -277,6 +321,7 @@ mod tests {
             contacts: Vec::new(),
             language: LanguageTag::parse("en").unwrap().unwrap(),
             confirmation: crate::domain::ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
         };
         let template = templates.for_language(&section.language).unwrap();
         let due = due(full);
@@ -304,6 +349,7 @@ mod tests {
             contacts: vec!["oslo@example.org".parse().unwrap()],
             language: LanguageTag::parse("en").unwrap().unwrap(),
             confirmation: crate::domain::ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
         };
         let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
         let date_of = |due: &DueNotification| {
@@ -401,5 +447,55 @@ Sent by joinform. This message holds personal data: please keep it within the or
             english_body_with(false, Some("https://join.example.org/followup/AbC-_1")),
             with_link
         );
+    }
+
+    /// To a section with keys, the notification is PGP/MIME: outside, nothing of the
+    /// sign-up but the bare address in Reply-To; inside, the clear notification's
+    /// headers and body, with `protected-headers="v1"`.
+    #[test]
+    fn to_a_section_with_keys_the_notification_is_encrypted_with_its_headers_inside() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/openpgp");
+        let now = std::time::SystemTime::now();
+        let keys = crate::openpgp::read_certificates(&fixtures.join("norway.asc"), now).unwrap();
+        let templates = Templates::load().unwrap();
+        let mut section = Section {
+            name: "Norway".into(),
+            countries: Vec::new(),
+            contacts: vec!["oslo@example.org".parse().unwrap()],
+            language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: crate::domain::ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
+        };
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let due = due(true);
+        let clear = notification(&due, &section, &from, &templates, None).unwrap();
+        section.pgp_keys = keys;
+        let sealed = notification(&due, &section, &from, &templates, None).unwrap();
+        let text = String::from_utf8(sealed.formatted()).unwrap();
+        let (outer, _) = text.split_once("\r\n\r\n").unwrap();
+        assert!(outer.contains("Subject: New sign-up 01900000-0000-7000-8000-000000000000"));
+        assert!(outer.contains("Reply-To: kari@example.org\r\n"), "{outer}");
+        assert!(outer.contains("multipart/encrypted"));
+        for value in ["Kari", "Nordmann", "+47", "Troms", "Hei", "Fagforbundet"] {
+            assert!(!text.contains(value), "{value} is in the clear: {text}");
+        }
+        let armored = &text[text.find("-----BEGIN PGP MESSAGE").unwrap()
+            ..text.find("-----END PGP MESSAGE-----").unwrap() + 25];
+        let secret = std::fs::read(fixtures.join("norway.secret.asc")).unwrap();
+        let inner = crate::openpgp::SecretKey::parse(&secret)
+            .unwrap()
+            .decrypt("", armored.as_bytes())
+            .unwrap();
+        let inner = String::from_utf8(inner).unwrap();
+        assert!(inner.contains("protected-headers=\"v1\""), "{inner}");
+        assert!(inner.contains("Subject: New member sign-up: Kari {section} Nordmann (Norway)"));
+        assert!(
+            inner.contains("?= <kari@example.org>"),
+            "the named Reply-To: {inner}"
+        );
+        // The clear notification's body part, byte for byte, is inside.
+        let clear = String::from_utf8(clear.formatted()).unwrap();
+        let clear_body = clear.split_once("\r\n\r\n").unwrap().1;
+        assert!(inner.contains(clear_body.trim_end()), "{inner}");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod message;
 pub mod overflow;
+pub mod pgp_mime;
 pub mod templates;
 pub mod transport;
 pub mod worker;

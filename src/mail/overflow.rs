@@ -355,6 +355,7 @@ mod tests {
             contacts: Vec::new(),
             language: LanguageTag::parse("en").unwrap().unwrap(),
             confirmation: ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
         }
     }
 
