@@ -135,6 +135,19 @@ fn check(example: &Example) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("joinform.toml");
     std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    // The examples' OpenPGP keys (`keys/norway.asc`, ...), as an operator would have
+    // put them beside the file: test keys under the examples' names.
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/openpgp");
+    for (name, fixture) in [
+        ("norway.asc", "norway.asc"),
+        ("sweden.asc", "sweden-rsa.asc"),
+        ("international.asc", "primary-encrypts.asc"),
+        ("operator.asc", "operator.asc"),
+    ] {
+        std::fs::copy(fixtures.join(fixture), keys.join(name)).unwrap();
+    }
     let mut command = Joinform::new();
     let has_username = file
         .get("mail")
