@@ -1,4 +1,4 @@
--- joinform's whole schema at the current version (PRAGMA user_version = 7).
+-- joinform's whole schema at the current version (PRAGMA user_version = 8).
 -- A new database file gets this text as it is; an older file is upgraded step by step
 -- by the numbered upgrades in src/store/schema.rs. Keep both in step.
 
@@ -75,7 +75,16 @@ CREATE TABLE submissions (
     confirm_client_hash TEXT,
     -- Version 7: when a review released it from `held` or `spam`. Its follow-up counts
     -- from then, as a confirmed one's counts from its confirmation.
-    released_at TEXT
+    released_at TEXT,
+    -- Version 8, sealed storage (storage.seal_keys). `sealed`: the personal fields (name,
+    -- email, phone, city, message, extra, consent_text) as one binary OpenPGP message to
+    -- the operators' and the section's keys; those columns are then '' or NULL, and
+    -- email_key is the keyed hash of the address (as erasure's audit hash), never the
+    -- address. `sealed_mail`: the notification's protected payload, armoured and
+    -- encrypted to the section's keys when the sign-up was stored, sent inside PGP/MIME
+    -- when its turn comes. Both NULL for a sign-up stored in clear.
+    sealed      BLOB,
+    sealed_mail TEXT
 ) STRICT, WITHOUT ROWID;
 
 -- The admission check (the address's sign-ups of the last day, its last accepted one)

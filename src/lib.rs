@@ -21,6 +21,7 @@ pub mod owner_only;
 pub mod probe;
 pub mod retention;
 pub mod routing;
+pub mod sealing;
 pub mod secret;
 pub mod spam;
 pub mod startup;

@@ -305,6 +305,8 @@ mod tests {
                 visitor_language: None,
                 confirmed_at: None,
                 released_at: None,
+                sealed: None,
+                sealed_mail: None,
             },
         }
     }

@@ -344,6 +344,8 @@ mod tests {
                 visitor_language: None,
                 confirmed_at: None,
                 released_at: None,
+                sealed: None,
+                sealed_mail: None,
             },
         }
     }

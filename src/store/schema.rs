@@ -14,7 +14,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -425,6 +425,9 @@ const UPGRADES: &[&str] = &[
      BEGIN
          DELETE FROM outbox WHERE submission_id = old.id;
      END;",
+    // 7 → 8: sealed storage. Rows stay as they are (in clear) until `joinform seal`.
+    "ALTER TABLE submissions ADD COLUMN sealed BLOB;
+     ALTER TABLE submissions ADD COLUMN sealed_mail TEXT;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

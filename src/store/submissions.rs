@@ -134,9 +134,44 @@ pub struct SubmissionRecord {
     pub visitor_address_hash: Option<String>,
     /// The shipped language mails to the visitor are written in.
     pub visitor_language: Option<String>,
+    /// Sealed storage (`storage.seal_keys`): what is written instead of the personal
+    /// fields. `None`: stored in clear.
+    pub sealed: Option<SealedRecord>,
+}
+
+/// What sealed storage writes in place of a sign-up's personal fields, all made before
+/// the writer sees it (encryption is CPU work that must not hold the single writer).
+#[derive(Clone)]
+pub struct SealedRecord {
+    /// The personal fields (name, email, phone, city, message, extra, consent text) as
+    /// one binary OpenPGP message to the operators' and the section's keys.
+    pub fields: Vec<u8>,
+    /// Stands for the address in `email_key`: the keyed hash erasure's audit trail
+    /// uses (`erasure::address_hash` of `MemberEmail::key`), 64 hex digits.
+    pub email_key: String,
+    /// The notification's protected payload encrypted to the section's keys
+    /// (armoured): as a first sign-up's, and as a returning one's (its body says so),
+    /// since only the writer knows which it is.
+    pub mail: String,
+    pub mail_returning: String,
+}
+
+impl std::fmt::Debug for SealedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedRecord(..)")
+    }
 }
 
 impl SubmissionRecord {
+    /// The value of `email_key` for this sign-up: the keyed hash when sealed, else the
+    /// address as duplicates and erasure match it.
+    pub fn email_key(&self) -> String {
+        match &self.sealed {
+            Some(sealed) => sealed.email_key.clone(),
+            None => self.submission.email.key(),
+        }
+    }
+
     /// A new submission routed to `section`, with a fresh id.
     pub fn new(submission: NewSubmission, section: &str, message_domain: &str) -> Self {
         let id = SubmissionId::generate();
@@ -157,6 +192,7 @@ impl SubmissionRecord {
             confirmation: ConfirmationMode::Off,
             visitor_address_hash: None,
             visitor_language: None,
+            sealed: None,
         }
     }
 }
@@ -243,7 +279,7 @@ fn decide(
         }
         return Ok(Admission::Spam { reasons, stored });
     }
-    let key = record.submission.email.key();
+    let key = record.email_key();
     let day_ago = record
         .created_at
         .minus(std::time::Duration::from_secs(24 * 3600));
@@ -561,7 +597,8 @@ pub fn forget_expired_tokens(connection: &Connection, now: Timestamp) -> Result<
     Ok(connection.execute("DELETE FROM used_tokens WHERE expires_at < ?1", [now])?)
 }
 
-/// Writes one row as decided.
+/// Writes one row as decided: the personal fields in clear, or, when the record is
+/// sealed, empty beside the sealed message and the notification's payload.
 fn insert(
     connection: &Connection,
     record: &SubmissionRecord,
@@ -570,9 +607,40 @@ fn insert(
     returning: bool,
 ) -> Result<(), StoreError> {
     let s = &record.submission;
-    let extra = serde_json::to_string(&s.extra)?;
     let (consent_text, consent_language) = match &record.consent_record {
         Some((text, language)) => (Some(text.as_str()), Some(language.as_str())),
+        None => (None, None),
+    };
+    let consent_version = consent_text.map(consent_version);
+    let (name, email, phone, city, message, extra, consent_text) = match &record.sealed {
+        Some(_) => (
+            String::new(),
+            String::new(),
+            None,
+            None,
+            None,
+            "{}".to_owned(),
+            None,
+        ),
+        None => (
+            s.name.as_str().to_owned(),
+            s.email.to_string(),
+            s.phone.as_ref().map(|p| p.as_str()),
+            s.city.as_ref().map(|c| c.as_str()),
+            s.message.as_ref().map(|m| m.as_str()),
+            serde_json::to_string(&s.extra)?,
+            consent_text,
+        ),
+    };
+    let (sealed, sealed_mail) = match &record.sealed {
+        Some(sealed) => (
+            Some(sealed.fields.as_slice()),
+            Some(if returning {
+                sealed.mail_returning.as_str()
+            } else {
+                sealed.mail.as_str()
+            }),
+        ),
         None => (None, None),
     };
     let mut statement = connection.prepare_cached(
@@ -580,9 +648,9 @@ fn insert(
                                   language, consent, extra, status, section, email_key,
                                   spam_reasons, is_returning, client_hash, consent_text,
                                   consent_language, followup, followup_at,
-                                  visitor_language, consent_version)
+                                  visitor_language, consent_version, sealed, sealed_mail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23)",
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     // Only an accepted sign-up is followed up: it starts `new` at its sign-up time.
     let followup = (status == SubmissionStatus::Accepted).then_some(FollowupState::New);
@@ -590,18 +658,18 @@ fn insert(
     statement.execute(params![
         record.id,
         record.created_at,
-        s.name.as_str(),
-        s.email.to_string(),
+        name,
+        email,
         s.country,
-        s.phone.as_ref().map(|p| p.as_str()),
-        s.city.as_ref().map(|c| c.as_str()),
-        s.message.as_ref().map(|m| m.as_str()),
+        phone,
+        city,
+        message,
         s.language.as_ref().map(|l| l.as_str()),
         s.consent.0,
         extra,
         status,
         record.section,
-        s.email.key(),
+        record.email_key(),
         spam_reasons,
         returning,
         record.client_hash,
@@ -610,7 +678,9 @@ fn insert(
         followup,
         followup_at,
         record.visitor_language,
-        consent_text.map(consent_version),
+        consent_version,
+        sealed,
+        sealed_mail,
     ])?;
     Ok(())
 }
@@ -740,6 +810,13 @@ pub struct StoredSubmission {
     pub confirmed_at: Option<Timestamp>,
     /// When a review released it from `held` or `spam`.
     pub released_at: Option<Timestamp>,
+    /// Sealed storage: the personal fields as one binary OpenPGP message (then `name`,
+    /// `email`, `phone`, `city`, `message`, `extra` and `consent_text` are empty);
+    /// `None` for a sign-up stored in clear.
+    pub sealed: Option<Vec<u8>>,
+    /// Sealed storage: the notification's payload, encrypted to the section's keys
+    /// when the sign-up was stored (armoured); `None` in clear.
+    pub sealed_mail: Option<String>,
 }
 
 impl StoredSubmission {
@@ -749,7 +826,7 @@ impl StoredSubmission {
         s.phone, s.city, s.message, s.language, s.consent, s.extra, s.status, s.section, \
         s.is_returning, s.followup, s.followup_at, s.followup_by, s.contacted_at, \
         s.consent_text, s.consent_language, s.consent_version, s.visitor_language, \
-        s.confirmed_at, s.released_at";
+        s.confirmed_at, s.released_at, s.sealed, s.sealed_mail";
 
     /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
@@ -780,6 +857,8 @@ impl StoredSubmission {
             visitor_language: row.get(first + 21)?,
             confirmed_at: row.get(first + 22)?,
             released_at: row.get(first + 23)?,
+            sealed: row.get(first + 24)?,
+            sealed_mail: row.get(first + 25)?,
         })
     }
 }

@@ -386,6 +386,8 @@ mod tests {
                 visitor_language: language.map(str::to_owned),
                 confirmed_at: None,
                 released_at: None,
+                sealed: None,
+                sealed_mail: None,
             },
         }
     }
