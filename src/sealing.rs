@@ -48,3 +48,124 @@ impl SealedFields {
         serde_json::from_slice(bytes)
     }
 }
+
+/// Why a sign-up could not be sealed. Never holds its data.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The stored or posted address does not parse as one joinform would store.
+    #[error("the address does not parse")]
+    Address,
+    #[error("the sealed fields cannot be written: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Crypt(#[from] crate::openpgp::CryptError),
+    #[error("the notification cannot be built: {0}")]
+    Mail(#[from] crate::mail::message::BuildError),
+    /// Storage is not sealed, or the section has no keys (the configuration check
+    /// refuses both in a sealed installation).
+    #[error("section `{0}` has no keys to seal to")]
+    NoKeys(String),
+}
+
+/// Seals sign-ups: holds the keys, the notification's templates and the server
+/// secret behind the address hash. Built once at start-up (and by `joinform seal`).
+#[derive(Clone)]
+pub struct Sealer {
+    routing: std::sync::Arc<crate::routing::Routing>,
+    templates: std::sync::Arc<crate::mail::Templates>,
+    from: lettre::message::Mailbox,
+    followup: Option<std::sync::Arc<dyn crate::mail::FollowupMail>>,
+    secret: crate::secret::ServerSecret,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+impl Sealer {
+    /// A sealer for `routing`'s keys; `None` when storage is not sealed.
+    pub fn new(
+        routing: std::sync::Arc<crate::routing::Routing>,
+        templates: std::sync::Arc<crate::mail::Templates>,
+        from: lettre::message::Mailbox,
+        followup: Option<std::sync::Arc<dyn crate::mail::FollowupMail>>,
+        secret: crate::secret::ServerSecret,
+    ) -> Option<Self> {
+        routing.is_sealed().then_some(Self {
+            routing,
+            templates,
+            from,
+            followup,
+            secret,
+        })
+    }
+
+    /// What sealed storage writes for `clear`, a sign-up as it would be stored in
+    /// clear (its `section`, `id`, `created_at` and personal fields are read):
+    /// the fields sealed to the operators' and the section's keys, the keyed hash of
+    /// the address, and the notification (`message_id`) encrypted to the section's
+    /// keys, as a first and as a returning sign-up. CPU work (three OpenPGP
+    /// messages, about 0.1 ms each per cv25519 key in a release build): never on the
+    /// writer's thread.
+    ///
+    /// # Errors
+    /// [`SealError`]; nothing is written then.
+    pub fn seal(
+        &self,
+        clear: &crate::store::submissions::StoredSubmission,
+        message_id: &str,
+    ) -> Result<crate::store::submissions::SealedRecord, SealError> {
+        let section = self
+            .routing
+            .by_name(&clear.section)
+            .unwrap_or_else(|| self.routing.fallback());
+        let recipients = self.routing.seal_recipients(section);
+        if recipients.is_empty() || !section.encrypts() {
+            return Err(SealError::NoKeys(section.name.clone()));
+        }
+        let fields = SealedFields {
+            name: clear.name.clone(),
+            email: clear.email.clone(),
+            phone: clear.phone.clone(),
+            city: clear.city.clone(),
+            message: clear.message.clone(),
+            extra: clear.extra.clone(),
+            consent_text: clear.consent_text.clone(),
+        };
+        let sealed = crate::openpgp::encrypt(&recipients, fields.to_json()?)?;
+        let key = crate::erasure::address_key(&clear.email).ok_or(SealError::Address)?;
+        let email_key = crate::erasure::address_hash(&self.secret, &key);
+        let link = self.followup.as_ref().and_then(|followup| {
+            followup.notification_link(clear.id, &clear.section, clear.created_at)
+        });
+        let mail_as = |returning: bool| -> Result<String, SealError> {
+            let mut submission = clear.clone();
+            submission.is_returning = returning;
+            let due = crate::store::outbox::DueNotification {
+                message_id: message_id.to_owned(),
+                section: clear.section.clone(),
+                attempts: 0,
+                queued_at: clear.created_at,
+                submission,
+            };
+            let (headers, body) = crate::mail::message::notification_parts(
+                &due,
+                section,
+                &self.from,
+                &self.templates,
+                link.as_deref(),
+            )?;
+            let payload = crate::mail::pgp_mime::protected_payload(headers, body)?;
+            let keys: Vec<&crate::openpgp::Certificate> = section.pgp_keys.iter().collect();
+            Ok(crate::openpgp::encrypt_armored(&keys, payload)?)
+        };
+        Ok(crate::store::submissions::SealedRecord {
+            fields: sealed,
+            email_key,
+            mail: mail_as(false)?,
+            mail_returning: mail_as(true)?,
+        })
+    }
+}
