@@ -581,8 +581,8 @@ Sent by joinform. This message holds personal data: please keep it within the or
         let clear = build(&section);
         assert!(clear.contains("Subject: 1 sign-up waiting"), "{clear}");
         assert!(clear.contains("- Kari, Norge"), "{clear}");
-        section.pgp_keys = crate::openpgp::read_certificates(&fixtures.join("norway.asc"), now)
-            .unwrap();
+        section.pgp_keys =
+            crate::openpgp::read_certificates(&fixtures.join("norway.asc"), now).unwrap();
         let sealed = build(&section);
         let (outer, _) = sealed.split_once("\r\n\r\n").unwrap();
         assert!(outer.contains("Subject: Follow-up reminder\r\n"), "{outer}");
