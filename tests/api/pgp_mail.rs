@@ -738,3 +738,39 @@ fn check_config_warns_of_a_key_expiring_within_30_days() {
         "{text}"
     );
 }
+
+/// With `storage.seal_keys`, `check-config` says storage is sealed and to which keys,
+/// beside each section's own.
+#[test]
+fn check_config_says_when_storage_is_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    for name in ["norway.asc", "operator.asc", "primary-encrypts.asc"] {
+        std::fs::copy(key_file(name), dir.path().join("keys").join(name)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("joinform.toml"),
+        "[storage]\nseal_keys = [\"keys/operator.asc\"]\n\n\
+         [[sections]]\nname = \"Norway\"\ncountries = [\"NO\"]\ncontacts = [\"oslo@example.org\"]\n\
+         language = \"nb\"\npgp_keys = [\"keys/norway.asc\"]\n\n\
+         [fallback]\nname = \"International\"\ncontacts = [\"desk@example.org\"]\nlanguage = \"en\"\n\
+         pgp_keys = [\"keys/primary-encrypts.asc\"]\n",
+    )
+    .unwrap();
+    let (ok, text) = check_config(&dir);
+    assert!(ok, "{text}");
+    for line in [
+        format!("  Norway: OpenPGP-encrypted (PGP/MIME) to {NORWAY_FPR}"),
+        "  International: OpenPGP-encrypted (PGP/MIME) to 0D3D7DD8E80D27664E81E4BF3B1B13A0CED84189"
+            .to_owned(),
+        "storage: sealed, personal fields encrypted to E420995879C896C6F28CDDB9893165786908C774 \
+         and each section's keys"
+            .to_owned(),
+    ] {
+        assert!(
+            text.lines().any(|found| found == line),
+            "{line}\nnot in:\n{text}"
+        );
+    }
+    assert!(!text.contains("clear text"), "{text}");
+}
