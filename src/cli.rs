@@ -24,10 +24,15 @@ use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox, review};
 use crate::visitor::AddressHasher;
 
-/// `check-config`: the settings summary and the routing table, or the first problem;
-/// then a warning for each deprecated key in use.
+/// `check-config`: the settings summary and the routing table (each section's key
+/// fingerprints or "clear text", and whether storage is sealed), or the first problem
+/// (an OpenPGP key that is expired, revoked or cannot encrypt, named with its file);
+/// then a `warning:` line for each key expiring within 30 days and each deprecated
+/// key in use.
 pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
-    let routing = Routing::from_settings(settings)?;
+    // One instant for both: a key is refused as expired, or warned of, never neither.
+    let now = std::time::SystemTime::now();
+    let routing = Routing::from_settings_at(settings, now)?;
     let sender = mail::sender(&settings.mail)?;
     let templates = Templates::load().map_err(|error| ConfigError::Invalid(error.to_string()))?;
     let mut report = settings.summary(source);
@@ -74,6 +79,9 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
                 templates.languages().join(", ")
             );
         }
+    }
+    for warning in routing.expiring_keys(now) {
+        let _ = writeln!(report, "warning: {warning}");
     }
     for warning in settings.deprecation_warnings() {
         let _ = writeln!(report, "warning: {warning}");

@@ -15,7 +15,9 @@
 //!
 //! Every one is in the section's language (`[followup]` of templates/mail/<tag>.toml,
 //! else English), with the headers a notification has (From, To, Message-ID, Date,
-//! Auto-Submitted) and one text/plain MIME part.
+//! Auto-Submitted) and one text/plain MIME part; to a section (or fallback) with
+//! `pgp_keys`, encrypted as PGP/MIME under a fixed outer Subject
+//! (`mail::message::to_section`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +30,7 @@ use rusqlite::Connection;
 use crate::config::{DigestSchedule, FollowupSettings};
 use crate::domain::{FollowupState, MailKind, SubmissionId, Timestamp};
 use crate::mail::FollowupMail;
-use crate::mail::message::{self, BuildError};
+use crate::mail::message::{self, BuildError, SectionMail};
 use crate::mail::templates::{FollowupTexts, Templates, Units, render};
 use crate::routing::{Routing, Section};
 use crate::store::followup::{self, FollowupEntry};
@@ -205,6 +207,7 @@ impl FollowupMails {
         message::to_section(
             section,
             from,
+            SectionMail::Reminder,
             render(subject, &values),
             &due.message_id,
             now,
@@ -253,7 +256,16 @@ impl FollowupMails {
         ];
         let text = body(blocks, &texts.escalation.footer)?;
         let subject = render(&texts.escalation.subject, &values);
-        message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+        message::to_section(
+            section,
+            from,
+            SectionMail::Escalation,
+            subject,
+            &due.message_id,
+            now,
+            text,
+        )
+        .map(Some)
     }
 
     fn digest(
@@ -346,7 +358,16 @@ impl FollowupMails {
             &digest.subject,
             &[("section", name), ("period", reported.as_str())],
         );
-        message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+        message::to_section(
+            section,
+            from,
+            SectionMail::Digest,
+            subject,
+            &due.message_id,
+            now,
+            text,
+        )
+        .map(Some)
     }
 
     fn section_link(&self, texts: &FollowupTexts, section: &str, now: Timestamp) -> String {

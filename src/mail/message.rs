@@ -183,15 +183,52 @@ pub(crate) fn country_text(templates: &Templates, section: &Section, code: Count
     }
 }
 
+/// What a mail joinform writes itself to a section's contacts is (the notification
+/// aside): it names the mail outside when the mail is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SectionMail {
+    /// The follow-up's reminder: first names, countries, dates and links.
+    Reminder,
+    /// The follow-up's escalation to the fallback: sections and counts only.
+    Escalation,
+    /// The follow-up's digest: first names of the period's sign-ups, and counts.
+    Digest,
+    /// The overflow mail: every waiting notification in full, or held counts only.
+    Overflow,
+}
+
+impl SectionMail {
+    /// The Subject outside the encrypted mail: fixed per kind, so it holds no name,
+    /// section, date or count (a count of one can point at a person).
+    pub(crate) fn outer_subject(self) -> &'static str {
+        match self {
+            Self::Reminder => "Follow-up reminder",
+            Self::Escalation => "Follow-up escalation",
+            Self::Digest => "Sign-up digest",
+            Self::Overflow => "Notification overflow",
+        }
+    }
+}
+
 /// A mail joinform writes itself to `section`'s contacts (reminders, escalations,
-/// digests): From the sender, no Reply-To, `Auto-Submitted`, dated `date`, one
-/// `text/plain; charset=utf-8` MIME 1.0 part, as the notification is.
+/// digests, overflow mails): From the sender, no Reply-To, `Auto-Submitted`, dated
+/// `date`, one `text/plain; charset=utf-8` MIME 1.0 part, as the notification is.
+///
+/// To a section with `pgp_keys` every kind is PGP/MIME (RFC 3156), encrypted to all
+/// its keys, with `kind`'s [`SectionMail::outer_subject`] and no Reply-To outside and
+/// the real headers inside (`mail::pgp_mime`). That includes the kinds that can hold
+/// counts only (the escalation, an overflow mail about held sign-ups only): a section
+/// that gave keys receives nothing in clear from joinform, one rule with no exception
+/// to get wrong. Only the visitor's own mails (confirmation, notice, access) are
+/// never encrypted: they are built elsewhere, to the visitor.
 ///
 /// # Errors
-/// [`BuildError::Message`] when lettre refuses it.
+/// [`BuildError::Message`] when lettre refuses it; [`BuildError::Encrypt`] when
+/// encryption fails.
 pub(crate) fn to_section(
     section: &Section,
     from: &Mailbox,
+    kind: SectionMail,
     subject: String,
     message_id: &str,
     date: Timestamp,
@@ -206,9 +243,19 @@ pub(crate) fn to_section(
     for contact in &section.contacts {
         builder = builder.to(contact.clone());
     }
-    builder
-        .singlepart(SinglePart::plain(text))
-        .map_err(BuildError::Message)
+    let body = SinglePart::plain(text);
+    if !section.encrypts() {
+        return builder.singlepart(body).map_err(BuildError::Message);
+    }
+    let outer = Outer {
+        from,
+        to: &section.contacts,
+        subject: kind.outer_subject().to_owned(),
+        message_id,
+        date: date.to_system_time(),
+        reply_to: None,
+    };
+    pgp_mime::encrypt(builder, body, &section.pgp_keys, &outer)
 }
 
 /// The plain-text body (templates/mail/notification.txt): every field the visitor
@@ -497,6 +544,66 @@ Sent by joinform. This message holds personal data: please keep it within the or
         );
         // The clear notification's body part, byte for byte, is inside.
         let clear = String::from_utf8(clear.formatted()).unwrap();
+        let clear_body = clear.split_once("\r\n\r\n").unwrap().1;
+        assert!(inner.contains(clear_body.trim_end()), "{inner}");
+    }
+
+    /// A mail joinform writes to a section with keys (a reminder here) is PGP/MIME
+    /// under the kind's fixed Subject and without Reply-To; inside are its real
+    /// headers and its body. To a section without keys it is the same mail in clear.
+    #[test]
+    fn a_mail_to_a_section_with_keys_is_encrypted_under_a_fixed_subject() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/openpgp");
+        let now = std::time::SystemTime::now();
+        let mut section = Section {
+            name: "Norway".into(),
+            countries: Vec::new(),
+            contacts: vec!["oslo@example.org".parse().unwrap()],
+            language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: crate::domain::ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
+        };
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let date = Timestamp::parse("2026-01-02T03:04:05.000000Z").unwrap();
+        let build = |section: &Section| {
+            let message = to_section(
+                section,
+                &from,
+                SectionMail::Reminder,
+                "1 sign-up waiting for an answer (Norway)".into(),
+                "<r@example.org>",
+                date,
+                "- Kari, Norge (NO), signed up 2026-01-01\n".into(),
+            )
+            .unwrap();
+            String::from_utf8(message.formatted()).unwrap()
+        };
+        let clear = build(&section);
+        assert!(clear.contains("Subject: 1 sign-up waiting"), "{clear}");
+        assert!(clear.contains("- Kari, Norge"), "{clear}");
+        section.pgp_keys =
+            crate::openpgp::read_certificates(&fixtures.join("norway.asc"), now).unwrap();
+        let sealed = build(&section);
+        let (outer, _) = sealed.split_once("\r\n\r\n").unwrap();
+        assert!(outer.contains("Subject: Follow-up reminder\r\n"), "{outer}");
+        assert!(outer.contains("Message-ID: <r@example.org>"), "{outer}");
+        assert!(!outer.contains("Reply-To"), "{outer}");
+        for value in ["Kari", "Norge", "waiting", "2026-01-01"] {
+            assert!(!sealed.contains(value), "{value} is in the clear: {sealed}");
+        }
+        let armored = &sealed[sealed.find("-----BEGIN PGP MESSAGE").unwrap()
+            ..sealed.find("-----END PGP MESSAGE-----").unwrap() + 25];
+        let secret = std::fs::read(fixtures.join("norway.secret.asc")).unwrap();
+        let inner = crate::openpgp::SecretKey::parse(&secret)
+            .unwrap()
+            .decrypt("", armored.as_bytes())
+            .unwrap();
+        let inner = String::from_utf8(inner).unwrap();
+        assert!(inner.contains("protected-headers=\"v1\""), "{inner}");
+        assert!(
+            inner.contains("Subject: 1 sign-up waiting for an answer (Norway)\r\n"),
+            "{inner}"
+        );
         let clear_body = clear.split_once("\r\n\r\n").unwrap().1;
         assert!(inner.contains(clear_body.trim_end()), "{inner}");
     }

@@ -8,6 +8,8 @@
 //! ([`OverflowContent::read`]): a person erased meanwhile is in none of it. In the
 //! section's language (`[overflow]` of templates/mail/<tag>.toml, else English), with
 //! the headers of the other mails to a section (no Reply-To: it is about many people).
+//! To a section with `pgp_keys` it is PGP/MIME, its outer Subject the fixed
+//! "Notification overflow" (no section, no count), as `message::to_section` makes it.
 
 use askama::Template as _;
 use lettre::Message;
@@ -19,7 +21,7 @@ use crate::routing::Section;
 use crate::store::outbox::{self, DueNotification, DueOverflow};
 use crate::store::submissions;
 
-use super::message::{self, BuildError};
+use super::message::{self, BuildError, SectionMail};
 use super::templates::{Labels, Templates, render};
 
 /// The most waiting notifications one overflow mail lists, oldest first. The rest stay
@@ -94,7 +96,8 @@ pub struct Covered {
 /// on). `None` when it has nothing to say: nothing waits and nobody new is held.
 ///
 /// # Errors
-/// [`BuildError`] when no template is built in or lettre refuses the message.
+/// [`BuildError`] when no template is built in, lettre refuses the message, or
+/// encryption to the section's keys fails.
 #[allow(clippy::too_many_arguments)]
 pub fn message(
     due: &DueOverflow,
@@ -111,7 +114,16 @@ pub fn message(
     else {
         return Ok(None);
     };
-    message::to_section(section, from, subject, &due.message_id, now, text).map(Some)
+    message::to_section(
+        section,
+        from,
+        SectionMail::Overflow,
+        subject,
+        &due.message_id,
+        now,
+        text,
+    )
+    .map(Some)
 }
 
 /// The subject and plain-text body of [`message`]; `None` when it has nothing to say.

@@ -252,10 +252,31 @@ pub fn problems(raw: &[u8], sender_domain: Option<&str>) -> Vec<String> {
         }
         other => say(format!("the Content-Transfer-Encoding `{other}`")),
     }
-    if message.body_text(0).is_none() {
+    if is_pgp_mime(&message) {
+        // RFC 3156 §4: the text is inside the encrypted part; outside are exactly two
+        // parts, the control part saying `Version: 1`, then the armoured message.
+        let parts = message.root_part().sub_parts().unwrap_or_default();
+        let version = parts
+            .first()
+            .and_then(|id| message.part(*id))
+            .map(|part| String::from_utf8_lossy(part.contents()).trim().to_owned());
+        if parts.len() != 2 || version.as_deref() != Some("Version: 1") {
+            say("a multipart/encrypted body that breaks RFC 3156 §4".into());
+        }
+    } else if message.body_text(0).is_none() {
         say("no text body".into());
     }
     problems
+}
+
+/// `multipart/encrypted; protocol="application/pgp-encrypted"` (RFC 3156 §4).
+fn is_pgp_mime(message: &mail_parser::Message<'_>) -> bool {
+    use mail_parser::MimeHeaders as _;
+    message.content_type().is_some_and(|content_type| {
+        content_type.ctype() == "multipart"
+            && content_type.subtype() == Some("encrypted")
+            && content_type.attribute("protocol") == Some("application/pgp-encrypted")
+    })
 }
 
 /// Python's verdict on each of `raws`, in order: the defects `email` finds with

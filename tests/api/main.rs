@@ -30,6 +30,7 @@ mod mail;
 mod metrics;
 mod openapi;
 mod overflow;
+mod pgp_mail;
 mod privacy;
 mod proof_of_work;
 mod properties;
