@@ -225,7 +225,7 @@ pub enum DataCommandError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not an OpenPGP secret key (`gpg --armor --export-secret-keys`)")]
+    #[error("the secret key {path} cannot be used; nothing was exported")]
     SecretKey {
         path: PathBuf,
         #[source]
@@ -348,7 +348,10 @@ fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
         }
     })?;
     let passphrase = read_passphrase(&decryption.passphrase, path)?;
-    Ok(Unsealer::new(key, passphrase))
+    Unsealer::new(key, &passphrase).map_err(|source| DataCommandError::SecretKey {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// `export`: audit row first, then the rows, then the row count and (for `--since-last`)

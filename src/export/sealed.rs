@@ -29,10 +29,9 @@ pub enum UnsealError {
     },
 }
 
-/// An operator's secret key and its passphrase, to open sealed rows.
+/// An operator's secret key, unlocked, to open sealed rows.
 pub struct Unsealer {
     key: SecretKey,
-    passphrase: SecretString,
 }
 
 impl std::fmt::Debug for Unsealer {
@@ -42,9 +41,15 @@ impl std::fmt::Debug for Unsealer {
 }
 
 impl Unsealer {
-    /// `passphrase` unlocks `key`; empty for a key without one.
-    pub fn new(key: SecretKey, passphrase: SecretString) -> Self {
-        Self { key, passphrase }
+    /// `key`, unlocked once with `passphrase` (empty for a key without one): each
+    /// row then costs one decryption, not one key derivation too.
+    ///
+    /// # Errors
+    /// [`CryptError::WrongPassphrase`].
+    pub fn new(key: SecretKey, passphrase: &SecretString) -> Result<Self, CryptError> {
+        Ok(Self {
+            key: key.unlock(passphrase.expose_secret())?,
+        })
     }
 
     /// The sealed fields of sign-up `id` from its `sealed` message.
@@ -55,7 +60,7 @@ impl Unsealer {
     pub fn fields(&self, id: SubmissionId, sealed: &[u8]) -> Result<SealedFields, UnsealError> {
         let plain = self
             .key
-            .decrypt(self.passphrase.expose_secret(), sealed)
+            .decrypt("", sealed)
             .map_err(|source| UnsealError::Decrypt { id, source })?;
         SealedFields::from_json(&plain).map_err(|source| UnsealError::Fields { id, source })
     }
