@@ -341,12 +341,11 @@ fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
         path: path.clone(),
         source,
     })?;
-    let key = crate::openpgp::SecretKey::parse(&bytes).map_err(|source| {
-        DataCommandError::SecretKey {
+    let key =
+        crate::openpgp::SecretKey::parse(&bytes).map_err(|source| DataCommandError::SecretKey {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     let passphrase = read_passphrase(&decryption.passphrase, path)?;
     Unsealer::new(key, &passphrase).map_err(|source| DataCommandError::SecretKey {
         path: path.clone(),
@@ -541,9 +540,8 @@ pub fn seal(settings: &Settings) -> Result<SealReport, DataCommandError> {
     let sealer = crate::sealing::Sealer::new(routing, templates, from, followup_mails, secret)
         .ok_or(DataCommandError::NotSealed)?;
 
-    let total: i64 = connection.query_row("SELECT count(*) FROM submissions", [], |row| {
-        row.get(0)
-    })?;
+    let total: i64 =
+        connection.query_row("SELECT count(*) FROM submissions", [], |row| row.get(0))?;
     let clear = store::seal::clear_count(&connection)?;
     let mut report = SealReport {
         already_sealed: u64::try_from(total).unwrap_or(0).saturating_sub(clear),

@@ -119,7 +119,12 @@ struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     decrypt_key: Option<PathBuf>,
     /// Read the passphrase of --decrypt-key from this environment variable.
-    #[arg(long, value_name = "VAR", requires = "decrypt_key", conflicts_with = "passphrase_fd")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "decrypt_key",
+        conflicts_with = "passphrase_fd"
+    )]
     passphrase_env: Option<String>,
     /// Read the passphrase of --decrypt-key from the first line of this open file
     /// descriptor (e.g. `--passphrase-fd 3 3<passphrase-file`).
@@ -278,16 +283,14 @@ fn main() -> ExitCode {
                 excel: args.excel,
                 since_last: args.since_last,
                 output: args.output,
-                decrypt: args
-                    .decrypt_key
-                    .map(|key_file| joinform::cli::Decryption {
-                        key_file,
-                        passphrase: match (args.passphrase_env, args.passphrase_fd) {
-                            (Some(name), _) => joinform::cli::PassphraseSource::Env(name),
-                            (None, Some(fd)) => joinform::cli::PassphraseSource::Fd(fd),
-                            (None, None) => joinform::cli::PassphraseSource::Prompt,
-                        },
-                    }),
+                decrypt: args.decrypt_key.map(|key_file| joinform::cli::Decryption {
+                    key_file,
+                    passphrase: match (args.passphrase_env, args.passphrase_fd) {
+                        (Some(name), _) => joinform::cli::PassphraseSource::Env(name),
+                        (None, Some(fd)) => joinform::cli::PassphraseSource::Fd(fd),
+                        (None, None) => joinform::cli::PassphraseSource::Prompt,
+                    },
+                }),
             };
             match joinform::cli::export(&settings, command) {
                 // Standard output carries the data; the count goes to stderr.

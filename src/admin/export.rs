@@ -92,7 +92,8 @@ pub(super) async fn submissions(
                 sender,
             };
             let mut summary = ExportSummary::default();
-            let outcome = write_export(&connection, &filter, &options, None, &mut out, &mut summary);
+            let outcome =
+                write_export(&connection, &filter, &options, None, &mut out, &mut summary);
             if let Err(error) = &outcome {
                 tracing::warn!(%error, cause = ?std::error::Error::source(error),
                     rows = summary.rows, "export stopped early");

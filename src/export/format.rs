@@ -249,7 +249,12 @@ impl<W: Write> Sink<W> {
                     // joinform's own armour, kept byte for byte so that `gpg --decrypt`
                     // reads the cell: no visitor wrote it, so there is no formula to
                     // make inert (its leading dashes would get a quote).
-                    cells.push(row.sealed.as_deref().map(crate::openpgp::armor).unwrap_or_default());
+                    cells.push(
+                        row.sealed
+                            .as_deref()
+                            .map(crate::openpgp::armor)
+                            .unwrap_or_default(),
+                    );
                 }
                 cells.extend(extras.map(|cell| neutralise(&cell).into_owned()));
                 writer.write_record(&cells)?;

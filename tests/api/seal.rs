@@ -105,7 +105,10 @@ async fn clear_database(count: usize) -> (TempDir, Vec<StoredSubmission>, PathBu
     let mut rows = app.rows();
     rows.sort_by_key(|row| row.id);
     assert_eq!(rows.len(), count);
-    assert!(rows.iter().all(|row| row.consent_text.is_some()), "consent text kept");
+    assert!(
+        rows.iter().all(|row| row.consent_text.is_some()),
+        "consent text kept"
+    );
     let mut settings = app.settings.clone();
     let dir = app.stop().await;
     seal_settings(&mut settings);
@@ -239,7 +242,9 @@ async fn seal_leaves_no_clear_text_in_the_files_and_each_row_opens_with_the_key(
             (row.country, &row.section, row.status),
             (clear.country, &clear.section, clear.status)
         );
-        let plain = operator.decrypt("", row.sealed.as_deref().unwrap()).unwrap();
+        let plain = operator
+            .decrypt("", row.sealed.as_deref().unwrap())
+            .unwrap();
         assert_same_fields(&SealedFields::from_json(&plain).unwrap(), clear);
         let mail = row.sealed_mail.as_deref().unwrap();
         assert!(mail.starts_with(ARMOUR), "the notification is encrypted");
@@ -281,8 +286,8 @@ async fn seal_refuses_without_seal_keys_and_while_a_server_has_the_database() {
     let (dir, _clear, config) = clear_database(2).await;
     let database = database_path(&dir);
     // The same configuration, storage in clear.
-    let mut settings = Settings::load(&joinform::config::ConfigSource::File(config.clone()))
-        .unwrap();
+    let mut settings =
+        Settings::load(&joinform::config::ConfigSource::File(config.clone())).unwrap();
     settings.storage.seal_keys.clear();
     let clear_config = dir.path().join("clear.toml");
     std::fs::write(&clear_config, toml::to_string(&settings).unwrap()).unwrap();
@@ -436,7 +441,10 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
         .arg(&norway_file)
         .output_async()
         .await;
-    assert!(!others.status.success(), "Sweden's key cannot open Norway's");
+    assert!(
+        !others.status.success(),
+        "Sweden's key cannot open Norway's"
+    );
     assert!(
         stderr(&others).contains("nothing was exported"),
         "{}",
@@ -517,12 +525,8 @@ async fn the_admin_export_of_a_sealed_database_gives_the_ciphertext() {
     settings.admin.listen = "127.0.0.1:0".parse().unwrap();
     let token = add_token(&mut settings, "head office", &[]);
     let app = spawn_app_in(dir, settings);
-    let response = crate::operator_helpers::admin_get(
-        &app,
-        "/admin/submissions?format=json",
-        &token,
-    )
-    .await;
+    let response =
+        crate::operator_helpers::admin_get(&app, "/admin/submissions?format=json", &token).await;
     assert_eq!(response.status(), 200);
     let objects: Vec<Value> = response.json().await.unwrap();
     assert_eq!(objects.len(), clear.len());
