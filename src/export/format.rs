@@ -143,8 +143,9 @@ impl Serialize for JsonRow<'_> {
         }
         // Configuration forbids extra fields named like standard ones; a row stored
         // before that rule must not shadow a standard field.
-        let extra =
-            |key: &&String| !COLUMNS.contains(&key.as_str()) && key.as_str() != SEALED_COLUMN;
+        let shadows =
+            |key: &str| COLUMNS.contains(&key) || (self.sealed_column && key == SEALED_COLUMN);
+        let extra = |key: &&String| !shadows(key.as_str());
         for key in self.extra_columns.iter().filter(extra) {
             map.serialize_entry(key, self.row.extra.get(key).unwrap_or(&Value::Null))?;
         }
