@@ -548,3 +548,52 @@ async fn the_admin_export_of_a_sealed_database_gives_the_ciphertext() {
     assert!(csv.lines().next().unwrap().contains(",sealed,"), "{csv}");
     app.stop().await;
 }
+
+/// GnuPG, the operator's own tool, opens the `sealed` cell of an export made without a
+/// key: the armour is a standard OpenPGP message holding the sealed fields as JSON.
+#[tokio::test]
+async fn gnupg_opens_the_sealed_column_of_an_export() {
+    let test = "seal::gnupg_opens_the_sealed_column_of_an_export";
+    let install = "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2";
+    if !crate::helpers::outside_programs_present(test, &["gpg", "gpg-agent"], install) {
+        return;
+    }
+    let (_dir, clear, config) = clear_database(2).await;
+    let sealed = joinform(&config, &["seal"]).await;
+    assert!(sealed.status.success(), "{}", stderr(&sealed));
+    let output = joinform(&config, &["export", "--format", "json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let objects: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+
+    // A home of its own on a short path (the agent's socket path is limited).
+    let home = tempfile::Builder::new()
+        .prefix("jfseal")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let gpg = |args: &[&str]| {
+        let output = std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(["--passphrase", PASSPHRASE])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
+    for (object, row) in objects.iter().zip(&clear) {
+        let message = home.path().join("sealed.asc");
+        std::fs::write(&message, object["sealed"].as_str().unwrap()).unwrap();
+        let plain = gpg(&["--decrypt", message.to_str().unwrap()]);
+        assert_same_fields(&SealedFields::from_json(&plain).unwrap(), row);
+    }
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+}
