@@ -94,3 +94,113 @@ pub fn seal_row(
         .execute(params![id, sealed.fields, mail, sealed.email_key])?;
     Ok(changed == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Database;
+
+    /// A database with `count` sign-ups in clear, the second with a pending
+    /// notification; their ids, in order.
+    fn database(count: usize) -> (tempfile::TempDir, Connection, Vec<SubmissionId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        let mut ids: Vec<SubmissionId> = (0..count).map(|_| SubmissionId::generate()).collect();
+        ids.sort();
+        for (n, id) in ids.iter().enumerate() {
+            connection
+                .execute(
+                    "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                              section, email_key, phone)
+                     VALUES (?1, '2026-11-30T12:00:00.000000Z', ?2, ?3, 'NO', 1, 'Norway',
+                             ?3, '+4791234567')",
+                    params![id, format!("Person {n}"), format!("p{n}@example.org")],
+                )
+                .unwrap();
+        }
+        connection
+            .execute(
+                "INSERT INTO outbox (id, kind, section, message_id, created_at,
+                                     next_attempt_at, submission_id)
+                 VALUES (?1, 'notification', 'Norway', '<kept@example.org>',
+                         '2026-11-30T12:00:00.000000Z', '2026-11-30T12:00:00.000000Z', ?1)",
+                [ids[1]],
+            )
+            .unwrap();
+        (dir, connection, ids)
+    }
+
+    fn record(n: u8) -> SealedRecord {
+        SealedRecord {
+            fields: vec![n; 8],
+            email_key: format!("{n:064x}"),
+            mail: "first".to_owned(),
+            mail_returning: "returning".to_owned(),
+        }
+    }
+
+    #[test]
+    fn clear_rows_come_in_batches_after_an_id_with_their_notification() {
+        let (_dir, connection, ids) = database(5);
+        let first = clear_rows(&connection, None, 2).unwrap();
+        let got: Vec<SubmissionId> = first.iter().map(|row| row.submission.id).collect();
+        assert_eq!(got, ids[..2]);
+        assert_eq!(first[0].message_id, None);
+        assert_eq!(first[1].message_id.as_deref(), Some("<kept@example.org>"));
+        assert!(!first[0].unsent_notification && first[1].unsent_notification);
+        let next = clear_rows(&connection, Some(ids[1]), 2).unwrap();
+        let got: Vec<SubmissionId> = next.iter().map(|row| row.submission.id).collect();
+        assert_eq!(got, ids[2..4]);
+        assert_eq!(clear_rows(&connection, Some(ids[4]), 2).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_row_is_sealed_once_and_its_personal_columns_emptied() {
+        let (_dir, connection, ids) = database(3);
+        assert!(seal_row(&connection, ids[0], &record(1), false).unwrap());
+        assert!(seal_row(&connection, ids[1], &record(2), true).unwrap());
+        assert!(
+            !seal_row(&connection, ids[0], &record(9), false).unwrap(),
+            "a sealed row is left alone"
+        );
+        assert_eq!(clear_count(&connection).unwrap(), 1);
+        let left: Vec<SubmissionId> = clear_rows(&connection, None, 10)
+            .unwrap()
+            .iter()
+            .map(|row| row.submission.id)
+            .collect();
+        assert_eq!(left, [ids[2]]);
+        let (name, email, phone, sealed, mail, key): (
+            String,
+            String,
+            Option<String>,
+            Vec<u8>,
+            String,
+            String,
+        ) = connection
+            .query_row(
+                "SELECT name, email, phone, sealed, sealed_mail, email_key FROM submissions
+                 WHERE id = ?1",
+                [ids[1]],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!((name.as_str(), email.as_str(), phone), ("", "", None));
+        assert_eq!(sealed, vec![2; 8]);
+        assert_eq!(mail, "returning", "a returning sign-up's notification");
+        assert_eq!(key, format!("{:064x}", 2));
+    }
+}
