@@ -594,8 +594,8 @@ pub fn seal(settings: &Settings) -> Result<SealReport, DataCommandError> {
 /// What `joinform seal` prints.
 pub fn seal_summary(report: &SealReport) -> String {
     format!(
-        "sealed {} sign-up(s), {} of them with a notification not yet sent, now encrypted \
-         to its section's keys; {} were sealed already\n\
+        "sealed {} sign-up(s), with {} unsent notification(s) now encrypted to their \
+         sections' keys; {} sign-up(s) were sealed already\n\
          database file rewritten and its write-ahead log emptied: no clear text is left in \
          free pages or the log\n",
         report.sealed, report.notifications, report.already_sealed

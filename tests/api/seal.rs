@@ -269,7 +269,7 @@ async fn seal_leaves_no_clear_text_in_the_files_and_each_row_opens_with_the_key(
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
         stdout(&again).contains("sealed 0 sign-up(s)")
-            && stdout(&again).contains("40 were sealed already"),
+            && stdout(&again).contains("40 sign-up(s) were sealed already"),
         "{}",
         stdout(&again)
     );
