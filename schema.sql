@@ -184,8 +184,9 @@ CREATE TABLE used_tokens (
     expires_at  TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 
--- Every export, erasure, purge, follow-up change, release or discard of spam, and page
--- of a visitor's own data shown, written before the data moves. Never holds a token or
+-- Every export, erasure, purge, follow-up change, release or discard of spam, page
+-- of a visitor's own data shown, and `joinform seal` (version 8), written before the
+-- data moves. Never holds a token or
 -- an address: erasure records a keyed hash of the address only.
 CREATE TABLE audit (
     id          INTEGER PRIMARY KEY,
@@ -194,7 +195,8 @@ CREATE TABLE audit (
     -- follow-up link) or 'visitor' (a visitor's own withdraw or access link).
     actor       TEXT NOT NULL,
     action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
-                                                'access', 'release', 'discard')),
+                                                'access', 'release', 'discard',
+                                                'seal')),
     -- Filters, counts and the like, as a JSON object.
     details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
     row_count   INTEGER,

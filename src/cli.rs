@@ -11,7 +11,8 @@ use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
 use crate::domain::{BadMark, FollowupState, ReviewStatus, SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
-    ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, cursor, write_export,
+    ExportError, ExportFilter, ExportFormat, ExportOptions, ExportSummary, Unsealer,
+    check_unsealer, cursor, write_export,
 };
 use crate::followup_stats::{self, WindowFigures, human};
 use crate::mail::{self, Templates};
@@ -226,6 +227,38 @@ pub enum DataCommandError {
     BadMark(#[from] BadMark),
     #[error("--status {0}: sign-ups to review are `held` or `spam`")]
     ReviewStatus(String),
+    #[error("cannot read the secret key {path}")]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the secret key {path} cannot be used; nothing was exported")]
+    SecretKey {
+        path: PathBuf,
+        #[source]
+        source: crate::openpgp::CryptError,
+    },
+    #[error("cannot read the passphrase: {0}")]
+    Passphrase(String),
+    #[error("nothing was exported")]
+    Unseal(#[source] crate::export::UnsealError),
+    #[error(
+        "storage.seal_keys is empty: `joinform seal` seals to those keys (and each \
+         section's pgp_keys); set them first (see the README, \"Sealed storage\")"
+    )]
+    NotSealed,
+    #[error("cannot seal sign-up {id}; the sign-ups sealed before it stay sealed")]
+    Seal {
+        id: SubmissionId,
+        #[source]
+        source: crate::sealing::SealError,
+    },
+    #[error(
+        "the sign-ups are sealed, but the write-ahead log could not be emptied: run \
+         `joinform seal` again"
+    )]
+    WalNotEmptied,
 }
 
 impl From<rusqlite::Error> for DataCommandError {
@@ -244,10 +277,97 @@ pub struct ExportCommand {
     pub since_last: Option<String>,
     /// Standard output when `None`.
     pub output: Option<PathBuf>,
+    /// Sealed rows opened with this key (`--decrypt-key`); as ciphertext when `None`.
+    pub decrypt: Option<Decryption>,
+}
+
+/// `--decrypt-key FILE` and where its passphrase comes from.
+#[derive(Debug, Clone)]
+pub struct Decryption {
+    /// An OpenPGP secret key, ASCII-armoured or binary
+    /// (`gpg --armor --export-secret-keys`).
+    pub key_file: PathBuf,
+    pub passphrase: PassphraseSource,
+}
+
+/// Where the passphrase of `--decrypt-key` is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// `--passphrase-env VAR`: the variable's value.
+    Env(String),
+    /// `--passphrase-fd N`: the first line read from file descriptor N (`/dev/fd/N`).
+    Fd(u32),
+    /// Asked for on the terminal without echo when standard input is one; empty
+    /// otherwise (a key without a passphrase).
+    Prompt,
+}
+
+/// The passphrase from `source`, without its line end. Never logged or printed.
+///
+/// # Errors
+/// [`DataCommandError::Passphrase`]: the variable is unset or not UTF-8, the file
+/// descriptor cannot be read, or the terminal cannot be.
+pub fn read_passphrase(
+    source: &PassphraseSource,
+    key_file: &std::path::Path,
+) -> Result<secrecy::SecretString, DataCommandError> {
+    use std::io::IsTerminal;
+    let text = match source {
+        PassphraseSource::Env(name) => std::env::var(name).map_err(|error| {
+            DataCommandError::Passphrase(format!("--passphrase-env {name}: {error}"))
+        })?,
+        PassphraseSource::Fd(fd) => {
+            // No `File::from_raw_fd` (the crate forbids `unsafe`): the kernel's
+            // /dev/fd names the same open file.
+            let file = std::fs::File::open(format!("/dev/fd/{fd}")).map_err(|error| {
+                DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}"))
+            })?;
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line).map_err(
+                |error| DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}")),
+            )?;
+            line
+        }
+        PassphraseSource::Prompt if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!(
+                "Passphrase for {} (Enter if it has none): ",
+                key_file.display()
+            ))
+            .map_err(|error| DataCommandError::Passphrase(format!("the terminal: {error}")))?
+        }
+        PassphraseSource::Prompt => String::new(),
+    };
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(secrecy::SecretString::from(text.to_owned()))
+}
+
+/// The operator's key of `decryption`, read and unlocked with its passphrase.
+fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
+    let path = &decryption.key_file;
+    let bytes = std::fs::read(path).map_err(|source| DataCommandError::KeyFile {
+        path: path.clone(),
+        source,
+    })?;
+    let key =
+        crate::openpgp::SecretKey::parse(&bytes).map_err(|source| DataCommandError::SecretKey {
+            path: path.clone(),
+            source,
+        })?;
+    let passphrase = read_passphrase(&decryption.passphrase, path)?;
+    Unsealer::new(key, &passphrase).map_err(|source| DataCommandError::SecretKey {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// `export`: audit row first, then the rows, then the row count and (for `--since-last`)
 /// the new checkpoint, together, only once every row is written.
+///
+/// With `--decrypt-key`, the key is read and its passphrase asked for first, then tried
+/// on the first sealed row selected before any output is made: a wrong passphrase (or
+/// a key the rows were not sealed to) exports nothing and leaves no file, and its audit
+/// row stays incomplete. A decrypted export that fails later removes its file.
 pub fn export(
     settings: &Settings,
     mut command: ExportCommand,
@@ -257,8 +377,10 @@ pub fn export(
         format: command.format,
         excel: command.excel,
         extra_columns: settings.form.extra_field_names(),
+        installation_sealed: !settings.storage.seal_keys.is_empty(),
     };
     options.check()?;
+    let unsealer = command.decrypt.as_ref().map(unsealer).transpose()?;
     let mut connection = open(settings)?;
     if let Some(consumer) = &command.since_last {
         let valid = (1..=64).contains(&consumer.len())
@@ -275,11 +397,22 @@ pub fn export(
     details["format"] = command.format.as_str().into();
     details["via"] = "cli".into();
     details["consumer"] = command.since_last.clone().into();
+    // Whether sealed rows left decrypted; never the key's passphrase.
+    details["decrypted"] = unsealer.is_some().into();
     if let Some(path) = &command.output {
         details["output"] = path.display().to_string().into();
     }
     let audit_id = audit::begin(&connection, audit::CLI_ACTOR, Action::Export, &details)
         .map_err(DataCommandError::AuditUnavailable)?;
+    if let Some(unsealer) = &unsealer
+        && let Err(error) = check_unsealer(&connection, &command.filter, unsealer)
+    {
+        let _ = audit::finish(&connection, audit_id, 0, false);
+        return Err(match error {
+            ExportError::Unseal(error) => DataCommandError::Unseal(error),
+            source => DataCommandError::Export { rows: 0, source },
+        });
+    }
 
     let mut summary = ExportSummary::default();
     let outcome = match &command.output {
@@ -292,10 +425,11 @@ pub fn export(
                 }
             })?;
             let mut out = std::io::BufWriter::new(file);
-            write_export(
+            let written = write_export(
                 &connection,
                 &command.filter,
                 &options,
+                unsealer.as_ref(),
                 &mut out,
                 &mut summary,
             )
@@ -304,12 +438,25 @@ pub fn export(
                     .map_err(|error| ExportError::Write(error.into_error()))?
                     .sync_all()
                     .map_err(ExportError::Write)
-            })
+            });
+            if written.is_err() && unsealer.is_some() {
+                // Part of a decrypted export is personal data in clear nobody asked
+                // to keep: it goes.
+                let _ = std::fs::remove_file(path);
+            }
+            written
         }
         None => {
             let stdout = std::io::stdout();
             let out = std::io::BufWriter::new(stdout.lock());
-            write_export(&connection, &command.filter, &options, out, &mut summary)
+            write_export(
+                &connection,
+                &command.filter,
+                &options,
+                unsealer.as_ref(),
+                out,
+                &mut summary,
+            )
         }
     };
     if let Err(source) = outcome {
@@ -327,6 +474,140 @@ pub fn export(
     }
     transaction.commit()?;
     Ok(summary)
+}
+
+/// Sign-ups sealed per transaction by `joinform seal`: a large database is rewritten
+/// in many small commits, not one that would grow the WAL by its whole size.
+pub const SEAL_BATCH: u32 = 200;
+
+/// What `joinform seal` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Sign-ups rewritten sealed by this run.
+    pub sealed: u64,
+    /// Among them, those whose notification was not sent yet: it now goes out as the
+    /// payload encrypted to its section's keys.
+    pub notifications: u64,
+    /// Sign-ups already sealed before this run (by the server, or an earlier run).
+    pub already_sealed: u64,
+}
+
+/// `seal`: rewrites every sign-up stored in clear as sealed storage stores one, to
+/// `storage.seal_keys` and its section's `pgp_keys`, then rewrites the database file and
+/// empties its WAL, so that no clear text is left in free pages or the log.
+///
+/// The database is held alone for the whole run ([`store::Database::connect_alone`]):
+/// while a server has it open, nothing is done. Rows are sealed [`SEAL_BATCH`] to a
+/// transaction; an interrupted run leaves every row either clear or sealed, and running
+/// it again seals the rest (a row already sealed is never touched). Audited as `seal`,
+/// by `cli`, with the number of rows sealed.
+///
+/// # Errors
+/// [`DataCommandError::NotSealed`] without `storage.seal_keys`; a configuration a sealed
+/// server would refuse; [`StoreError::InUse`] while a server runs;
+/// [`DataCommandError::Seal`] naming the first sign-up that cannot be sealed.
+pub fn seal(settings: &Settings) -> Result<SealReport, DataCommandError> {
+    if settings.storage.seal_keys.is_empty() {
+        return Err(DataCommandError::NotSealed);
+    }
+    // Everything a sealed server would check, before the database is touched.
+    let routing = std::sync::Arc::new(Routing::from_settings(settings)?);
+    let from = mail::sender(&settings.mail)?;
+    let templates = std::sync::Arc::new(
+        Templates::load().map_err(|error| ConfigError::Invalid(error.to_string()))?,
+    );
+    if !settings.storage.database.exists() {
+        return Err(StoreError::Missing {
+            path: settings.storage.database.clone(),
+        }
+        .into());
+    }
+    let database = settings.storage.database();
+    database.prepare()?;
+    let mut connection = database.connect_alone()?;
+    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
+    // A notification carries its sign-up's follow-up link when follow-up is on, as the
+    // server's would.
+    let followup_mails = settings
+        .server
+        .public_url()
+        .filter(|_| settings.followup_enabled())
+        .map(|public_url| {
+            std::sync::Arc::new(crate::followup::FollowupMails::new(
+                &settings.followup,
+                std::sync::Arc::clone(&routing),
+                std::sync::Arc::clone(&templates),
+                crate::followup::Links::new(
+                    crate::followup::links::LinkKey::from_secret(&secret),
+                    public_url,
+                    settings.followup.link_ttl.get(),
+                ),
+            )) as std::sync::Arc<dyn mail::FollowupMail>
+        });
+    let message_domain = from.email.domain().to_owned();
+    let sealer = crate::sealing::Sealer::new(routing, templates, from, followup_mails, secret)
+        .ok_or(DataCommandError::NotSealed)?;
+
+    let total: i64 =
+        connection.query_row("SELECT count(*) FROM submissions", [], |row| row.get(0))?;
+    let clear = store::seal::clear_count(&connection)?;
+    let mut report = SealReport {
+        already_sealed: u64::try_from(total).unwrap_or(0).saturating_sub(clear),
+        ..SealReport::default()
+    };
+    let audit_id = audit::begin(
+        &connection,
+        audit::CLI_ACTOR,
+        Action::Seal,
+        &serde_json::json!({ "clear_before": clear, "batch": SEAL_BATCH }),
+    )
+    .map_err(DataCommandError::AuditUnavailable)?;
+    let mut after = None;
+    loop {
+        let rows = store::seal::clear_rows(&connection, after, SEAL_BATCH)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.submission.id);
+        // The OpenPGP work first, outside the transaction.
+        let mut sealed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = row.submission.id;
+            let message_id = row
+                .message_id
+                .clone()
+                .unwrap_or_else(|| format!("<{id}@{message_domain}>"));
+            let record = sealer
+                .seal(&row.submission, &message_id)
+                .map_err(|source| DataCommandError::Seal { id, source })?;
+            sealed.push((row, record));
+        }
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (row, record) in &sealed {
+            let id = row.submission.id;
+            if store::seal::seal_row(&transaction, id, record, row.submission.is_returning)? {
+                report.sealed += 1;
+                report.notifications += u64::from(row.unsent_notification);
+            }
+        }
+        transaction.commit()?;
+    }
+    audit::finish(&connection, audit_id, report.sealed, true)?;
+    // Rows were rewritten, not deleted: their clear copies are in the pages they left
+    // and in the WAL until the file is rewritten and the log emptied.
+    if !store::rewrite_file(&connection)? {
+        return Err(DataCommandError::WalNotEmptied);
+    }
+    Ok(report)
+}
+
+/// What `joinform seal` prints.
+pub fn seal_summary(report: &SealReport) -> String {
+    format!(
+        "sealed {} sign-up(s), with {} unsent notification(s) now encrypted to their \
+         sections' keys; {} sign-up(s) were sealed already\n\
+         database file rewritten and its write-ahead log emptied: no clear text is left in \
+         free pages or the log\n",
+        report.sealed, report.notifications, report.already_sealed
+    )
 }
 
 /// `forget EMAIL` (`-` reads it from standard input, keeping it out of shell history).

@@ -45,6 +45,11 @@ enum Command {
     },
     /// Delete what is past the [retention] windows now (serve does it daily).
     Purge,
+    /// Seal the sign-ups stored in clear, in place, to storage.seal_keys and each
+    /// section's pgp_keys; then rewrite the file and empty its write-ahead log, so no
+    /// clear text is left. Stop the server first (it refuses while the database is in
+    /// use); safe to run again. Audited as `seal`.
+    Seal,
     /// List the audit trail: exports, erasures, purges and follow-up marks.
     Audit {
         /// How many of the newest entries to show.
@@ -106,6 +111,25 @@ struct ExportArgs {
     /// Write to this file (created readable by its owner only) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Sealed storage: decrypt the sealed sign-ups with this OpenPGP secret key (on
+    /// your own machine; `gpg --armor --export-secret-keys`) into the normal columns.
+    /// Its passphrase is asked for on the terminal, unless --passphrase-env or
+    /// --passphrase-fd names where to read it. Without it, a sealed sign-up's
+    /// personal columns are empty and the `sealed` column holds its ciphertext.
+    #[arg(long, value_name = "FILE")]
+    decrypt_key: Option<PathBuf>,
+    /// Read the passphrase of --decrypt-key from this environment variable.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "decrypt_key",
+        conflicts_with = "passphrase_fd"
+    )]
+    passphrase_env: Option<String>,
+    /// Read the passphrase of --decrypt-key from the first line of this open file
+    /// descriptor (e.g. `--passphrase-fd 3 3<passphrase-file`).
+    #[arg(long, value_name = "N", requires = "decrypt_key")]
+    passphrase_fd: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -259,6 +283,14 @@ fn main() -> ExitCode {
                 excel: args.excel,
                 since_last: args.since_last,
                 output: args.output,
+                decrypt: args.decrypt_key.map(|key_file| joinform::cli::Decryption {
+                    key_file,
+                    passphrase: match (args.passphrase_env, args.passphrase_fd) {
+                        (Some(name), _) => joinform::cli::PassphraseSource::Env(name),
+                        (None, Some(fd)) => joinform::cli::PassphraseSource::Fd(fd),
+                        (None, None) => joinform::cli::PassphraseSource::Prompt,
+                    },
+                }),
             };
             match joinform::cli::export(&settings, command) {
                 // Standard output carries the data; the count goes to stderr.
@@ -271,6 +303,9 @@ fn main() -> ExitCode {
         }
         Command::Forget { email } => print_report(joinform::cli::forget(&settings, &email)),
         Command::Purge => print_report(joinform::cli::purge(&settings)),
+        Command::Seal => print_report(
+            joinform::cli::seal(&settings).map(|report| joinform::cli::seal_summary(&report)),
+        ),
         Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
         Command::Followup { action } => print_report(match action {
             FollowupAction::List { section, overdue } => {

@@ -82,6 +82,8 @@ pub enum CryptError {
     Decrypt,
     #[error("cannot read the secret key: {0}")]
     SecretKey(String),
+    #[error("wrong passphrase for the secret key")]
+    WrongPassphrase,
 }
 
 /// A checked public key (certificate): usable for encryption at the time it was read.
@@ -432,8 +434,33 @@ impl SecretKey {
         Ok(Self { keys })
     }
 
+    /// This key with its passphrase taken off, in memory only: [`SecretKey::decrypt`]
+    /// then takes an empty passphrase and skips the key derivation (GnuPG's
+    /// iterated-and-salted S2K hashes 65 MB for each unlock: the second or so that an
+    /// export of many rows must not pay per row). A part that is no secret key material
+    /// (a GnuPG stub for a key on a smartcard) is left as it is.
+    ///
+    /// # Errors
+    /// [`CryptError::WrongPassphrase`] when no protected part opens with `passphrase`.
+    pub fn unlock(mut self, passphrase: &str) -> Result<Self, CryptError> {
+        let password = Password::from(passphrase);
+        let (mut protected, mut opened) = (0, 0);
+        for key in &mut self.keys {
+            protected += 1;
+            opened += usize::from(key.primary_key.remove_password(&password).is_ok());
+            for subkey in &mut key.secret_subkeys {
+                protected += 1;
+                opened += usize::from(subkey.key.remove_password(&password).is_ok());
+            }
+        }
+        if protected > 0 && opened == 0 {
+            return Err(CryptError::WrongPassphrase);
+        }
+        Ok(self)
+    }
+
     /// Opens a message (binary or armoured) encrypted to this key, unlocking it with
-    /// `passphrase` (empty for an unprotected key).
+    /// `passphrase` (empty for an unprotected key, or one [`SecretKey::unlock`]ed).
     ///
     /// # Errors
     /// [`CryptError::NotAMessage`] for bytes that are no message;

@@ -1,5 +1,7 @@
 //! Load benchmark: `cargo bench --bench load`. The flood run (issue 17), a mode of its
-//! own with its own report, is `cargo bench --bench load -- flood` (see `flood`).
+//! own with its own report, is `cargo bench --bench load -- flood` (see `flood`); the
+//! sealed run (issue 18), clear against sealed storage, is
+//! `cargo bench --bench load -- sealed` (see `sealed`).
 //!
 //! Servers, each its own process on 127.0.0.1:
 //! - two bare actix-web servers (this binary, re-run with `--bare-server PORT MODE`)
@@ -50,6 +52,7 @@ mod client;
 mod flood;
 mod procfs;
 mod report;
+mod sealed;
 mod servers;
 
 use std::path::PathBuf;
@@ -105,8 +108,18 @@ fn main() -> ExitCode {
         };
     }
     // `cargo bench` passes `--bench`, and what follows `--`: `flood` picks the flood
-    // run; there is nothing else to filter.
+    // run, `sealed` the sealed one; there is nothing else to filter.
     let options = Options::from_env();
+    if args.iter().skip(1).any(|arg| arg == "sealed") {
+        return match sealed::run(&options) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("load: the sealed run broke: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.iter().skip(1).any(|arg| arg == "flood") {
         return match flood::run(&options) {
             Ok(true) => ExitCode::SUCCESS,

@@ -166,7 +166,7 @@ impl Outcome {
 }
 
 impl LoadReport {
-    fn print_row(&self, name: &str) {
+    pub(crate) fn print_row(&self, name: &str) {
         let (_, stolen, idle) = self.machine.shares();
         println!(
             "{name:<20} {:>7.0} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6}  {:>6.2} {:>6.2}  \
@@ -186,7 +186,7 @@ impl LoadReport {
     }
 
     /// The server's busiest threads in the recorded time, in cores.
-    fn print_threads(&self, name: &str) {
+    pub(crate) fn print_threads(&self, name: &str) {
         let mut threads: Vec<_> = self.server_cpu.iter().collect();
         threads.sort_by_key(|(_, (_, ticks))| std::cmp::Reverse(*ticks));
         let busy: Vec<String> = threads

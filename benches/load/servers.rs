@@ -128,12 +128,27 @@ pub(crate) fn start_joinform(
     options: &Options,
     settings: &[(&str, &str)],
 ) -> anyhow::Result<Server> {
+    start_joinform_with(dir, database, options, settings, None)
+}
+
+/// [`start_joinform`], reading `config` (`--config FILE`) when given instead of the
+/// built-in defaults; the environment's settings still win over the file's.
+pub(crate) fn start_joinform_with(
+    dir: &Path,
+    database: &Path,
+    options: &Options,
+    settings: &[(&str, &str)],
+    config: Option<&Path>,
+) -> anyhow::Result<Server> {
     let port = free_port()?;
     let log = database.with_extension("log");
     let log_file = std::fs::File::create(&log).context("creating joinform's log file")?;
     let mut command = Command::new(env!("CARGO_BIN_EXE_joinform"));
+    command.arg("serve");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
     command
-        .arg("serve")
         .current_dir(dir)
         .env("JOINFORM_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("JOINFORM_STORAGE__DATABASE", database)

@@ -1,4 +1,6 @@
-//! GET /admin/submissions: the export, streamed as it is read.
+//! GET /admin/submissions: the export, streamed as it is read. Sealed rows are given as
+//! their ciphertext: the server holds no key to open them (`joinform export
+//! --decrypt-key` does that on the operator's machine).
 
 use std::io::{self, Write};
 
@@ -59,6 +61,7 @@ pub(super) async fn submissions(
         format,
         excel: query.excel.unwrap_or(false),
         extra_columns: state.extra_columns.clone(),
+        installation_sealed: state.routing.is_sealed(),
     };
     options.check()?;
 
@@ -66,6 +69,7 @@ pub(super) async fn submissions(
     let mut details = filter.details();
     details["format"] = format.as_str().into();
     details["via"] = "http".into();
+    details["decrypted"] = false.into();
     let actor = token.name.clone();
     let audit_id = state
         .writer
@@ -88,7 +92,8 @@ pub(super) async fn submissions(
                 sender,
             };
             let mut summary = ExportSummary::default();
-            let outcome = write_export(&connection, &filter, &options, &mut out, &mut summary);
+            let outcome =
+                write_export(&connection, &filter, &options, None, &mut out, &mut summary);
             if let Err(error) = &outcome {
                 tracing::warn!(%error, cause = ?std::error::Error::source(error),
                     rows = summary.rows, "export stopped early");

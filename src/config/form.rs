@@ -56,7 +56,7 @@ pub struct ExtraFieldSettings {
 
 /// Export column names other than the form's own fields: an extra field by one of these
 /// names would make two CSV columns of one name.
-pub const EXPORT_ONLY_COLUMNS: [&str; 11] = [
+pub const EXPORT_ONLY_COLUMNS: [&str; 12] = [
     "id",
     "created_at",
     "section",
@@ -68,6 +68,8 @@ pub const EXPORT_ONLY_COLUMNS: [&str; 11] = [
     "consent_text",
     "consent_version",
     "confirmed_at",
+    // Sealed storage's ciphertext (`export::SEALED_COLUMN`).
+    "sealed",
 ];
 
 impl Default for FormSettings {

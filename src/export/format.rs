@@ -1,6 +1,13 @@
 //! The export formats. CSV follows RFC 4180 (the `csv` crate quotes as needed, lines end
 //! in CRLF) with cells that a spreadsheet would run as a formula made inert; JSON is an
 //! array of objects, NDJSON one object per line, with the same fields.
+//!
+//! Sealed storage adds one column, `sealed`, after the standard ones and before the
+//! extra fields: a sealed row's personal fields as the ASCII-armoured OpenPGP message
+//! (`-----BEGIN PGP MESSAGE-----`), its personal columns then empty. It is there when
+//! the installation is sealed (`storage.seal_keys`) or the rows selected hold a sealed
+//! one, and not when the export decrypts them (`--decrypt-key`), so an installation
+//! that never sealed anything exports exactly as before.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -39,6 +46,9 @@ pub const COLUMNS: [&str; 18] = [
     "consent_version",
     "confirmed_at",
 ];
+
+/// The column of a sealed row's ciphertext, when there is one (see the module's text).
+pub const SEALED_COLUMN: &str = "sealed";
 
 const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
 
@@ -108,6 +118,17 @@ fn standard(row: &StoredSubmission) -> [Option<Cow<'_, str>>; 18] {
 struct JsonRow<'a> {
     row: &'a StoredSubmission,
     extra_columns: &'a [String],
+    sealed_column: bool,
+}
+
+impl<'a> JsonRow<'a> {
+    fn new(row: &'a StoredSubmission, columns: &'a Columns) -> Self {
+        Self {
+            row,
+            extra_columns: &columns.extra,
+            sealed_column: columns.sealed,
+        }
+    }
 }
 
 impl Serialize for JsonRow<'_> {
@@ -116,9 +137,15 @@ impl Serialize for JsonRow<'_> {
         for (key, value) in COLUMNS.iter().zip(standard(self.row)) {
             map.serialize_entry(key, &value)?;
         }
+        if self.sealed_column {
+            let armoured = self.row.sealed.as_deref().map(crate::openpgp::armor);
+            map.serialize_entry(SEALED_COLUMN, &armoured)?;
+        }
         // Configuration forbids extra fields named like standard ones; a row stored
         // before that rule must not shadow a standard field.
-        let extra = |key: &&String| !COLUMNS.contains(&key.as_str());
+        let shadows =
+            |key: &str| COLUMNS.contains(&key) || (self.sealed_column && key == SEALED_COLUMN);
+        let extra = |key: &&String| !shadows(key.as_str());
         for key in self.extra_columns.iter().filter(extra) {
             map.serialize_entry(key, self.row.extra.get(key).unwrap_or(&Value::Null))?;
         }
@@ -145,21 +172,37 @@ pub(super) enum Sink<W: Write> {
     Csv {
         // Boxed: the CSV writer carries its own state and buffer; the others are tiny.
         writer: Box<csv::Writer<W>>,
-        extra_columns: Vec<String>,
+        columns: Columns,
     },
     Json {
         out: W,
         first: bool,
-        extra_columns: Vec<String>,
+        columns: Columns,
     },
     Ndjson {
         out: W,
-        extra_columns: Vec<String>,
+        columns: Columns,
     },
 }
 
+/// The columns after the standard ones: `sealed` or not, then the extra fields.
+pub(super) struct Columns {
+    pub(super) sealed: bool,
+    pub(super) extra: Vec<String>,
+}
+
 impl<W: Write> Sink<W> {
-    pub(super) fn start(mut out: W, options: &ExportOptions) -> Result<Self, ExportError> {
+    /// Writes what comes before the rows (the CSV header, the JSON array's bracket);
+    /// with `sealed_column`, rows have the `sealed` column.
+    pub(super) fn start(
+        mut out: W,
+        options: &ExportOptions,
+        sealed_column: bool,
+    ) -> Result<Self, ExportError> {
+        let columns = Columns {
+            sealed: sealed_column,
+            extra: options.extra_columns.clone(),
+        };
         Ok(match options.format {
             ExportFormat::Csv => {
                 if options.excel {
@@ -171,11 +214,12 @@ impl<W: Write> Sink<W> {
                 let header = COLUMNS
                     .iter()
                     .copied()
-                    .chain(options.extra_columns.iter().map(String::as_str));
+                    .chain(columns.sealed.then_some(SEALED_COLUMN))
+                    .chain(columns.extra.iter().map(String::as_str));
                 writer.write_record(header)?;
                 Self::Csv {
                     writer: Box::new(writer),
-                    extra_columns: options.extra_columns.clone(),
+                    columns,
                 }
             }
             ExportFormat::Json => {
@@ -183,46 +227,50 @@ impl<W: Write> Sink<W> {
                 Self::Json {
                     out,
                     first: true,
-                    extra_columns: options.extra_columns.clone(),
+                    columns,
                 }
             }
-            ExportFormat::Ndjson => Self::Ndjson {
-                out,
-                extra_columns: options.extra_columns.clone(),
-            },
+            ExportFormat::Ndjson => Self::Ndjson { out, columns },
         })
     }
 
     pub(super) fn row(&mut self, row: &StoredSubmission) -> Result<(), ExportError> {
         match self {
-            Self::Csv {
-                writer,
-                extra_columns,
-            } => {
-                let extras = extra_columns.iter().map(|name| match row.extra.get(name) {
+            Self::Csv { writer, columns } => {
+                let extras = columns.extra.iter().map(|name| match row.extra.get(name) {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(text)) => text.clone(),
                     Some(other) => other.to_string(),
                 });
-                let cells: Vec<String> = standard(row)
+                let mut cells: Vec<String> = standard(row)
                     .into_iter()
-                    .map(|cell| cell.unwrap_or_default().into_owned())
-                    .chain(extras)
-                    .map(|cell| neutralise(&cell).into_owned())
+                    .map(|cell| neutralise(&cell.unwrap_or_default()).into_owned())
                     .collect();
+                if columns.sealed {
+                    // joinform's own armour, kept byte for byte so that `gpg --decrypt`
+                    // reads the cell: no visitor wrote it, so there is no formula to
+                    // make inert (its leading dashes would get a quote).
+                    cells.push(
+                        row.sealed
+                            .as_deref()
+                            .map(crate::openpgp::armor)
+                            .unwrap_or_default(),
+                    );
+                }
+                cells.extend(extras.map(|cell| neutralise(&cell).into_owned()));
                 writer.write_record(&cells)?;
             }
             Self::Json {
                 out,
                 first,
-                extra_columns,
+                columns,
             } => {
                 out.write_all(if *first { b"\n" } else { b",\n" })?;
                 *first = false;
-                serde_json::to_writer(&mut *out, &JsonRow { row, extra_columns })?;
+                serde_json::to_writer(&mut *out, &JsonRow::new(row, columns))?;
             }
-            Self::Ndjson { out, extra_columns } => {
-                serde_json::to_writer(&mut *out, &JsonRow { row, extra_columns })?;
+            Self::Ndjson { out, columns } => {
+                serde_json::to_writer(&mut *out, &JsonRow::new(row, columns))?;
                 out.write_all(b"\n")?;
             }
         }

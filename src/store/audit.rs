@@ -1,5 +1,5 @@
-//! The `audit` table: every export, erasure, purge, follow-up change and review of held
-//! and spam sign-ups, written before any data moves.
+//! The `audit` table: every export, erasure, purge, follow-up change, review of held
+//! and spam sign-ups and sealing of clear rows, written before any data moves.
 //! Rows never hold a token or an address; erasures hold a keyed hash of the address.
 
 use rusqlite::{Connection, params};
@@ -30,11 +30,13 @@ pub enum Action {
     Release,
     /// Held or spam sign-ups were erased by an operator.
     Discard,
+    /// `joinform seal` rewrote the sign-ups stored in clear as sealed.
+    Seal,
 }
 
 impl Action {
-    /// The code: `export`, `forget`, `purge`, `followup`, `access`, `release` or
-    /// `discard`.
+    /// The code: `export`, `forget`, `purge`, `followup`, `access`, `release`,
+    /// `discard` or `seal`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }

@@ -49,6 +49,11 @@ pub enum StoreError {
          purge data, or raise the limit"
     )]
     OverQuota,
+    #[error(
+        "{path} is in use by another process (a running `joinform serve`?): stop it \
+         first, then run this again"
+    )]
+    InUse { path: PathBuf },
     #[error("the database refused WAL mode (journal mode is {mode})")]
     NoWal { mode: String },
     #[error("cannot encode a value as JSON")]

@@ -11,6 +11,7 @@ mod quota;
 pub mod review;
 pub mod schema;
 mod scrub;
+pub mod seal;
 mod sql;
 pub mod submissions;
 pub mod visitor_mails;
@@ -24,7 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use quota::Quota;
-pub use scrub::{Erasing, erase};
+pub use scrub::{Erasing, erase, rewrite_file};
 pub use submissions::{Admission, AdmissionOutcome, AdmissionRules, Admitted, SubmissionRecord};
 pub use writer::{WriteFailure, Writer, WriterThread};
 
@@ -110,6 +111,30 @@ impl Database {
             let wal_bytes = i64::try_from(quota.wal_bytes()).unwrap_or(i64::MAX);
             connection.pragma_update(None, "journal_size_limit", wal_bytes)?;
         }
+        Ok(connection)
+    }
+
+    /// A connection that holds the database alone until it is closed
+    /// (`locking_mode = EXCLUSIVE`, its lock taken at once), for a command that rewrites
+    /// rows a server must not read or write meanwhile (`joinform seal`). While any other
+    /// connection has the file open (a server keeps several), SQLite refuses the lock,
+    /// so this is also how such a command tells that a server uses the database.
+    ///
+    /// # Errors
+    /// [`StoreError::InUse`] when another connection has the database open (after
+    /// the busy timeout); SQLite's error otherwise.
+    pub fn connect_alone(&self) -> Result<Connection, StoreError> {
+        let connection = self.connect()?;
+        connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // The lock is taken by the first write transaction and then kept.
+        connection
+            .execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(|error| match StoreError::from(error) {
+                StoreError::Busy => StoreError::InUse {
+                    path: self.path.clone(),
+                },
+                other => other,
+            })?;
         Ok(connection)
     }
 

@@ -425,9 +425,26 @@ const UPGRADES: &[&str] = &[
      BEGIN
          DELETE FROM outbox WHERE submission_id = old.id;
      END;",
-    // 7 → 8: sealed storage. Rows stay as they are (in clear) until `joinform seal`.
+    // 7 → 8: sealed storage. Rows stay as they are (in clear) until `joinform seal`,
+    // which the audit trail records as `seal`: its check gains the value, so the table
+    // is rebuilt as in 5 → 6.
     "ALTER TABLE submissions ADD COLUMN sealed BLOB;
-     ALTER TABLE submissions ADD COLUMN sealed_mail TEXT;",
+     ALTER TABLE submissions ADD COLUMN sealed_mail TEXT;
+     CREATE TABLE audit_v8 (
+         id          INTEGER PRIMARY KEY,
+         at          TEXT NOT NULL,
+         actor       TEXT NOT NULL,
+         action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
+                                                     'access', 'release', 'discard',
+                                                     'seal')),
+         details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+         row_count   INTEGER,
+         completed_at TEXT
+     ) STRICT;
+     INSERT INTO audit_v8 (id, at, actor, action, details, row_count, completed_at)
+         SELECT id, at, actor, action, details, row_count, completed_at FROM audit;
+     DROP TABLE audit;
+     ALTER TABLE audit_v8 RENAME TO audit;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);

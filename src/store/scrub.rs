@@ -42,8 +42,22 @@ pub fn erase<T>(
     let value = work(&Erasing(&transaction))?;
     reclaim_free_pages(&transaction)?;
     transaction.commit()?;
-    truncate_wal(connection);
+    // A reader that still holds the WAL is logged; the next truncation empties it.
+    let _ = truncate_wal(connection);
     Ok(value)
+}
+
+/// Rewrites the whole database file (`VACUUM`: every table and index copied afresh,
+/// no free page left) and then empties the WAL, so that no copy of a value the file
+/// held before is left in it, its free pages or its WAL: after `joinform seal`, where
+/// rows were rewritten rather than deleted. Returns whether the WAL was emptied (not
+/// when another connection is reading it: then run it again once that one is gone).
+///
+/// # Errors
+/// SQLite's error (the file is then as it was).
+pub fn rewrite_file(connection: &Connection) -> Result<bool, StoreError> {
+    connection.execute_batch("VACUUM")?;
+    Ok(truncate_wal(connection))
 }
 
 /// How long a deletion keeps trying to empty the WAL while other connections
@@ -66,7 +80,7 @@ fn reclaim_free_pages(connection: &Connection) -> Result<(), StoreError> {
 /// (`sqlite3_wal_checkpoint_v2`: the checkpoint lock is not waited for), so the
 /// truncation is tried again for up to [`TRUNCATE_PATIENCE`]; readers are waited for by
 /// the busy handler inside each try.
-fn truncate_wal(connection: &Connection) {
+fn truncate_wal(connection: &Connection) -> bool {
     let started = std::time::Instant::now();
     let result = loop {
         let result = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
@@ -85,11 +99,17 @@ fn truncate_wal(connection: &Connection) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     match result {
-        Ok(0) => {}
-        Ok(_) => tracing::warn!(
-            "WAL not truncated after a deletion: a reader is busy; the next erasure, purge \
-             or shutdown truncates it"
-        ),
-        Err(error) => tracing::warn!(%error, "WAL checkpoint after a deletion failed"),
+        Ok(0) => true,
+        Ok(_) => {
+            tracing::warn!(
+                "WAL not truncated after a deletion: a reader is busy; the next erasure, \
+                 purge or shutdown truncates it"
+            );
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, "WAL checkpoint after a deletion failed");
+            false
+        }
     }
 }

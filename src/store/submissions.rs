@@ -974,6 +974,29 @@ pub fn for_each_selected<E: From<StoreError>>(
     Ok(())
 }
 
+/// The first (oldest) sealed row `selection` picks, its id and its `sealed` message;
+/// `None` when every row it picks is stored in clear. Tells an export whether it needs
+/// the `sealed` column, and lets it try the operator's key before writing a byte.
+///
+/// # Errors
+/// A failed query.
+pub fn first_sealed(
+    connection: &Connection,
+    selection: &Selection<'_>,
+) -> Result<Option<(SubmissionId, Vec<u8>)>, StoreError> {
+    let (condition, values) = selection.condition();
+    Ok(connection
+        .query_row(
+            &format!(
+                "SELECT id, sealed FROM submissions
+                 WHERE ({condition}) AND sealed IS NOT NULL ORDER BY id LIMIT 1"
+            ),
+            rusqlite::params_from_iter(values),
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -35,6 +35,7 @@ mod privacy;
 mod proof_of_work;
 mod properties;
 mod review;
+mod seal;
 mod spam;
 mod storage;
 mod submit;
