@@ -224,7 +224,10 @@ impl Routing {
     /// The fingerprints of `storage.seal_keys` (upper-case hex), for the start-up log;
     /// empty when storage is not sealed.
     pub fn seal_fingerprints(&self) -> Vec<&str> {
-        self.seal_keys.iter().map(Certificate::fingerprint).collect()
+        self.seal_keys
+            .iter()
+            .map(Certificate::fingerprint)
+            .collect()
     }
 
     /// Whether storage is sealed (`storage.seal_keys` is set).

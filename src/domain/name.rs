@@ -23,7 +23,10 @@ pub fn shown_name(name: &str, sealed: bool, id: SubmissionId) -> String {
     if sealed {
         id.to_string()
     } else {
-        name.split_whitespace().next().unwrap_or_default().to_owned()
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 

@@ -20,8 +20,8 @@ use crate::store::outbox::{
 use crate::store::{Database, StoreError, Writer};
 
 use super::message::{self, BuildError};
-use super::pgp_mime;
 use super::overflow::{self, Covered, OverflowContent};
+use super::pgp_mime;
 use super::templates::Templates;
 use super::transport::{DeliveryError, Mailer};
 
@@ -413,10 +413,9 @@ impl DeliveryWorker {
         let span = tracing::info_span!("deliver", id = %due.id(), kind = %due.kind(),
             section = %section.name, attempts);
         let built: Result<Option<Built>, BuildError> = match due {
-            DueMail::Notification(notification) if notification.submission.sealed.is_some() => {
-                span.in_scope(|| self.sealed_notification(notification, section))
-                    .map(|message| Some((message, None)))
-            }
+            DueMail::Notification(notification) if notification.submission.sealed.is_some() => span
+                .in_scope(|| self.sealed_notification(notification, section))
+                .map(|message| Some((message, None))),
             DueMail::Notification(notification) => span.in_scope(|| {
                 // Signed for the section the sign-up is stored under, which the page
                 // checks the link against, even when it is mailed to the fallback.

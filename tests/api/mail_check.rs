@@ -15,7 +15,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 
 /// Headers a message has at most once (RFC 5322 §3.6, RFC 2045 §4 and §5–6).
 const AT_MOST_ONCE: [&str; 13] = [
@@ -252,10 +252,40 @@ pub fn problems(raw: &[u8], sender_domain: Option<&str>) -> Vec<String> {
         }
         other => say(format!("the Content-Transfer-Encoding `{other}`")),
     }
-    if message.body_text(0).is_none() {
+    if is_pgp_mime(&message) {
+        // RFC 3156 §4: exactly two parts, `application/pgp-encrypted` saying
+        // `Version: 1`, then `application/octet-stream` holding the armoured message.
+        let parts: Vec<_> = message.parts.iter().skip(1).collect();
+        let control = parts
+            .first()
+            .map(|part| String::from_utf8_lossy(part.contents()));
+        let data = parts
+            .get(1)
+            .map(|part| String::from_utf8_lossy(part.contents()));
+        if parts.len() != 2
+            || control.is_none_or(|text| text.trim() != "Version: 1")
+            || data.is_none_or(|text| !text.trim_start().starts_with("-----BEGIN PGP MESSAGE-----"))
+        {
+            say("a multipart/encrypted body that breaks RFC 3156 §4".into());
+        }
+    } else if message.body_text(0).is_none() {
         say("no text body".into());
     }
     problems
+}
+
+/// Whether `message` is PGP/MIME (`multipart/encrypted` with
+/// `protocol="application/pgp-encrypted"`), whose text is inside the ciphertext.
+fn is_pgp_mime(message: &mail_parser::Message<'_>) -> bool {
+    message.content_type().is_some_and(|content_type| {
+        content_type.ctype().eq_ignore_ascii_case("multipart")
+            && content_type
+                .subtype()
+                .is_some_and(|subtype| subtype.eq_ignore_ascii_case("encrypted"))
+            && content_type
+                .attribute("protocol")
+                .is_some_and(|protocol| protocol.eq_ignore_ascii_case("application/pgp-encrypted"))
+    })
 }
 
 /// Python's verdict on each of `raws`, in order: the defects `email` finds with

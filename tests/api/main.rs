@@ -34,6 +34,7 @@ mod privacy;
 mod proof_of_work;
 mod properties;
 mod review;
+mod sealed;
 mod spam;
 mod storage;
 mod submit;
