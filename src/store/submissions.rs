@@ -1129,6 +1129,27 @@ mod tests {
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
 
+    /// What sealed storage seals is the row a clear installation would read back: one
+    /// shape for the server's `Sealer` and `joinform seal`.
+    #[test]
+    fn a_record_seen_as_stored_is_the_row_a_clear_insert_reads_back() {
+        let (_dir, connection) = database();
+        let mut record = record("Kari@Example.org", at(T0), ConfirmationMode::Off);
+        record.submission.phone = crate::domain::PhoneNumber::parse("+47 912 34 567").unwrap();
+        record
+            .submission
+            .extra
+            .insert("organisation".into(), "Bergen lag".into());
+        let clear = StoredSubmission::from_record(&record);
+        admit(&connection, &record).unwrap();
+        let mut stored = by_id(&connection, record.id).unwrap().unwrap();
+        // Set by the writer only: the follow-up starts once it is accepted.
+        assert_eq!(stored.followup, Some(FollowupState::New));
+        stored.followup = None;
+        stored.followup_at = None;
+        assert_eq!(clear, stored);
+    }
+
     /// A solved proof of work is used up once; a replay, or a proof refused on the
     /// request side, is reported as such and, out of a flood, changes no admission. A
     /// form token with the same hex never meets a proof's prefixed nonce.
