@@ -35,8 +35,18 @@ pub fn address_hash(secret: &ServerSecret, key: &str) -> String {
     ))
 }
 
-/// Deletes every submission of `key` (their outbox rows go with them, by cascade) and
-/// records it. Runs inside [`crate::store::erase`], which returns the freed pages to the
+/// The audit hash for a stored `email_key`: a clear row's key (an address, with its
+/// `@`) is hashed; a sealed row's already is that hash ([`address_hash`]).
+pub fn stored_key_hash(secret: &ServerSecret, stored: &str) -> String {
+    if stored.contains('@') {
+        address_hash(secret, stored)
+    } else {
+        stored.to_owned()
+    }
+}
+
+/// Deletes every submission of `key`, stored in clear or sealed (then its `email_key`
+/// is `address_hash`), with their outbox rows (by cascade), and records it. Runs inside [`crate::store::erase`], which returns the freed pages to the
 /// file system and empties the WAL once it commits.
 ///
 /// # Errors
@@ -47,7 +57,7 @@ pub fn forget(
     address_hash: &str,
     actor: &str,
 ) -> Result<ForgetReport, StoreError> {
-    let erased = submissions::erase_address(connection, key)?;
+    let erased = submissions::erase_address(connection, key, address_hash)?;
     let report = ForgetReport {
         submissions: erased.submissions,
         unsent_notifications: erased.unsent_notifications,

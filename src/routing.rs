@@ -221,6 +221,15 @@ impl Routing {
         check_sealed_section("fallback", &self.fallback)
     }
 
+    /// The fingerprints of `storage.seal_keys` (upper-case hex), for the start-up log;
+    /// empty when storage is not sealed.
+    pub fn seal_fingerprints(&self) -> Vec<&str> {
+        self.seal_keys
+            .iter()
+            .map(Certificate::fingerprint)
+            .collect()
+    }
+
     /// Whether storage is sealed (`storage.seal_keys` is set).
     pub fn is_sealed(&self) -> bool {
         !self.seal_keys.is_empty()

@@ -7,8 +7,20 @@
 //! consent flag and version, follow-up state, and `email_key`, the keyed hash of the
 //! address that duplicates, limits and erasure match on.
 
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::erasure;
+use crate::mail::message::{self, BuildError};
+use crate::mail::{FollowupMail, Templates, pgp_mime};
+use crate::openpgp::{self, Certificate, CryptError};
+use crate::routing::Routing;
+use crate::secret::ServerSecret;
+use crate::store::outbox::DueNotification;
+use crate::store::submissions::{SealedRecord, StoredSubmission};
 
 /// The personal fields of one sign-up, as sealed: the plaintext of
 /// `submissions.sealed`, a JSON object with these keys (absent optional ones omitted).
@@ -58,9 +70,9 @@ pub enum SealError {
     #[error("the sealed fields cannot be written: {0}")]
     Json(#[from] serde_json::Error),
     #[error(transparent)]
-    Crypt(#[from] crate::openpgp::CryptError),
+    Crypt(#[from] CryptError),
     #[error("the notification cannot be built: {0}")]
-    Mail(#[from] crate::mail::message::BuildError),
+    Mail(#[from] BuildError),
     /// Storage is not sealed, or the section has no keys (the configuration check
     /// refuses both in a sealed installation).
     #[error("section `{0}` has no keys to seal to")]
@@ -71,11 +83,11 @@ pub enum SealError {
 /// secret behind the address hash. Built once at start-up (and by `joinform seal`).
 #[derive(Clone)]
 pub struct Sealer {
-    routing: std::sync::Arc<crate::routing::Routing>,
-    templates: std::sync::Arc<crate::mail::Templates>,
-    from: lettre::message::Mailbox,
-    followup: Option<std::sync::Arc<dyn crate::mail::FollowupMail>>,
-    secret: crate::secret::ServerSecret,
+    routing: Arc<Routing>,
+    templates: Arc<Templates>,
+    from: Mailbox,
+    followup: Option<Arc<dyn FollowupMail>>,
+    secret: ServerSecret,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -87,11 +99,11 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// A sealer for `routing`'s keys; `None` when storage is not sealed.
     pub fn new(
-        routing: std::sync::Arc<crate::routing::Routing>,
-        templates: std::sync::Arc<crate::mail::Templates>,
-        from: lettre::message::Mailbox,
-        followup: Option<std::sync::Arc<dyn crate::mail::FollowupMail>>,
-        secret: crate::secret::ServerSecret,
+        routing: Arc<Routing>,
+        templates: Arc<Templates>,
+        from: Mailbox,
+        followup: Option<Arc<dyn FollowupMail>>,
+        secret: ServerSecret,
     ) -> Option<Self> {
         routing.is_sealed().then_some(Self {
             routing,
@@ -114,9 +126,9 @@ impl Sealer {
     /// [`SealError`]; nothing is written then.
     pub fn seal(
         &self,
-        clear: &crate::store::submissions::StoredSubmission,
+        clear: &StoredSubmission,
         message_id: &str,
-    ) -> Result<crate::store::submissions::SealedRecord, SealError> {
+    ) -> Result<SealedRecord, SealError> {
         let section = self
             .routing
             .by_name(&clear.section)
@@ -134,34 +146,34 @@ impl Sealer {
             extra: clear.extra.clone(),
             consent_text: clear.consent_text.clone(),
         };
-        let sealed = crate::openpgp::encrypt(&recipients, fields.to_json()?)?;
-        let key = crate::erasure::address_key(&clear.email).ok_or(SealError::Address)?;
-        let email_key = crate::erasure::address_hash(&self.secret, &key);
+        let sealed = openpgp::encrypt(&recipients, fields.to_json()?)?;
+        let key = erasure::address_key(&clear.email).ok_or(SealError::Address)?;
+        let email_key = erasure::address_hash(&self.secret, &key);
         let link = self.followup.as_ref().and_then(|followup| {
             followup.notification_link(clear.id, &clear.section, clear.created_at)
         });
         let mail_as = |returning: bool| -> Result<String, SealError> {
             let mut submission = clear.clone();
             submission.is_returning = returning;
-            let due = crate::store::outbox::DueNotification {
+            let due = DueNotification {
                 message_id: message_id.to_owned(),
                 section: clear.section.clone(),
                 attempts: 0,
                 queued_at: clear.created_at,
                 submission,
             };
-            let (headers, body) = crate::mail::message::notification_parts(
+            let (headers, body) = message::notification_parts(
                 &due,
                 section,
                 &self.from,
                 &self.templates,
                 link.as_deref(),
             )?;
-            let payload = crate::mail::pgp_mime::protected_payload(headers, body)?;
-            let keys: Vec<&crate::openpgp::Certificate> = section.pgp_keys.iter().collect();
-            Ok(crate::openpgp::encrypt_armored(&keys, payload)?)
+            let payload = pgp_mime::protected_payload(headers, body)?;
+            let keys: Vec<&Certificate> = section.pgp_keys.iter().collect();
+            Ok(openpgp::encrypt_armored(&keys, payload)?)
         };
-        Ok(crate::store::submissions::SealedRecord {
+        Ok(SealedRecord {
             fields: sealed,
             email_key,
             mail: mail_as(false)?,

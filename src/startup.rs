@@ -22,8 +22,10 @@ use crate::mail::{self, DeliveryWorker, Mailer, RetryPolicy, Templates};
 use crate::metrics::Metrics;
 use crate::retention;
 use crate::routing::Routing;
+use crate::sealing::Sealer;
 use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, FloodGauge, RateLimiter, SpamChecks, TrustedProxies};
+use crate::store::submissions::{self, SealingCounts};
 use crate::store::{AdmissionRules, Checkpointer, StoreError, Writer, WriterThread};
 use crate::visitor::{VisitorLinkKey, VisitorLinks, VisitorMails};
 
@@ -56,6 +58,17 @@ pub enum StartupError {
         #[source]
         source: StoreError,
     },
+    /// A sealed configuration on a database that still holds sign-ups in clear.
+    #[error(
+        "storage.seal_keys is set, but {clear} sign-ups are stored in clear: run `joinform seal` first"
+    )]
+    ClearRows { clear: u64 },
+    /// A clear configuration on a database holding sealed sign-ups.
+    #[error(
+        "this database is sealed ({sealed} sign-ups are stored encrypted): set storage.seal_keys \
+         to the keys it was sealed with"
+    )]
+    SealedDatabase { sealed: u64 },
     #[error("cannot listen on {address}")]
     Listen {
         address: std::net::SocketAddr,
@@ -134,6 +147,12 @@ impl Application {
             source,
         };
         database.prepare().map_err(database_error)?;
+        let counts = database
+            .connect()
+            .and_then(|connection| submissions::sealing_counts(&connection))
+            .map_err(database_error)?;
+        check_sealing(routing.is_sealed(), counts)?;
+        log_keys(&routing, std::time::SystemTime::now());
         let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
         let spam = SpamChecks::from_settings(settings, &secret);
         let client_hasher = Arc::new(ClientHasher::new()?);
@@ -205,6 +224,13 @@ impl Application {
                 Arc::new(VisitorMails::new(Arc::clone(&routing), links))
                     as Arc<dyn mail::VisitorMail>
             });
+        let sealer = Sealer::new(
+            Arc::clone(&routing),
+            Arc::clone(&templates),
+            from.clone(),
+            followup_mails.clone(),
+            secret.clone(),
+        );
         let worker = DeliveryWorker {
             database: database.clone(),
             writer: writer.clone(),
@@ -279,6 +305,7 @@ impl Application {
                 .then(|| crate::visitor::AddressHasher::from_secret(&secret)),
             visitor: visitor_pages,
             visitor_limiter: Arc::clone(&visitor_limiter),
+            sealer,
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,
@@ -488,9 +515,58 @@ impl Application {
     }
 }
 
+/// Refuses a configuration that does not match how the database stores sign-ups:
+/// sealed settings over clear rows (they would stay readable), or clear settings over
+/// sealed rows (the server could not match addresses or send their notifications).
+///
+/// # Errors
+/// [`StartupError::ClearRows`] and [`StartupError::SealedDatabase`], naming the fix.
+fn check_sealing(sealed: bool, counts: SealingCounts) -> Result<(), StartupError> {
+    match (sealed, counts) {
+        (true, SealingCounts { clear, .. }) if clear > 0 => Err(StartupError::ClearRows { clear }),
+        (false, SealingCounts { sealed, .. }) if sealed > 0 => {
+            Err(StartupError::SealedDatabase { sealed })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Logs each OpenPGP key that expires within 30 days of `now` (a warning each), and
+/// that storage is sealed, to which keys.
+fn log_keys(routing: &Routing, now: std::time::SystemTime) {
+    for line in routing.expiring_keys(now) {
+        tracing::warn!("{line}");
+    }
+    if routing.is_sealed() {
+        tracing::info!(
+            seal_keys = %routing.seal_fingerprints().join(","),
+            "storage is sealed: personal fields are stored only encrypted"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configuration_must_match_how_the_database_stores_sign_ups() {
+        let counts = |clear, sealed| SealingCounts { clear, sealed };
+        assert!(check_sealing(true, counts(0, 0)).is_ok());
+        assert!(check_sealing(false, counts(0, 0)).is_ok());
+        assert!(check_sealing(true, counts(0, 7)).is_ok());
+        assert!(check_sealing(false, counts(7, 0)).is_ok());
+        let clear = check_sealing(true, counts(3, 7)).unwrap_err().to_string();
+        assert!(
+            clear.contains("3 sign-ups are stored in clear: run `joinform seal` first"),
+            "{clear}"
+        );
+        let sealed = check_sealing(false, counts(3, 7)).unwrap_err().to_string();
+        assert!(
+            sealed.contains("this database is sealed") && sealed.contains("set storage.seal_keys"),
+            "{sealed}"
+        );
+    }
 
     #[test]
     fn start_up_errors_say_each_cause_once() {

@@ -66,7 +66,7 @@ pub(super) async fn list(
         .into_iter()
         .map(|entry| Waiting {
             id: entry.id.to_string(),
-            first_name: entry.first_name().to_owned(),
+            first_name: entry.first_name(),
             country: entry.country.as_str().to_owned(),
             signed_up_at: entry.created_at.to_string(),
             age_seconds: now.since(entry.waiting_since).as_secs(),

@@ -23,7 +23,7 @@ pub use field::{
 pub use followup::{BadMark, FollowupState, MailKind};
 pub use id::SubmissionId;
 pub use language::LanguageTag;
-pub use name::MemberName;
+pub use name::{MemberName, shown_name};
 pub use phone::PhoneNumber;
 pub use spam::{HoldReason, PowVerdict, ProofOfWork, SpamReason, TokenNonce};
 pub use status::{ConfirmationMode, ReviewStatus, SubmissionStatus};

@@ -1,7 +1,7 @@
 //! The visitor's name.
 
-use super::FieldProblem;
 use super::text::clean_single_line;
+use super::{FieldProblem, SubmissionId};
 
 pub const NAME_MAX_CHARS: usize = 100;
 
@@ -14,6 +14,21 @@ pub const NAME_MAX_CHARS: usize = 100;
 /// into what the organiser sees. No real name holds `=?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberName(String);
+
+/// How follow-up pages and mails, the review list and the overflow mail name a
+/// stored sign-up: the first word of its `name`; for a sealed one (`sealed`: the
+/// server cannot read the name), its id, which they show beside its country and
+/// date. The one place this is decided.
+pub fn shown_name(name: &str, sealed: bool, id: SubmissionId) -> String {
+    if sealed {
+        id.to_string()
+    } else {
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
 
 impl MemberName {
     pub fn parse(raw: &str) -> Result<Self, FieldProblem> {
@@ -32,6 +47,15 @@ impl MemberName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_up_is_shown_by_its_first_name_or_when_sealed_by_its_id() {
+        let id = SubmissionId::generate();
+        assert_eq!(shown_name("Kari  Nordmann", false, id), "Kari");
+        assert_eq!(shown_name("", false, id), "");
+        assert_eq!(shown_name("", true, id), id.to_string());
+        assert_eq!(shown_name("Kari Nordmann", true, id), id.to_string());
+    }
 
     #[test]
     fn names_in_every_script_are_accepted() {

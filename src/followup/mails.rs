@@ -133,10 +133,11 @@ impl FollowupMails {
         let texts = self.texts(section)?;
         let country = message::country_text(&self.templates, section, entry.country);
         let date = entry.created_at.date_text();
+        let name = entry.first_name();
         let line = render(
             &texts.entry,
             &[
-                ("name", entry.first_name()),
+                ("name", name.as_str()),
                 ("country", &country),
                 ("date", &date),
             ],

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::config::FormSettings;
 use crate::domain::ValidationErrors;
 use crate::i18n::{REFERENCE_LANGUAGE, Texts};
+use crate::sealing::SealError;
 use crate::store::WriteFailure;
 
 use super::AppState;
@@ -76,6 +77,10 @@ pub enum ApiError {
     /// sent from elsewhere.
     #[error(transparent)]
     Visitor(#[from] VisitorFailure),
+    /// Sealed storage could not encrypt a sign-up (a key or the built-in templates;
+    /// never the sign-up's data): nothing was stored.
+    #[error("the submission could not be sealed: {0}")]
+    Seal(#[from] SealError),
 }
 
 impl ApiError {
@@ -105,6 +110,7 @@ impl ApiError {
                 VisitorFailure::ConfirmExpired | VisitorFailure::Expired | VisitorFailure::Gone,
             ) => StatusCode::GONE,
             Self::Visitor(VisitorFailure::Forbidden) => StatusCode::FORBIDDEN,
+            Self::Seal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -134,6 +140,7 @@ impl ApiError {
             }
             Self::Visitor(VisitorFailure::Gone) => "gone",
             Self::Visitor(VisitorFailure::Forbidden) => "forbidden",
+            Self::Seal(_) => "internal_error",
         }
     }
 
@@ -143,7 +150,7 @@ impl ApiError {
             Self::Body(BodyError::TooLarge { .. }) => "error_too_large",
             Self::Body(_) => "error_unreadable",
             Self::Validation(_) => "summary_title",
-            Self::Store(_) | Self::TokenUnavailable => "error_unavailable",
+            Self::Store(_) | Self::TokenUnavailable | Self::Seal(_) => "error_unavailable",
             // A follow-up or visitor's link's page has words of its own (`page`);
             // this is the form's nearest, for completeness.
             Self::NotFound | Self::Link(_) | Self::Visitor(_) => "error_not_found",
@@ -154,7 +161,7 @@ impl ApiError {
     /// The sentence shown to the client; store details stay in the log.
     fn message(&self) -> String {
         match self {
-            Self::Store(_) => {
+            Self::Store(_) | Self::Seal(_) => {
                 "We could not save your submission just now. Please try again in a moment."
                     .to_owned()
             }

@@ -230,7 +230,7 @@ impl FollowupPages {
             );
         Person {
             id: entry.id.to_string(),
-            first_name: isolated(entry.first_name()),
+            first_name: isolated(&entry.first_name()),
             country,
             signed_up: date_of(entry.created_at),
             age: age(words, entry.waiting_since, now),

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::{ConfirmationMode, HoldReason, LanguageTag, NewSubmission, SpamReason};
 use crate::metrics::LimitedEndpoint;
+use crate::store::submissions::StoredSubmission;
 use crate::store::{Admission, SubmissionRecord};
 
 use super::AppState;
@@ -135,6 +136,16 @@ pub async fn join(
             .or_else(|| crate::i18n::resolve(section.language.as_str()))
             .or(Some(state.page.default_language()))
             .map(str::to_owned);
+    }
+    // Sealed storage: the personal fields and the notification are encrypted here, on
+    // the request's thread, never on the single writer's; the writer stores only
+    // ciphertext and the address's keyed hash. A failure stores nothing.
+    if let Some(sealer) = &state.sealer {
+        let clear = StoredSubmission::from_record(&record);
+        let sealed = sealer
+            .seal(&clear, &record.message_id)
+            .map_err(|error| fail(error.into()))?;
+        record.sealed = Some(sealed);
     }
     let id = record.id;
     let form_token = record.token.is_some();

@@ -66,6 +66,8 @@ pub struct AppState {
     pub visitor: Option<visitor_pages::VisitorPages>,
     /// The visitor's pages' own limiter ([`visitor_pages::limiter`]).
     pub visitor_limiter: Arc<RateLimiter>,
+    /// Seals each sign-up before it is stored; `None` unless `storage.seal_keys` is set.
+    pub sealer: Option<crate::sealing::Sealer>,
 }
 
 impl AppState {

@@ -38,6 +38,10 @@ pub enum BuildError {
     /// OpenPGP encryption to the section's keys failed (never holds the content).
     #[error("the mail cannot be encrypted: {0}")]
     Encrypt(String),
+    /// Sealed storage: the sign-up's row holds no encrypted notification, and the
+    /// server cannot read its fields to build one.
+    #[error("the sign-up is sealed and holds no encrypted notification: nothing can be sent")]
+    Sealed,
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.

@@ -16,7 +16,7 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use rusqlite::Connection;
 
-use crate::domain::{SubmissionId, Timestamp};
+use crate::domain::{SubmissionId, Timestamp, shown_name};
 use crate::routing::Section;
 use crate::store::outbox::{self, DueNotification, DueOverflow};
 use crate::store::submissions;
@@ -238,8 +238,11 @@ fn entry(
     let country = message::country_text(templates, section, s.country);
     let (received, id) = (s.created_at.to_string(), s.id.to_string());
     let consent = if s.consent { &labels.yes } else { &labels.no };
+    // A sealed sign-up's fields cannot be read here: it is shown by its id, country
+    // and date, and its empty address is left out.
+    let email = (!s.email.is_empty()).then_some(s.email.as_str());
     let fields = [
-        (labels.email.as_str(), Some(s.email.as_str())),
+        (labels.email.as_str(), email),
         (labels.phone.as_str(), s.phone.as_deref()),
         (labels.city.as_str(), s.city.as_deref()),
         (labels.country.as_str(), Some(country.as_str())),
@@ -248,7 +251,11 @@ fn entry(
         (labels.received.as_str(), Some(received.as_str())),
         (labels.submission_id.as_str(), Some(id.as_str())),
     ];
-    let mut lines = vec![format!("{number}. {}", s.name)];
+    let heading = match s.sealed {
+        Some(_) => shown_name(&s.name, true, s.id),
+        None => s.name.clone(),
+    };
+    let mut lines = vec![format!("{number}. {heading}")];
     for (label, value) in fields {
         if let Some(value) = value {
             lines.push(format!("   {:<width$} {value}", format!("{label}:")));

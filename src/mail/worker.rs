@@ -21,6 +21,7 @@ use crate::store::{Database, StoreError, Writer};
 
 use super::message::{self, BuildError};
 use super::overflow::{self, Covered, OverflowContent};
+use super::pgp_mime;
 use super::templates::Templates;
 use super::transport::{DeliveryError, Mailer};
 
@@ -366,6 +367,36 @@ impl DeliveryWorker {
         }
     }
 
+    /// A sealed sign-up's notification: the payload encrypted when it was stored,
+    /// wrapped as PGP/MIME to `section`'s contacts. The server cannot read the
+    /// visitor's address, so there is no Reply-To: the organisers take it from the
+    /// decrypted mail.
+    ///
+    /// # Errors
+    /// [`BuildError::Sealed`] when the row holds no encrypted notification (one stored
+    /// as a duplicate, which is never notified); [`BuildError::Message`] when lettre
+    /// refuses it.
+    fn sealed_notification(
+        &self,
+        due: &outbox::DueNotification,
+        section: &crate::routing::Section,
+    ) -> Result<Message, BuildError> {
+        let submission = &due.submission;
+        let armored = submission.sealed_mail.clone().ok_or(BuildError::Sealed)?;
+        let outer = pgp_mime::Outer {
+            from: &self.from,
+            to: &section.contacts,
+            subject: message::outer_notification_subject(submission.id),
+            message_id: &due.message_id,
+            date: submission
+                .released_at
+                .unwrap_or(submission.created_at)
+                .to_system_time(),
+            reply_to: None,
+        };
+        pgp_mime::wrap(&outer, armored)
+    }
+
     async fn deliver(&self, due: &DueMail) -> Attempt {
         let section = match self.routing.by_name(due.section()) {
             Some(section) => section,
@@ -382,6 +413,9 @@ impl DeliveryWorker {
         let span = tracing::info_span!("deliver", id = %due.id(), kind = %due.kind(),
             section = %section.name, attempts);
         let built: Result<Option<Built>, BuildError> = match due {
+            DueMail::Notification(notification) if notification.submission.sealed.is_some() => span
+                .in_scope(|| self.sealed_notification(notification, section))
+                .map(|message| Some((message, None))),
             DueMail::Notification(notification) => span.in_scope(|| {
                 // Signed for the section the sign-up is stored under, which the page
                 // checks the link against, even when it is mailed to the fallback.

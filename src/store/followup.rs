@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde_json::json;
 
-use crate::domain::{CountryCode, FollowupState, SubmissionId, Timestamp};
+use crate::domain::{CountryCode, FollowupState, SubmissionId, Timestamp, shown_name};
 
 use super::StoreError;
 use super::audit::{self, Action};
@@ -24,8 +24,10 @@ pub struct FollowupEntry {
     pub waiting_since: Timestamp,
     pub section: String,
     pub country: CountryCode,
-    /// The whole name as given; pages show the first word of it.
+    /// The whole name as given (empty when sealed); pages show the first word of it.
     pub name: String,
+    /// Sealed storage: the name cannot be read, and the sign-up is shown by its id.
+    pub sealed: bool,
     pub state: FollowupState,
     /// When the state last changed (the sign-up's time while `new`).
     pub state_at: Timestamp,
@@ -37,7 +39,8 @@ pub struct FollowupEntry {
 
 impl FollowupEntry {
     const COLUMNS: &str = "id, created_at, section, country, name, followup, followup_at, \
-        followup_by, contacted_at, coalesce(released_at, confirmed_at, created_at)";
+        followup_by, contacted_at, coalesce(released_at, confirmed_at, created_at), \
+        sealed IS NOT NULL";
 
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let created_at: Timestamp = row.get(1)?;
@@ -52,12 +55,14 @@ impl FollowupEntry {
             state_by: row.get(7)?,
             contacted_at: row.get(8)?,
             waiting_since: row.get(9)?,
+            sealed: row.get(10)?,
         })
     }
 
-    /// The first word of the name: what the follow-up pages show.
-    pub fn first_name(&self) -> &str {
-        self.name.split_whitespace().next().unwrap_or_default()
+    /// What the follow-up pages and mails show for the person: the first word of the
+    /// name, or a sealed sign-up's id ([`shown_name`]).
+    pub fn first_name(&self) -> String {
+        shown_name(&self.name, self.sealed, self.id)
     }
 }
 

@@ -12,7 +12,7 @@ use super::audit::{self, Action};
 use super::submissions::{accept, count};
 use super::{Erasing, StoreError};
 use crate::domain::{
-    CountryCode, MailKind, ReviewStatus, SubmissionId, SubmissionStatus, Timestamp,
+    CountryCode, MailKind, ReviewStatus, SubmissionId, SubmissionStatus, Timestamp, shown_name,
 };
 
 /// One held or spam sign-up as a review lists it: no address, phone, message or full
@@ -23,7 +23,8 @@ pub struct Flagged {
     pub created_at: Timestamp,
     pub section: String,
     pub country: CountryCode,
-    /// The first word of the name, enough to recognise a person among bots.
+    /// The first word of the name, enough to recognise a person among bots; a sealed
+    /// sign-up's id ([`shown_name`]).
     pub first_name: String,
     pub status: ReviewStatus,
     /// Why, as stored: the spam reasons' codes (`honeypot`, `link_in_name`…), or for a
@@ -94,22 +95,20 @@ pub fn flagged(
             ReviewStatus::Spam => listing.spam = number,
         }
         let mut statement = connection.prepare(&format!(
-            "SELECT id, created_at, section, country, name, spam_reasons FROM submissions
+            "SELECT id, created_at, section, country, name, spam_reasons, sealed IS NOT NULL
+             FROM submissions
              WHERE {selected} ORDER BY created_at DESC, id DESC LIMIT ?{limit_place}"
         ))?;
         let rows = statement.query_map(values.as_slice(), |row| {
             let name: String = row.get(4)?;
             let reasons: Option<String> = row.get(5)?;
+            let id = row.get(0)?;
             Ok(Flagged {
-                id: row.get(0)?,
+                id,
                 created_at: row.get(1)?,
                 section: row.get(2)?,
                 country: row.get(3)?,
-                first_name: name
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
+                first_name: shown_name(&name, row.get(6)?, id),
                 status,
                 // The column is CHECKed to be valid JSON; a list of codes is all we
                 // write.

@@ -406,6 +406,35 @@ pub fn held_counts(
     ))
 }
 
+/// How many sign-ups are stored in clear and how many sealed: what start-up checks
+/// the configuration against (a sealed installation must not serve a database that
+/// still holds clear rows, nor a clear one a sealed database).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealingCounts {
+    /// Rows whose personal fields are in clear (`sealed IS NULL`).
+    pub clear: u64,
+    /// Rows whose personal fields are sealed.
+    pub sealed: u64,
+}
+
+/// [`SealingCounts`] of the whole table: one pass, at start-up.
+///
+/// # Errors
+/// A failed query.
+pub fn sealing_counts(connection: &Connection) -> Result<SealingCounts, StoreError> {
+    let (clear, sealed): (i64, i64) = connection.query_row(
+        "SELECT count(*) FILTER (WHERE sealed IS NULL),
+                count(*) FILTER (WHERE sealed IS NOT NULL)
+         FROM submissions",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(SealingCounts {
+        clear: u64::try_from(clear).unwrap_or(0),
+        sealed: u64::try_from(sealed).unwrap_or(0),
+    })
+}
+
 /// The first 16 hex digits of the SHA-256 of a consent text: names its exact wording,
 /// so that the proof of consent says which version of the text was agreed to.
 pub fn consent_version(text: &str) -> String {
@@ -694,20 +723,30 @@ pub struct AddressErased {
     pub unsent_notifications: u64,
 }
 
-/// Deletes every submission whose `email_key` is `key`, and with them (the
-/// `submissions_take_their_mails` trigger) their notifications and visitor mails. Reminders and
-/// digests are built when sent, from what is stored then: erased people are in none.
+/// Deletes every submission whose `email_key` is `key` (the address as
+/// `MemberEmail::key` makes it, a clear row's) or `hash` (its keyed hash, a sealed
+/// row's: both, so that a database half-way through `joinform seal` loses nobody's
+/// rows), and with them (the `submissions_take_their_mails` trigger) their
+/// notifications and visitor mails. Reminders and digests are built when sent, from
+/// what is stored then: erased people are in none.
 ///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
-pub fn erase_address(connection: &Erasing<'_>, key: &str) -> Result<AddressErased, StoreError> {
+pub fn erase_address(
+    connection: &Erasing<'_>,
+    key: &str,
+    hash: &str,
+) -> Result<AddressErased, StoreError> {
     let unsent: i64 = connection.query_row(
         "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.id
-         WHERE s.email_key = ?1 AND o.kind = ?2 AND o.state = 'pending'",
-        params![key, MailKind::Notification],
+         WHERE s.email_key IN (?1, ?2) AND o.kind = ?3 AND o.state = 'pending'",
+        params![key, hash, MailKind::Notification],
         |row| row.get(0),
     )?;
-    let deleted = connection.execute("DELETE FROM submissions WHERE email_key = ?1", [key])?;
+    let deleted = connection.execute(
+        "DELETE FROM submissions WHERE email_key IN (?1, ?2)",
+        [key, hash],
+    )?;
     Ok(AddressErased {
         submissions: count(deleted),
         unsent_notifications: u64::try_from(unsent).unwrap_or(0),
@@ -820,6 +859,50 @@ pub struct StoredSubmission {
 }
 
 impl StoredSubmission {
+    /// `record` as it would read back once stored in clear and accepted (first, not
+    /// returning; no follow-up yet): what sealed storage seals and builds the
+    /// notification from, before the writer sees the record (the sign-up's server
+    /// side `Sealer` and `joinform seal` alike).
+    pub fn from_record(record: &SubmissionRecord) -> Self {
+        let s = &record.submission;
+        let (consent_text, consent_language) = match &record.consent_record {
+            Some((text, language)) => (Some(text.clone()), Some(language.clone())),
+            None => (None, None),
+        };
+        Self {
+            id: record.id,
+            created_at: record.created_at,
+            name: s.name.as_str().to_owned(),
+            email: s.email.to_string(),
+            country: s.country,
+            phone: s.phone.as_ref().map(|p| p.as_str().to_owned()),
+            city: s.city.as_ref().map(|c| c.as_str().to_owned()),
+            message: s.message.as_ref().map(|m| m.as_str().to_owned()),
+            language: s.language.as_ref().map(|l| l.as_str().to_owned()),
+            consent: s.consent.0,
+            extra: s
+                .extra
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+                .collect(),
+            status: SubmissionStatus::Accepted,
+            section: record.section.clone(),
+            is_returning: false,
+            followup: None,
+            followup_at: None,
+            followup_by: None,
+            contacted_at: None,
+            consent_version: consent_text.as_deref().map(consent_version),
+            consent_text,
+            consent_language,
+            visitor_language: record.visitor_language.clone(),
+            confirmed_at: None,
+            released_at: None,
+            sealed: None,
+            sealed_mail: None,
+        }
+    }
+
     /// The columns [`StoredSubmission::from_row`] reads, in its order, for a `SELECT`
     /// from `submissions` (aliased `s` where the query joins).
     pub(super) const COLUMNS: &str = "s.id, s.created_at, s.name, s.email, s.country, \
@@ -1068,6 +1151,27 @@ mod tests {
     }
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    /// What sealed storage seals is the row a clear installation would read back: one
+    /// shape for the server's `Sealer` and `joinform seal`.
+    #[test]
+    fn a_record_seen_as_stored_is_the_row_a_clear_insert_reads_back() {
+        let (_dir, connection) = database();
+        let mut record = record("Kari@Example.org", at(T0), ConfirmationMode::Off);
+        record.submission.phone = crate::domain::PhoneNumber::parse("+47 912 34 567").unwrap();
+        record
+            .submission
+            .extra
+            .insert("organisation".into(), "Bergen lag".into());
+        let clear = StoredSubmission::from_record(&record);
+        admit(&connection, &record).unwrap();
+        let mut stored = by_id(&connection, record.id).unwrap().unwrap();
+        // Set by the writer only: the follow-up starts once it is accepted.
+        assert_eq!(stored.followup, Some(FollowupState::New));
+        stored.followup = None;
+        stored.followup_at = None;
+        assert_eq!(clear, stored);
+    }
 
     /// A solved proof of work is used up once; a replay, or a proof refused on the
     /// request side, is reported as such and, out of a flood, changes no admission. A

@@ -36,6 +36,7 @@ mod proof_of_work;
 mod properties;
 mod review;
 mod seal;
+mod sealed;
 mod spam;
 mod storage;
 mod submit;
