@@ -234,11 +234,23 @@ impl DeliveryWorker {
                     "rate_limit.visitor_mails_per_hour reached: the mail waits");
                 Attempt::Deferred { at }
             } else if self.notification_cap_reached(mail, &mut notified).await? {
-                tracing::info!(%id, section = %mail.section(),
-                    "mail.max_notifications_per_section_per_hour reached: \
-                     the notification waits for the section's overflow mail");
-                Attempt::Waiting {
-                    message_domain: self.message_domain(),
+                match self.sealed_notification_slot(mail).await? {
+                    // The overflow mail cannot list what only the sealed payload
+                    // says: the notification itself goes out once a place frees.
+                    Some(at) => {
+                        tracing::info!(%id, section = %mail.section(),
+                            "mail.max_notifications_per_section_per_hour reached: \
+                             the sealed notification waits for a free place");
+                        Attempt::Deferred { at }
+                    }
+                    None => {
+                        tracing::info!(%id, section = %mail.section(),
+                            "mail.max_notifications_per_section_per_hour reached: \
+                             the notification waits for the section's overflow mail");
+                        Attempt::Waiting {
+                            message_domain: self.message_domain(),
+                        }
+                    }
                 }
             } else {
                 if let DueMail::Overflow(overflow) = mail {
@@ -323,6 +335,33 @@ impl DeliveryWorker {
             }
         };
         Ok(sent >= u64::from(self.notifications_per_section_per_hour))
+    }
+
+    /// For a sealed sign-up's notification past its section's hourly cap: when a place
+    /// frees (an hour after the first of the hour's sends, a second later so the
+    /// count has surely dropped). `None` for any other mail, which waits for the
+    /// overflow mail instead.
+    async fn sealed_notification_slot(
+        &self,
+        mail: &DueMail,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let DueMail::Notification(notification) = mail else {
+            return Ok(None);
+        };
+        if notification.submission.sealed_mail.is_none() {
+            return Ok(None);
+        }
+        let now = Timestamp::now();
+        let section = notification.section.clone();
+        let since = now.minus(OVERFLOW_WINDOW);
+        let first = self
+            .read(move |c| outbox::first_notification_sent_since(c, &section, since))
+            .await?;
+        let frees = first
+            .unwrap_or(now)
+            .plus(OVERFLOW_WINDOW)
+            .plus(Duration::from_secs(1));
+        Ok(Some(frees.max(now.plus(Duration::from_secs(1)))))
     }
 
     /// The domain of the sender's address, for the Message-IDs of mails it queues.

@@ -143,10 +143,30 @@ pub fn notifications_sent_since(
     Ok(u64::try_from(sent).unwrap_or(0))
 }
 
+/// The first notification of `section` sent at or after `since`, if any: an hour
+/// after it, the section is under its hourly cap again. Reads `outbox_notified` alone.
+///
+/// # Errors
+/// A failed query.
+pub fn first_notification_sent_since(
+    connection: &Connection,
+    section: &str,
+    since: Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT min(sent_at) FROM outbox
+             WHERE kind = 'notification' AND section = ?1 AND sent_at >= ?2",
+        )?
+        .query_row(params![section, since], |row| row.get(0))?)
+}
+
 /// Just before `section`'s overflow mail is built: when the section was sent `cap`
 /// notifications or more in the last hour, its notifications already due by `now`
 /// (not yet reached by the worker) wait for that mail too, instead of the next one an
-/// hour later. Returns how many it moved.
+/// hour later. A sealed sign-up's notification never waits: the overflow mail cannot
+/// hold what only its encrypted payload says, so the worker defers it to the next free
+/// place instead. Returns how many it moved.
 ///
 /// # Errors
 /// A failed statement.
@@ -163,7 +183,9 @@ pub fn wait_due_past_cap(
         .prepare_cached(
             "UPDATE outbox SET state = 'waiting', last_error = NULL
              WHERE kind = 'notification' AND section = ?1 AND state = 'pending'
-               AND next_attempt_at <= ?2",
+               AND next_attempt_at <= ?2
+               AND NOT EXISTS (SELECT 1 FROM submissions s
+                               WHERE s.id = outbox.submission_id AND s.sealed_mail IS NOT NULL)",
         )?
         .execute(params![section, now])?)
 }

@@ -391,3 +391,56 @@ async fn an_erased_waiting_sign_up_is_left_out_of_the_overflow_mail() {
 fn subjects(mails: &[Mail]) -> Vec<&str> {
     mails.iter().map(|mail| mail.subject.as_str()).collect()
 }
+
+/// A sealed sign-up's notification holds what only its encrypted payload says, so the
+/// overflow mail could not list it: past the cap it is not folded into one, but stays
+/// pending until the section's hour has a free place (an hour after the first of the
+/// hour's sends), and then goes out itself. Nothing about it is lost or half-told.
+#[tokio::test]
+async fn past_the_cap_a_sealed_sign_ups_notification_waits_for_a_free_place_in_the_hour() {
+    let smtp = smtp().await;
+    let app = overflow_app(&smtp, 2, crate::sealed::seal).await;
+    let people: Vec<Value> = (1..=5).map(|n| person(n, "GB")).collect();
+    let ids = sign_up_all(&app, &people).await;
+    let started = Timestamp::now();
+    let deferred = |rows: &[(String, String, Timestamp, Option<Timestamp>)]| {
+        let later = started.plus(Duration::from_secs(55 * 60));
+        rows.iter().filter(|row| row.1 == "sent").count() == 2
+            && rows
+                .iter()
+                .filter(|row| row.1 == "pending" && row.2 > later)
+                .count()
+                == 3
+    };
+    wait_until(&app, "United Kingdom", deferred).await;
+    let rows = outbox_of(&app, "United Kingdom");
+    assert!(deferred(&rows), "two sent, three deferred by an hour: {rows:#?}");
+    assert_eq!(rows.len(), 5, "no overflow mail, nothing waiting: {rows:#?}");
+    assert!(rows.iter().all(|row| row.0 == "notification"), "{rows:#?}");
+    let first_sent = rows.iter().filter_map(|row| row.3).min().unwrap();
+    for row in rows.iter().filter(|row| row.1 == "pending") {
+        // Due when the first send of the hour leaves the window, a second after.
+        assert!(row.2 > first_sent.plus(Duration::from_secs(3600)), "{row:?}");
+        assert!(row.2 <= first_sent.plus(Duration::from_secs(3602)), "{row:?}");
+    }
+    let states: Vec<String> = ids.iter().map(|id| notification_state(&app, id)).collect();
+    assert_eq!(states.iter().filter(|state| *state == "sent").count(), 2);
+    // Exactly two mails, both the sign-ups' own encrypted notifications.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages = smtp.messages();
+    let mut message_ids: Vec<String> = messages
+        .iter()
+        .map(|captured| {
+            let raw = String::from_utf8_lossy(&captured.data).into_owned();
+            assert!(raw.contains("Subject: New sign-up "), "{raw}");
+            assert!(raw.contains("multipart/encrypted"), "{raw}");
+            let head = raw.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+            head.lines()
+                .find_map(|line| line.strip_prefix("Message-ID: ").map(str::to_owned))
+                .unwrap()
+        })
+        .collect();
+    message_ids.sort();
+    message_ids.dedup();
+    assert_eq!(message_ids.len(), 2, "{message_ids:?}");
+}

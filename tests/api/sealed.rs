@@ -33,7 +33,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Sealed storage to operator.asc, every section and the fallback encrypting to
 /// norway.asc (a sealed installation refuses a section without keys).
-fn seal(settings: &mut Settings) {
+pub(crate) fn seal(settings: &mut Settings) {
     settings.storage.seal_keys = vec![fixture("operator.asc")];
     for section in &mut settings.sections {
         section.pgp_keys = vec![fixture("norway.asc")];
