@@ -46,8 +46,9 @@ pub fn stored_key_hash(secret: &ServerSecret, stored: &str) -> String {
 }
 
 /// Deletes every submission of `key`, stored in clear or sealed (then its `email_key`
-/// is `address_hash`), with their outbox rows (by cascade), and records it. Runs inside [`crate::store::erase`], which returns the freed pages to the
-/// file system and empties the WAL once it commits.
+/// is `address_hash`), with their outbox rows (by cascade), and records it. Runs
+/// inside [`crate::store::erase`], which returns the freed pages to the file system
+/// and empties the WAL once it commits.
 ///
 /// # Errors
 /// SQLite's error; the routine then rolls everything back.
