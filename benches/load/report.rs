@@ -48,25 +48,7 @@ impl Outcome {
             );
         }
         println!();
-        println!(
-            "{:<20} {:>7} {:>34} {:>6}  {:>13}  {:>13}",
-            "", "", "latency (ms)", "", "CPU (cores)", "machine"
-        );
-        println!(
-            "{:<20} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>6} {:>6}  {:>6} {:>6}",
-            "",
-            "req/s",
-            "p50",
-            "p90",
-            "p99",
-            "p99.9",
-            "max",
-            "errors",
-            "server",
-            "client",
-            "stolen",
-            "idle"
-        );
+        LoadReport::print_header();
         self.pairs.print_row("bare pairs endpoint");
         self.parse.print_row("bare parse endpoint");
         self.real.print_row("joinform POST /join");
@@ -166,6 +148,29 @@ impl Outcome {
 }
 
 impl LoadReport {
+    /// The two header lines above [`LoadReport::print_row`]'s rows.
+    pub(crate) fn print_header() {
+        println!(
+            "{:<20} {:>7} {:>34} {:>6}  {:>13}  {:>13}",
+            "", "", "latency (ms)", "", "CPU (cores)", "machine"
+        );
+        println!(
+            "{:<20} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>6} {:>6}  {:>6} {:>6}",
+            "",
+            "req/s",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "errors",
+            "server",
+            "client",
+            "stolen",
+            "idle"
+        );
+    }
+
     pub(crate) fn print_row(&self, name: &str) {
         let (_, stolen, idle) = self.machine.shares();
         println!(

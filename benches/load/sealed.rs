@@ -148,21 +148,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<bool> {
         options.client_threads,
     );
     println!();
-    println!(
-        "{:<20} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>6} {:>6}  {:>6} {:>6}",
-        "",
-        "req/s",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "max",
-        "errors",
-        "server",
-        "client",
-        "stolen",
-        "idle"
-    );
+    crate::client::LoadReport::print_header();
     clear.print_row("joinform clear");
     sealed.print_row("joinform sealed");
     for (name, report) in [("clear", &clear), ("sealed", &sealed)] {

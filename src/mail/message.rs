@@ -362,20 +362,25 @@ mod tests {
         }
     }
 
+    /// Section Norway, in English, mailing `contacts`, in clear.
+    fn norway(contacts: &[&str]) -> Section {
+        Section {
+            name: "Norway".into(),
+            countries: Vec::new(),
+            contacts: contacts.iter().map(|c| c.parse().unwrap()).collect(),
+            language: LanguageTag::parse("en").unwrap().unwrap(),
+            confirmation: crate::domain::ConfirmationMode::Off,
+            pgp_keys: Vec::new(),
+        }
+    }
+
     fn english_body(full: bool) -> String {
         english_body_with(full, None)
     }
 
     fn english_body_with(full: bool, link: Option<&str>) -> String {
         let templates = Templates::load().unwrap();
-        let section = Section {
-            name: "Norway".into(),
-            countries: Vec::new(),
-            contacts: Vec::new(),
-            language: LanguageTag::parse("en").unwrap().unwrap(),
-            confirmation: crate::domain::ConfirmationMode::Off,
-            pgp_keys: Vec::new(),
-        };
+        let section = norway(&[]);
         let template = templates.for_language(&section.language).unwrap();
         let due = due(full);
         let values = [
@@ -396,14 +401,7 @@ mod tests {
     #[test]
     fn a_notification_is_dated_when_the_section_could_first_hear_of_the_person() {
         let templates = Templates::load().unwrap();
-        let section = Section {
-            name: "Norway".into(),
-            countries: Vec::new(),
-            contacts: vec!["oslo@example.org".parse().unwrap()],
-            language: LanguageTag::parse("en").unwrap().unwrap(),
-            confirmation: crate::domain::ConfirmationMode::Off,
-            pgp_keys: Vec::new(),
-        };
+        let section = norway(&["oslo@example.org"]);
         let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
         let date_of = |due: &DueNotification| {
             let message = notification(due, &section, &from, &templates, None).unwrap();
@@ -511,14 +509,7 @@ Sent by joinform. This message holds personal data: please keep it within the or
         let now = std::time::SystemTime::now();
         let keys = crate::openpgp::read_certificates(&fixtures.join("norway.asc"), now).unwrap();
         let templates = Templates::load().unwrap();
-        let mut section = Section {
-            name: "Norway".into(),
-            countries: Vec::new(),
-            contacts: vec!["oslo@example.org".parse().unwrap()],
-            language: LanguageTag::parse("en").unwrap().unwrap(),
-            confirmation: crate::domain::ConfirmationMode::Off,
-            pgp_keys: Vec::new(),
-        };
+        let mut section = norway(&["oslo@example.org"]);
         let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
         let due = due(true);
         let clear = notification(&due, &section, &from, &templates, None).unwrap();
@@ -559,14 +550,7 @@ Sent by joinform. This message holds personal data: please keep it within the or
     fn a_mail_to_a_section_with_keys_is_encrypted_under_a_fixed_subject() {
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/openpgp");
         let now = std::time::SystemTime::now();
-        let mut section = Section {
-            name: "Norway".into(),
-            countries: Vec::new(),
-            contacts: vec!["oslo@example.org".parse().unwrap()],
-            language: LanguageTag::parse("en").unwrap().unwrap(),
-            confirmation: crate::domain::ConfirmationMode::Off,
-            pgp_keys: Vec::new(),
-        };
+        let mut section = norway(&["oslo@example.org"]);
         let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
         let date = Timestamp::parse("2026-01-02T03:04:05.000000Z").unwrap();
         let build = |section: &Section| {

@@ -414,14 +414,27 @@ async fn past_the_cap_a_sealed_sign_ups_notification_waits_for_a_free_place_in_t
     };
     wait_until(&app, "United Kingdom", deferred).await;
     let rows = outbox_of(&app, "United Kingdom");
-    assert!(deferred(&rows), "two sent, three deferred by an hour: {rows:#?}");
-    assert_eq!(rows.len(), 5, "no overflow mail, nothing waiting: {rows:#?}");
+    assert!(
+        deferred(&rows),
+        "two sent, three deferred by an hour: {rows:#?}"
+    );
+    assert_eq!(
+        rows.len(),
+        5,
+        "no overflow mail, nothing waiting: {rows:#?}"
+    );
     assert!(rows.iter().all(|row| row.0 == "notification"), "{rows:#?}");
     let first_sent = rows.iter().filter_map(|row| row.3).min().unwrap();
     for row in rows.iter().filter(|row| row.1 == "pending") {
         // Due when the first send of the hour leaves the window, a second after.
-        assert!(row.2 > first_sent.plus(Duration::from_secs(3600)), "{row:?}");
-        assert!(row.2 <= first_sent.plus(Duration::from_secs(3602)), "{row:?}");
+        assert!(
+            row.2 > first_sent.plus(Duration::from_secs(3600)),
+            "{row:?}"
+        );
+        assert!(
+            row.2 <= first_sent.plus(Duration::from_secs(3602)),
+            "{row:?}"
+        );
     }
     let states: Vec<String> = ids.iter().map(|id| notification_state(&app, id)).collect();
     assert_eq!(states.iter().filter(|state| *state == "sent").count(), 2);
