@@ -320,7 +320,12 @@ pub fn read_passphrase(
             // No `File::from_raw_fd` (the crate forbids `unsafe`): the kernel's
             // /dev/fd names the same open file.
             let file = std::fs::File::open(format!("/dev/fd/{fd}")).map_err(|error| {
-                DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}"))
+                DataCommandError::Passphrase(match error.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        format!("--passphrase-fd {fd}: file descriptor {fd} is not open")
+                    }
+                    _ => format!("--passphrase-fd {fd}: {error}"),
+                })
             })?;
             let mut line = String::new();
             std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line).map_err(
@@ -342,13 +347,24 @@ pub fn read_passphrase(
     Ok(secrecy::SecretString::from(text.to_owned()))
 }
 
+/// Where an export to `path` is written until it is complete: a hidden file in the
+/// same folder (so the rename that puts it in place is atomic), named by the process.
+fn partial_path(path: &std::path::Path) -> std::path::PathBuf {
+    let name = path.file_name().map_or_else(
+        || "export".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
 /// The operator's key of `decryption`, read and unlocked with its passphrase.
 fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
     let path = &decryption.key_file;
-    let bytes = std::fs::read(path).map_err(|source| DataCommandError::KeyFile {
-        path: path.clone(),
-        source,
-    })?;
+    let bytes =
+        crate::openpgp::read_key_file(path).map_err(|source| DataCommandError::KeyFile {
+            path: path.clone(),
+            source,
+        })?;
     let key =
         crate::openpgp::SecretKey::parse(&bytes).map_err(|source| DataCommandError::SecretKey {
             path: path.clone(),
@@ -417,13 +433,23 @@ pub fn export(
     let mut summary = ExportSummary::default();
     let outcome = match &command.output {
         Some(path) => {
-            // Personal data: only its owner may read it.
-            let file = owner_only::create(path, Existing::Truncate).map_err(|source| {
-                DataCommandError::Output {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            // Written beside the file and renamed over it once complete, so that a
+            // failed export leaves what was there before, and a reader never sees
+            // half a file. Personal data: only its owner may read it.
+            let partial = partial_path(path);
+            let output = |source| DataCommandError::Output {
+                path: path.clone(),
+                source,
+            };
+            // The file named is checked as it would be written to: the rename would
+            // replace a symbolic link, where writing through it is refused.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(output(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "is a symbolic link: name the file itself",
+                )));
+            }
+            let file = owner_only::create(&partial, Existing::Refuse).map_err(output)?;
             let mut out = std::io::BufWriter::new(file);
             let written = write_export(
                 &connection,
@@ -439,10 +465,20 @@ pub fn export(
                     .sync_all()
                     .map_err(ExportError::Write)
             });
-            if written.is_err() && unsealer.is_some() {
-                // Part of a decrypted export is personal data in clear nobody asked
-                // to keep: it goes.
-                let _ = std::fs::remove_file(path);
+            let written = written.and_then(|()| {
+                std::fs::rename(&partial, path).map_err(|error| {
+                    ExportError::Write(std::io::Error::new(
+                        error.kind(),
+                        format!(
+                            "cannot put the export in place at {}: {error}",
+                            path.display()
+                        ),
+                    ))
+                })
+            });
+            if written.is_err() {
+                // Half an export is personal data nobody asked to keep: it goes.
+                let _ = std::fs::remove_file(&partial);
             }
             written
         }

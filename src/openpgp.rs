@@ -37,6 +37,11 @@ pub enum KeyError {
         "{path} holds no OpenPGP public key (an ASCII-armoured `gpg --armor --export`): {detail}"
     )]
     NotAKey { path: PathBuf, detail: String },
+    #[error(
+        "{path} holds a secret (private) key: give the public key (`gpg --armor --export`); \
+         a private key must never be on the server"
+    )]
+    SecretKey { path: PathBuf },
     #[error("{path}: key {fingerprint} has a broken self-signature: {detail}")]
     BadSignature {
         path: PathBuf,
@@ -140,18 +145,88 @@ impl Certificate {
     }
 }
 
-/// Reads every public key in `path` (ASCII-armoured or binary; one or several) and
-/// checks each for encryption at `now`.
+/// The largest key file read: a certificate with many third-party signatures is a few
+/// hundred KiB; anything near this is not a key (`/dev/zero` must not exhaust memory).
+pub const MAX_KEY_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads at most [`MAX_KEY_FILE_BYTES`] of `path`.
 ///
 /// # Errors
-/// [`KeyError`] for an unreadable file, no key in it, or the first key that is
-/// revoked, expired, of version 6, or has nothing that encrypts.
+/// The I/O error, or `InvalidData` for a larger file.
+pub fn read_key_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not a key file",
+                MAX_KEY_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads every public key in `path` (ASCII-armoured or binary; one or several, in one
+/// armour block or several one after another, as `cat a.asc b.asc` makes) and checks
+/// each for encryption at `now`.
+///
+/// # Errors
+/// [`KeyError`] for an unreadable file, no key in it, a secret key, or the first key
+/// that is revoked, expired, of version 6, or has nothing that encrypts.
 pub fn read_certificates(path: &Path, now: SystemTime) -> Result<Vec<Certificate>, KeyError> {
-    let bytes = std::fs::read(path).map_err(|source| KeyError::Unreadable {
+    let bytes = read_key_file(path).map_err(|source| KeyError::Unreadable {
         path: path.to_owned(),
         source,
     })?;
     parse_certificates(path, &bytes, now)
+}
+
+/// What an ASCII armour block holds, by its `-----BEGIN PGP …-----` line (RFC 4880
+/// §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Armour {
+    PublicKey,
+    PrivateKey,
+    Other,
+}
+
+/// Each armour block of `bytes` with its kind, in order; text around them is ignored,
+/// as GnuPG ignores it. `None` when `bytes` holds no armour (binary packets).
+fn armour_blocks(bytes: &[u8]) -> Option<Vec<(Armour, &[u8])>> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP ";
+    const END: &[u8] = b"-----END PGP ";
+    let find = |from: usize, needle: &[u8]| {
+        bytes
+            .get(from..)?
+            .windows(needle.len())
+            .position(|window| window == needle)
+            .map(|at| at + from)
+    };
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while let Some(start) = find(at, BEGIN) {
+        let label_end = find(start, b"\n").unwrap_or(bytes.len());
+        let label = &bytes[start..label_end];
+        let kind = if label.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+            Armour::PublicKey
+        } else if label.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK-----") {
+            Armour::PrivateKey
+        } else {
+            Armour::Other
+        };
+        // The block runs to the end of its END line.
+        let end = find(start, END)
+            .and_then(|end| find(end, b"-----\n").or_else(|| find(end + END.len(), b"-----")))
+            .map_or(bytes.len(), |end| (end + 6).min(bytes.len()));
+        blocks.push((kind, &bytes[start..end]));
+        at = end;
+    }
+    (!blocks.is_empty()).then_some(blocks)
 }
 
 /// As [`read_certificates`], from bytes already read; `path` only names them in errors.
@@ -167,15 +242,52 @@ pub fn parse_certificates(
         path: path.to_owned(),
         detail,
     };
-    let (keys, _) =
-        SignedPublicKey::from_reader_many(bytes).map_err(|error| not_a_key(error.to_string()))?;
+    let secret = || KeyError::SecretKey {
+        path: path.to_owned(),
+    };
+    let mut keys = Vec::new();
+    match armour_blocks(bytes) {
+        Some(blocks) => {
+            for (kind, block) in blocks {
+                match kind {
+                    Armour::PublicKey => {
+                        let (found, _) = SignedPublicKey::from_armor_many(block)
+                            .map_err(|error| not_a_key(error.to_string()))?;
+                        keys.extend(found);
+                    }
+                    Armour::PrivateKey => return Err(secret()),
+                    Armour::Other => {
+                        return Err(not_a_key(
+                            "it holds an armoured block that is not a public key".to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+        None if bytes.iter().all(u8::is_ascii_whitespace) => {
+            return Err(not_a_key("the file is empty".to_owned()));
+        }
+        None => {
+            // Binary packets: a secret key is told apart, so that the answer says what
+            // is wrong with it rather than how it fails to parse.
+            if SignedSecretKey::from_bytes(bytes).is_ok() {
+                return Err(secret());
+            }
+            let neither =
+                || not_a_key("it is neither ASCII armour nor OpenPGP key packets".to_owned());
+            let (found, _) = SignedPublicKey::from_reader_many(bytes).map_err(|_| neither())?;
+            for key in found {
+                keys.push(Ok(key.map_err(|_| neither())?));
+            }
+        }
+    }
     let mut certificates = Vec::new();
     for key in keys {
         let key = key.map_err(|error| not_a_key(error.to_string()))?;
         certificates.push(check(path, key, now)?);
     }
     if certificates.is_empty() {
-        return Err(not_a_key("the file is empty".to_owned()));
+        return Err(not_a_key("no key in it".to_owned()));
     }
     Ok(certificates)
 }
@@ -421,11 +533,50 @@ impl SecretKey {
     /// # Errors
     /// [`CryptError::SecretKey`] when none is there or one does not parse.
     pub fn parse(bytes: &[u8]) -> Result<Self, CryptError> {
-        let (found, _) = SignedSecretKey::from_reader_many(bytes)
-            .map_err(|error| CryptError::SecretKey(error.to_string()))?;
-        let keys = found
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| CryptError::SecretKey(error.to_string()))?;
+        let public = || {
+            CryptError::SecretKey(
+                "it is a public key; decrypting needs the secret key \
+                 (`gpg --armor --export-secret-keys`)"
+                    .to_owned(),
+            )
+        };
+        let unreadable = |error: pgp::errors::Error| CryptError::SecretKey(error.to_string());
+        let mut keys = Vec::new();
+        match armour_blocks(bytes) {
+            Some(blocks) => {
+                for (kind, block) in blocks {
+                    match kind {
+                        Armour::PrivateKey => {
+                            let (found, _) =
+                                SignedSecretKey::from_armor_many(block).map_err(unreadable)?;
+                            for key in found {
+                                keys.push(key.map_err(unreadable)?);
+                            }
+                        }
+                        Armour::PublicKey => return Err(public()),
+                        Armour::Other => {
+                            return Err(CryptError::SecretKey(
+                                "it holds an armoured block that is not a secret key".to_owned(),
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {
+                let found = SignedSecretKey::from_reader_many(bytes)
+                    .ok()
+                    .and_then(|(found, _)| found.collect::<Result<Vec<_>, _>>().ok());
+                match found {
+                    Some(found) => keys = found,
+                    None if SignedPublicKey::from_bytes(bytes).is_ok() => return Err(public()),
+                    None => {
+                        return Err(CryptError::SecretKey(
+                            "it is neither ASCII armour nor OpenPGP key packets".to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
         if keys.is_empty() {
             return Err(CryptError::SecretKey(
                 "the file holds no secret key".to_owned(),
@@ -553,8 +704,8 @@ mod tests {
                 "{file}: {text}"
             );
         }
-        let secret_key = std::fs::read(fixture("norway.secret.asc")).unwrap();
-        let not_a_key = [b"".as_slice(), b"hello", &secret_key[..40]];
+        let public_key = std::fs::read(fixture("norway.asc")).unwrap();
+        let not_a_key = [b"".as_slice(), b"hello", &public_key[..120]];
         for bytes in not_a_key {
             let error = parse_certificates(Path::new("x.asc"), bytes, SystemTime::now());
             assert!(matches!(error, Err(KeyError::NotAKey { .. })), "{error:?}");
@@ -627,5 +778,76 @@ mod tests {
             secret("norway.secret.asc").decrypt("", b"not a message"),
             Err(CryptError::NotAMessage(_))
         ));
+    }
+
+    /// Keys are found in every armour block of a file, however many are joined (`cat
+    /// a.asc b.asc`), with text between them, and in binary packets; each is checked.
+    #[test]
+    fn every_key_of_a_file_is_read_and_checked_however_the_file_is_made() {
+        let read = |name: &str| std::fs::read(fixture(name)).unwrap();
+        let now = SystemTime::now();
+        let mut joined = read("norway.asc");
+        joined.extend_from_slice(b"\nSweden's office key follows.\r\n");
+        joined.extend(read("sweden-rsa.asc"));
+        let keys = parse_certificates(Path::new("both.asc"), &joined, now).unwrap();
+        let fingerprints: Vec<&str> = keys.iter().map(Certificate::fingerprint).collect();
+        assert_eq!(fingerprints.len(), 2, "{fingerprints:?}");
+        assert_eq!(fingerprints[0], "14E6B35B2E26669A693B3526E5516617CE918B09");
+        // A bad key second in the file is refused, not skipped.
+        let mut with_expired = read("norway.asc");
+        with_expired.extend(read("expired.asc"));
+        let error = parse_certificates(Path::new("two.asc"), &with_expired, now).unwrap_err();
+        assert!(matches!(error, KeyError::Expired { .. }), "{error}");
+        // Binary packets, as `gpg --export` without --armor writes them.
+        let (key, _) = SignedPublicKey::from_armor_single(&read("norway.asc")[..]).unwrap();
+        let binary = pgp::ser::Serialize::to_bytes(&key).unwrap();
+        assert_eq!(
+            parse_certificates(Path::new("k.gpg"), &binary, now)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    /// A secret key where a public one belongs, and the other way round, each get
+    /// words for what is wrong; so do garbage and a file too large to be a key.
+    #[test]
+    fn keys_of_the_wrong_kind_are_named_as_such() {
+        let now = SystemTime::now();
+        let secret = std::fs::read(fixture("norway.secret.asc")).unwrap();
+        let error = parse_certificates(Path::new("s.asc"), &secret, now).unwrap_err();
+        assert!(matches!(error, KeyError::SecretKey { .. }), "{error}");
+        assert!(
+            error.to_string().contains("must never be on the server"),
+            "{error}"
+        );
+        let (key, _) = SignedSecretKey::from_armor_single(&secret[..]).unwrap();
+        let binary_secret = pgp::ser::Serialize::to_bytes(&key).unwrap();
+        let error = parse_certificates(Path::new("s.gpg"), &binary_secret, now).unwrap_err();
+        assert!(matches!(error, KeyError::SecretKey { .. }), "{error}");
+        let public = std::fs::read(fixture("norway.asc")).unwrap();
+        let error = SecretKey::parse(&public).unwrap_err();
+        assert!(error.to_string().contains("it is a public key"), "{error}");
+        for garbage in [&b"\x99\x01\x02garbage"[..], b"not a key at all"] {
+            let error = parse_certificates(Path::new("g"), garbage, now).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("neither ASCII armour nor OpenPGP"),
+                "{error}"
+            );
+            let error = SecretKey::parse(garbage).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("neither ASCII armour nor OpenPGP"),
+                "{error}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.asc");
+        std::fs::write(&huge, vec![b'A'; (MAX_KEY_FILE_BYTES + 1) as usize]).unwrap();
+        let error = read_certificates(&huge, now).unwrap_err();
+        assert!(error.to_string().contains("not a key file"), "{error}");
     }
 }

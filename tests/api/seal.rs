@@ -496,6 +496,31 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     );
     let text: String = exports.iter().map(|entry| entry.0.to_string()).collect();
     assert!(!text.contains("horse"), "{text}");
+
+    // A decrypting export that fails, at its first row or further on (Norway's key
+    // meets Sweden's rows), leaves a file that was at --output as it was, and no
+    // partial file beside it.
+    let kept = dir.path().join("kept.json");
+    std::fs::write(&kept, "precious").unwrap();
+    let failed = Joinform::new()
+        .config(&config)
+        .args(["export", "--format", "json", "--decrypt-key"])
+        .arg(key("norway.secret.asc"))
+        .arg("--output")
+        .arg(&kept)
+        .output_async()
+        .await;
+    assert!(
+        !failed.status.success(),
+        "Norway's key cannot open Sweden's"
+    );
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "precious");
+    let beside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
 }
 
 /// The decrypted export holds exactly the values stored in clear, and no ciphertext.
