@@ -106,6 +106,10 @@ pub trait VisitorMail: Send + Sync + 'static {
         from: &Mailbox,
         now: Timestamp,
     ) -> Result<Option<Message>, BuildError>;
+
+    /// Outbox row `row` is done with (sent, failed, cancelled, or no longer pending):
+    /// whatever was kept in memory for it can go.
+    fn settled(&self, row: SubmissionId);
 }
 
 /// How long the hourly cap on mails to visitors looks back.
@@ -227,6 +231,7 @@ impl DeliveryWorker {
             let id = mail.id();
             if !self.read(move |c| outbox::still_pending(c, id)).await? {
                 tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
+                self.settled(mail);
                 continue;
             }
             let attempt = if let Some(at) = self.visitor_cap_reached(mail, visitor_sent).await? {
@@ -289,11 +294,25 @@ impl DeliveryWorker {
             if let Some(result) = result {
                 self.metrics.delivery_attempt(mail.kind(), result);
             }
+            if matches!(
+                attempt,
+                Attempt::Sent | Attempt::Failed { .. } | Attempt::Cancelled
+            ) {
+                self.settled(mail);
+            }
             attempts.push((id, attempt));
         }
         let full_batch = handled == BATCH;
         self.record(attempts).await?;
         Ok(Some(full_batch))
+    }
+
+    /// A mail to a visitor is done with: the visitor's builder drops what it kept in
+    /// memory for it (a sealed sign-up's mail). Any other mail keeps nothing.
+    fn settled(&self, mail: &DueMail) {
+        if let (DueMail::Visitor(visitor), Some(builder)) = (mail, &self.visitor) {
+            builder.settled(visitor.id);
+        }
     }
 
     /// Records what came of a round's attempts.

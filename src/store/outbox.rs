@@ -62,7 +62,32 @@ pub fn queue_about(
     message_domain: &str,
     now: Timestamp,
 ) -> Result<SubmissionId, StoreError> {
-    let id = SubmissionId::generate();
+    queue_about_as(
+        connection,
+        SubmissionId::generate(),
+        kind,
+        submission,
+        section,
+        message_domain,
+        now,
+    )
+}
+
+/// As [`queue_about`], under row id `id` chosen by the caller (a fresh one): a sealed
+/// sign-up's mail to its visitor is built before it is queued, and its Message-ID,
+/// `<{id}@{message_domain}>`, names the row.
+///
+/// # Errors
+/// A failed statement (a row `id` already queued among them).
+pub fn queue_about_as(
+    connection: &Connection,
+    id: SubmissionId,
+    kind: MailKind,
+    submission: SubmissionId,
+    section: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<SubmissionId, StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO outbox (id, kind, section, message_id, created_at, next_attempt_at,

@@ -27,7 +27,7 @@ use askama::Template as _;
 use lettre::Message;
 use lettre::message::{Mailbox, SinglePart};
 
-use crate::domain::{CountryCode, MailKind, SubmissionStatus, Timestamp};
+use crate::domain::{CountryCode, MailKind, SubmissionId, SubmissionStatus, Timestamp};
 use crate::i18n::{self, CountryNames, Texts};
 use crate::mail::VisitorMail;
 use crate::mail::message::{AutoSubmitted, BuildError, visitor_address};
@@ -37,6 +37,12 @@ use crate::store::outbox::DueVisitorMail;
 use crate::store::submissions::StoredSubmission;
 
 use super::VisitorLinks;
+use super::held::HeldInMemory;
+
+/// How long after its row was queued a sealed sign-up's mail may still be on its way
+/// into memory (its request holds it once the writer reports the row queued): a row
+/// tried sooner is tried again, not failed as lost.
+const HOLD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Builds the mails to visitors; given to the delivery worker at start-up when any
 /// section's `confirmation` is not `off`.
@@ -45,6 +51,8 @@ pub struct VisitorMails {
     links: VisitorLinks,
     /// Country names in every shipped language, built once.
     countries: CountryNames,
+    /// A sealed installation's mails, built by the requests and held until sent.
+    held: Arc<HeldInMemory>,
 }
 
 impl VisitorMails {
@@ -55,6 +63,36 @@ impl VisitorMails {
             routing,
             links,
             countries: CountryNames::build(i18n::shipped()),
+            held: Arc::new(HeldInMemory::new(super::held::DEFAULT_LIMIT)),
+        }
+    }
+
+    /// The same, sending a sealed sign-up's mails from `held` (where the requests
+    /// put them).
+    #[must_use]
+    pub fn with_held(mut self, held: Arc<HeldInMemory>) -> Self {
+        self.held = held;
+        self
+    }
+
+    /// Whether a sealed sign-up's mail built earlier still has something to say at
+    /// `now`, judged from what the server can read of its row (the status, the
+    /// times): as [`Self::compose`] judges a clear one.
+    fn still_worth_sending(&self, due: &DueVisitorMail, now: Timestamp) -> bool {
+        let submission = &due.submission;
+        match due.kind {
+            _ if submission.status == SubmissionStatus::Spam => false,
+            MailKind::Confirmation => {
+                let since = submission.released_at.unwrap_or(submission.created_at);
+                submission.status == SubmissionStatus::Unconfirmed
+                    && now < self.links.confirm_expiry(since)
+            }
+            MailKind::Notice | MailKind::Access => true,
+            MailKind::Notification
+            | MailKind::Reminder
+            | MailKind::Escalation
+            | MailKind::Digest
+            | MailKind::Overflow => false,
         }
     }
 
@@ -204,8 +242,15 @@ impl VisitorMails {
             words.get(withdraw).to_owned(),
             self.links.withdraw(submission.id, now),
         ]);
+        // A sealed sign-up's access mail is built without its name, which the server
+        // cannot read.
+        let greeting = if submission.name.is_empty() {
+            words.get("mail_greeting_plain").to_owned()
+        } else {
+            words.fill("mail_greeting", &[("name", &words.text(&submission.name))])
+        };
         let text = VisitorBody {
-            greeting: words.fill("mail_greeting", &[("name", &words.text(&submission.name))]),
+            greeting,
             blocks,
             footer: words.get(footer),
         }
@@ -216,7 +261,43 @@ impl VisitorMails {
 }
 
 impl VisitorMail for VisitorMails {
+    /// A clear sign-up's mail is built now from its row; a sealed one's was built by
+    /// its request and is taken from memory, unless it has nothing left to say.
     fn build(
+        &self,
+        due: &DueVisitorMail,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        if due.submission.sealed.is_none() {
+            return self.compose_message(due, from, now);
+        }
+        if !self.still_worth_sending(due, now) {
+            return Ok(None);
+        }
+        match self.held.get(due.id) {
+            Some(message) => Ok(Some(message)),
+            // Its request holds the mail just after the writer commits the row: a
+            // worker woken by another request may get there first.
+            None if now.since(due.queued_at) < HOLD_GRACE => Err(BuildError::Unreadable(
+                "the sealed sign-up's mail is not held yet".to_owned(),
+            )),
+            None => Err(BuildError::SealedVisitorMailLost),
+        }
+    }
+
+    fn settled(&self, row: SubmissionId) {
+        self.held.remove(row);
+    }
+}
+
+impl VisitorMails {
+    /// The message for `due`, built from the sign-up it carries, from `from`, written
+    /// at `now`; `None` when it has nothing to say.
+    ///
+    /// # Errors
+    /// The stored address does not parse, or lettre or the template refuse it.
+    pub fn compose_message(
         &self,
         due: &DueVisitorMail,
         from: &Mailbox,
