@@ -21,8 +21,8 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::domain::{SubmissionId, Timestamp};
 
-pub use links::{AddressHasher, LinkPurpose, VisitorLinkKey};
 pub use held::{HeldFull, HeldInMemory, SealedVisitorMails};
+pub use links::{AddressHasher, LinkPurpose, VisitorLinkKey};
 pub use mails::VisitorMails;
 
 /// How long an access link (`/my-data/{token}`) works after its mail is written: it

@@ -234,10 +234,16 @@ async fn a_sealed_installation_mails_its_visitors_without_keeping_their_address(
     // /my-data: a known sealed address (whose section mails nobody, so it had no mail
     // today) gets its link; the page shows what the server can read, not the name.
     let ola = sign_up(&app, &OLA).await;
-    let form = browser.open(&Url::parse(&app.url("/my-data")).unwrap()).await;
-    let sent = browser.press(&form, &[("email", "Ola.Hemmelig@Example.org")]).await;
+    let form = browser
+        .open(&Url::parse(&app.url("/my-data")).unwrap())
+        .await;
+    let sent = browser
+        .press(&form, &[("email", "Ola.Hemmelig@Example.org")])
+        .await;
     assert_eq!(sent.status, 200, "{}", sent.html);
-    let unknown = browser.press(&form, &[("email", "nobody@example.org")]).await;
+    let unknown = browser
+        .press(&form, &[("email", "nobody@example.org")])
+        .await;
     assert_eq!(
         (unknown.status, &unknown.html),
         (sent.status, &sent.html),
