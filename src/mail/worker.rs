@@ -110,7 +110,14 @@ pub trait VisitorMail: Send + Sync + 'static {
     /// Outbox row `row` is done with (sent, failed, cancelled, or no longer pending):
     /// whatever was kept in memory for it can go.
     fn settled(&self, row: SubmissionId);
+
+    /// The rows something is kept in memory for: the worker checks now and then that
+    /// they are still pending (a row erased while it waited is never seen again).
+    fn kept(&self) -> Vec<SubmissionId>;
 }
+
+/// How often the worker drops what is kept in memory for rows no longer pending.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long the hourly cap on mails to visitors looks back.
 const VISITOR_CAP_WINDOW: Duration = Duration::from_secs(3600);
@@ -183,7 +190,12 @@ impl DeliveryWorker {
                 tracing::warn!(%failure, "cannot queue overflow mails for waiting notifications")
             }
         }
+        let mut pruned = tokio::time::Instant::now();
         while !*shutdown.borrow() {
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
+                self.prune_kept().await;
+            }
             let pause = match self.round(&mut pace, &shutdown).await {
                 Ok(Some(sent_some)) if sent_some => continue,
                 Ok(_) => self.idle_time().await,
@@ -305,6 +317,35 @@ impl DeliveryWorker {
         let full_batch = handled == BATCH;
         self.record(attempts).await?;
         Ok(Some(full_batch))
+    }
+
+    /// Drops what the visitor's builder keeps in memory for rows no longer pending:
+    /// a sealed sign-up erased while its mail waited behind the hourly cap.
+    async fn prune_kept(&self) {
+        let Some(builder) = self.visitor.clone() else {
+            return;
+        };
+        let kept = builder.kept();
+        if kept.is_empty() {
+            return;
+        }
+        match self
+            .read(move |c| outbox::no_longer_pending(c, &kept))
+            .await
+        {
+            Ok(gone) => {
+                for row in &gone {
+                    builder.settled(*row);
+                }
+                if !gone.is_empty() {
+                    tracing::info!(
+                        dropped = gone.len(),
+                        "mails kept in memory for rows no longer pending dropped"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot check the rows kept in memory"),
+        }
     }
 
     /// A mail to a visitor is done with: the visitor's builder drops what it kept in

@@ -614,6 +614,26 @@ pub fn still_pending(connection: &Connection, id: SubmissionId) -> Result<bool, 
         .is_some())
 }
 
+/// Which of the rows `ids` are no longer pending (erased, sent, failed or cancelled):
+/// what the worker no longer needs to keep anything in memory for.
+///
+/// # Errors
+/// A failed query.
+pub fn no_longer_pending(
+    connection: &Connection,
+    ids: &[SubmissionId],
+) -> Result<Vec<SubmissionId>, StoreError> {
+    let mut statement =
+        connection.prepare_cached("SELECT 1 FROM outbox WHERE id = ?1 AND state = 'pending'")?;
+    let mut gone = Vec::new();
+    for id in ids {
+        if !statement.exists([id])? {
+            gone.push(*id);
+        }
+    }
+    Ok(gone)
+}
+
 /// When the next pending row (of any kind) is due, if any is pending.
 ///
 /// # Errors

@@ -81,6 +81,11 @@ impl HeldInMemory {
         self.mails().remove(&id);
     }
 
+    /// The rows a mail is held for.
+    pub fn rows(&self) -> Vec<SubmissionId> {
+        self.mails().keys().copied().collect()
+    }
+
     /// How many mails are held.
     pub fn len(&self) -> usize {
         self.mails().len()

@@ -289,6 +289,10 @@ impl VisitorMail for VisitorMails {
     fn settled(&self, row: SubmissionId) {
         self.held.remove(row);
     }
+
+    fn kept(&self) -> Vec<SubmissionId> {
+        self.held.rows()
+    }
 }
 
 impl VisitorMails {
@@ -784,5 +788,89 @@ You get this mail because someone signed up with this address on our join form. 
             message.envelope().to(),
             ["kari@example.org".parse::<lettre::Address>().unwrap()]
         );
+    }
+
+    /// `due` as a sealed sign-up's row reads: personal columns empty, the blob set.
+    fn sealed(mut due: DueVisitorMail) -> DueVisitorMail {
+        let submission = &mut due.submission;
+        submission.name = String::new();
+        submission.email = String::new();
+        submission.phone = None;
+        submission.city = None;
+        submission.message = None;
+        submission.sealed = Some(vec![0xc1]);
+        due
+    }
+
+    #[test]
+    fn a_sealed_sign_ups_mail_is_the_one_its_request_held_until_settled() {
+        let held = Arc::new(HeldInMemory::new(10));
+        let mails = mails().with_held(Arc::clone(&held));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let clear = due(MailKind::Notice, "Norway", None);
+        let built = mails
+            .compose_message(&clear, &from, at(NOW))
+            .unwrap()
+            .unwrap();
+        let row = sealed(clear);
+        held.hold(row.id, built.clone()).unwrap();
+        let sent = mails.build(&row, &from, at(NOW)).unwrap().unwrap();
+        assert_eq!(sent.formatted(), built.formatted());
+        // Kept for a retry until the worker says the row is done with.
+        assert_eq!(mails.kept(), [row.id]);
+        mails.settled(row.id);
+        assert!(mails.kept().is_empty());
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn a_sealed_sign_ups_mail_not_in_memory_is_retried_briefly_then_lost() {
+        let mails = mails().with_held(Arc::new(HeldInMemory::new(10)));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let row = sealed(due(MailKind::Notice, "Norway", None));
+        // Within seconds of its queuing, its request may still be holding it.
+        let soon = row.queued_at.plus(std::time::Duration::from_secs(1));
+        assert!(matches!(
+            mails.build(&row, &from, soon),
+            Err(BuildError::Unreadable(_))
+        ));
+        let error = mails.build(&row, &from, at(NOW)).unwrap_err();
+        assert!(matches!(error, BuildError::SealedVisitorMailLost));
+        assert_eq!(
+            error.to_string(),
+            "a sealed sign-up's mail to its visitor is kept only in memory and was lost at \
+             a restart"
+        );
+    }
+
+    #[test]
+    fn a_sealed_confirmation_with_nothing_left_to_confirm_is_cancelled_unread() {
+        let held = Arc::new(HeldInMemory::new(10));
+        let mails = mails().with_held(Arc::clone(&held));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let mut row = sealed(due(MailKind::Confirmation, "Norway", None));
+        held.hold(
+            row.id,
+            Message::builder()
+                .from(from.clone())
+                .to("kari@example.org".parse().unwrap())
+                .body(String::from("x"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(mails.build(&row, &from, at(NOW)).unwrap().is_some());
+        let expired = at("2026-12-07T14:00:00.000000Z");
+        assert!(mails.build(&row, &from, expired).unwrap().is_none());
+        row.submission.status = SubmissionStatus::Accepted;
+        assert!(mails.build(&row, &from, at(NOW)).unwrap().is_none());
+    }
+
+    /// A sealed sign-up's access mail is built without its name: it greets nobody.
+    #[test]
+    fn an_access_mail_without_a_name_greets_without_one() {
+        let mut due = due(MailKind::Access, "International", None);
+        due.submission.name = String::new();
+        let (_, text) = compose(&due);
+        assert!(text.starts_with("Hello,\n"), "{text}");
     }
 }
