@@ -1133,7 +1133,9 @@ pub fn review_release(
     let routing = Routing::from_settings(settings)?;
     // A double opt-in section's visitors are mailed a confirmation link, their one mail a
     // day claimed under the keyed hash of their address: the secret is read only then.
-    let addresses = if routing.any_confirms() {
+    // A sealed sign-up's confirmation mail can only be built by the request that
+    // stored it (the server cannot read the address since): none goes out here.
+    let addresses = if routing.any_confirms() && !routing.is_sealed() {
         Some(AddressHasher::from_secret(&ServerSecret::load(
             settings.spam.expose_secret(),
             &settings.storage.database,
@@ -1190,6 +1192,16 @@ pub fn review_release(
     }
     for id in reviewed.with(review::Outcome::NeedsConfirmation) {
         report.every_id_matched = false;
+        if routing.is_sealed() {
+            let _ = writeln!(
+                report.text,
+                "of a double opt-in section, left as it is: {id} (its section hears of a \
+                 person only once they confirm, and storage is sealed: the server cannot \
+                 read the address to mail a confirmation link; the person can sign up \
+                 again)"
+            );
+            continue;
+        }
         let _ = writeln!(
             report.text,
             "of a double opt-in section, left as it is: {id} (its section hears of a person \

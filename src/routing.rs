@@ -209,8 +209,9 @@ impl Routing {
         Ok(routing)
     }
 
-    /// In a sealed installation the server cannot read a sign-up back, so it can
-    /// neither mail a section in clear nor mail the visitor later.
+    /// In a sealed installation the server cannot read a sign-up back, so it cannot
+    /// mail a section in clear: every section needs keys. (Mails to the visitor are
+    /// built while the request still holds the clear sign-up, and kept in memory.)
     fn check_sealed(&self) -> Result<(), ConfigError> {
         if !self.is_sealed() {
             return Ok(());
@@ -392,17 +393,6 @@ fn check_sealed_section(key: &str, section: &Section) -> Result<(), ConfigError>
             ),
         ));
     }
-    if section.confirmation != ConfirmationMode::Off {
-        return Err(ConfigError::bad(
-            format!("{key}.confirmation"),
-            format!(
-                "storage is sealed (storage.seal_keys), so section `{}` cannot mail its \
-                 visitors (confirmation = \"{}\"): the server cannot read their address after \
-                 the sign-up is stored; set confirmation = \"off\"",
-                section.name, section.confirmation
-            ),
-        ));
-    }
     Ok(())
 }
 
@@ -561,10 +551,9 @@ mod tests {
         assert!(error.to_string().contains("listed twice"), "{error}");
     }
 
-    /// Sealed storage needs every section (and the fallback) to have keys and to mail
-    /// no visitor; its sign-ups are sealed to the operator's keys and the section's.
+    /// Sealed storage needs every section (and the fallback) to have keys; its sign-ups are sealed to the operator's keys and the section's.
     #[test]
-    fn a_sealed_installation_needs_keys_everywhere_and_no_mail_to_visitors() {
+    fn a_sealed_installation_needs_keys_everywhere() {
         let keyed = |name: &str, country: &str| {
             let mut section = section(name, &[country], &["a@example.org"]);
             section.pgp_keys = vec![key("norway.asc")];
@@ -591,12 +580,13 @@ mod tests {
             .collect();
         assert_eq!(recipients.len(), 2);
         assert_eq!(recipients[0], "E420995879C896C6F28CDDB9893165786908C774");
+        // Its visitors may be mailed: those mails are built while the request still
+        // holds the clear sign-up, and kept in memory until sent.
         sealed.sections[0].confirmation = Some(ConfirmationMode::Notice);
-        let error = Routing::from_settings(&sealed).unwrap_err();
-        assert!(
-            error.to_string().starts_with("sections[0].confirmation:"),
-            "{error}"
-        );
+        if let Some(fallback) = &mut sealed.fallback {
+            fallback.confirmation = Some(ConfirmationMode::DoubleOptIn);
+        }
+        assert!(Routing::from_settings(&sealed).is_ok());
     }
 
     #[test]

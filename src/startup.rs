@@ -217,13 +217,32 @@ impl Application {
             .any(|section| section.confirmation != crate::domain::ConfirmationMode::Off);
         // Their mails are built by the worker when sent; without `server.public_url`
         // there are no links to put in them (the settings' check refuses that then).
-        let visitor_mails = visitors_mailed
+        // A sealed installation's are built by the requests, which still hold the clear
+        // sign-up, and kept in memory until the worker sends them.
+        let held_visitor_mails = Arc::new(crate::visitor::HeldInMemory::new(
+            crate::visitor::held::DEFAULT_LIMIT,
+        ));
+        let visitor_builder = visitors_mailed
             .then(|| VisitorLinks::new(settings, VisitorLinkKey::from_secret(&secret)))
             .flatten()
             .map(|links| {
-                Arc::new(VisitorMails::new(Arc::clone(&routing), links))
-                    as Arc<dyn mail::VisitorMail>
+                Arc::new(
+                    VisitorMails::new(Arc::clone(&routing), links)
+                        .with_held(Arc::clone(&held_visitor_mails)),
+                )
             });
+        let sealed_visitor_mails = visitor_builder
+            .as_ref()
+            .filter(|_| routing.is_sealed())
+            .map(|builder| {
+                crate::visitor::SealedVisitorMails::new(
+                    Arc::clone(builder),
+                    from.clone(),
+                    held_visitor_mails,
+                    &message_domain,
+                )
+            });
+        let visitor_mails = visitor_builder.map(|builder| builder as Arc<dyn mail::VisitorMail>);
         let sealer = Sealer::new(
             Arc::clone(&routing),
             Arc::clone(&templates),
@@ -306,6 +325,7 @@ impl Application {
             visitor: visitor_pages,
             visitor_limiter: Arc::clone(&visitor_limiter),
             sealer,
+            sealed_visitor_mails,
         });
 
         // The admin listener (exports, erasure): a server of its own on its own port,

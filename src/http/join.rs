@@ -140,13 +140,18 @@ pub async fn join(
     // Sealed storage: the personal fields and the notification are encrypted here, on
     // the request's thread, never on the single writer's; the writer stores only
     // ciphertext and the address's keyed hash. A failure stores nothing.
+    // The clear view is kept for the visitor's mail, built below once the writer says
+    // it was queued, and never written down.
+    let mut clear_view = None;
     if let Some(sealer) = &state.sealer {
         let clear = StoredSubmission::from_record(&record);
         let sealed = sealer
             .seal(&clear, &record.message_id)
             .map_err(|error| fail(error.into()))?;
         record.sealed = Some(sealed);
+        clear_view = Some(clear);
     }
+    let visitor_mail_id = record.visitor_mail_id;
     let id = record.id;
     let form_token = record.token.is_some();
     span.record("id", tracing::field::display(id));
@@ -159,6 +164,9 @@ pub async fn join(
     state.metrics.admitted(&admission);
     if let Some(verdict) = admitted.proof {
         state.metrics.proof_of_work(verdict);
+    }
+    if let (Some(mails), Some(clear)) = (&state.sealed_visitor_mails, clear_view) {
+        hold_sealed_visitor_mail(mails, &admission, clear, visitor_mail_id);
     }
     // A held sign-up may be due an overflow mail to its section.
     if matches!(
@@ -199,6 +207,47 @@ pub async fn join(
         country: Some(record_country),
     });
     Ok(response)
+}
+
+/// Sealed storage: builds the mail to the visitor that `admission` queued (a notice,
+/// or double opt-in's confirmation) from `clear`, the sign-up as the request has it,
+/// and holds it in memory under its outbox row `row` until the worker sends it. The
+/// server cannot read the name or address again once the sign-up is committed.
+fn hold_sealed_visitor_mail(
+    mails: &crate::visitor::SealedVisitorMails,
+    admission: &Admission,
+    mut clear: StoredSubmission,
+    row: crate::domain::SubmissionId,
+) {
+    use crate::domain::{MailKind, SubmissionStatus};
+    let (kind, status) = match *admission {
+        Admission::Accepted {
+            visitor_mail: true,
+            returning,
+        } => {
+            clear.is_returning = returning;
+            (MailKind::Notice, SubmissionStatus::Accepted)
+        }
+        Admission::Unconfirmed { visitor_mail: true } => {
+            (MailKind::Confirmation, SubmissionStatus::Unconfirmed)
+        }
+        _ => return,
+    };
+    clear.status = status;
+    let now = crate::domain::Timestamp::now();
+    // The row is queued already: a mail that cannot be built or held fails there, as
+    // one lost ("kept only in memory"), and the visitor can sign up again.
+    match mails.build(row, kind, clear, now) {
+        Ok(Some(message)) => {
+            if let Err(full) = mails.hold(row, message) {
+                tracing::warn!(%row, error = %full, "the visitor's mail is not held: it will fail");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%row, %error, "the visitor's mail cannot be built: it will fail");
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -68,6 +68,9 @@ pub struct AppState {
     pub visitor_limiter: Arc<RateLimiter>,
     /// Seals each sign-up before it is stored; `None` unless `storage.seal_keys` is set.
     pub sealer: Option<crate::sealing::Sealer>,
+    /// Sealed storage with visitors mailed: builds a sign-up's mail to its visitor
+    /// while the request holds the clear data, and holds it in memory until sent.
+    pub sealed_visitor_mails: Option<crate::visitor::SealedVisitorMails>,
 }
 
 impl AppState {

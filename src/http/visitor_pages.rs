@@ -653,6 +653,9 @@ impl SignUpView {
     /// asked for, a follow-up time that is only the sign-up's or the confirmation's
     /// again. Every stored value is shown, when in doubt under a row of its own.
     fn of(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
+        if s.sealed.is_some() {
+            return Self::sealed(s, texts, state);
+        }
         let label = |key: &'static str| texts.get(key).to_owned();
         let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
         let country = format!(
@@ -710,6 +713,74 @@ impl SignUpView {
                 None => Fact::stored(label("visitor_label_followup"), None),
             },
         ]);
+        if followup_changed(s) {
+            facts.push(Fact::time(
+                label("visitor_label_followup_at"),
+                s.followup_at,
+            ));
+        }
+        facts.push(Fact::time(label("visitor_label_contacted"), s.contacted_at));
+        facts.extend(confirmed_fact(s, texts));
+        if let Some(language) = s.visitor_language.as_deref() {
+            facts.push(Fact::code(
+                label("visitor_label_mail_language"),
+                Some(language),
+            ));
+        }
+        Self {
+            heading: texts
+                .get("visitor_access_sign_up")
+                .replace("{time}", &isolated(&minute_of(s.created_at))),
+            facts,
+        }
+    }
+}
+
+impl SignUpView {
+    /// A sealed sign-up (`storage.seal_keys`): what the server can read of it (its
+    /// reference, times, country, section, status, follow-up, consent version), and
+    /// that the rest (name, address, phone, city, message, answers, consent text) is
+    /// stored encrypted for the organisation. Its empty personal columns are not shown
+    /// as if nothing had been given.
+    fn sealed(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
+        let label = |key: &'static str| texts.get(key).to_owned();
+        let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
+        let country = format!(
+            "{} ({})",
+            state.page.country_name(texts.language(), s.country),
+            s.country
+        );
+        let reference = s.id.to_string();
+        let mut facts = vec![
+            Fact::code(label("visitor_label_reference"), Some(&reference)),
+            Fact::time(label("visitor_label_signed_up"), Some(s.created_at)),
+            Fact::words(
+                label("visitor_label_status"),
+                texts.get(status_key(s.status)),
+            ),
+            Fact::stored(label("visitor_label_section"), Some(&s.section)),
+            Fact::stored(label("label_country"), Some(&country)),
+            Fact::words(
+                label("visitor_label_sealed"),
+                texts.get("visitor_sealed_note"),
+            ),
+            Fact::code(
+                label("visitor_label_consent_version"),
+                s.consent_version.as_deref(),
+            ),
+            Fact::code(
+                label("visitor_label_consent_language"),
+                s.consent_language.as_deref(),
+            ),
+            Fact::words(label("visitor_label_returning"), yes_no(s.is_returning)),
+            match s.followup {
+                Some(followup) => Fact::words(
+                    label("visitor_label_followup"),
+                    texts.get(followup_key(followup)),
+                ),
+                None => Fact::stored(label("visitor_label_followup"), None),
+            },
+        ];
         if followup_changed(s) {
             facts.push(Fact::time(
                 label("visitor_label_followup_at"),
@@ -1124,14 +1195,22 @@ pub async fn request_my_data(
     };
     let address_hash = pages.addresses.hash(&key);
     let message_domain = state.message_domain.clone();
-    // Whether a mail was queued is deliberately dropped: nothing after this point may
-    // depend on it, not the answer, not a log line.
-    let _queued: bool = state
+    // A sealed row's `email_key` is the address's keyed hash, not the address.
+    let stored_key = if state.sealer.is_some() {
+        erasure::address_hash(&pages.secret, &key)
+    } else {
+        key.clone()
+    };
+    let row = SubmissionId::generate();
+    // Whether a mail was queued goes nowhere but into memory (a sealed installation's
+    // mail): nothing after this point may depend on it, not the answer, not a log line.
+    let queued = state
         .writer
         .run(move |connection| {
-            visitor_mails::request_access(
+            visitor_mails::request_access_as(
                 connection,
-                &key,
+                row,
+                &stored_key,
                 &address_hash,
                 &message_domain,
                 Timestamp::now(),
@@ -1139,6 +1218,9 @@ pub async fn request_my_data(
         })
         .await
         .map_err(|error| refuse(&request, language, error))?;
+    if let Some(mails) = &state.sealed_visitor_mails {
+        hold_sealed_access_mail(mails, row, queued, &key, language);
+    }
     // Woken either way: the worker finding nothing costs as much as a lookup.
     state.delivery.notify_one();
     let texts = Texts::new(language);
@@ -1151,6 +1233,44 @@ pub async fn request_my_data(
         ..Message::new("visitor_my_data_sent_title")
     };
     Ok(pages.message(language, StatusCode::OK, content))
+}
+
+/// Sealed storage: builds the access mail `request_access_as` queued under outbox row
+/// `row`, to `address` as typed, and holds it in memory until the worker sends it;
+/// the server cannot read the address from the row. When nothing was queued, a mail
+/// is built all the same and dropped, so that the answer takes as long either way.
+fn hold_sealed_access_mail(
+    mails: &crate::visitor::SealedVisitorMails,
+    row: SubmissionId,
+    queued: Option<visitor_mails::AccessQueued>,
+    address: &str,
+    language: &'static str,
+) {
+    let now = Timestamp::now();
+    let Some(queued) = queued else {
+        // A stand-in for an address stored nowhere: its id and section are made up.
+        if let Some(country) = crate::domain::CountryCode::all().next() {
+            let stand_in = visitor_mails::AccessQueued {
+                about: SubmissionId::generate(),
+                section: String::new(),
+                country,
+                visitor_language: None,
+            };
+            drop(mails.build_access(row, &stand_in, address, language, now));
+        }
+        return;
+    };
+    match mails.build_access(row, &queued, address, language, now) {
+        Ok(Some(message)) => {
+            if let Err(full) = mails.hold(row, message) {
+                tracing::warn!(%row, error = %full, "the access mail is not held: it will fail");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%row, %error, "the access mail cannot be built: it will fail");
+        }
+    }
 }
 
 /// GET `/my-data/{token}`: every field of every sign-up of the address, and the button

@@ -42,6 +42,13 @@ pub enum BuildError {
     /// server cannot read its fields to build one.
     #[error("the sign-up is sealed and holds no encrypted notification: nothing can be sent")]
     Sealed,
+    /// Sealed storage: a mail to the visitor is built while the request holds the
+    /// clear sign-up and kept only in memory; this one is not there (the server
+    /// restarted, or too many were held).
+    #[error(
+        "a sealed sign-up's mail to its visitor is kept only in memory and was lost at a restart"
+    )]
+    SealedVisitorMailLost,
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders do not answer it.

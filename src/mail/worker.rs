@@ -106,7 +106,18 @@ pub trait VisitorMail: Send + Sync + 'static {
         from: &Mailbox,
         now: Timestamp,
     ) -> Result<Option<Message>, BuildError>;
+
+    /// Outbox row `row` is done with (sent, failed, cancelled, or no longer pending):
+    /// whatever was kept in memory for it can go.
+    fn settled(&self, row: SubmissionId);
+
+    /// The rows something is kept in memory for: the worker checks now and then that
+    /// they are still pending (a row erased while it waited is never seen again).
+    fn kept(&self) -> Vec<SubmissionId>;
 }
+
+/// How often the worker drops what is kept in memory for rows no longer pending.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long the hourly cap on mails to visitors looks back.
 const VISITOR_CAP_WINDOW: Duration = Duration::from_secs(3600);
@@ -179,7 +190,12 @@ impl DeliveryWorker {
                 tracing::warn!(%failure, "cannot queue overflow mails for waiting notifications")
             }
         }
+        let mut pruned = tokio::time::Instant::now();
         while !*shutdown.borrow() {
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
+                self.prune_kept().await;
+            }
             let pause = match self.round(&mut pace, &shutdown).await {
                 Ok(Some(sent_some)) if sent_some => continue,
                 Ok(_) => self.idle_time().await,
@@ -227,6 +243,7 @@ impl DeliveryWorker {
             let id = mail.id();
             if !self.read(move |c| outbox::still_pending(c, id)).await? {
                 tracing::info!(%id, "no longer pending (erased or handled elsewhere): not sent");
+                self.settled(mail);
                 continue;
             }
             let attempt = if let Some(at) = self.visitor_cap_reached(mail, visitor_sent).await? {
@@ -289,11 +306,54 @@ impl DeliveryWorker {
             if let Some(result) = result {
                 self.metrics.delivery_attempt(mail.kind(), result);
             }
+            if matches!(
+                attempt,
+                Attempt::Sent | Attempt::Failed { .. } | Attempt::Cancelled
+            ) {
+                self.settled(mail);
+            }
             attempts.push((id, attempt));
         }
         let full_batch = handled == BATCH;
         self.record(attempts).await?;
         Ok(Some(full_batch))
+    }
+
+    /// Drops what the visitor's builder keeps in memory for rows no longer pending:
+    /// a sealed sign-up erased while its mail waited behind the hourly cap.
+    async fn prune_kept(&self) {
+        let Some(builder) = self.visitor.clone() else {
+            return;
+        };
+        let kept = builder.kept();
+        if kept.is_empty() {
+            return;
+        }
+        match self
+            .read(move |c| outbox::no_longer_pending(c, &kept))
+            .await
+        {
+            Ok(gone) => {
+                for row in &gone {
+                    builder.settled(*row);
+                }
+                if !gone.is_empty() {
+                    tracing::info!(
+                        dropped = gone.len(),
+                        "mails kept in memory for rows no longer pending dropped"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot check the rows kept in memory"),
+        }
+    }
+
+    /// A mail to a visitor is done with: the visitor's builder drops what it kept in
+    /// memory for it (a sealed sign-up's mail). Any other mail keeps nothing.
+    fn settled(&self, mail: &DueMail) {
+        if let (DueMail::Visitor(visitor), Some(builder)) = (mail, &self.visitor) {
+            builder.settled(visitor.id);
+        }
     }
 
     /// Records what came of a round's attempts.

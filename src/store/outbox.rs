@@ -62,7 +62,32 @@ pub fn queue_about(
     message_domain: &str,
     now: Timestamp,
 ) -> Result<SubmissionId, StoreError> {
-    let id = SubmissionId::generate();
+    queue_about_as(
+        connection,
+        SubmissionId::generate(),
+        kind,
+        submission,
+        section,
+        message_domain,
+        now,
+    )
+}
+
+/// As [`queue_about`], under row id `id` chosen by the caller (a fresh one): a sealed
+/// sign-up's mail to its visitor is built before it is queued, and its Message-ID,
+/// `<{id}@{message_domain}>`, names the row.
+///
+/// # Errors
+/// A failed statement (a row `id` already queued among them).
+pub fn queue_about_as(
+    connection: &Connection,
+    id: SubmissionId,
+    kind: MailKind,
+    submission: SubmissionId,
+    section: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<SubmissionId, StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO outbox (id, kind, section, message_id, created_at, next_attempt_at,
@@ -587,6 +612,26 @@ pub fn still_pending(connection: &Connection, id: SubmissionId) -> Result<bool, 
         )
         .optional()?
         .is_some())
+}
+
+/// Which of the rows `ids` are no longer pending (erased, sent, failed or cancelled):
+/// what the worker no longer needs to keep anything in memory for.
+///
+/// # Errors
+/// A failed query.
+pub fn no_longer_pending(
+    connection: &Connection,
+    ids: &[SubmissionId],
+) -> Result<Vec<SubmissionId>, StoreError> {
+    let mut statement =
+        connection.prepare_cached("SELECT 1 FROM outbox WHERE id = ?1 AND state = 'pending'")?;
+    let mut gone = Vec::new();
+    for id in ids {
+        if !statement.exists([id])? {
+            gone.push(*id);
+        }
+    }
+    Ok(gone)
 }
 
 /// When the next pending row (of any kind) is due, if any is pending.

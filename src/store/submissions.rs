@@ -134,6 +134,10 @@ pub struct SubmissionRecord {
     pub visitor_address_hash: Option<String>,
     /// The shipped language mails to the visitor are written in.
     pub visitor_language: Option<String>,
+    /// The id the outbox row of a mail to the visitor gets, chosen beforehand so that
+    /// a sealed sign-up's request can build that mail (its Message-ID holds the id)
+    /// and hold it under the row's id.
+    pub visitor_mail_id: SubmissionId,
     /// Sealed storage (`storage.seal_keys`): what is written instead of the personal
     /// fields. `None`: stored in clear.
     pub sealed: Option<SealedRecord>,
@@ -192,6 +196,7 @@ impl SubmissionRecord {
             confirmation: ConfirmationMode::Off,
             visitor_address_hash: None,
             visitor_language: None,
+            visitor_mail_id: SubmissionId::generate(),
             sealed: None,
         }
     }
@@ -370,8 +375,9 @@ fn queue_visitor_mail(
     if !super::visitor_mails::claim(connection, address_hash, record.created_at)? {
         return Ok(false);
     }
-    super::outbox::queue_about(
+    super::outbox::queue_about_as(
         connection,
+        record.visitor_mail_id,
         kind,
         record.id,
         &record.section,
@@ -610,13 +616,21 @@ pub fn of_same_address(
 pub fn newest_of_address(
     connection: &Connection,
     key: &str,
-) -> Result<Option<(SubmissionId, String)>, StoreError> {
+) -> Result<Option<super::visitor_mails::AccessQueued>, StoreError> {
     Ok(connection
         .query_row(
-            "SELECT id, section FROM submissions WHERE email_key = ?1 AND status <> 'spam'
+            "SELECT id, section, country, visitor_language FROM submissions
+             WHERE email_key = ?1 AND status <> 'spam'
              ORDER BY created_at DESC LIMIT 1",
             [key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| {
+                Ok(super::visitor_mails::AccessQueued {
+                    about: row.get(0)?,
+                    section: row.get(1)?,
+                    country: row.get(2)?,
+                    visitor_language: row.get(3)?,
+                })
+            },
         )
         .optional()?)
 }

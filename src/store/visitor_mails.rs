@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::domain::{MailKind, Timestamp};
+use crate::domain::{CountryCode, MailKind, SubmissionId, Timestamp};
 
 use super::StoreError;
 
@@ -67,21 +67,52 @@ pub fn request_access(
     message_domain: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
+    let row = SubmissionId::generate();
+    Ok(request_access_as(connection, row, key, address_hash, message_domain, now)?.is_some())
+}
+
+/// An access mail [`request_access_as`] queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessQueued {
+    /// The sign-up it is about: the address's newest that is not spam.
+    pub about: SubmissionId,
+    pub section: String,
+    pub country: CountryCode,
+    /// The language stored for mails to the visitor, if any.
+    pub visitor_language: Option<String>,
+}
+
+/// As [`request_access`], queuing the mail under outbox row id `row` (chosen by the
+/// caller, so a sealed installation's request can build the mail for that row), and
+/// telling what it queued it about. `key` is what `email_key` holds for the address:
+/// the address itself, or in a sealed installation its keyed hash.
+///
+/// # Errors
+/// A failed statement.
+pub fn request_access_as(
+    connection: &Connection,
+    row: SubmissionId,
+    key: &str,
+    address_hash: &str,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<Option<AccessQueued>, StoreError> {
     let queued = match super::submissions::newest_of_address(connection, key)? {
-        Some((id, section)) if claim(connection, address_hash, now)? => {
-            super::outbox::queue_about(
+        Some(newest) if claim(connection, address_hash, now)? => {
+            super::outbox::queue_about_as(
                 connection,
+                row,
                 MailKind::Access,
-                id,
-                &section,
+                newest.about,
+                &newest.section,
                 message_domain,
                 now,
             )?;
-            true
+            Some(newest)
         }
-        _ => false,
+        _ => None,
     };
-    if !queued {
+    if queued.is_none() {
         write_placeholder(connection, now)?;
     }
     Ok(queued)

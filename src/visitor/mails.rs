@@ -27,7 +27,7 @@ use askama::Template as _;
 use lettre::Message;
 use lettre::message::{Mailbox, SinglePart};
 
-use crate::domain::{CountryCode, MailKind, SubmissionStatus, Timestamp};
+use crate::domain::{CountryCode, MailKind, SubmissionId, SubmissionStatus, Timestamp};
 use crate::i18n::{self, CountryNames, Texts};
 use crate::mail::VisitorMail;
 use crate::mail::message::{AutoSubmitted, BuildError, visitor_address};
@@ -37,6 +37,12 @@ use crate::store::outbox::DueVisitorMail;
 use crate::store::submissions::StoredSubmission;
 
 use super::VisitorLinks;
+use super::held::HeldInMemory;
+
+/// How long after its row was queued a sealed sign-up's mail may still be on its way
+/// into memory (its request holds it once the writer reports the row queued): a row
+/// tried sooner is tried again, not failed as lost.
+const HOLD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Builds the mails to visitors; given to the delivery worker at start-up when any
 /// section's `confirmation` is not `off`.
@@ -45,6 +51,8 @@ pub struct VisitorMails {
     links: VisitorLinks,
     /// Country names in every shipped language, built once.
     countries: CountryNames,
+    /// A sealed installation's mails, built by the requests and held until sent.
+    held: Arc<HeldInMemory>,
 }
 
 impl VisitorMails {
@@ -55,6 +63,36 @@ impl VisitorMails {
             routing,
             links,
             countries: CountryNames::build(i18n::shipped()),
+            held: Arc::new(HeldInMemory::new(super::held::DEFAULT_LIMIT)),
+        }
+    }
+
+    /// The same, sending a sealed sign-up's mails from `held` (where the requests
+    /// put them).
+    #[must_use]
+    pub fn with_held(mut self, held: Arc<HeldInMemory>) -> Self {
+        self.held = held;
+        self
+    }
+
+    /// Whether a sealed sign-up's mail built earlier still has something to say at
+    /// `now`, judged from what the server can read of its row (the status, the
+    /// times): as [`Self::compose`] judges a clear one.
+    fn still_worth_sending(&self, due: &DueVisitorMail, now: Timestamp) -> bool {
+        let submission = &due.submission;
+        match due.kind {
+            _ if submission.status == SubmissionStatus::Spam => false,
+            MailKind::Confirmation => {
+                let since = submission.released_at.unwrap_or(submission.created_at);
+                submission.status == SubmissionStatus::Unconfirmed
+                    && now < self.links.confirm_expiry(since)
+            }
+            MailKind::Notice | MailKind::Access => true,
+            MailKind::Notification
+            | MailKind::Reminder
+            | MailKind::Escalation
+            | MailKind::Digest
+            | MailKind::Overflow => false,
         }
     }
 
@@ -204,8 +242,15 @@ impl VisitorMails {
             words.get(withdraw).to_owned(),
             self.links.withdraw(submission.id, now),
         ]);
+        // A sealed sign-up's access mail is built without its name, which the server
+        // cannot read.
+        let greeting = if submission.name.is_empty() {
+            words.get("mail_greeting_plain").to_owned()
+        } else {
+            words.fill("mail_greeting", &[("name", &words.text(&submission.name))])
+        };
         let text = VisitorBody {
-            greeting: words.fill("mail_greeting", &[("name", &words.text(&submission.name))]),
+            greeting,
             blocks,
             footer: words.get(footer),
         }
@@ -216,7 +261,47 @@ impl VisitorMails {
 }
 
 impl VisitorMail for VisitorMails {
+    /// A clear sign-up's mail is built now from its row; a sealed one's was built by
+    /// its request and is taken from memory, unless it has nothing left to say.
     fn build(
+        &self,
+        due: &DueVisitorMail,
+        from: &Mailbox,
+        now: Timestamp,
+    ) -> Result<Option<Message>, BuildError> {
+        if due.submission.sealed.is_none() {
+            return self.compose_message(due, from, now);
+        }
+        if !self.still_worth_sending(due, now) {
+            return Ok(None);
+        }
+        match self.held.get(due.id) {
+            Some(message) => Ok(Some(message)),
+            // Its request holds the mail just after the writer commits the row: a
+            // worker woken by another request may get there first.
+            None if now.since(due.queued_at) < HOLD_GRACE => Err(BuildError::Unreadable(
+                "the sealed sign-up's mail is not held yet".to_owned(),
+            )),
+            None => Err(BuildError::SealedVisitorMailLost),
+        }
+    }
+
+    fn settled(&self, row: SubmissionId) {
+        self.held.remove(row);
+    }
+
+    fn kept(&self) -> Vec<SubmissionId> {
+        self.held.rows()
+    }
+}
+
+impl VisitorMails {
+    /// The message for `due`, built from the sign-up it carries, from `from`, written
+    /// at `now`; `None` when it has nothing to say.
+    ///
+    /// # Errors
+    /// The stored address does not parse, or lettre or the template refuse it.
+    pub fn compose_message(
         &self,
         due: &DueVisitorMail,
         from: &Mailbox,
@@ -703,5 +788,89 @@ You get this mail because someone signed up with this address on our join form. 
             message.envelope().to(),
             ["kari@example.org".parse::<lettre::Address>().unwrap()]
         );
+    }
+
+    /// `due` as a sealed sign-up's row reads: personal columns empty, the blob set.
+    fn sealed(mut due: DueVisitorMail) -> DueVisitorMail {
+        let submission = &mut due.submission;
+        submission.name = String::new();
+        submission.email = String::new();
+        submission.phone = None;
+        submission.city = None;
+        submission.message = None;
+        submission.sealed = Some(vec![0xc1]);
+        due
+    }
+
+    #[test]
+    fn a_sealed_sign_ups_mail_is_the_one_its_request_held_until_settled() {
+        let held = Arc::new(HeldInMemory::new(10));
+        let mails = mails().with_held(Arc::clone(&held));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let clear = due(MailKind::Notice, "Norway", None);
+        let built = mails
+            .compose_message(&clear, &from, at(NOW))
+            .unwrap()
+            .unwrap();
+        let row = sealed(clear);
+        held.hold(row.id, built.clone()).unwrap();
+        let sent = mails.build(&row, &from, at(NOW)).unwrap().unwrap();
+        assert_eq!(sent.formatted(), built.formatted());
+        // Kept for a retry until the worker says the row is done with.
+        assert_eq!(mails.kept(), [row.id]);
+        mails.settled(row.id);
+        assert!(mails.kept().is_empty());
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn a_sealed_sign_ups_mail_not_in_memory_is_retried_briefly_then_lost() {
+        let mails = mails().with_held(Arc::new(HeldInMemory::new(10)));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let row = sealed(due(MailKind::Notice, "Norway", None));
+        // Within seconds of its queuing, its request may still be holding it.
+        let soon = row.queued_at.plus(std::time::Duration::from_secs(1));
+        assert!(matches!(
+            mails.build(&row, &from, soon),
+            Err(BuildError::Unreadable(_))
+        ));
+        let error = mails.build(&row, &from, at(NOW)).unwrap_err();
+        assert!(matches!(error, BuildError::SealedVisitorMailLost));
+        assert_eq!(
+            error.to_string(),
+            "a sealed sign-up's mail to its visitor is kept only in memory and was lost at \
+             a restart"
+        );
+    }
+
+    #[test]
+    fn a_sealed_confirmation_with_nothing_left_to_confirm_is_cancelled_unread() {
+        let held = Arc::new(HeldInMemory::new(10));
+        let mails = mails().with_held(Arc::clone(&held));
+        let from: Mailbox = "joinform <joinform@example.org>".parse().unwrap();
+        let mut row = sealed(due(MailKind::Confirmation, "Norway", None));
+        held.hold(
+            row.id,
+            Message::builder()
+                .from(from.clone())
+                .to("kari@example.org".parse().unwrap())
+                .body(String::from("x"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(mails.build(&row, &from, at(NOW)).unwrap().is_some());
+        let expired = at("2026-12-07T14:00:00.000000Z");
+        assert!(mails.build(&row, &from, expired).unwrap().is_none());
+        row.submission.status = SubmissionStatus::Accepted;
+        assert!(mails.build(&row, &from, at(NOW)).unwrap().is_none());
+    }
+
+    /// A sealed sign-up's access mail is built without its name: it greets nobody.
+    #[test]
+    fn an_access_mail_without_a_name_greets_without_one() {
+        let mut due = due(MailKind::Access, "International", None);
+        due.submission.name = String::new();
+        let (_, text) = compose(&due);
+        assert!(text.starts_with("Hello,\n"), "{text}");
     }
 }

@@ -6,10 +6,13 @@
 //! - [`links`]: the signed tokens those links carry, and the keyed hash that stands in
 //!   for an address in `visitor_mails`.
 //! - [`mails`]: the mails themselves, built by the delivery worker when it sends them.
+//! - [`held`]: a sealed installation's mails, built by the request that has the clear
+//!   sign-up and kept in memory until sent.
 //!
 //! A link never acts on GET, since mail scanners open every link: GET shows a page,
 //! whose form POSTs with the token's CSRF value.
 
+pub mod held;
 pub mod links;
 pub mod mails;
 
@@ -18,6 +21,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::domain::{SubmissionId, Timestamp};
 
+pub use held::{HeldFull, HeldInMemory, SealedVisitorMails};
 pub use links::{AddressHasher, LinkPurpose, VisitorLinkKey};
 pub use mails::VisitorMails;
 

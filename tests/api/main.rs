@@ -37,6 +37,7 @@ mod properties;
 mod review;
 mod seal;
 mod sealed;
+mod sealed_visitors;
 mod spam;
 mod storage;
 mod submit;

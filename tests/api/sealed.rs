@@ -138,7 +138,7 @@ fn eml_files(dir: &Path) -> Vec<String> {
 /// file of the database in this process would drop the POSIX locks the server in this
 /// process holds on it (fcntl locks belong to the process, and any close releases
 /// them), and other connections could then checkpoint or recover under its feet.
-fn bytes_read_elsewhere(dir: &Path) -> Vec<u8> {
+pub(crate) fn bytes_read_elsewhere(dir: &Path) -> Vec<u8> {
     let mut files = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {

@@ -191,11 +191,11 @@ async fn flow_app(smtp: &SmtpServer, mode: ConfirmationMode) -> TestApp {
 
 /// A page as the browser holds it.
 #[derive(Debug)]
-struct Page {
-    url: Url,
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) url: Url,
+    pub(crate) status: u16,
     headers: HeaderMap,
-    html: String,
+    pub(crate) html: String,
 }
 
 impl Page {
@@ -304,14 +304,14 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
 
 /// The visitor's browser: opens addresses, presses a page's button, follows a
 /// redirect after a form, and sends what a browser sends with it.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     /// The browser's `Accept-Language`.
     languages: &'static str,
 }
 
 impl Browser {
-    fn new(app: &TestApp, languages: &'static str) -> Self {
+    pub(crate) fn new(app: &TestApp, languages: &'static str) -> Self {
         Self {
             client: app.client.clone(),
             languages,
@@ -331,7 +331,7 @@ impl Browser {
     }
 
     /// A link followed, or an address typed.
-    async fn open(&self, url: &Url) -> Page {
+    pub(crate) async fn open(&self, url: &Url) -> Page {
         let response = self
             .client
             .get(url.clone())
@@ -358,7 +358,7 @@ impl Browser {
     /// The page's button pressed after the person filled in `typed`. From a page that
     /// sends no referrer a browser says `Origin: null`; else the page's origin. A 303
     /// is followed as a browser follows it.
-    async fn press(&self, page: &Page, typed: &[(&str, &str)]) -> Page {
+    pub(crate) async fn press(&self, page: &Page, typed: &[(&str, &str)]) -> Page {
         let (target, fields) = page.form(typed);
         let origin = if page
             .headers
@@ -394,7 +394,7 @@ impl Browser {
 }
 
 /// Waits (at most [`WAIT`]) for the first mail to `address` and returns it.
-async fn mail_to(smtp: &SmtpServer, address: &str) -> Mail {
+pub(crate) async fn mail_to(smtp: &SmtpServer, address: &str) -> Mail {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Some(mail) = to(&distinct(smtp), address).first() {
@@ -410,7 +410,7 @@ async fn mail_to(smtp: &SmtpServer, address: &str) -> Mail {
 }
 
 /// The links in a mail's decoded body, as written.
-fn links(mail: &Mail) -> Vec<Url> {
+pub(crate) fn links(mail: &Mail) -> Vec<Url> {
     mail.body
         .split_whitespace()
         .filter(|word| word.starts_with("http://") || word.starts_with("https://"))
