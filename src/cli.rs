@@ -1170,7 +1170,7 @@ pub fn review_release(
             "{} sign-up(s) released: accepted, their notifications queued (a running \
              server sends them within a minute, or, past \
              mail.max_notifications_per_section_per_hour, in the section's next overflow \
-             mail)\n",
+             mail, or for sealed sign-ups once the hour has room)\n",
             reviewed.with(review::Outcome::Released).len()
         ),
         every_id_matched: true,

@@ -261,8 +261,9 @@ impl Routing {
                 && let Some(at) = key.expires_at()
             {
                 lines.push(format!(
-                    "{place}: key {} expires on {}: renew it, or mail to it will soon be \
-                     unreadable",
+                    "{place}: key {} expires on {}: extend it and export it again before \
+                     then, since the server will not start with an expired key, and what a \
+                     running server encrypts to it meanwhile may not open in new software",
                     key.fingerprint(),
                     Timestamp::from_system_time(at).date_text()
                 ));

@@ -168,6 +168,7 @@ impl Sealer {
                 &self.from,
                 &self.templates,
                 link.as_deref(),
+                message::Storage::Sealed,
             )?;
             let payload = pgp_mime::protected_payload(headers, body)?;
             let keys: Vec<&Certificate> = section.pgp_keys.iter().collect();

@@ -107,7 +107,8 @@ pub fn notification(
     templates: &Templates,
     followup_link: Option<&str>,
 ) -> Result<Message, BuildError> {
-    let (headers, body) = notification_parts(due, section, from, templates, followup_link)?;
+    let (headers, body) =
+        notification_parts(due, section, from, templates, followup_link, Storage::Clear)?;
     if !section.encrypts() {
         return headers.singlepart(body).map_err(BuildError::Message);
     }
@@ -142,6 +143,17 @@ fn notification_date(
         .to_system_time()
 }
 
+/// Where the sign-up a notification is about is stored, which decides how it tells the
+/// organisers to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// In clear: the mail's Reply-To (outside any encryption) is the visitor.
+    Clear,
+    /// Sealed: the mail is made once, encrypted, and sent without a Reply-To outside,
+    /// so its intro says to write to the address in it (`intro_sealed`).
+    Sealed,
+}
+
 /// The clear notification's headers and its one body part, before they are joined
 /// in clear or encrypted.
 ///
@@ -153,6 +165,7 @@ pub fn notification_parts(
     from: &Mailbox,
     templates: &Templates,
     followup_link: Option<&str>,
+    storage: Storage,
 ) -> Result<(MessageBuilder, SinglePart), BuildError> {
     let template = templates
         .for_language(&section.language)
@@ -181,7 +194,11 @@ pub fn notification_parts(
         let texts = templates.followup(&section.language)?;
         Some(render(&texts.notification_link, &[("link", link)]))
     });
-    let text = body(due, section, template, &country, &values, followup)?;
+    let intro = match storage {
+        Storage::Clear => &template.intro,
+        Storage::Sealed => &template.intro_sealed,
+    };
+    let text = body(due, section, template, intro, &country, &values, followup)?;
     Ok((builder, SinglePart::plain(text)))
 }
 
@@ -275,6 +292,7 @@ fn body(
     due: &DueNotification,
     section: &Section,
     template: &Template,
+    intro: &str,
     country: &str,
     values: &[(&str, &str)],
     followup: Option<String>,
@@ -293,7 +311,7 @@ fn body(
         (labels.consent.as_str(), Some(consent.as_str())),
     ];
     NotificationBody {
-        intro: render(&template.intro, values),
+        intro: render(intro, values),
         returning: s.is_returning.then(|| render(&template.returning, values)),
         labels,
         fields: fields
@@ -399,7 +417,16 @@ mod tests {
             let texts = templates.followup(&section.language).unwrap();
             render(&texts.notification_link, &[("link", link)])
         });
-        body(&due, &section, template, "Norway (NO)", &values, followup).unwrap()
+        body(
+            &due,
+            &section,
+            template,
+            &template.intro,
+            "Norway (NO)",
+            &values,
+            followup,
+        )
+        .unwrap()
     }
 
     /// A notification is dated when its section could first hear of the person: the

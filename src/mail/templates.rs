@@ -21,6 +21,9 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 pub struct Template {
     pub subject: String,
     pub intro: String,
+    /// The intro of a notification from sealed storage: it has no Reply-To outside the
+    /// encryption, so it says to write to the address in it instead of replying.
+    pub intro_sealed: String,
     /// Shown after the intro when the person signed up before.
     pub returning: String,
     pub footer: String,

@@ -728,8 +728,10 @@ fn check_config_warns_of_a_key_expiring_within_30_days() {
     assert!(
         text.lines().any(|line| line
             == format!(
-                "warning: section Norway: key {fingerprint} expires on {day}: renew it, or \
-                 mail to it will soon be unreadable"
+                "warning: section Norway: key {fingerprint} expires on {day}: extend it and \
+                 export it again before then, since the server will not start with an \
+                 expired key, and what a running server encrypts to it meanwhile may not \
+                 open in new software"
             )),
         "{text}"
     );

@@ -330,6 +330,15 @@ async fn a_hundred_sealed_sign_ups_leave_no_personal_data_in_the_database_or_the
         let key = MemberEmail::parse(&person.email).unwrap();
         assert!(text.contains(&key.to_string()), "{text}");
         assert!(text.contains(&person.phone), "{text}");
+        // No Reply-To reaches the visitor, so the text (Norway's in Norwegian, the
+        // others' in English) says to write to the address, not to reply.
+        let write_to = [
+            "Skriv til e-postadressen nedenfor",
+            "write to the email address below",
+        ];
+        let reply = ["Svar på denne e-posten for å svare", "Reply to this email"];
+        assert!(write_to.iter().any(|words| text.contains(words)), "{text}");
+        assert!(!reply.iter().any(|words| text.contains(words)), "{text}");
         let reply_to = inner.reply_to().and_then(|a| a.first()).unwrap();
         assert_eq!(
             reply_to.address().unwrap().to_lowercase(),
