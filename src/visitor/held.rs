@@ -7,8 +7,8 @@
 //! data is at hand (the join handler, the `/my-data` handler), once the writer reports
 //! that its outbox row was queued, and held here under that row's id until the worker
 //! sends it. Nothing of it is written to disk: a restart loses it, and the worker then
-//! fails the row ([`BuildError::SealedVisitorMailLost`]); the visitor can sign up again, or ask again at
-//! `/my-data` the next day.
+//! fails the row ([`BuildError::SealedVisitorMailLost`]); the visitor can sign up
+//! again, or ask again at `/my-data` the next day.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
