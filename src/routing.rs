@@ -552,7 +552,8 @@ mod tests {
         assert!(error.to_string().contains("listed twice"), "{error}");
     }
 
-    /// Sealed storage needs every section (and the fallback) to have keys; its sign-ups are sealed to the operator's keys and the section's.
+    /// Sealed storage needs every section (and the fallback) to have keys; its sign-ups
+    /// are sealed to the operator's keys and the section's.
     #[test]
     fn a_sealed_installation_needs_keys_everywhere() {
         let keyed = |name: &str, country: &str| {
