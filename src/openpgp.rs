@@ -229,6 +229,18 @@ fn armour_blocks(bytes: &[u8]) -> Option<Vec<(Armour, &[u8])>> {
     (!blocks.is_empty()).then_some(blocks)
 }
 
+/// The first line of an rPGP error, at most 160 characters: its Display may run on to
+/// internal detail (and a backtrace when `RUST_BACKTRACE` is set).
+fn first_line(error: &pgp::errors::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(160)
+        .collect()
+}
+
 /// As [`read_certificates`], from bytes already read; `path` only names them in errors.
 ///
 /// # Errors
@@ -248,12 +260,27 @@ pub fn parse_certificates(
     let mut keys = Vec::new();
     match armour_blocks(bytes) {
         Some(blocks) => {
-            for (kind, block) in blocks {
+            for (number, (kind, block)) in blocks.into_iter().enumerate() {
+                let damaged = |detail: String| {
+                    not_a_key(format!(
+                        "its armour block {} is damaged or cut short ({detail})",
+                        number + 1
+                    ))
+                };
                 match kind {
                     Armour::PublicKey => {
                         let (found, _) = SignedPublicKey::from_armor_many(block)
-                            .map_err(|error| not_a_key(error.to_string()))?;
-                        keys.extend(found);
+                            .map_err(|error| damaged(first_line(&error)))?;
+                        // Every block must give a key: one that gives none (a bad
+                        // checksum stops rPGP's reader quietly) would drop a reader.
+                        let mut any = false;
+                        for key in found {
+                            keys.push(key.map_err(|error| damaged(first_line(&error)))?);
+                            any = true;
+                        }
+                        if !any {
+                            return Err(damaged("no key could be read from it".to_owned()));
+                        }
                     }
                     Armour::PrivateKey => return Err(secret()),
                     Armour::Other => {
@@ -277,13 +304,12 @@ pub fn parse_certificates(
                 || not_a_key("it is neither ASCII armour nor OpenPGP key packets".to_owned());
             let (found, _) = SignedPublicKey::from_reader_many(bytes).map_err(|_| neither())?;
             for key in found {
-                keys.push(Ok(key.map_err(|_| neither())?));
+                keys.push(key.map_err(|_| neither())?);
             }
         }
     }
     let mut certificates = Vec::new();
     for key in keys {
-        let key = key.map_err(|error| not_a_key(error.to_string()))?;
         certificates.push(check(path, key, now)?);
     }
     if certificates.is_empty() {
@@ -326,7 +352,7 @@ fn check(path: &Path, key: SignedPublicKey, now: SystemTime) -> Result<Certifica
         .map_err(|error| KeyError::BadSignature {
             path: path.to_owned(),
             fingerprint: fingerprint.clone(),
-            detail: error.to_string(),
+            detail: first_line(&error),
         })?;
     // A revocation signature that verified (verify_bindings) is a revocation, whatever
     // its reason: a superseded key is no key to encrypt new mail to.
@@ -798,6 +824,42 @@ mod tests {
         with_expired.extend(read("expired.asc"));
         let error = parse_certificates(Path::new("two.asc"), &with_expired, now).unwrap_err();
         assert!(matches!(error, KeyError::Expired { .. }), "{error}");
+        // Whatever line of the second block is damaged (characters changed, or the line
+        // cut in half), the file is refused or both keys are read in full (rPGP does not
+        // check the armour's checksum): never is the second key silently left out.
+        let sweden = String::from_utf8(read("sweden-rsa.asc")).unwrap();
+        for (number, line) in sweden.lines().enumerate() {
+            if line.starts_with("-----") || line.trim().is_empty() {
+                continue;
+            }
+            let changed = line.replacen(|c: char| c.is_ascii_alphanumeric(), "/", 3);
+            let halved = line[..line.len() / 2].to_owned();
+            for broken in [changed, halved] {
+                let mut damaged = read("norway.asc");
+                damaged.extend(sweden.replacen(line, &broken, 1).into_bytes());
+                match parse_certificates(Path::new("d.asc"), &damaged, now) {
+                    Ok(found) => assert_eq!(found.len(), 2, "line {number}: one key dropped"),
+                    Err(error) => {
+                        let text = error.to_string();
+                        assert!(!text.contains('\n') && text.len() < 400, "{text}");
+                    }
+                }
+            }
+        }
+        // A line of key material changed is refused too (here its signature fails).
+        let line = sweden.lines().nth(5).unwrap().to_owned();
+        let mut changed = read("norway.asc");
+        changed.extend(
+            sweden
+                .replacen(&line, &line.chars().rev().collect::<String>(), 1)
+                .into_bytes(),
+        );
+        assert!(parse_certificates(Path::new("l.asc"), &changed, now).is_err());
+        let mut cut = read("norway.asc");
+        let sweden_bytes = read("sweden-rsa.asc");
+        cut.extend_from_slice(&sweden_bytes[..sweden_bytes.len() / 2]);
+        let error = parse_certificates(Path::new("c.asc"), &cut, now).unwrap_err();
+        assert!(error.to_string().contains("armour block 2"), "{error}");
         // Binary packets, as `gpg --export` without --armor writes them.
         let (key, _) = SignedPublicKey::from_armor_single(&read("norway.asc")[..]).unwrap();
         let binary = pgp::ser::Serialize::to_bytes(&key).unwrap();

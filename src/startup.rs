@@ -251,6 +251,7 @@ impl Application {
             secret.clone(),
         );
         let worker = DeliveryWorker {
+            started: crate::domain::Timestamp::now(),
             database: database.clone(),
             writer: writer.clone(),
             routing: Arc::clone(&routing),

@@ -105,10 +105,20 @@ impl Mailer {
                 DeliveryError::Transient(redact_addresses(&format!("file transport: {error}")))
             }),
             Self::Smtp { transport, timeout } => {
+                // A server may name a recipient by the local part alone ("user
+                // kari.nordmann unknown"): those words are redacted too.
+                let local_parts: Vec<String> = message
+                    .envelope()
+                    .to()
+                    .iter()
+                    .map(|address| address.user().to_owned())
+                    .collect();
                 // lettre's timeout covers each network step; this bounds the whole
                 // conversation, so a server that trickles bytes cannot hold a send.
                 match tokio::time::timeout(*timeout * 3, transport.send(message)).await {
-                    Ok(result) => result.map(drop).map_err(classify),
+                    Ok(result) => result
+                        .map(drop)
+                        .map_err(|error| redact_local_parts(classify(error), &local_parts)),
                     Err(_) => Err(DeliveryError::Transient(format!(
                         "SMTP conversation took longer than {}s",
                         timeout.as_secs() * 3
@@ -162,6 +172,32 @@ fn error_text(error: &lettre::transport::smtp::Error) -> String {
     )
 }
 
+/// `error` with every word that is one of `local_parts` (the recipients' own, compared
+/// without case and without the brackets and punctuation around a word) redacted.
+fn redact_local_parts(error: DeliveryError, local_parts: &[String]) -> DeliveryError {
+    let redact = |text: String| {
+        text.split(' ')
+            .map(|word| {
+                let bare = word.trim_matches(|c: char| "<>()[]\"'`:;,.".contains(c));
+                if !bare.is_empty()
+                    && local_parts
+                        .iter()
+                        .any(|part| part.eq_ignore_ascii_case(bare))
+                {
+                    "<address>"
+                } else {
+                    word
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match error {
+        DeliveryError::Transient(text) => DeliveryError::Transient(redact(text)),
+        DeliveryError::Permanent(text) => DeliveryError::Permanent(redact(text)),
+    }
+}
+
 /// A server's error text may quote an address (`<kari@example.org>: rejected`); it is
 /// stored and logged, so every word holding an `@` is replaced.
 fn redact_addresses(text: &str) -> String {
@@ -188,5 +224,24 @@ mod tests {
             "550 5.1.1 <address> Recipient address rejected"
         );
         assert_eq!(redact_addresses("timeout: no answer"), "timeout: no answer");
+    }
+
+    /// A recipient named by its local part alone is redacted too, in any case and
+    /// within punctuation; other words, even ones that contain it, are kept.
+    #[test]
+    fn a_recipients_bare_local_part_in_server_errors_is_redacted() {
+        let parts = ["sara.second".to_owned()];
+        let error = super::DeliveryError::Permanent(
+            "SMTP 5xx: 550 mailbox unavailable; user Sara.Second unknown (sara.second) sara.seconds"
+                .to_owned(),
+        );
+        assert_eq!(
+            super::redact_local_parts(error, &parts).to_string(),
+            super::DeliveryError::Permanent(
+                "SMTP 5xx: 550 mailbox unavailable; user <address> unknown <address> sara.seconds"
+                    .to_owned()
+            )
+            .to_string()
+        );
     }
 }

@@ -124,6 +124,9 @@ const VISITOR_CAP_WINDOW: Duration = Duration::from_secs(3600);
 
 /// What the worker needs; built at start-up.
 pub struct DeliveryWorker {
+    /// When this process built the worker, before it took any request: a sealed
+    /// sign-up's visitor mail queued earlier was held by a process that has stopped.
+    pub started: Timestamp,
     pub database: Database,
     pub writer: Writer,
     pub routing: Arc<Routing>,
@@ -171,6 +174,40 @@ impl DeliveryWorker {
             ),
             Err(failure) => {
                 tracing::warn!(%failure, "cannot release the mails to visitors held by the hourly cap")
+            }
+        }
+        // The same for sealed sign-ups' notifications deferred by the section's cap.
+        match self
+            .writer
+            .run(|c| outbox::release_deferred_sealed_notifications(c, Timestamp::now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "sealed notifications deferred by the hourly cap are due again"
+            ),
+            Err(failure) => {
+                tracing::warn!(%failure, "cannot release the sealed notifications deferred by the hourly cap")
+            }
+        }
+        // A sealed sign-up's mail to its visitor lived only in the stopped process's
+        // memory: each still pending is lost, and is said to be now.
+        let lost = BuildError::SealedVisitorMailLost.to_string();
+        let started = self.started;
+        match self
+            .writer
+            .run(move |c| outbox::fail_lost_sealed_visitor_mails(c, &lost, started))
+            .await
+        {
+            Ok(0) => {}
+            Ok(failed) => tracing::warn!(
+                failed,
+                "mails to visitors of sealed sign-ups were held in memory only and were lost \
+                 when the server stopped: failed"
+            ),
+            Err(failure) => {
+                tracing::warn!(%failure, "cannot fail the lost mails to sealed sign-ups' visitors")
             }
         }
         // Notifications left waiting with no overflow mail to list them (one failed for

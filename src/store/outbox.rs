@@ -124,6 +124,49 @@ pub fn release_waiting_visitor_mails(
     )?)
 }
 
+/// As [`release_waiting_visitor_mails`], for sealed sign-ups' notifications deferred by
+/// `mail.max_notifications_per_section_per_hour` (never tried, due later than `now`):
+/// weighed again against the cap configured now. Returns how many.
+///
+/// # Errors
+/// A failed statement.
+pub fn release_deferred_sealed_notifications(
+    connection: &Connection,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    Ok(connection.execute(
+        "UPDATE outbox SET next_attempt_at = ?1
+         WHERE state = 'pending' AND attempts = 0 AND next_attempt_at > ?1
+           AND kind = 'notification'
+           AND EXISTS (SELECT 1 FROM submissions s
+                       WHERE s.id = outbox.submission_id AND s.sealed_mail IS NOT NULL)",
+        [now],
+    )?)
+}
+
+/// As the worker starts: every mail to a visitor of a sealed sign-up queued before
+/// `started` (this process's start) and still pending is failed with `error`, since
+/// such a mail was held only in the memory of the process that stopped
+/// (`visitor::held`). Saying so at once, not when the hourly cap next lets it be tried,
+/// tells the operator the truth in `joinform outbox`. Returns how many.
+///
+/// # Errors
+/// A failed statement.
+pub fn fail_lost_sealed_visitor_mails(
+    connection: &Connection,
+    error: &str,
+    started: Timestamp,
+) -> Result<usize, StoreError> {
+    Ok(connection.execute(
+        "UPDATE outbox SET state = 'failed', last_error = ?1
+         WHERE state = 'pending' AND created_at < ?2
+           AND (kind = 'confirmation' OR kind = 'notice' OR kind = 'access')
+           AND EXISTS (SELECT 1 FROM submissions s
+                       WHERE s.id = outbox.submission_id AND s.sealed IS NOT NULL)",
+        params![error, started],
+    )?)
+}
+
 /// How many mails to visitors were sent at or after `since`, and when the first of
 /// them was: the hourly cap (`rate_limit.visitor_mails_per_hour`) counts them, and
 /// frees a place when the first leaves the hour.

@@ -456,4 +456,18 @@ async fn past_the_cap_a_sealed_sign_ups_notification_waits_for_a_free_place_in_t
     message_ids.sort();
     message_ids.dedup();
     assert_eq!(message_ids.len(), 2, "{message_ids:?}");
+
+    // Restarted with a cap raised to 10: the deferred three are weighed again against
+    // it at once, and go out, not an hour later.
+    let mut settings = app.settings.clone();
+    settings.mail.max_notifications_per_section_per_hour = 10;
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_in(dir, settings);
+    wait_until(&app, "United Kingdom", |rows| {
+        rows.iter().filter(|row| row.1 == "sent").count() == 5
+    })
+    .await;
+    let states: Vec<String> = ids.iter().map(|id| notification_state(&app, id)).collect();
+    assert!(states.iter().all(|state| state == "sent"), "{states:?}");
+    app.stop().await;
 }
