@@ -652,10 +652,13 @@ impl SignUpView {
     /// would only read wrong: the language of mails never sent, a confirmation never
     /// asked for, a follow-up time that is only the sign-up's or the confirmation's
     /// again. Every stored value is shown, when in doubt under a row of its own.
+    ///
+    /// A sealed sign-up (`storage.seal_keys`) shows what the server can read of it (its
+    /// reference, times, country, section, status, follow-up, consent version), and
+    /// that the rest (name, address, phone, city, message, answers, consent text) is
+    /// stored encrypted for the organisation: its empty personal columns are not shown
+    /// as if nothing had been given.
     fn of(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
-        if s.sealed.is_some() {
-            return Self::sealed(s, texts, state);
-        }
         let label = |key: &'static str| texts.get(key).to_owned();
         let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
         let country = format!(
@@ -663,39 +666,62 @@ impl SignUpView {
             state.page.country_name(texts.language(), s.country),
             s.country
         );
-        let mut facts = vec![
+        let sealed = s.sealed.is_some();
+        let reference = s.id.to_string();
+        let mut facts = Vec::new();
+        if sealed {
+            facts.push(Fact::code(
+                label("visitor_label_reference"),
+                Some(&reference),
+            ));
+        }
+        facts.extend([
             Fact::time(label("visitor_label_signed_up"), Some(s.created_at)),
             Fact::words(
                 label("visitor_label_status"),
                 texts.get(status_key(s.status)),
             ),
             Fact::stored(label("visitor_label_section"), Some(&s.section)),
-            Fact::stored(label("label_name"), Some(&s.name)),
-            Fact::code(label("label_email"), Some(&s.email)),
-            Fact::stored(label("label_country"), Some(&country)),
-            Fact::code(label("label_phone"), s.phone.as_deref()),
-            Fact::stored(label("label_city"), s.city.as_deref()),
-            Fact {
-                lines: true,
-                ..Fact::stored(label("label_message"), s.message.as_deref())
-            },
-            Fact::code(label("visitor_label_language"), s.language.as_deref()),
-        ];
-        for (name, value) in &s.extra {
-            facts.push(Fact::stored(
-                super::form_page::field_label(name),
-                Some(&extra_text(value)),
-            ));
+        ]);
+        if sealed {
+            facts.extend([
+                Fact::stored(label("label_country"), Some(&country)),
+                Fact::words(
+                    label("visitor_label_sealed"),
+                    texts.get("visitor_sealed_note"),
+                ),
+            ]);
+        } else {
+            facts.extend([
+                Fact::stored(label("label_name"), Some(&s.name)),
+                Fact::code(label("label_email"), Some(&s.email)),
+                Fact::stored(label("label_country"), Some(&country)),
+                Fact::code(label("label_phone"), s.phone.as_deref()),
+                Fact::stored(label("label_city"), s.city.as_deref()),
+                Fact {
+                    lines: true,
+                    ..Fact::stored(label("label_message"), s.message.as_deref())
+                },
+                Fact::code(label("visitor_label_language"), s.language.as_deref()),
+            ]);
+            for (name, value) in &s.extra {
+                facts.push(Fact::stored(
+                    super::form_page::field_label(name),
+                    Some(&extra_text(value)),
+                ));
+            }
+            facts.extend([
+                Fact::words(label("visitor_label_consent"), yes_no(s.consent)),
+                Fact {
+                    lines: true,
+                    ..Fact::stored(
+                        label("visitor_label_consent_text"),
+                        s.consent_text.as_deref(),
+                    )
+                },
+            ]);
         }
         facts.extend([
-            Fact::words(label("visitor_label_consent"), yes_no(s.consent)),
-            Fact {
-                lines: true,
-                ..Fact::stored(
-                    label("visitor_label_consent_text"),
-                    s.consent_text.as_deref(),
-                )
-            },
             Fact::code(
                 label("visitor_label_consent_version"),
                 s.consent_version.as_deref(),
@@ -713,74 +739,6 @@ impl SignUpView {
                 None => Fact::stored(label("visitor_label_followup"), None),
             },
         ]);
-        if followup_changed(s) {
-            facts.push(Fact::time(
-                label("visitor_label_followup_at"),
-                s.followup_at,
-            ));
-        }
-        facts.push(Fact::time(label("visitor_label_contacted"), s.contacted_at));
-        facts.extend(confirmed_fact(s, texts));
-        if let Some(language) = s.visitor_language.as_deref() {
-            facts.push(Fact::code(
-                label("visitor_label_mail_language"),
-                Some(language),
-            ));
-        }
-        Self {
-            heading: texts
-                .get("visitor_access_sign_up")
-                .replace("{time}", &isolated(&minute_of(s.created_at))),
-            facts,
-        }
-    }
-}
-
-impl SignUpView {
-    /// A sealed sign-up (`storage.seal_keys`): what the server can read of it (its
-    /// reference, times, country, section, status, follow-up, consent version), and
-    /// that the rest (name, address, phone, city, message, answers, consent text) is
-    /// stored encrypted for the organisation. Its empty personal columns are not shown
-    /// as if nothing had been given.
-    fn sealed(s: &StoredSubmission, texts: Texts, state: &AppState) -> Self {
-        let label = |key: &'static str| texts.get(key).to_owned();
-        let yes_no = |yes: bool| texts.get(if yes { "visitor_yes" } else { "visitor_no" });
-        let country = format!(
-            "{} ({})",
-            state.page.country_name(texts.language(), s.country),
-            s.country
-        );
-        let reference = s.id.to_string();
-        let mut facts = vec![
-            Fact::code(label("visitor_label_reference"), Some(&reference)),
-            Fact::time(label("visitor_label_signed_up"), Some(s.created_at)),
-            Fact::words(
-                label("visitor_label_status"),
-                texts.get(status_key(s.status)),
-            ),
-            Fact::stored(label("visitor_label_section"), Some(&s.section)),
-            Fact::stored(label("label_country"), Some(&country)),
-            Fact::words(
-                label("visitor_label_sealed"),
-                texts.get("visitor_sealed_note"),
-            ),
-            Fact::code(
-                label("visitor_label_consent_version"),
-                s.consent_version.as_deref(),
-            ),
-            Fact::code(
-                label("visitor_label_consent_language"),
-                s.consent_language.as_deref(),
-            ),
-            Fact::words(label("visitor_label_returning"), yes_no(s.is_returning)),
-            match s.followup {
-                Some(followup) => Fact::words(
-                    label("visitor_label_followup"),
-                    texts.get(followup_key(followup)),
-                ),
-                None => Fact::stored(label("visitor_label_followup"), None),
-            },
-        ];
         if followup_changed(s) {
             facts.push(Fact::time(
                 label("visitor_label_followup_at"),
