@@ -42,7 +42,7 @@ pub fn clear_rows(
     ))?;
     let rows = statement.query_map(params![after, limit, MailKind::Notification], |row| {
         let submission = StoredSubmission::from_row(row, 0)?;
-        let next = 26;
+        let next = StoredSubmission::COLUMN_COUNT;
         Ok(ClearRow {
             submission,
             message_id: row.get(next)?,

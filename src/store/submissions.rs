@@ -925,6 +925,10 @@ impl StoredSubmission {
         s.consent_text, s.consent_language, s.consent_version, s.visitor_language, \
         s.confirmed_at, s.released_at, s.sealed, s.sealed_mail";
 
+    /// How many columns [`StoredSubmission::COLUMNS`] names: a query that selects more
+    /// after them reads those from `first + COLUMN_COUNT`.
+    pub(super) const COLUMN_COUNT: usize = 26;
+
     /// Reads the [`StoredSubmission::COLUMNS`] starting at column `first`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
         let extra: String = row.get(first + 10)?;
@@ -1093,6 +1097,20 @@ pub fn first_sealed(
         )
         .optional()?)
 }
+
+// The count must follow the column list: one more column there, one more here.
+const _: () = {
+    let columns = StoredSubmission::COLUMNS.as_bytes();
+    let mut commas = 0;
+    let mut at = 0;
+    while at < columns.len() {
+        if columns[at] == b',' {
+            commas += 1;
+        }
+        at += 1;
+    }
+    assert!(commas + 1 == StoredSubmission::COLUMN_COUNT);
+};
 
 #[cfg(test)]
 mod tests {
