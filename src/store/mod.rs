@@ -14,6 +14,8 @@ mod scrub;
 pub mod seal;
 mod sql;
 pub mod submissions;
+#[cfg(test)]
+mod test_support;
 pub mod visitor_mails;
 mod writer;
 

@@ -1023,24 +1023,14 @@ pub fn erase_finished_before(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Consent, CountryCode, ExtraValues, MemberEmail, MemberName, NewSubmission,
-    };
-    use crate::store::Database;
+    use crate::store::test_support::database;
+
     use crate::store::submissions::{self, Admission};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse(text).unwrap()
-    }
-
-    fn database() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
-        database.prepare().unwrap();
-        let connection = database.connect().unwrap();
-        (dir, connection)
     }
 
     /// An accepted sign-up of `email` to `section` at `now`, its notification queued.
@@ -1050,17 +1040,7 @@ mod tests {
         section: &str,
         now: Timestamp,
     ) -> SubmissionId {
-        let submission = NewSubmission {
-            name: MemberName::parse("Kari Nordmann").unwrap(),
-            email: MemberEmail::parse(email).unwrap(),
-            country: CountryCode::parse("NO").unwrap(),
-            phone: None,
-            city: None,
-            message: None,
-            language: None,
-            consent: Consent(true),
-            extra: ExtraValues::default(),
-        };
+        let submission = crate::store::test_support::submission("Kari Nordmann", email);
         let mut record = submissions::SubmissionRecord::new(submission, section, "example.org");
         record.created_at = now;
         assert!(matches!(
@@ -1305,17 +1285,8 @@ mod tests {
             panic!("an overflow row");
         };
         let as_of = t0.plus(MINUTE);
-        let submission = NewSubmission {
-            name: MemberName::parse("Kari Nordmann").unwrap(),
-            email: MemberEmail::parse("held@example.org").unwrap(),
-            country: CountryCode::parse("NO").unwrap(),
-            phone: None,
-            city: None,
-            message: None,
-            language: None,
-            consent: Consent(true),
-            extra: ExtraValues::default(),
-        };
+        let submission =
+            crate::store::test_support::submission("Kari Nordmann", "held@example.org");
         let mut held = submissions::SubmissionRecord::new(submission, "Norway", "example.org");
         held.created_at = as_of.plus(Duration::from_millis(200));
         held.hold = Some(crate::domain::HoldReason::OverBaseline);

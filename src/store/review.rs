@@ -448,21 +448,12 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Consent, ExtraValues, HoldReason, MemberEmail, MemberName, NewSubmission, SpamReason,
-    };
-    use crate::store::Database;
+    use crate::domain::{HoldReason, SpamReason};
+    use crate::store::test_support::database;
+
     use crate::store::submissions::{Admission, SubmissionRecord, admit};
 
     const HOUR: Duration = Duration::from_secs(3600);
-
-    fn database() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
-        database.prepare().unwrap();
-        let connection = database.connect().unwrap();
-        (dir, connection)
-    }
 
     /// Stores a sign-up of `email` to `section` `ago` before now: held when `hold`,
     /// else accepted.
@@ -489,17 +480,7 @@ mod tests {
         hold: bool,
         spam: bool,
     ) -> SubmissionId {
-        let submission = NewSubmission {
-            name: MemberName::parse("Kari Nordmann").unwrap(),
-            email: MemberEmail::parse(email).unwrap(),
-            country: CountryCode::parse("NO").unwrap(),
-            phone: None,
-            city: None,
-            message: None,
-            language: None,
-            consent: Consent(true),
-            extra: ExtraValues::default(),
-        };
+        let submission = crate::store::test_support::submission("Kari Nordmann", email);
         let mut record = SubmissionRecord::new(submission, section, "example.org");
         record.created_at = Timestamp::now().minus(ago);
         record.hold = hold.then_some(HoldReason::OverBaseline);

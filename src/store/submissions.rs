@@ -1114,11 +1114,10 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::test_support::database;
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::{Consent, ExtraValues, MemberEmail, MemberName};
-    use crate::store::Database;
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -1126,28 +1125,10 @@ mod tests {
         Timestamp::parse(text).unwrap()
     }
 
-    fn database() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
-        database.prepare().unwrap();
-        let connection = database.connect().unwrap();
-        (dir, connection)
-    }
-
     /// A sign-up of `email` to Norway at `created_at` in `mode`, with a consent record
     /// and the address's mail hash, as the join handler makes it.
     fn record(email: &str, created_at: Timestamp, mode: ConfirmationMode) -> SubmissionRecord {
-        let submission = NewSubmission {
-            name: MemberName::parse("Kari Nordmann").unwrap(),
-            email: MemberEmail::parse(email).unwrap(),
-            country: CountryCode::parse("NO").unwrap(),
-            phone: None,
-            city: None,
-            message: None,
-            language: None,
-            consent: Consent(true),
-            extra: ExtraValues::default(),
-        };
+        let submission = crate::store::test_support::submission("Kari Nordmann", email);
         let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
         record.created_at = created_at;
         record.confirmation = mode;

@@ -153,25 +153,16 @@ pub fn last_at(
 
 #[cfg(test)]
 mod tests {
+    use crate::store::test_support::database;
     use rusqlite::TransactionBehavior;
 
     use super::*;
-    use crate::domain::{
-        Consent, CountryCode, MemberEmail, MemberName, NewSubmission, SubmissionId,
-    };
+    use crate::domain::SubmissionId;
     use crate::store::Database;
     use crate::store::submissions::{SubmissionRecord, admit};
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse(text).unwrap()
-    }
-
-    fn database() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
-        database.prepare().unwrap();
-        let connection = database.connect().unwrap();
-        (dir, connection)
     }
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
@@ -242,17 +233,8 @@ mod tests {
         minutes_ago: u64,
         spam: bool,
     ) -> SubmissionId {
-        let submission = NewSubmission {
-            name: MemberName::parse("Claim prize at evil example").unwrap(),
-            email: MemberEmail::parse(email).unwrap(),
-            country: CountryCode::parse("NO").unwrap(),
-            phone: None,
-            city: None,
-            message: None,
-            language: None,
-            consent: Consent(true),
-            extra: Default::default(),
-        };
+        let submission =
+            crate::store::test_support::submission("Claim prize at evil example", email);
         let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
         record.created_at = now.minus(Duration::from_secs(minutes_ago * 60));
         record.rules.duplicate_window = Duration::ZERO;
@@ -340,17 +322,8 @@ mod tests {
         let t0 = at(T0);
         let mut ids = Vec::new();
         for minutes in [0, 5] {
-            let submission = NewSubmission {
-                name: MemberName::parse("Kari Nordmann").unwrap(),
-                email: MemberEmail::parse("Kari@Example.org").unwrap(),
-                country: CountryCode::parse("NO").unwrap(),
-                phone: None,
-                city: None,
-                message: None,
-                language: None,
-                consent: Consent(true),
-                extra: Default::default(),
-            };
+            let submission =
+                crate::store::test_support::submission("Kari Nordmann", "Kari@Example.org");
             let mut record = SubmissionRecord::new(submission, "Norway", "example.org");
             record.created_at = t0.minus(Duration::from_secs(3600 - minutes * 60));
             record.rules.duplicate_window = Duration::ZERO;
