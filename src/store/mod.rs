@@ -56,6 +56,7 @@ impl Database {
         self
     }
 
+    /// Who checkpoints the WAL of this database.
     pub fn checkpoints(&self) -> Checkpoints {
         self.checkpoints
     }

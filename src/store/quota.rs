@@ -143,6 +143,51 @@ fn free_pages(connection: &Connection) -> Result<i64, StoreError> {
 mod tests {
     use super::*;
 
+    /// A guard's check on a WAL grown past its share (1 MiB quota: 256 KiB), with
+    /// another connection open as a server keeps some; and the WAL's length after.
+    fn check_a_grown_wal(checkpoints: Checkpoints) -> (Result<(), StoreError>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("joinform.db");
+        let database = super::super::Database::new(&path, std::time::Duration::from_secs(1))
+            .with_max_size_mib(1)
+            .with_checkpoints(checkpoints);
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        let _other = database.connect().unwrap();
+        // Without a checkpoint each rewrite of the row adds its pages to the WAL.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO audit (at, actor, action) VALUES ('2026-11-30', 'test', 'export')",
+                [],
+            )
+            .unwrap();
+        for _ in 0..16 {
+            connection
+                .execute(
+                    "UPDATE audit SET details = json_object('p', hex(randomblob(12000)))",
+                    [],
+                )
+                .unwrap();
+        }
+        let mut guard = QuotaGuard::new(Quota::from_mib(1).unwrap(), &path, checkpoints);
+        assert!(guard.wal_len() > guard.quota.wal_bytes(), "the WAL grew");
+        let checked = guard.check(&connection);
+        (checked, guard.wal_len())
+    }
+
+    #[test]
+    fn under_litestream_a_wal_past_its_share_refuses_without_a_truncation() {
+        let (checked, wal) = check_a_grown_wal(Checkpoints::Joinform);
+        assert!(checked.is_ok(), "{checked:?}");
+        assert_eq!(wal, 0, "truncated");
+        let (checked, wal) = check_a_grown_wal(Checkpoints::Litestream);
+        assert!(matches!(checked, Err(StoreError::OverQuota)), "{checked:?}");
+        assert!(wal > 0, "left to Litestream");
+    }
+
     #[test]
     fn the_shares_add_up_to_the_quota() {
         let quota = Quota::from_mib(1).unwrap();
