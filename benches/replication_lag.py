@@ -21,6 +21,7 @@ import json
 import os
 import pathlib
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -119,6 +120,7 @@ def main():
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         log.close()
+        shutil.rmtree(work)
 
 
 if __name__ == "__main__":
