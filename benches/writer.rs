@@ -156,7 +156,10 @@ fn run() -> anyhow::Result<()> {
         n += records.len();
     }
     let elapsed = started.elapsed();
-    checkpointer.stop();
+    // Always a checkpointer: this database leaves checkpoints to joinform.
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.stop();
+    }
     connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     let pragma = |name: &str| -> rusqlite::Result<i64> {
         connection.pragma_query_value(None, name, |row| row.get(0))

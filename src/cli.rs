@@ -47,6 +47,11 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
         settings.retention.spam.in_file_units(),
         settings.retention.outbox.in_file_units()
     );
+    let _ = writeln!(
+        report,
+        "WAL checkpoints:  {}",
+        settings.storage.checkpoints().describe()
+    );
     let form = &settings.form;
     let _ = writeln!(
         report,

@@ -26,7 +26,7 @@ use crate::sealing::Sealer;
 use crate::secret::{SecretError, ServerSecret};
 use crate::spam::{ClientHasher, FloodGauge, RateLimiter, SpamChecks, TrustedProxies};
 use crate::store::submissions::{self, SealingCounts};
-use crate::store::{AdmissionRules, Checkpointer, StoreError, Writer, WriterThread};
+use crate::store::{AdmissionRules, Checkpointer, Checkpoints, StoreError, Writer, WriterThread};
 use crate::visitor::{VisitorLinkKey, VisitorLinks, VisitorMails};
 
 /// How often rate limiters forget clients whose quota is full again, and the day key
@@ -115,7 +115,8 @@ pub struct Application {
     server: Server,
     writer: Writer,
     writer_thread: WriterThread,
-    checkpointer: Checkpointer,
+    /// `None` when Litestream checkpoints (`storage.litestream`).
+    checkpointer: Option<Checkpointer>,
     worker: DeliveryWorker,
     /// The follow-up scheduler, when follow-up is on.
     scheduler: Option<Scheduler>,
@@ -147,10 +148,16 @@ impl Application {
             source,
         };
         database.prepare().map_err(database_error)?;
-        let counts = database
+        let (counts, replicated) = database
             .connect()
-            .and_then(|connection| submissions::sealing_counts(&connection))
+            .and_then(|connection| {
+                Ok((
+                    submissions::sealing_counts(&connection)?,
+                    crate::store::schema::has_litestream_tables(&connection)?,
+                ))
+            })
             .map_err(database_error)?;
+        log_checkpoints(database.checkpoints(), replicated);
         check_sealing(routing.is_sealed(), counts)?;
         log_keys(&routing, std::time::SystemTime::now());
         let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
@@ -529,10 +536,27 @@ impl Application {
         // Joining blocks; do it off the async runtime.
         let _ = tokio::task::spawn_blocking(move || {
             thread.join();
-            checkpointer.stop();
+            if let Some(checkpointer) = checkpointer {
+                checkpointer.stop();
+            }
         })
         .await;
         served
+    }
+}
+
+/// Says who checkpoints the WAL, and warns when Litestream's tables are in a database
+/// joinform checkpoints itself: if Litestream runs, each of joinform's TRUNCATE
+/// checkpoints (after an erasure, at shutdown) waits the busy timeout for its read lock.
+fn log_checkpoints(checkpoints: Checkpoints, replicated: bool) {
+    tracing::info!("WAL checkpoints: {}", checkpoints.describe());
+    if replicated && checkpoints == Checkpoints::Joinform {
+        tracing::warn!(
+            "this database has Litestream's tables (_litestream_seq): if Litestream \
+             replicates it, set storage.litestream = true (JOINFORM_STORAGE__LITESTREAM), \
+             or every erasure and the shutdown wait busy_timeout for Litestream's read \
+             lock before their WAL truncation fails"
+        );
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Database;
+use crate::store::{Checkpoints, Database};
 
 use super::deprecated::{Renamed, Unit};
 use super::{ConfigError, HumanDuration};
@@ -37,6 +37,13 @@ pub struct StorageSettings {
     /// the server cannot read them back. Empty: stored in clear.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seal_keys: Vec<PathBuf>,
+    /// Litestream replicates the database (`litestream replicate`, see
+    /// config/litestream.yml) and checkpoints it: joinform then runs no checkpoint of
+    /// its own (no checkpoint thread, `wal_autocheckpoint = 0`, no WAL truncation after
+    /// erasures, in the quota rule or at shutdown). Erased rows then stay in the WAL
+    /// until Litestream checkpoints, and in its LTX files until its retention drops
+    /// them. false: joinform checkpoints.
+    pub litestream: bool,
 }
 
 impl Default for StorageSettings {
@@ -47,15 +54,27 @@ impl Default for StorageSettings {
             busy_timeout_ms: None,
             max_size_mib: 0,
             seal_keys: Vec::new(),
+            litestream: false,
         }
     }
 }
 
 impl StorageSettings {
-    /// The database these settings describe: its file, lock wait and size quota. The
-    /// server and every command open it this way.
+    /// The database these settings describe: its file, lock wait, size quota and who
+    /// checkpoints it. The server and every command open it this way.
     pub fn database(&self) -> Database {
-        Database::new(&self.database, self.busy_timeout.get()).with_max_size_mib(self.max_size_mib)
+        Database::new(&self.database, self.busy_timeout.get())
+            .with_max_size_mib(self.max_size_mib)
+            .with_checkpoints(self.checkpoints())
+    }
+
+    /// Who checkpoints the WAL: Litestream when `litestream` is set, else joinform.
+    pub fn checkpoints(&self) -> Checkpoints {
+        if self.litestream {
+            Checkpoints::Litestream
+        } else {
+            Checkpoints::Joinform
+        }
     }
 
     /// Checks what serde cannot: a path is given and the limits are sensible.

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use checkpoint::Checkpointer;
+pub use checkpoint::{Checkpointer, Checkpoints};
 pub use error::StoreError;
 pub use quota::Quota;
 pub use scrub::{Erasing, erase, rewrite_file};
@@ -37,6 +37,7 @@ pub struct Database {
     path: PathBuf,
     busy_timeout: Duration,
     quota: Option<Quota>,
+    checkpoints: Checkpoints,
 }
 
 impl Database {
@@ -45,7 +46,19 @@ impl Database {
             path: path.into(),
             busy_timeout,
             quota: None,
+            checkpoints: Checkpoints::Joinform,
         }
+    }
+
+    /// Who checkpoints the WAL (`storage.litestream`); joinform unless told otherwise.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = checkpoints;
+        self
+    }
+
+    /// Who checkpoints the WAL of this database.
+    pub fn checkpoints(&self) -> Checkpoints {
+        self.checkpoints
     }
 
     /// Caps the disk the database uses, main file and WAL together, at `max_size_mib`
@@ -85,6 +98,8 @@ impl Database {
     }
 
     /// A connection with every PRAGMA we rely on. All connections come from here.
+    /// Under [`Checkpoints::Litestream`] it never checkpoints (`wal_autocheckpoint =
+    /// 0`), which also tells [`erase`] not to truncate the WAL.
     pub fn connect(&self) -> Result<Connection, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -105,6 +120,14 @@ impl Database {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted personal data is overwritten, not left in free pages.
         connection.pragma_update(None, "secure_delete", "ON")?;
+        if self.checkpoints == Checkpoints::Litestream {
+            // Litestream's tips: a checkpoint it did not run makes it take a snapshot.
+            connection.pragma_update(
+                None,
+                "wal_autocheckpoint",
+                Checkpoints::LITESTREAM_AUTOCHECKPOINT,
+            )?;
+        }
         if let Some(quota) = self.quota {
             let page_size: i64 =
                 connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
@@ -143,21 +166,29 @@ impl Database {
     /// Starts the single writer thread on its own connection.
     pub fn start_writer(&self) -> Result<(Writer, WriterThread), StoreError> {
         let connection = self.connect()?;
-        connection.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
-        )?;
+        if self.checkpoints == Checkpoints::Joinform {
+            connection.pragma_update(
+                None,
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
+            )?;
+        }
         let quota = self
             .quota
-            .map(|quota| quota::QuotaGuard::new(quota, &self.path));
+            .map(|quota| quota::QuotaGuard::new(quota, &self.path, self.checkpoints));
         Ok(writer::start(connection, quota))
     }
 
-    /// Starts the thread that copies the WAL back into the database.
-    pub fn start_checkpointer(&self) -> Result<Checkpointer, StoreError> {
+    /// Starts the thread that copies the WAL back into the database; `None` under
+    /// [`Checkpoints::Litestream`], which does that itself.
+    pub fn start_checkpointer(&self) -> Result<Option<Checkpointer>, StoreError> {
+        if self.checkpoints == Checkpoints::Litestream {
+            return Ok(None);
+        }
         let connection = self.connect()?;
-        Checkpointer::start(connection).map_err(|_| StoreError::WriterStopped)
+        Checkpointer::start(connection)
+            .map(Some)
+            .map_err(|_| StoreError::WriterStopped)
     }
 }
 
@@ -201,5 +232,27 @@ mod tests {
                 (1 << 19).to_string()
             );
         }
+    }
+
+    #[test]
+    fn under_litestream_no_connection_checkpoints_and_no_thread_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let joinform = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        joinform.prepare().unwrap();
+        let litestream = joinform.clone().with_checkpoints(Checkpoints::Litestream);
+        assert_eq!(
+            pragma(&joinform.connect().unwrap(), "wal_autocheckpoint"),
+            "1000"
+        );
+        assert_eq!(
+            pragma(&litestream.connect().unwrap(), "wal_autocheckpoint"),
+            "0"
+        );
+        let alone = litestream.connect_alone().unwrap();
+        assert_eq!(pragma(&alone, "wal_autocheckpoint"), "0");
+        drop(alone);
+        assert!(litestream.start_checkpointer().unwrap().is_none());
+        let checkpointer = joinform.start_checkpointer().unwrap();
+        checkpointer.unwrap().stop();
     }
 }

@@ -8,13 +8,18 @@
 //! it to nothing before the next batch; if a reader keeps it from doing so and the WAL
 //! passes a quarter, writes are refused until it can. `journal_size_limit` has SQLite
 //! cut the file back too whenever the WAL starts over.
+//!
+//! Under `storage.litestream` the writer never checkpoints: Litestream does, and
+//! restarts the WAL in place. The WAL's share is still measured and enforced; a WAL
+//! past it then means Litestream is not checkpointing (stopped, or failing), which
+//! the log says.
 
 use std::path::PathBuf;
 
 use rusqlite::Connection;
 
-use super::StoreError;
 use super::schema::companion;
+use super::{Checkpoints, StoreError};
 
 /// Free room below which the database counts as full: more than one submission of the
 /// largest kind needs (a 2,000-character message, every field at its limit, a consent
@@ -58,14 +63,20 @@ pub(super) struct QuotaGuard {
     /// Free pages when a write last failed for want of room: until there are more, the
     /// database stays full even if the reserve says otherwise.
     full_at: Option<i64>,
+    checkpoints: Checkpoints,
+    /// Whether the log already said that Litestream lets the WAL grow past its share:
+    /// once per episode, not once per refused batch.
+    told_litestream_stalls: bool,
 }
 
 impl QuotaGuard {
-    pub(super) fn new(quota: Quota, database: &std::path::Path) -> Self {
+    pub(super) fn new(quota: Quota, database: &std::path::Path, checkpoints: Checkpoints) -> Self {
         Self {
             quota,
             wal: companion(database, "-wal"),
             full_at: None,
+            checkpoints,
+            told_litestream_stalls: false,
         }
     }
 
@@ -80,14 +91,26 @@ impl QuotaGuard {
     /// [`StoreError::OverQuota`] when it cannot; SQLite's error if the sizes cannot be
     /// read.
     pub(super) fn check(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        if self.wal_len() > self.quota.wal_truncate_bytes() {
+        let litestream = self.checkpoints == Checkpoints::Litestream;
+        if !litestream && self.wal_len() > self.quota.wal_truncate_bytes() {
             // Waits up to the busy timeout for readers; if one holds on, the WAL keeps
             // its frames and the test below decides.
             let _ = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
         if self.wal_len() > self.quota.wal_bytes() {
+            if litestream && !self.told_litestream_stalls {
+                tracing::warn!(
+                    wal_bytes = self.wal_len(),
+                    share_bytes = self.quota.wal_bytes(),
+                    "the write-ahead log has passed its share of storage.max_size_mib and \
+                     sign-ups are refused: storage.litestream = true leaves checkpoints to \
+                     Litestream, which is not checkpointing (is it running? see its log)"
+                );
+                self.told_litestream_stalls = true;
+            }
             return Err(StoreError::OverQuota);
         }
+        self.told_litestream_stalls = false;
         let free = free_pages(connection)?;
         let page_size: i64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let free_bytes = u64::try_from(free.saturating_mul(page_size)).unwrap_or(0);
@@ -119,6 +142,51 @@ fn free_pages(connection: &Connection) -> Result<i64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guard's check on a WAL grown past its share (1 MiB quota: 256 KiB), with
+    /// another connection open as a server keeps some; and the WAL's length after.
+    fn check_a_grown_wal(checkpoints: Checkpoints) -> (Result<(), StoreError>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("joinform.db");
+        let database = super::super::Database::new(&path, std::time::Duration::from_secs(1))
+            .with_max_size_mib(1)
+            .with_checkpoints(checkpoints);
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        let _other = database.connect().unwrap();
+        // Without a checkpoint each rewrite of the row adds its pages to the WAL.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO audit (at, actor, action) VALUES ('2026-11-30', 'test', 'export')",
+                [],
+            )
+            .unwrap();
+        for _ in 0..16 {
+            connection
+                .execute(
+                    "UPDATE audit SET details = json_object('p', hex(randomblob(12000)))",
+                    [],
+                )
+                .unwrap();
+        }
+        let mut guard = QuotaGuard::new(Quota::from_mib(1).unwrap(), &path, checkpoints);
+        assert!(guard.wal_len() > guard.quota.wal_bytes(), "the WAL grew");
+        let checked = guard.check(&connection);
+        (checked, guard.wal_len())
+    }
+
+    #[test]
+    fn under_litestream_a_wal_past_its_share_refuses_without_a_truncation() {
+        let (checked, wal) = check_a_grown_wal(Checkpoints::Joinform);
+        assert!(checked.is_ok(), "{checked:?}");
+        assert_eq!(wal, 0, "truncated");
+        let (checked, wal) = check_a_grown_wal(Checkpoints::Litestream);
+        assert!(matches!(checked, Err(StoreError::OverQuota)), "{checked:?}");
+        assert!(wal > 0, "left to Litestream");
+    }
 
     #[test]
     fn the_shares_add_up_to_the_quota() {

@@ -516,8 +516,7 @@ pub fn inspect(path: &Path) -> Result<(), StoreError> {
     };
     let looked = opened.and_then(|connection| {
         let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let objects: i64 =
-            connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+        let objects = own_objects(&connection)?;
         Ok((version, objects))
     });
     let (found, objects) = match looked {
@@ -535,6 +534,35 @@ pub fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The names of the tables Litestream adds to a database it replicates
+/// (`_litestream_seq`, `_litestream_lock`), as a `LIKE` pattern.
+const LITESTREAM_TABLES: &str = r"'\_litestream\_%' ESCAPE '\'";
+
+/// The objects in `sqlite_schema` that are not Litestream's. Litestream creates its
+/// tables in any file it replicates, a new one included: if it gets there between the
+/// first connection (which writes the header) and the migration, the file holds its
+/// tables and nothing else, and must still be taken as new.
+fn own_objects(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row(
+        &format!("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE {LITESTREAM_TABLES}"),
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// Whether Litestream has replicated this database (its tables are there).
+///
+/// # Errors
+/// SQLite's error if `sqlite_schema` cannot be read.
+pub fn has_litestream_tables(connection: &Connection) -> Result<bool, StoreError> {
+    let found: i64 = connection.query_row(
+        &format!("SELECT count(*) FROM sqlite_schema WHERE name LIKE {LITESTREAM_TABLES}"),
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(found > 0)
 }
 
 fn check_version(path: &Path, found: i64, objects: i64) -> Result<(), StoreError> {
@@ -572,8 +600,7 @@ pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreErro
 fn migrate_in_transaction(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let objects: i64 =
-        transaction.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    let objects = own_objects(&transaction)?;
     check_version(path, found, objects)?;
     if found == 0 {
         transaction.execute_batch(SCHEMA_SQL)?;

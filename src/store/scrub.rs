@@ -6,12 +6,18 @@
 //!    file instead of waiting in its free list;
 //! 3. after the commit, a TRUNCATE checkpoint: the WAL's older frames still hold the
 //!    deleted rows until the WAL is copied back and emptied.
+//!
+//! Under `storage.litestream` step 3 is left out: Litestream's read transaction would
+//! hold it for the whole busy timeout, on the writer thread, and it would fail anyway.
+//! The deleted rows' old frames then stay in the WAL until Litestream checkpoints, and
+//! in its LTX files (beside the database and in the replica) until its retention drops
+//! them (README, "Continuous replication").
 
 use std::ops::Deref;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::{Checkpoints, StoreError};
 
 /// The connection inside [`erase`]'s transaction. Functions that delete personal data
 /// take this rather than a plain connection, so they can only run inside the routine.
@@ -30,7 +36,8 @@ impl Deref for Erasing<'_> {
 ///
 /// The WAL truncation waits up to the busy timeout for readers; if one still holds on
 /// (a long export), it is logged and the next truncation (the next erasure, purge, or
-/// the checkpoint at shutdown) empties it.
+/// the checkpoint at shutdown) empties it. A connection that leaves checkpoints to
+/// Litestream ([`super::Checkpoints::of`]) does not truncate: see the module's note.
 ///
 /// # Errors
 /// Whatever `work` returns, or SQLite's error; then nothing was deleted.
@@ -42,8 +49,10 @@ pub fn erase<T>(
     let value = work(&Erasing(&transaction))?;
     reclaim_free_pages(&transaction)?;
     transaction.commit()?;
-    // A reader that still holds the WAL is logged; the next truncation empties it.
-    let _ = truncate_wal(connection);
+    if Checkpoints::of(connection) == Checkpoints::Joinform {
+        // A reader that still holds the WAL is logged; the next truncation empties it.
+        let _ = truncate_wal(connection);
+    }
     Ok(value)
 }
 
@@ -52,6 +61,10 @@ pub fn erase<T>(
 /// held before is left in it, its free pages or its WAL: after `joinform seal`, where
 /// rows were rewritten rather than deleted. Returns whether the WAL was emptied (not
 /// when another connection is reading it: then run it again once that one is gone).
+/// It truncates under `storage.litestream` too: its caller holds the database alone
+/// ([`super::Database::connect_alone`]), so Litestream is stopped, and on its next
+/// start it sees the truncated WAL and takes a fresh snapshot, which is what a
+/// rewritten file needs.
 ///
 /// # Errors
 /// SQLite's error (the file is then as it was).
@@ -111,5 +124,46 @@ fn truncate_wal(connection: &Connection) -> bool {
             tracing::warn!(%error, "WAL checkpoint after a deletion failed");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Database;
+    use crate::store::schema::companion;
+
+    /// The WAL's length after an erasure, with another connection open as a server
+    /// keeps some (the last connection to close would checkpoint by itself).
+    fn wal_after_an_erasure(checkpoints: Checkpoints) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("joinform.db");
+        let database = Database::new(&path, Duration::from_secs(1)).with_checkpoints(checkpoints);
+        database.prepare().unwrap();
+        let mut connection = database.connect().unwrap();
+        let _other = database.connect().unwrap();
+        assert_eq!(Checkpoints::of(&connection), checkpoints);
+        connection
+            .execute(
+                "INSERT INTO audit (at, actor, action) VALUES ('2026-11-30', 'test', 'forget')",
+                [],
+            )
+            .unwrap();
+        let deleted = erase(&mut connection, |erasing| {
+            Ok(erasing.execute("DELETE FROM audit", [])?)
+        })
+        .unwrap();
+        assert_eq!(deleted, 1);
+        std::fs::metadata(companion(&path, "-wal")).unwrap().len()
+    }
+
+    #[test]
+    fn an_erasure_truncates_the_wal_unless_litestream_checkpoints() {
+        assert_eq!(wal_after_an_erasure(Checkpoints::Joinform), 0);
+        // Litestream's read transaction would hold a truncation for the whole busy
+        // timeout; its own checkpoint copies the frames back later.
+        assert!(wal_after_an_erasure(Checkpoints::Litestream) > 0);
     }
 }

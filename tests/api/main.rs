@@ -34,6 +34,7 @@ mod pgp_mail;
 mod privacy;
 mod proof_of_work;
 mod properties;
+mod replication;
 mod review;
 mod seal;
 mod sealed;

@@ -158,7 +158,7 @@ impl Joinform {
 }
 
 /// Which listener a start-up log line announces.
-enum Listener {
+pub enum Listener {
     Public,
     Admin,
     None,
@@ -166,7 +166,7 @@ enum Listener {
 
 /// The port a log line names (`port=N` in text, `"port": N` in JSON), and which
 /// listener it announces.
-fn listener_ready(line: &str) -> Option<(Listener, u16)> {
+pub fn listener_ready(line: &str) -> Option<(Listener, u16)> {
     let listener = if line.contains("joinform is listening") {
         Listener::Public
     } else if line.contains("admin listener ready") {
