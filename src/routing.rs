@@ -337,7 +337,7 @@ impl Routing {
             .sum::<usize>();
         if self.shipped_example {
             Some(format!(
-                "routing is the shipped example (the sections and fallback of the built-in \
+                "routing is the shipped example (the sections and fallback of the shipped \
                  config/joinform.toml, contacts at example.org): no sign-up reaches a person; \
                  {CONFIGURE_ROUTING}"
             ))

@@ -123,22 +123,23 @@ impl Provenance {
             .filter(|setting| matches!(setting.origin, Origin::Environment { .. }))
     }
 
-    /// What `check-config` prints under "where values came from": one line per
-    /// setting the environment or the file set (`key = value  (environment:
-    /// VARIABLE)`, a secret's value not shown), then the defaults in one line.
+    /// What `check-config` prints under "where values came from": the file's path,
+    /// then one line per setting the environment or the file set (`key = value
+    /// (environment: VARIABLE)` or `key = value  (file)`, a secret's value not
+    /// shown), then the defaults in one line.
     pub fn report(&self) -> String {
         let mut text =
             String::from("where values came from (a JOINFORM_* variable wins over the file):\n");
+        if let Some(path) = &self.file {
+            let _ = writeln!(text, "  (file) is {}", path.display());
+        }
         for setting in &self.settings {
             let value = setting.value.as_deref().unwrap_or("(secret, not shown)");
-            let origin = match (&setting.origin, &self.file) {
-                (
-                    Origin::Environment {
-                        variable,
-                        over_file,
-                    },
-                    _,
-                ) => {
+            let origin = match &setting.origin {
+                Origin::Environment {
+                    variable,
+                    over_file,
+                } => {
                     let over = if *over_file {
                         ", overriding the file's value"
                     } else {
@@ -146,8 +147,7 @@ impl Provenance {
                     };
                     format!("environment: {variable}{over}")
                 }
-                (Origin::File, Some(path)) => format!("file: {}", path.display()),
-                (Origin::File, None) => "file".to_owned(),
+                Origin::File => "file".to_owned(),
             };
             let _ = writeln!(text, "  {} = {value}  ({origin})", setting.key);
         }
@@ -252,4 +252,36 @@ fn env_name(key: &str) -> String {
         "{ENV_PREFIX}{}",
         key.replace('.', "__").to_ascii_uppercase()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_token_digests_are_never_shown() {
+        for key in [
+            "spam.secret",
+            "mail.smtp.password",
+            "admin.tokens",
+            "admin.metrics_token_sha256",
+        ] {
+            assert!(is_secret(key), "{key}");
+        }
+        for key in ["spam.secret_hint", "mail.smtp.username", "admin.listen"] {
+            assert!(!is_secret(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn values_are_shown_compactly() {
+        let value = |text: &str| text.parse::<Value>().unwrap();
+        assert_eq!(show(value("0.0.0.0:8080")), "\"0.0.0.0:8080\"");
+        assert_eq!(show(value("16384")), "16384");
+        assert_eq!(
+            show(value("[\"127.0.0.1\", \"::1\"]")),
+            "[\"127.0.0.1\",\"::1\"]"
+        );
+        assert_eq!(show(value("[{name=\"a\"}, {name=\"b\"}]")), "[2 table(s)]");
+    }
 }

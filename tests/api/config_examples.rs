@@ -189,7 +189,10 @@ fn check(example: &Example) -> Result<(), String> {
         .unwrap()
         .replace("example.org", "members.organisation.no");
     std::fs::write(&path, own).unwrap();
-    let output = command_for(&file).arg("check-config").config(&path).output();
+    let output = command_for(&file)
+        .arg("check-config")
+        .config(&path)
+        .output();
     if output.status.success() {
         Ok(())
     } else {
