@@ -386,9 +386,11 @@ fn serve(settings: &Settings, provenance: &Provenance) -> ExitCode {
     for warning in settings.deprecation_warnings() {
         tracing::warn!("configuration: {warning}");
     }
-    // Names and variables only: a value may be a secret.
+    // Names and variables only: a value may be a secret. A warning only when a value
+    // the operator wrote in the file lost: the image's own variables replace the
+    // shipped file's addresses on every start, by design.
     if let Some(line) = provenance.environment_line() {
-        if provenance.environment_overrides_file() {
+        if provenance.environment_overrides_edited_file() {
             tracing::warn!("{line}");
         } else {
             tracing::info!("{line}");

@@ -10,7 +10,7 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Value};
 
-use super::ENV_PREFIX;
+use super::{EMBEDDED_CONFIG, ENV_PREFIX};
 
 /// Keys whose values are never printed, only where they came from: secrets, and the
 /// digests of tokens (a digest lets anyone test guesses offline).
@@ -30,6 +30,10 @@ pub enum Origin {
         variable: String,
         /// Whether the configuration file sets this key too (and loses).
         over_file: bool,
+        /// Whether the file's value differs from the shipped file's: one the operator
+        /// wrote, silently replaced (the container image's variables replace the
+        /// shipped file's listen addresses on every start, by design).
+        over_edited: bool,
     },
     /// The configuration file.
     File,
@@ -73,6 +77,7 @@ impl Provenance {
         let mut leaves = Vec::new();
         collect_leaves(&dict, "", &mut leaves);
         let file_only = file.map(|path| Figment::from(Toml::file_exact(path)));
+        let shipped = Figment::from(Toml::string(EMBEDDED_CONFIG));
         let env_metadata = env.map(figment::Provider::metadata);
         let variables = environment_keys();
         let mut from_env = Vec::new();
@@ -90,15 +95,19 @@ impl Provenance {
                     .filter(|(mapped, _)| key == *mapped || key.starts_with(&format!("{mapped}.")))
                     .max_by_key(|(mapped, _)| mapped.len())
                     .map_or_else(|| env_name(&key), |(_, name)| name.clone());
-                let over_file = file_only
+                let in_file = file_only
                     .as_ref()
-                    .is_some_and(|figment| figment.contains(&key));
+                    .and_then(|figment| figment.find_value(&key).ok());
+                let over_edited = in_file
+                    .as_ref()
+                    .is_some_and(|in_file| shipped.find_value(&key).ok().as_ref() != Some(in_file));
                 from_env.push(SettingOrigin {
                     key,
                     value,
                     origin: Origin::Environment {
                         variable,
-                        over_file,
+                        over_file: in_file.is_some(),
+                        over_edited,
                     },
                 });
             } else if file.is_some() {
@@ -139,6 +148,7 @@ impl Provenance {
                 Origin::Environment {
                     variable,
                     over_file,
+                    ..
                 } => {
                     let over = if *over_file {
                         ", overriding the file's value"
@@ -168,6 +178,7 @@ impl Provenance {
                 Origin::Environment {
                     variable,
                     over_file: true,
+                    ..
                 } => format!("{} ({variable}, over the file's value)", setting.key),
                 Origin::Environment { variable, .. } => format!("{} ({variable})", setting.key),
                 Origin::File => setting.key.clone(),
@@ -182,13 +193,14 @@ impl Provenance {
         })
     }
 
-    /// Whether some variable replaced a value the file sets.
-    pub fn environment_overrides_file(&self) -> bool {
+    /// Whether some variable replaced a value the operator wrote in the file (one
+    /// that differs from the shipped file's): `serve` then warns.
+    pub fn environment_overrides_edited_file(&self) -> bool {
         self.settings.iter().any(|setting| {
             matches!(
                 setting.origin,
                 Origin::Environment {
-                    over_file: true,
+                    over_edited: true,
                     ..
                 }
             )

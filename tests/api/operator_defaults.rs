@@ -321,6 +321,24 @@ fn serve_names_what_the_environment_set_and_never_a_value() {
     }
     assert!(!log.contains(secret), "{log}");
     assert!(!line.contains("env.db"), "names only: {line}");
+    drop(server);
+
+    // As in the container image: the shipped file, its listen addresses replaced by
+    // the image's variables on every start. Said, but not as a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("joinform.toml");
+    std::fs::write(&file, include_str!("../../config/joinform.toml")).unwrap();
+    let server = Joinform::serve(dir.path()).config(&file).start();
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("the environment sets"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("server.listen (JOINFORM_SERVER__LISTEN, over the file's value)"),
+        "{line}"
+    );
+    assert!(line.contains("INFO") && !line.contains("WARN"), "{line}");
 }
 
 #[tokio::test]
