@@ -131,6 +131,11 @@ fn check_config_refuses_smtp_mail_to_reserved_example_domains() {
         ("oslo@nowhere.invalid", ".invalid", "under .invalid"),
         ("oslo@box.localhost", ".localhost", "under .localhost"),
         ("oslo@site.example", ".example", "under .example"),
+        (
+            "oslo@ｅｘａｍｐｌｅ.org",
+            "example.org",
+            "full-width letters IDNA maps",
+        ),
     ];
     for (contact, reserved, reason) in refused {
         let (ok, stdout, stderr) = check_config(Some(&smtp_file(contact, own, sender)), &[]);
