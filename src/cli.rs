@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use rusqlite::TransactionBehavior;
 use sha2::{Digest, Sha256};
 
-use crate::config::{AdminTokenSettings, ConfigError, ConfigSource, Settings};
+use crate::config::{
+    AdminTokenSettings, ConfigError, ConfigSource, Provenance, Settings, TransportKind,
+};
 use crate::domain::{BadMark, FollowupState, ReviewStatus, SubmissionId, Timestamp};
 use crate::erasure::{self, address_hash, address_key};
 use crate::export::{
@@ -25,24 +27,46 @@ use crate::store::followup::{self, Marked};
 use crate::store::{self, StoreError, export_cursors, outbox, review};
 use crate::visitor::AddressHasher;
 
-/// `check-config`: the settings summary and the routing table (each section's key
-/// fingerprints or "clear text", and whether storage is sealed), or the first problem
-/// (an OpenPGP key that is expired, revoked or cannot encrypt, named with its file);
-/// then a `warning:` line for each key expiring within 30 days and each deprecated
-/// key in use.
-pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String, ConfigError> {
+/// `check-config`: the settings summary, the routing table (each section's key
+/// fingerprints or "clear text", and whether storage is sealed) and where each value
+/// the file or the environment set came from ([`Provenance::report`]); or the first
+/// problem (an OpenPGP key that is expired, revoked or cannot encrypt, named with its
+/// file; with `mail.transport = "smtp"`, a contact or sender at a domain reserved for
+/// examples). Then a `warning:` line for each key expiring within 30 days, for routing
+/// that reaches nobody (the shipped example) and for each deprecated key in use.
+pub fn check_config(
+    settings: &Settings,
+    source: &ConfigSource,
+    provenance: &Provenance,
+) -> Result<String, ConfigError> {
     // One instant for both: a key is refused as expired, or warned of, never neither.
     let now = std::time::SystemTime::now();
     let routing = Routing::from_settings_at(settings, now)?;
     let sender = mail::sender(&settings.mail)?;
     let templates = Templates::load().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    if settings.mail.transport == TransportKind::Smtp {
+        routing.check_smtp_recipients(&sender)?;
+    }
     let mut report = settings.summary(source);
     let _ = writeln!(report, "mail from:        {sender}");
+    let admin = &settings.admin;
+    let metrics = if admin.metrics_need_token() {
+        match (&admin.metrics_token_sha256, admin.tokens.is_empty()) {
+            (None, true) => "/metrics needs a token (not on loopback), and none is configured",
+            (None, false) => "/metrics needs an admin token (not on loopback)",
+            (Some(_), _) => "/metrics needs the metrics token or an admin token (not on loopback)",
+        }
+    } else if admin.listen.ip().is_loopback() {
+        "/metrics without a token (loopback)"
+    } else {
+        "/metrics without a token (admin.public_metrics = true)"
+    };
     let _ = writeln!(
         report,
-        "admin listen:     {} ({} token(s))\nretention:        accepted {}, spam {}, outbox {}",
-        settings.admin.listen,
-        settings.admin.tokens.len(),
+        "admin listen:     {} ({} token(s)); {metrics}\n\
+         retention:        accepted {}, spam {}, outbox {}",
+        admin.listen,
+        admin.tokens.len(),
         settings.retention.accepted.in_file_units(),
         settings.retention.spam.in_file_units(),
         settings.retention.outbox.in_file_units()
@@ -75,6 +99,7 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
         },
     );
     report.push_str(&routing.table());
+    report.push_str(&provenance.report());
     for section in routing.sections_and_fallback() {
         if !templates.has_language(&section.language) {
             let _ = writeln!(
@@ -87,6 +112,9 @@ pub fn check_config(settings: &Settings, source: &ConfigSource) -> Result<String
         }
     }
     for warning in routing.expiring_keys(now) {
+        let _ = writeln!(report, "warning: {warning}");
+    }
+    if let Some(warning) = routing.example_warning() {
         let _ = writeln!(report, "warning: {warning}");
     }
     for warning in settings.deprecation_warnings() {
@@ -748,6 +776,23 @@ pub fn new_token(
         let _ = writeln!(text, "sections = [{list}]");
     }
     Ok(text)
+}
+
+/// `token metrics`: a fresh random token for `GET /metrics` only (Prometheus's
+/// `authorization: credentials`), shown once, and the `admin.metrics_token_sha256`
+/// line with its SHA-256.
+///
+/// # Errors
+/// When the system's random source fails.
+pub fn new_metrics_token() -> Result<String, SecretError> {
+    let token = format!("jfm_{}", hex::encode(random_bytes::<32>()?));
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    Ok(format!(
+        "New metrics token (shown only now; it reads /metrics and nothing else; give it \
+         to Prometheus as a bearer token):\n\n  {token}\n\nAdd this line under [admin] \
+         in the configuration file and restart joinform:\n\n\
+         metrics_token_sha256 = \"{digest}\"\n"
+    ))
 }
 
 /// A note for `--section NAME` when no configured section (nor the fallback) has that

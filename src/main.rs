@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use joinform::config::{ConfigSource, Settings};
+use joinform::config::{ConfigSource, Provenance, Settings};
 use joinform::export::{
     Bound, ExportFilter, ExportFormat, StatusFilter, parse_country, parse_followup, parse_time,
 };
@@ -142,6 +142,9 @@ enum TokenAction {
         #[arg(long = "section", value_name = "NAME")]
         sections: Vec<String>,
     },
+    /// Print a fresh random token that may read /metrics and nothing else (for
+    /// Prometheus), once, and the configuration line with its hash.
+    Metrics,
 }
 
 #[derive(Subcommand)]
@@ -227,24 +230,26 @@ fn main() -> ExitCode {
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::DefaultPath,
     };
-    let settings = match Settings::load(&source) {
-        Ok(settings) => settings,
+    let (settings, provenance) = match Settings::load_with_provenance(&source) {
+        Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("joinform: configuration error: {error}");
             return ExitCode::FAILURE;
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => match joinform::cli::check_config(&settings, &source) {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
+        Command::CheckConfig => {
+            match joinform::cli::check_config(&settings, &source, &provenance) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("joinform: configuration error: {error}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(error) => {
-                eprintln!("joinform: configuration error: {error}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Outbox { action } => {
             let ids = action.map(|OutboxAction::Retry { ids }| ids);
             match joinform::cli::outbox(&settings, ids.as_deref()) {
@@ -342,7 +347,10 @@ fn main() -> ExitCode {
         Command::Token {
             action: TokenAction::New { name, sections },
         } => print_report(joinform::cli::new_token(&settings, &name, &sections)),
-        Command::Serve => serve(&settings),
+        Command::Token {
+            action: TokenAction::Metrics,
+        } => print_report(joinform::cli::new_metrics_token()),
+        Command::Serve => serve(&settings, &provenance),
         Command::Healthcheck => match joinform::probe::check_health(settings.server.listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -373,10 +381,20 @@ fn owner_only_files() {
     }
 }
 
-fn serve(settings: &Settings) -> ExitCode {
+fn serve(settings: &Settings, provenance: &Provenance) -> ExitCode {
     let log = joinform::telemetry::init(&settings.log);
     for warning in settings.deprecation_warnings() {
         tracing::warn!("configuration: {warning}");
+    }
+    // Names and variables only: a value may be a secret. A warning only when a value
+    // the operator wrote in the file lost: the image's own variables replace the
+    // shipped file's addresses on every start, by design.
+    if let Some(line) = provenance.environment_line() {
+        if provenance.environment_overrides_edited_file() {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
     }
     let result = actix_web::rt::System::new().block_on(async {
         let stop = joinform::startup::stop_signal()?;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use lettre::message::Mailbox;
 
 use crate::config::{ConfigError, Settings};
-use crate::domain::{ConfirmationMode, CountryCode, LanguageTag, Timestamp};
+use crate::domain::{ConfirmationMode, CountryCode, LanguageTag, ReservedDomain, Timestamp};
 use crate::openpgp::{self, Certificate};
 
 /// A key that expires within this long of start-up is warned about (`check-config`,
@@ -44,7 +44,30 @@ pub struct Routing {
     fallback: Section,
     /// `storage.seal_keys`: empty unless storage is sealed.
     seal_keys: Vec<Certificate>,
+    /// Whether the sections and the fallback are the shipped example's
+    /// ([`Settings::routes_to_shipped_example`]).
+    shipped_example: bool,
 }
+
+/// A section's (or the fallback's) contact at a domain reserved for examples: mail to
+/// it reaches nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedContact {
+    /// Where it is configured: `sections[0].contacts[1]`, `fallback.contacts[0]`.
+    pub key: String,
+    /// The section's (or the fallback's) name.
+    pub section: String,
+    /// The address's domain, as configured (`oslo.example.org`).
+    pub domain: String,
+    /// The reserved name it falls under.
+    pub reserved: ReservedDomain,
+}
+
+/// How an operator replaces the example routing, for the messages that say it is in
+/// force.
+const CONFIGURE_ROUTING: &str = "write your own [[sections]] and [fallback] in a \
+     configuration file (--config FILE or JOINFORM_CONFIG), or set JOINFORM_SECTIONS and \
+     JOINFORM_FALLBACK";
 
 /// Reads and checks the keys at `paths` (`key` names them in errors, as
 /// `sections[0].pgp_keys[1]`).
@@ -204,6 +227,7 @@ impl Routing {
             by_country,
             fallback,
             seal_keys,
+            shipped_example: settings.routes_to_shipped_example(),
         };
         routing.check_sealed()?;
         Ok(routing)
@@ -276,6 +300,136 @@ impl Routing {
         }
         for key in &self.seal_keys {
             note("storage.seal_keys", key);
+        }
+        lines
+    }
+
+    /// Every contact, of every section and the fallback, at a domain reserved for
+    /// examples and tests ([`ReservedDomain`]), in the order of the configuration.
+    pub fn reserved_contacts(&self) -> Vec<ReservedContact> {
+        let keys = (0..self.sections.len())
+            .map(|index| format!("sections[{index}]"))
+            .chain(std::iter::once("fallback".to_owned()));
+        let mut found = Vec::new();
+        for (key, section) in keys.zip(self.sections_and_fallback()) {
+            for (index, contact) in section.contacts.iter().enumerate() {
+                let domain = contact.email.domain();
+                if let Some(reserved) = ReservedDomain::of(domain) {
+                    found.push(ReservedContact {
+                        key: format!("{key}.contacts[{index}]"),
+                        section: section.name.clone(),
+                        domain: domain.to_owned(),
+                        reserved,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// One line when no sign-up can reach a person: the routing is the shipped
+    /// example, or every contact is at a reserved domain. `serve` logs it as a warning
+    /// at start and `check-config` prints it; it names no address.
+    pub fn example_warning(&self) -> Option<String> {
+        let contacts = self
+            .sections_and_fallback()
+            .map(|section| section.contacts.len())
+            .sum::<usize>();
+        if self.shipped_example {
+            Some(format!(
+                "routing is the shipped example (the sections and fallback of the shipped \
+                 config/joinform.toml, contacts at example.org): no sign-up reaches a person; \
+                 {CONFIGURE_ROUTING}"
+            ))
+        } else if self.reserved_contacts().len() == contacts {
+            Some(format!(
+                "every contact of every section and the fallback is at a domain reserved for \
+                 examples (example.org, .test, ...): no sign-up reaches a person; \
+                 {CONFIGURE_ROUTING}"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// For `check-config` with `mail.transport = "smtp"`: refuses a contact, or the
+    /// sender `from` (`mail.from`), at a domain reserved for examples. Over SMTP such
+    /// mail goes nowhere, or is refused, while the server looks live. `serve` does not
+    /// refuse (tests deliver to `example.org` through a local SMTP server): it logs
+    /// [`Routing::smtp_warnings`].
+    ///
+    /// # Errors
+    /// [`ConfigError::BadValue`] naming the first such contact's key and section and
+    /// its domain (never the whole address), with how many more there are; else the
+    /// sender's, at `mail.from`.
+    pub fn check_smtp_recipients(&self, from: &Mailbox) -> Result<(), ConfigError> {
+        let reserved = self.reserved_contacts();
+        if let Some(first) = reserved.first() {
+            let more = match reserved.len() - 1 {
+                0 => String::new(),
+                1 => " (and 1 more contact at a reserved domain)".to_owned(),
+                n => format!(" (and {n} more contacts at reserved domains)"),
+            };
+            return Err(ConfigError::bad(
+                first.key.clone(),
+                format!(
+                    "section `{}` is mailed over SMTP (mail.transport = \"smtp\") at the \
+                     domain `{}`: {}; write the section's real contacts{more}",
+                    first.section, first.domain, first.reserved
+                ),
+            ));
+        }
+        if let Some(reserved) = ReservedDomain::of(from.email.domain()) {
+            return Err(ConfigError::bad(
+                "mail.from",
+                format!(
+                    "the sender's domain `{}`: {reserved}, so receivers cannot check the \
+                     sender and replies and bounces go nowhere; use a mailbox of your \
+                     organisation's domain",
+                    from.email.domain()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `serve` logs at start with `mail.transport = "smtp"`: one line per section
+    /// (and the fallback) with contacts at reserved domains, naming the domains, and
+    /// one for a sender at one.
+    pub fn smtp_warnings(&self, from: &Mailbox) -> Vec<String> {
+        let mut by_section: Vec<(&str, Vec<&str>)> = Vec::new();
+        let reserved = self.reserved_contacts();
+        for contact in &reserved {
+            let domain = contact.domain.as_str();
+            match by_section.last_mut() {
+                Some((section, domains)) if *section == contact.section => {
+                    if !domains.contains(&domain) {
+                        domains.push(domain);
+                    }
+                }
+                _ => by_section.push((&contact.section, vec![domain])),
+            }
+        }
+        let mut lines: Vec<String> = by_section
+            .into_iter()
+            .map(|(section, domains)| {
+                format!(
+                    "section `{section}`: contacts at {} are at domains reserved for examples \
+                     and tests (RFC 2606, RFC 6761), so its mail sent over SMTP reaches no one",
+                    domains
+                        .iter()
+                        .map(|domain| format!("`{domain}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        if let Some(reserved) = ReservedDomain::of(from.email.domain()) {
+            lines.push(format!(
+                "mail.from: the sender's domain `{}`: {reserved}; receivers cannot check \
+                 the sender",
+                from.email.domain()
+            ));
         }
         lines
     }

@@ -160,6 +160,7 @@ impl Application {
         log_checkpoints(database.checkpoints(), replicated);
         check_sealing(routing.is_sealed(), counts)?;
         log_keys(&routing, std::time::SystemTime::now());
+        log_unreachable_routing(&routing, &from, settings.mail.transport);
         let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
         let spam = SpamChecks::from_settings(settings, &secret);
         let client_hasher = Arc::new(ClientHasher::new()?);
@@ -587,6 +588,25 @@ fn log_keys(routing: &Routing, now: std::time::SystemTime) {
             seal_keys = %routing.seal_fingerprints().join(","),
             "storage is sealed: personal fields are stored only encrypted"
         );
+    }
+}
+
+/// Says at start, as warnings, when mail cannot reach a person: the routing is the
+/// shipped example or every contact is at a reserved domain (one line), and over SMTP,
+/// each section with contacts at reserved domains (a line each). Start-up goes on:
+/// `cargo run` on the defaults is the local demo, and tests deliver to `example.org`.
+fn log_unreachable_routing(
+    routing: &Routing,
+    from: &lettre::message::Mailbox,
+    transport: crate::config::TransportKind,
+) {
+    if let Some(line) = routing.example_warning() {
+        tracing::warn!("{line}");
+    }
+    if transport == crate::config::TransportKind::Smtp {
+        for line in routing.smtp_warnings(from) {
+            tracing::warn!("{line}");
+        }
     }
 }
 

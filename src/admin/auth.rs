@@ -12,7 +12,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AdminTokenSettings, ConfigError};
+use crate::config::{AdminSettings, AdminTokenSettings, ConfigError};
 
 use super::error::AdminError;
 
@@ -26,6 +26,16 @@ const CREDENTIAL_PARAMETERS: [&str; 6] = [
     "api_key",
     "key",
 ];
+
+/// What a configured digest must be, for its error.
+const HEX_DIGEST: &str = "must be 64 hexadecimal digits";
+
+/// A SHA-256 digest written as 64 hexadecimal digits.
+fn parse_digest(hex_digest: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_digest)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+}
 
 /// A configured token: who it is and what it may see.
 #[derive(Debug, Clone)]
@@ -55,15 +65,9 @@ impl Tokens {
             .iter()
             .enumerate()
             .map(|(index, token)| {
-                let digest = hex::decode(&token.sha256)
-                    .ok()
-                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                    .ok_or_else(|| {
-                        ConfigError::bad(
-                            format!("admin.tokens[{index}].sha256"),
-                            "must be 64 hexadecimal digits",
-                        )
-                    })?;
+                let digest = parse_digest(&token.sha256).ok_or_else(|| {
+                    ConfigError::bad(format!("admin.tokens[{index}].sha256"), HEX_DIGEST)
+                })?;
                 Ok(AdminToken {
                     name: token.name.clone(),
                     digest,
@@ -125,7 +129,79 @@ pub fn authenticate<'t>(
     tokens: &'t Tokens,
     limiter: &FailedAuthLimiter,
 ) -> Result<&'t AdminToken, AdminError> {
-    let outcome = check(request, tokens);
+    counted(request, limiter, check(request, tokens))
+}
+
+/// Who may read `GET /metrics` (see `AdminSettings::metrics_need_token`).
+#[derive(Debug, Clone)]
+pub enum MetricsAccess {
+    /// Whoever reaches the listener: it is on loopback, or `admin.public_metrics`.
+    Open,
+    /// A bearer token: any admin token, or the metrics-only one whose SHA-256 this is
+    /// (`admin.metrics_token_sha256`).
+    Token {
+        /// The metrics-only token's digest, if one is configured.
+        metrics_only: Option<[u8; 32]>,
+    },
+}
+
+impl MetricsAccess {
+    /// The access `admin` describes.
+    ///
+    /// # Errors
+    /// `admin.metrics_token_sha256` that is not 64 hexadecimal digits.
+    pub fn from_settings(admin: &AdminSettings) -> Result<Self, ConfigError> {
+        if !admin.metrics_need_token() {
+            return Ok(Self::Open);
+        }
+        let metrics_only = admin
+            .metrics_token_sha256
+            .as_deref()
+            .map(|digest| {
+                parse_digest(digest)
+                    .ok_or_else(|| ConfigError::bad("admin.metrics_token_sha256", HEX_DIGEST))
+            })
+            .transpose()?;
+        Ok(Self::Token { metrics_only })
+    }
+}
+
+/// Whether a request may read `/metrics`. A failure counts against the client's
+/// allowance as on every other admin route: past it, 429 instead of 401.
+///
+/// # Errors
+/// [`AdminError::Unauthorized`] (or [`AdminError::TokenInQuery`]) without a token
+/// that may; [`AdminError::TooManyAttempts`] past the allowance.
+pub fn authorize_metrics(
+    request: &HttpRequest,
+    access: &MetricsAccess,
+    tokens: &Tokens,
+    limiter: &FailedAuthLimiter,
+) -> Result<(), AdminError> {
+    let MetricsAccess::Token { metrics_only } = access else {
+        return Ok(());
+    };
+    let outcome = presented(request).and_then(|presented| {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        // Both compared, whatever the first says, as `Tokens::find` compares them all.
+        let dedicated = metrics_only.is_some_and(|known| bool::from(known.ct_eq(&digest)));
+        let admin = tokens.find(presented).is_some();
+        if dedicated | admin {
+            Ok(())
+        } else {
+            Err(AdminError::Unauthorized)
+        }
+    });
+    counted(request, limiter, outcome)
+}
+
+/// `outcome`, with a failure counted against the client's allowance: past it, the
+/// answer becomes 429.
+fn counted<T>(
+    request: &HttpRequest,
+    limiter: &FailedAuthLimiter,
+    outcome: Result<T, AdminError>,
+) -> Result<T, AdminError> {
     if outcome.is_err() {
         let client = request
             .peer_addr()
@@ -140,6 +216,14 @@ pub fn authenticate<'t>(
 }
 
 fn check<'t>(request: &HttpRequest, tokens: &'t Tokens) -> Result<&'t AdminToken, AdminError> {
+    tokens
+        .find(presented(request)?)
+        .ok_or(AdminError::Unauthorized)
+}
+
+/// The bearer token a request presents, trimmed; refused when a query parameter
+/// looks like a credential, even beside a good header.
+fn presented(request: &HttpRequest) -> Result<&str, AdminError> {
     let credential_in_query = url_pairs(request.query_string())
         .any(|(key, _)| CREDENTIAL_PARAMETERS.contains(&key.to_ascii_lowercase().as_str()));
     if credential_in_query {
@@ -155,9 +239,7 @@ fn check<'t>(request: &HttpRequest, tokens: &'t Tokens) -> Result<&'t AdminToken
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AdminError::Unauthorized);
     }
-    tokens
-        .find(presented.trim())
-        .ok_or(AdminError::Unauthorized)
+    Ok(presented.trim())
 }
 
 /// Decoded `key=value` pairs of a query string.

@@ -1,7 +1,8 @@
-//! GET /metrics: the Prometheus exposition. Counts only, never personal data, so it
-//! needs no token; it lives on the admin listener, which stays private.
+//! GET /metrics: the Prometheus exposition. Counts only, never personal data: on a
+//! loopback listener it needs no token; on any other address a bearer token (an admin
+//! token or the metrics-only one), unless `admin.public_metrics` says otherwise.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AdminError, AdminState};
 use crate::domain::Timestamp;
@@ -11,7 +12,16 @@ use crate::store::{followup, outbox};
 /// The content type of the OpenMetrics text format that `prometheus-client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-pub async fn metrics(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
+pub async fn metrics(
+    request: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    super::auth::authorize_metrics(
+        &request,
+        &state.metrics_access,
+        &state.tokens,
+        &state.limiter,
+    )?;
     // The outbox depth and the follow-up figures are read now, so a scrape sees the
     // current backlog and every mark, whichever process made it (see `crate::metrics`).
     let database = state.database.clone();

@@ -23,7 +23,7 @@ use crate::secret::ServerSecret;
 use crate::store::{Database, Writer};
 use crate::visitor::AddressHasher;
 
-pub use auth::{AdminToken, FailedAuthLimiter, Tokens};
+pub use auth::{AdminToken, FailedAuthLimiter, MetricsAccess, Tokens};
 pub use error::AdminError;
 
 /// What the admin handlers use; built once at start-up.
@@ -33,6 +33,8 @@ pub struct AdminState {
     /// Exports read on connections of their own.
     pub database: Database,
     pub tokens: Tokens,
+    /// Who may read `/metrics`: anyone on a loopback listener, else a token.
+    pub metrics_access: MetricsAccess,
     pub limiter: FailedAuthLimiter,
     /// For the keyed hash of an erased address.
     pub secret: ServerSecret,
@@ -86,6 +88,7 @@ impl AdminState {
             writer,
             database,
             tokens: Tokens::from_settings(&settings.admin.tokens)?,
+            metrics_access: MetricsAccess::from_settings(&settings.admin)?,
             limiter: FailedAuthLimiter::per_minute(settings.admin.failed_auth_per_minute),
             secret,
             extra_columns: settings.form.extra_field_names(),

@@ -14,6 +14,7 @@ mod followup;
 mod form;
 mod log;
 mod mail;
+mod provenance;
 mod rate_limit;
 mod retention;
 mod secret_setting;
@@ -36,6 +37,7 @@ pub use followup::{DigestSchedule, FollowupSettings};
 pub use form::{EXPORT_ONLY_COLUMNS, ExtraFieldSettings, FormSettings};
 pub use log::{LogFormat, LogSettings};
 pub use mail::{MailSettings, SmtpSettings, SmtpTls, TransportKind};
+pub use provenance::{Origin, Provenance, SettingOrigin};
 pub use rate_limit::RateLimitSettings;
 pub use retention::RetentionSettings;
 pub use secret_setting::SecretSetting;
@@ -168,8 +170,17 @@ impl Settings {
     /// problem found, naming where the bad value came from (the file or a `JOINFORM_*`
     /// variable).
     pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        Self::load_with_provenance(source).map(|(settings, _)| settings)
+    }
+
+    /// As [`Settings::load`], with where each value the file or the environment set
+    /// came from.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_with_provenance(source: &ConfigSource) -> Result<(Self, Provenance), ConfigError> {
         let Some(path) = source.file() else {
-            return Self::from_toml(Some(EMBEDDED_CONFIG), true);
+            return Self::extract(Some(Toml::string(EMBEDDED_CONFIG)), None, true);
         };
         // Said plainly up front: figment's own word for a missing file is vaguer.
         std::fs::File::open(path).map_err(|problem| ConfigError::Unreadable {
@@ -178,11 +189,12 @@ impl Settings {
         })?;
         // Read by figment itself, so its errors name the file, and a bad environment
         // variable is not blamed on the file.
-        let mut settings = Self::extract(Some(Toml::file_exact(path)), true)?;
+        let (mut settings, provenance) =
+            Self::extract(Some(Toml::file_exact(path)), Some(path), true)?;
         if let Some(folder) = path.parent() {
             settings.resolve_key_paths(folder);
         }
-        Ok(settings)
+        Ok((settings, provenance))
     }
 
     /// Makes every relative OpenPGP key path (`pgp_keys`, `storage.seal_keys`)
@@ -365,19 +377,26 @@ impl Settings {
     /// # Errors
     /// The first problem found in the text, the environment or their combination.
     pub fn from_toml(toml_text: Option<&str>, with_env: bool) -> Result<Self, ConfigError> {
-        Self::extract(toml_text.map(Toml::string), with_env)
+        Self::extract(toml_text.map(Toml::string), None, with_env).map(|(settings, _)| settings)
     }
 
-    fn extract(toml: Option<Data<Toml>>, with_env: bool) -> Result<Self, ConfigError> {
+    /// `toml` (the file at `file`, or a text) and the environment over the defaults,
+    /// checked, with where each value came from (a text's values count as defaults).
+    fn extract(
+        toml: Option<Data<Toml>>,
+        file: Option<&Path>,
+        with_env: bool,
+    ) -> Result<(Self, Provenance), ConfigError> {
         // What the operator wrote, apart from the defaults: a deprecated key may not
         // be set beside the key that replaced it.
         let mut written = Figment::new();
         if let Some(toml) = toml {
             written = written.merge(toml);
         }
-        if with_env {
-            // JOINFORM_CONFIG names the file; it is not a setting.
-            written = written.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        // JOINFORM_CONFIG names the file; it is not a setting.
+        let env = with_env.then(|| Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        if let Some(env) = &env {
+            written = written.merge(env.clone());
         }
         let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(&written)
@@ -385,7 +404,8 @@ impl Settings {
             .map_err(describe_figment_error)?;
         settings.fold_deprecated(|key| written.contains(key))?;
         settings.check()?;
-        Ok(settings)
+        let provenance = Provenance::trace(&written, file, env.as_ref());
+        Ok((settings, provenance))
     }
 
     /// Checks what serde cannot: ranges, formats and names that depend on each other.
@@ -448,6 +468,24 @@ impl Settings {
     /// The confirmation mode of a section as written (`None`: the form's).
     pub fn confirmation_of(&self, written: Option<ConfirmationMode>) -> ConfirmationMode {
         written.unwrap_or(self.form.confirmation)
+    }
+
+    /// Whether the routing in force is the shipped example: the sections and the
+    /// fallback equal those of [`EMBEDDED_CONFIG`], whether they came from the
+    /// built-in copy, a copy of the shipped file or the environment. Any change to
+    /// them (a contact, a name, a country) makes it the operator's own.
+    pub fn routes_to_shipped_example(&self) -> bool {
+        /// Only the routing of the shipped file; its other tables are ignored.
+        #[derive(Deserialize)]
+        struct ShippedRouting {
+            sections: Vec<SectionSettings>,
+            fallback: Option<FallbackSettings>,
+        }
+        Figment::from(Toml::string(EMBEDDED_CONFIG))
+            .extract::<ShippedRouting>()
+            .is_ok_and(|shipped| {
+                shipped.sections == self.sections && shipped.fallback == self.fallback
+            })
     }
 
     /// Whether follow-up runs: see [`FollowupSettings::is_enabled`].

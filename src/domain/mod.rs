@@ -9,6 +9,7 @@ mod id;
 mod language;
 mod name;
 mod phone;
+mod reserved;
 mod spam;
 mod status;
 mod submission;
@@ -25,6 +26,7 @@ pub use id::SubmissionId;
 pub use language::LanguageTag;
 pub use name::{MemberName, shown_name};
 pub use phone::PhoneNumber;
+pub use reserved::ReservedDomain;
 pub use spam::{HoldReason, PowVerdict, ProofOfWork, SpamReason, TokenNonce};
 pub use status::{ConfirmationMode, ReviewStatus, SubmissionStatus};
 pub use submission::{

@@ -501,9 +501,12 @@ async fn the_file_transport_writes_eml_files_from_the_configured_sender() {
 fn check_config_refuses_bad_routing_and_prints_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(&dir);
-    let report =
-        joinform::cli::check_config(&settings, &joinform::config::ConfigSource::DefaultPath)
-            .unwrap();
+    let report = joinform::cli::check_config(
+        &settings,
+        &joinform::config::ConfigSource::DefaultPath,
+        &joinform::config::Provenance::default(),
+    )
+    .unwrap();
     assert!(
         report.contains("Norway [nb]: NO SJ -> Oslo office <oslo@example.org>"),
         "{report}"
@@ -512,13 +515,21 @@ fn check_config_refuses_bad_routing_and_prints_the_table() {
 
     let mut bad = settings.clone();
     bad.fallback = None;
-    let error = joinform::cli::check_config(&bad, &joinform::config::ConfigSource::DefaultPath)
-        .unwrap_err();
+    let error = joinform::cli::check_config(
+        &bad,
+        &joinform::config::ConfigSource::DefaultPath,
+        &joinform::config::Provenance::default(),
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("fallback"), "{error}");
     let mut bad = settings;
     bad.mail.from = "not a mailbox".into();
-    let error = joinform::cli::check_config(&bad, &joinform::config::ConfigSource::DefaultPath)
-        .unwrap_err();
+    let error = joinform::cli::check_config(
+        &bad,
+        &joinform::config::ConfigSource::DefaultPath,
+        &joinform::config::Provenance::default(),
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("mail.from"), "{error}");
 }
 

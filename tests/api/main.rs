@@ -29,6 +29,7 @@ mod limits;
 mod mail;
 mod metrics;
 mod openapi;
+mod operator_defaults;
 mod overflow;
 mod pgp_mail;
 mod privacy;

@@ -598,7 +598,7 @@ fn key_config(keys: &[&str], extra_keys: &[(&str, &[u8])]) -> TempDir {
              language = \"nb\"\npgp_keys = [{}]\n\n\
              [[sections]]\nname = \"Sweden\"\ncountries = [\"SE\"]\ncontacts = [\"stockholm@example.org\"]\n\
              language = \"en\"\n\n\
-             [fallback]\nname = \"International\"\ncontacts = [\"desk@example.org\"]\nlanguage = \"en\"\n",
+             [fallback]\nname = \"International\"\ncontacts = [\"desk@members.organisation.no\"]\nlanguage = \"en\"\n",
             listed.join(", ")
         ),
     )
