@@ -32,11 +32,15 @@ pub enum Action {
     Discard,
     /// `joinform seal` rewrote the sign-ups stored in clear as sealed.
     Seal,
+    /// `joinform backup` copied the whole database (every sign-up) to a file.
+    Backup,
+    /// `joinform restore` put a backup in place of the database.
+    Restore,
 }
 
 impl Action {
     /// The code: `export`, `forget`, `purge`, `followup`, `access`, `release`,
-    /// `discard` or `seal`.
+    /// `discard`, `seal`, `backup` or `restore`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -118,6 +122,35 @@ pub fn list(connection: &Connection, limit: u32) -> Result<Vec<AuditEntry>, Stor
          ORDER BY id",
     )?;
     let rows = statement.query_map([limit], |row| {
+        Ok(AuditEntry {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            details: row.get(4)?,
+            row_count: row.get(5)?,
+            completed_at: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every entry at or after `since` (of `action` only, when given), oldest first: what
+/// `joinform audit --since` lists and `joinform forget --replay` reads.
+///
+/// # Errors
+/// SQLite's error.
+pub fn since(
+    connection: &Connection,
+    since: Timestamp,
+    action: Option<Action>,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT id, at, actor, action, details, row_count, completed_at FROM audit
+         WHERE at >= ?1 AND (?2 IS NULL OR action = ?2)
+         ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![since, action.map(Action::as_str)], |row| {
         Ok(AuditEntry {
             id: row.get(0)?,
             at: row.get(1)?,
