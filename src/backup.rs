@@ -29,8 +29,8 @@ use crate::erasure;
 use crate::openpgp::{self, Certificate, KeyError, SecretKey};
 use crate::owner_only::{self, Existing};
 use crate::secret::{ServerSecret, existing_audit_key_check};
-use crate::store::backup::{self as copy, Counts};
 use crate::store::audit::{self, Action};
+use crate::store::backup::{self as copy, Counts};
 use crate::store::{self, Database, StoreError, review, schema, submissions};
 
 /// Why a backup, restore or replay did nothing (or, for a replay, stopped).
@@ -78,7 +78,10 @@ pub enum BackupError {
         "{path} is damaged: integrity_check found {}; the database was not touched",
         .problems.join("; ")
     )]
-    Damaged { path: PathBuf, problems: Vec<String> },
+    Damaged {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
     #[error("{path} cannot be restored; the database was not touched")]
     Refused {
         path: PathBuf,
@@ -187,7 +190,7 @@ pub fn backup(
     });
     let audit_id = audit::begin(source, audit::CLI_ACTOR, Action::Backup, &details)
         .map_err(BackupError::AuditUnavailable)?;
-    let at = Timestamp::now();
+    let at = audit::begun_at(source, audit_id)?;
     let partial = partial_path(&request.output);
     let written = if certificates.is_empty() {
         copy_to_file(source, &partial)
@@ -253,7 +256,10 @@ fn encrypted_copy(
     Ok(counts)
 }
 
-fn copy_and_check(source: &Connection, destination: &mut Connection) -> Result<Counts, BackupError> {
+fn copy_and_check(
+    source: &Connection,
+    destination: &mut Connection,
+) -> Result<Counts, BackupError> {
     // A destination's page size must be its source's before the copy (an in-memory
     // one cannot change it during the copy).
     let page_size: i64 = source.pragma_query_value(None, "page_size", |row| row.get(0))?;
@@ -398,12 +404,11 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     let encrypted = !clear;
     if clear {
         let mut from = std::fs::File::open(file).map_err(read_error)?;
-        let mut to = owner_only::create(partial, Existing::Refuse).map_err(|source| {
-            BackupError::Write {
+        let mut to =
+            owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
                 path: partial.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         std::io::copy(&mut from, &mut to).map_err(|source| BackupError::Write {
             path: partial.to_owned(),
             source,
@@ -529,9 +534,7 @@ fn put_in_place(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_else(|_| "unknown-time".to_owned());
-    let mut name = target.as_os_str().to_owned();
-    name.push(format!(".replaced-{stamp}"));
-    let replaced = PathBuf::from(name);
+    let (replaced, mut to) = replaced_file(target, &stamp)?;
     let write_error = |source| BackupError::Write {
         path: replaced.clone(),
         source,
@@ -541,7 +544,6 @@ fn put_in_place(
             path: target.to_owned(),
             source,
         })?;
-        let mut to = owner_only::create(&replaced, Existing::Refuse).map_err(write_error)?;
         std::io::copy(&mut from, &mut to).map_err(write_error)?;
         to.sync_all().map_err(write_error)?;
     }
@@ -559,6 +561,27 @@ fn put_in_place(
     place(partial, target)?;
     drop(alone);
     Ok(Some(replaced))
+}
+
+/// A new owner-only file `<db>.replaced-<stamp>` (with `-2`, `-3`… when a restore in
+/// the same second made one already).
+fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File), BackupError> {
+    let mut attempt = 1;
+    loop {
+        let mut name = target.as_os_str().to_owned();
+        name.push(format!(".replaced-{stamp}"));
+        if attempt > 1 {
+            name.push(format!("-{attempt}"));
+        }
+        let path = PathBuf::from(name);
+        match owner_only::create(&path, Existing::Refuse) {
+            Ok(file) => return Ok((path, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(source) => return Err(BackupError::Write { path, source }),
+        }
+    }
 }
 
 // ---- Erasures since a backup. ----

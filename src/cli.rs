@@ -845,7 +845,10 @@ fn restore_summary(
     text.push_str(&counts_listing(&report.counts));
     let since = match (report.taken_at, report.taken_exactly) {
         (Some(at), true) => {
-            let _ = writeln!(text, "the backup was taken at {at} (its `backup` audit entry)");
+            let _ = writeln!(
+                text,
+                "the backup was taken at {at} (its `backup` audit entry)"
+            );
             at.to_string()
         }
         (Some(at), false) => {

@@ -163,3 +163,15 @@ pub fn since(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// When entry `id` was begun.
+///
+/// # Errors
+/// SQLite's error, or `QueryReturnedNoRows` for an id that names no entry.
+pub fn begun_at(connection: &Connection, id: AuditId) -> Result<Timestamp, StoreError> {
+    Ok(
+        connection.query_row("SELECT at FROM audit WHERE id = ?1", [id.0], |row| {
+            row.get(0)
+        })?,
+    )
+}
