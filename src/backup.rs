@@ -310,6 +310,8 @@ pub enum AuditKeyState {
     Missing,
     /// The backup does not record which key it was made with.
     Unknown,
+    /// `audit.key` cannot be read, or does not hold a key.
+    Unreadable,
 }
 
 /// Puts the backup `request.file` in place of `database`. The file is copied (or
@@ -362,11 +364,16 @@ pub fn restore(
         }
     };
     let recorded_key = prepared.audit_key_check;
-    let audit_key = match (existing_audit_key_check(target)?, recorded_key) {
-        (None, _) => AuditKeyState::Missing,
-        (Some(_), None) => AuditKeyState::Unknown,
-        (Some(here), Some(there)) if here == there => AuditKeyState::Same,
-        (Some(_), Some(_)) => AuditKeyState::Differs,
+    // The restore is done: a key file that cannot be read is a warning now, not a
+    // failure.
+    let audit_key = match (existing_audit_key_check(target), recorded_key) {
+        (Err(_), _) => AuditKeyState::Unreadable,
+        (Ok(None), _) => AuditKeyState::Missing,
+        (Ok(Some(here)), recorded_key) => match recorded_key {
+            None => AuditKeyState::Unknown,
+            Some(there) if here == there => AuditKeyState::Same,
+            Some(_) => AuditKeyState::Differs,
+        },
     };
     let litestream_folder = target
         .file_name()
@@ -698,12 +705,17 @@ pub fn replay(
     // Every stored key hashed once; rows signed up before an erasure do not change
     // meanwhile (only erasures remove them), so this may be read outside the
     // transaction.
-    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // For each erased address found: its key in clear, when a row holds it (else its
+    // hash, which is a sealed row's key; erasing by key and hash takes both kinds).
+    let mut found: BTreeMap<&str, String> = BTreeMap::new();
     if !erasures.addresses.is_empty() {
         for key in submissions::email_keys(connection)? {
             let hash = erasure::stored_key_hash(secret, &key);
             if let Some((hash, _)) = erasures.addresses.get_key_value(&hash) {
-                found.entry(hash.as_str()).or_default().push(key);
+                let slot = found.entry(hash.as_str()).or_insert_with(|| key.clone());
+                if key.contains('@') {
+                    *slot = key;
+                }
             }
         }
     }
@@ -713,19 +725,14 @@ pub fn replay(
             addresses: erasures.addresses.len() as u64,
             ..ReplayReport::default()
         };
-        for (hash, keys) in &found {
+        for (hash, key) in &found {
             let Some(&erased_at) = erasures.addresses.get(*hash) else {
                 continue;
             };
-            let mut any = false;
-            for key in keys {
-                let erased =
-                    erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR)?;
-                report.submissions += erased.submissions;
-                report.unsent_notifications += erased.unsent_notifications;
-                any |= erased.submissions > 0;
-            }
-            report.matched += u64::from(any);
+            let erased = erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR)?;
+            report.submissions += erased.submissions;
+            report.unsent_notifications += erased.unsent_notifications;
+            report.matched += u64::from(erased.submissions > 0);
         }
         if !discarded.is_empty() {
             report.discarded = review::discard_replayed(erasing, &discarded, audit::CLI_ACTOR)?;
@@ -779,5 +786,99 @@ fn place(partial: &Path, path: &Path) -> Result<u64, BackupError> {
 fn remove_with_companions(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(schema::companion(path, suffix));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    /// A sign-up stored with `email_key` (an address in clear, or a sealed row's hash).
+    fn stored(connection: &Connection, email_key: &str, status: &str) -> SubmissionId {
+        let id = SubmissionId::generate();
+        connection
+            .execute(
+                "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                          status, email_key)
+                 VALUES (?1, ?2, 'x', ?3, 'NO', 1, ?4, ?3)",
+                rusqlite::params![id, Timestamp::parse(T0).unwrap(), email_key, status],
+            )
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn a_replay_erases_clear_and_sealed_rows_by_hash_and_discards_by_id_once() {
+        let (_dir, mut connection) = database();
+        let secret = ServerSecret::from_bytes(b"a secret of the tests, 32 chars or more");
+        let hash = erasure::address_hash(&secret, "kari@example.org");
+        stored(&connection, "kari@example.org", "accepted");
+        // A sealed row keeps the hash as its key.
+        stored(&connection, &hash, "accepted");
+        let kept = stored(&connection, "ola@example.org", "accepted");
+        let spam = stored(&connection, "spam@example.org", "spam");
+        // An accepted sign-up is never taken by a discard.
+        let accepted = stored(&connection, "per@example.org", "accepted");
+        let erased_at = Timestamp::now();
+        let mut erasures = Erasures::default();
+        erasures.add(Action::Forget, erased_at, &json!({ "address_hash": hash }));
+        erasures.add(
+            Action::Discard,
+            erased_at,
+            &json!({ "ids": [spam.to_string(), accepted.to_string()] }),
+        );
+        erasures.add(Action::Export, erased_at, &json!({}));
+        assert_eq!(erasures.entries, 2);
+
+        let report = replay(&mut connection, &secret, &erasures).unwrap();
+        assert_eq!(
+            report,
+            ReplayReport {
+                addresses: 1,
+                matched: 1,
+                submissions: 2,
+                unsent_notifications: 0,
+                discarded: 1,
+            }
+        );
+        let left: BTreeSet<String> = connection
+            .prepare("SELECT id FROM submissions")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            left,
+            BTreeSet::from([kept.to_string(), accepted.to_string()])
+        );
+        let replayed: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM audit WHERE json_extract(details, '$.replay') = 1",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            replayed, 2,
+            "the address's erasure (both rows) and the discard"
+        );
+
+        let again = replay(&mut connection, &secret, &erasures).unwrap();
+        assert_eq!(again.submissions + again.discarded, 0);
+        let audited: i64 = connection
+            .query_row("SELECT count(*) FROM audit", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(audited, 2, "a replay that erases nothing records nothing");
     }
 }

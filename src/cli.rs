@@ -897,6 +897,10 @@ fn restore_summary(
              with: erasure hashes and sealed sign-ups' address keys will not match. Put \
              back the audit.key of the backup's installation before starting the server.\n",
         ),
+        AuditKeyState::Unreadable => text.push_str(
+            "WARNING: audit.key beside the database cannot be read or holds no key: \
+             put back the one kept safe with the backups before starting the server\n",
+        ),
         AuditKeyState::Unknown => text.push_str(
             "the backup does not record its audit key (not made by `joinform backup`): \
              make sure audit.key beside the database is the installation's own\n",

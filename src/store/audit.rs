@@ -175,3 +175,29 @@ pub fn begun_at(connection: &Connection, id: AuditId) -> Result<Timestamp, Store
         })?,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::test_support::database;
+
+    #[test]
+    fn since_lists_the_entries_from_a_time_on_of_one_action_or_all() {
+        let (_dir, connection) = database();
+        let first = record(&connection, CLI_ACTOR, Action::Forget, &json!({}), 1).unwrap();
+        let cut: Timestamp = begun_at(&connection, first)
+            .unwrap()
+            .plus(std::time::Duration::from_micros(1));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        record(&connection, CLI_ACTOR, Action::Export, &json!({}), 0).unwrap();
+        let last = record(&connection, CLI_ACTOR, Action::Forget, &json!({}), 1).unwrap();
+        let all = since(&connection, cut, None).unwrap();
+        assert_eq!(all.len(), 2);
+        let forgets = since(&connection, cut, Some(Action::Forget)).unwrap();
+        assert_eq!(forgets.iter().map(|e| e.id).collect::<Vec<_>>(), [last.0]);
+        let from_start = since(&connection, begun_at(&connection, first).unwrap(), None).unwrap();
+        assert_eq!(from_start.len(), 3, "at the time itself counts");
+    }
+}

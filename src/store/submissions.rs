@@ -1408,6 +1408,55 @@ mod tests {
         ));
     }
 
+    /// `joinform forget --replay`: an erasure re-applied from its time takes what it
+    /// took then, not a sign-up the person made again later.
+    #[test]
+    fn a_replayed_erasure_takes_the_sign_ups_made_by_its_time_and_no_later_one() {
+        let (_dir, mut connection) = database();
+        let before = record(
+            "kari@example.org",
+            at("2026-11-28T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        let after = record(
+            "kari@example.org",
+            at("2026-11-30T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        let other = record(
+            "ola@example.org",
+            at("2026-11-28T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        for record in [&before, &after, &other] {
+            admit(&connection, record).unwrap();
+        }
+        let mut keys = email_keys(&connection).unwrap();
+        keys.sort();
+        assert_eq!(keys, ["kari@example.org", "ola@example.org"]);
+        let erased = crate::store::erase(&mut connection, |erasing| {
+            erase_address_until(
+                erasing,
+                "kari@example.org",
+                "hash",
+                at("2026-11-29T00:00:00.000000Z"),
+            )
+        })
+        .unwrap();
+        assert_eq!(erased.submissions, 1);
+        assert_eq!(erased.unsent_notifications, 1);
+        let left: Vec<String> = connection
+            .prepare("SELECT id FROM submissions ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut expected = vec![after.id.to_string(), other.id.to_string()];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
+
     /// The duplicate window runs from when the section heard of the person: a sign-up
     /// released (or confirmed) a minute ago, though made two days ago, makes a new one
     /// a duplicate, not a second notification.

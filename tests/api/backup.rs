@@ -255,6 +255,47 @@ async fn a_backup_beside_a_serving_server_holds_every_acknowledged_sign_up() {
     );
 }
 
+/// `gpg --decrypt` of `file` with the operator's secret key, in a GnuPG home of its
+/// own; `None`, after saying so loudly, without GnuPG.
+fn gpg_decrypt(test: &str, file: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    if !crate::helpers::outside_programs_present(
+        test,
+        &["gpg", "gpg-agent"],
+        "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2",
+    ) {
+        return None;
+    }
+    // A short /tmp path: the agent's socket path is limited.
+    let home = tempfile::Builder::new()
+        .prefix("jfgpg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let output = std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(["--passphrase", PASSPHRASE])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
+    let opened = gpg(&["--decrypt", file.to_str().unwrap()]);
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+    Some(opened)
+}
+
 #[tokio::test]
 async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators_key() {
     let install = Install::new(|_| {});
@@ -291,6 +332,14 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
         .collect();
     assert!(left.is_empty(), "no temporary file left: {left:?}");
     drop(server);
+
+    // GnuPG opens it too: a standard OpenPGP message of the database file.
+    if let Some(opened) = gpg_decrypt("backup: gpg opens an encrypted backup", &file) {
+        let copy = install.path("from-gpg.db");
+        std::fs::write(&copy, opened).unwrap();
+        assert_eq!(integrity(&copy), "ok");
+        assert_eq!(ids_in(&copy), ids);
+    }
 
     // A key that cannot encrypt is refused, and nothing is written.
     let refused_file = install.path("refused.pgp");
