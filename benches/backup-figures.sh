@@ -21,7 +21,10 @@ export JOINFORM_SERVER__LISTEN=127.0.0.1:0 JOINFORM_ADMIN__LISTEN=127.0.0.1:0
 # joinform creates the database (schema, keys) at its first start.
 "$BIN" serve 2>serve.log &
 PID=$!
-until grep -qs "joinform is listening" serve.log; do sleep 0.1; done
+until grep -qs "joinform is listening" serve.log; do
+    kill -0 "$PID" 2>/dev/null || { cat serve.log; exit 1; }
+    sleep 0.1
+done
 kill -TERM "$PID"
 wait "$PID" || true
 PID=
@@ -82,3 +85,41 @@ grep "submissions:" restore.out restore-encrypted.out
 cp data/audit.key data/secret.key r1/
 JOINFORM_STORAGE__DATABASE=$DIR/r1/joinform.db measure replay "$BIN" forget --replay 2000-01-01 --from erasures.jsonl
 cat replay.out
+
+# The same backup beside a serving server that takes sign-ups from 4 clients (rate
+# limits and the flood gauge out of the way, as in the load benchmark).
+JOINFORM_RATE_LIMIT__PER_IP_PER_MINUTE=1000000 JOINFORM_RATE_LIMIT__PER_IP_BURST=1000000 \
+JOINFORM_RATE_LIMIT__GLOBAL_PER_SECOND=1000000 JOINFORM_SPAM__POW_BASELINE_PER_MINUTE=1000000 \
+    "$BIN" serve 2>serve.log &
+PID=$!
+until grep -qs "joinform is listening" serve.log; do
+    kill -0 "$PID" 2>/dev/null || { cat serve.log; exit 1; }
+    sleep 0.1
+done
+PORT=$(grep "joinform is listening" serve.log | sed 's/.*port=\([0-9]*\).*/\1/')
+python3 - "$PORT" <<'EOF2' &
+import json, sys, threading, time, urllib.request
+port, stop, counts = sys.argv[1], time.time() + 6, []
+def post(worker):
+    n = 0
+    while time.time() < stop:
+        body = json.dumps({"name": "Load Person", "email": f"load{worker}.{n}@example.org",
+                           "country": "NO", "consent": True}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/join", body,
+                                         {"Content-Type": "application/json"})
+        urllib.request.urlopen(request).read()
+        n += 1
+    counts.append(n)
+threads = [threading.Thread(target=post, args=(w,)) for w in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(f"load: {sum(counts) / 6:.0f} sign-ups/s during the run")
+EOF2
+LOAD=$!
+sleep 2
+measure backup-under-load "$BIN" backup under-load.db
+head -n 1 backup-under-load.out
+wait "$LOAD"
+kill -TERM "$PID"
+wait "$PID" || true
+PID=
