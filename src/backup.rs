@@ -504,11 +504,13 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     })
 }
 
+/// A store error about the staged copy as the operator should read it: a file SQLite
+/// cannot read as a database is damaged; the rest (newer, foreign) say what they are.
 fn refusal(file: &Path, source: StoreError) -> BackupError {
     match source {
-        StoreError::Io(_) => BackupError::Damaged {
+        StoreError::Io(inner) => BackupError::Damaged {
             path: file.to_owned(),
-            problems: vec![crate::store::StoreError::to_string(&source)],
+            problems: vec![inner.to_string()],
         },
         source => BackupError::Refused {
             path: file.to_owned(),
@@ -722,7 +724,7 @@ pub fn replay(
     let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
     store::erase(connection, |erasing| {
         let mut report = ReplayReport {
-            addresses: erasures.addresses.len() as u64,
+            addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
             ..ReplayReport::default()
         };
         for (hash, key) in &found {
