@@ -185,9 +185,9 @@ CREATE TABLE used_tokens (
 ) STRICT, WITHOUT ROWID;
 
 -- Every export, erasure, purge, follow-up change, release or discard of spam, page
--- of a visitor's own data shown, and `joinform seal` (version 8), written before the
--- data moves. Never holds a token or
--- an address: erasure records a keyed hash of the address only.
+-- of a visitor's own data shown, `joinform seal` (version 8), and `joinform backup`
+-- and `joinform restore` (version 9), written before the data moves. Never holds a
+-- token or an address: erasure records a keyed hash of the address only.
 CREATE TABLE audit (
     id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
@@ -196,7 +196,7 @@ CREATE TABLE audit (
     actor       TEXT NOT NULL,
     action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
                                                 'access', 'release', 'discard',
-                                                'seal')),
+                                                'seal', 'backup', 'restore')),
     -- Filters, counts and the like, as a JSON object.
     details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
     row_count   INTEGER,

@@ -292,6 +292,8 @@ pub enum DataCommandError {
          `joinform seal` again"
     )]
     WalNotEmptied,
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 impl From<rusqlite::Error> for DataCommandError {
@@ -742,6 +744,283 @@ pub fn purge(settings: &Settings) -> Result<String, DataCommandError> {
 pub fn audit(settings: &Settings, limit: u32) -> Result<String, DataCommandError> {
     let connection = open(settings)?;
     Ok(audit_listing(&audit::list(&connection, limit)?))
+}
+
+// ---- Backups: backup, restore, the erasures since a backup. ----
+
+/// `backup FILE [--encrypt-to KEY.asc…] [--force]`: a consistent copy of the live
+/// database (see [`crate::backup::backup`]), and what it holds.
+///
+/// # Errors
+/// [`DataCommandError`]: no database, a key that cannot be used, a copy that cannot be
+/// written or fails its check (nothing is left at FILE then).
+pub fn backup(
+    settings: &Settings,
+    request: &crate::backup::BackupRequest,
+) -> Result<String, DataCommandError> {
+    let connection = open(settings)?;
+    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
+    let report = crate::backup::backup(&connection, &secret, request)?;
+    let mut text = format!(
+        "backed up to {} in {:.2} s: {} bytes, integrity_check ok\n",
+        report.output.display(),
+        report.elapsed.as_secs_f64(),
+        report.file_bytes
+    );
+    if report.recipients.is_empty() {
+        text.push_str(
+            "not encrypted: it holds every sign-up in clear; keep it as safe as the \
+             database\n",
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "encrypted to {}; no clear copy was written",
+            report.recipients.join(", ")
+        );
+    }
+    text.push_str(&counts_listing(&report.counts));
+    let _ = writeln!(
+        text,
+        "taken at {at}; after restoring it, re-apply the erasures made since then:\n  \
+         joinform forget --replay {at} --from <the database it replaced, or a newer \
+         `joinform audit --json` file>",
+        at = report.at
+    );
+    Ok(text)
+}
+
+/// The row counts of a backup or a restored database, a line per table.
+fn counts_listing(counts: &store::backup::Counts) -> String {
+    let listed = |rows: &[(String, u64)]| {
+        if rows.is_empty() {
+            "none".to_owned()
+        } else {
+            rows.iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    format!(
+        "submissions: {} ({} in all)\noutbox: {}\naudit entries: {}\ndatabase size: {} \
+         bytes\n",
+        listed(&counts.submissions),
+        counts.submissions_total(),
+        listed(&counts.outbox),
+        counts.audit,
+        counts.bytes
+    )
+}
+
+/// `restore FILE [--decrypt-key KEY …] [--replace]`: puts a backup in place of the
+/// database (see [`crate::backup::restore`]) and says what to do next.
+///
+/// # Errors
+/// [`DataCommandError`]: each refusal (in use, exists, damaged, foreign, newer, not
+/// SQLite, cannot decrypt); the database is then untouched.
+pub fn restore(
+    settings: &Settings,
+    file: PathBuf,
+    decryption: Option<&Decryption>,
+    replace: bool,
+) -> Result<String, DataCommandError> {
+    let decrypt = match decryption {
+        Some(decryption) => {
+            let path = &decryption.key_file;
+            let bytes = crate::openpgp::read_key_file(path).map_err(|source| {
+                DataCommandError::KeyFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            let secret_key = |source| DataCommandError::SecretKey {
+                path: path.clone(),
+                source,
+            };
+            let key = crate::openpgp::SecretKey::parse(&bytes).map_err(secret_key)?;
+            let passphrase = read_passphrase(&decryption.passphrase, path)?;
+            Some(
+                key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase))
+                    .map_err(secret_key)?,
+            )
+        }
+        None => None,
+    };
+    let database = settings.storage.database();
+    let request = crate::backup::RestoreRequest {
+        file: file.clone(),
+        decrypt,
+        replace,
+    };
+    let report = crate::backup::restore(&database, &request)?;
+    Ok(restore_summary(&file, database.path(), &report))
+}
+
+fn restore_summary(
+    file: &std::path::Path,
+    target: &std::path::Path,
+    report: &crate::backup::RestoreReport,
+) -> String {
+    use crate::backup::AuditKeyState;
+    let mut text = format!(
+        "restored {} to {}: integrity_check ok\n",
+        file.display(),
+        target.display()
+    );
+    if let Some(version) = report.upgraded_from {
+        let _ = writeln!(
+            text,
+            "the backup had schema version {version}: upgraded to {} while restoring",
+            store::schema::SCHEMA_VERSION
+        );
+    }
+    text.push_str(&counts_listing(&report.counts));
+    let since = match (report.taken_at, report.taken_exactly) {
+        (Some(at), true) => {
+            let _ = writeln!(
+                text,
+                "the backup was taken at {at} (its `backup` audit entry)"
+            );
+            at.to_string()
+        }
+        (Some(at), false) => {
+            let _ = writeln!(
+                text,
+                "the backup has no `backup` audit entry; the newest time it records is \
+                 {at}: it was taken then or later"
+            );
+            at.to_string()
+        }
+        (None, _) => {
+            text.push_str("the backup records no time at all\n");
+            "<when the backup was taken>".to_owned()
+        }
+    };
+    match &report.replaced {
+        Some(replaced) => {
+            let _ = writeln!(
+                text,
+                "the database it replaced is kept as {}: it holds personal data, and the \
+                 erasures made since the backup. Re-apply them now (the server may run):\n  \
+                 joinform forget --replay {since} --from {}\nthen delete it.",
+                replaced.display(),
+                replaced.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "erasures made after the backup are not in it: re-apply them from a newer \
+                 copy (a later backup, a Litestream restore) or a `joinform audit --json` \
+                 file kept off-site:\n  joinform forget --replay {since} --from <FILE>"
+            );
+        }
+    }
+    match report.audit_key {
+        AuditKeyState::Same => {}
+        AuditKeyState::Missing => text.push_str(
+            "WARNING: there is no audit.key beside the database: put back the one kept \
+             safe with the backups before starting the server. A new key would be made, \
+             and the erasures' hashes and sealed sign-ups' address keys would no longer \
+             match anybody (replays, erasure requests of sealed sign-ups).\n",
+        ),
+        AuditKeyState::Differs => text.push_str(
+            "WARNING: audit.key beside the database is not the key this backup was made \
+             with: erasure hashes and sealed sign-ups' address keys will not match. Put \
+             back the audit.key of the backup's installation before starting the server.\n",
+        ),
+        AuditKeyState::Unreadable => text.push_str(
+            "WARNING: audit.key beside the database cannot be read or holds no key: \
+             put back the one kept safe with the backups before starting the server\n",
+        ),
+        AuditKeyState::Unknown => text.push_str(
+            "the backup does not record its audit key (not made by `joinform backup`): \
+             make sure audit.key beside the database is the installation's own\n",
+        ),
+    }
+    if let Some(folder) = &report.litestream_folder {
+        let _ = writeln!(
+            text,
+            "Litestream's folder {} is beside the database: Litestream does not notice a \
+             replaced file; run `litestream reset` (or delete that folder) before starting \
+             it again",
+            folder.display()
+        );
+    }
+    text
+}
+
+/// `audit --since DATE [--action A] [--json]`: every entry since a time; as JSON, one
+/// object a line (id, at, actor, action, details, row_count, completed_at), for an
+/// off-site list of erasures (it holds keyed hashes, never an address).
+///
+/// # Errors
+/// [`DataCommandError`]: no database, or it cannot be read.
+pub fn audit_since(
+    settings: &Settings,
+    since: Timestamp,
+    action: Option<Action>,
+    as_json: bool,
+) -> Result<String, DataCommandError> {
+    let connection = open(settings)?;
+    let entries = audit::since(&connection, since, action)?;
+    if !as_json {
+        return Ok(audit_listing(&entries));
+    }
+    let mut text = String::new();
+    for entry in &entries {
+        let details: serde_json::Value =
+            serde_json::from_str(&entry.details).unwrap_or(serde_json::Value::Null);
+        let line = serde_json::json!({
+            "id": entry.id,
+            "at": entry.at.to_string(),
+            "actor": entry.actor,
+            "action": entry.action.as_str(),
+            "details": details,
+            "row_count": entry.row_count,
+            "completed_at": entry.completed_at.map(|at| at.to_string()),
+        });
+        let _ = writeln!(text, "{line}");
+    }
+    Ok(text)
+}
+
+/// `forget --replay SINCE --from SOURCE`: the erasures recorded since `since` in
+/// `source` (a joinform database, opened read-only, or an `audit --json` file)
+/// applied to this database (see [`crate::backup::replay`]).
+///
+/// # Errors
+/// [`DataCommandError`]: no database, an unreadable source; then nothing was erased.
+pub fn forget_replay(
+    settings: &Settings,
+    since: Timestamp,
+    source: &std::path::Path,
+) -> Result<String, DataCommandError> {
+    let erasures = crate::backup::read_erasures(source, since)?;
+    let mut connection = open(settings)?;
+    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
+    let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
+    let mut text = format!(
+        "read {} erasure entr{} since {since} from {}: {} address(es) erased, {} held or \
+         spam sign-up(s) discarded\n",
+        erasures.entries,
+        if erasures.entries == 1 { "y" } else { "ies" },
+        source.display(),
+        report.addresses,
+        erasures.discarded.len()
+    );
+    if report.submissions == 0 && report.discarded == 0 {
+        text.push_str("nothing here to erase: every one of them is already applied\n");
+    } else {
+        let _ = writeln!(
+            text,
+            "matched {} address(es): erased {} submission(s) and {} unsent \
+             notification(s); discarded {} held or spam sign-up(s) again",
+            report.matched, report.submissions, report.unsent_notifications, report.discarded
+        );
+    }
+    Ok(text)
 }
 
 /// `token new NAME [--section S…]`: a fresh token, shown once, and the lines that

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::domain::MemberEmail;
+use crate::domain::{MemberEmail, Timestamp};
 use crate::secret::{KeyPurpose, ServerSecret, keyed_hash};
 use crate::store::audit::{self, Action};
 use crate::store::{Erasing, StoreError, submissions};
@@ -74,5 +74,43 @@ pub fn forget(
         }),
         report.submissions,
     )?;
+    Ok(report)
+}
+
+/// Re-applies an erasure recorded at `erased_at` in another copy of the database (the
+/// one a restore replaced, a newer backup) by its `address_hash` alone: deletes the
+/// rows signed up by then whose stored key is `key` (found by hashing the stored keys,
+/// see [`stored_key_hash`]) or `address_hash` (sealed rows). A sign-up made after the
+/// erasure is a new one and stays. Audited as `forget` with `"replay": true` only when
+/// a row went, so running a replay again leaves no trace.
+///
+/// # Errors
+/// SQLite's error; the routine then rolls everything back.
+pub fn forget_replayed(
+    connection: &Erasing<'_>,
+    key: &str,
+    address_hash: &str,
+    erased_at: Timestamp,
+    actor: &str,
+) -> Result<ForgetReport, StoreError> {
+    let erased = submissions::erase_address_until(connection, key, address_hash, erased_at)?;
+    let report = ForgetReport {
+        submissions: erased.submissions,
+        unsent_notifications: erased.unsent_notifications,
+    };
+    if report.submissions > 0 {
+        audit::record(
+            connection,
+            actor,
+            Action::Forget,
+            &json!({
+                "replay": true,
+                "address_hash": address_hash,
+                "submissions": report.submissions,
+                "unsent_notifications": report.unsent_notifications,
+            }),
+            report.submissions,
+        )?;
+    }
     Ok(report)
 }

@@ -4,6 +4,7 @@
 //! [`domain::NewSubmission`], and committed by the single writer in [`store`].
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod colour;
 pub mod config;

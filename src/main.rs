@@ -38,10 +38,65 @@ enum Command {
     },
     /// Export contacts (CSV to standard output by default). Every export is audited.
     Export(ExportArgs),
-    /// Erase every submission of an address, and its unsent notifications.
+    /// Erase every submission of an address, and its unsent notifications. Or, with
+    /// --replay, re-apply the erasures made since a backup was taken (after restoring
+    /// it).
     Forget {
         /// The address; `-` reads it from standard input (keeps it out of shell history).
-        email: String,
+        #[arg(required_unless_present = "replay", conflicts_with = "replay")]
+        email: Option<String>,
+        /// Re-apply the erasures (and discards of held or spam sign-ups) recorded at or
+        /// after this date (UTC) or RFC 3339 time in --from, by their keyed hashes:
+        /// the time `joinform restore` printed. Safe to run again; works while the
+        /// server runs.
+        #[arg(long, value_name = "SINCE", requires = "from",
+              value_parser = |t: &str| parse_time(t, Bound::Since))]
+        replay: Option<joinform::domain::Timestamp>,
+        /// Where the erasures are recorded: a joinform database (the one a restore
+        /// replaced, a newer backup; opened read-only) or a `joinform audit --json` file.
+        #[arg(long, value_name = "SOURCE", requires = "replay")]
+        from: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the live database to FILE while the server keeps
+    /// accepting; check it and print what it holds. Audited as `backup`.
+    Backup {
+        /// The file to write (created readable by its owner only).
+        file: PathBuf,
+        /// Encrypt the copy to this OpenPGP public key (repeatable): the file is one
+        /// OpenPGP message and no clear copy is written anywhere.
+        #[arg(long = "encrypt-to", value_name = "KEY.asc")]
+        encrypt_to: Vec<PathBuf>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place of the database: checked first (a joinform database,
+    /// integrity_check ok, schema no newer than this binary). Stop the server (and
+    /// Litestream) first: it refuses while the database is in use. Audited as
+    /// `restore`.
+    Restore {
+        /// The backup: a database file, or an encrypted backup with --decrypt-key.
+        file: PathBuf,
+        /// Replace an existing database; it is kept as `<database>.replaced-<time>`,
+        /// the source for `forget --replay`.
+        #[arg(long)]
+        replace: bool,
+        /// Open an encrypted backup with this OpenPGP secret key (its passphrase is
+        /// asked for on the terminal unless --passphrase-env or --passphrase-fd says).
+        #[arg(long, value_name = "FILE")]
+        decrypt_key: Option<PathBuf>,
+        /// Read the passphrase of --decrypt-key from this environment variable.
+        #[arg(
+            long,
+            value_name = "VAR",
+            requires = "decrypt_key",
+            conflicts_with = "passphrase_fd"
+        )]
+        passphrase_env: Option<String>,
+        /// Read the passphrase of --decrypt-key from the first line of this open file
+        /// descriptor.
+        #[arg(long, value_name = "N", requires = "decrypt_key")]
+        passphrase_fd: Option<u32>,
     },
     /// Delete what is past the [retention] windows now (serve does it daily).
     Purge,
@@ -50,11 +105,25 @@ enum Command {
     /// clear text is left. Stop the server first (it refuses while the database is in
     /// use); safe to run again. Audited as `seal`.
     Seal,
-    /// List the audit trail: exports, erasures, purges and follow-up marks.
+    /// List the audit trail: exports, erasures, purges, follow-up marks, backups.
     Audit {
-        /// How many of the newest entries to show.
+        /// How many of the newest entries to show (without --since).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Every entry at or after this date (UTC) or RFC 3339 time, however many.
+        #[arg(long, value_name = "DATE|DATETIME",
+              value_parser = |t: &str| parse_time(t, Bound::Since))]
+        since: Option<joinform::domain::Timestamp>,
+        /// Only entries of this action (forget, discard, export, backup…); with --since.
+        #[arg(long, value_name = "ACTION", requires = "since",
+              value_parser = |t: &str| t.parse::<joinform::store::audit::Action>()
+                  .map_err(|_| format!("no audit action `{t}`")))]
+        action: Option<joinform::store::audit::Action>,
+        /// One JSON object a line (id, at, actor, action, details, row_count,
+        /// completed_at); with --since. Erasures hold only keyed hashes: keep this
+        /// off-site for `forget --replay`.
+        #[arg(long, requires = "since")]
+        json: bool,
     },
     /// Follow-up of accepted sign-ups: who is waiting, marking, how quickly.
     Followup {
@@ -290,11 +359,7 @@ fn main() -> ExitCode {
                 output: args.output,
                 decrypt: args.decrypt_key.map(|key_file| joinform::cli::Decryption {
                     key_file,
-                    passphrase: match (args.passphrase_env, args.passphrase_fd) {
-                        (Some(name), _) => joinform::cli::PassphraseSource::Env(name),
-                        (None, Some(fd)) => joinform::cli::PassphraseSource::Fd(fd),
-                        (None, None) => joinform::cli::PassphraseSource::Prompt,
-                    },
+                    passphrase: passphrase_source(args.passphrase_env, args.passphrase_fd),
                 }),
             };
             match joinform::cli::export(&settings, command) {
@@ -306,12 +371,57 @@ fn main() -> ExitCode {
                 Err(error) => report_failure(&error),
             }
         }
-        Command::Forget { email } => print_report(joinform::cli::forget(&settings, &email)),
+        Command::Forget {
+            email,
+            replay,
+            from,
+        } => print_report(match (replay, from) {
+            (Some(since), Some(from)) => joinform::cli::forget_replay(&settings, since, &from),
+            _ => joinform::cli::forget(&settings, email.as_deref().unwrap_or_default()),
+        }),
+        Command::Backup {
+            file,
+            encrypt_to,
+            force,
+        } => print_report(joinform::cli::backup(
+            &settings,
+            &joinform::backup::BackupRequest {
+                output: file,
+                encrypt_to,
+                force,
+            },
+        )),
+        Command::Restore {
+            file,
+            replace,
+            decrypt_key,
+            passphrase_env,
+            passphrase_fd,
+        } => {
+            let decryption = decrypt_key.map(|key_file| joinform::cli::Decryption {
+                key_file,
+                passphrase: passphrase_source(passphrase_env, passphrase_fd),
+            });
+            print_report(joinform::cli::restore(
+                &settings,
+                file,
+                decryption.as_ref(),
+                replace,
+            ))
+        }
         Command::Purge => print_report(joinform::cli::purge(&settings)),
         Command::Seal => print_report(
             joinform::cli::seal(&settings).map(|report| joinform::cli::seal_summary(&report)),
         ),
-        Command::Audit { limit } => print_report(joinform::cli::audit(&settings, limit)),
+        Command::Audit {
+            limit,
+            since,
+            action,
+            json,
+        } => print_report(match since {
+            Some(since) => joinform::cli::audit_since(&settings, since, action, json),
+            None => joinform::cli::audit(&settings, limit),
+        }),
         Command::Followup { action } => print_report(match action {
             FollowupAction::List { section, overdue } => {
                 note_unknown_section(&settings, section.as_deref());
@@ -443,6 +553,16 @@ fn print_review(
 fn report_failure(error: &dyn std::error::Error) -> ExitCode {
     eprintln!("joinform: {}", joinform::cli::error_chain(error));
     ExitCode::FAILURE
+}
+
+/// Where `--decrypt-key`'s passphrase comes from: `--passphrase-env`, `--passphrase-fd`,
+/// else the terminal.
+fn passphrase_source(env: Option<String>, fd: Option<u32>) -> joinform::cli::PassphraseSource {
+    match (env, fd) {
+        (Some(name), _) => joinform::cli::PassphraseSource::Env(name),
+        (None, Some(fd)) => joinform::cli::PassphraseSource::Fd(fd),
+        (None, None) => joinform::cli::PassphraseSource::Prompt,
+    }
 }
 
 /// Tells on standard error when `--section` names no configured section.

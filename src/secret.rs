@@ -131,6 +131,49 @@ impl ServerSecret {
     }
 }
 
+/// The label whose keyed hash under the audit key is that key's check value.
+const AUDIT_KEY_CHECK_LABEL: &[u8] = b"joinform audit key check v1";
+
+/// A value that tells audit keys apart without revealing them: 16 hex digits of the
+/// HMAC-SHA256 of a fixed label under the key. `joinform backup` records it, so
+/// `joinform restore` can tell whether `audit.key` is the one the backup was made with.
+pub fn audit_key_check(key: &[u8; 32]) -> String {
+    hex::encode(&keyed_hash(key, AUDIT_KEY_CHECK_LABEL)[..8])
+}
+
+impl ServerSecret {
+    /// The check value of this secret's audit key ([`audit_key_check`]).
+    pub fn audit_key_check(&self) -> String {
+        audit_key_check(&self.audit)
+    }
+}
+
+/// Where the audit key of the database at `database` is kept (`audit.key` beside it).
+pub fn audit_key_path(database: &Path) -> PathBuf {
+    database
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(AUDIT_KEY_FILE)
+}
+
+/// The check value ([`audit_key_check`]) of the audit key kept beside `database`, or
+/// `None` when there is no such file. Unlike [`ServerSecret::load`], never creates it.
+///
+/// # Errors
+/// A file that cannot be read or does not hold 64 hex digits.
+pub fn existing_audit_key_check(database: &Path) -> Result<Option<String>, SecretError> {
+    let path = audit_key_path(database);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(|key| Some(audit_key_check(&key)))
+            .ok_or(SecretError::Malformed { path }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretError::File { path, source }),
+    }
+}
+
 /// The audit key as joinform derived it from the secret before `audit.key` existed.
 fn derived_audit_key(root: &[u8]) -> [u8; 32] {
     keyed_hash(root, KeyPurpose::AuditAddress.label())

@@ -32,11 +32,15 @@ pub enum Action {
     Discard,
     /// `joinform seal` rewrote the sign-ups stored in clear as sealed.
     Seal,
+    /// `joinform backup` copied the whole database (every sign-up) to a file.
+    Backup,
+    /// `joinform restore` put a backup in place of the database.
+    Restore,
 }
 
 impl Action {
     /// The code: `export`, `forget`, `purge`, `followup`, `access`, `release`,
-    /// `discard` or `seal`.
+    /// `discard`, `seal`, `backup` or `restore`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -129,4 +133,71 @@ pub fn list(connection: &Connection, limit: u32) -> Result<Vec<AuditEntry>, Stor
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every entry at or after `since` (of `action` only, when given), oldest first: what
+/// `joinform audit --since` lists and `joinform forget --replay` reads.
+///
+/// # Errors
+/// SQLite's error.
+pub fn since(
+    connection: &Connection,
+    since: Timestamp,
+    action: Option<Action>,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT id, at, actor, action, details, row_count, completed_at FROM audit
+         WHERE at >= ?1 AND (?2 IS NULL OR action = ?2)
+         ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![since, action.map(Action::as_str)], |row| {
+        Ok(AuditEntry {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            details: row.get(4)?,
+            row_count: row.get(5)?,
+            completed_at: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When entry `id` was begun.
+///
+/// # Errors
+/// SQLite's error, or `QueryReturnedNoRows` for an id that names no entry.
+pub fn begun_at(connection: &Connection, id: AuditId) -> Result<Timestamp, StoreError> {
+    Ok(
+        connection.query_row("SELECT at FROM audit WHERE id = ?1", [id.0], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::test_support::database;
+
+    #[test]
+    fn since_lists_the_entries_from_a_time_on_of_one_action_or_all() {
+        let (_dir, connection) = database();
+        let first = record(&connection, CLI_ACTOR, Action::Forget, &json!({}), 1).unwrap();
+        let cut: Timestamp = begun_at(&connection, first)
+            .unwrap()
+            .plus(std::time::Duration::from_micros(1));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        record(&connection, CLI_ACTOR, Action::Export, &json!({}), 0).unwrap();
+        let last = record(&connection, CLI_ACTOR, Action::Forget, &json!({}), 1).unwrap();
+        let all = since(&connection, cut, None).unwrap();
+        assert_eq!(all.len(), 2);
+        let forgets = since(&connection, cut, Some(Action::Forget)).unwrap();
+        assert_eq!(forgets.iter().map(|e| e.id).collect::<Vec<_>>(), [last.0]);
+        let from_start = since(&connection, begun_at(&connection, first).unwrap(), None).unwrap();
+        assert_eq!(from_start.len(), 3, "at the time itself counts");
+    }
 }

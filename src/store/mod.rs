@@ -2,6 +2,7 @@
 //! single writer that commits submissions in groups, and plain functions per table.
 
 pub mod audit;
+pub mod backup;
 mod checkpoint;
 mod error;
 pub mod export_cursors;

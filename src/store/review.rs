@@ -424,6 +424,39 @@ pub fn discard(
     Ok(reviewed)
 }
 
+/// Re-applies discards recorded in another copy of the database (`joinform forget
+/// --replay`): erases the held and spam sign-ups among `ids`, inside [`super::erase`].
+/// Audited as `discard` with `"replay": true` when any went; returns how many did.
+///
+/// # Errors
+/// A failed statement; the erasure then rolls back.
+pub fn discard_replayed(
+    connection: &Erasing<'_>,
+    ids: &[SubmissionId],
+    actor: &str,
+) -> Result<u64, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "DELETE FROM submissions WHERE id = ?1 AND (status = 'held' OR status = 'spam')",
+    )?;
+    let mut erased = Vec::new();
+    for id in once_each(ids) {
+        if statement.execute([id])? == 1 {
+            erased.push(id.to_string());
+        }
+    }
+    let rows = count(erased.len());
+    if rows > 0 {
+        audit::record(
+            connection,
+            actor,
+            Action::Discard,
+            &json!({ "replay": true, "ids": erased, "count": rows }),
+            rows,
+        )?;
+    }
+    Ok(rows)
+}
+
 fn record(
     connection: &Connection,
     actor: &str,

@@ -14,7 +14,7 @@ use super::StoreError;
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`. Append only; the
 /// last step must leave the schema exactly as `schema.sql` makes it.
@@ -445,6 +445,24 @@ const UPGRADES: &[&str] = &[
          SELECT id, at, actor, action, details, row_count, completed_at FROM audit;
      DROP TABLE audit;
      ALTER TABLE audit_v8 RENAME TO audit;",
+    // 8 → 9: `joinform backup` and `joinform restore` are audited (a backup is a full
+    // copy of personal data): the action check gains both values, so the table is
+    // rebuilt as in 5 → 6.
+    "CREATE TABLE audit_v9 (
+         id          INTEGER PRIMARY KEY,
+         at          TEXT NOT NULL,
+         actor       TEXT NOT NULL,
+         action      TEXT NOT NULL CHECK (action IN ('export', 'forget', 'purge', 'followup',
+                                                     'access', 'release', 'discard',
+                                                     'seal', 'backup', 'restore')),
+         details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+         row_count   INTEGER,
+         completed_at TEXT
+     ) STRICT;
+     INSERT INTO audit_v9 (id, at, actor, action, details, row_count, completed_at)
+         SELECT id, at, actor, action, details, row_count, completed_at FROM audit;
+     DROP TABLE audit;
+     ALTER TABLE audit_v9 RENAME TO audit;",
 ];
 
 const _: () = assert!(UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
@@ -456,7 +474,7 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const WAL_FORMAT: u8 = 2;
 
 /// What SQLite's URI file names must have escaped (<https://www.sqlite.org/uri.html>).
-const URI_ESCAPES: &AsciiSet = &CONTROLS.add(b'?').add(b'#').add(b'%').add(b' ');
+pub(super) const URI_ESCAPES: &AsciiSet = &CONTROLS.add(b'?').add(b'#').add(b'%').add(b' ');
 
 /// Checks, without writing a byte, that the file at `path` is one joinform may open:
 /// absent or empty (a new database), or a SQLite database whose schema version this

@@ -767,6 +767,49 @@ pub fn erase_address(
     })
 }
 
+/// As [`erase_address`], but only the rows signed up at or before `until`: what an
+/// erasure made at `until` took. A replayed erasure must not take a sign-up the
+/// person made again after it.
+///
+/// # Errors
+/// A failed statement; the caller's erasure transaction then rolls back.
+pub fn erase_address_until(
+    connection: &Erasing<'_>,
+    key: &str,
+    hash: &str,
+    until: Timestamp,
+) -> Result<AddressErased, StoreError> {
+    let unsent: i64 = connection.query_row(
+        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.id
+         WHERE s.email_key IN (?1, ?2) AND s.created_at <= ?3 AND o.kind = ?4
+           AND o.state = 'pending'",
+        params![key, hash, until, MailKind::Notification],
+        |row| row.get(0),
+    )?;
+    let deleted = connection.execute(
+        "DELETE FROM submissions WHERE email_key IN (?1, ?2) AND created_at <= ?3",
+        params![key, hash, until],
+    )?;
+    Ok(AddressErased {
+        submissions: count(deleted),
+        unsent_notifications: u64::try_from(unsent).unwrap_or(0),
+    })
+}
+
+/// Every distinct `email_key` stored: an address for a row kept in clear, the
+/// address's keyed hash for a sealed one. `joinform forget --replay` hashes these to
+/// find the rows an erasure recorded only by its hash would have taken.
+///
+/// # Errors
+/// SQLite's error.
+pub fn email_keys(connection: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare("SELECT DISTINCT email_key FROM submissions")?;
+    let keys = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(keys)
+}
+
 /// Deletes the submissions of the given statuses created before `cutoff` (retention),
 /// with their notifications. Returns how many submissions went.
 ///
@@ -1363,6 +1406,55 @@ mod tests {
             admit(&connection, &real).unwrap(),
             Admission::Accepted { .. }
         ));
+    }
+
+    /// `joinform forget --replay`: an erasure re-applied from its time takes what it
+    /// took then, not a sign-up the person made again later.
+    #[test]
+    fn a_replayed_erasure_takes_the_sign_ups_made_by_its_time_and_no_later_one() {
+        let (_dir, mut connection) = database();
+        let before = record(
+            "kari@example.org",
+            at("2026-11-28T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        let after = record(
+            "kari@example.org",
+            at("2026-11-30T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        let other = record(
+            "ola@example.org",
+            at("2026-11-28T12:00:00.000000Z"),
+            ConfirmationMode::Off,
+        );
+        for record in [&before, &after, &other] {
+            admit(&connection, record).unwrap();
+        }
+        let mut keys = email_keys(&connection).unwrap();
+        keys.sort();
+        assert_eq!(keys, ["kari@example.org", "ola@example.org"]);
+        let erased = crate::store::erase(&mut connection, |erasing| {
+            erase_address_until(
+                erasing,
+                "kari@example.org",
+                "hash",
+                at("2026-11-29T00:00:00.000000Z"),
+            )
+        })
+        .unwrap();
+        assert_eq!(erased.submissions, 1);
+        assert_eq!(erased.unsent_notifications, 1);
+        let left: Vec<String> = connection
+            .prepare("SELECT id FROM submissions ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut expected = vec![after.id.to_string(), other.id.to_string()];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     /// The duplicate window runs from when the section heard of the person: a sign-up

@@ -10,6 +10,7 @@ mod smtp;
 
 mod admin;
 mod architecture;
+mod backup;
 mod browser;
 mod cli;
 mod config_examples;

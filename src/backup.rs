@@ -1,0 +1,886 @@
+//! Backups of the live database, putting one back in place, and re-applying the
+//! erasures made after it was taken.
+//!
+//! - [`backup`]: a consistent copy while the server keeps accepting (SQLite's online
+//!   backup API, `store::backup`), checked with `integrity_check`, written to a
+//!   temporary file beside the target, synced and renamed into place. Encrypted
+//!   (`--encrypt-to`), the copy is made in memory and only the OpenPGP message is
+//!   written: no clear copy ever touches the disk, where deleting it would not erase it
+//!   (journalling file systems, SSD wear levelling). The cost is memory: about three
+//!   times the database's size for a moment.
+//! - [`restore`]: checks a backup (a SQLite file, sound, a joinform database no newer
+//!   than this binary) on a copy beside the database, and renames it into place while
+//!   it holds the old database alone, after taking the old one out of WAL mode so that
+//!   no `-wal` of the old file is left to be replayed onto the new one.
+//! - [`read_erasures`] and [`replay`]: the erasures (`forget`, by keyed hash) and
+//!   discards (`discard`, by id) recorded since a time in another copy of the database
+//!   or a `joinform audit --json` file, applied to this one without any address.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, MAIN_DB};
+use serde_json::{Value, json};
+
+use crate::domain::{SubmissionId, Timestamp};
+use crate::erasure;
+use crate::openpgp::{self, Certificate, KeyError, SecretKey};
+use crate::owner_only::{self, Existing};
+use crate::secret::{ServerSecret, existing_audit_key_check};
+use crate::store::audit::{self, Action};
+use crate::store::backup::{self as copy, Counts};
+use crate::store::{self, Database, StoreError, review, schema, submissions};
+
+/// Why a backup, restore or replay did nothing (or, for a replay, stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path} exists: give --force to overwrite it (nothing was written)")]
+    Exists { path: PathBuf },
+    #[error("--encrypt-to")]
+    Key(#[source] KeyError),
+    #[error("cannot encrypt the backup")]
+    Encrypt(#[source] openpgp::CryptError),
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the audit trail cannot be written, so nothing was backed up")]
+    AuditUnavailable(#[source] StoreError),
+    #[error(
+        "the copy failed its integrity check ({}); nothing was written",
+        .0.join("; ")
+    )]
+    CopyDamaged(Vec<String>),
+    #[error(
+        "{path} is not a SQLite database{hint}; the database was not touched",
+        hint = if *.encrypted_hint { " (an encrypted backup? give --decrypt-key)" } else { "" }
+    )]
+    NotSqlite { path: PathBuf, encrypted_hint: bool },
+    #[error("cannot decrypt {path}; the database was not touched")]
+    Decrypt {
+        path: PathBuf,
+        #[source]
+        source: openpgp::CryptError,
+    },
+    #[error(
+        "{path} is damaged: integrity_check found {}; the database was not touched",
+        .problems.join("; ")
+    )]
+    Damaged {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error("{path} cannot be restored; the database was not touched")]
+    Refused {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "{path} is a SQLite database but not a joinform one (schema version 0, no \
+         joinform tables); the database was not touched"
+    )]
+    NotJoinform { path: PathBuf },
+    #[error(
+        "a database exists at {path}: give --replace to replace it (it is kept beside as \
+         {path}.replaced-<time>); nothing was changed"
+    )]
+    DatabaseExists { path: PathBuf },
+    #[error(
+        "{wal} exists without its database: move it away first (a write-ahead log beside \
+         a database that is not its own is replayed onto it); nothing was changed"
+    )]
+    StrayWal { wal: PathBuf },
+    #[error(
+        "{path} is in use: a running `joinform serve` (or Litestream, or another \
+         command) has it open. Stop it first, then restore; nothing was changed"
+    )]
+    InUse { path: PathBuf },
+    #[error("the audit key")]
+    Secret(#[from] crate::secret::SecretError),
+    #[error("line {line} of {path} is not an audit entry as `joinform audit --json` writes it")]
+    BadAuditLine { path: PathBuf, line: usize },
+}
+
+impl From<rusqlite::Error> for BackupError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+// ---- Backup. ----
+
+/// What `joinform backup` was asked for.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    /// The file to write.
+    pub output: PathBuf,
+    /// OpenPGP public key files (`--encrypt-to`, repeatable); none: a clear copy.
+    pub encrypt_to: Vec<PathBuf>,
+    /// Overwrite `output` if it exists.
+    pub force: bool,
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub output: PathBuf,
+    /// The copy's rows.
+    pub counts: Counts,
+    /// The size of the file written, in bytes (the OpenPGP message when encrypted).
+    pub file_bytes: u64,
+    /// Fingerprints of the keys it was encrypted to; empty for a clear copy.
+    pub recipients: Vec<String>,
+    /// From the first read of the database to the file in place.
+    pub elapsed: Duration,
+    /// When the backup's audit entry was begun: the `SINCE` for `forget --replay`
+    /// after restoring this backup.
+    pub at: Timestamp,
+}
+
+/// Writes a consistent copy of the database `source` is connected to into
+/// `request.output`, while other connections go on writing. Audited as `backup` (by
+/// `cli`) in the live database before the copy is made, so the copy holds its own
+/// entry: its time, whether it is encrypted and to which keys, and the audit key's
+/// check value ([`crate::secret::audit_key_check`]), by which a restore tells whether
+/// the audit key beside the database is the one the backup's erasure hashes were made
+/// with. The file's name is recorded, never its folder.
+///
+/// # Errors
+/// [`BackupError::Exists`] without `force`; a key that cannot be encrypted to; a copy
+/// that fails its integrity check; I/O and SQLite errors. Nothing is left at
+/// `request.output` then (the temporary file is removed).
+pub fn backup(
+    source: &Connection,
+    secret: &ServerSecret,
+    request: &BackupRequest,
+) -> Result<BackupReport, BackupError> {
+    let started = Instant::now();
+    if !request.force && request.output.exists() {
+        return Err(BackupError::Exists {
+            path: request.output.clone(),
+        });
+    }
+    let now = std::time::SystemTime::now();
+    let mut certificates = Vec::new();
+    for path in &request.encrypt_to {
+        certificates.extend(openpgp::read_certificates(path, now).map_err(BackupError::Key)?);
+    }
+    let recipients: Vec<String> = certificates
+        .iter()
+        .map(|certificate| certificate.fingerprint().to_owned())
+        .collect();
+    let details = json!({
+        "file": request.output.file_name().map(|name| name.to_string_lossy()),
+        "encrypted": !certificates.is_empty(),
+        "recipients": recipients,
+        "audit_key_check": secret.audit_key_check(),
+    });
+    let audit_id = audit::begin(source, audit::CLI_ACTOR, Action::Backup, &details)
+        .map_err(BackupError::AuditUnavailable)?;
+    let at = audit::begun_at(source, audit_id)?;
+    let partial = partial_path(&request.output);
+    let written = if certificates.is_empty() {
+        copy_to_file(source, &partial)
+    } else {
+        encrypted_copy(source, &certificates, &partial)
+    };
+    let counts = match written {
+        Ok(counts) => counts,
+        Err(error) => {
+            remove_with_companions(&partial);
+            return Err(error);
+        }
+    };
+    let placed = place(&partial, &request.output);
+    if placed.is_err() {
+        remove_with_companions(&partial);
+    }
+    let file_bytes = placed?;
+    audit::finish(source, audit_id, counts.submissions_total(), true)?;
+    Ok(BackupReport {
+        output: request.output.clone(),
+        counts,
+        file_bytes,
+        recipients,
+        elapsed: started.elapsed(),
+        at,
+    })
+}
+
+/// The copy as a database file at `partial` (created owner-only), checked and synced.
+fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupError> {
+    let write_error = |source| BackupError::Write {
+        path: partial.to_owned(),
+        source,
+    };
+    drop(owner_only::create(partial, Existing::Refuse).map_err(write_error)?);
+    let mut destination = Connection::open(partial)?;
+    let counts = copy_and_check(source, &mut destination)?;
+    // The copy's header says WAL, as its source's did; out of WAL mode the closed file
+    // holds everything, with no `-wal` or `-shm` beside it.
+    copy::leave_wal_mode(&destination)?;
+    drop(destination);
+    std::fs::File::open(partial)
+        .and_then(|file| file.sync_all())
+        .map_err(write_error)?;
+    Ok(counts)
+}
+
+/// The copy made in memory, checked, and written to `partial` only as an OpenPGP
+/// message to `certificates`.
+fn encrypted_copy(
+    source: &Connection,
+    certificates: &[Certificate],
+    partial: &Path,
+) -> Result<Counts, BackupError> {
+    let mut destination = Connection::open_in_memory()?;
+    let counts = copy_and_check(source, &mut destination)?;
+    let bytes = destination.serialize(MAIN_DB)?.to_vec();
+    drop(destination);
+    let recipients: Vec<&Certificate> = certificates.iter().collect();
+    let message = openpgp::encrypt(&recipients, bytes).map_err(BackupError::Encrypt)?;
+    write_synced(partial, &message)?;
+    Ok(counts)
+}
+
+fn copy_and_check(
+    source: &Connection,
+    destination: &mut Connection,
+) -> Result<Counts, BackupError> {
+    // A destination's page size must be its source's before the copy (an in-memory
+    // one cannot change it during the copy).
+    let page_size: i64 = source.pragma_query_value(None, "page_size", |row| row.get(0))?;
+    destination.pragma_update(None, "page_size", page_size)?;
+    copy::copy_live(source, destination)?;
+    let problems = copy::integrity_problems(destination)?;
+    if !problems.is_empty() {
+        return Err(BackupError::CopyDamaged(problems));
+    }
+    Ok(copy::counts(destination)?)
+}
+
+// ---- Restore. ----
+
+/// What `joinform restore` was asked for.
+pub struct RestoreRequest {
+    /// The backup: a database file, or (with `decrypt`) an OpenPGP message of one.
+    pub file: PathBuf,
+    /// The operator's secret key, unlocked, for an encrypted backup.
+    pub decrypt: Option<SecretKey>,
+    /// Replace an existing database (kept beside it as `<db>.replaced-<time>`).
+    pub replace: bool,
+}
+
+/// What a restore did, and what the operator must do next.
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    pub counts: Counts,
+    /// When the backup was taken: its newest `backup` entry, else (`taken_exactly`
+    /// false) the newest time it records.
+    pub taken_at: Option<Timestamp>,
+    pub taken_exactly: bool,
+    /// The backup's schema version, when this binary upgraded it while restoring.
+    pub upgraded_from: Option<i64>,
+    /// Where the database that was replaced now is.
+    pub replaced: Option<PathBuf>,
+    pub audit_key: AuditKeyState,
+    /// Litestream's folder beside the database, which must be reset now.
+    pub litestream_folder: Option<PathBuf>,
+}
+
+/// Whether `audit.key` beside the database is the one the backup was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKeyState {
+    Same,
+    Differs,
+    /// No `audit.key` beside the database.
+    Missing,
+    /// The backup does not record which key it was made with.
+    Unknown,
+    /// `audit.key` cannot be read, or does not hold a key.
+    Unreadable,
+}
+
+/// Puts the backup `request.file` in place of `database`. The file is copied (or
+/// decrypted) to a temporary file beside the database and checked there: a SQLite
+/// file, `integrity_check` ok, a joinform database, schema version not newer than this
+/// binary's. An older one is upgraded there, and the restore is audited in it. Then,
+/// holding the old database alone ([`Database::connect_alone`]: refused while a
+/// server or Litestream has it open), the old one is taken out of WAL mode, copied to
+/// `<db>.replaced-<UTC time>` (owner-only), and the new one renamed into place.
+///
+/// # Errors
+/// Each refusal of [`BackupError`]; the database is then untouched, and no temporary
+/// file is left.
+pub fn restore(
+    database: &Database,
+    request: &RestoreRequest,
+) -> Result<RestoreReport, BackupError> {
+    let target = database.path();
+    let exists = target.exists();
+    let wal = schema::companion(target, "-wal");
+    if !exists && wal.exists() {
+        return Err(BackupError::StrayWal { wal });
+    }
+    if exists && !request.replace {
+        return Err(BackupError::DatabaseExists {
+            path: target.to_owned(),
+        });
+    }
+    if let Some(folder) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| BackupError::Write {
+            path: folder.to_owned(),
+            source,
+        })?;
+    }
+    let partial = partial_path(target);
+    let prepared = stage(request, &partial);
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            remove_with_companions(&partial);
+            return Err(error);
+        }
+    };
+    let placed = put_in_place(database, &partial, exists);
+    let replaced = match placed {
+        Ok(replaced) => replaced,
+        Err(error) => {
+            remove_with_companions(&partial);
+            return Err(error);
+        }
+    };
+    let recorded_key = prepared.audit_key_check;
+    // The restore is done: a key file that cannot be read is a warning now, not a
+    // failure.
+    let audit_key = match (existing_audit_key_check(target), recorded_key) {
+        (Err(_), _) => AuditKeyState::Unreadable,
+        (Ok(None), _) => AuditKeyState::Missing,
+        (Ok(Some(here)), recorded_key) => match recorded_key {
+            None => AuditKeyState::Unknown,
+            Some(there) if here == there => AuditKeyState::Same,
+            Some(_) => AuditKeyState::Differs,
+        },
+    };
+    let litestream_folder = target
+        .file_name()
+        .map(|name| target.with_file_name(format!(".{}-litestream", name.to_string_lossy())))
+        .filter(|folder| folder.exists());
+    Ok(RestoreReport {
+        counts: prepared.counts,
+        taken_at: prepared.taken_at,
+        taken_exactly: prepared.taken_exactly,
+        upgraded_from: prepared.upgraded_from,
+        replaced,
+        audit_key,
+        litestream_folder,
+    })
+}
+
+/// What the checks of a staged backup found.
+struct Staged {
+    counts: Counts,
+    taken_at: Option<Timestamp>,
+    taken_exactly: bool,
+    upgraded_from: Option<i64>,
+    audit_key_check: Option<String>,
+}
+
+/// Copies or decrypts the backup to `partial`, checks it, upgrades it and records the
+/// restore in it; leaves it synced, out of WAL mode, with nothing beside it.
+fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError> {
+    let file = &request.file;
+    let read_error = |source| BackupError::Read {
+        path: file.clone(),
+        source,
+    };
+    let clear = copy::is_sqlite_file(file).map_err(read_error)?;
+    let encrypted = !clear;
+    if clear {
+        let mut from = std::fs::File::open(file).map_err(read_error)?;
+        let mut to =
+            owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
+                path: partial.to_owned(),
+                source,
+            })?;
+        std::io::copy(&mut from, &mut to).map_err(|source| BackupError::Write {
+            path: partial.to_owned(),
+            source,
+        })?;
+    } else {
+        let Some(key) = &request.decrypt else {
+            return Err(BackupError::NotSqlite {
+                path: file.clone(),
+                encrypted_hint: true,
+            });
+        };
+        let message = std::fs::read(file).map_err(read_error)?;
+        let bytes = key.decrypt("", &message).map_err(|source| match source {
+            openpgp::CryptError::NotAMessage(_) => BackupError::NotSqlite {
+                path: file.clone(),
+                encrypted_hint: false,
+            },
+            source => BackupError::Decrypt {
+                path: file.clone(),
+                source,
+            },
+        })?;
+        write_synced(partial, &bytes)?;
+        if !copy::is_sqlite_file(partial).map_err(read_error)? {
+            return Err(BackupError::NotSqlite {
+                path: file.clone(),
+                encrypted_hint: false,
+            });
+        }
+    }
+    // Version, foreign tables, header: without writing a byte.
+    schema::inspect(partial).map_err(|source| refusal(file, source))?;
+    let (version, problems) = {
+        let reader = copy::open_read_only(partial).map_err(|source| refusal(file, source))?;
+        let version = copy::schema_version(&reader).map_err(|source| refusal(file, source))?;
+        let problems = copy::integrity_problems(&reader).map_err(|source| refusal(file, source))?;
+        (version, problems)
+    };
+    if !problems.is_empty() {
+        return Err(BackupError::Damaged {
+            path: file.clone(),
+            problems,
+        });
+    }
+    if version == 0 {
+        return Err(BackupError::NotJoinform { path: file.clone() });
+    }
+    let mut connection = Connection::open(partial)?;
+    copy::leave_wal_mode(&connection)?;
+    let (taken_at, taken_exactly, audit_key_check) = match copy::newest_backup_entry(&connection)? {
+        Some((at, details)) => {
+            let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
+            let check = details["audit_key_check"].as_str().map(str::to_owned);
+            (Some(at), true, check)
+        }
+        None => (copy::newest_recorded_time(&connection)?, false, None),
+    };
+    schema::migrate(&mut connection, partial).map_err(|source| refusal(file, source))?;
+    audit::record(
+        &connection,
+        audit::CLI_ACTOR,
+        Action::Restore,
+        &json!({
+            "file": file.file_name().map(|name| name.to_string_lossy()),
+            "encrypted": encrypted,
+            "backup_at": taken_at.map(|at| at.to_string()),
+            "backup_at_exact": taken_exactly,
+            "schema_version": version,
+        }),
+        0,
+    )?;
+    let counts = copy::counts(&connection)?;
+    drop(connection);
+    std::fs::File::open(partial)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| BackupError::Write {
+            path: partial.to_owned(),
+            source,
+        })?;
+    Ok(Staged {
+        counts,
+        taken_at,
+        taken_exactly,
+        upgraded_from: (version < schema::SCHEMA_VERSION).then_some(version),
+        audit_key_check,
+    })
+}
+
+/// A store error about the staged copy as the operator should read it: a file SQLite
+/// cannot read as a database is damaged; the rest (newer, foreign) say what they are.
+fn refusal(file: &Path, source: StoreError) -> BackupError {
+    match source {
+        StoreError::Io(inner) => BackupError::Damaged {
+            path: file.to_owned(),
+            problems: vec![inner.to_string()],
+        },
+        source => BackupError::Refused {
+            path: file.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Renames the staged `partial` over the database; an existing one is held alone
+/// meanwhile, taken out of WAL mode and copied aside first. Returns where the copy is.
+fn put_in_place(
+    database: &Database,
+    partial: &Path,
+    exists: bool,
+) -> Result<Option<PathBuf>, BackupError> {
+    let target = database.path();
+    if !exists {
+        place(partial, target)?;
+        return Ok(None);
+    }
+    let alone = database.connect_alone().map_err(|error| match error {
+        StoreError::InUse { .. } | StoreError::Busy => BackupError::InUse {
+            path: target.to_owned(),
+        },
+        other => BackupError::Store(other),
+    })?;
+    copy::leave_wal_mode(&alone)?;
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "unknown-time".to_owned());
+    let (replaced, mut to) = replaced_file(target, &stamp)?;
+    let write_error = |source| BackupError::Write {
+        path: replaced.clone(),
+        source,
+    };
+    {
+        let mut from = std::fs::File::open(target).map_err(|source| BackupError::Read {
+            path: target.to_owned(),
+            source,
+        })?;
+        std::io::copy(&mut from, &mut to).map_err(write_error)?;
+        to.sync_all().map_err(write_error)?;
+    }
+    // Out of WAL mode these are gone; one left over (a crash of an earlier command)
+    // holds nothing the file lacks, since the lock is ours and the WAL was copied in.
+    for suffix in ["-wal", "-shm"] {
+        let companion = schema::companion(target, suffix);
+        if companion.exists() {
+            std::fs::remove_file(&companion).map_err(|source| BackupError::Write {
+                path: companion.clone(),
+                source,
+            })?;
+        }
+    }
+    place(partial, target)?;
+    drop(alone);
+    Ok(Some(replaced))
+}
+
+/// A new owner-only file `<db>.replaced-<stamp>` (with `-2`, `-3`… when a restore in
+/// the same second made one already).
+fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File), BackupError> {
+    let mut attempt = 1;
+    loop {
+        let mut name = target.as_os_str().to_owned();
+        name.push(format!(".replaced-{stamp}"));
+        if attempt > 1 {
+            name.push(format!("-{attempt}"));
+        }
+        let path = PathBuf::from(name);
+        match owner_only::create(&path, Existing::Refuse) {
+            Ok(file) => return Ok((path, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(source) => return Err(BackupError::Write { path, source }),
+        }
+    }
+}
+
+// ---- Erasures since a backup. ----
+
+/// The erasures recorded since a time, as [`read_erasures`] found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasures {
+    /// `forget` and `discard` entries read.
+    pub entries: u64,
+    /// Each address hash erased, with the newest time it was erased.
+    pub addresses: BTreeMap<String, Timestamp>,
+    /// Held and spam sign-ups discarded.
+    pub discarded: BTreeSet<SubmissionId>,
+}
+
+/// Reads the `forget` and `discard` entries at or after `since` from `source`: a
+/// joinform database (opened read-only; left exactly as it is) or a file of
+/// `joinform audit --json` lines.
+///
+/// # Errors
+/// A file that cannot be read, a database whose audit trail cannot, a line that is no
+/// audit entry.
+pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, BackupError> {
+    let read_error = |error| BackupError::Read {
+        path: source.to_owned(),
+        source: error,
+    };
+    let mut erasures = Erasures::default();
+    if copy::is_sqlite_file(source).map_err(read_error)? {
+        let connection = copy::open_read_only(source)?;
+        for entry in audit::since(&connection, since, None)? {
+            let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
+            erasures.add(entry.action, entry.at, &details);
+        }
+        return Ok(erasures);
+    }
+    let text = std::fs::read_to_string(source).map_err(read_error)?;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = || BackupError::BadAuditLine {
+            path: source.to_owned(),
+            line: number + 1,
+        };
+        let entry: Value = serde_json::from_str(line).map_err(|_| bad())?;
+        let action = entry["action"]
+            .as_str()
+            .and_then(|text| text.parse::<Action>().ok())
+            .ok_or_else(bad)?;
+        let at = entry["at"]
+            .as_str()
+            .and_then(Timestamp::parse)
+            .ok_or_else(bad)?;
+        if at >= since {
+            erasures.add(action, at, &entry["details"]);
+        }
+    }
+    Ok(erasures)
+}
+
+impl Erasures {
+    fn add(&mut self, action: Action, at: Timestamp, details: &Value) {
+        match action {
+            Action::Forget => {
+                self.entries += 1;
+                if let Some(hash) = details["address_hash"].as_str() {
+                    let newest = self.addresses.entry(hash.to_owned()).or_insert(at);
+                    *newest = (*newest).max(at);
+                }
+            }
+            Action::Discard => {
+                self.entries += 1;
+                let ids = details["ids"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                self.discarded.extend(
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(SubmissionId::parse),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Addresses erased in the source.
+    pub addresses: u64,
+    /// Among them, those with sign-ups here to erase.
+    pub matched: u64,
+    /// Sign-ups erased, and unsent notifications with them.
+    pub submissions: u64,
+    pub unsent_notifications: u64,
+    /// Held or spam sign-ups discarded again.
+    pub discarded: u64,
+}
+
+/// Applies `erasures` to the database `connection` is connected to, through
+/// [`store::erase`] (secure delete, free pages returned, WAL emptied), from the keyed
+/// hashes alone: a row matches an erased address when
+/// [`erasure::stored_key_hash`] of its `email_key` is that address's hash and it was
+/// signed up by the time of the erasure. Runs beside a server, as `joinform forget`
+/// does. Idempotent: what is gone is not found again, and nothing is audited then.
+///
+/// # Errors
+/// SQLite's error; then nothing was erased.
+pub fn replay(
+    connection: &mut Connection,
+    secret: &ServerSecret,
+    erasures: &Erasures,
+) -> Result<ReplayReport, StoreError> {
+    // Every stored key hashed once; rows signed up before an erasure do not change
+    // meanwhile (only erasures remove them), so this may be read outside the
+    // transaction.
+    // For each erased address found: its key in clear, when a row holds it (else its
+    // hash, which is a sealed row's key; erasing by key and hash takes both kinds).
+    let mut found: BTreeMap<&str, String> = BTreeMap::new();
+    if !erasures.addresses.is_empty() {
+        for key in submissions::email_keys(connection)? {
+            let hash = erasure::stored_key_hash(secret, &key);
+            if let Some((hash, _)) = erasures.addresses.get_key_value(&hash) {
+                let slot = found.entry(hash.as_str()).or_insert_with(|| key.clone());
+                if key.contains('@') {
+                    *slot = key;
+                }
+            }
+        }
+    }
+    let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
+    store::erase(connection, |erasing| {
+        let mut report = ReplayReport {
+            addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
+            ..ReplayReport::default()
+        };
+        for (hash, key) in &found {
+            let Some(&erased_at) = erasures.addresses.get(*hash) else {
+                continue;
+            };
+            let erased = erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR)?;
+            report.submissions += erased.submissions;
+            report.unsent_notifications += erased.unsent_notifications;
+            report.matched += u64::from(erased.submissions > 0);
+        }
+        if !discarded.is_empty() {
+            report.discarded = review::discard_replayed(erasing, &discarded, audit::CLI_ACTOR)?;
+        }
+        Ok(report)
+    })
+}
+
+// ---- Files. ----
+
+/// Where a file is written until it is complete: a hidden file in the same folder (so
+/// the rename that puts it in place is atomic), named by the process.
+fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(
+        || "backup".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Writes `bytes` to a new owner-only file at `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+    let write_error = |source| BackupError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = owner_only::create(path, Existing::Refuse).map_err(write_error)?;
+    file.write_all(bytes).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
+/// Renames the synced `partial` to `path` and syncs the folder, so the rename itself
+/// survives a power cut. Returns the file's size.
+fn place(partial: &Path, path: &Path) -> Result<u64, BackupError> {
+    let write_error = |source| BackupError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::rename(partial, path).map_err(write_error)?;
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(folder)
+        .and_then(|folder| folder.sync_all())
+        .map_err(write_error)?;
+    Ok(std::fs::metadata(path).map_err(write_error)?.len())
+}
+
+/// Removes a temporary file and whatever SQLite left beside it.
+fn remove_with_companions(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(schema::companion(path, suffix));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
+        database.prepare().unwrap();
+        let connection = database.connect().unwrap();
+        (dir, connection)
+    }
+
+    /// A sign-up stored with `email_key` (an address in clear, or a sealed row's hash).
+    fn stored(connection: &Connection, email_key: &str, status: &str) -> SubmissionId {
+        let id = SubmissionId::generate();
+        connection
+            .execute(
+                "INSERT INTO submissions (id, created_at, name, email, country, consent,
+                                          status, email_key)
+                 VALUES (?1, ?2, 'x', ?3, 'NO', 1, ?4, ?3)",
+                rusqlite::params![id, Timestamp::parse(T0).unwrap(), email_key, status],
+            )
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn a_replay_erases_clear_and_sealed_rows_by_hash_and_discards_by_id_once() {
+        let (_dir, mut connection) = database();
+        let secret = ServerSecret::from_bytes(b"a secret of the tests, 32 chars or more");
+        let hash = erasure::address_hash(&secret, "kari@example.org");
+        stored(&connection, "kari@example.org", "accepted");
+        // A sealed row keeps the hash as its key.
+        stored(&connection, &hash, "accepted");
+        let kept = stored(&connection, "ola@example.org", "accepted");
+        let spam = stored(&connection, "spam@example.org", "spam");
+        // An accepted sign-up is never taken by a discard.
+        let accepted = stored(&connection, "per@example.org", "accepted");
+        let erased_at = Timestamp::now();
+        let mut erasures = Erasures::default();
+        erasures.add(Action::Forget, erased_at, &json!({ "address_hash": hash }));
+        erasures.add(
+            Action::Discard,
+            erased_at,
+            &json!({ "ids": [spam.to_string(), accepted.to_string()] }),
+        );
+        erasures.add(Action::Export, erased_at, &json!({}));
+        assert_eq!(erasures.entries, 2);
+
+        let report = replay(&mut connection, &secret, &erasures).unwrap();
+        assert_eq!(
+            report,
+            ReplayReport {
+                addresses: 1,
+                matched: 1,
+                submissions: 2,
+                unsent_notifications: 0,
+                discarded: 1,
+            }
+        );
+        let left: BTreeSet<String> = connection
+            .prepare("SELECT id FROM submissions")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            left,
+            BTreeSet::from([kept.to_string(), accepted.to_string()])
+        );
+        let replayed: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM audit WHERE json_extract(details, '$.replay') = 1",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            replayed, 2,
+            "the address's erasure (both rows) and the discard"
+        );
+
+        let again = replay(&mut connection, &secret, &erasures).unwrap();
+        assert_eq!(again.submissions + again.discarded, 0);
+        let audited: i64 = connection
+            .query_row("SELECT count(*) FROM audit", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(audited, 2, "a replay that erases nothing records nothing");
+    }
+}

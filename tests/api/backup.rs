@@ -1,0 +1,680 @@
+//! Backups through the real binary: `joinform backup` beside a serving `joinform
+//! serve`, encrypted backups, `joinform restore` and its refusals, and re-applying the
+//! erasures made after a backup (`joinform forget --replay`).
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use joinform::config::Settings;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::{contains, created_id, test_settings, use_smtp};
+use crate::operator_helpers::{stderr, stdout};
+use crate::process::{Joinform, ServerProcess};
+use crate::smtp::{Behaviour, SmtpServer, closed_port};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+fn key(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/openpgp")
+        .join(name)
+}
+
+/// An installation in a folder of its own: its settings (database under `data/`) and
+/// the configuration file that says so.
+struct Install {
+    dir: TempDir,
+    config: PathBuf,
+    database: PathBuf,
+}
+
+impl Install {
+    fn new(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(&dir);
+        adjust(&mut settings);
+        let config = dir.path().join("joinform.toml");
+        std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+        Self {
+            database: settings.storage.database.clone(),
+            dir,
+            config,
+        }
+    }
+
+    fn serve(&self) -> ServerProcess {
+        Joinform::new().config(&self.config).arg("serve").start()
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        Joinform::new()
+            .config(&self.config)
+            .args(args)
+            .output_async()
+            .await
+    }
+
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Joinform::new()
+            .config(&self.config)
+            .args(args)
+            .envs(env)
+            .output_async()
+            .await
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn sign_up(n: usize) -> Value {
+    json!({
+        "name": format!("Backup Person{n:04}"),
+        "email": format!("backup.person{n:04}@example.org"),
+        "country": "NO",
+        "consent": true,
+    })
+}
+
+async fn post(client: &reqwest::Client, server: &ServerProcess, body: &Value) -> String {
+    created_id(
+        client
+            .post(server.url("/join"))
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn ok(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+fn refused(output: &Output, what: &str, expected: &str) {
+    assert!(
+        !output.status.success(),
+        "{what} should be refused: {}",
+        stdout(output)
+    );
+    let message = stderr(output);
+    assert!(
+        message.contains(expected),
+        "{what}: the message should say `{expected}`: {message}"
+    );
+}
+
+fn ids_in(database: &Path) -> HashSet<String> {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    let mut statement = connection.prepare("SELECT id FROM submissions").unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn integrity(database: &Path) -> String {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn count(database: &Path, sql: &str) -> i64 {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    connection.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+/// The `SINCE` printed in a command's `joinform forget --replay SINCE …` line.
+fn replay_since(text: &str) -> String {
+    text.split("joinform forget --replay ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no replay command in: {text}"))
+        .to_owned()
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn a_backup_beside_a_serving_server_holds_every_acknowledged_sign_up() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let mut acknowledged = HashSet::new();
+    for n in 0..40 {
+        acknowledged.insert(post(&client, &server, &sign_up(n)).await);
+    }
+    // An address erased before the backup leaves no byte of it in the copy.
+    post(&client, &server, &json!({"name": "Erased Before", "email": "erased.before@example.org", "country": "SE", "consent": true})).await;
+    ok(
+        &install.run(&["forget", "erased.before@example.org"]).await,
+        "forget",
+    );
+
+    // Sign-ups keep coming while the copy is made: the copy starts once they flow.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let posting = {
+        let (client, url) = (client.clone(), server.url("/join"));
+        let (stop, posted) = (stop.clone(), posted.clone());
+        tokio::spawn(async move {
+            let mut n = 1000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = client.post(&url).json(&sign_up(n)).send().await.unwrap();
+                assert_eq!(response.status(), 201);
+                n += 1;
+                posted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    while posted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let file = install.path("backup.db");
+    let output = install.run(&["backup", file.to_str().unwrap()]).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    posting.await.unwrap();
+    let printed = ok(&output, "backup");
+
+    assert_eq!(integrity(&file), "ok");
+    let in_copy = ids_in(&file);
+    assert!(
+        acknowledged.is_subset(&in_copy),
+        "every sign-up acknowledged before the backup is in it"
+    );
+    let total = count(&file, "SELECT count(*) FROM submissions");
+    assert!(
+        printed.contains(&format!("submissions: accepted {total} ({total} in all)")),
+        "the counts printed are the copy's ({total}): {printed}"
+    );
+    let audit = count(&file, "SELECT count(*) FROM audit");
+    assert!(
+        printed.contains(&format!("audit entries: {audit}")),
+        "{printed}"
+    );
+    assert!(printed.contains("integrity_check ok"), "{printed}");
+    assert!(!contains(&file_bytes(&file), b"erased.before"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the backup is readable by its owner only");
+    }
+    // Nothing but the backup was left in the folder.
+    let names: Vec<String> = std::fs::read_dir(install.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("backup") || name.starts_with(".backup"))
+        .collect();
+    assert_eq!(names, ["backup.db"]);
+
+    // The backup is audited in the live database (read once the server stopped), and
+    // in the copy itself.
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let details: String = rusqlite::Connection::open(&install.database)
+        .unwrap()
+        .query_row(
+            "SELECT details FROM audit WHERE action = 'backup' AND completed_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["file"], "backup.db");
+    assert_eq!(details["encrypted"], false);
+    assert_eq!(details["audit_key_check"].as_str().unwrap().len(), 16);
+    assert_eq!(
+        count(&file, "SELECT count(*) FROM audit WHERE action = 'backup'"),
+        1
+    );
+
+    // An existing file is kept unless --force.
+    let again = install.run(&["backup", file.to_str().unwrap()]).await;
+    refused(&again, "a second backup to the same file", "--force");
+    ok(
+        &install
+            .run(&["backup", file.to_str().unwrap(), "--force"])
+            .await,
+        "backup --force",
+    );
+}
+
+/// `gpg --decrypt` of `file` with the operator's secret key, in a GnuPG home of its
+/// own; `None`, after saying so loudly, without GnuPG.
+fn gpg_decrypt(test: &str, file: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    if !crate::helpers::outside_programs_present(
+        test,
+        &["gpg", "gpg-agent"],
+        "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2",
+    ) {
+        return None;
+    }
+    // A short /tmp path: the agent's socket path is limited.
+    let home = tempfile::Builder::new()
+        .prefix("jfgpg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let output = std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(["--passphrase", PASSPHRASE])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
+    let opened = gpg(&["--decrypt", file.to_str().unwrap()]);
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+    Some(opened)
+}
+
+#[tokio::test]
+async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators_key() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let mut ids = HashSet::new();
+    for n in 0..5 {
+        ids.insert(post(&client, &server, &sign_up(n)).await);
+    }
+    let file = install.path("backup.pgp");
+    let printed = ok(
+        &install
+            .run(&[
+                "backup",
+                file.to_str().unwrap(),
+                "--encrypt-to",
+                key("operator.asc").to_str().unwrap(),
+            ])
+            .await,
+        "encrypted backup",
+    );
+    assert!(printed.contains("encrypted to"), "{printed}");
+    let bytes = file_bytes(&file);
+    for n in 0..5 {
+        for value in [format!("Person{n:04}"), format!("backup.person{n:04}")] {
+            assert!(!contains(&bytes, value.as_bytes()), "{value} in the file");
+        }
+    }
+    assert!(!bytes.starts_with(b"SQLite format 3"));
+    let left: Vec<_> = std::fs::read_dir(install.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "no temporary file left: {left:?}");
+    drop(server);
+
+    // GnuPG opens it too: a standard OpenPGP message of the database file.
+    if let Some(opened) = gpg_decrypt("backup: gpg opens an encrypted backup", &file) {
+        let copy = install.path("from-gpg.db");
+        std::fs::write(&copy, opened).unwrap();
+        assert_eq!(integrity(&copy), "ok");
+        assert_eq!(ids_in(&copy), ids);
+    }
+
+    // A key that cannot encrypt is refused, and nothing is written.
+    let refused_file = install.path("refused.pgp");
+    let output = install
+        .run(&[
+            "backup",
+            refused_file.to_str().unwrap(),
+            "--encrypt-to",
+            key("revoked.asc").to_str().unwrap(),
+        ])
+        .await;
+    refused(&output, "a revoked key", "revoked");
+    assert!(!refused_file.exists());
+
+    // Restored elsewhere with the operator's secret key.
+    let elsewhere = Install::new(|_| {});
+    let restore = ["restore", file.to_str().unwrap()];
+    refused(
+        &elsewhere.run(&restore).await,
+        "an encrypted backup without a key",
+        "--decrypt-key",
+    );
+    let secret = key("operator.secret.asc");
+    let printed = ok(
+        &elsewhere
+            .run_with(
+                &[
+                    "restore",
+                    file.to_str().unwrap(),
+                    "--decrypt-key",
+                    secret.to_str().unwrap(),
+                    "--passphrase-env",
+                    "BACKUP_TEST_PASSPHRASE",
+                ],
+                &[("BACKUP_TEST_PASSPHRASE", PASSPHRASE)],
+            )
+            .await,
+        "restore of the encrypted backup",
+    );
+    assert!(printed.contains("integrity_check ok"), "{printed}");
+    assert_eq!(ids_in(&elsewhere.database), ids);
+    // A restore into a new installation lacks the audit key the backup was made with.
+    assert!(printed.contains("no audit.key"), "{printed}");
+}
+
+#[tokio::test]
+async fn restore_refuses_what_it_must_not_put_in_place_and_leaves_the_database_alone() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    for n in 0..3 {
+        post(&client, &server, &sign_up(n)).await;
+    }
+    let good = install.path("good.db");
+    ok(
+        &install.run(&["backup", good.to_str().unwrap()]).await,
+        "backup",
+    );
+
+    // While the server runs.
+    let output = install
+        .run_with(
+            &["restore", good.to_str().unwrap(), "--replace"],
+            &[("JOINFORM_STORAGE__BUSY_TIMEOUT", "300ms")],
+        )
+        .await;
+    refused(&output, "a restore while serving", "is in use");
+    // The server goes on.
+    post(&client, &server, &sign_up(3)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let before = file_bytes(&install.database);
+
+    // Without --replace.
+    refused(
+        &install.run(&["restore", good.to_str().unwrap()]).await,
+        "a restore over a database",
+        "--replace",
+    );
+
+    // A newer schema version.
+    let newer = install.path("newer.db");
+    std::fs::copy(&good, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    refused(
+        &install
+            .run(&["restore", newer.to_str().unwrap(), "--replace"])
+            .await,
+        "a newer schema",
+        "newer than",
+    );
+
+    // A damaged copy: pages past the first overwritten.
+    let damaged = install.path("damaged.db");
+    let mut bytes = file_bytes(&good);
+    let len = bytes.len();
+    bytes[4096 * 2..len.min(4096 * 8)].fill(0x5a);
+    std::fs::write(&damaged, bytes).unwrap();
+    refused(
+        &install
+            .run(&["restore", damaged.to_str().unwrap(), "--replace"])
+            .await,
+        "a damaged backup",
+        "damaged",
+    );
+
+    // Another program's SQLite file, and an empty one.
+    let foreign = install.path("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('x');")
+        .unwrap();
+    refused(
+        &install
+            .run(&["restore", foreign.to_str().unwrap(), "--replace"])
+            .await,
+        "a foreign database",
+        "not a joinform database",
+    );
+    let empty = install.path("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); DROP TABLE t;")
+        .unwrap();
+    refused(
+        &install
+            .run(&["restore", empty.to_str().unwrap(), "--replace"])
+            .await,
+        "an empty SQLite file",
+        "not a joinform one",
+    );
+
+    // Not SQLite at all.
+    let text = install.path("notes.txt");
+    std::fs::write(&text, "just some text, not a database\n".repeat(10)).unwrap();
+    refused(
+        &install
+            .run(&["restore", text.to_str().unwrap(), "--replace"])
+            .await,
+        "a text file",
+        "not a SQLite database",
+    );
+
+    assert_eq!(
+        file_bytes(&install.database),
+        before,
+        "every refusal left the database as it was"
+    );
+    for suffix in ["-wal", "-shm"] {
+        let mut name = install.database.as_os_str().to_owned();
+        name.push(suffix);
+        assert!(!Path::new(&name).exists(), "{suffix} left by a refusal");
+    }
+    let left: Vec<_> = std::fs::read_dir(install.database.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial") || name.contains("replaced"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nothing left beside the database: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_restored_database_serves_its_sign_ups_and_delivers_its_pending_mail() {
+    // Mail cannot go: every notification stays pending in the backup.
+    let unreachable = closed_port().port();
+    let install = Install::new(|settings| use_smtp(settings, unreachable));
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let mut ids = HashSet::new();
+    for n in 0..3 {
+        ids.insert(post(&client, &server, &sign_up(n)).await);
+    }
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    drop(server);
+    assert_eq!(
+        count(&file, "SELECT count(*) FROM outbox WHERE state = 'pending'"),
+        3
+    );
+
+    // The machine is lost; a new one with working mail gets the backup.
+    let smtp = SmtpServer::start(Behaviour::Scripted(VecDeque::new())).await;
+    let elsewhere = Install::new(|settings| use_smtp(settings, smtp.port()));
+    let printed = ok(
+        &elsewhere.run(&["restore", file.to_str().unwrap()]).await,
+        "restore",
+    );
+    assert!(printed.contains("submissions: accepted 3"), "{printed}");
+    let server = elsewhere.serve();
+    let mails = smtp.wait_for(3, Duration::from_secs(30)).await;
+    let message_ids: HashSet<String> = mails
+        .iter()
+        .filter_map(|mail| {
+            String::from_utf8_lossy(&mail.data)
+                .lines()
+                .find(|line| line.to_ascii_lowercase().starts_with("message-id:"))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(message_ids.len(), 3, "each pending notification once");
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    assert_eq!(ids_in(&elsewhere.database), ids);
+    assert_eq!(
+        count(
+            &elsewhere.database,
+            "SELECT count(*) FROM audit WHERE action = 'restore'"
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_and_from_an_audit_file()
+ {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let erased = json!({"name": "Gone Aftermath", "email": "Gone.Aftermath@example.org", "country": "NO", "consent": true});
+    post(&client, &server, &erased).await;
+    post(&client, &server, &erased).await;
+    let kept = post(&client, &server, &sign_up(1)).await;
+    let file = install.path("backup.db");
+    let printed = ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let since = replay_since(&printed);
+
+    // After the backup: the person asks to be erased (while the server runs).
+    ok(
+        &install.run(&["forget", "gone.aftermath@example.org"]).await,
+        "forget",
+    );
+    let listed = ok(
+        &install
+            .run(&["audit", "--since", &since, "--action", "forget", "--json"])
+            .await,
+        "audit --since --json",
+    );
+    let lines: Vec<Value> = listed
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert_eq!(lines[0]["action"], "forget");
+    assert!(lines[0]["details"]["address_hash"].is_string());
+    assert!(!listed.to_lowercase().contains("gone.aftermath"));
+    let audit_file = install.path("erasures.jsonl");
+    std::fs::write(&audit_file, &listed).unwrap();
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+
+    // The disk is lost; the backup comes back, and with it the erased person.
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore --replace",
+    );
+    assert!(printed.contains("holds personal data"), "{printed}");
+    assert_eq!(replay_since(&printed), since, "{printed}");
+    let replaced = PathBuf::from(
+        printed
+            .split("--from ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap(),
+    );
+    assert!(replaced.exists());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&replaced).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let gone = "SELECT count(*) FROM submissions WHERE email_key = 'gone.aftermath@example.org'";
+    assert_eq!(count(&install.database, gone), 2, "back with the backup");
+
+    // Replayed while the server runs.
+    let server = install.serve();
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.to_str().unwrap(),
+    ];
+    let printed = ok(&install.run(&replay).await, "forget --replay");
+    assert!(printed.contains("erased 2 submission(s)"), "{printed}");
+    let printed = ok(&install.run(&replay).await, "forget --replay again");
+    assert!(printed.contains("nothing here to erase"), "{printed}");
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    assert_eq!(count(&install.database, gone), 0);
+    assert!(ids_in(&install.database).contains(&kept));
+    assert!(!contains(&file_bytes(&install.database), b"gone.aftermath"));
+    assert_eq!(
+        count(
+            &install.database,
+            "SELECT count(*) FROM audit WHERE action = 'forget'
+             AND json_extract(details, '$.replay') = 1"
+        ),
+        1
+    );
+
+    // The same from the off-site audit file.
+    ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "second restore",
+    );
+    assert_eq!(count(&install.database, gone), 2);
+    let printed = ok(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                &since,
+                "--from",
+                audit_file.to_str().unwrap(),
+            ])
+            .await,
+        "forget --replay from the audit file",
+    );
+    assert!(printed.contains("erased 2 submission(s)"), "{printed}");
+    assert_eq!(count(&install.database, gone), 0);
+    assert!(ids_in(&install.database).contains(&kept));
+}
