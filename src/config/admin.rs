@@ -79,7 +79,7 @@ impl AdminSettings {
         {
             return Err(ConfigError::bad(
                 "admin.metrics_token_sha256",
-                "must be 64 hexadecimal digits (joinform token new --metrics prints it)",
+                "must be 64 hexadecimal digits (`joinform token metrics` prints it)",
             ));
         }
         let mut names = HashSet::new();
