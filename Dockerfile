@@ -18,7 +18,10 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ARG LITESTREAM_IMAGE=litestream/litestream:0.5.17
 # Where the crates come from: `registry` (crates.io, the normal build) or `vendored` (a
 # `vendor/` folder in the build context, made by `cargo vendor --locked vendor`, for a
-# builder that cannot reach crates.io; .ci/container-check builds this way).
+# builder that cannot reach crates.io; .ci/container-check builds this way). BuildKit
+# (Docker's builder) and podman build only the stage chosen; Docker's legacy builder
+# builds every stage: it needs a vendor/ folder and the Litestream image even for
+# `registry` and the default target.
 ARG CRATES=registry
 
 # ---- the toolchain, with the crates' source configured -----------------------------
