@@ -12,36 +12,32 @@
 # digest from your registry (`docker buildx imagetools inspect rust:1.95.0-slim-bookworm`)
 # and renew it when Debian publishes security updates. Any glibc (bookworm or newer)
 # runtime works: `--build-arg RUNTIME_IMAGE=debian:bookworm-slim` if you want a shell in
-# the container (the image is then about 70 MB larger).
+# the container (the image is then about 60 MB larger). Docker's legacy builder
+# (DOCKER_BUILDKIT=0) builds every stage: it needs the Litestream image even for the
+# default target; BuildKit and podman build only the stages the target uses.
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ARG LITESTREAM_IMAGE=litestream/litestream:0.5.17
-# Where the crates come from: `registry` (crates.io, the normal build) or `vendored` (a
-# `vendor/` folder in the build context, made by `cargo vendor --locked vendor`, for a
-# builder that cannot reach crates.io; .ci/container-check builds this way). BuildKit
-# (Docker's builder) and podman build only the stage chosen; Docker's legacy builder
-# builds every stage: it needs a vendor/ folder and the Litestream image even for
-# `registry` and the default target.
-ARG CRATES=registry
-
-# ---- the toolchain, with the crates' source configured -----------------------------
-FROM ${RUST_IMAGE} AS crates-registry
-WORKDIR /src
-
-FROM ${RUST_IMAGE} AS crates-vendored
-WORKDIR /src
-COPY vendor ./vendor
-RUN mkdir -p .cargo \
-    && printf '%s\n' '[source.crates-io]' 'replace-with = "vendored-sources"' \
-        '[source.vendored-sources]' 'directory = "vendor"' >.cargo/config.toml
 
 # ---- the build ----------------------------------------------------------------------
-FROM crates-${CRATES} AS builder
+FROM ${RUST_IMAGE} AS builder
+WORKDIR /src
 # The release profile keeps line tables for readable backtraces on a developer's machine;
 # in the image they are 98 MB of the binary's 115: build without debug info and strip.
 # Set here, before the dependencies' layer, so both layers build with the same profile.
 ENV CARGO_PROFILE_RELEASE_DEBUG=0 \
     CARGO_PROFILE_RELEASE_STRIP=symbols
+# Crates from a vendor/ folder in the build context when there is one (made by `cargo
+# vendor --locked vendor`, for a builder that cannot reach crates.io; .ci/container-check
+# builds this way), else from crates.io. The wildcard makes the folder optional (COPY
+# needs one source that exists: Cargo.lock) and copies its contents into /vendor.
+COPY Cargo.lock vendo[r] /vendor/
+RUN rm /vendor/Cargo.lock \
+    && if [ -n "$(ls -A /vendor)" ]; then \
+        mkdir -p .cargo \
+        && printf '%s\n' '[source.crates-io]' 'replace-with = "vendored-sources"' \
+            '[source.vendored-sources]' 'directory = "/vendor"' >.cargo/config.toml; \
+    else rmdir /vendor; fi
 # The dependencies, in a layer of their own: built from the manifests alone, with empty
 # stand-ins for joinform's own targets, so a change to joinform's sources reuses it and
 # only joinform itself is compiled again.
