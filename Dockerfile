@@ -57,11 +57,12 @@ COPY templates ./templates
 COPY benches ./benches
 COPY src ./src
 # COPY keeps the files' own times, which can be older than the stand-ins' build: touch
-# them so cargo sees that joinform's crate changed. /data is made here because the
-# runtime base has no shell: empty, owner-only (and /replica, for a file replica).
+# them so cargo sees that joinform's crate changed.
 RUN touch build.rs src/lib.rs src/main.rs \
-    && cargo build --release --locked --bin joinform \
-    && mkdir -m 0700 /data /replica
+    && cargo build --release --locked --bin joinform
+# Made here because the runtime base has no shell: /data, empty and owner-only, and
+# /backup, where config/litestream.yml puts a file replica.
+RUN mkdir -m 0700 /data /backup
 
 # ---- joinform alone (the default target) --------------------------------------------
 FROM ${RUNTIME_IMAGE} AS joinform
@@ -114,14 +115,16 @@ FROM ${LITESTREAM_IMAGE} AS litestream
 
 FROM joinform AS replicated
 COPY --from=litestream /usr/local/bin/litestream /usr/local/bin/litestream
-# Where a file replica's volume is mounted (`type: file`, `path: /replica/joinform`):
-# owned by joinform's uid, as /data is. S3 or SFTP replicas need no folder.
-COPY --from=builder --chown=10001:10001 /replica /replica
+# Where a file replica's volume is mounted (config/litestream.yml: `type: file`, `path:
+# /backup/joinform`): owned by joinform's uid, as /data is. S3 or SFTP need no folder.
+COPY --from=builder --chown=10001:10001 /backup /backup
 # Litestream's configuration (which database, where the replica goes, its credentials as
-# ${VARIABLES}) is mounted on /etc/litestream.yml: config/litestream.yml is the example.
-# Litestream starts joinform, forwards SIGTERM to it, waits for it to finish, then
-# uploads what is left (for at most its shutdown-sync-timeout) and exits with it: give
-# `docker stop` joinform's shutdown_timeout plus that (`--stop-timeout 30`).
+# ${VARIABLES}) is mounted on /etc/litestream.yml: config/litestream.yml is the example;
+# its control socket is in /tmp, so give the read-only container a tmpfs there
+# (`--tmpfs /tmp`; podman's --read-only makes one itself). Litestream starts joinform,
+# passes SIGTERM on to it, waits for it to finish, then uploads what is left (for at
+# most its shutdown-sync-timeout) and exits with it: give `docker stop` joinform's
+# shutdown_timeout plus that (`--stop-timeout 30`).
 # storage.litestream: joinform leaves checkpointing the WAL to Litestream.
 ENV JOINFORM_STORAGE__LITESTREAM=true
 ENTRYPOINT ["litestream", "replicate", "-config", "/etc/litestream.yml", "-exec", "joinform serve"]
