@@ -108,6 +108,22 @@ pub enum BackupError {
          command) has it open. Stop it first, then restore; nothing was changed"
     )]
     InUse { path: PathBuf },
+    #[error(
+        "{path} is {what} of this installation: a backup never replaces it (not even \
+         with --force), since the server would go on writing into the file it replaced; \
+         write the backup elsewhere, best on another disk; nothing was written"
+    )]
+    OwnFile { path: PathBuf, what: &'static str },
+    #[error(
+        "a backup to standard output (`-`) is not supported: it could not be checked and \
+         renamed into place whole; give a file name; nothing was written"
+    )]
+    Stdout,
+    #[error(
+        "{path} is {what} of this installation, not a backup: give the backup file; \
+         nothing was changed"
+    )]
+    RestoreOwnFile { path: PathBuf, what: &'static str },
     #[error("the audit key")]
     Secret(#[from] crate::secret::SecretError),
     #[error("line {line} of {path} is not an audit entry as `joinform audit --json` writes it")]
@@ -168,6 +184,17 @@ pub fn backup(
     request: &BackupRequest,
 ) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
+    if request.output.as_os_str() == "-" {
+        return Err(BackupError::Stdout);
+    }
+    if let Some(database) = source.path().filter(|path| !path.is_empty()) {
+        if let Some(what) = installation_file(Path::new(database), &request.output, true) {
+            return Err(BackupError::OwnFile {
+                path: request.output.clone(),
+                what,
+            });
+        }
+    }
     if !request.force && request.output.exists() {
         return Err(BackupError::Exists {
             path: request.output.clone(),
@@ -330,6 +357,12 @@ pub fn restore(
     request: &RestoreRequest,
 ) -> Result<RestoreReport, BackupError> {
     let target = database.path();
+    if let Some(what) = installation_file(target, &request.file, false) {
+        return Err(BackupError::RestoreOwnFile {
+            path: request.file.clone(),
+            what,
+        });
+    }
     let exists = target.exists();
     let wal = schema::companion(target, "-wal");
     if !exists && wal.exists() {
@@ -744,6 +777,91 @@ pub fn replay(
 }
 
 // ---- Files. ----
+
+/// What `path` is among the files of the installation whose database is `database`,
+/// if it is one: the database, a companion of it (`-wal`, `-shm`, `-journal`, a
+/// `.replaced-…` copy, Litestream's folder, a temporary file), or a key file beside
+/// it. `by_name`: also any other file in the database's folder whose name starts
+/// with the database's (a `.replaced-…` copy is a fine backup to restore from, but
+/// never one to overwrite). The same file under any spelling: a symbolic link, `..`, another hard link
+/// (compared by device and inode when it exists, else by canonical folder and name).
+fn installation_file(database: &Path, path: &Path, by_name: bool) -> Option<&'static str> {
+    let secret = crate::secret::audit_key_path(database);
+    let folder = secret.parent().map(Path::to_owned).unwrap_or_default();
+    let named: [(PathBuf, &'static str); 6] = [
+        (database.to_owned(), "the database"),
+        (
+            schema::companion(database, "-wal"),
+            "the database's write-ahead log",
+        ),
+        (
+            schema::companion(database, "-shm"),
+            "the database's shared-memory file",
+        ),
+        (
+            schema::companion(database, "-journal"),
+            "the database's journal",
+        ),
+        (secret, "the audit key"),
+        (folder.join("secret.key"), "the server secret"),
+    ];
+    if let Ok(found) = std::fs::metadata(path) {
+        for (own, what) in &named {
+            if std::fs::metadata(own).is_ok_and(|own| same_inode(&own, &found)) {
+                return Some(what);
+            }
+        }
+    }
+    let (folder_of_path, name) = canonical_entry(path)?;
+    for (own, what) in &named {
+        if canonical_entry(own).is_some_and(|entry| entry == (folder_of_path.clone(), name.clone()))
+        {
+            return Some(what);
+        }
+    }
+    if !by_name {
+        return None;
+    }
+    // The rest of what joinform keeps beside the database, by its name.
+    let (database_folder, database_name) = canonical_entry(database)?;
+    let name = name.to_string_lossy();
+    let database_name = database_name.to_string_lossy();
+    let hidden = format!(".{database_name}");
+    (folder_of_path == database_folder
+        && (name.starts_with(&*database_name) || name.starts_with(&hidden)))
+    .then_some("a file joinform keeps beside the database")
+}
+
+/// The canonical folder of `path` and its file name: the same for every spelling of
+/// a path whose folder exists, whether the file itself exists or not.
+fn canonical_entry(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let name = path.file_name()?.to_owned();
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(folder).ok()?;
+    // A symbolic link named `path` is followed: the file it points to is what a
+    // careless overwrite would reach.
+    match std::fs::canonicalize(path) {
+        Ok(resolved) => Some((
+            resolved.parent().map(Path::to_owned).unwrap_or(folder),
+            resolved.file_name().map_or(name, std::ffi::OsStr::to_owned),
+        )),
+        Err(_) => Some((folder, name)),
+    }
+}
+
+#[cfg(unix)]
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
+    false
+}
 
 /// Where a file is written until it is complete: a hidden file in the same folder (so
 /// the rename that puts it in place is atomic), named by the process.

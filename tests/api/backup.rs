@@ -678,3 +678,61 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     assert_eq!(count(&install.database, gone), 0);
     assert!(ids_in(&install.database).contains(&kept));
 }
+
+#[tokio::test]
+async fn a_backup_never_replaces_the_installations_own_files_nor_restores_from_them() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let first = post(&client, &server, &sign_up(0)).await;
+    let folder = install.database.parent().unwrap().to_owned();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    let link = install.path("link-to-database");
+    std::os::unix::fs::symlink(&install.database, &link).unwrap();
+    let spellings = [
+        install.database.clone(),
+        folder
+            .join("..")
+            .join(folder.file_name().unwrap())
+            .join(name),
+        link.clone(),
+        folder.join(format!("{name}-wal")),
+        folder.join(format!("{name}-shm")),
+        folder.join("audit.key"),
+        folder.join("secret.key"),
+        folder.join(format!("{name}.replaced-x")),
+    ];
+    for path in &spellings {
+        let output = install
+            .run(&["backup", path.to_str().unwrap(), "--force"])
+            .await;
+        refused(
+            &output,
+            &format!("backup to {}", path.display()),
+            "of this installation",
+        );
+    }
+    refused(
+        &install.run(&["backup", "-"]).await,
+        "backup -",
+        "standard output",
+    );
+    assert!(!Path::new("-").exists());
+    // The server went on with its own files: a later sign-up stays.
+    let second = post(&client, &server, &sign_up(1)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let ids = ids_in(&install.database);
+    assert!(ids.contains(&first) && ids.contains(&second), "{ids:?}");
+
+    for path in [&install.database, &link] {
+        refused(
+            &install
+                .run(&["restore", path.to_str().unwrap(), "--replace"])
+                .await,
+            "restore from the database itself",
+            "not a backup",
+        );
+    }
+    assert_eq!(ids_in(&install.database), ids);
+}
