@@ -756,6 +756,7 @@ pub fn audit(settings: &Settings, limit: u32) -> Result<String, DataCommandError
 /// written or fails its check (nothing is left at FILE then).
 pub fn backup(
     settings: &Settings,
+    config: Option<&std::path::Path>,
     request: &crate::backup::BackupRequest,
 ) -> Result<String, DataCommandError> {
     let connection = open(settings)?;
@@ -782,12 +783,40 @@ pub fn backup(
     text.push_str(&counts_listing(&report.counts));
     let _ = writeln!(
         text,
-        "taken at {at}; after restoring it, re-apply the erasures made since then:\n  \
-         joinform forget --replay {at} --from <the database it replaced, or a newer \
-         `joinform audit --json` file>",
+        "taken at {at}; after restoring it, and before starting the server, re-apply the \
+         erasures made since then (SOURCE: the database it replaced, or a newer \
+         `joinform audit --json` file):\n  {}",
+        replay_command(&report.at.to_string(), "SOURCE", config),
         at = report.at
     );
     Ok(text)
+}
+
+/// The `joinform forget --replay` command line, as it can be pasted into a shell:
+/// with `--config` when one was given, each path quoted when it needs it.
+fn replay_command(since: &str, from: &str, config: Option<&std::path::Path>) -> String {
+    let mut line = format!(
+        "joinform forget --replay {since} --from {}",
+        shell_word(from)
+    );
+    if let Some(config) = config {
+        let _ = write!(line, " --config {}", shell_word(&config.to_string_lossy()));
+    }
+    line
+}
+
+/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
+/// reads specially, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The row counts of a backup or a restored database, a line per table.
@@ -821,6 +850,7 @@ fn counts_listing(counts: &store::backup::Counts) -> String {
 /// SQLite, cannot decrypt); the database is then untouched.
 pub fn restore(
     settings: &Settings,
+    config: Option<&std::path::Path>,
     file: PathBuf,
     decryption: Option<&Decryption>,
     replace: bool,
@@ -854,12 +884,13 @@ pub fn restore(
         replace,
     };
     let report = crate::backup::restore(&database, &request)?;
-    Ok(restore_summary(&file, database.path(), &report))
+    Ok(restore_summary(&file, database.path(), config, &report))
 }
 
 fn restore_summary(
     file: &std::path::Path,
     target: &std::path::Path,
+    config: Option<&std::path::Path>,
     report: &crate::backup::RestoreReport,
 ) -> String {
     use crate::backup::AuditKeyState;
@@ -902,18 +933,21 @@ fn restore_summary(
             let _ = writeln!(
                 text,
                 "the database it replaced is kept as {}: it holds personal data, and the \
-                 erasures made since the backup. Re-apply them now (the server may run):\n  \
-                 joinform forget --replay {since} --from {}\nthen delete it.",
+                 erasures made since the backup. Re-apply them now, BEFORE starting the \
+                 server (it would send the pending notifications of people erased since):\n  \
+                 {}\nthen delete it.",
                 replaced.display(),
-                replaced.display()
+                replay_command(&since, &replaced.to_string_lossy(), config)
             );
         }
         None => {
             let _ = writeln!(
                 text,
-                "erasures made after the backup are not in it: re-apply them from a newer \
-                 copy (a later backup, a Litestream restore) or a `joinform audit --json` \
-                 file kept off-site:\n  joinform forget --replay {since} --from <FILE>"
+                "erasures made after the backup are not in it: re-apply them BEFORE \
+                 starting the server (it would send the pending notifications of people \
+                 erased since), from a newer copy (a later backup, a Litestream restore) or \
+                 a `joinform audit --json` file kept off-site (SOURCE):\n  {}",
+                replay_command(&since, "SOURCE", config)
             );
         }
     }
@@ -1600,5 +1634,27 @@ fn name_unmatched(report: &mut ReviewReport, texts: &[String], reviewed: &review
                 text.escape_debug()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod replay_command_tests {
+    use super::*;
+
+    #[test]
+    fn a_printed_replay_command_names_the_configuration_and_quotes_what_needs_it() {
+        assert_eq!(
+            replay_command("2026-11-30T12:00:00Z", "/data/joinform.db.replaced-x", None),
+            "joinform forget --replay 2026-11-30T12:00:00Z --from /data/joinform.db.replaced-x"
+        );
+        assert_eq!(
+            replay_command(
+                "2026-11-30T12:00:00Z",
+                "/my data/it's.db",
+                Some(std::path::Path::new("/etc/join form.toml"))
+            ),
+            "joinform forget --replay 2026-11-30T12:00:00Z --from '/my data/it'\\''s.db' \
+             --config '/etc/join form.toml'"
+        );
     }
 }

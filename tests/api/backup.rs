@@ -627,8 +627,12 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     let gone = "SELECT count(*) FROM submissions WHERE email_key = 'gone.aftermath@example.org'";
     assert_eq!(count(&install.database, gone), 2, "back with the backup");
 
-    // Replayed while the server runs.
-    let server = install.serve();
+    // Replayed before the server starts, as restore says, with the command it printed.
+    assert!(
+        printed.contains("BEFORE starting the server")
+            && printed.contains(&format!("--config {}", install.config.display())),
+        "{printed}"
+    );
     let replay = [
         "forget",
         "--replay",
@@ -640,8 +644,6 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     assert!(printed.contains("erased 2 submission(s)"), "{printed}");
     let printed = ok(&install.run(&replay).await, "forget --replay again");
     assert!(printed.contains("nothing here to erase"), "{printed}");
-    let mut server = server;
-    server.stop("TERM", Duration::from_secs(30)).await;
     assert_eq!(count(&install.database, gone), 0);
     assert!(ids_in(&install.database).contains(&kept));
     assert!(!contains(&file_bytes(&install.database), b"gone.aftermath"));
