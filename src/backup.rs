@@ -126,6 +126,23 @@ pub enum BackupError {
     RestoreOwnFile { path: PathBuf, what: &'static str },
     #[error("the audit key")]
     Secret(#[from] crate::secret::SecretError),
+    #[error(
+        "{path} is neither a joinform database nor a `joinform audit --json` file (an \
+         encrypted backup? restore it, or decrypt it, first); nothing was erased"
+    )]
+    NotReplaySource { path: PathBuf },
+    #[error(
+        "audit.key beside the database (check value {here}) is not the key the erasures \
+         in {path} were recorded with ({there}): nothing would match. Put back the \
+         audit.key of that installation, kept safe with the backups; nothing was erased"
+    )]
+    AuditKeyDiffers {
+        path: PathBuf,
+        here: String,
+        there: String,
+    },
+    #[error("{since} is in the future: give the time restore printed; nothing was erased")]
+    FutureSince { since: Timestamp },
     #[error("line {line} of {path} is not an audit entry as `joinform audit --json` writes it")]
     BadAuditLine { path: PathBuf, line: usize },
 }
@@ -637,6 +654,10 @@ pub struct Erasures {
     pub addresses: BTreeMap<String, Timestamp>,
     /// Held and spam sign-ups discarded.
     pub discarded: BTreeSet<SubmissionId>,
+    /// The check values of the audit keys the source's hashes were made with, as its
+    /// `forget` entries (since this version) and `backup` entries record them; empty
+    /// when it records none.
+    pub key_checks: BTreeSet<String>,
 }
 
 /// Reads the `forget` and `discard` entries at or after `since` from `source`: a
@@ -658,9 +679,22 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
             erasures.add(entry.action, entry.at, &details);
         }
+        // A backup entry before SINCE still says which key the source used.
+        if let Some((_, details)) = copy::newest_backup_entry(&connection)? {
+            let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
+            erasures.note_key_check(&details);
+        }
         return Ok(erasures);
     }
-    let text = std::fs::read_to_string(source).map_err(read_error)?;
+    let text = std::fs::read_to_string(source).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::InvalidData {
+            BackupError::NotReplaySource {
+                path: source.to_owned(),
+            }
+        } else {
+            read_error(error)
+        }
+    })?;
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -670,6 +704,7 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             line: number + 1,
         };
         let entry: Value = serde_json::from_str(line).map_err(|_| bad())?;
+        erasures.note_key_check(&entry["details"]);
         let action = entry["action"]
             .as_str()
             .and_then(|text| text.parse::<Action>().ok())
@@ -686,7 +721,14 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
 }
 
 impl Erasures {
+    fn note_key_check(&mut self, details: &Value) {
+        if let Some(check) = details["audit_key_check"].as_str() {
+            self.key_checks.insert(check.to_owned());
+        }
+    }
+
     fn add(&mut self, action: Action, at: Timestamp, details: &Value) {
+        self.note_key_check(details);
         match action {
             Action::Forget => {
                 self.entries += 1;

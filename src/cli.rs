@@ -702,7 +702,13 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
     let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
     let hash = address_hash(&secret, &key);
     let report = store::erase(&mut connection, |erasing| {
-        erasure::forget(erasing, &key, &hash, audit::CLI_ACTOR)
+        erasure::forget(
+            erasing,
+            &key,
+            &hash,
+            &secret.audit_key_check(),
+            audit::CLI_ACTOR,
+        )
     })?;
     Ok(format!(
         "erased {} submission(s) and {} unsent notification(s); audit reference {}\n",
@@ -1031,9 +1037,35 @@ pub fn forget_replay(
     since: Timestamp,
     source: &std::path::Path,
 ) -> Result<String, DataCommandError> {
+    if since > Timestamp::now() {
+        return Err(crate::backup::BackupError::FutureSince { since }.into());
+    }
     let erasures = crate::backup::read_erasures(source, since)?;
     let mut connection = open(settings)?;
-    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
+    // Never a new key: one made now would match none of the recorded hashes, and the
+    // replay would report everything "already applied".
+    let secret =
+        ServerSecret::load_existing(settings.spam.expose_secret(), &settings.storage.database)?;
+    let here = secret.audit_key_check();
+    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
+        return Err(crate::backup::BackupError::AuditKeyDiffers {
+            path: source.to_owned(),
+            here,
+            there: erasures
+                .key_checks
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
+    if erasures.entries == 0 {
+        return Ok(format!(
+            "no erasure recorded since {since} in {}: nothing to re-apply\n",
+            source.display()
+        ));
+    }
     let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     let mut text = format!(
         "read {} erasure entr{} since {since} from {}: {} address(es) erased, {} held or \
@@ -1046,6 +1078,15 @@ pub fn forget_replay(
     );
     if report.submissions == 0 && report.discarded == 0 {
         text.push_str("nothing here to erase: every one of them is already applied\n");
+        if erasures.key_checks.is_empty() && report.addresses > 0 {
+            text.push_str(
+                "WARNING: the source does not record which audit.key its hashes were made \
+                 with (entries of an older version), and not one address matched: if \
+                 audit.key beside the database is not that installation's, nothing can \
+                 match and the erased people are still here. Check that it is the one kept \
+                 safe with the backups.\n",
+            );
+        }
     } else {
         let _ = writeln!(
             text,

@@ -738,3 +738,117 @@ async fn a_backup_never_replaces_the_installations_own_files_nor_restores_from_t
     }
     assert_eq!(ids_in(&install.database), ids);
 }
+
+#[tokio::test]
+async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let erased = json!({"name": "Key Person", "email": "key.person@example.org", "country": "NO", "consent": true});
+    post(&client, &server, &erased).await;
+    let file = install.path("backup.db");
+    let since = replay_since(&ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    ));
+    ok(
+        &install.run(&["forget", "key.person@example.org"]).await,
+        "forget",
+    );
+    let listed = ok(
+        &install
+            .run(&["audit", "--since", &since, "--action", "forget", "--json"])
+            .await,
+        "audit --json",
+    );
+    assert!(listed.contains("\"audit_key_check\""), "{listed}");
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    let replaced = printed
+        .split("--from ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let folder = install.database.parent().unwrap();
+    let audit_key = folder.join("audit.key");
+    let kept = std::fs::read(&audit_key).unwrap();
+    let gone = "SELECT count(*) FROM submissions WHERE email_key = 'key.person@example.org'";
+
+    // No audit.key: refused, and none made.
+    std::fs::remove_file(&audit_key).unwrap();
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.as_str(),
+    ];
+    refused(
+        &install.run(&replay).await,
+        "a replay without audit.key",
+        "there is no",
+    );
+    assert!(!audit_key.exists(), "a replay made an audit key");
+    // Another installation's key: refused by the recorded check value.
+    std::fs::write(&audit_key, format!("{}\n", "ab".repeat(32))).unwrap();
+    refused(
+        &install.run(&replay).await,
+        "a replay with another key",
+        "is not the key",
+    );
+    std::fs::write(&audit_key, &kept).unwrap();
+    assert_eq!(
+        count(&install.database, gone),
+        1,
+        "nothing erased by a refusal"
+    );
+
+    // A time in the future; a file that is neither a database nor an audit file.
+    refused(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                "2999-01-01",
+                "--from",
+                replaced.as_str(),
+            ])
+            .await,
+        "a future SINCE",
+        "in the future",
+    );
+    let binary = install.path("backup.pgp");
+    std::fs::write(&binary, [0x85u8, 0x01, 0xff, 0xfe, 0x00, 0x80]).unwrap();
+    refused(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                since.as_str(),
+                "--from",
+                binary.to_str().unwrap(),
+            ])
+            .await,
+        "an encrypted file as SOURCE",
+        "neither a joinform database",
+    );
+    let printed = ok(&install.run(&replay).await, "the replay with the right key");
+    assert!(printed.contains("erased 1 submission(s)"), "{printed}");
+    assert_eq!(count(&install.database, gone), 0);
+    // Nothing since a time after the erasure.
+    let later = joinform::domain::Timestamp::now().to_string();
+    let printed = ok(
+        &install
+            .run(&["forget", "--replay", &later, "--from", replaced.as_str()])
+            .await,
+        "a replay with nothing since",
+    );
+    assert!(printed.contains("no erasure recorded since"), "{printed}");
+}
