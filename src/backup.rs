@@ -181,6 +181,9 @@ pub struct BackupReport {
     /// When the backup's audit entry was begun: the `SINCE` for `forget --replay`
     /// after restoring this backup.
     pub at: Timestamp,
+    /// Temporary files of earlier backups to the same file that were interrupted
+    /// (their process is gone), removed before this one.
+    pub stale_removed: Vec<PathBuf>,
 }
 
 /// Writes a consistent copy of the database `source` is connected to into
@@ -217,6 +220,7 @@ pub fn backup(
             path: request.output.clone(),
         });
     }
+    let stale_removed = remove_stale_partials(&request.output);
     let now = std::time::SystemTime::now();
     let mut certificates = Vec::new();
     for path in &request.encrypt_to {
@@ -261,6 +265,7 @@ pub fn backup(
         recipients,
         elapsed: started.elapsed(),
         at,
+        stale_removed,
     })
 }
 
@@ -272,6 +277,9 @@ fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupErr
     };
     drop(owner_only::create(partial, Existing::Refuse).map_err(write_error)?);
     let mut destination = Connection::open(partial)?;
+    // A copy that fails is thrown away whole: it needs no rollback journal, and none
+    // is left beside it by a kill.
+    destination.pragma_update(None, "journal_mode", "OFF")?;
     let counts = copy_and_check(source, &mut destination)?;
     // The copy's header says WAL, as its source's did; out of WAL mode the closed file
     // holds everything, with no `-wal` or `-shm` beside it.
@@ -343,6 +351,9 @@ pub struct RestoreReport {
     pub audit_key: AuditKeyState,
     /// Litestream's folder beside the database, which must be reset now.
     pub litestream_folder: Option<PathBuf>,
+    /// Temporary (decrypted) copies of earlier restores that were interrupted (their
+    /// process is gone), removed before this one.
+    pub stale_removed: Vec<PathBuf>,
 }
 
 /// Whether `audit.key` beside the database is the one the backup was made with.
@@ -396,6 +407,7 @@ pub fn restore(
             source,
         })?;
     }
+    let stale_removed = remove_stale_partials(target);
     let partial = partial_path(target);
     let prepared = stage(request, &partial);
     let prepared = match prepared {
@@ -437,6 +449,7 @@ pub fn restore(
         replaced,
         audit_key,
         litestream_folder,
+        stale_removed,
     })
 }
 
@@ -515,6 +528,10 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     }
     let mut connection = Connection::open(partial)?;
     copy::leave_wal_mode(&connection)?;
+    // The staged copy is thrown away whole if anything fails: no rollback journal (a
+    // clear copy of everyone) is left beside it by a kill. The header stays in
+    // rollback mode; `OFF` is not recorded in the file.
+    connection.pragma_update(None, "journal_mode", "OFF")?;
     let (taken_at, taken_exactly, audit_key_check) = match copy::newest_backup_entry(&connection)? {
         Some((at, details)) => {
             let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
@@ -913,6 +930,52 @@ fn partial_path(path: &Path) -> PathBuf {
         |name| name.to_string_lossy().into_owned(),
     );
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Removes the temporary files that interrupted runs (a kill, a power cut) left for
+/// `path` — `.NAME.partial-PID` and SQLite's companions of it — whose process is gone:
+/// each is a copy of everyone, possibly decrypted. Returns what it removed. A file of
+/// a process still running (another backup under way) is left alone. Where whether
+/// a process runs cannot be told (no `/proc`), nothing is removed.
+fn remove_stale_partials(path: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    if !Path::new("/proc/self").exists() {
+        return removed;
+    }
+    let Some(name) = path.file_name() else {
+        return removed;
+    };
+    let prefix = format!(".{}.partial-", name.to_string_lossy());
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = ["-journal", "-wal", "-shm"]
+            .iter()
+            .find_map(|suffix| rest.strip_suffix(suffix))
+            .unwrap_or(rest);
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let stale = entry.path();
+        if std::fs::remove_file(&stale).is_ok() {
+            removed.push(stale);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.

@@ -768,8 +768,10 @@ pub fn backup(
     let connection = open(settings)?;
     let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
     let report = crate::backup::backup(&connection, &secret, request)?;
-    let mut text = format!(
-        "backed up to {} in {:.2} s: {} bytes, integrity_check ok\n",
+    let mut text = stale_listing(&report.stale_removed, "backup");
+    let _ = writeln!(
+        text,
+        "backed up to {} in {:.2} s: {} bytes, integrity_check ok",
         report.output.display(),
         report.elapsed.as_secs_f64(),
         report.file_bytes
@@ -823,6 +825,19 @@ fn shell_word(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
+}
+
+/// A line per temporary file of an interrupted `what` that was removed.
+fn stale_listing(removed: &[PathBuf], what: &str) -> String {
+    removed
+        .iter()
+        .map(|path| {
+            format!(
+                "removed {}, left by an interrupted {what} (a copy of personal data)\n",
+                path.display()
+            )
+        })
+        .collect()
 }
 
 /// The row counts of a backup or a restored database, a line per table.
@@ -900,8 +915,10 @@ fn restore_summary(
     report: &crate::backup::RestoreReport,
 ) -> String {
     use crate::backup::AuditKeyState;
-    let mut text = format!(
-        "restored {} to {}: integrity_check ok\n",
+    let mut text = stale_listing(&report.stale_removed, "restore");
+    let _ = writeln!(
+        text,
+        "restored {} to {}: integrity_check ok",
         file.display(),
         target.display()
     );

@@ -852,3 +852,52 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
     );
     assert!(printed.contains("no erasure recorded since"), "{printed}");
 }
+
+#[tokio::test]
+async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_the_next_one() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
+    let dead = "4194305";
+    let stale_backup = [
+        install.path(&format!(".b.db.partial-{dead}")),
+        install.path(&format!(".b.db.partial-{dead}-journal")),
+    ];
+    let folder = install.database.parent().unwrap();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    let stale_restore = folder.join(format!(".{name}.partial-{dead}"));
+    // A running process's file (this test's) is another run under way: left alone.
+    let live = install.path(&format!(".b.db.partial-{}", std::process::id()));
+    for path in stale_backup.iter().chain([&stale_restore, &live]) {
+        std::fs::write(path, "backup person0000@example.org").unwrap();
+    }
+    let file = install.path("b.db");
+    let printed = ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    for path in &stale_backup {
+        assert!(!path.exists(), "{} left", path.display());
+        assert!(printed.contains(&path.display().to_string()), "{printed}");
+    }
+    assert!(printed.contains("interrupted backup"), "{printed}");
+    assert!(live.exists(), "a running process's file was removed");
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    assert!(!stale_restore.exists());
+    assert!(printed.contains("interrupted restore"), "{printed}");
+    let left: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial") || name.ends_with("-journal"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
