@@ -68,6 +68,11 @@ pub enum BackupError {
         hint = if *.encrypted_hint { " (an encrypted backup? give --decrypt-key)" } else { "" }
     )]
     NotSqlite { path: PathBuf, encrypted_hint: bool },
+    #[error(
+        "{path} is damaged: the encrypted backup is cut short (truncated: its OpenPGP \
+         packets run past the end of the file); the database was not touched"
+    )]
+    Truncated { path: PathBuf },
     #[error("cannot decrypt {path}; the database was not touched")]
     Decrypt {
         path: PathBuf,
@@ -492,10 +497,14 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
         };
         let message = std::fs::read(file).map_err(read_error)?;
         let bytes = key.decrypt("", &message).map_err(|source| match source {
+            openpgp::CryptError::NotAMessage(_) if truncated_message(&message) => {
+                BackupError::Truncated { path: file.clone() }
+            }
             openpgp::CryptError::NotAMessage(_) => BackupError::NotSqlite {
                 path: file.clone(),
                 encrypted_hint: false,
             },
+            _ if truncated_message(&message) => BackupError::Truncated { path: file.clone() },
             source => BackupError::Decrypt {
                 path: file.clone(),
                 source,
@@ -574,6 +583,21 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
 /// A store error about the staged copy as the operator should read it: a file SQLite
 /// cannot read as a database is damaged; the rest (newer, foreign) say what they are.
 fn refusal(file: &Path, source: StoreError) -> BackupError {
+    // The checks ran on the temporary copy: name the file the operator gave.
+    let path = file.to_owned();
+    let source = match source {
+        StoreError::TooNew {
+            found, supported, ..
+        } => StoreError::TooNew {
+            path,
+            found,
+            supported,
+        },
+        StoreError::Foreign { .. } => StoreError::Foreign { path },
+        StoreError::NotSqlite { .. } => StoreError::NotSqlite { path },
+        StoreError::Unreadable { source, .. } => StoreError::Unreadable { path, source },
+        other => other,
+    };
     match source {
         StoreError::Io(inner) => BackupError::Damaged {
             path: file.to_owned(),
@@ -976,6 +1000,70 @@ fn remove_stale_partials(path: &Path) -> Vec<PathBuf> {
     }
     removed.sort();
     removed
+}
+
+/// Whether the binary OpenPGP message `bytes` ends before its packets do (a copy cut
+/// short), by walking the packet headers (RFC 9580 §4.2): old and new formats, and
+/// the partial body lengths of a streamed packet. Armored text is not walked.
+fn truncated_message(bytes: &[u8]) -> bool {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let tag = bytes[at];
+        if tag & 0x80 == 0 {
+            return false; // Not a packet header: not ours to judge.
+        }
+        at += 1;
+        if tag & 0x40 == 0 {
+            // Old format: the length's size is in the tag's low bits.
+            let size = match tag & 0x03 {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => return false, // Indeterminate: to the end of the file.
+            };
+            let Some(field) = bytes.get(at..at + size) else {
+                return true;
+            };
+            let length = field.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
+            at = at.saturating_add(size).saturating_add(length);
+            continue;
+        }
+        // New format: chunks with partial lengths, then a final length.
+        loop {
+            let Some(&first) = bytes.get(at) else {
+                return true;
+            };
+            let (length, header, partial) = match first {
+                0..=191 => (usize::from(first), 1, false),
+                192..=223 => {
+                    let Some(&second) = bytes.get(at + 1) else {
+                        return true;
+                    };
+                    (
+                        (usize::from(first - 192) << 8) + usize::from(second) + 192,
+                        2,
+                        false,
+                    )
+                }
+                224..=254 => (1usize << (first & 0x1f), 1, true),
+                255 => {
+                    let Some(field) = bytes.get(at + 1..at + 5) else {
+                        return true;
+                    };
+                    (
+                        field.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)),
+                        5,
+                        false,
+                    )
+                }
+            };
+            at = at.saturating_add(header).saturating_add(length);
+            if !partial {
+                break;
+            }
+        }
+    }
+    at > bytes.len()
 }
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.

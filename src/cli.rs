@@ -127,9 +127,25 @@ pub fn check_config(
 /// database: "0 failed rows" or "0 submissions erased" from the wrong file would be
 /// believed.
 fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
-    if !settings.storage.database.exists() {
-        return Err(StoreError::Missing {
-            path: settings.storage.database.clone(),
+    let path = &settings.storage.database;
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing { path: path.clone() });
+        }
+        // Not "missing": a folder or file this account may not read (permission
+        // denied) is there, and says so.
+        Err(source) => {
+            return Err(StoreError::Unreadable {
+                path: path.clone(),
+                source,
+            });
+        }
+    }
+    if let Err(source) = std::fs::File::open(path) {
+        return Err(StoreError::Unreadable {
+            path: path.clone(),
+            source,
         });
     }
     let database = settings.storage.database();
@@ -272,6 +288,19 @@ pub enum DataCommandError {
         #[source]
         source: crate::openpgp::CryptError,
     },
+    #[error(
+        "the secret key {path} cannot be used; nothing was restored, the database was not touched"
+    )]
+    RestoreKey {
+        path: PathBuf,
+        #[source]
+        source: crate::openpgp::CryptError,
+    },
+    #[error(
+        "the secret key {path} has a passphrase, and there is no terminal to ask it on: \
+         give --passphrase-env VAR or --passphrase-fd N; nothing was restored"
+    )]
+    NoTerminal { path: PathBuf },
     #[error("cannot read the passphrase: {0}")]
     Passphrase(String),
     #[error("nothing was exported")]
@@ -885,16 +914,24 @@ pub fn restore(
                     source,
                 }
             })?;
-            let secret_key = |source| DataCommandError::SecretKey {
+            let secret_key = |source| DataCommandError::RestoreKey {
                 path: path.clone(),
                 source,
             };
             let key = crate::openpgp::SecretKey::parse(&bytes).map_err(secret_key)?;
             let passphrase = read_passphrase(&decryption.passphrase, path)?;
-            Some(
-                key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase))
-                    .map_err(secret_key)?,
-            )
+            let unlocked = key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase));
+            let asked_nobody = matches!(decryption.passphrase, PassphraseSource::Prompt)
+                && !std::io::IsTerminal::is_terminal(&std::io::stdin());
+            match unlocked {
+                Ok(key) => Some(key),
+                // No terminal to ask on: an empty passphrase was tried, and the key
+                // has one.
+                Err(crate::openpgp::CryptError::WrongPassphrase) if asked_nobody => {
+                    return Err(DataCommandError::NoTerminal { path: path.clone() });
+                }
+                Err(source) => return Err(secret_key(source)),
+            }
         }
         None => None,
     };

@@ -901,3 +901,95 @@ async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.pgp");
+    ok(
+        &install
+            .run(&[
+                "backup",
+                file.to_str().unwrap(),
+                "--encrypt-to",
+                key("operator.asc").to_str().unwrap(),
+            ])
+            .await,
+        "encrypted backup",
+    );
+    let clear = install.path("clear.db");
+    ok(
+        &install.run(&["backup", clear.to_str().unwrap()]).await,
+        "clear backup",
+    );
+    drop(server);
+
+    let elsewhere = Install::new(|_| {});
+    let secret = key("operator.secret.asc");
+    let restore = |file: &Path, key: &Path| {
+        vec![
+            "restore".to_owned(),
+            file.to_str().unwrap().to_owned(),
+            "--decrypt-key".to_owned(),
+            key.to_str().unwrap().to_owned(),
+        ]
+    };
+    let with_env = |mut args: Vec<String>| {
+        args.extend([
+            "--passphrase-env".to_owned(),
+            "BACKUP_TEST_PASSPHRASE".to_owned(),
+        ]);
+        args
+    };
+    let run = |args: Vec<String>, passphrase: &'static str| {
+        let elsewhere = &elsewhere;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            elsewhere
+                .run_with(&args, &[("BACKUP_TEST_PASSPHRASE", passphrase)])
+                .await
+        }
+    };
+    for (args, passphrase, what) in [
+        (
+            with_env(restore(&file, &secret)),
+            "wrong",
+            "a wrong passphrase",
+        ),
+        (
+            with_env(restore(&file, &key("operator.asc"))),
+            PASSPHRASE,
+            "a public key",
+        ),
+    ] {
+        let output = run(args, passphrase).await;
+        refused(&output, what, "nothing was restored");
+        assert!(!stderr(&output).contains("exported"), "{}", stderr(&output));
+    }
+    refused(
+        &run(restore(&file, &secret), PASSPHRASE).await,
+        "no passphrase option and no terminal",
+        "no terminal",
+    );
+    let cut = install.path("cut.pgp");
+    let bytes = file_bytes(&file);
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    refused(
+        &run(with_env(restore(&cut, &secret)), PASSPHRASE).await,
+        "a truncated encrypted backup",
+        "truncated",
+    );
+    let newer = install.path("newer.db");
+    std::fs::copy(&clear, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let output = elsewhere.run(&["restore", newer.to_str().unwrap()]).await;
+    refused(&output, "a newer schema", "newer.db has schema version 99");
+    assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+    assert!(!elsewhere.database.exists());
+}
