@@ -104,6 +104,22 @@ pub enum BackupError {
     )]
     DatabaseExists { path: PathBuf },
     #[error(
+        "the database to replace, {path}, cannot be opened (damaged?), so restore cannot \
+         make sure nothing else has it open, nor keep a copy. Stop `joinform serve` and \
+         Litestream, then move it aside by hand with its companions (never delete \
+         them; never leave the -wal beside the new file, it would be replayed onto \
+         it):\n  mv {path} {path}.damaged && mv {wal} {wal}.damaged && mv {shm} \
+         {shm}.damaged\n(skip the files that do not exist), then run restore again \
+         without --replace. Nothing was changed"
+    )]
+    OldUnreadable {
+        path: PathBuf,
+        wal: PathBuf,
+        shm: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
         "{wal} exists without its database: move it away first (a write-ahead log beside \
          a database that is not its own is replayed onto it); nothing was changed"
     )]
@@ -622,13 +638,23 @@ fn put_in_place(
         place(partial, target)?;
         return Ok(None);
     }
-    let alone = database.connect_alone().map_err(|error| match error {
+    // The database being replaced may be the disaster itself: a file SQLite cannot
+    // read. Whether something still has it open cannot then be learnt the way SQLite
+    // would (its locks live in the file it cannot read), so it is left to the
+    // operator, who is told exactly what to do.
+    let damaged = |error: StoreError| match error {
         StoreError::InUse { .. } | StoreError::Busy => BackupError::InUse {
             path: target.to_owned(),
         },
-        other => BackupError::Store(other),
-    })?;
-    copy::leave_wal_mode(&alone)?;
+        other => BackupError::OldUnreadable {
+            path: target.to_owned(),
+            wal: schema::companion(target, "-wal"),
+            shm: schema::companion(target, "-shm"),
+            source: other,
+        },
+    };
+    let alone = database.connect_alone().map_err(damaged)?;
+    copy::leave_wal_mode(&alone).map_err(damaged)?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"

@@ -993,3 +993,41 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
     assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
     assert!(!elsewhere.database.exists());
 }
+
+#[tokio::test]
+async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let id = post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // The disaster: the file's first pages overwritten.
+    let mut bytes = file_bytes(&install.database);
+    bytes[..4096].fill(0x5a);
+    std::fs::write(&install.database, &bytes).unwrap();
+    let output = install
+        .run(&["restore", file.to_str().unwrap(), "--replace"])
+        .await;
+    refused(
+        &output,
+        "a restore over a damaged database",
+        "move it aside by hand",
+    );
+    assert!(stderr(&output).contains("mv "), "{}", stderr(&output));
+    assert_eq!(file_bytes(&install.database), bytes, "nothing was changed");
+    // As the message says.
+    let mut aside = install.database.as_os_str().to_owned();
+    aside.push(".damaged");
+    std::fs::rename(&install.database, &aside).unwrap();
+    ok(
+        &install.run(&["restore", file.to_str().unwrap()]).await,
+        "restore after moving the damaged file aside",
+    );
+    assert!(ids_in(&install.database).contains(&id));
+}
