@@ -262,9 +262,9 @@ pub fn backup(
     let at = audit::begun_at(source, audit_id)?;
     let partial = partial_path(&request.output);
     let written = if certificates.is_empty() {
-        copy_to_file(source, &partial)
+        copy_to_file(source, audit_id, &partial)
     } else {
-        encrypted_copy(source, &certificates, &partial)
+        encrypted_copy(source, audit_id, &certificates, &partial)
     };
     let counts = match written {
         Ok(counts) => counts,
@@ -291,7 +291,11 @@ pub fn backup(
 }
 
 /// The copy as a database file at `partial` (created owner-only), checked and synced.
-fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupError> {
+fn copy_to_file(
+    source: &Connection,
+    audit_id: audit::AuditId,
+    partial: &Path,
+) -> Result<Counts, BackupError> {
     let write_error = |source| BackupError::Write {
         path: partial.to_owned(),
         source,
@@ -301,7 +305,7 @@ fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupErr
     // A copy that fails is thrown away whole: it needs no rollback journal, and none
     // is left beside it by a kill.
     destination.pragma_update(None, "journal_mode", "OFF")?;
-    let counts = copy_and_check(source, &mut destination)?;
+    let counts = copy_and_check(source, audit_id, &mut destination)?;
     // The copy's header says WAL, as its source's did; out of WAL mode the closed file
     // holds everything, with no `-wal` or `-shm` beside it.
     copy::leave_wal_mode(&destination)?;
@@ -316,12 +320,20 @@ fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupErr
 /// message to `certificates`.
 fn encrypted_copy(
     source: &Connection,
+    audit_id: audit::AuditId,
     certificates: &[Certificate],
     partial: &Path,
 ) -> Result<Counts, BackupError> {
     let mut destination = Connection::open_in_memory()?;
-    let counts = copy_and_check(source, &mut destination)?;
-    let bytes = destination.serialize(MAIN_DB)?.to_vec();
+    let counts = copy_and_check(source, audit_id, &mut destination)?;
+    let mut bytes = destination.serialize(MAIN_DB)?.to_vec();
+    // The header says WAL, as the source's does (bytes 18 and 19, the file format
+    // write and read versions: 2 for WAL). A clear backup is taken out of WAL mode;
+    // the decrypted one is made the same: 1, rollback journal, so `gpg --decrypt`
+    // gives a file that opens with no `-wal` or `-shm` beside it.
+    if let Some(versions) = bytes.get_mut(18..20) {
+        versions.fill(1);
+    }
     drop(destination);
     let recipients: Vec<&Certificate> = certificates.iter().collect();
     let message = openpgp::encrypt(&recipients, bytes).map_err(BackupError::Encrypt)?;
@@ -329,8 +341,12 @@ fn encrypted_copy(
     Ok(counts)
 }
 
+/// Copies, checks, and marks the backup's own entry (`audit_id`, begun in the source
+/// before the copy) completed in the copy: restored, a good backup does not look like
+/// one that failed.
 fn copy_and_check(
     source: &Connection,
+    audit_id: audit::AuditId,
     destination: &mut Connection,
 ) -> Result<Counts, BackupError> {
     // A destination's page size must be its source's before the copy (an in-memory
@@ -342,7 +358,9 @@ fn copy_and_check(
     if !problems.is_empty() {
         return Err(BackupError::CopyDamaged(problems));
     }
-    Ok(copy::counts(destination)?)
+    let counts = copy::counts(destination)?;
+    audit::finish(destination, audit_id, counts.submissions_total(), true)?;
+    Ok(counts)
 }
 
 // ---- Restore. ----
@@ -423,10 +441,17 @@ pub fn restore(
         });
     }
     if let Some(folder) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|source| BackupError::Write {
-            path: folder.to_owned(),
-            source,
-        })?;
+        // Owner-only, as `serve` makes it, whatever the umask.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(folder)
+            .map_err(|source| BackupError::Write {
+                path: folder.to_owned(),
+                source,
+            })?;
     }
     let stale_removed = remove_stale_partials(target);
     let partial = partial_path(target);

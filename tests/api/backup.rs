@@ -335,6 +335,11 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
 
     // GnuPG opens it too: a standard OpenPGP message of the database file.
     if let Some(opened) = gpg_decrypt("backup: gpg opens an encrypted backup", &file) {
+        assert_eq!(
+            &opened[18..20],
+            &[1, 1],
+            "rollback-journal mode, as a clear backup"
+        );
         let copy = install.path("from-gpg.db");
         std::fs::write(&copy, opened).unwrap();
         assert_eq!(integrity(&copy), "ok");
@@ -1030,4 +1035,47 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
         "restore after moving the damaged file aside",
     );
     assert!(ids_in(&install.database).contains(&id));
+}
+
+#[tokio::test]
+async fn a_good_backup_is_completed_in_its_own_audit_trail_and_restores_into_an_owner_only_folder()
+{
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    drop(server);
+    let bytes = file_bytes(&file);
+    assert_eq!(&bytes[18..20], &[1, 1], "rollback-journal mode");
+    assert_eq!(
+        count(
+            &file,
+            "SELECT count(*) FROM audit WHERE action = 'backup' AND completed_at IS NOT NULL \
+             AND row_count = 1"
+        ),
+        1
+    );
+    let elsewhere = Install::new(|_| {});
+    let folder = elsewhere.database.parent().unwrap().to_owned();
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+    ok(
+        &elsewhere.run(&["restore", file.to_str().unwrap()]).await,
+        "restore into a new folder",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let listed = ok(&elsewhere.run(&["audit"]).await, "audit");
+    let backup_line = listed
+        .lines()
+        .find(|line| line.contains("backup"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(!backup_line.contains("INCOMPLETE"), "{listed}");
 }
