@@ -117,7 +117,7 @@ pub enum BackupError {
         wal: PathBuf,
         shm: PathBuf,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error(
         "{wal} exists without its database: move it away first (a write-ahead log beside \
@@ -228,13 +228,13 @@ pub fn backup(
     if request.output.as_os_str() == "-" {
         return Err(BackupError::Stdout);
     }
-    if let Some(database) = source.path().filter(|path| !path.is_empty()) {
-        if let Some(what) = installation_file(Path::new(database), &request.output, true) {
-            return Err(BackupError::OwnFile {
-                path: request.output.clone(),
-                what,
-            });
-        }
+    if let Some(database) = source.path().filter(|path| !path.is_empty())
+        && let Some(what) = installation_file(Path::new(database), &request.output, true)
+    {
+        return Err(BackupError::OwnFile {
+            path: request.output.clone(),
+            what,
+        });
     }
     if !request.force && request.output.exists() {
         return Err(BackupError::Exists {
@@ -675,7 +675,7 @@ fn put_in_place(
             path: target.to_owned(),
             wal: schema::companion(target, "-wal"),
             shm: schema::companion(target, "-shm"),
-            source: other,
+            source: Box::new(other),
         },
     };
     let alone = database.connect_alone().map_err(damaged)?;
