@@ -15,6 +15,10 @@
 //! - [`read_erasures`] and [`replay`]: the erasures (`forget`, by keyed hash) and
 //!   discards (`discard`, by id) recorded since a time in another copy of the database
 //!   or a `joinform audit --json` file, applied to this one without any address.
+//!
+//! Neither ever writes over the installation's own files (the database, its
+//! companions, the key files; compared by inode and canonical path), and each removes
+//! the temporary copies an interrupted earlier run left for the same file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -1079,3 +1079,21 @@ async fn a_good_backup_is_completed_in_its_own_audit_trail_and_restores_into_an_
         .unwrap_or_else(|| panic!("{listed}"));
     assert!(!backup_line.contains("INCOMPLETE"), "{listed}");
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_read_is_not_called_missing() {
+    // A path through a regular file: not "no such file", and running as root (where
+    // permissions do not stop a read) cannot hide it.
+    let blocker = tempfile::tempdir().unwrap();
+    let file = blocker.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let database = file.join("joinform.db");
+    let install = Install::new(|settings| settings.storage.database = database.clone());
+    let output = install.run(&["audit"]).await;
+    refused(&output, "a database that cannot be read", "cannot read");
+    assert!(
+        !stderr(&output).contains("there is no database"),
+        "{}",
+        stderr(&output)
+    );
+}
