@@ -1015,7 +1015,8 @@ fn restore_summary(
         AuditKeyState::Same => {}
         AuditKeyState::Missing => text.push_str(
             "WARNING: there is no audit.key beside the database: put back the one kept \
-             safe with the backups before starting the server. A new key would be made, \
+             safe with the backups before replaying the erasures (`forget --replay` \
+             refuses until then) and before starting the server. A new key would be made, \
              and the erasures' hashes and sealed sign-ups' address keys would no longer \
              match anybody (replays, erasure requests of sealed sign-ups).\n",
         ),
