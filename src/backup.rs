@@ -15,6 +15,10 @@
 //! - [`read_erasures`] and [`replay`]: the erasures (`forget`, by keyed hash) and
 //!   discards (`discard`, by id) recorded since a time in another copy of the database
 //!   or a `joinform audit --json` file, applied to this one without any address.
+//!
+//! Neither ever writes over the installation's own files (the database, its
+//! companions, the key files; compared by inode and canonical path), and each removes
+//! the temporary copies an interrupted earlier run left for the same file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -68,6 +72,11 @@ pub enum BackupError {
         hint = if *.encrypted_hint { " (an encrypted backup? give --decrypt-key)" } else { "" }
     )]
     NotSqlite { path: PathBuf, encrypted_hint: bool },
+    #[error(
+        "{path} is damaged: the encrypted backup is cut short (truncated: its OpenPGP \
+         packets run past the end of the file); the database was not touched"
+    )]
+    Truncated { path: PathBuf },
     #[error("cannot decrypt {path}; the database was not touched")]
     Decrypt {
         path: PathBuf,
@@ -99,6 +108,22 @@ pub enum BackupError {
     )]
     DatabaseExists { path: PathBuf },
     #[error(
+        "the database to replace, {path}, cannot be opened (damaged?), so restore cannot \
+         make sure nothing else has it open, nor keep a copy. Stop `joinform serve` and \
+         Litestream, then move it aside by hand with its companions (never delete \
+         them; never leave the -wal beside the new file, it would be replayed onto \
+         it):\n  mv {path} {path}.damaged && mv {wal} {wal}.damaged && mv {shm} \
+         {shm}.damaged\n(skip the files that do not exist), then run restore again \
+         without --replace. Nothing was changed"
+    )]
+    OldUnreadable {
+        path: PathBuf,
+        wal: PathBuf,
+        shm: PathBuf,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error(
         "{wal} exists without its database: move it away first (a write-ahead log beside \
          a database that is not its own is replayed onto it); nothing was changed"
     )]
@@ -108,8 +133,41 @@ pub enum BackupError {
          command) has it open. Stop it first, then restore; nothing was changed"
     )]
     InUse { path: PathBuf },
+    #[error(
+        "{path} is {what} of this installation: a backup never replaces it (not even \
+         with --force), since the server would go on writing into the file it replaced; \
+         write the backup elsewhere, best on another disk; nothing was written"
+    )]
+    OwnFile { path: PathBuf, what: &'static str },
+    #[error(
+        "a backup to standard output (`-`) is not supported: it could not be checked and \
+         renamed into place whole; give a file name; nothing was written"
+    )]
+    Stdout,
+    #[error(
+        "{path} is {what} of this installation, not a backup: give the backup file; \
+         nothing was changed"
+    )]
+    RestoreOwnFile { path: PathBuf, what: &'static str },
     #[error("the audit key")]
     Secret(#[from] crate::secret::SecretError),
+    #[error(
+        "{path} is neither a joinform database nor a `joinform audit --json` file (an \
+         encrypted backup? restore it, or decrypt it, first); nothing was erased"
+    )]
+    NotReplaySource { path: PathBuf },
+    #[error(
+        "audit.key beside the database (check value {here}) is not the key the erasures \
+         in {path} were recorded with ({there}): nothing would match. Put back the \
+         audit.key of that installation, kept safe with the backups; nothing was erased"
+    )]
+    AuditKeyDiffers {
+        path: PathBuf,
+        here: String,
+        there: String,
+    },
+    #[error("{since} is in the future: give the time restore printed; nothing was erased")]
+    FutureSince { since: Timestamp },
     #[error("line {line} of {path} is not an audit entry as `joinform audit --json` writes it")]
     BadAuditLine { path: PathBuf, line: usize },
 }
@@ -148,6 +206,9 @@ pub struct BackupReport {
     /// When the backup's audit entry was begun: the `SINCE` for `forget --replay`
     /// after restoring this backup.
     pub at: Timestamp,
+    /// Temporary files of earlier backups to the same file that were interrupted
+    /// (their process is gone), removed before this one.
+    pub stale_removed: Vec<PathBuf>,
 }
 
 /// Writes a consistent copy of the database `source` is connected to into
@@ -168,11 +229,23 @@ pub fn backup(
     request: &BackupRequest,
 ) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
+    if request.output.as_os_str() == "-" {
+        return Err(BackupError::Stdout);
+    }
+    if let Some(database) = source.path().filter(|path| !path.is_empty())
+        && let Some(what) = installation_file(Path::new(database), &request.output, true)
+    {
+        return Err(BackupError::OwnFile {
+            path: request.output.clone(),
+            what,
+        });
+    }
     if !request.force && request.output.exists() {
         return Err(BackupError::Exists {
             path: request.output.clone(),
         });
     }
+    let stale_removed = remove_stale_partials(&request.output);
     let now = std::time::SystemTime::now();
     let mut certificates = Vec::new();
     for path in &request.encrypt_to {
@@ -193,9 +266,9 @@ pub fn backup(
     let at = audit::begun_at(source, audit_id)?;
     let partial = partial_path(&request.output);
     let written = if certificates.is_empty() {
-        copy_to_file(source, &partial)
+        copy_to_file(source, audit_id, &partial)
     } else {
-        encrypted_copy(source, &certificates, &partial)
+        encrypted_copy(source, audit_id, &certificates, &partial)
     };
     let counts = match written {
         Ok(counts) => counts,
@@ -217,18 +290,26 @@ pub fn backup(
         recipients,
         elapsed: started.elapsed(),
         at,
+        stale_removed,
     })
 }
 
 /// The copy as a database file at `partial` (created owner-only), checked and synced.
-fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupError> {
+fn copy_to_file(
+    source: &Connection,
+    audit_id: audit::AuditId,
+    partial: &Path,
+) -> Result<Counts, BackupError> {
     let write_error = |source| BackupError::Write {
         path: partial.to_owned(),
         source,
     };
     drop(owner_only::create(partial, Existing::Refuse).map_err(write_error)?);
     let mut destination = Connection::open(partial)?;
-    let counts = copy_and_check(source, &mut destination)?;
+    // A copy that fails is thrown away whole: it needs no rollback journal, and none
+    // is left beside it by a kill.
+    destination.pragma_update(None, "journal_mode", "OFF")?;
+    let counts = copy_and_check(source, audit_id, &mut destination)?;
     // The copy's header says WAL, as its source's did; out of WAL mode the closed file
     // holds everything, with no `-wal` or `-shm` beside it.
     copy::leave_wal_mode(&destination)?;
@@ -243,12 +324,20 @@ fn copy_to_file(source: &Connection, partial: &Path) -> Result<Counts, BackupErr
 /// message to `certificates`.
 fn encrypted_copy(
     source: &Connection,
+    audit_id: audit::AuditId,
     certificates: &[Certificate],
     partial: &Path,
 ) -> Result<Counts, BackupError> {
     let mut destination = Connection::open_in_memory()?;
-    let counts = copy_and_check(source, &mut destination)?;
-    let bytes = destination.serialize(MAIN_DB)?.to_vec();
+    let counts = copy_and_check(source, audit_id, &mut destination)?;
+    let mut bytes = destination.serialize(MAIN_DB)?.to_vec();
+    // The header says WAL, as the source's does (bytes 18 and 19, the file format
+    // write and read versions: 2 for WAL). A clear backup is taken out of WAL mode;
+    // the decrypted one is made the same: 1, rollback journal, so `gpg --decrypt`
+    // gives a file that opens with no `-wal` or `-shm` beside it.
+    if let Some(versions) = bytes.get_mut(18..20) {
+        versions.fill(1);
+    }
     drop(destination);
     let recipients: Vec<&Certificate> = certificates.iter().collect();
     let message = openpgp::encrypt(&recipients, bytes).map_err(BackupError::Encrypt)?;
@@ -256,8 +345,12 @@ fn encrypted_copy(
     Ok(counts)
 }
 
+/// Copies, checks, and marks the backup's own entry (`audit_id`, begun in the source
+/// before the copy) completed in the copy: restored, a good backup does not look like
+/// one that failed.
 fn copy_and_check(
     source: &Connection,
+    audit_id: audit::AuditId,
     destination: &mut Connection,
 ) -> Result<Counts, BackupError> {
     // A destination's page size must be its source's before the copy (an in-memory
@@ -269,7 +362,9 @@ fn copy_and_check(
     if !problems.is_empty() {
         return Err(BackupError::CopyDamaged(problems));
     }
-    Ok(copy::counts(destination)?)
+    let counts = copy::counts(destination)?;
+    audit::finish(destination, audit_id, counts.submissions_total(), true)?;
+    Ok(counts)
 }
 
 // ---- Restore. ----
@@ -299,6 +394,9 @@ pub struct RestoreReport {
     pub audit_key: AuditKeyState,
     /// Litestream's folder beside the database, which must be reset now.
     pub litestream_folder: Option<PathBuf>,
+    /// Temporary (decrypted) copies of earlier restores that were interrupted (their
+    /// process is gone), removed before this one.
+    pub stale_removed: Vec<PathBuf>,
 }
 
 /// Whether `audit.key` beside the database is the one the backup was made with.
@@ -330,6 +428,12 @@ pub fn restore(
     request: &RestoreRequest,
 ) -> Result<RestoreReport, BackupError> {
     let target = database.path();
+    if let Some(what) = installation_file(target, &request.file, false) {
+        return Err(BackupError::RestoreOwnFile {
+            path: request.file.clone(),
+            what,
+        });
+    }
     let exists = target.exists();
     let wal = schema::companion(target, "-wal");
     if !exists && wal.exists() {
@@ -341,11 +445,19 @@ pub fn restore(
         });
     }
     if let Some(folder) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|source| BackupError::Write {
-            path: folder.to_owned(),
-            source,
-        })?;
+        // Owner-only, as `serve` makes it, whatever the umask.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(folder)
+            .map_err(|source| BackupError::Write {
+                path: folder.to_owned(),
+                source,
+            })?;
     }
+    let stale_removed = remove_stale_partials(target);
     let partial = partial_path(target);
     let prepared = stage(request, &partial);
     let prepared = match prepared {
@@ -387,6 +499,7 @@ pub fn restore(
         replaced,
         audit_key,
         litestream_folder,
+        stale_removed,
     })
 }
 
@@ -429,10 +542,14 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
         };
         let message = std::fs::read(file).map_err(read_error)?;
         let bytes = key.decrypt("", &message).map_err(|source| match source {
+            openpgp::CryptError::NotAMessage(_) if truncated_message(&message) => {
+                BackupError::Truncated { path: file.clone() }
+            }
             openpgp::CryptError::NotAMessage(_) => BackupError::NotSqlite {
                 path: file.clone(),
                 encrypted_hint: false,
             },
+            _ if truncated_message(&message) => BackupError::Truncated { path: file.clone() },
             source => BackupError::Decrypt {
                 path: file.clone(),
                 source,
@@ -465,6 +582,10 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     }
     let mut connection = Connection::open(partial)?;
     copy::leave_wal_mode(&connection)?;
+    // The staged copy is thrown away whole if anything fails: no rollback journal (a
+    // clear copy of everyone) is left beside it by a kill. The header stays in
+    // rollback mode; `OFF` is not recorded in the file.
+    connection.pragma_update(None, "journal_mode", "OFF")?;
     let (taken_at, taken_exactly, audit_key_check) = match copy::newest_backup_entry(&connection)? {
         Some((at, details)) => {
             let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
@@ -507,6 +628,21 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
 /// A store error about the staged copy as the operator should read it: a file SQLite
 /// cannot read as a database is damaged; the rest (newer, foreign) say what they are.
 fn refusal(file: &Path, source: StoreError) -> BackupError {
+    // The checks ran on the temporary copy: name the file the operator gave.
+    let path = file.to_owned();
+    let source = match source {
+        StoreError::TooNew {
+            found, supported, ..
+        } => StoreError::TooNew {
+            path,
+            found,
+            supported,
+        },
+        StoreError::Foreign { .. } => StoreError::Foreign { path },
+        StoreError::NotSqlite { .. } => StoreError::NotSqlite { path },
+        StoreError::Unreadable { source, .. } => StoreError::Unreadable { path, source },
+        other => other,
+    };
     match source {
         StoreError::Io(inner) => BackupError::Damaged {
             path: file.to_owned(),
@@ -531,13 +667,23 @@ fn put_in_place(
         place(partial, target)?;
         return Ok(None);
     }
-    let alone = database.connect_alone().map_err(|error| match error {
+    // The database being replaced may be the disaster itself: a file SQLite cannot
+    // read. Whether something still has it open cannot then be learnt the way SQLite
+    // would (its locks live in the file it cannot read), so it is left to the
+    // operator, who is told exactly what to do.
+    let damaged = |error: StoreError| match error {
         StoreError::InUse { .. } | StoreError::Busy => BackupError::InUse {
             path: target.to_owned(),
         },
-        other => BackupError::Store(other),
-    })?;
-    copy::leave_wal_mode(&alone)?;
+        other => BackupError::OldUnreadable {
+            path: target.to_owned(),
+            wal: schema::companion(target, "-wal"),
+            shm: schema::companion(target, "-shm"),
+            source: Box::new(other),
+        },
+    };
+    let alone = database.connect_alone().map_err(damaged)?;
+    copy::leave_wal_mode(&alone).map_err(damaged)?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
@@ -604,6 +750,10 @@ pub struct Erasures {
     pub addresses: BTreeMap<String, Timestamp>,
     /// Held and spam sign-ups discarded.
     pub discarded: BTreeSet<SubmissionId>,
+    /// The check values of the audit keys the source's hashes were made with, as its
+    /// `forget` entries (since this version) and `backup` entries record them; empty
+    /// when it records none.
+    pub key_checks: BTreeSet<String>,
 }
 
 /// Reads the `forget` and `discard` entries at or after `since` from `source`: a
@@ -625,9 +775,22 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
             erasures.add(entry.action, entry.at, &details);
         }
+        // A backup entry before SINCE still says which key the source used.
+        if let Some((_, details)) = copy::newest_backup_entry(&connection)? {
+            let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
+            erasures.note_key_check(&details);
+        }
         return Ok(erasures);
     }
-    let text = std::fs::read_to_string(source).map_err(read_error)?;
+    let text = std::fs::read_to_string(source).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::InvalidData {
+            BackupError::NotReplaySource {
+                path: source.to_owned(),
+            }
+        } else {
+            read_error(error)
+        }
+    })?;
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -637,6 +800,7 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             line: number + 1,
         };
         let entry: Value = serde_json::from_str(line).map_err(|_| bad())?;
+        erasures.note_key_check(&entry["details"]);
         let action = entry["action"]
             .as_str()
             .and_then(|text| text.parse::<Action>().ok())
@@ -653,7 +817,14 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
 }
 
 impl Erasures {
+    fn note_key_check(&mut self, details: &Value) {
+        if let Some(check) = details["audit_key_check"].as_str() {
+            self.key_checks.insert(check.to_owned());
+        }
+    }
+
     fn add(&mut self, action: Action, at: Timestamp, details: &Value) {
+        self.note_key_check(details);
         match action {
             Action::Forget => {
                 self.entries += 1;
@@ -745,6 +916,91 @@ pub fn replay(
 
 // ---- Files. ----
 
+/// What `path` is among the files of the installation whose database is `database`,
+/// if it is one: the database, a companion of it (`-wal`, `-shm`, `-journal`, a
+/// `.replaced-…` copy, Litestream's folder, a temporary file), or a key file beside
+/// it. `by_name`: also any other file in the database's folder whose name starts
+/// with the database's (a `.replaced-…` copy is a fine backup to restore from, but
+/// never one to overwrite). The same file under any spelling: a symbolic link, `..`, another hard link
+/// (compared by device and inode when it exists, else by canonical folder and name).
+fn installation_file(database: &Path, path: &Path, by_name: bool) -> Option<&'static str> {
+    let secret = crate::secret::audit_key_path(database);
+    let folder = secret.parent().map(Path::to_owned).unwrap_or_default();
+    let named: [(PathBuf, &'static str); 6] = [
+        (database.to_owned(), "the database"),
+        (
+            schema::companion(database, "-wal"),
+            "the database's write-ahead log",
+        ),
+        (
+            schema::companion(database, "-shm"),
+            "the database's shared-memory file",
+        ),
+        (
+            schema::companion(database, "-journal"),
+            "the database's journal",
+        ),
+        (secret, "the audit key"),
+        (folder.join("secret.key"), "the server secret"),
+    ];
+    if let Ok(found) = std::fs::metadata(path) {
+        for (own, what) in &named {
+            if std::fs::metadata(own).is_ok_and(|own| same_inode(&own, &found)) {
+                return Some(what);
+            }
+        }
+    }
+    let (folder_of_path, name) = canonical_entry(path)?;
+    for (own, what) in &named {
+        if canonical_entry(own).is_some_and(|entry| entry == (folder_of_path.clone(), name.clone()))
+        {
+            return Some(what);
+        }
+    }
+    if !by_name {
+        return None;
+    }
+    // The rest of what joinform keeps beside the database, by its name.
+    let (database_folder, database_name) = canonical_entry(database)?;
+    let name = name.to_string_lossy();
+    let database_name = database_name.to_string_lossy();
+    let hidden = format!(".{database_name}");
+    (folder_of_path == database_folder
+        && (name.starts_with(&*database_name) || name.starts_with(&hidden)))
+    .then_some("a file joinform keeps beside the database")
+}
+
+/// The canonical folder of `path` and its file name: the same for every spelling of
+/// a path whose folder exists, whether the file itself exists or not.
+fn canonical_entry(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let name = path.file_name()?.to_owned();
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(folder).ok()?;
+    // A symbolic link named `path` is followed: the file it points to is what a
+    // careless overwrite would reach.
+    match std::fs::canonicalize(path) {
+        Ok(resolved) => Some((
+            resolved.parent().map(Path::to_owned).unwrap_or(folder),
+            resolved.file_name().map_or(name, std::ffi::OsStr::to_owned),
+        )),
+        Err(_) => Some((folder, name)),
+    }
+}
+
+#[cfg(unix)]
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
+    false
+}
+
 /// Where a file is written until it is complete: a hidden file in the same folder (so
 /// the rename that puts it in place is atomic), named by the process.
 fn partial_path(path: &Path) -> PathBuf {
@@ -753,6 +1009,116 @@ fn partial_path(path: &Path) -> PathBuf {
         |name| name.to_string_lossy().into_owned(),
     );
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Removes the temporary files that interrupted runs (a kill, a power cut) left for
+/// `path` — `.NAME.partial-PID` and SQLite's companions of it — whose process is gone:
+/// each is a copy of everyone, possibly decrypted. Returns what it removed. A file of
+/// a process still running (another backup under way) is left alone. Where whether
+/// a process runs cannot be told (no `/proc`), nothing is removed.
+fn remove_stale_partials(path: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    if !Path::new("/proc/self").exists() {
+        return removed;
+    }
+    let Some(name) = path.file_name() else {
+        return removed;
+    };
+    let prefix = format!(".{}.partial-", name.to_string_lossy());
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = ["-journal", "-wal", "-shm"]
+            .iter()
+            .find_map(|suffix| rest.strip_suffix(suffix))
+            .unwrap_or(rest);
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let stale = entry.path();
+        if std::fs::remove_file(&stale).is_ok() {
+            removed.push(stale);
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// Whether the binary OpenPGP message `bytes` ends before its packets do (a copy cut
+/// short), by walking the packet headers (RFC 9580 §4.2): old and new formats, and
+/// the partial body lengths of a streamed packet. Armored text is not walked.
+fn truncated_message(bytes: &[u8]) -> bool {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let tag = bytes[at];
+        if tag & 0x80 == 0 {
+            return false; // Not a packet header: not ours to judge.
+        }
+        at += 1;
+        if tag & 0x40 == 0 {
+            // Old format: the length's size is in the tag's low bits.
+            let size = match tag & 0x03 {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => return false, // Indeterminate: to the end of the file.
+            };
+            let Some(field) = bytes.get(at..at + size) else {
+                return true;
+            };
+            let length = field.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
+            at = at.saturating_add(size).saturating_add(length);
+            continue;
+        }
+        // New format: chunks with partial lengths, then a final length.
+        loop {
+            let Some(&first) = bytes.get(at) else {
+                return true;
+            };
+            let (length, header, partial) = match first {
+                0..=191 => (usize::from(first), 1, false),
+                192..=223 => {
+                    let Some(&second) = bytes.get(at + 1) else {
+                        return true;
+                    };
+                    (
+                        (usize::from(first - 192) << 8) + usize::from(second) + 192,
+                        2,
+                        false,
+                    )
+                }
+                224..=254 => (1usize << (first & 0x1f), 1, true),
+                255 => {
+                    let Some(field) = bytes.get(at + 1..at + 5) else {
+                        return true;
+                    };
+                    (
+                        field.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)),
+                        5,
+                        false,
+                    )
+                }
+            };
+            at = at.saturating_add(header).saturating_add(length);
+            if !partial {
+                break;
+            }
+        }
+    }
+    at > bytes.len()
 }
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.

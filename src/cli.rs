@@ -127,9 +127,25 @@ pub fn check_config(
 /// database: "0 failed rows" or "0 submissions erased" from the wrong file would be
 /// believed.
 fn open(settings: &Settings) -> Result<rusqlite::Connection, StoreError> {
-    if !settings.storage.database.exists() {
-        return Err(StoreError::Missing {
-            path: settings.storage.database.clone(),
+    let path = &settings.storage.database;
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing { path: path.clone() });
+        }
+        // Not "missing": a folder or file this account may not read (permission
+        // denied) is there, and says so.
+        Err(source) => {
+            return Err(StoreError::Unreadable {
+                path: path.clone(),
+                source,
+            });
+        }
+    }
+    if let Err(source) = std::fs::File::open(path) {
+        return Err(StoreError::Unreadable {
+            path: path.clone(),
+            source,
         });
     }
     let database = settings.storage.database();
@@ -272,6 +288,19 @@ pub enum DataCommandError {
         #[source]
         source: crate::openpgp::CryptError,
     },
+    #[error(
+        "the secret key {path} cannot be used; nothing was restored, the database was not touched"
+    )]
+    RestoreKey {
+        path: PathBuf,
+        #[source]
+        source: crate::openpgp::CryptError,
+    },
+    #[error(
+        "the secret key {path} has a passphrase, and there is no terminal to ask it on: \
+         give --passphrase-env VAR or --passphrase-fd N; nothing was restored"
+    )]
+    NoTerminal { path: PathBuf },
     #[error("cannot read the passphrase: {0}")]
     Passphrase(String),
     #[error("nothing was exported")]
@@ -702,7 +731,13 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
     let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
     let hash = address_hash(&secret, &key);
     let report = store::erase(&mut connection, |erasing| {
-        erasure::forget(erasing, &key, &hash, audit::CLI_ACTOR)
+        erasure::forget(
+            erasing,
+            &key,
+            &hash,
+            &secret.audit_key_check(),
+            audit::CLI_ACTOR,
+        )
     })?;
     Ok(format!(
         "erased {} submission(s) and {} unsent notification(s); audit reference {}\n",
@@ -756,13 +791,16 @@ pub fn audit(settings: &Settings, limit: u32) -> Result<String, DataCommandError
 /// written or fails its check (nothing is left at FILE then).
 pub fn backup(
     settings: &Settings,
+    config: Option<&std::path::Path>,
     request: &crate::backup::BackupRequest,
 ) -> Result<String, DataCommandError> {
     let connection = open(settings)?;
     let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
     let report = crate::backup::backup(&connection, &secret, request)?;
-    let mut text = format!(
-        "backed up to {} in {:.2} s: {} bytes, integrity_check ok\n",
+    let mut text = stale_listing(&report.stale_removed, "backup");
+    let _ = writeln!(
+        text,
+        "backed up to {} in {:.2} s: {} bytes, integrity_check ok",
         report.output.display(),
         report.elapsed.as_secs_f64(),
         report.file_bytes
@@ -782,12 +820,53 @@ pub fn backup(
     text.push_str(&counts_listing(&report.counts));
     let _ = writeln!(
         text,
-        "taken at {at}; after restoring it, re-apply the erasures made since then:\n  \
-         joinform forget --replay {at} --from <the database it replaced, or a newer \
-         `joinform audit --json` file>",
+        "taken at {at}; after restoring it, and before starting the server, re-apply the \
+         erasures made since then (SOURCE: the database it replaced, or a newer \
+         `joinform audit --json` file):\n  {}",
+        replay_command(&report.at.to_string(), "SOURCE", config),
         at = report.at
     );
     Ok(text)
+}
+
+/// The `joinform forget --replay` command line, as it can be pasted into a shell:
+/// with `--config` when one was given, each path quoted when it needs it.
+fn replay_command(since: &str, from: &str, config: Option<&std::path::Path>) -> String {
+    let mut line = format!(
+        "joinform forget --replay {since} --from {}",
+        shell_word(from)
+    );
+    if let Some(config) = config {
+        let _ = write!(line, " --config {}", shell_word(&config.to_string_lossy()));
+    }
+    line
+}
+
+/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
+/// reads specially, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// A line per temporary file of an interrupted `what` that was removed.
+fn stale_listing(removed: &[PathBuf], what: &str) -> String {
+    removed
+        .iter()
+        .map(|path| {
+            format!(
+                "removed {}, left by an interrupted {what} (a copy of personal data)\n",
+                path.display()
+            )
+        })
+        .collect()
 }
 
 /// The row counts of a backup or a restored database, a line per table.
@@ -821,6 +900,7 @@ fn counts_listing(counts: &store::backup::Counts) -> String {
 /// SQLite, cannot decrypt); the database is then untouched.
 pub fn restore(
     settings: &Settings,
+    config: Option<&std::path::Path>,
     file: PathBuf,
     decryption: Option<&Decryption>,
     replace: bool,
@@ -834,16 +914,24 @@ pub fn restore(
                     source,
                 }
             })?;
-            let secret_key = |source| DataCommandError::SecretKey {
+            let secret_key = |source| DataCommandError::RestoreKey {
                 path: path.clone(),
                 source,
             };
             let key = crate::openpgp::SecretKey::parse(&bytes).map_err(secret_key)?;
             let passphrase = read_passphrase(&decryption.passphrase, path)?;
-            Some(
-                key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase))
-                    .map_err(secret_key)?,
-            )
+            let unlocked = key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase));
+            let asked_nobody = matches!(decryption.passphrase, PassphraseSource::Prompt)
+                && !std::io::IsTerminal::is_terminal(&std::io::stdin());
+            match unlocked {
+                Ok(key) => Some(key),
+                // No terminal to ask on: an empty passphrase was tried, and the key
+                // has one.
+                Err(crate::openpgp::CryptError::WrongPassphrase) if asked_nobody => {
+                    return Err(DataCommandError::NoTerminal { path: path.clone() });
+                }
+                Err(source) => return Err(secret_key(source)),
+            }
         }
         None => None,
     };
@@ -854,17 +942,20 @@ pub fn restore(
         replace,
     };
     let report = crate::backup::restore(&database, &request)?;
-    Ok(restore_summary(&file, database.path(), &report))
+    Ok(restore_summary(&file, database.path(), config, &report))
 }
 
 fn restore_summary(
     file: &std::path::Path,
     target: &std::path::Path,
+    config: Option<&std::path::Path>,
     report: &crate::backup::RestoreReport,
 ) -> String {
     use crate::backup::AuditKeyState;
-    let mut text = format!(
-        "restored {} to {}: integrity_check ok\n",
+    let mut text = stale_listing(&report.stale_removed, "restore");
+    let _ = writeln!(
+        text,
+        "restored {} to {}: integrity_check ok",
         file.display(),
         target.display()
     );
@@ -902,18 +993,21 @@ fn restore_summary(
             let _ = writeln!(
                 text,
                 "the database it replaced is kept as {}: it holds personal data, and the \
-                 erasures made since the backup. Re-apply them now (the server may run):\n  \
-                 joinform forget --replay {since} --from {}\nthen delete it.",
+                 erasures made since the backup. Re-apply them now, BEFORE starting the \
+                 server (it would send the pending notifications of people erased since):\n  \
+                 {}\nthen delete it.",
                 replaced.display(),
-                replaced.display()
+                replay_command(&since, &replaced.to_string_lossy(), config)
             );
         }
         None => {
             let _ = writeln!(
                 text,
-                "erasures made after the backup are not in it: re-apply them from a newer \
-                 copy (a later backup, a Litestream restore) or a `joinform audit --json` \
-                 file kept off-site:\n  joinform forget --replay {since} --from <FILE>"
+                "erasures made after the backup are not in it: re-apply them BEFORE \
+                 starting the server (it would send the pending notifications of people \
+                 erased since), from a newer copy (a later backup, a Litestream restore) or \
+                 a `joinform audit --json` file kept off-site (SOURCE):\n  {}",
+                replay_command(&since, "SOURCE", config)
             );
         }
     }
@@ -921,7 +1015,8 @@ fn restore_summary(
         AuditKeyState::Same => {}
         AuditKeyState::Missing => text.push_str(
             "WARNING: there is no audit.key beside the database: put back the one kept \
-             safe with the backups before starting the server. A new key would be made, \
+             safe with the backups before replaying the erasures (`forget --replay` \
+             refuses until then) and before starting the server. A new key would be made, \
              and the erasures' hashes and sealed sign-ups' address keys would no longer \
              match anybody (replays, erasure requests of sealed sign-ups).\n",
         ),
@@ -997,9 +1092,35 @@ pub fn forget_replay(
     since: Timestamp,
     source: &std::path::Path,
 ) -> Result<String, DataCommandError> {
+    if since > Timestamp::now() {
+        return Err(crate::backup::BackupError::FutureSince { since }.into());
+    }
     let erasures = crate::backup::read_erasures(source, since)?;
     let mut connection = open(settings)?;
-    let secret = ServerSecret::load(settings.spam.expose_secret(), &settings.storage.database)?;
+    // Never a new key: one made now would match none of the recorded hashes, and the
+    // replay would report everything "already applied".
+    let secret =
+        ServerSecret::load_existing(settings.spam.expose_secret(), &settings.storage.database)?;
+    let here = secret.audit_key_check();
+    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
+        return Err(crate::backup::BackupError::AuditKeyDiffers {
+            path: source.to_owned(),
+            here,
+            there: erasures
+                .key_checks
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
+    if erasures.entries == 0 {
+        return Ok(format!(
+            "no erasure recorded since {since} in {}: nothing to re-apply\n",
+            source.display()
+        ));
+    }
     let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     let mut text = format!(
         "read {} erasure entr{} since {since} from {}: {} address(es) erased, {} held or \
@@ -1012,6 +1133,15 @@ pub fn forget_replay(
     );
     if report.submissions == 0 && report.discarded == 0 {
         text.push_str("nothing here to erase: every one of them is already applied\n");
+        if erasures.key_checks.is_empty() && report.addresses > 0 {
+            text.push_str(
+                "WARNING: the source does not record which audit.key its hashes were made \
+                 with (entries of an older version), and not one address matched: if \
+                 audit.key beside the database is not that installation's, nothing can \
+                 match and the erased people are still here. Check that it is the one kept \
+                 safe with the backups.\n",
+            );
+        }
     } else {
         let _ = writeln!(
             text,
@@ -1600,5 +1730,27 @@ fn name_unmatched(report: &mut ReviewReport, texts: &[String], reviewed: &review
                 text.escape_debug()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod replay_command_tests {
+    use super::*;
+
+    #[test]
+    fn a_printed_replay_command_names_the_configuration_and_quotes_what_needs_it() {
+        assert_eq!(
+            replay_command("2026-11-30T12:00:00Z", "/data/joinform.db.replaced-x", None),
+            "joinform forget --replay 2026-11-30T12:00:00Z --from /data/joinform.db.replaced-x"
+        );
+        assert_eq!(
+            replay_command(
+                "2026-11-30T12:00:00Z",
+                "/my data/it's.db",
+                Some(std::path::Path::new("/etc/join form.toml"))
+            ),
+            "joinform forget --replay 2026-11-30T12:00:00Z --from '/my data/it'\\''s.db' \
+             --config '/etc/join form.toml'"
+        );
     }
 }

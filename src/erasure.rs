@@ -48,7 +48,10 @@ pub fn stored_key_hash(secret: &ServerSecret, stored: &str) -> String {
 /// Deletes every submission of `key`, stored in clear or sealed (then its `email_key`
 /// is `address_hash`), with their outbox rows (by cascade), and records it. Runs
 /// inside [`crate::store::erase`], which returns the freed pages to the file system
-/// and empties the WAL once it commits.
+/// and empties the WAL once it commits. The entry carries `audit_key_check` (the
+/// check value of the audit key `address_hash` was made with,
+/// [`crate::secret::audit_key_check`]), so a replay of it elsewhere can tell whether
+/// its key is the same.
 ///
 /// # Errors
 /// SQLite's error; the routine then rolls everything back.
@@ -56,6 +59,7 @@ pub fn forget(
     connection: &Erasing<'_>,
     key: &str,
     address_hash: &str,
+    audit_key_check: &str,
     actor: &str,
 ) -> Result<ForgetReport, StoreError> {
     let erased = submissions::erase_address(connection, key, address_hash)?;
@@ -69,6 +73,7 @@ pub fn forget(
         Action::Forget,
         &json!({
             "address_hash": address_hash,
+            "audit_key_check": audit_key_check,
             "submissions": report.submissions,
             "unsent_notifications": report.unsent_notifications,
         }),

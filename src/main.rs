@@ -47,8 +47,8 @@ enum Command {
         email: Option<String>,
         /// Re-apply the erasures (and discards of held or spam sign-ups) recorded at or
         /// after this date (UTC) or RFC 3339 time in --from, by their keyed hashes:
-        /// the time `joinform restore` printed. Safe to run again; works while the
-        /// server runs.
+        /// the time `joinform restore` printed. Safe to run again. After a restore,
+        /// run it before starting the server.
         #[arg(long, value_name = "SINCE", requires = "from",
               value_parser = |t: &str| parse_time(t, Bound::Since))]
         replay: Option<joinform::domain::Timestamp>,
@@ -306,6 +306,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Named by --config or JOINFORM_CONFIG: printed commands name it too.
+    let given_config = match &source {
+        ConfigSource::File(path) => Some(path.as_path()),
+        ConfigSource::DefaultPath => None,
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
             match joinform::cli::check_config(&settings, &source, &provenance) {
@@ -385,6 +390,7 @@ fn main() -> ExitCode {
             force,
         } => print_report(joinform::cli::backup(
             &settings,
+            given_config,
             &joinform::backup::BackupRequest {
                 output: file,
                 encrypt_to,
@@ -404,6 +410,7 @@ fn main() -> ExitCode {
             });
             print_report(joinform::cli::restore(
                 &settings,
+                given_config,
                 file,
                 decryption.as_ref(),
                 replace,

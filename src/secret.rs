@@ -36,6 +36,11 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "there is no {path}: put back the one kept safe with the backups (a new one \
+         would match none of the recorded erasures); nothing was changed"
+    )]
+    Missing { path: PathBuf },
     #[error("the key file {path} is not 64 hexadecimal digits")]
     Malformed { path: PathBuf },
     #[error("the system's random number generator failed: {0}")]
@@ -106,6 +111,33 @@ impl ServerSecret {
         let audit = load_or_create(&folder.join(AUDIT_KEY_FILE), "audit key", || {
             Ok(derived_audit_key(&root))
         })?;
+        Ok(Self { root, audit })
+    }
+
+    /// Like [`ServerSecret::load`], but never creates a key file: for re-applying
+    /// erasures after a restore, where a new key would silently match nobody.
+    ///
+    /// # Errors
+    /// [`SecretError::Missing`] when `audit.key` (or, without `configured`,
+    /// `secret.key`) is not beside `database`; a file that cannot be read or does not
+    /// hold 64 hex digits.
+    pub fn load_existing(configured: Option<&str>, database: &Path) -> Result<Self, SecretError> {
+        let folder = database.parent().unwrap_or(Path::new("."));
+        let existing = |path: PathBuf| match std::fs::read_to_string(&path) {
+            Ok(text) => hex::decode(text.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or(SecretError::Malformed { path }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(SecretError::Missing { path })
+            }
+            Err(source) => Err(SecretError::File { path, source }),
+        };
+        let audit = existing(folder.join(AUDIT_KEY_FILE))?;
+        let root = match configured {
+            Some(text) => text.as_bytes().to_vec(),
+            None => existing(folder.join(SECRET_FILE))?.to_vec(),
+        };
         Ok(Self { root, audit })
     }
 

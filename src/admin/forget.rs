@@ -36,10 +36,11 @@ pub(super) async fn forget(
     let key = address_key(&parsed.email)
         .ok_or_else(|| AdminError::BadRequest("`email` is not a valid address".to_owned()))?;
     let hash = address_hash(&state.secret, &key);
+    let key_check = state.secret.audit_key_check();
     let actor = token.name.clone();
     let report = state
         .writer
-        .erase(move |erasing| erasure::forget(erasing, &key, &hash, &actor))
+        .erase(move |erasing| erasure::forget(erasing, &key, &hash, &key_check, &actor))
         .await?;
     tracing::info!(
         submissions = report.submissions,

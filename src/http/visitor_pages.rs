@@ -1063,7 +1063,8 @@ pub async fn withdraw(
             };
             // A sealed row's key is the hash itself.
             let hash = erasure::stored_key_hash(&secret, &key);
-            erasure::forget(connection, &key, &hash, audit::VISITOR_ACTOR).map(Some)
+            let key_check = secret.audit_key_check();
+            erasure::forget(connection, &key, &hash, &key_check, audit::VISITOR_ACTOR).map(Some)
         })
         .await
         .map_err(|error| fail(error.into()))?;

@@ -335,6 +335,11 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
 
     // GnuPG opens it too: a standard OpenPGP message of the database file.
     if let Some(opened) = gpg_decrypt("backup: gpg opens an encrypted backup", &file) {
+        assert_eq!(
+            &opened[18..20],
+            &[1, 1],
+            "rollback-journal mode, as a clear backup"
+        );
         let copy = install.path("from-gpg.db");
         std::fs::write(&copy, opened).unwrap();
         assert_eq!(integrity(&copy), "ok");
@@ -627,8 +632,12 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     let gone = "SELECT count(*) FROM submissions WHERE email_key = 'gone.aftermath@example.org'";
     assert_eq!(count(&install.database, gone), 2, "back with the backup");
 
-    // Replayed while the server runs.
-    let server = install.serve();
+    // Replayed before the server starts, as restore says, with the command it printed.
+    assert!(
+        printed.contains("BEFORE starting the server")
+            && printed.contains(&format!("--config {}", install.config.display())),
+        "{printed}"
+    );
     let replay = [
         "forget",
         "--replay",
@@ -640,8 +649,6 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     assert!(printed.contains("erased 2 submission(s)"), "{printed}");
     let printed = ok(&install.run(&replay).await, "forget --replay again");
     assert!(printed.contains("nothing here to erase"), "{printed}");
-    let mut server = server;
-    server.stop("TERM", Duration::from_secs(30)).await;
     assert_eq!(count(&install.database, gone), 0);
     assert!(ids_in(&install.database).contains(&kept));
     assert!(!contains(&file_bytes(&install.database), b"gone.aftermath"));
@@ -677,4 +684,416 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     assert!(printed.contains("erased 2 submission(s)"), "{printed}");
     assert_eq!(count(&install.database, gone), 0);
     assert!(ids_in(&install.database).contains(&kept));
+}
+
+#[tokio::test]
+async fn a_backup_never_replaces_the_installations_own_files_nor_restores_from_them() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let first = post(&client, &server, &sign_up(0)).await;
+    let folder = install.database.parent().unwrap().to_owned();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    let link = install.path("link-to-database");
+    std::os::unix::fs::symlink(&install.database, &link).unwrap();
+    let spellings = [
+        install.database.clone(),
+        folder
+            .join("..")
+            .join(folder.file_name().unwrap())
+            .join(name),
+        link.clone(),
+        folder.join(format!("{name}-wal")),
+        folder.join(format!("{name}-shm")),
+        folder.join("audit.key"),
+        folder.join("secret.key"),
+        folder.join(format!("{name}.replaced-x")),
+    ];
+    for path in &spellings {
+        let output = install
+            .run(&["backup", path.to_str().unwrap(), "--force"])
+            .await;
+        refused(
+            &output,
+            &format!("backup to {}", path.display()),
+            "of this installation",
+        );
+    }
+    refused(
+        &install.run(&["backup", "-"]).await,
+        "backup -",
+        "standard output",
+    );
+    assert!(!Path::new("-").exists());
+    // The server went on with its own files: a later sign-up stays.
+    let second = post(&client, &server, &sign_up(1)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let ids = ids_in(&install.database);
+    assert!(ids.contains(&first) && ids.contains(&second), "{ids:?}");
+
+    for path in [&install.database, &link] {
+        refused(
+            &install
+                .run(&["restore", path.to_str().unwrap(), "--replace"])
+                .await,
+            "restore from the database itself",
+            "not a backup",
+        );
+    }
+    assert_eq!(ids_in(&install.database), ids);
+}
+
+#[tokio::test]
+async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let erased = json!({"name": "Key Person", "email": "key.person@example.org", "country": "NO", "consent": true});
+    post(&client, &server, &erased).await;
+    let file = install.path("backup.db");
+    let since = replay_since(&ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    ));
+    ok(
+        &install.run(&["forget", "key.person@example.org"]).await,
+        "forget",
+    );
+    let listed = ok(
+        &install
+            .run(&["audit", "--since", &since, "--action", "forget", "--json"])
+            .await,
+        "audit --json",
+    );
+    assert!(listed.contains("\"audit_key_check\""), "{listed}");
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    let replaced = printed
+        .split("--from ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let folder = install.database.parent().unwrap();
+    let audit_key = folder.join("audit.key");
+    let kept = std::fs::read(&audit_key).unwrap();
+    let gone = "SELECT count(*) FROM submissions WHERE email_key = 'key.person@example.org'";
+
+    // No audit.key: refused, and none made.
+    std::fs::remove_file(&audit_key).unwrap();
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.as_str(),
+    ];
+    refused(
+        &install.run(&replay).await,
+        "a replay without audit.key",
+        "there is no",
+    );
+    assert!(!audit_key.exists(), "a replay made an audit key");
+    // Another installation's key: refused by the recorded check value.
+    std::fs::write(&audit_key, format!("{}\n", "ab".repeat(32))).unwrap();
+    refused(
+        &install.run(&replay).await,
+        "a replay with another key",
+        "is not the key",
+    );
+    std::fs::write(&audit_key, &kept).unwrap();
+    assert_eq!(
+        count(&install.database, gone),
+        1,
+        "nothing erased by a refusal"
+    );
+
+    // A time in the future; a file that is neither a database nor an audit file.
+    refused(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                "2999-01-01",
+                "--from",
+                replaced.as_str(),
+            ])
+            .await,
+        "a future SINCE",
+        "in the future",
+    );
+    let binary = install.path("backup.pgp");
+    std::fs::write(&binary, [0x85u8, 0x01, 0xff, 0xfe, 0x00, 0x80]).unwrap();
+    refused(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                since.as_str(),
+                "--from",
+                binary.to_str().unwrap(),
+            ])
+            .await,
+        "an encrypted file as SOURCE",
+        "neither a joinform database",
+    );
+    let printed = ok(&install.run(&replay).await, "the replay with the right key");
+    assert!(printed.contains("erased 1 submission(s)"), "{printed}");
+    assert_eq!(count(&install.database, gone), 0);
+    // Nothing since a time after the erasure.
+    let later = joinform::domain::Timestamp::now().to_string();
+    let printed = ok(
+        &install
+            .run(&["forget", "--replay", &later, "--from", replaced.as_str()])
+            .await,
+        "a replay with nothing since",
+    );
+    assert!(printed.contains("no erasure recorded since"), "{printed}");
+}
+
+#[tokio::test]
+async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_the_next_one() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
+    let dead = "4194305";
+    let stale_backup = [
+        install.path(&format!(".b.db.partial-{dead}")),
+        install.path(&format!(".b.db.partial-{dead}-journal")),
+    ];
+    let folder = install.database.parent().unwrap();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    let stale_restore = folder.join(format!(".{name}.partial-{dead}"));
+    // A running process's file (this test's) is another run under way: left alone.
+    let live = install.path(&format!(".b.db.partial-{}", std::process::id()));
+    for path in stale_backup.iter().chain([&stale_restore, &live]) {
+        std::fs::write(path, "backup person0000@example.org").unwrap();
+    }
+    let file = install.path("b.db");
+    let printed = ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    for path in &stale_backup {
+        assert!(!path.exists(), "{} left", path.display());
+        assert!(printed.contains(&path.display().to_string()), "{printed}");
+    }
+    assert!(printed.contains("interrupted backup"), "{printed}");
+    assert!(live.exists(), "a running process's file was removed");
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    assert!(!stale_restore.exists());
+    assert!(printed.contains("interrupted restore"), "{printed}");
+    let left: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial") || name.ends_with("-journal"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.pgp");
+    ok(
+        &install
+            .run(&[
+                "backup",
+                file.to_str().unwrap(),
+                "--encrypt-to",
+                key("operator.asc").to_str().unwrap(),
+            ])
+            .await,
+        "encrypted backup",
+    );
+    let clear = install.path("clear.db");
+    ok(
+        &install.run(&["backup", clear.to_str().unwrap()]).await,
+        "clear backup",
+    );
+    drop(server);
+
+    let elsewhere = Install::new(|_| {});
+    let secret = key("operator.secret.asc");
+    let restore = |file: &Path, key: &Path| {
+        vec![
+            "restore".to_owned(),
+            file.to_str().unwrap().to_owned(),
+            "--decrypt-key".to_owned(),
+            key.to_str().unwrap().to_owned(),
+        ]
+    };
+    let with_env = |mut args: Vec<String>| {
+        args.extend([
+            "--passphrase-env".to_owned(),
+            "BACKUP_TEST_PASSPHRASE".to_owned(),
+        ]);
+        args
+    };
+    let run = |args: Vec<String>, passphrase: &'static str| {
+        let elsewhere = &elsewhere;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            elsewhere
+                .run_with(&args, &[("BACKUP_TEST_PASSPHRASE", passphrase)])
+                .await
+        }
+    };
+    for (args, passphrase, what) in [
+        (
+            with_env(restore(&file, &secret)),
+            "wrong",
+            "a wrong passphrase",
+        ),
+        (
+            with_env(restore(&file, &key("operator.asc"))),
+            PASSPHRASE,
+            "a public key",
+        ),
+    ] {
+        let output = run(args, passphrase).await;
+        refused(&output, what, "nothing was restored");
+        assert!(!stderr(&output).contains("exported"), "{}", stderr(&output));
+    }
+    refused(
+        &run(restore(&file, &secret), PASSPHRASE).await,
+        "no passphrase option and no terminal",
+        "no terminal",
+    );
+    let cut = install.path("cut.pgp");
+    let bytes = file_bytes(&file);
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    refused(
+        &run(with_env(restore(&cut, &secret)), PASSPHRASE).await,
+        "a truncated encrypted backup",
+        "truncated",
+    );
+    let newer = install.path("newer.db");
+    std::fs::copy(&clear, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let output = elsewhere.run(&["restore", newer.to_str().unwrap()]).await;
+    refused(&output, "a newer schema", "newer.db has schema version 99");
+    assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+    assert!(!elsewhere.database.exists());
+}
+
+#[tokio::test]
+async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let id = post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // The disaster: the file's first pages overwritten.
+    let mut bytes = file_bytes(&install.database);
+    bytes[..4096].fill(0x5a);
+    std::fs::write(&install.database, &bytes).unwrap();
+    let output = install
+        .run(&["restore", file.to_str().unwrap(), "--replace"])
+        .await;
+    refused(
+        &output,
+        "a restore over a damaged database",
+        "move it aside by hand",
+    );
+    assert!(stderr(&output).contains("mv "), "{}", stderr(&output));
+    assert_eq!(file_bytes(&install.database), bytes, "nothing was changed");
+    // As the message says.
+    let mut aside = install.database.as_os_str().to_owned();
+    aside.push(".damaged");
+    std::fs::rename(&install.database, &aside).unwrap();
+    ok(
+        &install.run(&["restore", file.to_str().unwrap()]).await,
+        "restore after moving the damaged file aside",
+    );
+    assert!(ids_in(&install.database).contains(&id));
+}
+
+#[tokio::test]
+async fn a_good_backup_is_completed_in_its_own_audit_trail_and_restores_into_an_owner_only_folder()
+{
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    drop(server);
+    let bytes = file_bytes(&file);
+    assert_eq!(&bytes[18..20], &[1, 1], "rollback-journal mode");
+    assert_eq!(
+        count(
+            &file,
+            "SELECT count(*) FROM audit WHERE action = 'backup' AND completed_at IS NOT NULL \
+             AND row_count = 1"
+        ),
+        1
+    );
+    let elsewhere = Install::new(|_| {});
+    let folder = elsewhere.database.parent().unwrap().to_owned();
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+    ok(
+        &elsewhere.run(&["restore", file.to_str().unwrap()]).await,
+        "restore into a new folder",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let listed = ok(&elsewhere.run(&["audit"]).await, "audit");
+    let backup_line = listed
+        .lines()
+        .find(|line| line.contains("backup"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(!backup_line.contains("INCOMPLETE"), "{listed}");
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_read_is_not_called_missing() {
+    // A path through a regular file: not "no such file", and running as root (where
+    // permissions do not stop a read) cannot hide it.
+    let blocker = tempfile::tempdir().unwrap();
+    let file = blocker.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let database = file.join("joinform.db");
+    let install = Install::new(|settings| settings.storage.database = database.clone());
+    let output = install.run(&["audit"]).await;
+    refused(&output, "a database that cannot be read", "cannot read");
+    assert!(
+        !stderr(&output).contains("there is no database"),
+        "{}",
+        stderr(&output)
+    );
 }
