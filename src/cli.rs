@@ -34,6 +34,10 @@ use crate::visitor::AddressHasher;
 /// file; with `mail.transport = "smtp"`, a contact or sender at a domain reserved for
 /// examples). Then a `warning:` line for each key expiring within 30 days, for routing
 /// that reaches nobody (the shipped example) and for each deprecated key in use.
+///
+/// # Errors
+/// [`ConfigError`] for a key that cannot be used, a reserved domain over SMTP, or a
+/// routing rule broken.
 pub fn check_config(
     settings: &Settings,
     source: &ConfigSource,

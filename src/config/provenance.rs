@@ -236,10 +236,17 @@ fn show(value: Value) -> String {
         .map_or_else(|_| "(unprintable)".to_owned(), |json| json.to_string())
 }
 
+/// A listed key (or one inside it), or any key whose name says it holds a secret or a
+/// digest (`…secret…`, `…password…`, `…sha256`), so that a secret setting added later
+/// is hidden even if nobody remembers [`SECRET_KEYS`].
 fn is_secret(key: &str) -> bool {
-    SECRET_KEYS
+    let listed = SECRET_KEYS
         .iter()
-        .any(|secret| key == *secret || key.starts_with(&format!("{secret}.")))
+        .any(|secret| key == *secret || key.starts_with(&format!("{secret}.")));
+    listed
+        || key.split('.').any(|name| {
+            name.contains("secret") || name.contains("password") || name.ends_with("sha256")
+        })
 }
 
 /// The `JOINFORM_*` variables set now, each as the key figment makes of it
@@ -280,7 +287,20 @@ mod tests {
         ] {
             assert!(is_secret(key), "{key}");
         }
-        for key in ["spam.secret_hint", "mail.smtp.username", "admin.listen"] {
+        // Named like a secret: hidden without being listed.
+        for key in [
+            "mail.smtp.client_password",
+            "storage.backup_secret",
+            "admin.readonly_token_sha256",
+        ] {
+            assert!(is_secret(key), "{key}");
+        }
+        for key in [
+            "mail.smtp.username",
+            "admin.listen",
+            "spam.require_token",
+            "spam.token_max_age",
+        ] {
             assert!(!is_secret(key), "{key}");
         }
     }

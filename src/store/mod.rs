@@ -182,6 +182,10 @@ impl Database {
 
     /// Starts the thread that copies the WAL back into the database; `None` under
     /// [`Checkpoints::Litestream`], which does that itself.
+    ///
+    /// # Errors
+    /// SQLite's error opening its connection; [`StoreError::WriterStopped`] when the
+    /// thread cannot be started.
     pub fn start_checkpointer(&self) -> Result<Option<Checkpointer>, StoreError> {
         if self.checkpoints == Checkpoints::Litestream {
             return Ok(None);

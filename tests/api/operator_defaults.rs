@@ -226,16 +226,25 @@ fn serve_over_smtp_warns_of_each_section_at_a_reserved_domain_but_starts() {
     assert!(!log.contains('@'), "no address in the log: {log}");
 }
 
+/// SHA-256 digests of two tokens, as `joinform token new` prints them.
+const METRICS_DIGEST: &str = "4c3f2b7c0a1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
+const ADMIN_DIGEST: &str = "50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c";
+
 #[test]
 fn check_config_shows_where_each_value_came_from_and_never_a_secret() {
     let secret = "a-spam-secret-that-is-long-enough-0123456789";
     let password = "smtp-password-never-printed";
     let (ok, text, stderr) = check_config(
         Some(
-            "[server]\nlisten = \"127.0.0.1:8080\"\n[storage]\ndatabase = \"data/file.db\"\n\
-             [mail.smtp]\nusername = \"joinform\"\n\
-             [fallback]\nname = \"International\"\ncontacts = [\"desk@members.organisation.no\"]\n\
-             language = \"en\"\n",
+            format!(
+                "[server]\nlisten = \"127.0.0.1:8080\"\n[storage]\ndatabase = \"data/file.db\"\n\
+                 [mail.smtp]\nusername = \"joinform\"\n\
+                 [admin]\nmetrics_token_sha256 = \"{METRICS_DIGEST}\"\n\
+                 [[admin.tokens]]\nname = \"Operator\"\nsha256 = \"{ADMIN_DIGEST}\"\n\
+                 [fallback]\nname = \"International\"\ncontacts = [\"desk@members.organisation.no\"]\n\
+                 language = \"en\"\n"
+            )
+            .as_str(),
         ),
         &[
             ("JOINFORM_SERVER__LISTEN", "0.0.0.0:9090"),
@@ -284,6 +293,20 @@ fn check_config_shows_where_each_value_came_from_and_never_a_secret() {
         "{text}"
     );
     assert!(!text.contains(secret) && !text.contains(password), "{text}");
+    // Token digests let anyone test guesses offline: their source only.
+    assert!(
+        !text.contains(METRICS_DIGEST) && !text.contains(ADMIN_DIGEST),
+        "{text}"
+    );
+    assert!(
+        line("admin.metrics_token_sha256").contains("not shown"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("admin.tokens") && l.contains("not shown")),
+        "{text}"
+    );
     // What the built-in defaults set is not listed one by one.
     assert!(
         !text
@@ -415,7 +438,7 @@ async fn metrics_off_loopback_need_a_token_and_failures_count() {
 fn check_config_says_who_may_read_metrics() {
     let fallback =
         "[fallback]\nname = \"I\"\ncontacts = [\"d@members.organisation.no\"]\nlanguage = \"en\"\n";
-    let cases = [
+    let cases: [(&str, &str); 5] = [
         ("", "/metrics without a token (loopback)"),
         (
             "[admin]\nlisten = \"0.0.0.0:8081\"\n",
@@ -424,6 +447,19 @@ fn check_config_says_who_may_read_metrics() {
         (
             "[admin]\nlisten = \"0.0.0.0:8081\"\npublic_metrics = true\n",
             "/metrics without a token (admin.public_metrics = true)",
+        ),
+        (
+            &format!(
+                "[admin]\nlisten = \"0.0.0.0:8081\"\n\
+                 [[admin.tokens]]\nname = \"Operator\"\nsha256 = \"{ADMIN_DIGEST}\"\n"
+            ),
+            "/metrics needs an admin token (not on loopback)",
+        ),
+        (
+            &format!(
+                "[admin]\nlisten = \"0.0.0.0:8081\"\nmetrics_token_sha256 = \"{METRICS_DIGEST}\"\n"
+            ),
+            "/metrics needs the metrics token or an admin token (not on loopback)",
         ),
     ];
     for (admin, expected) in cases {
