@@ -149,6 +149,19 @@ pub enum BackupError {
          nothing was changed"
     )]
     RestoreOwnFile { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} has a write-ahead log beside it, {wal}, holding commits that are not yet \
+         in the file, and SQLite cannot read the two together here (it needs to create \
+         {path}-shm beside them): copy both into a folder you can write to and restore \
+         from there (never restore the file without its -wal: the newest sign-ups would \
+         be lost); the database was not touched"
+    )]
+    WalUnreadable {
+        path: PathBuf,
+        wal: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     #[error("the audit key")]
     Secret(#[from] crate::secret::SecretError),
     #[error(
@@ -503,6 +516,29 @@ pub fn restore(
     })
 }
 
+/// Copies `file` with the commits of the `wal` beside it into `partial` through
+/// SQLite's online backup API, from a read-only connection: SQLite reads the two
+/// together, as it would have on the server. Neither is written; SQLite may leave a
+/// `-shm` (its index of the WAL) beside them, and needs to be able to create it.
+fn stage_with_wal(file: &Path, wal: &Path, partial: &Path) -> Result<(), BackupError> {
+    let unreadable = |source| BackupError::WalUnreadable {
+        path: file.to_owned(),
+        wal: wal.to_owned(),
+        source,
+    };
+    let source = copy::open_read_only(file).map_err(unreadable)?;
+    // The connection opens lazily: the first read is where a `-shm` that cannot be
+    // created (a read-only folder) shows.
+    copy::schema_version(&source).map_err(unreadable)?;
+    owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
+        path: partial.to_owned(),
+        source,
+    })?;
+    let mut destination = Connection::open(partial)?;
+    copy::copy_live(&source, &mut destination).map_err(|source| refusal(file, source))?;
+    Ok(())
+}
+
 /// What the checks of a staged backup found.
 struct Staged {
     counts: Counts,
@@ -522,7 +558,18 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     };
     let clear = copy::is_sqlite_file(file).map_err(read_error)?;
     let encrypted = !clear;
-    if clear {
+    let wal = schema::companion(file, "-wal");
+    let wal_len = match std::fs::metadata(&wal) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(source) => return Err(BackupError::Read { path: wal, source }),
+    };
+    if clear && wal_len > 0 {
+        // A copy taken by file copy or snapshot while the server ran: the commits
+        // since the last checkpoint are in the `-wal` only. Copying FILE alone would
+        // restore without them, silently.
+        stage_with_wal(file, &wal, partial)?;
+    } else if clear {
         let mut from = std::fs::File::open(file).map_err(read_error)?;
         let mut to =
             owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {

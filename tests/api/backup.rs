@@ -1097,3 +1097,92 @@ async fn a_database_that_cannot_be_read_is_not_called_missing() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn a_copy_taken_with_its_write_ahead_log_is_restored_with_the_commits_in_it() {
+    let install = Install::new(|_| {});
+    let mut server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let base = install.path("base.db");
+    ok(
+        &install.run(&["backup", base.to_str().unwrap()]).await,
+        "backup",
+    );
+    for n in 1..4 {
+        post(&client, &server, &sign_up(n)).await;
+    }
+    let full = install.path("full.db");
+    ok(
+        &install.run(&["backup", full.to_str().unwrap()]).await,
+        "backup",
+    );
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let expected = ids_in(&full);
+    assert_eq!(expected.len(), 4);
+
+    // A live file whose newest commits are in its WAL only, copied (as a file copy
+    // or a snapshot would) while it is open: FILE and FILE-wal, no -shm.
+    let live_dir = install.path("live");
+    std::fs::create_dir(&live_dir).unwrap();
+    let live = live_dir.join("joinform.db");
+    std::fs::copy(&base, &live).unwrap();
+    let copied_dir = install.path("copied");
+    std::fs::create_dir(&copied_dir).unwrap();
+    let copied = copied_dir.join("joinform.db");
+    {
+        let connection = rusqlite::Connection::open(&live).unwrap();
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .unwrap();
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .unwrap();
+        connection
+            .execute("ATTACH ?1 AS full", [full.to_str().unwrap()])
+            .unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO main.submissions SELECT * FROM full.submissions
+                 WHERE id NOT IN (SELECT id FROM main.submissions);
+                 DETACH full;",
+            )
+            .unwrap();
+        // `cp` in a child process: reading the files in this one would drop the
+        // connection's locks.
+        let status = std::process::Command::new("cp")
+            .arg(&live)
+            .arg(live_dir.join("joinform.db-wal"))
+            .arg(&copied_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let wal = copied_dir.join("joinform.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    // The file alone holds only the first sign-up: the others are in the WAL.
+    assert_eq!(
+        ids_in_file_alone(&copied),
+        ids_in(&base),
+        "the test's copy should hold the newer rows in its WAL only"
+    );
+
+    ok(
+        &install
+            .run(&["restore", copied.to_str().unwrap(), "--replace"])
+            .await,
+        "restore of a copy with its WAL",
+    );
+    assert_eq!(ids_in(&install.database), expected);
+    assert_eq!(integrity(&install.database), "ok");
+    // The copy's WAL is read, not replayed into it or removed.
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+}
+
+/// The sign-up ids in the database file at `path`, read without the `-wal` beside it.
+fn ids_in_file_alone(path: &Path) -> HashSet<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("alone.db");
+    std::fs::copy(path, &alone).unwrap();
+    ids_in(&alone)
+}
