@@ -791,6 +791,8 @@ fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File),
 /// The erasures recorded since a time, as [`read_erasures`] found them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Erasures {
+    /// The file they were read from.
+    pub source: PathBuf,
     /// `forget` and `discard` entries read.
     pub entries: u64,
     /// Each address hash erased, with the newest time it was erased.
@@ -808,14 +810,22 @@ pub struct Erasures {
 /// `joinform audit --json` lines.
 ///
 /// # Errors
-/// A file that cannot be read, a database whose audit trail cannot, a line that is no
+/// [`BackupError::FutureSince`] for a `since` after now (nothing can have been
+/// recorded then: a mistyped time, which would replay nothing and say all is done);
+/// a file that cannot be read, a database whose audit trail cannot, a line that is no
 /// audit entry.
 pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, BackupError> {
+    if since > Timestamp::now() {
+        return Err(BackupError::FutureSince { since });
+    }
     let read_error = |error| BackupError::Read {
         path: source.to_owned(),
         source: error,
     };
-    let mut erasures = Erasures::default();
+    let mut erasures = Erasures {
+        source: source.to_owned(),
+        ..Erasures::default()
+    };
     if copy::is_sqlite_file(source).map_err(read_error)? {
         let connection = copy::open_read_only(source)?;
         for entry in audit::since(&connection, since, None)? {
@@ -915,13 +925,33 @@ pub struct ReplayReport {
 /// signed up by the time of the erasure. Runs beside a server, as `joinform forget`
 /// does. Idempotent: what is gone is not found again, and nothing is audited then.
 ///
+/// Refuses first when the source records the check values of its audit keys and
+/// `secret`'s is not among them: none of its hashes could match, and the replay would
+/// report everything "already applied". With no entries, changes nothing.
+///
 /// # Errors
-/// SQLite's error; then nothing was erased.
+/// [`BackupError::AuditKeyDiffers`]; SQLite's error; then nothing was erased.
 pub fn replay(
     connection: &mut Connection,
     secret: &ServerSecret,
     erasures: &Erasures,
-) -> Result<ReplayReport, StoreError> {
+) -> Result<ReplayReport, BackupError> {
+    let here = secret.audit_key_check();
+    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
+        return Err(BackupError::AuditKeyDiffers {
+            path: erasures.source.clone(),
+            here,
+            there: erasures
+                .key_checks
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if erasures.entries == 0 {
+        return Ok(ReplayReport::default());
+    }
     // Every stored key hashed once; rows signed up before an erasure do not change
     // meanwhile (only erasures remove them), so this may be read outside the
     // transaction.
@@ -940,7 +970,7 @@ pub fn replay(
         }
     }
     let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
-    store::erase(connection, |erasing| {
+    Ok(store::erase(connection, |erasing| {
         let mut report = ReplayReport {
             addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
             ..ReplayReport::default()
@@ -958,7 +988,7 @@ pub fn replay(
             report.discarded = review::discard_replayed(erasing, &discarded, audit::CLI_ACTOR)?;
         }
         Ok(report)
-    })
+    })?)
 }
 
 // ---- Files. ----

@@ -1092,36 +1092,19 @@ pub fn forget_replay(
     since: Timestamp,
     source: &std::path::Path,
 ) -> Result<String, DataCommandError> {
-    if since > Timestamp::now() {
-        return Err(crate::backup::BackupError::FutureSince { since }.into());
-    }
     let erasures = crate::backup::read_erasures(source, since)?;
     let mut connection = open(settings)?;
     // Never a new key: one made now would match none of the recorded hashes, and the
     // replay would report everything "already applied".
     let secret =
         ServerSecret::load_existing(settings.spam.expose_secret(), &settings.storage.database)?;
-    let here = secret.audit_key_check();
-    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
-        return Err(crate::backup::BackupError::AuditKeyDiffers {
-            path: source.to_owned(),
-            here,
-            there: erasures
-                .key_checks
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    }
+    let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     if erasures.entries == 0 {
         return Ok(format!(
             "no erasure recorded since {since} in {}: nothing to re-apply\n",
             source.display()
         ));
     }
-    let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     let mut text = format!(
         "read {} erasure entr{} since {since} from {}: {} address(es) erased, {} held or \
          spam sign-up(s) discarded\n",
