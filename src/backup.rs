@@ -937,10 +937,10 @@ pub fn replay(
     erasures: &Erasures,
 ) -> Result<ReplayReport, BackupError> {
     let here = secret.audit_key_check();
-    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
+    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(here) {
         return Err(BackupError::AuditKeyDiffers {
             path: erasures.source.clone(),
-            here,
+            here: here.to_owned(),
             there: erasures
                 .key_checks
                 .iter()

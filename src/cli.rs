@@ -735,7 +735,7 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
             erasing,
             &key,
             &hash,
-            &secret.audit_key_check(),
+            secret.audit_key_check(),
             audit::CLI_ACTOR,
         )
     })?;

@@ -52,6 +52,8 @@ pub enum SecretError {
 pub struct ServerSecret {
     root: Vec<u8>,
     audit: [u8; 32],
+    /// [`audit_key_check`] of `audit`, computed once: every erasure records it.
+    audit_check: String,
 }
 
 impl std::fmt::Debug for ServerSecret {
@@ -93,6 +95,14 @@ impl KeyPurpose {
 }
 
 impl ServerSecret {
+    fn new(root: Vec<u8>, audit: [u8; 32]) -> Self {
+        Self {
+            audit_check: audit_key_check(&audit),
+            root,
+            audit,
+        }
+    }
+
     /// The configured secret, or the one kept beside `database` (created on first use),
     /// with the audit key kept beside `database` (created on first use from the
     /// secret, see the module's documentation).
@@ -111,7 +121,7 @@ impl ServerSecret {
         let audit = load_or_create(&folder.join(AUDIT_KEY_FILE), "audit key", || {
             Ok(derived_audit_key(&root))
         })?;
-        Ok(Self { root, audit })
+        Ok(Self::new(root, audit))
     }
 
     /// Like [`ServerSecret::load`], but never creates a key file: for re-applying
@@ -138,16 +148,13 @@ impl ServerSecret {
             Some(text) => text.as_bytes().to_vec(),
             None => existing(folder.join(SECRET_FILE))?.to_vec(),
         };
-        Ok(Self { root, audit })
+        Ok(Self::new(root, audit))
     }
 
     /// A secret for tests and tools that need no persistence; the audit key is derived
     /// from it.
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Self {
-            root: bytes.to_vec(),
-            audit: derived_audit_key(bytes),
-        }
+        Self::new(bytes.to_vec(), derived_audit_key(bytes))
     }
 
     /// The key for one purpose.
@@ -174,9 +181,10 @@ pub fn audit_key_check(key: &[u8; 32]) -> String {
 }
 
 impl ServerSecret {
-    /// The check value of this secret's audit key ([`audit_key_check`]).
-    pub fn audit_key_check(&self) -> String {
-        audit_key_check(&self.audit)
+    /// The check value of this secret's audit key ([`audit_key_check`]): 16 hex
+    /// digits.
+    pub fn audit_key_check(&self) -> &str {
+        &self.audit_check
     }
 }
 
