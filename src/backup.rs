@@ -21,7 +21,6 @@
 //! the temporary copies an interrupted earlier run left for the same file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -277,7 +276,7 @@ pub fn backup(
     let audit_id = audit::begin(source, audit::CLI_ACTOR, Action::Backup, &details)
         .map_err(BackupError::AuditUnavailable)?;
     let at = audit::begun_at(source, audit_id)?;
-    let partial = partial_path(&request.output);
+    let partial = owner_only::partial_path(&request.output);
     let written = if certificates.is_empty() {
         copy_to_file(source, audit_id, &partial)
     } else {
@@ -471,7 +470,7 @@ pub fn restore(
             })?;
     }
     let stale_removed = remove_stale_partials(target);
-    let partial = partial_path(target);
+    let partial = owner_only::partial_path(target);
     let prepared = stage(request, &partial);
     let prepared = match prepared {
         Ok(prepared) => prepared,
@@ -1078,16 +1077,6 @@ fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Where a file is written until it is complete: a hidden file in the same folder (so
-/// the rename that puts it in place is atomic), named by the process.
-fn partial_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(
-        || "backup".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
 /// Removes the temporary files that interrupted runs (a kill, a power cut) left for
 /// `path` — `.NAME.partial-PID` and SQLite's companions of it — whose process is gone:
 /// each is a copy of everyone, possibly decrypted. Returns what it removed. A file of
@@ -1200,30 +1189,20 @@ fn truncated_message(bytes: &[u8]) -> bool {
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let write_error = |source| BackupError::Write {
+    owner_only::write_new(path, bytes).map_err(|source| BackupError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut file = owner_only::create(path, Existing::Refuse).map_err(write_error)?;
-    file.write_all(bytes).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    })
 }
 
-/// Renames the synced `partial` to `path` and syncs the folder, so the rename itself
-/// survives a power cut. Returns the file's size.
+/// Puts the synced `partial` in place at `path` ([`owner_only::place`]). Returns the
+/// file's size.
 fn place(partial: &Path, path: &Path) -> Result<u64, BackupError> {
     let write_error = |source| BackupError::Write {
         path: path.to_owned(),
         source,
     };
-    std::fs::rename(partial, path).map_err(write_error)?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(folder)
-        .and_then(|folder| folder.sync_all())
-        .map_err(write_error)?;
+    owner_only::place(partial, path).map_err(write_error)?;
     Ok(std::fs::metadata(path).map_err(write_error)?.len())
 }
 

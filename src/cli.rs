@@ -411,16 +411,6 @@ pub fn read_passphrase(
     Ok(secrecy::SecretString::from(text.to_owned()))
 }
 
-/// Where an export to `path` is written until it is complete: a hidden file in the
-/// same folder (so the rename that puts it in place is atomic), named by the process.
-fn partial_path(path: &std::path::Path) -> std::path::PathBuf {
-    let name = path.file_name().map_or_else(
-        || "export".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
 /// The operator's key of `decryption`, read and unlocked with its passphrase.
 fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
     let path = &decryption.key_file;
@@ -500,7 +490,7 @@ pub fn export(
             // Written beside the file and renamed over it once complete, so that a
             // failed export leaves what was there before, and a reader never sees
             // half a file. Personal data: only its owner may read it.
-            let partial = partial_path(path);
+            let partial = owner_only::partial_path(path);
             let output = |source| DataCommandError::Output {
                 path: path.clone(),
                 source,
@@ -530,7 +520,7 @@ pub fn export(
                     .map_err(ExportError::Write)
             });
             let written = written.and_then(|()| {
-                std::fs::rename(&partial, path).map_err(|error| {
+                owner_only::place(&partial, path).map_err(|error| {
                     ExportError::Write(std::io::Error::new(
                         error.kind(),
                         format!(
