@@ -411,24 +411,47 @@ pub fn read_passphrase(
     Ok(secrecy::SecretString::from(text.to_owned()))
 }
 
-/// The operator's key of `decryption`, read and unlocked with its passphrase.
-fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
+/// The operator's secret key of `decryption`, read and unlocked with its passphrase.
+/// `restoring`: for `restore`, whose messages say nothing was restored, and which
+/// says so when there was no terminal to ask a passphrase on (an empty one was tried);
+/// else for `export`.
+///
+/// # Errors
+/// [`DataCommandError::KeyFile`], [`DataCommandError::Passphrase`]; a key that cannot
+/// be parsed or unlocked: [`DataCommandError::RestoreKey`] when `restoring`, else
+/// [`DataCommandError::SecretKey`]; [`DataCommandError::NoTerminal`].
+fn unlocked_key(
+    decryption: &Decryption,
+    restoring: bool,
+) -> Result<crate::openpgp::SecretKey, DataCommandError> {
     let path = &decryption.key_file;
     let bytes =
         crate::openpgp::read_key_file(path).map_err(|source| DataCommandError::KeyFile {
             path: path.clone(),
             source,
         })?;
-    let key =
-        crate::openpgp::SecretKey::parse(&bytes).map_err(|source| DataCommandError::SecretKey {
-            path: path.clone(),
-            source,
-        })?;
+    let key_error = |source| {
+        let path = path.clone();
+        if restoring {
+            DataCommandError::RestoreKey { path, source }
+        } else {
+            DataCommandError::SecretKey { path, source }
+        }
+    };
+    let key = crate::openpgp::SecretKey::parse(&bytes).map_err(key_error)?;
     let passphrase = read_passphrase(&decryption.passphrase, path)?;
-    Unsealer::new(key, &passphrase).map_err(|source| DataCommandError::SecretKey {
-        path: path.clone(),
-        source,
-    })
+    match key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase)) {
+        Ok(key) => Ok(key),
+        // No terminal to ask on: an empty passphrase was tried, and the key has one.
+        Err(crate::openpgp::CryptError::WrongPassphrase)
+            if restoring
+                && matches!(decryption.passphrase, PassphraseSource::Prompt)
+                && !std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+        {
+            Err(DataCommandError::NoTerminal { path: path.clone() })
+        }
+        Err(source) => Err(key_error(source)),
+    }
 }
 
 /// `export`: audit row first, then the rows, then the row count and (for `--since-last`)
@@ -450,7 +473,11 @@ pub fn export(
         installation_sealed: !settings.storage.seal_keys.is_empty(),
     };
     options.check()?;
-    let unsealer = command.decrypt.as_ref().map(unsealer).transpose()?;
+    let unsealer = command
+        .decrypt
+        .as_ref()
+        .map(|decryption| unlocked_key(decryption, false).map(Unsealer::unlocked))
+        .transpose()?;
     let mut connection = open(settings)?;
     if let Some(consumer) = &command.since_last {
         let valid = (1..=64).contains(&consumer.len())
@@ -895,36 +922,9 @@ pub fn restore(
     decryption: Option<&Decryption>,
     replace: bool,
 ) -> Result<String, DataCommandError> {
-    let decrypt = match decryption {
-        Some(decryption) => {
-            let path = &decryption.key_file;
-            let bytes = crate::openpgp::read_key_file(path).map_err(|source| {
-                DataCommandError::KeyFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            let secret_key = |source| DataCommandError::RestoreKey {
-                path: path.clone(),
-                source,
-            };
-            let key = crate::openpgp::SecretKey::parse(&bytes).map_err(secret_key)?;
-            let passphrase = read_passphrase(&decryption.passphrase, path)?;
-            let unlocked = key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase));
-            let asked_nobody = matches!(decryption.passphrase, PassphraseSource::Prompt)
-                && !std::io::IsTerminal::is_terminal(&std::io::stdin());
-            match unlocked {
-                Ok(key) => Some(key),
-                // No terminal to ask on: an empty passphrase was tried, and the key
-                // has one.
-                Err(crate::openpgp::CryptError::WrongPassphrase) if asked_nobody => {
-                    return Err(DataCommandError::NoTerminal { path: path.clone() });
-                }
-                Err(source) => return Err(secret_key(source)),
-            }
-        }
-        None => None,
-    };
+    let decrypt = decryption
+        .map(|decryption| unlocked_key(decryption, true))
+        .transpose()?;
     let database = settings.storage.database();
     let request = crate::backup::RestoreRequest {
         file: file.clone(),
