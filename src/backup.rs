@@ -525,10 +525,10 @@ fn stage_with_wal(file: &Path, wal: &Path, partial: &Path) -> Result<(), BackupE
         wal: wal.to_owned(),
         source,
     };
-    let source = copy::open_read_only(file).map_err(unreadable)?;
+    let source = schema::open_read_only(file).map_err(unreadable)?;
     // The connection opens lazily: the first read is where a `-shm` that cannot be
     // created (a read-only folder) shows.
-    copy::schema_version(&source).map_err(unreadable)?;
+    schema::user_version(&source).map_err(|error| unreadable(error.into()))?;
     owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
         path: partial.to_owned(),
         source,
@@ -555,7 +555,7 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
         path: file.clone(),
         source,
     };
-    let clear = copy::is_sqlite_file(file).map_err(read_error)?;
+    let clear = schema::has_sqlite_header(file).map_err(read_error)?;
     let encrypted = !clear;
     let wal = schema::companion(file, "-wal");
     let wal_len = match std::fs::metadata(&wal) {
@@ -602,7 +602,7 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
             },
         })?;
         write_synced(partial, &bytes)?;
-        if !copy::is_sqlite_file(partial).map_err(read_error)? {
+        if !schema::has_sqlite_header(partial).map_err(read_error)? {
             return Err(BackupError::NotSqlite {
                 path: file.clone(),
                 encrypted_hint: false,
@@ -612,8 +612,9 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     // Version, foreign tables, header: without writing a byte.
     schema::inspect(partial).map_err(|source| refusal(file, source))?;
     let (version, problems) = {
-        let reader = copy::open_read_only(partial).map_err(|source| refusal(file, source))?;
-        let version = copy::schema_version(&reader).map_err(|source| refusal(file, source))?;
+        let reader = schema::open_read_only(partial).map_err(|source| refusal(file, source))?;
+        let version =
+            schema::user_version(&reader).map_err(|source| refusal(file, source.into()))?;
         let problems = copy::integrity_problems(&reader).map_err(|source| refusal(file, source))?;
         (version, problems)
     };
@@ -825,8 +826,8 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
         source: source.to_owned(),
         ..Erasures::default()
     };
-    if copy::is_sqlite_file(source).map_err(read_error)? {
-        let connection = copy::open_read_only(source)?;
+    if schema::has_sqlite_header(source).map_err(read_error)? {
+        let connection = schema::open_read_only(source)?;
         for entry in audit::since(&connection, since, None)? {
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
             erasures.add(entry.action, entry.at, &details);
