@@ -276,24 +276,14 @@ pub fn backup(
     let audit_id = audit::begin(source, audit::CLI_ACTOR, Action::Backup, &details)
         .map_err(BackupError::AuditUnavailable)?;
     let at = audit::begun_at(source, audit_id)?;
-    let partial = owner_only::partial_path(&request.output);
-    let written = if certificates.is_empty() {
-        copy_to_file(source, audit_id, &partial)
+    let partial = Partial::new(owner_only::partial_path(&request.output));
+    let counts = if certificates.is_empty() {
+        copy_to_file(source, audit_id, partial.path())
     } else {
-        encrypted_copy(source, audit_id, &certificates, &partial)
-    };
-    let counts = match written {
-        Ok(counts) => counts,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
-    let placed = place(&partial, &request.output);
-    if placed.is_err() {
-        remove_with_companions(&partial);
-    }
-    let file_bytes = placed?;
+        encrypted_copy(source, audit_id, &certificates, partial.path())
+    }?;
+    let file_bytes = place(partial.path(), &request.output)?;
+    partial.keep();
     audit::finish(source, audit_id, counts.submissions_total(), true)?;
     Ok(BackupReport {
         output: request.output.clone(),
@@ -470,23 +460,10 @@ pub fn restore(
             })?;
     }
     let stale_removed = remove_stale_partials(target);
-    let partial = owner_only::partial_path(target);
-    let prepared = stage(request, &partial);
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
-    let placed = put_in_place(database, &partial, exists);
-    let replaced = match placed {
-        Ok(replaced) => replaced,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
+    let partial = Partial::new(owner_only::partial_path(target));
+    let prepared = stage(request, partial.path())?;
+    let replaced = put_in_place(database, partial.path(), exists)?;
+    partial.keep();
     let recorded_key = prepared.audit_key_check;
     // The restore is done: a key file that cannot be read is a warning now, not a
     // failure.
@@ -1205,6 +1182,37 @@ fn place(partial: &Path, path: &Path) -> Result<u64, BackupError> {
     };
     owner_only::place(partial, path).map_err(write_error)?;
     Ok(std::fs::metadata(path).map_err(write_error)?.len())
+}
+
+/// A temporary file being written (a copy of everyone, possibly decrypted): removed,
+/// with whatever SQLite left beside it, when the guard is dropped — on every early
+/// return and panic — unless [`Partial::keep`] says it was put in place.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Partial {
+    fn new(path: PathBuf) -> Self {
+        Self { path, kept: false }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// It was renamed into place: nothing is left at its path to remove.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            remove_with_companions(&self.path);
+        }
+    }
 }
 
 /// Removes a temporary file and whatever SQLite left beside it.
