@@ -1186,3 +1186,116 @@ fn ids_in_file_alone(path: &Path) -> HashSet<String> {
     std::fs::copy(path, &alone).unwrap();
     ids_in(&alone)
 }
+
+/// The `--from` file restore printed in its `forget --replay` line.
+fn replay_from(text: &str) -> PathBuf {
+    PathBuf::from(
+        text.split("--from ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no --from in: {text}")),
+    )
+}
+
+#[tokio::test]
+async fn a_discard_made_after_a_backup_is_replayed_through_the_binary() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    // Caught by the honeypot: spam, which `review discard` erases.
+    let mut bot = sign_up(7);
+    bot["_gotcha"] = json!("x");
+    let spam = post(&client, &server, &bot).await;
+    let kept = post(&client, &server, &sign_up(1)).await;
+    let file = install.path("backup.db");
+    let printed = ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let since = replay_since(&printed);
+    ok(
+        &install.run(&["review", "discard", &spam]).await,
+        "review discard",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    assert!(!ids_in(&install.database).contains(&spam));
+
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore --replace",
+    );
+    assert!(
+        ids_in(&install.database).contains(&spam),
+        "back with the backup"
+    );
+    let replaced = replay_from(&printed);
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.to_str().unwrap(),
+    ];
+    let printed = ok(&install.run(&replay).await, "forget --replay");
+    assert!(
+        printed.contains("discarded 1 held or spam sign-up(s) again"),
+        "{printed}"
+    );
+    let ids = ids_in(&install.database);
+    assert!(!ids.contains(&spam));
+    assert!(ids.contains(&kept));
+    let printed = ok(&install.run(&replay).await, "forget --replay again");
+    assert!(printed.contains("nothing here to erase"), "{printed}");
+}
+
+#[tokio::test]
+async fn a_sign_up_made_again_after_an_erasure_is_kept_by_the_replay() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let person = json!({"name": "Back Again", "email": "back.again@example.org", "country": "NO", "consent": true});
+    post(&client, &server, &person).await;
+    let first = install.path("first.db");
+    let printed = ok(
+        &install.run(&["backup", first.to_str().unwrap()]).await,
+        "backup",
+    );
+    let since = replay_since(&printed);
+    ok(
+        &install.run(&["forget", "back.again@example.org"]).await,
+        "forget",
+    );
+    // The person signs up again after being erased, and a later backup holds that.
+    let again = post(&client, &server, &person).await;
+    let second = install.path("second.db");
+    ok(
+        &install.run(&["backup", second.to_str().unwrap()]).await,
+        "second backup",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+
+    let printed = ok(
+        &install
+            .run(&["restore", second.to_str().unwrap(), "--replace"])
+            .await,
+        "restore --replace",
+    );
+    // The older SINCE reaches back past the erasure: the replay reads it, and must
+    // leave the sign-up made after it.
+    let replaced = replay_from(&printed);
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.to_str().unwrap(),
+    ];
+    let printed = ok(&install.run(&replay).await, "forget --replay");
+    assert!(printed.contains("read 1 erasure entry"), "{printed}");
+    assert!(printed.contains("nothing here to erase"), "{printed}");
+    assert_eq!(ids_in(&install.database), HashSet::from([again]));
+}
