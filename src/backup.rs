@@ -21,7 +21,6 @@
 //! the temporary copies an interrupted earlier run left for the same file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -149,6 +148,19 @@ pub enum BackupError {
          nothing was changed"
     )]
     RestoreOwnFile { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} has a write-ahead log beside it, {wal}, holding commits that are not yet \
+         in the file, and SQLite cannot read the two together here (it needs to create \
+         {path}-shm beside them): copy both into a folder you can write to and restore \
+         from there (never restore the file without its -wal: the newest sign-ups would \
+         be lost); the database was not touched"
+    )]
+    WalUnreadable {
+        path: PathBuf,
+        wal: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     #[error("the audit key")]
     Secret(#[from] crate::secret::SecretError),
     #[error(
@@ -264,24 +276,14 @@ pub fn backup(
     let audit_id = audit::begin(source, audit::CLI_ACTOR, Action::Backup, &details)
         .map_err(BackupError::AuditUnavailable)?;
     let at = audit::begun_at(source, audit_id)?;
-    let partial = partial_path(&request.output);
-    let written = if certificates.is_empty() {
-        copy_to_file(source, audit_id, &partial)
+    let partial = Partial::new(owner_only::partial_path(&request.output));
+    let counts = if certificates.is_empty() {
+        copy_to_file(source, audit_id, partial.path())
     } else {
-        encrypted_copy(source, audit_id, &certificates, &partial)
-    };
-    let counts = match written {
-        Ok(counts) => counts,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
-    let placed = place(&partial, &request.output);
-    if placed.is_err() {
-        remove_with_companions(&partial);
-    }
-    let file_bytes = placed?;
+        encrypted_copy(source, audit_id, &certificates, partial.path())
+    }?;
+    let file_bytes = place(partial.path(), &request.output)?;
+    partial.keep();
     audit::finish(source, audit_id, counts.submissions_total(), true)?;
     Ok(BackupReport {
         output: request.output.clone(),
@@ -458,23 +460,10 @@ pub fn restore(
             })?;
     }
     let stale_removed = remove_stale_partials(target);
-    let partial = partial_path(target);
-    let prepared = stage(request, &partial);
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
-    let placed = put_in_place(database, &partial, exists);
-    let replaced = match placed {
-        Ok(replaced) => replaced,
-        Err(error) => {
-            remove_with_companions(&partial);
-            return Err(error);
-        }
-    };
+    let partial = Partial::new(owner_only::partial_path(target));
+    let prepared = stage(request, partial.path())?;
+    let replaced = put_in_place(database, partial.path(), exists)?;
+    partial.keep();
     let recorded_key = prepared.audit_key_check;
     // The restore is done: a key file that cannot be read is a warning now, not a
     // failure.
@@ -503,6 +492,29 @@ pub fn restore(
     })
 }
 
+/// Copies `file` with the commits of the `wal` beside it into `partial` through
+/// SQLite's online backup API, from a read-only connection: SQLite reads the two
+/// together, as it would have on the server. Neither is written; SQLite may leave a
+/// `-shm` (its index of the WAL) beside them, and needs to be able to create it.
+fn stage_with_wal(file: &Path, wal: &Path, partial: &Path) -> Result<(), BackupError> {
+    let unreadable = |source| BackupError::WalUnreadable {
+        path: file.to_owned(),
+        wal: wal.to_owned(),
+        source,
+    };
+    let source = schema::open_read_only(file).map_err(unreadable)?;
+    // The connection opens lazily: the first read is where a `-shm` that cannot be
+    // created (a read-only folder) shows.
+    schema::user_version(&source).map_err(|error| unreadable(error.into()))?;
+    owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
+        path: partial.to_owned(),
+        source,
+    })?;
+    let mut destination = Connection::open(partial)?;
+    copy::copy_live(&source, &mut destination).map_err(|source| refusal(file, source))?;
+    Ok(())
+}
+
 /// What the checks of a staged backup found.
 struct Staged {
     counts: Counts,
@@ -520,9 +532,20 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
         path: file.clone(),
         source,
     };
-    let clear = copy::is_sqlite_file(file).map_err(read_error)?;
+    let clear = schema::has_sqlite_header(file).map_err(read_error)?;
     let encrypted = !clear;
-    if clear {
+    let wal = schema::companion(file, "-wal");
+    let wal_len = match std::fs::metadata(&wal) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(source) => return Err(BackupError::Read { path: wal, source }),
+    };
+    if clear && wal_len > 0 {
+        // A copy taken by file copy or snapshot while the server ran: the commits
+        // since the last checkpoint are in the `-wal` only. Copying FILE alone would
+        // restore without them, silently.
+        stage_with_wal(file, &wal, partial)?;
+    } else if clear {
         let mut from = std::fs::File::open(file).map_err(read_error)?;
         let mut to =
             owner_only::create(partial, Existing::Refuse).map_err(|source| BackupError::Write {
@@ -556,7 +579,7 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
             },
         })?;
         write_synced(partial, &bytes)?;
-        if !copy::is_sqlite_file(partial).map_err(read_error)? {
+        if !schema::has_sqlite_header(partial).map_err(read_error)? {
             return Err(BackupError::NotSqlite {
                 path: file.clone(),
                 encrypted_hint: false,
@@ -566,8 +589,9 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
     // Version, foreign tables, header: without writing a byte.
     schema::inspect(partial).map_err(|source| refusal(file, source))?;
     let (version, problems) = {
-        let reader = copy::open_read_only(partial).map_err(|source| refusal(file, source))?;
-        let version = copy::schema_version(&reader).map_err(|source| refusal(file, source))?;
+        let reader = schema::open_read_only(partial).map_err(|source| refusal(file, source))?;
+        let version =
+            schema::user_version(&reader).map_err(|source| refusal(file, source.into()))?;
         let problems = copy::integrity_problems(&reader).map_err(|source| refusal(file, source))?;
         (version, problems)
     };
@@ -744,6 +768,8 @@ fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File),
 /// The erasures recorded since a time, as [`read_erasures`] found them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Erasures {
+    /// The file they were read from.
+    pub source: PathBuf,
     /// `forget` and `discard` entries read.
     pub entries: u64,
     /// Each address hash erased, with the newest time it was erased.
@@ -761,16 +787,24 @@ pub struct Erasures {
 /// `joinform audit --json` lines.
 ///
 /// # Errors
-/// A file that cannot be read, a database whose audit trail cannot, a line that is no
+/// [`BackupError::FutureSince`] for a `since` after now (nothing can have been
+/// recorded then: a mistyped time, which would replay nothing and say all is done);
+/// a file that cannot be read, a database whose audit trail cannot, a line that is no
 /// audit entry.
 pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, BackupError> {
+    if since > Timestamp::now() {
+        return Err(BackupError::FutureSince { since });
+    }
     let read_error = |error| BackupError::Read {
         path: source.to_owned(),
         source: error,
     };
-    let mut erasures = Erasures::default();
-    if copy::is_sqlite_file(source).map_err(read_error)? {
-        let connection = copy::open_read_only(source)?;
+    let mut erasures = Erasures {
+        source: source.to_owned(),
+        ..Erasures::default()
+    };
+    if schema::has_sqlite_header(source).map_err(read_error)? {
+        let connection = schema::open_read_only(source)?;
         for entry in audit::since(&connection, since, None)? {
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
             erasures.add(entry.action, entry.at, &details);
@@ -868,13 +902,33 @@ pub struct ReplayReport {
 /// signed up by the time of the erasure. Runs beside a server, as `joinform forget`
 /// does. Idempotent: what is gone is not found again, and nothing is audited then.
 ///
+/// Refuses first when the source records the check values of its audit keys and
+/// `secret`'s is not among them: none of its hashes could match, and the replay would
+/// report everything "already applied". With no entries, changes nothing.
+///
 /// # Errors
-/// SQLite's error; then nothing was erased.
+/// [`BackupError::AuditKeyDiffers`]; SQLite's error; then nothing was erased.
 pub fn replay(
     connection: &mut Connection,
     secret: &ServerSecret,
     erasures: &Erasures,
-) -> Result<ReplayReport, StoreError> {
+) -> Result<ReplayReport, BackupError> {
+    let here = secret.audit_key_check();
+    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(here) {
+        return Err(BackupError::AuditKeyDiffers {
+            path: erasures.source.clone(),
+            here: here.to_owned(),
+            there: erasures
+                .key_checks
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if erasures.entries == 0 {
+        return Ok(ReplayReport::default());
+    }
     // Every stored key hashed once; rows signed up before an erasure do not change
     // meanwhile (only erasures remove them), so this may be read outside the
     // transaction.
@@ -893,7 +947,7 @@ pub fn replay(
         }
     }
     let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
-    store::erase(connection, |erasing| {
+    Ok(store::erase(connection, |erasing| {
         let mut report = ReplayReport {
             addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
             ..ReplayReport::default()
@@ -911,7 +965,7 @@ pub fn replay(
             report.discarded = review::discard_replayed(erasing, &discarded, audit::CLI_ACTOR)?;
         }
         Ok(report)
-    })
+    })?)
 }
 
 // ---- Files. ----
@@ -999,16 +1053,6 @@ fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
     false
-}
-
-/// Where a file is written until it is complete: a hidden file in the same folder (so
-/// the rename that puts it in place is atomic), named by the process.
-fn partial_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(
-        || "backup".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
 /// Removes the temporary files that interrupted runs (a kill, a power cut) left for
@@ -1123,31 +1167,52 @@ fn truncated_message(bytes: &[u8]) -> bool {
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let write_error = |source| BackupError::Write {
+    owner_only::write_new(path, bytes).map_err(|source| BackupError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut file = owner_only::create(path, Existing::Refuse).map_err(write_error)?;
-    file.write_all(bytes).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    })
 }
 
-/// Renames the synced `partial` to `path` and syncs the folder, so the rename itself
-/// survives a power cut. Returns the file's size.
+/// Puts the synced `partial` in place at `path` ([`owner_only::place`]). Returns the
+/// file's size.
 fn place(partial: &Path, path: &Path) -> Result<u64, BackupError> {
     let write_error = |source| BackupError::Write {
         path: path.to_owned(),
         source,
     };
-    std::fs::rename(partial, path).map_err(write_error)?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(folder)
-        .and_then(|folder| folder.sync_all())
-        .map_err(write_error)?;
+    owner_only::place(partial, path).map_err(write_error)?;
     Ok(std::fs::metadata(path).map_err(write_error)?.len())
+}
+
+/// A temporary file being written (a copy of everyone, possibly decrypted): removed,
+/// with whatever SQLite left beside it, when the guard is dropped — on every early
+/// return and panic — unless [`Partial::keep`] says it was put in place.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Partial {
+    fn new(path: PathBuf) -> Self {
+        Self { path, kept: false }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// It was renamed into place: nothing is left at its path to remove.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            remove_with_companions(&self.path);
+        }
+    }
 }
 
 /// Removes a temporary file and whatever SQLite left beside it.

@@ -415,34 +415,47 @@ pub fn read_passphrase(
     Ok(secrecy::SecretString::from(text.to_owned()))
 }
 
-/// Where an export to `path` is written until it is complete: a hidden file in the
-/// same folder (so the rename that puts it in place is atomic), named by the process.
-fn partial_path(path: &std::path::Path) -> std::path::PathBuf {
-    let name = path.file_name().map_or_else(
-        || "export".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
-/// The operator's key of `decryption`, read and unlocked with its passphrase.
-fn unsealer(decryption: &Decryption) -> Result<Unsealer, DataCommandError> {
+/// The operator's secret key of `decryption`, read and unlocked with its passphrase.
+/// `restoring`: for `restore`, whose messages say nothing was restored, and which
+/// says so when there was no terminal to ask a passphrase on (an empty one was tried);
+/// else for `export`.
+///
+/// # Errors
+/// [`DataCommandError::KeyFile`], [`DataCommandError::Passphrase`]; a key that cannot
+/// be parsed or unlocked: [`DataCommandError::RestoreKey`] when `restoring`, else
+/// [`DataCommandError::SecretKey`]; [`DataCommandError::NoTerminal`].
+fn unlocked_key(
+    decryption: &Decryption,
+    restoring: bool,
+) -> Result<crate::openpgp::SecretKey, DataCommandError> {
     let path = &decryption.key_file;
     let bytes =
         crate::openpgp::read_key_file(path).map_err(|source| DataCommandError::KeyFile {
             path: path.clone(),
             source,
         })?;
-    let key =
-        crate::openpgp::SecretKey::parse(&bytes).map_err(|source| DataCommandError::SecretKey {
-            path: path.clone(),
-            source,
-        })?;
+    let key_error = |source| {
+        let path = path.clone();
+        if restoring {
+            DataCommandError::RestoreKey { path, source }
+        } else {
+            DataCommandError::SecretKey { path, source }
+        }
+    };
+    let key = crate::openpgp::SecretKey::parse(&bytes).map_err(key_error)?;
     let passphrase = read_passphrase(&decryption.passphrase, path)?;
-    Unsealer::new(key, &passphrase).map_err(|source| DataCommandError::SecretKey {
-        path: path.clone(),
-        source,
-    })
+    match key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase)) {
+        Ok(key) => Ok(key),
+        // No terminal to ask on: an empty passphrase was tried, and the key has one.
+        Err(crate::openpgp::CryptError::WrongPassphrase)
+            if restoring
+                && matches!(decryption.passphrase, PassphraseSource::Prompt)
+                && !std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+        {
+            Err(DataCommandError::NoTerminal { path: path.clone() })
+        }
+        Err(source) => Err(key_error(source)),
+    }
 }
 
 /// `export`: audit row first, then the rows, then the row count and (for `--since-last`)
@@ -464,7 +477,11 @@ pub fn export(
         installation_sealed: !settings.storage.seal_keys.is_empty(),
     };
     options.check()?;
-    let unsealer = command.decrypt.as_ref().map(unsealer).transpose()?;
+    let unsealer = command
+        .decrypt
+        .as_ref()
+        .map(|decryption| unlocked_key(decryption, false).map(Unsealer::unlocked))
+        .transpose()?;
     let mut connection = open(settings)?;
     if let Some(consumer) = &command.since_last {
         let valid = (1..=64).contains(&consumer.len())
@@ -504,7 +521,7 @@ pub fn export(
             // Written beside the file and renamed over it once complete, so that a
             // failed export leaves what was there before, and a reader never sees
             // half a file. Personal data: only its owner may read it.
-            let partial = partial_path(path);
+            let partial = owner_only::partial_path(path);
             let output = |source| DataCommandError::Output {
                 path: path.clone(),
                 source,
@@ -534,7 +551,7 @@ pub fn export(
                     .map_err(ExportError::Write)
             });
             let written = written.and_then(|()| {
-                std::fs::rename(&partial, path).map_err(|error| {
+                owner_only::place(&partial, path).map_err(|error| {
                     ExportError::Write(std::io::Error::new(
                         error.kind(),
                         format!(
@@ -739,7 +756,7 @@ pub fn forget(settings: &Settings, email: &str) -> Result<String, DataCommandErr
             erasing,
             &key,
             &hash,
-            &secret.audit_key_check(),
+            secret.audit_key_check(),
             audit::CLI_ACTOR,
         )
     })?;
@@ -909,36 +926,9 @@ pub fn restore(
     decryption: Option<&Decryption>,
     replace: bool,
 ) -> Result<String, DataCommandError> {
-    let decrypt = match decryption {
-        Some(decryption) => {
-            let path = &decryption.key_file;
-            let bytes = crate::openpgp::read_key_file(path).map_err(|source| {
-                DataCommandError::KeyFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            let secret_key = |source| DataCommandError::RestoreKey {
-                path: path.clone(),
-                source,
-            };
-            let key = crate::openpgp::SecretKey::parse(&bytes).map_err(secret_key)?;
-            let passphrase = read_passphrase(&decryption.passphrase, path)?;
-            let unlocked = key.unlock(secrecy::ExposeSecret::expose_secret(&passphrase));
-            let asked_nobody = matches!(decryption.passphrase, PassphraseSource::Prompt)
-                && !std::io::IsTerminal::is_terminal(&std::io::stdin());
-            match unlocked {
-                Ok(key) => Some(key),
-                // No terminal to ask on: an empty passphrase was tried, and the key
-                // has one.
-                Err(crate::openpgp::CryptError::WrongPassphrase) if asked_nobody => {
-                    return Err(DataCommandError::NoTerminal { path: path.clone() });
-                }
-                Err(source) => return Err(secret_key(source)),
-            }
-        }
-        None => None,
-    };
+    let decrypt = decryption
+        .map(|decryption| unlocked_key(decryption, true))
+        .transpose()?;
     let database = settings.storage.database();
     let request = crate::backup::RestoreRequest {
         file: file.clone(),
@@ -1096,36 +1086,19 @@ pub fn forget_replay(
     since: Timestamp,
     source: &std::path::Path,
 ) -> Result<String, DataCommandError> {
-    if since > Timestamp::now() {
-        return Err(crate::backup::BackupError::FutureSince { since }.into());
-    }
     let erasures = crate::backup::read_erasures(source, since)?;
     let mut connection = open(settings)?;
     // Never a new key: one made now would match none of the recorded hashes, and the
     // replay would report everything "already applied".
     let secret =
         ServerSecret::load_existing(settings.spam.expose_secret(), &settings.storage.database)?;
-    let here = secret.audit_key_check();
-    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(&here) {
-        return Err(crate::backup::BackupError::AuditKeyDiffers {
-            path: source.to_owned(),
-            here,
-            there: erasures
-                .key_checks
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    }
+    let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     if erasures.entries == 0 {
         return Ok(format!(
             "no erasure recorded since {since} in {}: nothing to re-apply\n",
             source.display()
         ));
     }
-    let report = crate::backup::replay(&mut connection, &secret, &erasures)?;
     let mut text = format!(
         "read {} erasure entr{} since {since} from {}: {} address(es) erased, {} held or \
          spam sign-up(s) discarded\n",

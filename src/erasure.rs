@@ -62,7 +62,7 @@ pub fn forget(
     audit_key_check: &str,
     actor: &str,
 ) -> Result<ForgetReport, StoreError> {
-    let erased = submissions::erase_address(connection, key, address_hash)?;
+    let erased = submissions::erase_address(connection, key, address_hash, None)?;
     let report = ForgetReport {
         submissions: erased.submissions,
         unsent_notifications: erased.unsent_notifications,
@@ -98,7 +98,7 @@ pub fn forget_replayed(
     erased_at: Timestamp,
     actor: &str,
 ) -> Result<ForgetReport, StoreError> {
-    let erased = submissions::erase_address_until(connection, key, address_hash, erased_at)?;
+    let erased = submissions::erase_address(connection, key, address_hash, Some(erased_at))?;
     let report = ForgetReport {
         submissions: erased.submissions,
         unsent_notifications: erased.unsent_notifications,

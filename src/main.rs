@@ -74,6 +74,16 @@ enum Command {
     /// integrity_check ok, schema no newer than this binary). Stop the server (and
     /// Litestream) first: it refuses while the database is in use. Audited as
     /// `restore`.
+    #[command(
+        mut_arg("decrypt_key", |arg| arg.help(
+            "Open an encrypted backup with this OpenPGP secret key (its passphrase is \
+             asked for on the terminal unless --passphrase-env or --passphrase-fd says)"
+        )),
+        mut_arg("passphrase_fd", |arg| arg.help(
+            "Read the passphrase of --decrypt-key from the first line of this open file \
+             descriptor"
+        ))
+    )]
     Restore {
         /// The backup: a database file, or an encrypted backup with --decrypt-key.
         file: PathBuf,
@@ -81,22 +91,8 @@ enum Command {
         /// the source for `forget --replay`.
         #[arg(long)]
         replace: bool,
-        /// Open an encrypted backup with this OpenPGP secret key (its passphrase is
-        /// asked for on the terminal unless --passphrase-env or --passphrase-fd says).
-        #[arg(long, value_name = "FILE")]
-        decrypt_key: Option<PathBuf>,
-        /// Read the passphrase of --decrypt-key from this environment variable.
-        #[arg(
-            long,
-            value_name = "VAR",
-            requires = "decrypt_key",
-            conflicts_with = "passphrase_fd"
-        )]
-        passphrase_env: Option<String>,
-        /// Read the passphrase of --decrypt-key from the first line of this open file
-        /// descriptor.
-        #[arg(long, value_name = "N", requires = "decrypt_key")]
-        passphrase_fd: Option<u32>,
+        #[command(flatten)]
+        decrypt: DecryptArgs,
     },
     /// Delete what is past the [retention] windows now (serve does it daily).
     Purge,
@@ -180,6 +176,14 @@ struct ExportArgs {
     /// Write to this file (created readable by its owner only) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    decrypt: DecryptArgs,
+}
+
+/// `--decrypt-key` and where its passphrase comes from, for `export` and `restore`
+/// (whose help says what it decrypts there).
+#[derive(clap::Args)]
+struct DecryptArgs {
     /// Sealed storage: decrypt the sealed sign-ups with this OpenPGP secret key (on
     /// your own machine; `gpg --armor --export-secret-keys`) into the normal columns.
     /// Its passphrase is asked for on the terminal, unless --passphrase-env or
@@ -199,6 +203,16 @@ struct ExportArgs {
     /// descriptor (e.g. `--passphrase-fd 3 3<passphrase-file`).
     #[arg(long, value_name = "N", requires = "decrypt_key")]
     passphrase_fd: Option<u32>,
+}
+
+impl DecryptArgs {
+    fn decryption(self) -> Option<joinform::cli::Decryption> {
+        let passphrase = passphrase_source(self.passphrase_env, self.passphrase_fd);
+        self.decrypt_key.map(|key_file| joinform::cli::Decryption {
+            key_file,
+            passphrase,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -362,10 +376,7 @@ fn main() -> ExitCode {
                 excel: args.excel,
                 since_last: args.since_last,
                 output: args.output,
-                decrypt: args.decrypt_key.map(|key_file| joinform::cli::Decryption {
-                    key_file,
-                    passphrase: passphrase_source(args.passphrase_env, args.passphrase_fd),
-                }),
+                decrypt: args.decrypt.decryption(),
             };
             match joinform::cli::export(&settings, command) {
                 // Standard output carries the data; the count goes to stderr.
@@ -400,14 +411,9 @@ fn main() -> ExitCode {
         Command::Restore {
             file,
             replace,
-            decrypt_key,
-            passphrase_env,
-            passphrase_fd,
+            decrypt,
         } => {
-            let decryption = decrypt_key.map(|key_file| joinform::cli::Decryption {
-                key_file,
-                passphrase: passphrase_source(passphrase_env, passphrase_fd),
-            });
+            let decryption = decrypt.decryption();
             print_report(joinform::cli::restore(
                 &settings,
                 given_config,

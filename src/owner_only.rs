@@ -2,7 +2,8 @@
 //! mail files hold personal data or secrets.
 
 use std::fs::File;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// What to do when the file exists already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,42 @@ pub fn create(path: &Path, existing: Existing) -> std::io::Result<File> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(file)
+}
+
+/// Where a file to be put at `path` is written until it is complete: a hidden
+/// `.NAME.partial-PID` in the same folder (so the rename that puts it in place is
+/// atomic), named by the process, so that a leftover tells which run left it.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(
+        || "partial".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Writes `contents` to a new owner-only file at `path` ([`create`] with
+/// [`Existing::Refuse`]) and syncs it to disk.
+///
+/// # Errors
+/// What creating, writing or syncing fails with; `AlreadyExists` when `path` exists.
+pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut file = create(path, Existing::Refuse)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Renames the synced file `partial` to `path` (in the same folder) and syncs the
+/// folder, so that the rename itself survives a power cut.
+///
+/// # Errors
+/// What the rename, or opening and syncing the folder, fails with.
+pub fn place(partial: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::rename(partial, path)?;
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(folder)?.sync_all()
 }
 
 /// Takes the group's and others' permissions off `path` if it has any, with a warning

@@ -11,7 +11,6 @@
 //! from the secret; the file is created holding that same derived key, so an upgraded
 //! install keeps matching the erasures it recorded before.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -52,6 +51,8 @@ pub enum SecretError {
 pub struct ServerSecret {
     root: Vec<u8>,
     audit: [u8; 32],
+    /// [`audit_key_check`] of `audit`, computed once: every erasure records it.
+    audit_check: String,
 }
 
 impl std::fmt::Debug for ServerSecret {
@@ -93,6 +94,14 @@ impl KeyPurpose {
 }
 
 impl ServerSecret {
+    fn new(root: Vec<u8>, audit: [u8; 32]) -> Self {
+        Self {
+            audit_check: audit_key_check(&audit),
+            root,
+            audit,
+        }
+    }
+
     /// The configured secret, or the one kept beside `database` (created on first use),
     /// with the audit key kept beside `database` (created on first use from the
     /// secret, see the module's documentation).
@@ -111,7 +120,7 @@ impl ServerSecret {
         let audit = load_or_create(&folder.join(AUDIT_KEY_FILE), "audit key", || {
             Ok(derived_audit_key(&root))
         })?;
-        Ok(Self { root, audit })
+        Ok(Self::new(root, audit))
     }
 
     /// Like [`ServerSecret::load`], but never creates a key file: for re-applying
@@ -123,31 +132,19 @@ impl ServerSecret {
     /// hold 64 hex digits.
     pub fn load_existing(configured: Option<&str>, database: &Path) -> Result<Self, SecretError> {
         let folder = database.parent().unwrap_or(Path::new("."));
-        let existing = |path: PathBuf| match std::fs::read_to_string(&path) {
-            Ok(text) => hex::decode(text.trim())
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .ok_or(SecretError::Malformed { path }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Err(SecretError::Missing { path })
-            }
-            Err(source) => Err(SecretError::File { path, source }),
-        };
+        let existing = |path: PathBuf| read_key(&path)?.ok_or(SecretError::Missing { path });
         let audit = existing(folder.join(AUDIT_KEY_FILE))?;
         let root = match configured {
             Some(text) => text.as_bytes().to_vec(),
             None => existing(folder.join(SECRET_FILE))?.to_vec(),
         };
-        Ok(Self { root, audit })
+        Ok(Self::new(root, audit))
     }
 
     /// A secret for tests and tools that need no persistence; the audit key is derived
     /// from it.
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Self {
-            root: bytes.to_vec(),
-            audit: derived_audit_key(bytes),
-        }
+        Self::new(bytes.to_vec(), derived_audit_key(bytes))
     }
 
     /// The key for one purpose.
@@ -174,9 +171,10 @@ pub fn audit_key_check(key: &[u8; 32]) -> String {
 }
 
 impl ServerSecret {
-    /// The check value of this secret's audit key ([`audit_key_check`]).
-    pub fn audit_key_check(&self) -> String {
-        audit_key_check(&self.audit)
+    /// The check value of this secret's audit key ([`audit_key_check`]): 16 hex
+    /// digits.
+    pub fn audit_key_check(&self) -> &str {
+        &self.audit_check
     }
 }
 
@@ -194,15 +192,29 @@ pub fn audit_key_path(database: &Path) -> PathBuf {
 /// # Errors
 /// A file that cannot be read or does not hold 64 hex digits.
 pub fn existing_audit_key_check(database: &Path) -> Result<Option<String>, SecretError> {
-    let path = audit_key_path(database);
-    match std::fs::read_to_string(&path) {
+    Ok(read_key(&audit_key_path(database))?.map(|key| audit_key_check(&key)))
+}
+
+/// The 32-byte key in `path` (64 hex digits, blanks around them ignored), or `None`
+/// when there is no such file.
+///
+/// # Errors
+/// [`SecretError::File`] when it cannot be read, [`SecretError::Malformed`] when it
+/// does not hold 64 hex digits.
+fn read_key(path: &Path) -> Result<Option<[u8; 32]>, SecretError> {
+    match std::fs::read_to_string(path) {
         Ok(text) => hex::decode(text.trim())
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .map(|key| Some(audit_key_check(&key)))
-            .ok_or(SecretError::Malformed { path }),
+            .map(Some)
+            .ok_or_else(|| SecretError::Malformed {
+                path: path.to_owned(),
+            }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SecretError::File { path, source }),
+        Err(source) => Err(SecretError::File {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -221,32 +233,21 @@ fn load_or_create(
         path: path.to_owned(),
         source,
     };
-    let read = |text: String| {
-        hex::decode(text.trim())
-            .ok()
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .ok_or_else(|| SecretError::Malformed {
-                path: path.to_owned(),
-            })
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => read(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = make()?;
-            if let Some(folder) = path.parent() {
-                std::fs::create_dir_all(folder).map_err(file_error)?;
-            }
-            match write_private(path, hex::encode(key).as_bytes()) {
-                Ok(()) => {
-                    tracing::info!(path = %path.display(), "created the {what}");
-                    Ok(key)
-                }
-                // Another process (a command beside the server) made it first: theirs.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    read(std::fs::read_to_string(path).map_err(file_error)?)
-                }
-                Err(error) => Err(file_error(error)),
-            }
+    if let Some(key) = read_key(path)? {
+        return Ok(key);
+    }
+    let key = make()?;
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(file_error)?;
+    }
+    match crate::owner_only::write_new(path, hex::encode(key).as_bytes()) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created the {what}");
+            Ok(key)
+        }
+        // Another process (a command beside the server) made it first: theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key(path)?.ok_or_else(|| file_error(std::io::ErrorKind::NotFound.into()))
         }
         Err(error) => Err(file_error(error)),
     }
@@ -266,11 +267,4 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretError> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes).map_err(SecretError::Random)?;
     Ok(bytes)
-}
-
-/// Writes a file only its owner can read: created with mode 0600, never widened.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = crate::owner_only::create(path, crate::owner_only::Existing::Refuse)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }

@@ -36,7 +36,7 @@ pub(super) async fn forget(
     let key = address_key(&parsed.email)
         .ok_or_else(|| AdminError::BadRequest("`email` is not a valid address".to_owned()))?;
     let hash = address_hash(&state.secret, &key);
-    let key_check = state.secret.audit_key_check();
+    let key_check = state.secret.audit_key_check().to_owned();
     let actor = token.name.clone();
     let report = state
         .writer

@@ -52,6 +52,11 @@ impl Unsealer {
         })
     }
 
+    /// `key`, unlocked already ([`SecretKey::unlock`]).
+    pub fn unlocked(key: SecretKey) -> Self {
+        Self { key }
+    }
+
     /// The sealed fields of sign-up `id` from its `sealed` message.
     ///
     /// # Errors

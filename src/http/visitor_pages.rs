@@ -1063,8 +1063,14 @@ pub async fn withdraw(
             };
             // A sealed row's key is the hash itself.
             let hash = erasure::stored_key_hash(&secret, &key);
-            let key_check = secret.audit_key_check();
-            erasure::forget(connection, &key, &hash, &key_check, audit::VISITOR_ACTOR).map(Some)
+            erasure::forget(
+                connection,
+                &key,
+                &hash,
+                secret.audit_key_check(),
+                audit::VISITOR_ACTOR,
+            )
+            .map(Some)
         })
         .await
         .map_err(|error| fail(error.into()))?;

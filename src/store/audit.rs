@@ -121,17 +121,7 @@ pub fn list(connection: &Connection, limit: u32) -> Result<Vec<AuditEntry>, Stor
            (SELECT * FROM audit ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
     )?;
-    let rows = statement.query_map([limit], |row| {
-        Ok(AuditEntry {
-            id: row.get(0)?,
-            at: row.get(1)?,
-            actor: row.get(2)?,
-            action: row.get(3)?,
-            details: row.get(4)?,
-            row_count: row.get(5)?,
-            completed_at: row.get(6)?,
-        })
-    })?;
+    let rows = statement.query_map([limit], entry)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -150,18 +140,22 @@ pub fn since(
          WHERE at >= ?1 AND (?2 IS NULL OR action = ?2)
          ORDER BY id",
     )?;
-    let rows = statement.query_map(params![since, action.map(Action::as_str)], |row| {
-        Ok(AuditEntry {
-            id: row.get(0)?,
-            at: row.get(1)?,
-            actor: row.get(2)?,
-            action: row.get(3)?,
-            details: row.get(4)?,
-            row_count: row.get(5)?,
-            completed_at: row.get(6)?,
-        })
-    })?;
+    let rows = statement.query_map(params![since, action.map(Action::as_str)], entry)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The entry in `row`, selected as `id, at, actor, action, details, row_count,
+/// completed_at`.
+fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        details: row.get(4)?,
+        row_count: row.get(5)?,
+        completed_at: row.get(6)?,
+    })
 }
 
 /// When entry `id` was begun.

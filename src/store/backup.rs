@@ -14,13 +14,10 @@
 //! back to the file system (`store::erase`); the backup test searches the copy's bytes
 //! for an erased address.
 
-use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
-use percent_encoding::utf8_percent_encode;
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 use super::audit::Action;
@@ -30,9 +27,6 @@ use crate::domain::Timestamp;
 /// schema change) is tried again, and how long it waits between tries.
 const BUSY_TRIES: u32 = 200;
 const BUSY_PAUSE: Duration = Duration::from_millis(25);
-
-/// The first 16 bytes of every SQLite database file.
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Copies the whole database of `source` into `destination` (a fresh file or an
 /// in-memory database), as one consistent snapshot, while other connections go on
@@ -129,48 +123,6 @@ pub fn counts(connection: &Connection) -> Result<Counts, StoreError> {
     })
 }
 
-/// Whether the first bytes of `path` are a SQLite database header (a file too short
-/// to hold one is not).
-///
-/// # Errors
-/// The I/O error of reading it.
-pub fn is_sqlite_file(path: &Path) -> std::io::Result<bool> {
-    let mut header = Vec::with_capacity(100);
-    std::fs::File::open(path)?
-        .take(100)
-        .read_to_end(&mut header)?;
-    Ok(header.len() == 100 && header.starts_with(SQLITE_MAGIC))
-}
-
-/// Opens the database file at `path` read-only without writing anything beside it.
-/// A file in WAL mode with no `-wal` beside it (a backup, a replaced database) is
-/// opened as immutable: a plain read-only connection would create `-wal` and `-shm`.
-///
-/// # Errors
-/// SQLite's error.
-pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let has_wal = super::schema::companion(path, "-wal").exists();
-    let uri = path.to_str().filter(|_| !has_wal).map(|text| {
-        format!(
-            "file:{}?immutable=1",
-            utf8_percent_encode(text, super::schema::URI_ESCAPES)
-        )
-    });
-    Ok(match uri {
-        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?,
-        None => Connection::open_with_flags(path, flags)?,
-    })
-}
-
-/// The schema version (`PRAGMA user_version`) of `connection`'s database.
-///
-/// # Errors
-/// SQLite's error.
-pub fn schema_version(connection: &Connection) -> Result<i64, StoreError> {
-    Ok(connection.pragma_query_value(None, "user_version", |row| row.get(0))?)
-}
-
 /// The newest `backup` entry of the audit trail: when it was begun and its details
 /// (a JSON object), if the database has one.
 ///
@@ -254,7 +206,7 @@ mod tests {
         assert_eq!(in_copy.audit, 1);
         assert_eq!(in_copy, in_source);
         assert_eq!(
-            schema_version(&copy).unwrap(),
+            crate::store::schema::user_version(&copy).unwrap(),
             crate::store::schema::SCHEMA_VERSION
         );
         let (at, _) = newest_backup_entry(&copy).unwrap().unwrap();
@@ -276,8 +228,8 @@ mod tests {
                 "{suffix}"
             );
         }
-        assert!(is_sqlite_file(database.path()).unwrap());
-        let reader = open_read_only(database.path()).unwrap();
+        assert!(crate::store::schema::has_sqlite_header(database.path()).unwrap());
+        let reader = crate::store::schema::open_read_only(database.path()).unwrap();
         let x: i64 = reader
             .query_row("SELECT x FROM t", [], |row| row.get(0))
             .unwrap();
@@ -302,7 +254,7 @@ mod tests {
         let len = bytes.len();
         bytes[len - 4096 + 100..len - 100].fill(0x55);
         std::fs::write(database.path(), &bytes).unwrap();
-        let reader = open_read_only(database.path()).unwrap();
+        let reader = crate::store::schema::open_read_only(database.path()).unwrap();
         let problems = integrity_problems(&reader);
         assert!(
             problems.as_ref().map_or(true, |found| !found.is_empty()),

@@ -398,22 +398,22 @@ pub fn discard(
     ids: &[SubmissionId],
     reviewer: &Reviewer<'_>,
 ) -> Result<Reviewed, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "DELETE FROM submissions WHERE id = ?1 AND (status = 'held' OR status = 'spam')",
-    )?;
-    let mut outcomes = Vec::new();
-    for id in once_each(ids) {
-        let erased = pending(connection, id, reviewer)?.is_some() && statement.execute([id])? == 1;
-        outcomes.push((
-            id,
-            if erased {
-                Outcome::Discarded
-            } else {
-                Outcome::NotFound
-            },
-        ));
-    }
-    let reviewed = Reviewed(outcomes);
+    let deleted = delete_held_or_spam(connection, ids, |id| {
+        Ok(pending(connection, id, reviewer)?.is_some())
+    })?;
+    let reviewed = Reviewed(
+        deleted
+            .into_iter()
+            .map(|(id, erased)| {
+                let outcome = if erased {
+                    Outcome::Discarded
+                } else {
+                    Outcome::NotFound
+                };
+                (id, outcome)
+            })
+            .collect(),
+    );
     record(
         connection,
         reviewer.actor,
@@ -435,15 +435,11 @@ pub fn discard_replayed(
     ids: &[SubmissionId],
     actor: &str,
 ) -> Result<u64, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "DELETE FROM submissions WHERE id = ?1 AND (status = 'held' OR status = 'spam')",
-    )?;
-    let mut erased = Vec::new();
-    for id in once_each(ids) {
-        if statement.execute([id])? == 1 {
-            erased.push(id.to_string());
-        }
-    }
+    let erased: Vec<String> = delete_held_or_spam(connection, ids, |_| Ok(true))?
+        .into_iter()
+        .filter(|&(_, erased)| erased)
+        .map(|(id, _)| id.to_string())
+        .collect();
     let rows = count(erased.len());
     if rows > 0 {
         audit::record(
@@ -455,6 +451,25 @@ pub fn discard_replayed(
         )?;
     }
     Ok(rows)
+}
+
+/// Deletes each of `ids` (once, in order) that is held or spam and that `allowed`
+/// lets go, with its mails (the `submissions_take_their_mails` trigger): each id, and
+/// whether it went.
+fn delete_held_or_spam(
+    connection: &Connection,
+    ids: &[SubmissionId],
+    mut allowed: impl FnMut(SubmissionId) -> Result<bool, StoreError>,
+) -> Result<Vec<(SubmissionId, bool)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "DELETE FROM submissions WHERE id = ?1 AND (status = 'held' OR status = 'spam')",
+    )?;
+    let mut deleted = Vec::new();
+    for id in once_each(ids) {
+        let went = allowed(id)? && statement.execute([id])? == 1;
+        deleted.push((id, went));
+    }
+    Ok(deleted)
 }
 
 fn record(

@@ -474,7 +474,7 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const WAL_FORMAT: u8 = 2;
 
 /// What SQLite's URI file names must have escaped (<https://www.sqlite.org/uri.html>).
-pub(super) const URI_ESCAPES: &AsciiSet = &CONTROLS.add(b'?').add(b'#').add(b'%').add(b' ');
+const URI_ESCAPES: &AsciiSet = &CONTROLS.add(b'?').add(b'#').add(b'%').add(b' ');
 
 /// Checks, without writing a byte, that the file at `path` is one joinform may open:
 /// absent or empty (a new database), or a SQLite database whose schema version this
@@ -491,17 +491,12 @@ pub fn inspect(path: &Path) -> Result<(), StoreError> {
         path: path.to_owned(),
         source,
     };
-    let mut header = Vec::with_capacity(100);
-    match std::fs::File::open(path) {
-        Ok(file) => file
-            .take(100)
-            .read_to_end(&mut header)
-            .map_err(unreadable)?,
+    let header = match read_header(path) {
+        Ok(header) => header,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(error) => return Err(unreadable(error)),
     };
-    let wal = companion(path, "-wal");
-    let has_wal = wal.exists();
+    let has_wal = companion(path, "-wal").exists();
     // SQLite makes a new database of an empty file.
     if header.is_empty() && !has_wal {
         return Ok(());
@@ -510,30 +505,12 @@ pub fn inspect(path: &Path) -> Result<(), StoreError> {
         path: path.to_owned(),
     };
     // An empty main file beside a WAL: the WAL holds the database, SQLite reads it.
-    if !header.is_empty() && (header.len() < 100 || !header.starts_with(SQLITE_MAGIC)) {
+    if !header.is_empty() && !is_sqlite_header(&header) {
         return Err(not_sqlite());
     }
-    // A read-only connection to a WAL-mode file creates `-wal` and `-shm` when they are
-    // missing. Without a `-wal` no process has the file open in WAL mode and the main
-    // file holds everything, so it can be read as an immutable file, which SQLite opens
-    // without any companion file or lock. Otherwise a read-only connection reads the
-    // WAL too and changes nothing.
-    let wal_mode = header
-        .get(18..20)
-        .is_some_and(|formats| formats.contains(&WAL_FORMAT));
-    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let immutable_uri = path.to_str().filter(|_| wal_mode && !has_wal).map(|text| {
-        format!(
-            "file:{}?immutable=1",
-            utf8_percent_encode(text, URI_ESCAPES)
-        )
-    });
-    let opened = match &immutable_uri {
-        Some(uri) => Connection::open_with_flags(uri, read_only | OpenFlags::SQLITE_OPEN_URI),
-        None => Connection::open_with_flags(path, read_only),
-    };
+    let opened = open_read_only_with(path, &header);
     let looked = opened.and_then(|connection| {
-        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let version = user_version(&connection)?;
         let objects = own_objects(&connection)?;
         Ok((version, objects))
     });
@@ -545,6 +522,78 @@ pub fn inspect(path: &Path) -> Result<(), StoreError> {
         Err(error) => return Err(error.into()),
     };
     check_version(path, found, objects)
+}
+
+/// The first 100 bytes of the file at `path` (fewer for a shorter file): SQLite's
+/// database header.
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)?
+        .take(100)
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
+/// Whether `header` (a file's first bytes) is a whole SQLite database header.
+fn is_sqlite_header(header: &[u8]) -> bool {
+    header.len() == 100 && header.starts_with(SQLITE_MAGIC)
+}
+
+/// Whether the first bytes of the file at `path` are a SQLite database header (a file
+/// too short to hold one is not).
+///
+/// # Errors
+/// The I/O error of reading it.
+pub fn has_sqlite_header(path: &Path) -> std::io::Result<bool> {
+    Ok(is_sqlite_header(&read_header(path)?))
+}
+
+/// Opens the database file at `path` read-only without writing anything beside it:
+/// a file in WAL mode with no `-wal` (nor `-journal`) beside it — a backup, a copy,
+/// a database no process has open — is opened immutable, since a plain read-only
+/// connection would create `-wal` and `-shm`. Any other file is opened plainly
+/// read-only, so that SQLite reads its `-wal`, and a hot `-journal` beside a
+/// rollback-mode file is never ignored (an immutable open would read the
+/// half-written file as it is).
+///
+/// # Errors
+/// [`StoreError::Unreadable`] when the header cannot be read; SQLite's error.
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let header = read_header(path).map_err(|source| StoreError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(open_read_only_with(path, &header)?)
+}
+
+/// [`open_read_only`] of the file at `path` whose first bytes are `header`.
+fn open_read_only_with(path: &Path, header: &[u8]) -> rusqlite::Result<Connection> {
+    // Without a `-wal` no process has a WAL-mode file open and the main file holds
+    // everything: read as immutable, SQLite opens it without any companion or lock.
+    let wal_mode = header
+        .get(18..20)
+        .is_some_and(|formats| formats.contains(&WAL_FORMAT));
+    let quiet =
+        wal_mode && !companion(path, "-wal").exists() && !companion(path, "-journal").exists();
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    match path.to_str().filter(|_| quiet) {
+        Some(text) => Connection::open_with_flags(
+            format!(
+                "file:{}?immutable=1",
+                utf8_percent_encode(text, URI_ESCAPES)
+            ),
+            read_only | OpenFlags::SQLITE_OPEN_URI,
+        ),
+        None => Connection::open_with_flags(path, read_only),
+    }
+}
+
+/// The schema version (`PRAGMA user_version`) of `connection`'s database.
+///
+/// # Errors
+/// SQLite's error.
+pub fn user_version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
 /// The file SQLite keeps beside `path` with `suffix` (`-wal`, `-shm`).
@@ -617,7 +666,7 @@ pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreErro
 
 fn migrate_in_transaction(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let found = user_version(&transaction)?;
     let objects = own_objects(&transaction)?;
     check_version(path, found, objects)?;
     if found == 0 {

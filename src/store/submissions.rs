@@ -744,50 +744,28 @@ pub struct AddressErased {
 /// notifications and visitor mails. Reminders and digests are built when sent, from
 /// what is stored then: erased people are in none.
 ///
+/// `until`: only the rows signed up at or before it — what an erasure made then took,
+/// for a replayed one, which must not take a sign-up the person made again after it;
+/// `None`: all of them.
+///
 /// # Errors
 /// A failed statement; the caller's erasure transaction then rolls back.
 pub fn erase_address(
     connection: &Erasing<'_>,
     key: &str,
     hash: &str,
+    until: Option<Timestamp>,
 ) -> Result<AddressErased, StoreError> {
     let unsent: i64 = connection.query_row(
         "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.id
-         WHERE s.email_key IN (?1, ?2) AND o.kind = ?3 AND o.state = 'pending'",
-        params![key, hash, MailKind::Notification],
-        |row| row.get(0),
-    )?;
-    let deleted = connection.execute(
-        "DELETE FROM submissions WHERE email_key IN (?1, ?2)",
-        [key, hash],
-    )?;
-    Ok(AddressErased {
-        submissions: count(deleted),
-        unsent_notifications: u64::try_from(unsent).unwrap_or(0),
-    })
-}
-
-/// As [`erase_address`], but only the rows signed up at or before `until`: what an
-/// erasure made at `until` took. A replayed erasure must not take a sign-up the
-/// person made again after it.
-///
-/// # Errors
-/// A failed statement; the caller's erasure transaction then rolls back.
-pub fn erase_address_until(
-    connection: &Erasing<'_>,
-    key: &str,
-    hash: &str,
-    until: Timestamp,
-) -> Result<AddressErased, StoreError> {
-    let unsent: i64 = connection.query_row(
-        "SELECT count(*) FROM outbox o JOIN submissions s ON s.id = o.id
-         WHERE s.email_key IN (?1, ?2) AND s.created_at <= ?3 AND o.kind = ?4
-           AND o.state = 'pending'",
+         WHERE s.email_key IN (?1, ?2) AND (?3 IS NULL OR s.created_at <= ?3)
+           AND o.kind = ?4 AND o.state = 'pending'",
         params![key, hash, until, MailKind::Notification],
         |row| row.get(0),
     )?;
     let deleted = connection.execute(
-        "DELETE FROM submissions WHERE email_key IN (?1, ?2) AND created_at <= ?3",
+        "DELETE FROM submissions
+         WHERE email_key IN (?1, ?2) AND (?3 IS NULL OR created_at <= ?3)",
         params![key, hash, until],
     )?;
     Ok(AddressErased {
@@ -1435,11 +1413,11 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["kari@example.org", "ola@example.org"]);
         let erased = crate::store::erase(&mut connection, |erasing| {
-            erase_address_until(
+            erase_address(
                 erasing,
                 "kari@example.org",
                 "hash",
-                at("2026-11-29T00:00:00.000000Z"),
+                Some(at("2026-11-29T00:00:00.000000Z")),
             )
         })
         .unwrap();

@@ -1097,3 +1097,205 @@ async fn a_database_that_cannot_be_read_is_not_called_missing() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn a_copy_taken_with_its_write_ahead_log_is_restored_with_the_commits_in_it() {
+    let install = Install::new(|_| {});
+    let mut server = install.serve();
+    let client = reqwest::Client::new();
+    post(&client, &server, &sign_up(0)).await;
+    let base = install.path("base.db");
+    ok(
+        &install.run(&["backup", base.to_str().unwrap()]).await,
+        "backup",
+    );
+    for n in 1..4 {
+        post(&client, &server, &sign_up(n)).await;
+    }
+    let full = install.path("full.db");
+    ok(
+        &install.run(&["backup", full.to_str().unwrap()]).await,
+        "backup",
+    );
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let expected = ids_in(&full);
+    assert_eq!(expected.len(), 4);
+
+    // A live file whose newest commits are in its WAL only, copied (as a file copy
+    // or a snapshot would) while it is open: FILE and FILE-wal, no -shm.
+    let live_dir = install.path("live");
+    std::fs::create_dir(&live_dir).unwrap();
+    let live = live_dir.join("joinform.db");
+    std::fs::copy(&base, &live).unwrap();
+    let copied_dir = install.path("copied");
+    std::fs::create_dir(&copied_dir).unwrap();
+    let copied = copied_dir.join("joinform.db");
+    {
+        let connection = rusqlite::Connection::open(&live).unwrap();
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .unwrap();
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .unwrap();
+        connection
+            .execute("ATTACH ?1 AS full", [full.to_str().unwrap()])
+            .unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO main.submissions SELECT * FROM full.submissions
+                 WHERE id NOT IN (SELECT id FROM main.submissions);
+                 DETACH full;",
+            )
+            .unwrap();
+        // `cp` in a child process: reading the files in this one would drop the
+        // connection's locks.
+        let status = std::process::Command::new("cp")
+            .arg(&live)
+            .arg(live_dir.join("joinform.db-wal"))
+            .arg(&copied_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let wal = copied_dir.join("joinform.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    // The file alone holds only the first sign-up: the others are in the WAL.
+    assert_eq!(
+        ids_in_file_alone(&copied),
+        ids_in(&base),
+        "the test's copy should hold the newer rows in its WAL only"
+    );
+
+    ok(
+        &install
+            .run(&["restore", copied.to_str().unwrap(), "--replace"])
+            .await,
+        "restore of a copy with its WAL",
+    );
+    assert_eq!(ids_in(&install.database), expected);
+    assert_eq!(integrity(&install.database), "ok");
+    // The copy's WAL is read, not replayed into it or removed.
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+}
+
+/// The sign-up ids in the database file at `path`, read without the `-wal` beside it.
+fn ids_in_file_alone(path: &Path) -> HashSet<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("alone.db");
+    std::fs::copy(path, &alone).unwrap();
+    ids_in(&alone)
+}
+
+/// The `--from` file restore printed in its `forget --replay` line.
+fn replay_from(text: &str) -> PathBuf {
+    PathBuf::from(
+        text.split("--from ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no --from in: {text}")),
+    )
+}
+
+#[tokio::test]
+async fn a_discard_made_after_a_backup_is_replayed_through_the_binary() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    // Caught by the honeypot: spam, which `review discard` erases.
+    let mut bot = sign_up(7);
+    bot["_gotcha"] = json!("x");
+    let spam = post(&client, &server, &bot).await;
+    let kept = post(&client, &server, &sign_up(1)).await;
+    let file = install.path("backup.db");
+    let printed = ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let since = replay_since(&printed);
+    ok(
+        &install.run(&["review", "discard", &spam]).await,
+        "review discard",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    assert!(!ids_in(&install.database).contains(&spam));
+
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore --replace",
+    );
+    assert!(
+        ids_in(&install.database).contains(&spam),
+        "back with the backup"
+    );
+    let replaced = replay_from(&printed);
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.to_str().unwrap(),
+    ];
+    let printed = ok(&install.run(&replay).await, "forget --replay");
+    assert!(
+        printed.contains("discarded 1 held or spam sign-up(s) again"),
+        "{printed}"
+    );
+    let ids = ids_in(&install.database);
+    assert!(!ids.contains(&spam));
+    assert!(ids.contains(&kept));
+    let printed = ok(&install.run(&replay).await, "forget --replay again");
+    assert!(printed.contains("nothing here to erase"), "{printed}");
+}
+
+#[tokio::test]
+async fn a_sign_up_made_again_after_an_erasure_is_kept_by_the_replay() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let person = json!({"name": "Back Again", "email": "back.again@example.org", "country": "NO", "consent": true});
+    post(&client, &server, &person).await;
+    let first = install.path("first.db");
+    let printed = ok(
+        &install.run(&["backup", first.to_str().unwrap()]).await,
+        "backup",
+    );
+    let since = replay_since(&printed);
+    ok(
+        &install.run(&["forget", "back.again@example.org"]).await,
+        "forget",
+    );
+    // The person signs up again after being erased, and a later backup holds that.
+    let again = post(&client, &server, &person).await;
+    let second = install.path("second.db");
+    ok(
+        &install.run(&["backup", second.to_str().unwrap()]).await,
+        "second backup",
+    );
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+
+    let printed = ok(
+        &install
+            .run(&["restore", second.to_str().unwrap(), "--replace"])
+            .await,
+        "restore --replace",
+    );
+    // The older SINCE reaches back past the erasure: the replay reads it, and must
+    // leave the sign-up made after it.
+    let replaced = replay_from(&printed);
+    let replay = [
+        "forget",
+        "--replay",
+        since.as_str(),
+        "--from",
+        replaced.to_str().unwrap(),
+    ];
+    let printed = ok(&install.run(&replay).await, "forget --replay");
+    assert!(printed.contains("read 1 erasure entry"), "{printed}");
+    assert!(printed.contains("nothing here to erase"), "{printed}");
+    assert_eq!(ids_in(&install.database), HashSet::from([again]));
+}

@@ -390,7 +390,7 @@ async fn an_erased_person_is_left_out_and_a_reminder_with_nobody_left_is_cancell
         let hash = joinform::erasure::address_hash(&secret, &key);
         let mut connection = connect(&app);
         let report = joinform::store::erase(&mut connection, |erasing| {
-            joinform::erasure::forget(erasing, &key, &hash, &secret.audit_key_check(), "test")
+            joinform::erasure::forget(erasing, &key, &hash, secret.audit_key_check(), "test")
         })
         .unwrap();
         assert_eq!(report.submissions, 1);

@@ -462,6 +462,12 @@ async fn an_address_erased_while_replicating_is_absent_from_the_restored_databas
     assert!(text(&forget.stdout).contains("erased 1 submission(s)"));
     site.sync();
     replicating.kill();
+    // What makes the assertions below mean something: had joinform checkpointed the
+    // WAL under Litestream, Litestream would have lost its position and taken a fresh
+    // snapshot of the file after the erasure, and a restore from that snapshot lacks
+    // the address whether or not the erasure's own WAL frames reached the replica.
+    // Only with the two cooperating does the restore replay the erasure as it was
+    // written, which is the path this test is about.
     replicating.assert_cooperated();
     drop(replicating);
 
