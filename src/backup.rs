@@ -169,14 +169,21 @@ pub enum BackupError {
     )]
     NotReplaySource { path: PathBuf },
     #[error(
-        "audit.key beside the database (check value {here}) is not the key the erasures \
-         in {path} were recorded with ({there}): nothing would match. Put back the \
-         audit.key of that installation, kept safe with the backups; nothing was erased"
+        "{count} erasure(s) in {path} were recorded under another audit.key (check \
+         value {there}; audit.key beside the database: {here}), so their hashes cannot \
+         match anybody here and those people would come back: {entries}. Nothing was \
+         erased. Either put back the audit.key with that check value (kept safe with \
+         the backups) and replay those entries with it, then the rest with this one \
+         (`joinform audit --json` lines can be split by their \"audit_key_check\"), or \
+         erase those people by hand, by address (`joinform forget ADDRESS`)"
     )]
     AuditKeyDiffers {
         path: PathBuf,
         here: String,
         there: String,
+        count: usize,
+        /// Each entry as `id N at TIME` (ids when the source records them).
+        entries: String,
     },
     #[error("{since} is in the future: give the time restore printed; nothing was erased")]
     FutureSince { since: Timestamp },
@@ -772,14 +779,25 @@ pub struct Erasures {
     pub source: PathBuf,
     /// `forget` and `discard` entries read.
     pub entries: u64,
-    /// Each address hash erased, with the newest time it was erased.
-    pub addresses: BTreeMap<String, Timestamp>,
+    /// Each `forget` entry, in the order read.
+    pub forgets: Vec<ForgetEntry>,
     /// Held and spam sign-ups discarded.
     pub discarded: BTreeSet<SubmissionId>,
-    /// The check values of the audit keys the source's hashes were made with, as its
-    /// `forget` entries (since this version) and `backup` entries record them; empty
-    /// when it records none.
-    pub key_checks: BTreeSet<String>,
+}
+
+/// One `forget` entry of a replay's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgetEntry {
+    /// Its id in the source's audit trail, when the source records it.
+    pub id: Option<i64>,
+    pub at: Timestamp,
+    /// The keyed hash of the erased address.
+    pub address_hash: Option<String>,
+    /// The check value of the audit key the hash was made with, as the entry records
+    /// it (since schema 9); `None` for an entry of an older version. Only the entry's
+    /// own value tells which key its hash was made with: a `backup` entry's says
+    /// nothing about it.
+    pub key_check: Option<String>,
 }
 
 /// Reads the `forget` and `discard` entries at or after `since` from `source`: a
@@ -807,12 +825,7 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
         let connection = schema::open_read_only(source)?;
         for entry in audit::since(&connection, since, None)? {
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
-            erasures.add(entry.action, entry.at, &details);
-        }
-        // A backup entry before SINCE still says which key the source used.
-        if let Some((_, details)) = copy::newest_backup_entry(&connection)? {
-            let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
-            erasures.note_key_check(&details);
+            erasures.add(Some(entry.id), entry.action, entry.at, &details);
         }
         return Ok(erasures);
     }
@@ -834,7 +847,6 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             line: number + 1,
         };
         let entry: Value = serde_json::from_str(line).map_err(|_| bad())?;
-        erasures.note_key_check(&entry["details"]);
         let action = entry["action"]
             .as_str()
             .and_then(|text| text.parse::<Action>().ok())
@@ -844,28 +856,23 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             .and_then(Timestamp::parse)
             .ok_or_else(bad)?;
         if at >= since {
-            erasures.add(action, at, &entry["details"]);
+            erasures.add(entry["id"].as_i64(), action, at, &entry["details"]);
         }
     }
     Ok(erasures)
 }
 
 impl Erasures {
-    fn note_key_check(&mut self, details: &Value) {
-        if let Some(check) = details["audit_key_check"].as_str() {
-            self.key_checks.insert(check.to_owned());
-        }
-    }
-
-    fn add(&mut self, action: Action, at: Timestamp, details: &Value) {
-        self.note_key_check(details);
+    fn add(&mut self, id: Option<i64>, action: Action, at: Timestamp, details: &Value) {
         match action {
             Action::Forget => {
                 self.entries += 1;
-                if let Some(hash) = details["address_hash"].as_str() {
-                    let newest = self.addresses.entry(hash.to_owned()).or_insert(at);
-                    *newest = (*newest).max(at);
-                }
+                self.forgets.push(ForgetEntry {
+                    id,
+                    at,
+                    address_hash: details["address_hash"].as_str().map(str::to_owned),
+                    key_check: details["audit_key_check"].as_str().map(str::to_owned),
+                });
             }
             Action::Discard => {
                 self.entries += 1;
@@ -893,6 +900,11 @@ pub struct ReplayReport {
     pub unsent_notifications: u64,
     /// Held or spam sign-ups discarded again.
     pub discarded: u64,
+    /// `forget` entries that do not record their audit key (older versions), and
+    /// among them those whose address matched nobody here: already applied, or made
+    /// under another audit key (then the erased people are still here).
+    pub unchecked: u64,
+    pub unchecked_unmatched: u64,
 }
 
 /// Applies `erasures` to the database `connection` is connected to, through
@@ -902,9 +914,11 @@ pub struct ReplayReport {
 /// signed up by the time of the erasure. Runs beside a server, as `joinform forget`
 /// does. Idempotent: what is gone is not found again, and nothing is audited then.
 ///
-/// Refuses first when the source records the check values of its audit keys and
-/// `secret`'s is not among them: none of its hashes could match, and the replay would
-/// report everything "already applied". With no entries, changes nothing.
+/// Each `forget` entry is judged by the audit key check value it records itself: an
+/// entry made under another key than `secret`'s cannot match anybody, so the replay
+/// refuses whole, listing those entries, rather than skip them and let those people
+/// come back unnoticed. Entries that record no key (older versions) are replayed, and
+/// counted in the report when they matched nobody. With no entries, changes nothing.
 ///
 /// # Errors
 /// [`BackupError::AuditKeyDiffers`]; SQLite's error; then nothing was erased.
@@ -914,20 +928,51 @@ pub fn replay(
     erasures: &Erasures,
 ) -> Result<ReplayReport, BackupError> {
     let here = secret.audit_key_check();
-    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(here) {
+    let foreign: Vec<&ForgetEntry> = erasures
+        .forgets
+        .iter()
+        .filter(|entry| {
+            entry
+                .key_check
+                .as_deref()
+                .is_some_and(|check| check != here)
+        })
+        .collect();
+    if !foreign.is_empty() {
+        let there: BTreeSet<&str> = foreign
+            .iter()
+            .filter_map(|entry| entry.key_check.as_deref())
+            .collect();
+        let entries: Vec<String> = foreign
+            .iter()
+            .map(|entry| match entry.id {
+                Some(id) => format!("id {id} at {}", entry.at),
+                None => format!("at {}", entry.at),
+            })
+            .collect();
         return Err(BackupError::AuditKeyDiffers {
             path: erasures.source.clone(),
             here: here.to_owned(),
-            there: erasures
-                .key_checks
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
+            there: there.into_iter().collect::<Vec<_>>().join(", "),
+            count: foreign.len(),
+            entries: entries.join(", "),
         });
     }
     if erasures.entries == 0 {
         return Ok(ReplayReport::default());
+    }
+    // Each address hash erased, with the newest time it was erased.
+    let mut addresses: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    let mut unchecked: BTreeSet<&str> = BTreeSet::new();
+    for entry in &erasures.forgets {
+        let Some(hash) = entry.address_hash.as_deref() else {
+            continue;
+        };
+        let newest = addresses.entry(hash).or_insert(entry.at);
+        *newest = (*newest).max(entry.at);
+        if entry.key_check.is_none() {
+            unchecked.insert(hash);
+        }
     }
     // Every stored key hashed once; rows signed up before an erasure do not change
     // meanwhile (only erasures remove them), so this may be read outside the
@@ -935,28 +980,38 @@ pub fn replay(
     // For each erased address found: its key in clear, when a row holds it (else its
     // hash, which is a sealed row's key; erasing by key and hash takes both kinds).
     let mut found: BTreeMap<&str, String> = BTreeMap::new();
-    if !erasures.addresses.is_empty() {
+    if !addresses.is_empty() {
         for key in submissions::email_keys(connection)? {
             let hash = erasure::stored_key_hash(secret, &key);
-            if let Some((hash, _)) = erasures.addresses.get_key_value(&hash) {
-                let slot = found.entry(hash.as_str()).or_insert_with(|| key.clone());
+            if let Some((hash, _)) = addresses.get_key_value(hash.as_str()) {
+                let slot = found.entry(hash).or_insert_with(|| key.clone());
                 if key.contains('@') {
                     *slot = key;
                 }
             }
         }
     }
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let unchecked_unmatched = count(
+        unchecked
+            .iter()
+            .filter(|hash| !found.contains_key(**hash))
+            .count(),
+    );
     let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
     Ok(store::erase(connection, |erasing| {
         let mut report = ReplayReport {
-            addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
+            addresses: count(addresses.len()),
+            unchecked: count(unchecked.len()),
+            unchecked_unmatched,
             ..ReplayReport::default()
         };
         for (hash, key) in &found {
-            let Some(&erased_at) = erasures.addresses.get(*hash) else {
+            let Some(&erased_at) = addresses.get(*hash) else {
                 continue;
             };
-            let erased = erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR)?;
+            let erased =
+                erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR, here)?;
             report.submissions += erased.submissions;
             report.unsent_notifications += erased.unsent_notifications;
             report.matched += u64::from(erased.submissions > 0);
@@ -1264,13 +1319,19 @@ mod tests {
         let accepted = stored(&connection, "per@example.org", "accepted");
         let erased_at = Timestamp::now();
         let mut erasures = Erasures::default();
-        erasures.add(Action::Forget, erased_at, &json!({ "address_hash": hash }));
         erasures.add(
+            None,
+            Action::Forget,
+            erased_at,
+            &json!({ "address_hash": hash }),
+        );
+        erasures.add(
+            None,
             Action::Discard,
             erased_at,
             &json!({ "ids": [spam.to_string(), accepted.to_string()] }),
         );
-        erasures.add(Action::Export, erased_at, &json!({}));
+        erasures.add(None, Action::Export, erased_at, &json!({}));
         assert_eq!(erasures.entries, 2);
 
         let report = replay(&mut connection, &secret, &erasures).unwrap();
@@ -1282,6 +1343,8 @@ mod tests {
                 submissions: 2,
                 unsent_notifications: 0,
                 discarded: 1,
+                unchecked: 1,
+                unchecked_unmatched: 0,
             }
         );
         let left: BTreeSet<String> = connection

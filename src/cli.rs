@@ -1110,21 +1110,23 @@ pub fn forget_replay(
     );
     if report.submissions == 0 && report.discarded == 0 {
         text.push_str("nothing here to erase: every one of them is already applied\n");
-        if erasures.key_checks.is_empty() && report.addresses > 0 {
-            text.push_str(
-                "WARNING: the source does not record which audit.key its hashes were made \
-                 with (entries of an older version), and not one address matched: if \
-                 audit.key beside the database is not that installation's, nothing can \
-                 match and the erased people are still here. Check that it is the one kept \
-                 safe with the backups.\n",
-            );
-        }
     } else {
         let _ = writeln!(
             text,
             "matched {} address(es): erased {} submission(s) and {} unsent \
              notification(s); discarded {} held or spam sign-up(s) again",
             report.matched, report.submissions, report.unsent_notifications, report.discarded
+        );
+    }
+    if report.unchecked_unmatched > 0 {
+        let _ = writeln!(
+            text,
+            "WARNING: {} of the {} erased address(es) whose entries do not record which \
+             audit.key their hashes were made with (entries of an older version) matched \
+             nobody here: either they were applied already, or audit.key beside the \
+             database is not the one they were made with, and those erased people are \
+             still here. Check that audit.key is the one kept safe with the backups.",
+            report.unchecked_unmatched, report.unchecked
         );
     }
     Ok(text)

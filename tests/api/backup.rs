@@ -806,7 +806,7 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
     refused(
         &install.run(&replay).await,
         "a replay with another key",
-        "is not the key",
+        "recorded under another audit.key",
     );
     std::fs::write(&audit_key, &kept).unwrap();
     assert_eq!(
@@ -1298,4 +1298,147 @@ async fn a_sign_up_made_again_after_an_erasure_is_kept_by_the_replay() {
     assert!(printed.contains("read 1 erasure entry"), "{printed}");
     assert!(printed.contains("nothing here to erase"), "{printed}");
     assert_eq!(ids_in(&install.database), HashSet::from([again]));
+}
+
+/// The `audit --json` lines of `listed` that are `forget` entries, each as a value.
+fn forget_lines(listed: &str) -> Vec<Value> {
+    listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|entry| entry["action"] == "forget")
+        .collect()
+}
+
+fn write_lines(path: &Path, entries: &[Value]) {
+    let text: String = entries.iter().map(|entry| format!("{entry}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_silently() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    for n in [1, 2] {
+        post(&client, &server, &sign_up(n)).await;
+    }
+    let mut server = server;
+    let file = install.path("backup.db");
+    let since = replay_since(&ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    ));
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let audit_key = install.database.parent().unwrap().join("audit.key");
+    let first_key = std::fs::read(&audit_key).unwrap();
+    // The first erasure under the kept key; the second after that key was lost and a
+    // new one made; then the kept one put back.
+    ok(
+        &install
+            .run(&["forget", "backup.person0001@example.org"])
+            .await,
+        "forget under the first key",
+    );
+    std::fs::write(&audit_key, format!("{}\n", "cd".repeat(32))).unwrap();
+    ok(
+        &install
+            .run(&["forget", "backup.person0002@example.org"])
+            .await,
+        "forget under a second key",
+    );
+    std::fs::write(&audit_key, &first_key).unwrap();
+    let listed = ok(
+        &install.run(&["audit", "--since", &since, "--json"]).await,
+        "audit --json",
+    );
+    let forgets = forget_lines(&listed);
+    assert_eq!(forgets.len(), 2, "{listed}");
+    let second_id = forgets[1]["id"].to_string();
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    let replaced = replay_from(&printed);
+    let person = |n: usize| {
+        format!(
+            "SELECT count(*) FROM submissions WHERE email_key = 'backup.person{n:04}@example.org'"
+        )
+    };
+
+    // Both keys in the source: refused whole, naming the entry made under the other.
+    let output = install
+        .run(&[
+            "forget",
+            "--replay",
+            &since,
+            "--from",
+            replaced.to_str().unwrap(),
+        ])
+        .await;
+    refused(&output, "a replay of two keys' erasures", "1 erasure(s)");
+    let message = stderr(&output);
+    assert!(message.contains("another audit.key"), "{message}");
+    assert!(
+        message.contains(&format!("id {second_id} at ")),
+        "{message}"
+    );
+    assert!(message.contains("joinform forget ADDRESS"), "{message}");
+    for n in [1, 2] {
+        assert_eq!(count(&install.database, &person(n)), 1, "nothing erased");
+    }
+
+    // The first key's entries alone, from an audit file: replayed.
+    let own = install.path("first-key.json");
+    write_lines(&own, &forgets[..1]);
+    let printed = ok(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                &since,
+                "--from",
+                own.to_str().unwrap(),
+            ])
+            .await,
+        "a replay of this key's entries",
+    );
+    assert!(printed.contains("erased 1 submission(s)"), "{printed}");
+    assert!(!printed.contains("WARNING"), "{printed}");
+    assert_eq!(count(&install.database, &person(1)), 0);
+
+    // An entry that records no key (an older version) is replayed, and one that
+    // matches nobody is warned about loudly, even beside a `backup` entry carrying
+    // this key's check value: that value says nothing about the erasure's.
+    let mut old = forgets[1].clone();
+    old["details"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audit_key_check");
+    let backup_entry = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|entry| entry["action"] == "backup")
+        .unwrap();
+    assert!(backup_entry["details"]["audit_key_check"].is_string());
+    let older = install.path("older.json");
+    write_lines(&older, &[backup_entry, old]);
+    let printed = ok(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                &since,
+                "--from",
+                older.to_str().unwrap(),
+            ])
+            .await,
+        "a replay of an entry that records no key",
+    );
+    assert!(
+        printed.contains("WARNING: 1 of the 1 erased address(es)"),
+        "{printed}"
+    );
+    assert_eq!(count(&install.database, &person(2)), 1);
 }
