@@ -111,14 +111,13 @@ pub enum BackupError {
          make sure nothing else has it open, nor keep a copy. Stop `joinform serve` and \
          Litestream, then move it aside by hand with its companions (never delete \
          them; never leave the -wal beside the new file, it would be replayed onto \
-         it):\n  mv {path} {path}.damaged && mv {wal} {wal}.damaged && mv {shm} \
-         {shm}.damaged\n(skip the files that do not exist), then run restore again \
-         without --replace. Nothing was changed"
+         it):\n{moves}then run restore again without --replace. Nothing was changed"
     )]
     OldUnreadable {
         path: PathBuf,
-        wal: PathBuf,
-        shm: PathBuf,
+        /// One shell-quoted `mv` line per file that exists (the database, its `-wal`,
+        /// its `-shm`), each ending in a newline.
+        moves: String,
         #[source]
         source: Box<StoreError>,
     },
@@ -708,8 +707,7 @@ fn put_in_place(
         },
         other => BackupError::OldUnreadable {
             path: target.to_owned(),
-            wal: schema::companion(target, "-wal"),
-            shm: schema::companion(target, "-shm"),
+            moves: move_aside_commands(target),
             source: Box::new(other),
         },
     };
@@ -747,6 +745,39 @@ fn put_in_place(
     place(partial, target)?;
     drop(alone);
     Ok(Some(replaced))
+}
+
+/// A `mv` line for each of the damaged database at `target` and its `-wal` and
+/// `-shm` that exists (a line per file: a missing `-wal` stops nothing), each path
+/// quoted for a POSIX shell.
+fn move_aside_commands(target: &Path) -> String {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| schema::companion(target, suffix))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok())
+        .map(|path| {
+            let from = path.to_string_lossy();
+            format!(
+                "  mv {} {}\n",
+                shell_word(&from),
+                shell_word(&format!("{from}.damaged"))
+            )
+        })
+        .collect()
+}
+
+/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
+/// reads specially, else in single quotes.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// A new owner-only file `<db>.replaced-<stamp>` (with `-2`, `-3`… when a restore in

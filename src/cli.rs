@@ -855,26 +855,16 @@ pub fn backup(
 fn replay_command(since: &str, from: &str, config: Option<&std::path::Path>) -> String {
     let mut line = format!(
         "joinform forget --replay {since} --from {}",
-        shell_word(from)
+        crate::backup::shell_word(from)
     );
     if let Some(config) = config {
-        let _ = write!(line, " --config {}", shell_word(&config.to_string_lossy()));
+        let _ = write!(
+            line,
+            " --config {}",
+            crate::backup::shell_word(&config.to_string_lossy())
+        );
     }
     line
-}
-
-/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
-/// reads specially, else in single quotes.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
 
 /// A line per temporary file of an interrupted `what` that was removed.

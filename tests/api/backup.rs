@@ -1001,7 +1001,13 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
 
 #[tokio::test]
 async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
-    let install = Install::new(|_| {});
+    // A name the shell must not split or end early.
+    let install = Install::new(|settings| {
+        settings.storage.database = settings
+            .storage
+            .database
+            .with_file_name("it's my join form.db");
+    });
     let server = install.serve();
     let client = reqwest::Client::new();
     let id = post(&client, &server, &sign_up(0)).await;
@@ -1024,12 +1030,29 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
         "a restore over a damaged database",
         "move it aside by hand",
     );
-    assert!(stderr(&output).contains("mv "), "{}", stderr(&output));
     assert_eq!(file_bytes(&install.database), bytes, "nothing was changed");
-    // As the message says.
+    // As the message says: a quoted `mv` per file that exists, each pasted into a
+    // shell as it is.
+    let message = stderr(&output);
+    let moves: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("mv "))
+        .collect();
+    // No -wal or -shm here (the server stopped cleanly): the database's line only.
+    assert_eq!(moves.len(), 1, "{message}");
+    assert!(!message.contains("&&"), "{message}");
+    for line in moves {
+        let status = std::process::Command::new("sh")
+            .args(["-c", line])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{line}");
+    }
     let mut aside = install.database.as_os_str().to_owned();
     aside.push(".damaged");
-    std::fs::rename(&install.database, &aside).unwrap();
+    assert_eq!(file_bytes(Path::new(&aside)), bytes);
+    assert!(!install.database.exists());
     ok(
         &install.run(&["restore", file.to_str().unwrap()]).await,
         "restore after moving the damaged file aside",
