@@ -718,12 +718,18 @@ fn put_in_place(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_else(|_| "unknown-time".to_owned());
-    let (replaced, mut to) = replaced_file(target, &stamp)?;
-    let write_error = |source| BackupError::Write {
-        path: replaced.clone(),
-        source,
-    };
+    // The copy is written as a partial first and renamed only once complete: a
+    // restore killed meanwhile leaves a partial, which the next one removes, never a
+    // truncated `.replaced-…` that looks like a whole copy.
+    let mut base = target.as_os_str().to_owned();
+    base.push(format!(".replaced-{stamp}"));
+    let copying = Partial::new(owner_only::partial_path(Path::new(&base)));
     {
+        let write_error = |source| BackupError::Write {
+            path: copying.path().to_owned(),
+            source,
+        };
+        let mut to = owner_only::create(copying.path(), Existing::Refuse).map_err(write_error)?;
         let mut from = std::fs::File::open(target).map_err(|source| BackupError::Read {
             path: target.to_owned(),
             source,
@@ -731,6 +737,9 @@ fn put_in_place(
         std::io::copy(&mut from, &mut to).map_err(write_error)?;
         to.sync_all().map_err(write_error)?;
     }
+    let replaced = replaced_name(&base)?;
+    place(copying.path(), &replaced)?;
+    copying.keep();
     // Out of WAL mode these are gone; one left over (a crash of an earlier command)
     // holds nothing the file lacks, since the lock is ours and the WAL was copied in.
     for suffix in ["-wal", "-shm"] {
@@ -780,25 +789,24 @@ pub fn shell_word(text: &str) -> String {
     }
 }
 
-/// A new owner-only file `<db>.replaced-<stamp>` (with `-2`, `-3`… when a restore in
-/// the same second made one already).
-fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File), BackupError> {
-    let mut attempt = 1;
-    loop {
-        let mut name = target.as_os_str().to_owned();
-        name.push(format!(".replaced-{stamp}"));
+/// A free name `<db>.replaced-<stamp>` (`base`), with `-2`, `-3`… when a restore in
+/// the same second made one already. Restores are one at a time (each holds the
+/// database alone while it copies), so a name free now stays free until the rename.
+fn replaced_name(base: &std::ffi::OsStr) -> Result<PathBuf, BackupError> {
+    for attempt in 1..100 {
+        let mut name = base.to_owned();
         if attempt > 1 {
             name.push(format!("-{attempt}"));
         }
         let path = PathBuf::from(name);
-        match owner_only::create(&path, Existing::Refuse) {
-            Ok(file) => return Ok((path, file)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(source) => return Err(BackupError::Write { path, source }),
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(path);
         }
     }
+    Err(BackupError::Write {
+        path: PathBuf::from(base),
+        source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+    })
 }
 
 // ---- Erasures since a backup. ----
