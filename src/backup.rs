@@ -263,7 +263,7 @@ pub fn backup(
             path: request.output.clone(),
         });
     }
-    let stale_removed = remove_stale_partials(&request.output);
+    let stale_removed = owner_only::remove_stale_partials(folder_of(&request.output));
     let now = std::time::SystemTime::now();
     let mut certificates = Vec::new();
     for path in &request.encrypt_to {
@@ -465,7 +465,7 @@ pub fn restore(
                 source,
             })?;
     }
-    let stale_removed = remove_stale_partials(target);
+    let stale_removed = owner_only::remove_stale_partials(folder_of(target));
     let partial = Partial::new(owner_only::partial_path(target));
     let prepared = stage(request, partial.path())?;
     let replaced = put_in_place(database, partial.path(), exists)?;
@@ -1149,52 +1149,6 @@ fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Removes the temporary files that interrupted runs (a kill, a power cut) left for
-/// `path` — `.NAME.partial-PID` and SQLite's companions of it — whose process is gone:
-/// each is a copy of everyone, possibly decrypted. Returns what it removed. A file of
-/// a process still running (another backup under way) is left alone. Where whether
-/// a process runs cannot be told (no `/proc`), nothing is removed.
-fn remove_stale_partials(path: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    if !Path::new("/proc/self").exists() {
-        return removed;
-    }
-    let Some(name) = path.file_name() else {
-        return removed;
-    };
-    let prefix = format!(".{}.partial-", name.to_string_lossy());
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return removed;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let file_name = file_name.to_string_lossy();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let pid = ["-journal", "-wal", "-shm"]
-            .iter()
-            .find_map(|suffix| rest.strip_suffix(suffix))
-            .unwrap_or(rest);
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
-        let stale = entry.path();
-        if std::fs::remove_file(&stale).is_ok() {
-            removed.push(stale);
-        }
-    }
-    removed.sort();
-    removed
-}
-
 /// Whether the binary OpenPGP message `bytes` ends before its packets do (a copy cut
 /// short), by walking the packet headers (RFC 9580 §4.2): old and new formats, and
 /// the partial body lengths of a streamed packet. Armored text is not walked.
@@ -1257,6 +1211,13 @@ fn truncated_message(bytes: &[u8]) -> bool {
         }
     }
     at > bytes.len()
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.

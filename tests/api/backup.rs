@@ -861,23 +861,46 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
 #[tokio::test]
 async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_the_next_one() {
     let install = Install::new(|_| {});
+    let folder = install.database.parent().unwrap().to_owned();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
+    let dead = "4194305";
+    // A restore --decrypt-key killed before serve starts: serve removes it.
+    std::fs::create_dir_all(&folder).unwrap();
+    let before_serve = folder.join(format!(".{name}.joinform-partial-{dead}"));
+    std::fs::write(&before_serve, "backup person0000@example.org").unwrap();
     let server = install.serve();
     let client = reqwest::Client::new();
     post(&client, &server, &sign_up(0)).await;
     let mut server = server;
     server.stop("TERM", Duration::from_secs(30)).await;
-    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
-    let dead = "4194305";
+    assert!(!before_serve.exists(), "serve left a stale restore partial");
+    let log = server.log();
+    assert!(log.contains("interrupted backup or restore"), "{log}");
+    assert!(!log.contains("person0000"), "{log}");
+
+    // Partials of any name in the folder, yesterday's dated backup's too.
     let stale_backup = [
-        install.path(&format!(".b.db.partial-{dead}")),
-        install.path(&format!(".b.db.partial-{dead}-journal")),
+        install.path(&format!(".b.db.joinform-partial-{dead}")),
+        install.path(&format!(".b.db.joinform-partial-{dead}-journal")),
+        install.path(&format!(".b-2026-11-29.db.joinform-partial-{dead}")),
     ];
-    let folder = install.database.parent().unwrap();
-    let name = install.database.file_name().unwrap().to_str().unwrap();
-    let stale_restore = folder.join(format!(".{name}.partial-{dead}"));
-    // A running process's file (this test's) is another run under way: left alone.
-    let live = install.path(&format!(".b.db.partial-{}", std::process::id()));
-    for path in stale_backup.iter().chain([&stale_restore, &live]) {
+    let stale_restore = [
+        folder.join(format!(".{name}.joinform-partial-{dead}")),
+        // A restore killed while copying the old database aside.
+        folder.join(format!(
+            ".{name}.replaced-20261129T000000Z.joinform-partial-{dead}"
+        )),
+    ];
+    // A running process's file (this test's) is another run under way; a user's own
+    // files that only look alike are not joinform's: all left alone.
+    let kept = [
+        install.path(&format!(".b.db.joinform-partial-{}", std::process::id())),
+        install.path(&format!(".b.db.partial-{dead}")),
+        install.path(&format!("b.db.joinform-partial-{dead}")),
+        install.path(&format!(".b.db.joinform-partial-{dead}.txt")),
+    ];
+    for path in stale_backup.iter().chain(&stale_restore).chain(&kept) {
         std::fs::write(path, "backup person0000@example.org").unwrap();
     }
     let file = install.path("b.db");
@@ -890,16 +913,20 @@ async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_
         assert!(printed.contains(&path.display().to_string()), "{printed}");
     }
     assert!(printed.contains("interrupted backup"), "{printed}");
-    assert!(live.exists(), "a running process's file was removed");
+    for path in &kept {
+        assert!(path.exists(), "{} removed", path.display());
+    }
     let printed = ok(
         &install
             .run(&["restore", file.to_str().unwrap(), "--replace"])
             .await,
         "restore",
     );
-    assert!(!stale_restore.exists());
+    for path in &stale_restore {
+        assert!(!path.exists(), "{} left", path.display());
+    }
     assert!(printed.contains("interrupted restore"), "{printed}");
-    let left: Vec<String> = std::fs::read_dir(folder)
+    let left: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains("partial") || name.ends_with("-journal"))
