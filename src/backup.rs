@@ -390,6 +390,9 @@ pub struct RestoreRequest {
 /// What a restore did, and what the operator must do next.
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
+    /// The file restored: the database, or the file its configured path (a symbolic
+    /// link) points to.
+    pub database: PathBuf,
     pub counts: Counts,
     /// When the backup was taken: its newest `backup` entry, else (`taken_exactly`
     /// false) the newest time it records.
@@ -435,8 +438,25 @@ pub fn restore(
     database: &Database,
     request: &RestoreRequest,
 ) -> Result<RestoreReport, BackupError> {
+    let configured = database.path();
+    // A database path that is a symbolic link: the file it points to is the database
+    // (renaming over the link would replace the link and leave the old database where
+    // it is, unmentioned). The key files stay looked up where serve looks for them,
+    // beside the configured path.
+    let resolved;
+    let database =
+        if std::fs::symlink_metadata(configured).is_ok_and(|m| m.file_type().is_symlink()) {
+            let real = std::fs::canonicalize(configured).map_err(|source| BackupError::Read {
+                path: configured.to_owned(),
+                source,
+            })?;
+            resolved = database.clone().with_path(real);
+            &resolved
+        } else {
+            database
+        };
     let target = database.path();
-    if let Some(what) = installation_file(target, &request.file, false) {
+    if let Some(what) = installation_file(configured, &request.file, false) {
         return Err(BackupError::RestoreOwnFile {
             path: request.file.clone(),
             what,
@@ -473,7 +493,7 @@ pub fn restore(
     let recorded_key = prepared.audit_key_check;
     // The restore is done: a key file that cannot be read is a warning now, not a
     // failure.
-    let audit_key = match (existing_audit_key_check(target), recorded_key) {
+    let audit_key = match (existing_audit_key_check(configured), recorded_key) {
         (Err(_), _) => AuditKeyState::Unreadable,
         (Ok(None), _) => AuditKeyState::Missing,
         (Ok(Some(here)), recorded_key) => match recorded_key {
@@ -487,6 +507,7 @@ pub fn restore(
         .map(|name| target.with_file_name(format!(".{}-litestream", name.to_string_lossy())))
         .filter(|folder| folder.exists());
     Ok(RestoreReport {
+        database: target.to_owned(),
         counts: prepared.counts,
         taken_at: prepared.taken_at,
         taken_exactly: prepared.taken_exactly,

@@ -926,7 +926,7 @@ pub fn restore(
         replace,
     };
     let report = crate::backup::restore(&database, &request)?;
-    Ok(restore_summary(&file, database.path(), config, &report))
+    Ok(restore_summary(&file, &report.database, config, &report))
 }
 
 fn restore_summary(

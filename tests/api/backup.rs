@@ -1492,3 +1492,47 @@ async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_s
     );
     assert_eq!(count(&install.database, &person(2)), 1);
 }
+
+#[tokio::test]
+async fn restore_over_a_database_path_that_is_a_symbolic_link_replaces_the_real_file() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let kept = post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let later = post(&client, &server, &sign_up(1)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // The database moved to another disk, the configured path a link to it.
+    let real_folder = install.path("real");
+    std::fs::create_dir(&real_folder).unwrap();
+    let real = real_folder.join("joinform.db");
+    std::fs::rename(&install.database, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &install.database).unwrap();
+
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore through a link",
+    );
+    let link = std::fs::symlink_metadata(&install.database).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    let real = std::fs::canonicalize(&real).unwrap();
+    assert!(
+        printed.contains(&format!("to {}", real.display())),
+        "{printed}"
+    );
+    assert_eq!(ids_in(&real), HashSet::from([kept.clone()]));
+    let replaced = replay_from(&printed);
+    assert_eq!(
+        replaced.parent().unwrap(),
+        real.parent().unwrap(),
+        "{printed}"
+    );
+    assert_eq!(ids_in(&replaced), HashSet::from([kept, later]));
+}
