@@ -43,6 +43,12 @@ pub enum BackupError {
     Store(#[from] StoreError),
     #[error("{path} exists: give --force to overwrite it (nothing was written)")]
     Exists { path: PathBuf },
+    #[error(
+        "{path} exists and is not a backup (neither a SQLite database nor an OpenPGP \
+         message as `joinform backup` writes them): --force overwrites only an earlier \
+         backup. Give another FILE; nothing was written"
+    )]
+    NotABackup { path: PathBuf },
     #[error("--encrypt-to")]
     Key(#[source] KeyError),
     #[error("cannot encrypt the backup")]
@@ -258,10 +264,19 @@ pub fn backup(
             what,
         });
     }
-    if !request.force && request.output.exists() {
-        return Err(BackupError::Exists {
-            path: request.output.clone(),
-        });
+    if std::fs::symlink_metadata(&request.output).is_ok() {
+        if !request.force {
+            return Err(BackupError::Exists {
+                path: request.output.clone(),
+            });
+        }
+        // `--force` is for the backup of yesterday under the same name, never for a
+        // mistyped name that is the configuration, a mail or a key.
+        if !is_backup_file(&request.output) {
+            return Err(BackupError::NotABackup {
+                path: request.output.clone(),
+            });
+        }
     }
     let stale_removed = owner_only::remove_stale_partials(folder_of(&request.output));
     let now = std::time::SystemTime::now();
@@ -1168,6 +1183,34 @@ fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
     false
+}
+
+/// Whether `path` is a regular file that begins as a backup of joinform's does: the
+/// SQLite header (a clear backup), or an OpenPGP public-key encrypted session key
+/// packet (RFC 9580 §5.1, tag 1, old or new packet format: the first packet of an
+/// encrypted backup).
+fn is_backup_file(path: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let Ok(read) = std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) else {
+        return false;
+    };
+    let head = &head[..read];
+    if head == b"SQLite format 3\0" {
+        return true;
+    }
+    let Some(&first) = head.first() else {
+        return false;
+    };
+    let tag = match first {
+        b if b & 0x80 == 0 => return false,
+        b if b & 0x40 != 0 => b & 0x3f,
+        b => (b >> 2) & 0x0f,
+    };
+    tag == 1
 }
 
 /// Whether the binary OpenPGP message `bytes` ends before its packets do (a copy cut

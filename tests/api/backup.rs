@@ -1536,3 +1536,62 @@ async fn restore_over_a_database_path_that_is_a_symbolic_link_replaces_the_real_
     );
     assert_eq!(ids_in(&replaced), HashSet::from([kept, later]));
 }
+
+#[tokio::test]
+async fn backup_force_overwrites_only_an_earlier_backup() {
+    let install = Install::new(|_| {});
+    let mut server = install.serve();
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let clear = install.path("clear.db");
+    let encrypted = install.path("encrypted.pgp");
+    let operator = key("operator.asc");
+    ok(
+        &install.run(&["backup", clear.to_str().unwrap()]).await,
+        "backup",
+    );
+    ok(
+        &install
+            .run(&[
+                "backup",
+                encrypted.to_str().unwrap(),
+                "--encrypt-to",
+                operator.to_str().unwrap(),
+            ])
+            .await,
+        "encrypted backup",
+    );
+    // Each backup over itself, clear over encrypted and back: all backups.
+    for (file, extra) in [
+        (&clear, None),
+        (&encrypted, Some(&operator)),
+        (&encrypted, None),
+        (&clear, Some(&operator)),
+    ] {
+        let mut args = vec!["backup", file.to_str().unwrap(), "--force"];
+        if let Some(key) = extra {
+            args.extend(["--encrypt-to", key.to_str().unwrap()]);
+        }
+        ok(&install.run(&args).await, "backup --force over a backup");
+    }
+    // The configuration, a mail, a public key, an empty file, a folder: refused even
+    // with --force, and left as they were.
+    let mail = install.path("message.eml");
+    std::fs::write(&mail, "From: a@example.org\r\n\r\nhello\r\n").unwrap();
+    let public_key = install.path("operator.asc");
+    std::fs::copy(&operator, &public_key).unwrap();
+    let empty = install.path("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let folder = install.path("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for path in [&install.config, &mail, &public_key, &empty, &folder] {
+        let bytes = std::fs::read(path).ok();
+        refused(
+            &install
+                .run(&["backup", path.to_str().unwrap(), "--force"])
+                .await,
+            &format!("backup --force over {}", path.display()),
+            "is not a backup",
+        );
+        assert_eq!(std::fs::read(path).ok(), bytes, "{}", path.display());
+    }
+}
