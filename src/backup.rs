@@ -82,6 +82,21 @@ pub enum BackupError {
          packets run past the end of the file); the database was not touched"
     )]
     Truncated { path: PathBuf },
+    #[error(
+        "{path} is damaged or was altered: it decrypts with this key, but its integrity \
+         check fails ({detail}); restore another backup. The database was not touched"
+    )]
+    Altered { path: PathBuf, detail: String },
+    #[error(
+        "{path} is a SQLite file whose header is damaged; restore another backup. The \
+         database was not touched"
+    )]
+    HeaderDamaged { path: PathBuf },
+    #[error(
+        "the folder of {path}, {folder}, does not exist: create it first, or give another \
+         FILE; nothing was written"
+    )]
+    NoFolder { path: PathBuf, folder: PathBuf },
     #[error("cannot decrypt {path}; the database was not touched")]
     Decrypt {
         path: PathBuf,
@@ -278,7 +293,14 @@ pub fn backup(
             });
         }
     }
-    let stale_removed = owner_only::remove_stale_partials(folder_of(&request.output));
+    let folder = folder_of(&request.output);
+    if !folder.is_dir() {
+        return Err(BackupError::NoFolder {
+            path: request.output.clone(),
+            folder: folder.to_owned(),
+        });
+    }
+    let stale_removed = owner_only::remove_stale_partials(folder);
     let now = std::time::SystemTime::now();
     let mut certificates = Vec::new();
     for path in &request.encrypt_to {
@@ -302,7 +324,15 @@ pub fn backup(
         copy_to_file(source, audit_id, partial.path())
     } else {
         encrypted_copy(source, audit_id, &certificates, partial.path())
-    }?;
+    }
+    // The hidden temporary file is joinform's business: the operator gave FILE.
+    .map_err(|error| match error {
+        BackupError::Write { path, source } if path == partial.path() => BackupError::Write {
+            path: request.output.clone(),
+            source,
+        },
+        other => other,
+    })?;
     let file_bytes = place(partial.path(), &request.output)?;
     partial.keep();
     audit::finish(source, audit_id, counts.submissions_total(), true)?;
@@ -615,6 +645,10 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
                 encrypted_hint: false,
             },
             _ if truncated_message(&message) => BackupError::Truncated { path: file.clone() },
+            openpgp::CryptError::Damaged(detail) => BackupError::Altered {
+                path: file.clone(),
+                detail,
+            },
             source => BackupError::Decrypt {
                 path: file.clone(),
                 source,
@@ -710,6 +744,10 @@ fn refusal(file: &Path, source: StoreError) -> BackupError {
         other => other,
     };
     match source {
+        // It passed the magic-string check before: the rest of its header is damaged.
+        StoreError::NotSqlite { .. } => BackupError::HeaderDamaged {
+            path: file.to_owned(),
+        },
         StoreError::Io(inner) => BackupError::Damaged {
             path: file.to_owned(),
             problems: vec![inner.to_string()],

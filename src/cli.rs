@@ -396,9 +396,18 @@ pub fn read_passphrase(
                 })
             })?;
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line).map_err(
-                |error| DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}")),
-            )?;
+            let read = std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line)
+                .map_err(|error| {
+                DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}"))
+            })?;
+            // An empty line is an empty passphrase; no line at all is a mistake (an
+            // empty file, `3</dev/null`), not a passphrase to try.
+            if read == 0 {
+                return Err(DataCommandError::Passphrase(format!(
+                    "--passphrase-fd {fd}: nothing could be read from file descriptor {fd} \
+                     (it is empty or at its end)"
+                )));
+            }
             line
         }
         PassphraseSource::Prompt if std::io::stdin().is_terminal() => {

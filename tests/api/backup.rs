@@ -1023,7 +1023,70 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
     let output = elsewhere.run(&["restore", newer.to_str().unwrap()]).await;
     refused(&output, "a newer schema", "newer.db has schema version 99");
     assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+
+    // A changed byte, an appended one: the key opens it, the integrity check fails.
+    let changed = install.path("changed.pgp");
+    let mut altered = bytes.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x01;
+    std::fs::write(&changed, &altered).unwrap();
+    let appended = install.path("appended.pgp");
+    let mut longer = bytes.clone();
+    longer.push(0);
+    std::fs::write(&appended, &longer).unwrap();
+    for (path, what) in [
+        (&changed, "a changed byte"),
+        (&appended, "an appended byte"),
+    ] {
+        let output = run(with_env(restore(path, &secret)), PASSPHRASE).await;
+        refused(&output, what, "damaged or was altered");
+        assert!(
+            !stderr(&output).contains("passphrase"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // A clear backup whose header is damaged past its magic string: the FILE is.
+    let header = install.path("header.db");
+    let mut damaged = file_bytes(&clear);
+    damaged[16..18].copy_from_slice(&[0x00, 0x03]);
+    std::fs::write(&header, &damaged).unwrap();
+    let output = elsewhere.run(&["restore", header.to_str().unwrap()]).await;
+    refused(
+        &output,
+        "a damaged header",
+        "header.db is a SQLite file whose header is damaged",
+    );
+    assert!(
+        !stderr(&output).contains("storage.database"),
+        "{}",
+        stderr(&output)
+    );
+    // A passphrase file descriptor with nothing in it.
+    let mut args = restore(&file, &secret);
+    args.extend(["--passphrase-fd".to_owned(), "0".to_owned()]);
+    let output = crate::process::Joinform::new()
+        .config(&elsewhere.config)
+        .args(&args)
+        .stdin(Some(""))
+        .output_async()
+        .await;
+    refused(
+        &output,
+        "an empty --passphrase-fd",
+        "nothing could be read from file descriptor 0",
+    );
     assert!(!elsewhere.database.exists());
+    // A backup to a folder that does not exist names FILE's folder, not a temporary.
+    let nowhere = install.path("missing").join("b.db");
+    let output = install.run(&["backup", nowhere.to_str().unwrap()]).await;
+    refused(&output, "a backup to a missing folder", "does not exist");
+    assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&nowhere.display().to_string()),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test]
