@@ -432,64 +432,41 @@ async fn restore_refuses_what_it_must_not_put_in_place_and_leaves_the_database_a
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", newer.to_str().unwrap(), "--replace"])
-            .await,
-        "a newer schema",
-        "newer than",
-    );
-
     // A damaged copy: pages past the first overwritten.
     let damaged = install.path("damaged.db");
     let mut bytes = file_bytes(&good);
     let len = bytes.len();
     bytes[4096 * 2..len.min(4096 * 8)].fill(0x5a);
     std::fs::write(&damaged, bytes).unwrap();
-    refused(
-        &install
-            .run(&["restore", damaged.to_str().unwrap(), "--replace"])
-            .await,
-        "a damaged backup",
-        "damaged",
-    );
-
     // Another program's SQLite file, and an empty one.
     let foreign = install.path("foreign.db");
     rusqlite::Connection::open(&foreign)
         .unwrap()
         .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('x');")
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", foreign.to_str().unwrap(), "--replace"])
-            .await,
-        "a foreign database",
-        "not a joinform database",
-    );
     let empty = install.path("empty.db");
     rusqlite::Connection::open(&empty)
         .unwrap()
         .execute_batch("CREATE TABLE t (x); DROP TABLE t;")
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", empty.to_str().unwrap(), "--replace"])
-            .await,
-        "an empty SQLite file",
-        "not a joinform one",
-    );
-
     // Not SQLite at all.
     let text = install.path("notes.txt");
     std::fs::write(&text, "just some text, not a database\n".repeat(10)).unwrap();
-    refused(
-        &install
-            .run(&["restore", text.to_str().unwrap(), "--replace"])
-            .await,
-        "a text file",
-        "not a SQLite database",
-    );
+    for (file, what, expected) in [
+        (&newer, "a newer schema", "newer than"),
+        (&damaged, "a damaged backup", "damaged"),
+        (&foreign, "a foreign database", "not a joinform database"),
+        (&empty, "an empty SQLite file", "not a joinform one"),
+        (&text, "a text file", "not a SQLite database"),
+    ] {
+        refused(
+            &install
+                .run(&["restore", file.to_str().unwrap(), "--replace"])
+                .await,
+            what,
+            expected,
+        );
+    }
 
     assert_eq!(
         file_bytes(&install.database),
