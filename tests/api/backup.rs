@@ -11,18 +11,13 @@ use joinform::config::Settings;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::gnupg::{GnuPg, key_file};
 use crate::helpers::{contains, created_id, test_settings, use_smtp};
 use crate::operator_helpers::{stderr, stdout};
 use crate::process::{Joinform, ServerProcess};
 use crate::smtp::{Behaviour, SmtpServer, closed_port};
 
 const PASSPHRASE: &str = "correct horse battery staple";
-
-fn key(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/openpgp")
-        .join(name)
-}
 
 /// An installation in a folder of its own: its settings (database under `data/`) and
 /// the configuration file that says so.
@@ -258,42 +253,9 @@ async fn a_backup_beside_a_serving_server_holds_every_acknowledged_sign_up() {
 /// `gpg --decrypt` of `file` with the operator's secret key, in a GnuPG home of its
 /// own; `None`, after saying so loudly, without GnuPG.
 fn gpg_decrypt(test: &str, file: &Path) -> Option<Vec<u8>> {
-    use std::os::unix::fs::PermissionsExt;
-    if !crate::helpers::outside_programs_present(
-        test,
-        &["gpg", "gpg-agent"],
-        "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2",
-    ) {
-        return None;
-    }
-    // A short /tmp path: the agent's socket path is limited.
-    let home = tempfile::Builder::new()
-        .prefix("jfgpg")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let output = std::process::Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(["--passphrase", PASSPHRASE])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
-    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
-    let opened = gpg(&["--decrypt", file.to_str().unwrap()]);
-    let _ = std::process::Command::new("gpgconf")
-        .env("GNUPGHOME", home.path())
-        .args(["--kill", "gpg-agent"])
-        .status();
-    Some(opened)
+    let gnupg = GnuPg::new(test)?;
+    gnupg.import(&key_file("operator.secret.asc"));
+    Some(gnupg.decrypt_file(file, PASSPHRASE))
 }
 
 #[tokio::test]
@@ -312,7 +274,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
                 "backup",
                 file.to_str().unwrap(),
                 "--encrypt-to",
-                key("operator.asc").to_str().unwrap(),
+                key_file("operator.asc").to_str().unwrap(),
             ])
             .await,
         "encrypted backup",
@@ -353,7 +315,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
             "backup",
             refused_file.to_str().unwrap(),
             "--encrypt-to",
-            key("revoked.asc").to_str().unwrap(),
+            key_file("revoked.asc").to_str().unwrap(),
         ])
         .await;
     refused(&output, "a revoked key", "revoked");
@@ -367,7 +329,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
         "an encrypted backup without a key",
         "--decrypt-key",
     );
-    let secret = key("operator.secret.asc");
+    let secret = key_file("operator.secret.asc");
     let printed = ok(
         &elsewhere
             .run_with(
@@ -924,7 +886,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
                 "backup",
                 file.to_str().unwrap(),
                 "--encrypt-to",
-                key("operator.asc").to_str().unwrap(),
+                key_file("operator.asc").to_str().unwrap(),
             ])
             .await,
         "encrypted backup",
@@ -937,7 +899,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
     drop(server);
 
     let elsewhere = Install::new(|_| {});
-    let secret = key("operator.secret.asc");
+    let secret = key_file("operator.secret.asc");
     let restore = |file: &Path, key: &Path| {
         vec![
             "restore".to_owned(),
@@ -969,7 +931,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
             "a wrong passphrase",
         ),
         (
-            with_env(restore(&file, &key("operator.asc"))),
+            with_env(restore(&file, &key_file("operator.asc"))),
             PASSPHRASE,
             "a public key",
         ),
@@ -1584,7 +1546,7 @@ async fn backup_force_overwrites_only_an_earlier_backup() {
     server.stop("TERM", Duration::from_secs(30)).await;
     let clear = install.path("clear.db");
     let encrypted = install.path("encrypted.pgp");
-    let operator = key("operator.asc");
+    let operator = key_file("operator.asc");
     ok(
         &install.run(&["backup", clear.to_str().unwrap()]).await,
         "backup",
