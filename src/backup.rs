@@ -43,6 +43,12 @@ pub enum BackupError {
     Store(#[from] StoreError),
     #[error("{path} exists: give --force to overwrite it (nothing was written)")]
     Exists { path: PathBuf },
+    #[error(
+        "{path} exists and is not a backup (neither a SQLite database nor an OpenPGP \
+         message as `joinform backup` writes them): --force overwrites only an earlier \
+         backup. Give another FILE; nothing was written"
+    )]
+    NotABackup { path: PathBuf },
     #[error("--encrypt-to")]
     Key(#[source] KeyError),
     #[error("cannot encrypt the backup")]
@@ -76,6 +82,21 @@ pub enum BackupError {
          packets run past the end of the file); the database was not touched"
     )]
     Truncated { path: PathBuf },
+    #[error(
+        "{path} is damaged or was altered: it decrypts with this key, but its integrity \
+         check fails ({detail}); restore another backup. The database was not touched"
+    )]
+    Altered { path: PathBuf, detail: String },
+    #[error(
+        "{path} is a SQLite file whose header is damaged; restore another backup. The \
+         database was not touched"
+    )]
+    HeaderDamaged { path: PathBuf },
+    #[error(
+        "the folder of {path}, {folder}, does not exist: create it first, or give another \
+         FILE; nothing was written"
+    )]
+    NoFolder { path: PathBuf, folder: PathBuf },
     #[error("cannot decrypt {path}; the database was not touched")]
     Decrypt {
         path: PathBuf,
@@ -111,14 +132,13 @@ pub enum BackupError {
          make sure nothing else has it open, nor keep a copy. Stop `joinform serve` and \
          Litestream, then move it aside by hand with its companions (never delete \
          them; never leave the -wal beside the new file, it would be replayed onto \
-         it):\n  mv {path} {path}.damaged && mv {wal} {wal}.damaged && mv {shm} \
-         {shm}.damaged\n(skip the files that do not exist), then run restore again \
-         without --replace. Nothing was changed"
+         it):\n{moves}then run restore again without --replace. Nothing was changed"
     )]
     OldUnreadable {
         path: PathBuf,
-        wal: PathBuf,
-        shm: PathBuf,
+        /// One shell-quoted `mv` line per file that exists (the database, its `-wal`,
+        /// its `-shm`), each ending in a newline.
+        moves: String,
         #[source]
         source: Box<StoreError>,
     },
@@ -169,14 +189,21 @@ pub enum BackupError {
     )]
     NotReplaySource { path: PathBuf },
     #[error(
-        "audit.key beside the database (check value {here}) is not the key the erasures \
-         in {path} were recorded with ({there}): nothing would match. Put back the \
-         audit.key of that installation, kept safe with the backups; nothing was erased"
+        "{count} erasure(s) in {path} were recorded under another audit.key (check \
+         value {there}; audit.key beside the database: {here}), so their hashes cannot \
+         match anybody here and those people would come back: {entries}. Nothing was \
+         erased. Either put back the audit.key with that check value (kept safe with \
+         the backups) and replay those entries with it, then the rest with this one \
+         (`joinform audit --json` lines can be split by their \"audit_key_check\"), or \
+         erase those people by hand, by address (`joinform forget ADDRESS`)"
     )]
     AuditKeyDiffers {
         path: PathBuf,
         here: String,
         there: String,
+        count: usize,
+        /// Each entry as `id N at TIME` (ids when the source records them).
+        entries: String,
     },
     #[error("{since} is in the future: give the time restore printed; nothing was erased")]
     FutureSince { since: Timestamp },
@@ -252,12 +279,28 @@ pub fn backup(
             what,
         });
     }
-    if !request.force && request.output.exists() {
-        return Err(BackupError::Exists {
+    if std::fs::symlink_metadata(&request.output).is_ok() {
+        if !request.force {
+            return Err(BackupError::Exists {
+                path: request.output.clone(),
+            });
+        }
+        // `--force` is for the backup of yesterday under the same name, never for a
+        // mistyped name that is the configuration, a mail or a key.
+        if !is_backup_file(&request.output) {
+            return Err(BackupError::NotABackup {
+                path: request.output.clone(),
+            });
+        }
+    }
+    let folder = folder_of(&request.output);
+    if !folder.is_dir() {
+        return Err(BackupError::NoFolder {
             path: request.output.clone(),
+            folder: folder.to_owned(),
         });
     }
-    let stale_removed = remove_stale_partials(&request.output);
+    let stale_removed = owner_only::remove_stale_partials(folder);
     let now = std::time::SystemTime::now();
     let mut certificates = Vec::new();
     for path in &request.encrypt_to {
@@ -281,7 +324,15 @@ pub fn backup(
         copy_to_file(source, audit_id, partial.path())
     } else {
         encrypted_copy(source, audit_id, &certificates, partial.path())
-    }?;
+    }
+    // The hidden temporary file is joinform's business: the operator gave FILE.
+    .map_err(|error| match error {
+        BackupError::Write { path, source } if path == partial.path() => BackupError::Write {
+            path: request.output.clone(),
+            source,
+        },
+        other => other,
+    })?;
     let file_bytes = place(partial.path(), &request.output)?;
     partial.keep();
     audit::finish(source, audit_id, counts.submissions_total(), true)?;
@@ -384,6 +435,9 @@ pub struct RestoreRequest {
 /// What a restore did, and what the operator must do next.
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
+    /// The file restored: the database, or the file its configured path (a symbolic
+    /// link) points to.
+    pub database: PathBuf,
     pub counts: Counts,
     /// When the backup was taken: its newest `backup` entry, else (`taken_exactly`
     /// false) the newest time it records.
@@ -429,8 +483,25 @@ pub fn restore(
     database: &Database,
     request: &RestoreRequest,
 ) -> Result<RestoreReport, BackupError> {
+    let configured = database.path();
+    // A database path that is a symbolic link: the file it points to is the database
+    // (renaming over the link would replace the link and leave the old database where
+    // it is, unmentioned). The key files stay looked up where serve looks for them,
+    // beside the configured path.
+    let resolved;
+    let database =
+        if std::fs::symlink_metadata(configured).is_ok_and(|m| m.file_type().is_symlink()) {
+            let real = std::fs::canonicalize(configured).map_err(|source| BackupError::Read {
+                path: configured.to_owned(),
+                source,
+            })?;
+            resolved = database.clone().with_path(real);
+            &resolved
+        } else {
+            database
+        };
     let target = database.path();
-    if let Some(what) = installation_file(target, &request.file, false) {
+    if let Some(what) = installation_file(configured, &request.file, false) {
         return Err(BackupError::RestoreOwnFile {
             path: request.file.clone(),
             what,
@@ -459,7 +530,7 @@ pub fn restore(
                 source,
             })?;
     }
-    let stale_removed = remove_stale_partials(target);
+    let stale_removed = owner_only::remove_stale_partials(folder_of(target));
     let partial = Partial::new(owner_only::partial_path(target));
     let prepared = stage(request, partial.path())?;
     let replaced = put_in_place(database, partial.path(), exists)?;
@@ -467,7 +538,7 @@ pub fn restore(
     let recorded_key = prepared.audit_key_check;
     // The restore is done: a key file that cannot be read is a warning now, not a
     // failure.
-    let audit_key = match (existing_audit_key_check(target), recorded_key) {
+    let audit_key = match (existing_audit_key_check(configured), recorded_key) {
         (Err(_), _) => AuditKeyState::Unreadable,
         (Ok(None), _) => AuditKeyState::Missing,
         (Ok(Some(here)), recorded_key) => match recorded_key {
@@ -481,6 +552,7 @@ pub fn restore(
         .map(|name| target.with_file_name(format!(".{}-litestream", name.to_string_lossy())))
         .filter(|folder| folder.exists());
     Ok(RestoreReport {
+        database: target.to_owned(),
         counts: prepared.counts,
         taken_at: prepared.taken_at,
         taken_exactly: prepared.taken_exactly,
@@ -573,6 +645,10 @@ fn stage(request: &RestoreRequest, partial: &Path) -> Result<Staged, BackupError
                 encrypted_hint: false,
             },
             _ if truncated_message(&message) => BackupError::Truncated { path: file.clone() },
+            openpgp::CryptError::Damaged(detail) => BackupError::Altered {
+                path: file.clone(),
+                detail,
+            },
             source => BackupError::Decrypt {
                 path: file.clone(),
                 source,
@@ -668,6 +744,10 @@ fn refusal(file: &Path, source: StoreError) -> BackupError {
         other => other,
     };
     match source {
+        // It passed the magic-string check before: the rest of its header is damaged.
+        StoreError::NotSqlite { .. } => BackupError::HeaderDamaged {
+            path: file.to_owned(),
+        },
         StoreError::Io(inner) => BackupError::Damaged {
             path: file.to_owned(),
             problems: vec![inner.to_string()],
@@ -701,8 +781,7 @@ fn put_in_place(
         },
         other => BackupError::OldUnreadable {
             path: target.to_owned(),
-            wal: schema::companion(target, "-wal"),
-            shm: schema::companion(target, "-shm"),
+            moves: move_aside_commands(target),
             source: Box::new(other),
         },
     };
@@ -713,12 +792,18 @@ fn put_in_place(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_else(|_| "unknown-time".to_owned());
-    let (replaced, mut to) = replaced_file(target, &stamp)?;
-    let write_error = |source| BackupError::Write {
-        path: replaced.clone(),
-        source,
-    };
+    // The copy is written as a partial first and renamed only once complete: a
+    // restore killed meanwhile leaves a partial, which the next one removes, never a
+    // truncated `.replaced-…` that looks like a whole copy.
+    let mut base = target.as_os_str().to_owned();
+    base.push(format!(".replaced-{stamp}"));
+    let copying = Partial::new(owner_only::partial_path(Path::new(&base)));
     {
+        let write_error = |source| BackupError::Write {
+            path: copying.path().to_owned(),
+            source,
+        };
+        let mut to = owner_only::create(copying.path(), Existing::Refuse).map_err(write_error)?;
         let mut from = std::fs::File::open(target).map_err(|source| BackupError::Read {
             path: target.to_owned(),
             source,
@@ -726,6 +811,9 @@ fn put_in_place(
         std::io::copy(&mut from, &mut to).map_err(write_error)?;
         to.sync_all().map_err(write_error)?;
     }
+    let replaced = replaced_name(&base)?;
+    place(copying.path(), &replaced)?;
+    copying.keep();
     // Out of WAL mode these are gone; one left over (a crash of an earlier command)
     // holds nothing the file lacks, since the lock is ours and the WAL was copied in.
     for suffix in ["-wal", "-shm"] {
@@ -742,25 +830,57 @@ fn put_in_place(
     Ok(Some(replaced))
 }
 
-/// A new owner-only file `<db>.replaced-<stamp>` (with `-2`, `-3`… when a restore in
-/// the same second made one already).
-fn replaced_file(target: &Path, stamp: &str) -> Result<(PathBuf, std::fs::File), BackupError> {
-    let mut attempt = 1;
-    loop {
-        let mut name = target.as_os_str().to_owned();
-        name.push(format!(".replaced-{stamp}"));
+/// A `mv` line for each of the damaged database at `target` and its `-wal` and
+/// `-shm` that exists (a line per file: a missing `-wal` stops nothing), each path
+/// quoted for a POSIX shell.
+fn move_aside_commands(target: &Path) -> String {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| schema::companion(target, suffix))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok())
+        .map(|path| {
+            let from = path.to_string_lossy();
+            format!(
+                "  mv {} {}\n",
+                shell_word(&from),
+                shell_word(&format!("{from}.damaged"))
+            )
+        })
+        .collect()
+}
+
+/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
+/// reads specially, else in single quotes.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// A free name `<db>.replaced-<stamp>` (`base`), with `-2`, `-3`… when a restore in
+/// the same second made one already. Restores are one at a time (each holds the
+/// database alone while it copies), so a name free now stays free until the rename.
+fn replaced_name(base: &std::ffi::OsStr) -> Result<PathBuf, BackupError> {
+    for attempt in 1..100 {
+        let mut name = base.to_owned();
         if attempt > 1 {
             name.push(format!("-{attempt}"));
         }
         let path = PathBuf::from(name);
-        match owner_only::create(&path, Existing::Refuse) {
-            Ok(file) => return Ok((path, file)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(source) => return Err(BackupError::Write { path, source }),
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(path);
         }
     }
+    Err(BackupError::Write {
+        path: PathBuf::from(base),
+        source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+    })
 }
 
 // ---- Erasures since a backup. ----
@@ -772,14 +892,25 @@ pub struct Erasures {
     pub source: PathBuf,
     /// `forget` and `discard` entries read.
     pub entries: u64,
-    /// Each address hash erased, with the newest time it was erased.
-    pub addresses: BTreeMap<String, Timestamp>,
+    /// Each `forget` entry, in the order read.
+    pub forgets: Vec<ForgetEntry>,
     /// Held and spam sign-ups discarded.
     pub discarded: BTreeSet<SubmissionId>,
-    /// The check values of the audit keys the source's hashes were made with, as its
-    /// `forget` entries (since this version) and `backup` entries record them; empty
-    /// when it records none.
-    pub key_checks: BTreeSet<String>,
+}
+
+/// One `forget` entry of a replay's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgetEntry {
+    /// Its id in the source's audit trail, when the source records it.
+    pub id: Option<i64>,
+    pub at: Timestamp,
+    /// The keyed hash of the erased address.
+    pub address_hash: Option<String>,
+    /// The check value of the audit key the hash was made with, as the entry records
+    /// it (since schema 9); `None` for an entry of an older version. Only the entry's
+    /// own value tells which key its hash was made with: a `backup` entry's says
+    /// nothing about it.
+    pub key_check: Option<String>,
 }
 
 /// Reads the `forget` and `discard` entries at or after `since` from `source`: a
@@ -807,12 +938,7 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
         let connection = schema::open_read_only(source)?;
         for entry in audit::since(&connection, since, None)? {
             let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
-            erasures.add(entry.action, entry.at, &details);
-        }
-        // A backup entry before SINCE still says which key the source used.
-        if let Some((_, details)) = copy::newest_backup_entry(&connection)? {
-            let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
-            erasures.note_key_check(&details);
+            erasures.add(Some(entry.id), entry.action, entry.at, &details);
         }
         return Ok(erasures);
     }
@@ -834,7 +960,6 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             line: number + 1,
         };
         let entry: Value = serde_json::from_str(line).map_err(|_| bad())?;
-        erasures.note_key_check(&entry["details"]);
         let action = entry["action"]
             .as_str()
             .and_then(|text| text.parse::<Action>().ok())
@@ -844,28 +969,23 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
             .and_then(Timestamp::parse)
             .ok_or_else(bad)?;
         if at >= since {
-            erasures.add(action, at, &entry["details"]);
+            erasures.add(entry["id"].as_i64(), action, at, &entry["details"]);
         }
     }
     Ok(erasures)
 }
 
 impl Erasures {
-    fn note_key_check(&mut self, details: &Value) {
-        if let Some(check) = details["audit_key_check"].as_str() {
-            self.key_checks.insert(check.to_owned());
-        }
-    }
-
-    fn add(&mut self, action: Action, at: Timestamp, details: &Value) {
-        self.note_key_check(details);
+    fn add(&mut self, id: Option<i64>, action: Action, at: Timestamp, details: &Value) {
         match action {
             Action::Forget => {
                 self.entries += 1;
-                if let Some(hash) = details["address_hash"].as_str() {
-                    let newest = self.addresses.entry(hash.to_owned()).or_insert(at);
-                    *newest = (*newest).max(at);
-                }
+                self.forgets.push(ForgetEntry {
+                    id,
+                    at,
+                    address_hash: details["address_hash"].as_str().map(str::to_owned),
+                    key_check: details["audit_key_check"].as_str().map(str::to_owned),
+                });
             }
             Action::Discard => {
                 self.entries += 1;
@@ -893,6 +1013,11 @@ pub struct ReplayReport {
     pub unsent_notifications: u64,
     /// Held or spam sign-ups discarded again.
     pub discarded: u64,
+    /// `forget` entries that do not record their audit key (older versions), and
+    /// among them those whose address matched nobody here: already applied, or made
+    /// under another audit key (then the erased people are still here).
+    pub unchecked: u64,
+    pub unchecked_unmatched: u64,
 }
 
 /// Applies `erasures` to the database `connection` is connected to, through
@@ -902,9 +1027,11 @@ pub struct ReplayReport {
 /// signed up by the time of the erasure. Runs beside a server, as `joinform forget`
 /// does. Idempotent: what is gone is not found again, and nothing is audited then.
 ///
-/// Refuses first when the source records the check values of its audit keys and
-/// `secret`'s is not among them: none of its hashes could match, and the replay would
-/// report everything "already applied". With no entries, changes nothing.
+/// Each `forget` entry is judged by the audit key check value it records itself: an
+/// entry made under another key than `secret`'s cannot match anybody, so the replay
+/// refuses whole, listing those entries, rather than skip them and let those people
+/// come back unnoticed. Entries that record no key (older versions) are replayed, and
+/// counted in the report when they matched nobody. With no entries, changes nothing.
 ///
 /// # Errors
 /// [`BackupError::AuditKeyDiffers`]; SQLite's error; then nothing was erased.
@@ -914,20 +1041,51 @@ pub fn replay(
     erasures: &Erasures,
 ) -> Result<ReplayReport, BackupError> {
     let here = secret.audit_key_check();
-    if !erasures.key_checks.is_empty() && !erasures.key_checks.contains(here) {
+    let foreign: Vec<&ForgetEntry> = erasures
+        .forgets
+        .iter()
+        .filter(|entry| {
+            entry
+                .key_check
+                .as_deref()
+                .is_some_and(|check| check != here)
+        })
+        .collect();
+    if !foreign.is_empty() {
+        let there: BTreeSet<&str> = foreign
+            .iter()
+            .filter_map(|entry| entry.key_check.as_deref())
+            .collect();
+        let entries: Vec<String> = foreign
+            .iter()
+            .map(|entry| match entry.id {
+                Some(id) => format!("id {id} at {}", entry.at),
+                None => format!("at {}", entry.at),
+            })
+            .collect();
         return Err(BackupError::AuditKeyDiffers {
             path: erasures.source.clone(),
             here: here.to_owned(),
-            there: erasures
-                .key_checks
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
+            there: there.into_iter().collect::<Vec<_>>().join(", "),
+            count: foreign.len(),
+            entries: entries.join(", "),
         });
     }
     if erasures.entries == 0 {
         return Ok(ReplayReport::default());
+    }
+    // Each address hash erased, with the newest time it was erased.
+    let mut addresses: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    let mut unchecked: BTreeSet<&str> = BTreeSet::new();
+    for entry in &erasures.forgets {
+        let Some(hash) = entry.address_hash.as_deref() else {
+            continue;
+        };
+        let newest = addresses.entry(hash).or_insert(entry.at);
+        *newest = (*newest).max(entry.at);
+        if entry.key_check.is_none() {
+            unchecked.insert(hash);
+        }
     }
     // Every stored key hashed once; rows signed up before an erasure do not change
     // meanwhile (only erasures remove them), so this may be read outside the
@@ -935,28 +1093,38 @@ pub fn replay(
     // For each erased address found: its key in clear, when a row holds it (else its
     // hash, which is a sealed row's key; erasing by key and hash takes both kinds).
     let mut found: BTreeMap<&str, String> = BTreeMap::new();
-    if !erasures.addresses.is_empty() {
+    if !addresses.is_empty() {
         for key in submissions::email_keys(connection)? {
             let hash = erasure::stored_key_hash(secret, &key);
-            if let Some((hash, _)) = erasures.addresses.get_key_value(&hash) {
-                let slot = found.entry(hash.as_str()).or_insert_with(|| key.clone());
+            if let Some((hash, _)) = addresses.get_key_value(hash.as_str()) {
+                let slot = found.entry(hash).or_insert_with(|| key.clone());
                 if key.contains('@') {
                     *slot = key;
                 }
             }
         }
     }
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let unchecked_unmatched = count(
+        unchecked
+            .iter()
+            .filter(|hash| !found.contains_key(**hash))
+            .count(),
+    );
     let discarded: Vec<SubmissionId> = erasures.discarded.iter().copied().collect();
     Ok(store::erase(connection, |erasing| {
         let mut report = ReplayReport {
-            addresses: u64::try_from(erasures.addresses.len()).unwrap_or(u64::MAX),
+            addresses: count(addresses.len()),
+            unchecked: count(unchecked.len()),
+            unchecked_unmatched,
             ..ReplayReport::default()
         };
         for (hash, key) in &found {
-            let Some(&erased_at) = erasures.addresses.get(*hash) else {
+            let Some(&erased_at) = addresses.get(*hash) else {
                 continue;
             };
-            let erased = erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR)?;
+            let erased =
+                erasure::forget_replayed(erasing, key, hash, erased_at, audit::CLI_ACTOR, here)?;
             report.submissions += erased.submissions;
             report.unsent_notifications += erased.unsent_notifications;
             report.matched += u64::from(erased.submissions > 0);
@@ -1055,50 +1223,32 @@ fn same_inode(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Removes the temporary files that interrupted runs (a kill, a power cut) left for
-/// `path` — `.NAME.partial-PID` and SQLite's companions of it — whose process is gone:
-/// each is a copy of everyone, possibly decrypted. Returns what it removed. A file of
-/// a process still running (another backup under way) is left alone. Where whether
-/// a process runs cannot be told (no `/proc`), nothing is removed.
-fn remove_stale_partials(path: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    if !Path::new("/proc/self").exists() {
-        return removed;
+/// Whether `path` is a regular file that begins as a backup of joinform's does: the
+/// SQLite header (a clear backup), or an OpenPGP public-key encrypted session key
+/// packet (RFC 9580 §5.1, tag 1, old or new packet format: the first packet of an
+/// encrypted backup).
+fn is_backup_file(path: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
     }
-    let Some(name) = path.file_name() else {
-        return removed;
+    let mut head = [0u8; 16];
+    let Ok(read) = std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) else {
+        return false;
     };
-    let prefix = format!(".{}.partial-", name.to_string_lossy());
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return removed;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let file_name = file_name.to_string_lossy();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let pid = ["-journal", "-wal", "-shm"]
-            .iter()
-            .find_map(|suffix| rest.strip_suffix(suffix))
-            .unwrap_or(rest);
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
-        let stale = entry.path();
-        if std::fs::remove_file(&stale).is_ok() {
-            removed.push(stale);
-        }
+    let head = &head[..read];
+    if head == b"SQLite format 3\0" {
+        return true;
     }
-    removed.sort();
-    removed
+    let Some(&first) = head.first() else {
+        return false;
+    };
+    let tag = match first {
+        b if b & 0x80 == 0 => return false,
+        b if b & 0x40 != 0 => b & 0x3f,
+        b => (b >> 2) & 0x0f,
+    };
+    tag == 1
 }
 
 /// Whether the binary OpenPGP message `bytes` ends before its packets do (a copy cut
@@ -1163,6 +1313,13 @@ fn truncated_message(bytes: &[u8]) -> bool {
         }
     }
     at > bytes.len()
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Writes `bytes` to a new owner-only file at `path` and syncs it.
@@ -1264,13 +1421,19 @@ mod tests {
         let accepted = stored(&connection, "per@example.org", "accepted");
         let erased_at = Timestamp::now();
         let mut erasures = Erasures::default();
-        erasures.add(Action::Forget, erased_at, &json!({ "address_hash": hash }));
         erasures.add(
+            None,
+            Action::Forget,
+            erased_at,
+            &json!({ "address_hash": hash }),
+        );
+        erasures.add(
+            None,
             Action::Discard,
             erased_at,
             &json!({ "ids": [spam.to_string(), accepted.to_string()] }),
         );
-        erasures.add(Action::Export, erased_at, &json!({}));
+        erasures.add(None, Action::Export, erased_at, &json!({}));
         assert_eq!(erasures.entries, 2);
 
         let report = replay(&mut connection, &secret, &erasures).unwrap();
@@ -1282,6 +1445,8 @@ mod tests {
                 submissions: 2,
                 unsent_notifications: 0,
                 discarded: 1,
+                unchecked: 1,
+                unchecked_unmatched: 0,
             }
         );
         let left: BTreeSet<String> = connection

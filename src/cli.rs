@@ -396,9 +396,18 @@ pub fn read_passphrase(
                 })
             })?;
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line).map_err(
-                |error| DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}")),
-            )?;
+            let read = std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut line)
+                .map_err(|error| {
+                DataCommandError::Passphrase(format!("--passphrase-fd {fd}: {error}"))
+            })?;
+            // An empty line is an empty passphrase; no line at all is a mistake (an
+            // empty file, `3</dev/null`), not a passphrase to try.
+            if read == 0 {
+                return Err(DataCommandError::Passphrase(format!(
+                    "--passphrase-fd {fd}: nothing could be read from file descriptor {fd} \
+                     (it is empty or at its end)"
+                )));
+            }
             line
         }
         PassphraseSource::Prompt if std::io::stdin().is_terminal() => {
@@ -855,26 +864,16 @@ pub fn backup(
 fn replay_command(since: &str, from: &str, config: Option<&std::path::Path>) -> String {
     let mut line = format!(
         "joinform forget --replay {since} --from {}",
-        shell_word(from)
+        crate::backup::shell_word(from)
     );
     if let Some(config) = config {
-        let _ = write!(line, " --config {}", shell_word(&config.to_string_lossy()));
+        let _ = write!(
+            line,
+            " --config {}",
+            crate::backup::shell_word(&config.to_string_lossy())
+        );
     }
     line
-}
-
-/// `text` as one word for a POSIX shell: as it is when it holds nothing the shell
-/// reads specially, else in single quotes.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@=,%".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
 
 /// A line per temporary file of an interrupted `what` that was removed.
@@ -936,7 +935,7 @@ pub fn restore(
         replace,
     };
     let report = crate::backup::restore(&database, &request)?;
-    Ok(restore_summary(&file, database.path(), config, &report))
+    Ok(restore_summary(&file, &report.database, config, &report))
 }
 
 fn restore_summary(
@@ -1110,21 +1109,23 @@ pub fn forget_replay(
     );
     if report.submissions == 0 && report.discarded == 0 {
         text.push_str("nothing here to erase: every one of them is already applied\n");
-        if erasures.key_checks.is_empty() && report.addresses > 0 {
-            text.push_str(
-                "WARNING: the source does not record which audit.key its hashes were made \
-                 with (entries of an older version), and not one address matched: if \
-                 audit.key beside the database is not that installation's, nothing can \
-                 match and the erased people are still here. Check that it is the one kept \
-                 safe with the backups.\n",
-            );
-        }
     } else {
         let _ = writeln!(
             text,
             "matched {} address(es): erased {} submission(s) and {} unsent \
              notification(s); discarded {} held or spam sign-up(s) again",
             report.matched, report.submissions, report.unsent_notifications, report.discarded
+        );
+    }
+    if report.unchecked_unmatched > 0 {
+        let _ = writeln!(
+            text,
+            "WARNING: {} of the {} erased address(es) whose entries do not record which \
+             audit.key their hashes were made with (entries of an older version) matched \
+             nobody here: either they were applied already, or audit.key beside the \
+             database is not the one they were made with, and those erased people are \
+             still here. Check that audit.key is the one kept safe with the backups.",
+            report.unchecked_unmatched, report.unchecked
         );
     }
     Ok(text)

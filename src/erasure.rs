@@ -97,6 +97,7 @@ pub fn forget_replayed(
     address_hash: &str,
     erased_at: Timestamp,
     actor: &str,
+    audit_key_check: &str,
 ) -> Result<ForgetReport, StoreError> {
     let erased = submissions::erase_address(connection, key, address_hash, Some(erased_at))?;
     let report = ForgetReport {
@@ -111,6 +112,7 @@ pub fn forget_replayed(
             &json!({
                 "replay": true,
                 "address_hash": address_hash,
+                "audit_key_check": audit_key_check,
                 "submissions": report.submissions,
                 "unsent_notifications": report.unsent_notifications,
             }),

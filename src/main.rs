@@ -519,6 +519,24 @@ fn serve(settings: &Settings, provenance: &Provenance) -> ExitCode {
             tracing::info!("{line}");
         }
     }
+    // A restore or backup killed beside the database leaves a copy of everyone
+    // (possibly decrypted) that nothing else would ever remove. File names only.
+    let folder = settings
+        .storage
+        .database
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    for removed in joinform::owner_only::remove_stale_partials(folder) {
+        let file = removed
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        tracing::warn!(
+            file,
+            "removed a temporary copy left beside the database by an interrupted \
+             backup or restore"
+        );
+    }
     let result = actix_web::rt::System::new().block_on(async {
         let stop = joinform::startup::stop_signal()?;
         let application = Application::build(settings)?;

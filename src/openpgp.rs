@@ -85,6 +85,11 @@ pub enum CryptError {
     /// error, so the two cannot be told apart.
     #[error("cannot decrypt: wrong passphrase, or the message is not encrypted to this key")]
     Decrypt,
+    /// The session key was unlocked (the key and passphrase are right), but the data
+    /// failed to decrypt or its integrity check (MDC, AEAD tag): a changed, cut or
+    /// appended byte.
+    #[error("the message is damaged or was altered (its integrity check failed): {0}")]
+    Damaged(String),
     #[error("cannot read the secret key: {0}")]
     SecretKey(String),
     #[error("wrong passphrase for the secret key")]
@@ -641,9 +646,12 @@ impl SecretKey {
     ///
     /// # Errors
     /// [`CryptError::NotAMessage`] for bytes that are no message;
-    /// [`CryptError::Decrypt`] for a wrong passphrase or another recipient.
+    /// [`CryptError::Decrypt`] for a wrong passphrase or another recipient;
+    /// [`CryptError::Damaged`] when a session key was opened but the data fails (a
+    /// changed, cut or appended byte: rPGP reads the first packets while decrypting).
     pub fn decrypt(&self, passphrase: &str, data: &[u8]) -> Result<Vec<u8>, CryptError> {
         let password = Password::from(passphrase);
+        let mut damaged = None;
         for key in &self.keys {
             let message = if data.starts_with(b"-----BEGIN PGP MESSAGE-----") {
                 Message::from_armor(data).map(|(message, _)| message)
@@ -651,15 +659,28 @@ impl SecretKey {
                 Message::from_bytes(data)
             }
             .map_err(|error| CryptError::NotAMessage(error.to_string()))?;
-            let Ok(mut message) = message.decrypt(&password, key) else {
-                continue;
+            // rPGP answers `MissingKey` when no session key opened with this key (a
+            // wrong passphrase, another recipient); any other failure came after one
+            // did, from the encrypted data.
+            let mut message = match message.decrypt(&password, key) {
+                Ok(message) => message,
+                Err(pgp::errors::Error::MissingKey) => continue,
+                Err(error) => {
+                    damaged = Some(error.to_string());
+                    continue;
+                }
             };
+            // The session key opened: what fails from here on is the data itself.
             if message.is_compressed() {
-                message = message.decompress().map_err(|_| CryptError::Decrypt)?;
+                message = message
+                    .decompress()
+                    .map_err(|error| CryptError::Damaged(error.to_string()))?;
             }
-            return message.as_data_vec().map_err(|_| CryptError::Decrypt);
+            return message
+                .as_data_vec()
+                .map_err(|error| CryptError::Damaged(error.to_string()));
         }
-        Err(CryptError::Decrypt)
+        Err(damaged.map_or(CryptError::Decrypt, CryptError::Damaged))
     }
 }
 

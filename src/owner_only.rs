@@ -52,15 +52,74 @@ pub fn create(path: &Path, existing: Existing) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// What marks a temporary file of joinform's: `.NAME` + this + the process id.
+const PARTIAL_MARK: &str = ".joinform-partial-";
+
 /// Where a file to be put at `path` is written until it is complete: a hidden
-/// `.NAME.partial-PID` in the same folder (so the rename that puts it in place is
-/// atomic), named by the process, so that a leftover tells which run left it.
+/// `.NAME.joinform-partial-PID` in the same folder (so the rename that puts it in
+/// place is atomic), named by the process, so that a leftover tells which run left it
+/// and [`remove_stale_partials`] knows it for joinform's.
 pub fn partial_path(path: &Path) -> PathBuf {
     let name = path.file_name().map_or_else(
         || "partial".into(),
         |name| name.to_string_lossy().into_owned(),
     );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+    path.with_file_name(format!(".{name}{PARTIAL_MARK}{}", std::process::id()))
+}
+
+/// The process id in `name` when it is a temporary file of joinform's
+/// ([`partial_path`]), or one SQLite made beside it (`-journal`, `-wal`, `-shm`):
+/// hidden, the mark, then digits only up to the optional suffix.
+fn partial_pid(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, rest) = name.rsplit_once(PARTIAL_MARK)?;
+    let digits = ["-journal", "-wal", "-shm"]
+        .iter()
+        .find_map(|suffix| rest.strip_suffix(suffix))
+        .unwrap_or(rest);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Removes from `folder` every temporary file of joinform's ([`partial_path`], and
+/// SQLite's companions of it) whose process is gone: each is what an interrupted
+/// backup, restore or export (a kill, a power cut) left, a copy of everyone, possibly
+/// decrypted. Returns what it removed, sorted. A file of a process still running
+/// (another run under way) is left alone; where whether a process runs cannot be told
+/// (no `/proc`), nothing is removed.
+pub fn remove_stale_partials(folder: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    if !Path::new("/proc/self").exists() {
+        return removed;
+    }
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = partial_pid(&entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let stale = entry.path();
+        if entry.file_type().is_ok_and(|kind| kind.is_file())
+            && std::fs::remove_file(&stale).is_ok()
+        {
+            removed.push(stale);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// Writes `contents` to a new owner-only file at `path` ([`create`] with
@@ -120,3 +179,27 @@ pub fn restrict(path: &Path) {
 /// Elsewhere there are no Unix modes: access follows the ACLs of the folder.
 #[cfg(not(unix))]
 pub fn restrict(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_joinforms_own_temporary_names_are_taken_for_partials() {
+        assert_eq!(partial_pid(".b.db.joinform-partial-42"), Some(42));
+        assert_eq!(partial_pid(".b.db.joinform-partial-42-journal"), Some(42));
+        assert_eq!(partial_pid(".a.replaced-x.joinform-partial-7-wal"), Some(7));
+        for theirs in [
+            "b.db.joinform-partial-42",
+            ".b.db.partial-42",
+            ".b.db.joinform-partial-",
+            ".b.db.joinform-partial-42.txt",
+            ".b.db.joinform-partial-4x2",
+        ] {
+            assert_eq!(partial_pid(theirs), None, "{theirs}");
+        }
+        let path = partial_path(Path::new("/x/b.db"));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(partial_pid(name), Some(std::process::id()));
+    }
+}

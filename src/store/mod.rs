@@ -51,6 +51,13 @@ impl Database {
         }
     }
 
+    /// The same database settings for the file at `path` (the file a symbolic link
+    /// named by the configuration points to).
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = path.into();
+        self
+    }
+
     /// Who checkpoints the WAL (`storage.litestream`); joinform unless told otherwise.
     pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
         self.checkpoints = checkpoints;

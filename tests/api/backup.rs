@@ -11,18 +11,13 @@ use joinform::config::Settings;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::gnupg::{GnuPg, key_file};
 use crate::helpers::{contains, created_id, test_settings, use_smtp};
 use crate::operator_helpers::{stderr, stdout};
 use crate::process::{Joinform, ServerProcess};
 use crate::smtp::{Behaviour, SmtpServer, closed_port};
 
 const PASSPHRASE: &str = "correct horse battery staple";
-
-fn key(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/openpgp")
-        .join(name)
-}
 
 /// An installation in a folder of its own: its settings (database under `data/`) and
 /// the configuration file that says so.
@@ -258,42 +253,9 @@ async fn a_backup_beside_a_serving_server_holds_every_acknowledged_sign_up() {
 /// `gpg --decrypt` of `file` with the operator's secret key, in a GnuPG home of its
 /// own; `None`, after saying so loudly, without GnuPG.
 fn gpg_decrypt(test: &str, file: &Path) -> Option<Vec<u8>> {
-    use std::os::unix::fs::PermissionsExt;
-    if !crate::helpers::outside_programs_present(
-        test,
-        &["gpg", "gpg-agent"],
-        "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2",
-    ) {
-        return None;
-    }
-    // A short /tmp path: the agent's socket path is limited.
-    let home = tempfile::Builder::new()
-        .prefix("jfgpg")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let output = std::process::Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(["--passphrase", PASSPHRASE])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
-    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
-    let opened = gpg(&["--decrypt", file.to_str().unwrap()]);
-    let _ = std::process::Command::new("gpgconf")
-        .env("GNUPGHOME", home.path())
-        .args(["--kill", "gpg-agent"])
-        .status();
-    Some(opened)
+    let gnupg = GnuPg::new(test)?;
+    gnupg.import(&key_file("operator.secret.asc"));
+    Some(gnupg.decrypt_file(file, PASSPHRASE))
 }
 
 #[tokio::test]
@@ -312,7 +274,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
                 "backup",
                 file.to_str().unwrap(),
                 "--encrypt-to",
-                key("operator.asc").to_str().unwrap(),
+                key_file("operator.asc").to_str().unwrap(),
             ])
             .await,
         "encrypted backup",
@@ -353,7 +315,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
             "backup",
             refused_file.to_str().unwrap(),
             "--encrypt-to",
-            key("revoked.asc").to_str().unwrap(),
+            key_file("revoked.asc").to_str().unwrap(),
         ])
         .await;
     refused(&output, "a revoked key", "revoked");
@@ -367,7 +329,7 @@ async fn an_encrypted_backup_holds_no_clear_text_and_restores_with_the_operators
         "an encrypted backup without a key",
         "--decrypt-key",
     );
-    let secret = key("operator.secret.asc");
+    let secret = key_file("operator.secret.asc");
     let printed = ok(
         &elsewhere
             .run_with(
@@ -432,64 +394,41 @@ async fn restore_refuses_what_it_must_not_put_in_place_and_leaves_the_database_a
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", newer.to_str().unwrap(), "--replace"])
-            .await,
-        "a newer schema",
-        "newer than",
-    );
-
     // A damaged copy: pages past the first overwritten.
     let damaged = install.path("damaged.db");
     let mut bytes = file_bytes(&good);
     let len = bytes.len();
     bytes[4096 * 2..len.min(4096 * 8)].fill(0x5a);
     std::fs::write(&damaged, bytes).unwrap();
-    refused(
-        &install
-            .run(&["restore", damaged.to_str().unwrap(), "--replace"])
-            .await,
-        "a damaged backup",
-        "damaged",
-    );
-
     // Another program's SQLite file, and an empty one.
     let foreign = install.path("foreign.db");
     rusqlite::Connection::open(&foreign)
         .unwrap()
         .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('x');")
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", foreign.to_str().unwrap(), "--replace"])
-            .await,
-        "a foreign database",
-        "not a joinform database",
-    );
     let empty = install.path("empty.db");
     rusqlite::Connection::open(&empty)
         .unwrap()
         .execute_batch("CREATE TABLE t (x); DROP TABLE t;")
         .unwrap();
-    refused(
-        &install
-            .run(&["restore", empty.to_str().unwrap(), "--replace"])
-            .await,
-        "an empty SQLite file",
-        "not a joinform one",
-    );
-
     // Not SQLite at all.
     let text = install.path("notes.txt");
     std::fs::write(&text, "just some text, not a database\n".repeat(10)).unwrap();
-    refused(
-        &install
-            .run(&["restore", text.to_str().unwrap(), "--replace"])
-            .await,
-        "a text file",
-        "not a SQLite database",
-    );
+    for (file, what, expected) in [
+        (&newer, "a newer schema", "newer than"),
+        (&damaged, "a damaged backup", "damaged"),
+        (&foreign, "a foreign database", "not a joinform database"),
+        (&empty, "an empty SQLite file", "not a joinform one"),
+        (&text, "a text file", "not a SQLite database"),
+    ] {
+        refused(
+            &install
+                .run(&["restore", file.to_str().unwrap(), "--replace"])
+                .await,
+            what,
+            expected,
+        );
+    }
 
     assert_eq!(
         file_bytes(&install.database),
@@ -806,7 +745,7 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
     refused(
         &install.run(&replay).await,
         "a replay with another key",
-        "is not the key",
+        "recorded under another audit.key",
     );
     std::fs::write(&audit_key, &kept).unwrap();
     assert_eq!(
@@ -861,23 +800,46 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
 #[tokio::test]
 async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_the_next_one() {
     let install = Install::new(|_| {});
+    let folder = install.database.parent().unwrap().to_owned();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
+    let dead = "4194305";
+    // A restore --decrypt-key killed before serve starts: serve removes it.
+    std::fs::create_dir_all(&folder).unwrap();
+    let before_serve = folder.join(format!(".{name}.joinform-partial-{dead}"));
+    std::fs::write(&before_serve, "backup person0000@example.org").unwrap();
     let server = install.serve();
     let client = reqwest::Client::new();
     post(&client, &server, &sign_up(0)).await;
     let mut server = server;
     server.stop("TERM", Duration::from_secs(30)).await;
-    // What a SIGKILL leaves: the pid is of no running process (above pid_max).
-    let dead = "4194305";
+    assert!(!before_serve.exists(), "serve left a stale restore partial");
+    let log = server.log();
+    assert!(log.contains("interrupted backup or restore"), "{log}");
+    assert!(!log.contains("person0000"), "{log}");
+
+    // Partials of any name in the folder, yesterday's dated backup's too.
     let stale_backup = [
-        install.path(&format!(".b.db.partial-{dead}")),
-        install.path(&format!(".b.db.partial-{dead}-journal")),
+        install.path(&format!(".b.db.joinform-partial-{dead}")),
+        install.path(&format!(".b.db.joinform-partial-{dead}-journal")),
+        install.path(&format!(".b-2026-11-29.db.joinform-partial-{dead}")),
     ];
-    let folder = install.database.parent().unwrap();
-    let name = install.database.file_name().unwrap().to_str().unwrap();
-    let stale_restore = folder.join(format!(".{name}.partial-{dead}"));
-    // A running process's file (this test's) is another run under way: left alone.
-    let live = install.path(&format!(".b.db.partial-{}", std::process::id()));
-    for path in stale_backup.iter().chain([&stale_restore, &live]) {
+    let stale_restore = [
+        folder.join(format!(".{name}.joinform-partial-{dead}")),
+        // A restore killed while copying the old database aside.
+        folder.join(format!(
+            ".{name}.replaced-20261129T000000Z.joinform-partial-{dead}"
+        )),
+    ];
+    // A running process's file (this test's) is another run under way; a user's own
+    // files that only look alike are not joinform's: all left alone.
+    let kept = [
+        install.path(&format!(".b.db.joinform-partial-{}", std::process::id())),
+        install.path(&format!(".b.db.partial-{dead}")),
+        install.path(&format!("b.db.joinform-partial-{dead}")),
+        install.path(&format!(".b.db.joinform-partial-{dead}.txt")),
+    ];
+    for path in stale_backup.iter().chain(&stale_restore).chain(&kept) {
         std::fs::write(path, "backup person0000@example.org").unwrap();
     }
     let file = install.path("b.db");
@@ -890,16 +852,20 @@ async fn the_temporary_files_of_an_interrupted_backup_or_restore_are_removed_by_
         assert!(printed.contains(&path.display().to_string()), "{printed}");
     }
     assert!(printed.contains("interrupted backup"), "{printed}");
-    assert!(live.exists(), "a running process's file was removed");
+    for path in &kept {
+        assert!(path.exists(), "{} removed", path.display());
+    }
     let printed = ok(
         &install
             .run(&["restore", file.to_str().unwrap(), "--replace"])
             .await,
         "restore",
     );
-    assert!(!stale_restore.exists());
+    for path in &stale_restore {
+        assert!(!path.exists(), "{} left", path.display());
+    }
     assert!(printed.contains("interrupted restore"), "{printed}");
-    let left: Vec<String> = std::fs::read_dir(folder)
+    let left: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains("partial") || name.ends_with("-journal"))
@@ -920,7 +886,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
                 "backup",
                 file.to_str().unwrap(),
                 "--encrypt-to",
-                key("operator.asc").to_str().unwrap(),
+                key_file("operator.asc").to_str().unwrap(),
             ])
             .await,
         "encrypted backup",
@@ -933,7 +899,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
     drop(server);
 
     let elsewhere = Install::new(|_| {});
-    let secret = key("operator.secret.asc");
+    let secret = key_file("operator.secret.asc");
     let restore = |file: &Path, key: &Path| {
         vec![
             "restore".to_owned(),
@@ -965,7 +931,7 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
             "a wrong passphrase",
         ),
         (
-            with_env(restore(&file, &key("operator.asc"))),
+            with_env(restore(&file, &key_file("operator.asc"))),
             PASSPHRASE,
             "a public key",
         ),
@@ -996,12 +962,81 @@ async fn restore_and_commands_say_what_went_wrong_in_their_own_words() {
     let output = elsewhere.run(&["restore", newer.to_str().unwrap()]).await;
     refused(&output, "a newer schema", "newer.db has schema version 99");
     assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+
+    // A changed byte, an appended one: the key opens it, the integrity check fails.
+    let changed = install.path("changed.pgp");
+    let mut altered = bytes.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x01;
+    std::fs::write(&changed, &altered).unwrap();
+    let appended = install.path("appended.pgp");
+    let mut longer = bytes.clone();
+    longer.push(0);
+    std::fs::write(&appended, &longer).unwrap();
+    for (path, what) in [
+        (&changed, "a changed byte"),
+        (&appended, "an appended byte"),
+    ] {
+        let output = run(with_env(restore(path, &secret)), PASSPHRASE).await;
+        refused(&output, what, "damaged or was altered");
+        assert!(
+            !stderr(&output).contains("passphrase"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // A clear backup whose header is damaged past its magic string: the FILE is.
+    let header = install.path("header.db");
+    let mut damaged = file_bytes(&clear);
+    damaged[16..18].copy_from_slice(&[0x00, 0x03]);
+    std::fs::write(&header, &damaged).unwrap();
+    let output = elsewhere.run(&["restore", header.to_str().unwrap()]).await;
+    refused(
+        &output,
+        "a damaged header",
+        "header.db is a SQLite file whose header is damaged",
+    );
+    assert!(
+        !stderr(&output).contains("storage.database"),
+        "{}",
+        stderr(&output)
+    );
+    // A passphrase file descriptor with nothing in it.
+    let mut args = restore(&file, &secret);
+    args.extend(["--passphrase-fd".to_owned(), "0".to_owned()]);
+    let output = crate::process::Joinform::new()
+        .config(&elsewhere.config)
+        .args(&args)
+        .stdin(Some(""))
+        .output_async()
+        .await;
+    refused(
+        &output,
+        "an empty --passphrase-fd",
+        "nothing could be read from file descriptor 0",
+    );
     assert!(!elsewhere.database.exists());
+    // A backup to a folder that does not exist names FILE's folder, not a temporary.
+    let nowhere = install.path("missing").join("b.db");
+    let output = install.run(&["backup", nowhere.to_str().unwrap()]).await;
+    refused(&output, "a backup to a missing folder", "does not exist");
+    assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&nowhere.display().to_string()),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test]
 async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
-    let install = Install::new(|_| {});
+    // A name the shell must not split or end early.
+    let install = Install::new(|settings| {
+        settings.storage.database = settings
+            .storage
+            .database
+            .with_file_name("it's my join form.db");
+    });
     let server = install.serve();
     let client = reqwest::Client::new();
     let id = post(&client, &server, &sign_up(0)).await;
@@ -1024,12 +1059,29 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
         "a restore over a damaged database",
         "move it aside by hand",
     );
-    assert!(stderr(&output).contains("mv "), "{}", stderr(&output));
     assert_eq!(file_bytes(&install.database), bytes, "nothing was changed");
-    // As the message says.
+    // As the message says: a quoted `mv` per file that exists, each pasted into a
+    // shell as it is.
+    let message = stderr(&output);
+    let moves: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("mv "))
+        .collect();
+    // No -wal or -shm here (the server stopped cleanly): the database's line only.
+    assert_eq!(moves.len(), 1, "{message}");
+    assert!(!message.contains("&&"), "{message}");
+    for line in moves {
+        let status = std::process::Command::new("sh")
+            .args(["-c", line])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{line}");
+    }
     let mut aside = install.database.as_os_str().to_owned();
     aside.push(".damaged");
-    std::fs::rename(&install.database, &aside).unwrap();
+    assert_eq!(file_bytes(Path::new(&aside)), bytes);
+    assert!(!install.database.exists());
     ok(
         &install.run(&["restore", file.to_str().unwrap()]).await,
         "restore after moving the damaged file aside",
@@ -1298,4 +1350,250 @@ async fn a_sign_up_made_again_after_an_erasure_is_kept_by_the_replay() {
     assert!(printed.contains("read 1 erasure entry"), "{printed}");
     assert!(printed.contains("nothing here to erase"), "{printed}");
     assert_eq!(ids_in(&install.database), HashSet::from([again]));
+}
+
+/// The `audit --json` lines of `listed` that are `forget` entries, each as a value.
+fn forget_lines(listed: &str) -> Vec<Value> {
+    listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|entry| entry["action"] == "forget")
+        .collect()
+}
+
+fn write_lines(path: &Path, entries: &[Value]) {
+    let text: String = entries.iter().map(|entry| format!("{entry}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_silently() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    for n in [1, 2] {
+        post(&client, &server, &sign_up(n)).await;
+    }
+    let mut server = server;
+    let file = install.path("backup.db");
+    let since = replay_since(&ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    ));
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let audit_key = install.database.parent().unwrap().join("audit.key");
+    let first_key = std::fs::read(&audit_key).unwrap();
+    // The first erasure under the kept key; the second after that key was lost and a
+    // new one made; then the kept one put back.
+    ok(
+        &install
+            .run(&["forget", "backup.person0001@example.org"])
+            .await,
+        "forget under the first key",
+    );
+    std::fs::write(&audit_key, format!("{}\n", "cd".repeat(32))).unwrap();
+    ok(
+        &install
+            .run(&["forget", "backup.person0002@example.org"])
+            .await,
+        "forget under a second key",
+    );
+    std::fs::write(&audit_key, &first_key).unwrap();
+    let listed = ok(
+        &install.run(&["audit", "--since", &since, "--json"]).await,
+        "audit --json",
+    );
+    let forgets = forget_lines(&listed);
+    assert_eq!(forgets.len(), 2, "{listed}");
+    let second_id = forgets[1]["id"].to_string();
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore",
+    );
+    let replaced = replay_from(&printed);
+    let person = |n: usize| {
+        format!(
+            "SELECT count(*) FROM submissions WHERE email_key = 'backup.person{n:04}@example.org'"
+        )
+    };
+
+    // Both keys in the source: refused whole, naming the entry made under the other.
+    let output = install
+        .run(&[
+            "forget",
+            "--replay",
+            &since,
+            "--from",
+            replaced.to_str().unwrap(),
+        ])
+        .await;
+    refused(&output, "a replay of two keys' erasures", "1 erasure(s)");
+    let message = stderr(&output);
+    assert!(message.contains("another audit.key"), "{message}");
+    assert!(
+        message.contains(&format!("id {second_id} at ")),
+        "{message}"
+    );
+    assert!(message.contains("joinform forget ADDRESS"), "{message}");
+    for n in [1, 2] {
+        assert_eq!(count(&install.database, &person(n)), 1, "nothing erased");
+    }
+
+    // The first key's entries alone, from an audit file: replayed.
+    let own = install.path("first-key.json");
+    write_lines(&own, &forgets[..1]);
+    let printed = ok(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                &since,
+                "--from",
+                own.to_str().unwrap(),
+            ])
+            .await,
+        "a replay of this key's entries",
+    );
+    assert!(printed.contains("erased 1 submission(s)"), "{printed}");
+    assert!(!printed.contains("WARNING"), "{printed}");
+    assert_eq!(count(&install.database, &person(1)), 0);
+
+    // An entry that records no key (an older version) is replayed, and one that
+    // matches nobody is warned about loudly, even beside a `backup` entry carrying
+    // this key's check value: that value says nothing about the erasure's.
+    let mut old = forgets[1].clone();
+    old["details"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audit_key_check");
+    let backup_entry = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|entry| entry["action"] == "backup")
+        .unwrap();
+    assert!(backup_entry["details"]["audit_key_check"].is_string());
+    let older = install.path("older.json");
+    write_lines(&older, &[backup_entry, old]);
+    let printed = ok(
+        &install
+            .run(&[
+                "forget",
+                "--replay",
+                &since,
+                "--from",
+                older.to_str().unwrap(),
+            ])
+            .await,
+        "a replay of an entry that records no key",
+    );
+    assert!(
+        printed.contains("WARNING: 1 of the 1 erased address(es)"),
+        "{printed}"
+    );
+    assert_eq!(count(&install.database, &person(2)), 1);
+}
+
+#[tokio::test]
+async fn restore_over_a_database_path_that_is_a_symbolic_link_replaces_the_real_file() {
+    let install = Install::new(|_| {});
+    let server = install.serve();
+    let client = reqwest::Client::new();
+    let kept = post(&client, &server, &sign_up(0)).await;
+    let file = install.path("backup.db");
+    ok(
+        &install.run(&["backup", file.to_str().unwrap()]).await,
+        "backup",
+    );
+    let later = post(&client, &server, &sign_up(1)).await;
+    let mut server = server;
+    server.stop("TERM", Duration::from_secs(30)).await;
+    // The database moved to another disk, the configured path a link to it.
+    let real_folder = install.path("real");
+    std::fs::create_dir(&real_folder).unwrap();
+    let real = real_folder.join("joinform.db");
+    std::fs::rename(&install.database, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &install.database).unwrap();
+
+    let printed = ok(
+        &install
+            .run(&["restore", file.to_str().unwrap(), "--replace"])
+            .await,
+        "restore through a link",
+    );
+    let link = std::fs::symlink_metadata(&install.database).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    let real = std::fs::canonicalize(&real).unwrap();
+    assert!(
+        printed.contains(&format!("to {}", real.display())),
+        "{printed}"
+    );
+    assert_eq!(ids_in(&real), HashSet::from([kept.clone()]));
+    let replaced = replay_from(&printed);
+    assert_eq!(
+        replaced.parent().unwrap(),
+        real.parent().unwrap(),
+        "{printed}"
+    );
+    assert_eq!(ids_in(&replaced), HashSet::from([kept, later]));
+}
+
+#[tokio::test]
+async fn backup_force_overwrites_only_an_earlier_backup() {
+    let install = Install::new(|_| {});
+    let mut server = install.serve();
+    server.stop("TERM", Duration::from_secs(30)).await;
+    let clear = install.path("clear.db");
+    let encrypted = install.path("encrypted.pgp");
+    let operator = key_file("operator.asc");
+    ok(
+        &install.run(&["backup", clear.to_str().unwrap()]).await,
+        "backup",
+    );
+    ok(
+        &install
+            .run(&[
+                "backup",
+                encrypted.to_str().unwrap(),
+                "--encrypt-to",
+                operator.to_str().unwrap(),
+            ])
+            .await,
+        "encrypted backup",
+    );
+    // Each backup over itself, clear over encrypted and back: all backups.
+    for (file, extra) in [
+        (&clear, None),
+        (&encrypted, Some(&operator)),
+        (&encrypted, None),
+        (&clear, Some(&operator)),
+    ] {
+        let mut args = vec!["backup", file.to_str().unwrap(), "--force"];
+        if let Some(key) = extra {
+            args.extend(["--encrypt-to", key.to_str().unwrap()]);
+        }
+        ok(&install.run(&args).await, "backup --force over a backup");
+    }
+    // The configuration, a mail, a public key, an empty file, a folder: refused even
+    // with --force, and left as they were.
+    let mail = install.path("message.eml");
+    std::fs::write(&mail, "From: a@example.org\r\n\r\nhello\r\n").unwrap();
+    let public_key = install.path("operator.asc");
+    std::fs::copy(&operator, &public_key).unwrap();
+    let empty = install.path("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let folder = install.path("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for path in [&install.config, &mail, &public_key, &empty, &folder] {
+        let bytes = std::fs::read(path).ok();
+        refused(
+            &install
+                .run(&["backup", path.to_str().unwrap(), "--force"])
+                .await,
+            &format!("backup --force over {}", path.display()),
+            "is not a backup",
+        );
+        assert_eq!(std::fs::read(path).ok(), bytes, "{}", path.display());
+    }
 }

@@ -2,6 +2,7 @@
 //! real HTTP. One binary, a file per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod gnupg;
 mod helpers;
 mod mail_check;
 mod operator_helpers;

@@ -6,9 +6,6 @@
 //! the structure and rPGP's decryption are still checked.
 
 use std::collections::VecDeque;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -21,80 +18,16 @@ use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{TestApp, created_id, outside_programs_present, spawn_app_with, use_smtp};
+use crate::gnupg::{GnuPg, key_file};
+use crate::helpers::{TestApp, created_id, spawn_app_with, use_smtp};
 use crate::process::Joinform;
 use crate::smtp::{Behaviour, Captured, SmtpServer};
 
-const INSTALL: &str = "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2";
 const WAIT: Duration = Duration::from_secs(15);
 const OSLO: &str = "<oslo@example.org>";
 /// `gpg --show-keys` of the test keys in tests/data/openpgp.
 const NORWAY_FPR: &str = "14E6B35B2E26669A693B3526E5516617CE918B09";
 const SWEDEN_RSA_FPR: &str = "A16E789B5C288F70B5821138BE5165671169E82D";
-
-fn key_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/openpgp")
-        .join(name)
-}
-
-/// A GnuPG home of its own (a short /tmp path: the agent's socket path is limited),
-/// its agent stopped when dropped.
-struct GnuPg {
-    home: TempDir,
-}
-
-impl GnuPg {
-    /// `None`, after saying so loudly, when GnuPG is not installed.
-    fn new(test: &str) -> Option<Self> {
-        if !outside_programs_present(test, &["gpg", "gpg-agent"], INSTALL) {
-            return None;
-        }
-        let home = tempfile::Builder::new()
-            .prefix("jfgpg")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        Some(Self { home })
-    }
-
-    /// Runs `gpg --batch ARGS` in this home; its standard output. Panics, with what
-    /// gpg said, when it fails.
-    fn run(&self, args: &[&str]) -> Vec<u8> {
-        let output = Command::new("gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    }
-
-    fn import(&self, file: &Path) {
-        self.run(&["--import", file.to_str().unwrap()]);
-    }
-
-    /// `gpg --decrypt` of an ASCII-armoured message: the plaintext.
-    fn decrypt(&self, armored: &str) -> Vec<u8> {
-        let input = self.home.path().join("message.asc");
-        std::fs::write(&input, armored).unwrap();
-        self.run(&["--decrypt", input.to_str().unwrap()])
-    }
-}
-
-impl Drop for GnuPg {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--kill", "gpg-agent"])
-            .status();
-    }
-}
 
 async fn smtp() -> SmtpServer {
     SmtpServer::start(Behaviour::Scripted(VecDeque::new())).await

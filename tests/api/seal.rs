@@ -13,6 +13,7 @@ use joinform::store::submissions::StoredSubmission;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::gnupg::{GnuPg, key_file};
 use crate::helpers::{created_id, spawn_app_in, spawn_app_with};
 use crate::operator_helpers::{add_token, stderr, stdout};
 use crate::process::Joinform;
@@ -20,26 +21,20 @@ use crate::process::Joinform;
 const PASSPHRASE: &str = "correct horse battery staple";
 const ARMOUR: &str = "-----BEGIN PGP MESSAGE-----";
 
-fn key(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/openpgp")
-        .join(name)
-}
-
 /// Storage sealed to the operator's key; every section and the fallback with keys
 /// (Sweden's an RSA key of its own, the others Norway's), as a sealed installation
 /// must have.
 fn seal_settings(settings: &mut Settings) {
-    settings.storage.seal_keys = vec![key("operator.asc")];
+    settings.storage.seal_keys = vec![key_file("operator.asc")];
     for section in &mut settings.sections {
         section.pgp_keys = vec![if section.name == "Sweden" {
-            key("sweden-rsa.asc")
+            key_file("sweden-rsa.asc")
         } else {
-            key("norway.asc")
+            key_file("norway.asc")
         }];
     }
     if let Some(fallback) = &mut settings.fallback {
-        fallback.pgp_keys = vec![key("norway.asc")];
+        fallback.pgp_keys = vec![key_file("norway.asc")];
     }
 }
 
@@ -227,7 +222,7 @@ async fn seal_leaves_no_clear_text_in_the_files_and_each_row_opens_with_the_key(
 
     // Each row: personal columns empty, the hash for the address, and the sealed
     // message opens with the operator's key to exactly what was stored in clear.
-    let operator = SecretKey::parse(&std::fs::read(key("operator.secret.asc")).unwrap())
+    let operator = SecretKey::parse(&std::fs::read(key_file("operator.secret.asc")).unwrap())
         .unwrap()
         .unlock(PASSPHRASE)
         .unwrap();
@@ -358,7 +353,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let decrypted = Joinform::new()
         .config(&config)
         .args(["export", "--format", "json", "--decrypt-key"])
-        .arg(key("operator.secret.asc"))
+        .arg(key_file("operator.secret.asc"))
         .args(["--passphrase-env", "SEAL_TEST_PASSPHRASE"])
         .env("SEAL_TEST_PASSPHRASE", PASSPHRASE)
         .output_async()
@@ -371,7 +366,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let from_stdin = Joinform::new()
         .config(&config)
         .args(["export", "--format", "ndjson", "--decrypt-key"])
-        .arg(key("operator.secret.asc"))
+        .arg(key_file("operator.secret.asc"))
         .args(["--passphrase-fd", "0"])
         .stdin(Some(&format!("{PASSPHRASE}\n")))
         .output_async()
@@ -397,7 +392,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
                 .arg("--config")
                 .arg(&config)
                 .args(["export", "--format", "json", "--decrypt-key"])
-                .arg(key("operator.secret.asc"))
+                .arg(key_file("operator.secret.asc"))
                 .args(["--passphrase-fd", "3", "--output"])
                 .arg(&out_file)
                 .env("PASSPHRASE_FILE", &passphrase_file)
@@ -416,7 +411,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let wrong = Joinform::new()
         .config(&config)
         .args(["export", "--decrypt-key"])
-        .arg(key("operator.secret.asc"))
+        .arg(key_file("operator.secret.asc"))
         .args(["--passphrase-env", "SEAL_TEST_PASSPHRASE", "--output"])
         .arg(&wrong_file)
         .env("SEAL_TEST_PASSPHRASE", "incorrect horse")
@@ -436,7 +431,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let others = Joinform::new()
         .config(&config)
         .args(["export", "--format", "json", "--decrypt-key"])
-        .arg(key("sweden-rsa.secret.asc"))
+        .arg(key_file("sweden-rsa.secret.asc"))
         .args(["--section", "Norway", "--output"])
         .arg(&norway_file)
         .output_async()
@@ -454,7 +449,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let norway = Joinform::new()
         .config(&config)
         .args(["export", "--format", "json", "--decrypt-key"])
-        .arg(key("norway.secret.asc"))
+        .arg(key_file("norway.secret.asc"))
         .args(["--section", "Norway"])
         .output_async()
         .await;
@@ -505,7 +500,7 @@ async fn exports_show_the_ciphertext_or_decrypt_with_the_operators_key() {
     let failed = Joinform::new()
         .config(&config)
         .args(["export", "--format", "json", "--decrypt-key"])
-        .arg(key("norway.secret.asc"))
+        .arg(key_file("norway.secret.asc"))
         .arg("--output")
         .arg(&kept)
         .output_async()
@@ -579,46 +574,21 @@ async fn the_admin_export_of_a_sealed_database_gives_the_ciphertext() {
 #[tokio::test]
 async fn gnupg_opens_the_sealed_column_of_an_export() {
     let test = "seal::gnupg_opens_the_sealed_column_of_an_export";
-    let install = "apt-get install gpg gpg-agent (Debian), or your system's GnuPG 2";
-    if !crate::helpers::outside_programs_present(test, &["gpg", "gpg-agent"], install) {
+    let Some(gnupg) = GnuPg::new(test) else {
         return;
-    }
-    let (_dir, clear, config) = clear_database(2).await;
+    };
+    let (dir, clear, config) = clear_database(2).await;
     let sealed = joinform(&config, &["seal"]).await;
     assert!(sealed.status.success(), "{}", stderr(&sealed));
     let output = joinform(&config, &["export", "--format", "json"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let objects: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
 
-    // A home of its own on a short path (the agent's socket path is limited).
-    let home = tempfile::Builder::new()
-        .prefix("jfseal")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let gpg = |args: &[&str]| {
-        let output = std::process::Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(["--passphrase", PASSPHRASE])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
-    gpg(&["--import", key("operator.secret.asc").to_str().unwrap()]);
+    gnupg.import(&key_file("operator.secret.asc"));
     for (object, row) in objects.iter().zip(&clear) {
-        let message = home.path().join("sealed.asc");
+        let message = dir.path().join("sealed.asc");
         std::fs::write(&message, object["sealed"].as_str().unwrap()).unwrap();
-        let plain = gpg(&["--decrypt", message.to_str().unwrap()]);
+        let plain = gnupg.decrypt_file(&message, PASSPHRASE);
         assert_same_fields(&SealedFields::from_json(&plain).unwrap(), row);
     }
-    let _ = std::process::Command::new("gpgconf")
-        .env("GNUPGHOME", home.path())
-        .args(["--kill", "gpg-agent"])
-        .status();
 }
