@@ -1009,9 +1009,10 @@ fn restore_summary(
         AuditKeyState::Missing => text.push_str(
             "WARNING: there is no audit.key beside the database: put back the one kept \
              safe with the backups before replaying the erasures (`forget --replay` \
-             refuses until then) and before starting the server. A new key would be made, \
-             and the erasures' hashes and sealed sign-ups' address keys would no longer \
-             match anybody (replays, erasure requests of sealed sign-ups).\n",
+             refuses until then) and before starting the server. A new one would be made \
+             from secret.key (or spam.secret): the same key only if that is the \
+             installation's own too; otherwise the erasures' hashes and sealed sign-ups' \
+             address keys would no longer match anybody.\n",
         ),
         AuditKeyState::Differs => text.push_str(
             "WARNING: audit.key beside the database is not the key this backup was made \
