@@ -775,23 +775,36 @@ fn put_in_place(
     // read. Whether something still has it open cannot then be learnt the way SQLite
     // would (its locks live in the file it cannot read), so it is left to the
     // operator, who is told exactly what to do.
-    let damaged = |error: StoreError| match error {
-        StoreError::InUse { .. } | StoreError::Busy => BackupError::InUse {
-            path: target.to_owned(),
-        },
-        other => BackupError::OldUnreadable {
-            path: target.to_owned(),
-            moves: move_aside_commands(target),
-            source: Box::new(other),
-        },
-    };
-    let alone = database.connect_alone().map_err(damaged)?;
-    copy::leave_wal_mode(&alone).map_err(damaged)?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_else(|_| "unknown-time".to_owned());
+    // Listed before SQLite touches anything: a connection to a file it cannot read
+    // may, as it closes, delete the -wal and -shm beside it, and the -wal can hold
+    // the newest commits (the erasures a replay needs among them).
+    let moves = move_aside_commands(target, &stamp);
+    let unreadable = |source: StoreError| BackupError::OldUnreadable {
+        path: target.to_owned(),
+        moves: moves.clone(),
+        source: Box::new(source),
+    };
+    // An empty file is one SQLite takes as a new database; anything else must start
+    // with its header before SQLite is let near it.
+    let empty = std::fs::metadata(target).is_ok_and(|metadata| metadata.len() == 0);
+    if !empty && !schema::has_sqlite_header(target).unwrap_or(false) {
+        return Err(unreadable(StoreError::NotSqlite {
+            path: target.to_owned(),
+        }));
+    }
+    let damaged = |error: StoreError| match error {
+        StoreError::InUse { .. } | StoreError::Busy => BackupError::InUse {
+            path: target.to_owned(),
+        },
+        other => unreadable(other),
+    };
+    let alone = database.connect_alone().map_err(damaged)?;
+    copy::leave_wal_mode(&alone).map_err(damaged)?;
     // The copy is written as a partial first and renamed only once complete: a
     // restore killed meanwhile leaves a partial, which the next one removes, never a
     // truncated `.replaced-…` that looks like a whole copy.
@@ -832,8 +845,8 @@ fn put_in_place(
 
 /// A `mv` line for each of the damaged database at `target` and its `-wal` and
 /// `-shm` that exists (a line per file: a missing `-wal` stops nothing), each path
-/// quoted for a POSIX shell.
-fn move_aside_commands(target: &Path) -> String {
+/// quoted for a POSIX shell, to `NAME.damaged-<stamp>` (never over an earlier one).
+fn move_aside_commands(target: &Path, stamp: &str) -> String {
     ["", "-wal", "-shm"]
         .iter()
         .map(|suffix| schema::companion(target, suffix))
@@ -843,7 +856,7 @@ fn move_aside_commands(target: &Path) -> String {
             format!(
                 "  mv {} {}\n",
                 shell_word(&from),
-                shell_word(&format!("{from}.damaged"))
+                shell_word(&format!("{from}.damaged-{stamp}"))
             )
         })
         .collect()
@@ -975,6 +988,18 @@ pub fn read_erasures(source: &Path, since: Timestamp) -> Result<Erasures, Backup
     Ok(erasures)
 }
 
+/// The audit key's check value an entry records: `None` when it records none (an
+/// entry older than the value), else the value in lower case; anything there that is
+/// not a check value (a number, `null`, an empty string: a hand-edited file) stands
+/// for a key that is not this one, so it can never pass for "no value".
+fn recorded_key_check(details: &Value) -> Option<String> {
+    let value = details.get("audit_key_check")?;
+    Some(match value.as_str() {
+        Some(text) if !text.is_empty() => text.to_ascii_lowercase(),
+        _ => format!("(not a check value: {value})"),
+    })
+}
+
 impl Erasures {
     fn add(&mut self, id: Option<i64>, action: Action, at: Timestamp, details: &Value) {
         match action {
@@ -984,7 +1009,7 @@ impl Erasures {
                     id,
                     at,
                     address_hash: details["address_hash"].as_str().map(str::to_owned),
-                    key_check: details["audit_key_check"].as_str().map(str::to_owned),
+                    key_check: recorded_key_check(details),
                 });
             }
             Action::Discard => {
@@ -1384,6 +1409,29 @@ mod tests {
     use super::*;
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
+
+    #[test]
+    fn a_recorded_check_value_that_is_not_one_never_passes_for_none() {
+        assert_eq!(recorded_key_check(&json!({"address_hash": "ab"})), None);
+        assert_eq!(
+            recorded_key_check(&json!({"audit_key_check": "DA7CC21AF99A843A"})).as_deref(),
+            Some("da7cc21af99a843a")
+        );
+        for odd in [
+            json!(12345),
+            Value::Null,
+            json!(""),
+            json!(["da7cc21af99a843a"]),
+        ] {
+            let check = recorded_key_check(&json!({ "audit_key_check": odd }));
+            assert!(
+                check
+                    .as_deref()
+                    .is_some_and(|text| text.starts_with("(not a check value")),
+                "{odd}: {check:?}"
+            );
+        }
+    }
 
     fn database() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();

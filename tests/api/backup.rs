@@ -1051,6 +1051,18 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
     let mut bytes = file_bytes(&install.database);
     bytes[..4096].fill(0x5a);
     std::fs::write(&install.database, &bytes).unwrap();
+    // Its companions may hold the newest commits: they must be listed and kept, not
+    // deleted by a connection SQLite opened to the damaged file and closed again.
+    let companions: Vec<(PathBuf, Vec<u8>)> = [("-wal", 4152), ("-shm", 32768)]
+        .into_iter()
+        .map(|(suffix, len)| {
+            let mut path = install.database.as_os_str().to_owned();
+            path.push(suffix);
+            let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &content).unwrap();
+            (PathBuf::from(path), content)
+        })
+        .collect();
     let output = install
         .run(&["restore", file.to_str().unwrap(), "--replace"])
         .await;
@@ -1060,6 +1072,14 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
         "move it aside by hand",
     );
     assert_eq!(file_bytes(&install.database), bytes, "nothing was changed");
+    for (path, content) in &companions {
+        assert_eq!(
+            &file_bytes(path),
+            content,
+            "{} kept as it was",
+            path.display()
+        );
+    }
     // As the message says: a quoted `mv` per file that exists, each pasted into a
     // shell as it is.
     let message = stderr(&output);
@@ -1068,8 +1088,8 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
         .map(str::trim)
         .filter(|line| line.starts_with("mv "))
         .collect();
-    // No -wal or -shm here (the server stopped cleanly): the database's line only.
-    assert_eq!(moves.len(), 1, "{message}");
+    // The database, its -wal and its -shm: a line each.
+    assert_eq!(moves.len(), 3, "{message}");
     assert!(!message.contains("&&"), "{message}");
     for line in moves {
         let status = std::process::Command::new("sh")
@@ -1078,9 +1098,24 @@ async fn restore_over_a_damaged_database_says_how_to_move_it_aside() {
             .unwrap();
         assert!(status.success(), "{line}");
     }
-    let mut aside = install.database.as_os_str().to_owned();
-    aside.push(".damaged");
-    assert_eq!(file_bytes(Path::new(&aside)), bytes);
+    // Each moved to NAME.damaged-<time>, whole.
+    let folder = install.database.parent().unwrap();
+    let name = install.database.file_name().unwrap().to_str().unwrap();
+    let aside = |suffix: &str| {
+        std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| {
+                let file = path.file_name().unwrap().to_str().unwrap();
+                file.starts_with(&format!("{name}{suffix}.damaged-"))
+            })
+            .unwrap_or_else(|| panic!("no {name}{suffix}.damaged-<time>"))
+    };
+    assert_eq!(file_bytes(&aside("")), bytes);
+    for ((path, content), suffix) in companions.iter().zip(["-wal", "-shm"]) {
+        assert_eq!(&file_bytes(&aside(suffix)), content);
+        assert!(!path.exists());
+    }
     assert!(!install.database.exists());
     ok(
         &install.run(&["restore", file.to_str().unwrap()]).await,
