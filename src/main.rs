@@ -521,12 +521,25 @@ fn serve(settings: &Settings, provenance: &Provenance) -> ExitCode {
     }
     // A restore or backup killed beside the database leaves a copy of everyone
     // (possibly decrypted) that nothing else would ever remove. File names only.
-    let folder = settings
-        .storage
-        .database
-        .parent()
-        .unwrap_or(std::path::Path::new(""));
-    for removed in joinform::owner_only::remove_stale_partials(folder) {
+    // Restore works beside the file a symbolic link points to: look there too.
+    let configured = &settings.storage.database;
+    let mut folders: Vec<std::path::PathBuf> = vec![
+        configured
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .to_owned(),
+    ];
+    if let Some(real) = std::fs::canonicalize(configured)
+        .ok()
+        .and_then(|real| real.parent().map(std::path::Path::to_owned))
+        && std::fs::canonicalize(&folders[0]).ok().as_ref() != Some(&real)
+    {
+        folders.push(real);
+    }
+    let stale = folders
+        .iter()
+        .flat_map(|folder| joinform::owner_only::remove_stale_partials(folder));
+    for removed in stale {
         let file = removed
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())

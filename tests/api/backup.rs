@@ -1572,6 +1572,13 @@ async fn restore_over_a_database_path_that_is_a_symbolic_link_replaces_the_real_
         "{printed}"
     );
     assert_eq!(ids_in(&replaced), HashSet::from([kept, later]));
+    // A restore killed there leaves its copy beside the real file: serve, started
+    // on the link, removes it too (pid 4194305 is above pid_max: no process).
+    let stale = real.with_file_name(".joinform.db.joinform-partial-4194305");
+    std::fs::write(&stale, "a copy of everyone").unwrap();
+    let mut server = install.serve();
+    server.stop("TERM", Duration::from_secs(30)).await;
+    assert!(!stale.exists(), "serve left a partial beside the real file");
 }
 
 #[tokio::test]
