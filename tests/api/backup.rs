@@ -62,6 +62,12 @@ impl Install {
             .await
     }
 
+    /// `joinform forget --replay SINCE --from SOURCE`.
+    async fn replay(&self, since: &str, source: &str) -> Output {
+        self.run(&["forget", "--replay", since, "--from", source])
+            .await
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -609,15 +615,7 @@ async fn erasures_made_after_a_backup_are_replayed_from_the_replaced_database_an
     );
     assert_eq!(count(&install.database, gone), 2);
     let printed = ok(
-        &install
-            .run(&[
-                "forget",
-                "--replay",
-                &since,
-                "--from",
-                audit_file.to_str().unwrap(),
-            ])
-            .await,
+        &install.replay(&since, audit_file.to_str().unwrap()).await,
         "forget --replay from the audit file",
     );
     assert!(printed.contains("erased 2 submission(s)"), "{printed}");
@@ -756,15 +754,7 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
 
     // A time in the future; a file that is neither a database nor an audit file.
     refused(
-        &install
-            .run(&[
-                "forget",
-                "--replay",
-                "2999-01-01",
-                "--from",
-                replaced.as_str(),
-            ])
-            .await,
+        &install.replay("2999-01-01", replaced.as_str()).await,
         "a future SINCE",
         "in the future",
     );
@@ -772,13 +762,7 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
     std::fs::write(&binary, [0x85u8, 0x01, 0xff, 0xfe, 0x00, 0x80]).unwrap();
     refused(
         &install
-            .run(&[
-                "forget",
-                "--replay",
-                since.as_str(),
-                "--from",
-                binary.to_str().unwrap(),
-            ])
+            .replay(since.as_str(), binary.to_str().unwrap())
             .await,
         "an encrypted file as SOURCE",
         "neither a joinform database",
@@ -789,9 +773,7 @@ async fn a_replay_never_makes_an_audit_key_and_refuses_another_one() {
     // Nothing since a time after the erasure.
     let later = joinform::domain::Timestamp::now().to_string();
     let printed = ok(
-        &install
-            .run(&["forget", "--replay", &later, "--from", replaced.as_str()])
-            .await,
+        &install.replay(&later, replaced.as_str()).await,
         "a replay with nothing since",
     );
     assert!(printed.contains("no erasure recorded since"), "{printed}");
@@ -1455,15 +1437,7 @@ async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_s
     };
 
     // Both keys in the source: refused whole, naming the entry made under the other.
-    let output = install
-        .run(&[
-            "forget",
-            "--replay",
-            &since,
-            "--from",
-            replaced.to_str().unwrap(),
-        ])
-        .await;
+    let output = install.replay(&since, replaced.to_str().unwrap()).await;
     refused(&output, "a replay of two keys' erasures", "1 erasure(s)");
     let message = stderr(&output);
     assert!(message.contains("another audit.key"), "{message}");
@@ -1480,15 +1454,7 @@ async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_s
     let own = install.path("first-key.json");
     write_lines(&own, &forgets[..1]);
     let printed = ok(
-        &install
-            .run(&[
-                "forget",
-                "--replay",
-                &since,
-                "--from",
-                own.to_str().unwrap(),
-            ])
-            .await,
+        &install.replay(&since, own.to_str().unwrap()).await,
         "a replay of this key's entries",
     );
     assert!(printed.contains("erased 1 submission(s)"), "{printed}");
@@ -1512,15 +1478,7 @@ async fn a_replay_judges_each_erasure_by_its_own_audit_key_and_never_skips_one_s
     let older = install.path("older.json");
     write_lines(&older, &[backup_entry, old]);
     let printed = ok(
-        &install
-            .run(&[
-                "forget",
-                "--replay",
-                &since,
-                "--from",
-                older.to_str().unwrap(),
-            ])
-            .await,
+        &install.replay(&since, older.to_str().unwrap()).await,
         "a replay of an entry that records no key",
     );
     assert!(
