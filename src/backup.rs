@@ -1407,6 +1407,7 @@ fn remove_with_companions(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::database;
 
     const T0: &str = "2026-11-30T12:00:00.000000Z";
 
@@ -1431,14 +1432,6 @@ mod tests {
                 "{odd}: {check:?}"
             );
         }
-    }
-
-    fn database() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::new(dir.path().join("joinform.db"), Duration::from_secs(1));
-        database.prepare().unwrap();
-        let connection = database.connect().unwrap();
-        (dir, connection)
     }
 
     /// A sign-up stored with `email_key` (an address in clear, or a sealed row's hash).

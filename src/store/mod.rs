@@ -16,7 +16,7 @@ pub mod seal;
 mod sql;
 pub mod submissions;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod visitor_mails;
 mod writer;
 
